@@ -1,0 +1,191 @@
+"""MongoDB access: the client, the collections, their indexes, and the embedded server.
+
+Production points MONGODB_URI at MongoDB or Atlas. Without it the app runs the `nx-27017`
+wire-protocol server (SQLite underneath) as a child process.
+
+Notes on the embedded server, which every query here is written to respect:
+- `$push` of sub-documents and `$setOnInsert` inside `find_one_and_update(upsert=True)` are
+  not reliable: history goes into its own collection and upserts use `update_one`.
+- `$set` of a boolean reads back as 0/1: states are strings.
+- Regex objects are not accepted: use `{"$regex": ..., "$options": "i"}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+log = logging.getLogger(__name__)
+
+OAUTH_STATE_TTL_SECONDS = 600
+
+
+class StorageUnavailable(RuntimeError):
+    """The database could not be reached; the message names the URI with credentials masked."""
+
+
+def mask_uri(uri: str) -> str:
+    """mongodb://user:secret@host/db -> mongodb://user:***@host/db"""
+    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", uri)
+
+
+class Storage:
+    """Owns the client and names every collection the bot uses."""
+
+    def __init__(self, uri: str, database: str, *, timeout_ms: int = 5000):
+        self.uri = uri
+        self.client: AsyncMongoClient = AsyncMongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+        )
+        self.db: AsyncDatabase = self.client[database]
+
+    # Collections -----------------------------------------------------------------
+    @property
+    def oauth_states(self) -> AsyncCollection:
+        return self.db["oauth_states"]
+
+    @property
+    def token_sets(self) -> AsyncCollection:
+        return self.db["token_sets"]
+
+    @property
+    def tenants(self) -> AsyncCollection:
+        return self.db["tenants"]
+
+    @property
+    def links(self) -> AsyncCollection:
+        return self.db["links"]
+
+    @property
+    def workspace_settings(self) -> AsyncCollection:
+        return self.db["workspace_settings"]
+
+    @property
+    def export_jobs(self) -> AsyncCollection:
+        return self.db["export_jobs"]
+
+    @property
+    def job_events(self) -> AsyncCollection:
+        return self.db["job_events"]
+
+    @property
+    def xero_cache(self) -> AsyncCollection:
+        return self.db["xero_cache"]
+
+    # Lifecycle -------------------------------------------------------------------
+    async def ping(self) -> bool:
+        try:
+            await self.client.admin.command("ping")
+            return True
+        except PyMongoError:
+            return False
+
+    async def connect(self) -> None:
+        """Fail fast, naming the URI, when the server does not answer."""
+        try:
+            await self.client.admin.command("ping")
+        except PyMongoError as exc:
+            raise StorageUnavailable(
+                f"MongoDB is unreachable at {mask_uri(self.uri)} ({type(exc).__name__})"
+            ) from exc
+        await self.ensure_indexes()
+
+    async def ensure_indexes(self) -> None:
+        await self.oauth_states.create_index("created_at", expireAfterSeconds=OAUTH_STATE_TTL_SECONDS)
+        await self.tenants.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING)], unique=True)
+        await self.tenants.create_index("token_set_id")
+        await self.links.create_index(
+            [("team_id", ASCENDING), ("kind", ASCENDING), ("forecast_id", ASCENDING), ("tenant_id", ASCENDING)],
+            unique=True,
+        )
+        await self.links.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("status", ASCENDING)])
+        await self.links.create_index([("team_id", ASCENDING), ("kind", ASCENDING), ("xero_id", ASCENDING)])
+        await self.export_jobs.create_index([("team_id", ASCENDING), ("forecast_invoice_id", ASCENDING)])
+        await self.job_events.create_index([("job_id", ASCENDING), ("at", ASCENDING)])
+        await self.xero_cache.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("kind", ASCENDING)])
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class EmbeddedMongo:
+    """Runs `nx-27017` as a child process on 127.0.0.1 and stops it on exit.
+
+    `db_path` is a SQLite file, or "memory" for a throwaway database (tests).
+    """
+
+    db_path: str
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}"
+
+    def _command(self) -> list[str]:
+        exe = shutil.which("nx-27017", path=str(Path(sys.executable).parent)) or shutil.which("nx-27017")
+        base = [exe] if exe else [sys.executable, "-m", "nx_27017"]
+        # Each server needs its own pid file: nx-27017 refuses to start while another one's pid file exists.
+        self._pid_file = Path(tempfile.gettempdir()) / f"nx-27017-{os.getpid()}-{self.port}.pid"
+        return base + [
+            "--db", self.db_path, "-p", str(self.port), "--host", "127.0.0.1",
+            "--log-file", os.devnull, "--pid-file", str(self._pid_file),
+        ]
+
+    async def start(self, timeout: float = 20.0) -> str:
+        if self.db_path != "memory":
+            Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.process = subprocess.Popen(
+            self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        )
+        await self._wait_until_answering(timeout)
+        return self.uri
+
+    async def _wait_until_answering(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise StorageUnavailable(f"the embedded MongoDB server exited with code {self.process.returncode}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                await writer.wait_closed()
+                return
+            except OSError:
+                await asyncio.sleep(0.05)
+        self.stop()
+        raise StorageUnavailable(f"the embedded MongoDB server did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+        if getattr(self, "_pid_file", None):
+            self._pid_file.unlink(missing_ok=True)

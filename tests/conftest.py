@@ -1,0 +1,28 @@
+"""Shared fixtures: a real MongoDB wire-protocol server (nx-27017, in memory) for the whole run."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from services.storage import EmbeddedMongo, Storage
+
+
+@pytest.fixture(scope="session")
+def mongo_uri():
+    server = EmbeddedMongo("memory")
+    asyncio.run(server.start())
+    yield server.uri
+    server.stop()
+
+
+@pytest.fixture
+async def storage(mongo_uri):
+    """A fresh database per test, on the shared embedded server."""
+    store = Storage(mongo_uri, f"test_{uuid.uuid4().hex[:12]}")
+    await store.connect()
+    yield store
+    await store.client.drop_database(store.db.name)
+    await store.close()
