@@ -26,3 +26,22 @@ async def storage(mongo_uri):
     yield store
     await store.client.drop_database(store.db.name)
     await store.close()
+
+
+@pytest.fixture
+async def bot(storage):
+    """The whole bot over HTTP: signed Slack requests in, Web API calls out to a fake Slack."""
+    from tests.support.harness import start_harness, stop_harness
+
+    harness = await start_harness(storage)
+    yield harness
+    await stop_harness(harness)
+
+
+@pytest.fixture
+def xero():
+    """Xero (and any other outside HTTP) answered by aioresponses; local servers pass through."""
+    from aioresponses import aioresponses
+
+    with aioresponses(passthrough=["http://127.0.0.1"]) as mocked:
+        yield mocked

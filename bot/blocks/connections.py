@@ -1,0 +1,147 @@
+"""Messages and modals for connecting, listing and removing Xero organisations."""
+
+from __future__ import annotations
+
+import json
+
+from bot.blocks.common import (
+    button, context, divider, error_message, escape, fields_section, header, message, plain,
+    section, slack_date, user,
+)
+
+STATUS_LABELS = {
+    "connected": ":white_check_mark: Connected",
+    "needs_reconnect": ":warning: Needs reconnect: run `/xero connect`",
+}
+TYPE_LABELS = {"ORGANISATION": "Organisation", "PRACTICEMANAGER": "Practice Manager", "PRACTICE": "Practice"}
+LINK_LABELS = {"invoice": "invoices", "purchase_order": "purchase orders", "client": "client profiles"}
+
+REMOVE_OPEN_ACTION = "remove_tenant_open"
+REMOVE_CALLBACK_ID = "remove_tenant_confirm"
+
+
+def connect_prompt(authorize_url: str, expires_in_minutes: int) -> dict:
+    blocks = [
+        section(
+            "*Connect Xero*\nSign in to Xero and click *Allow access*. You can pick several organisations "
+            "in one go; every one you allow will be connected.",
+            accessory=button("Connect to Xero", "connect_xero_link", url=authorize_url, style="primary"),
+        ),
+        context(f"This link works once and expires in {expires_in_minutes} minutes. Only you can see it."),
+    ]
+    return message("Connect to Xero: open the link to sign in and allow access.", blocks)
+
+
+def organisations_line(tenants) -> str:
+    return ", ".join(f"*{escape(t.name)}*" for t in tenants)
+
+
+def consent_succeeded(tenants) -> dict:
+    count = len(tenants)
+    noun = "organisation" if count == 1 else "organisations"
+    text = f":tada: Connected {count} Xero {noun}: {organisations_line(tenants)}"
+    blocks = [section(text), context("See them any time with `/xero list`.")]
+    return message(text, blocks)
+
+
+def consent_failed(reason: str) -> dict:
+    return error_message(
+        f"Connecting to Xero did not work: {escape(reason)}",
+        "Nothing was saved. Try again with `/xero connect`.",
+    )
+
+
+def consent_declined() -> dict:
+    return error_message(
+        "Access to Xero was not granted, so nothing was connected.",
+        "If that was a mistake, run `/xero connect` again and click *Allow access*.",
+    )
+
+
+def organisations_list(tenants) -> dict:
+    if not tenants:
+        return message(
+            "No Xero organisation is connected yet.",
+            [section("No Xero organisation is connected yet."),
+             context("An admin can connect one with `/xero connect`.")],
+        )
+    blocks = [header(f"Connected Xero organisations ({len(tenants)})")]
+    for tenant in tenants:
+        blocks.append(section(f"*{escape(tenant.name)}*"))
+        blocks.append(fields_section([
+            ("Type", TYPE_LABELS.get(tenant.tenant_type, tenant.tenant_type.title())),
+            ("Status", STATUS_LABELS.get(tenant.status, tenant.status)),
+            ("Connected by", user(tenant.connected_by)),
+            ("Connected", slack_date(tenant.connected_at)),
+        ]))
+        blocks.append(divider())
+    blocks[-1] = context("Admins: `/xero connect` adds or reconnects organisations, `/xero remove` disconnects one.")
+    text = "Connected Xero organisations: " + ", ".join(t.name for t in tenants)
+    return message(text, blocks)
+
+
+def remove_picker(tenants) -> dict:
+    if not tenants:
+        return error_message("No Xero organisation is connected, so there is nothing to remove.",
+                             "Connect one with `/xero connect`.")
+    blocks = [section("*Which organisation do you want to disconnect?*")]
+    for tenant in tenants:
+        blocks.append(section(
+            f"*{escape(tenant.name)}*\n{STATUS_LABELS.get(tenant.status, tenant.status)}",
+            accessory=button("Remove", REMOVE_OPEN_ACTION, tenant.tenant_id, style="danger"),
+        ))
+    blocks.append(context("You will see what gets unlinked and confirm before anything changes."))
+    return message("Choose an organisation to remove.", blocks)
+
+
+def remove_ambiguous(query: str, tenants) -> dict:
+    names = organisations_line(tenants)
+    return error_message(f"More than one organisation matches “{escape(query)}”: {names}.",
+                         "Type more of the name, or run `/xero remove` and pick one.")
+
+
+def remove_not_found(query: str) -> dict:
+    return error_message(f"No connected organisation is called “{escape(query)}”.",
+                         "Run `/xero list` to see the names, or `/xero remove` to pick one.")
+
+
+def remove_modal(preview, *, channel_id: str | None) -> dict:
+    tenant = preview.tenant
+    linked = ", ".join(f"{count} {LINK_LABELS[kind]}" for kind, count in preview.linked.items())
+    blocks = [
+        section(f"You are about to disconnect *{escape(tenant.name)}* from this Slack workspace."),
+        section(
+            "*What happens*\n"
+            f"• {linked} stop being linked to this organisation. The links are kept for the audit trail.\n"
+            "• New exports will no longer go to this organisation.\n"
+            "• The bot disconnects from it in Xero. Nothing is deleted in Xero or in Forecast."
+        ),
+        context("Reconnecting later is safe: invoices already in Xero are found by number, never created twice."),
+    ]
+    return {
+        "type": "modal",
+        "callback_id": REMOVE_CALLBACK_ID,
+        "private_metadata": json.dumps({"tenant_id": tenant.tenant_id, "channel_id": channel_id}),
+        "title": plain("Remove organisation"),
+        "submit": plain("Remove"),
+        "close": plain("Cancel"),
+        "blocks": blocks,
+    }
+
+
+def removal_done(result, removed_by: str) -> dict:
+    text = (f":wastebasket: {user(removed_by)} removed *{escape(result.tenant.name)}*. "
+            f"{result.unlinked} links were marked unlinked.")
+    blocks = [section(text)]
+    if result.xero_note:
+        blocks.append(context(f":information_source: {escape(result.xero_note)}"))
+    return message(f"Removed {result.tenant.name}", blocks)
+
+
+def not_admin(usage: str) -> dict:
+    return error_message(
+        f"Only admins can run `{usage}`.",
+        "Admins are Slack workspace admins and owners, and the people listed in the bot's BOT_ADMINS setting. "
+        "Ask one of them to run it for you.",
+    )
+

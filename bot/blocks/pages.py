@@ -1,0 +1,45 @@
+"""The small HTML pages a browser sees after Xero's consent screen."""
+
+from __future__ import annotations
+
+from html import escape
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: -apple-system, "Segoe UI", Roboto, sans-serif; background: #f4f5f7; margin: 0; }}
+main {{ max-width: 520px; margin: 12vh auto; background: #fff; border-radius: 12px; padding: 32px;
+        box-shadow: 0 2px 12px rgba(0,0,0,.08); }}
+h1 {{ font-size: 22px; margin-top: 0; }} li {{ margin: 6px 0; }} p.hint {{ color: #616061; }}
+</style></head>
+<body><main id="{page_id}"><h1>{title}</h1>{body}</main></body></html>"""
+
+
+def _page(page_id: str, title: str, body: str) -> str:
+    return PAGE.format(page_id=page_id, title=escape(title), body=body)
+
+
+def connected_page(names: list[str]) -> str:
+    items = "".join(f"<li>{escape(name)}</li>" for name in names)
+    return _page("connected", "Xero is connected",
+                 f"<p>These organisations are now connected to Slack:</p><ul>{items}</ul>"
+                 "<p class='hint'>You can close this tab and go back to Slack.</p>")
+
+
+def invalid_state_page() -> str:
+    return _page("invalid-state", "This link has expired",
+                 "<p>The sign-in link was already used, has expired (links last 10 minutes) or was not made "
+                 "by this bot.</p><p class='hint'>Go back to Slack and run <code>/xero connect</code> again.</p>")
+
+
+def declined_page() -> str:
+    return _page("declined", "Access was not granted",
+                 "<p>You did not allow access, so nothing was connected.</p>"
+                 "<p class='hint'>To try again, run <code>/xero connect</code> in Slack.</p>")
+
+
+def failed_page(reason: str) -> str:
+    return _page("failed", "Connecting to Xero did not work",
+                 f"<p>{escape(reason)}</p><p class='hint'>Nothing was saved. Your Slack DM with the bot has the "
+                 "details; run <code>/xero connect</code> to try again.</p>")

@@ -1,0 +1,63 @@
+"""Everything the handlers and routes need, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.slack_directory import SlackUserDirectory
+from services.connections import ConnectionsService
+from services.crypto import SecretBox
+from services.permissions import Permissions
+from services.storage import Storage
+from services.xero.identity import XeroIdentity
+from services.xero.oauth import XeroOAuth
+from services.xero.tokens import TokenService
+
+
+@dataclass
+class Container:
+    settings: Settings
+    storage: Storage
+    http: aiohttp.ClientSession
+    slack: AsyncWebClient
+    box: SecretBox
+    tokens: TokenService
+    connections: ConnectionsService
+    permissions: Permissions
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def build_container(settings: Settings, storage: Storage, encryption_key: str) -> Container:
+    http = aiohttp.ClientSession()
+    slack = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
+        base_url=settings.slack_api_url,
+    )
+    box = SecretBox(encryption_key)
+    oauth = XeroOAuth(
+        http,
+        client_id=settings.xero_client_id or "",
+        client_secret=settings.xero_client_secret.get_secret_value() if settings.xero_client_secret else None,
+        redirect_uri=settings.xero_redirect_uri,
+        authorize_url=settings.xero_authorize_url,
+        token_url=settings.xero_token_url,
+        scopes=settings.xero_scopes,
+    )
+    identity = XeroIdentity(http, settings.xero_api_url)
+    tokens = TokenService(storage, box, oauth)
+    return Container(
+        settings=settings,
+        storage=storage,
+        http=http,
+        slack=slack,
+        box=box,
+        tokens=tokens,
+        connections=ConnectionsService(storage, box, oauth, identity, tokens),
+        permissions=Permissions(SlackUserDirectory(slack), settings.bot_admin_ids),
+    )

@@ -1,0 +1,32 @@
+"""The permission checks' view of Slack people, through the Web API."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+
+class SlackUserDirectory:
+    def __init__(self, client: AsyncWebClient):
+        self.client = client
+
+    async def is_workspace_admin(self, user_id: str) -> bool:
+        try:
+            response = await self.client.users_info(user=user_id)
+        except SlackApiError as exc:
+            log.warning("slack.users_info_failed error=%s", exc.response.get("error"))
+            return False
+        user = response.get("user") or {}
+        return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+
+    async def usergroup_members(self, usergroup_id: str) -> set[str]:
+        try:
+            response = await self.client.usergroups_users_list(usergroup=usergroup_id)
+        except SlackApiError as exc:
+            log.warning("slack.usergroup_failed error=%s", exc.response.get("error"))
+            return set()
+        return set(response.get("users") or [])

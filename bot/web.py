@@ -1,0 +1,61 @@
+"""Routes that are not Slack's: Xero's OAuth callback and the health check."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks import connections as blocks
+from bot.blocks import pages
+from bot.container import Container
+from services.connections import ConsentFailed, ConsentStateInvalid
+from services.logfmt import fields
+
+log = logging.getLogger(__name__)
+
+
+def html(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=body, status=status, content_type="text/html")
+
+
+class WebRoutes:
+    def __init__(self, container: Container):
+        self.container = container
+
+    def add_to(self, app: web.Application) -> None:
+        app.router.add_get("/xero/callback", self.xero_callback)
+        app.router.add_get("/healthz", self.healthz)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        if await self.container.storage.ping():
+            return web.json_response({"status": "ok", "database": "reachable"})
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+
+    async def xero_callback(self, request: web.Request) -> web.Response:
+        query = request.query
+        state = query.get("state", "")
+        connections = self.container.connections
+        try:
+            if "error" in query:
+                team_id, user_id = await connections.decline_consent(state)
+                log.info("consent.declined", **fields(team=team_id, user=user_id, error=query.get("error")))
+                await self.tell(user_id, blocks.consent_declined())
+                return html(pages.declined_page(), status=200)
+            result = await connections.complete_consent(state, query.get("code", ""))
+        except ConsentStateInvalid:
+            log.info("consent.invalid_state")
+            return html(pages.invalid_state_page(), status=400)
+        except ConsentFailed as failure:
+            await self.tell(failure.user_id, blocks.consent_failed(failure.reason))
+            return html(pages.failed_page(failure.reason), status=502)
+        await self.tell(result.user_id, blocks.consent_succeeded(result.tenants))
+        return html(pages.connected_page([t.name for t in result.tenants]))
+
+    async def tell(self, user_id: str, payload: dict) -> None:
+        """A DM from the bot; a Slack hiccup must not spoil the browser page."""
+        try:
+            await self.container.slack.chat_postMessage(channel=user_id, **payload)
+        except SlackApiError as exc:
+            log.warning("slack.dm_failed", **fields(user=user_id, error=exc.response.get("error")))

@@ -1,0 +1,102 @@
+"""/xero connect, list and remove, the Remove button and the confirmation modal."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks import connections as blocks
+from bot.blocks.common import error_message
+from bot.container import Container
+from handlers.router import CommandContext, CommandRouter
+from services.connections import TenantNotFound
+from services.xero.errors import XeroError
+
+log = logging.getLogger(__name__)
+
+
+async def connect(ctx: CommandContext) -> None:
+    started = await ctx.container.connections.start_consent(ctx.team_id, ctx.user_id, channel_id=ctx.channel_id)
+    await ctx.reply(blocks.connect_prompt(started.authorize_url, started.expires_in_minutes))
+
+
+async def list_organisations(ctx: CommandContext) -> None:
+    tenants = await ctx.container.connections.list_tenants(ctx.team_id)
+    await ctx.reply(blocks.organisations_list(tenants))
+
+
+async def remove(ctx: CommandContext) -> None:
+    service = ctx.container.connections
+    if not ctx.args:
+        await ctx.reply(blocks.remove_picker(await service.list_tenants(ctx.team_id)))
+        return
+    query = " ".join(ctx.args)
+    matches = await service.find_by_name(ctx.team_id, query)
+    if not matches:
+        await ctx.reply(blocks.remove_not_found(query))
+    elif len(matches) > 1:
+        await ctx.reply(blocks.remove_ambiguous(query, matches))
+    else:
+        preview = await service.preview_removal(ctx.team_id, matches[0].tenant_id)
+        await ctx.container.slack.views_open(
+            trigger_id=ctx.trigger_id, view=blocks.remove_modal(preview, channel_id=ctx.channel_id)
+        )
+
+
+def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
+    router.add("connect", connect, usage="/xero connect", admin_only=True, example="/xero connect",
+               summary="Connect one or more Xero organisations (sign in at Xero and click Allow access).")
+    router.add("list", list_organisations, usage="/xero list", example="/xero list",
+               summary="Show the connected organisations, who connected them and their status.")
+    router.add("remove", remove, usage="/xero remove [organisation]", admin_only=True,
+               example="/xero remove Demo Company (UK)",
+               summary="Disconnect an organisation, after a confirmation that says what gets unlinked.")
+
+    @app.action(blocks.REMOVE_OPEN_ACTION)
+    async def open_remove_modal(ack, body, client, respond):
+        await ack()
+        user_id, team_id = body["user"]["id"], body["team"]["id"]
+        if not await container.permissions.is_admin(user_id):
+            await respond(response_type="ephemeral", replace_original=False, **blocks.not_admin("/xero remove"))
+            return
+        tenant_id = body["actions"][0]["value"]
+        try:
+            preview = await container.connections.preview_removal(team_id, tenant_id)
+        except TenantNotFound:
+            await respond(response_type="ephemeral", replace_original=False,
+                          **error_message("That organisation is no longer connected.", "Run `/xero list`."))
+            return
+        channel_id = (body.get("channel") or {}).get("id")
+        await client.views_open(trigger_id=body["trigger_id"], view=blocks.remove_modal(preview, channel_id=channel_id))
+
+    @app.view(blocks.REMOVE_CALLBACK_ID)
+    async def confirm_removal(ack, body, view):
+        user_id, team_id = body["user"]["id"], body["team"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        await ack()
+        if not await container.permissions.is_admin(user_id):
+            await notify_user(container, user_id, meta.get("channel_id"), blocks.not_admin("/xero remove"))
+            return
+        try:
+            result = await container.connections.remove(team_id, meta["tenant_id"], removed_by=user_id)
+            payload = blocks.removal_done(result, user_id)
+        except TenantNotFound:
+            payload = error_message("That organisation was already removed.", "Run `/xero list` to check.")
+        except XeroError as exc:
+            payload = error_message(f"Xero could not disconnect the organisation: {exc}",
+                                    "Nothing was changed. Try again in a few minutes.")
+        await notify_user(container, user_id, meta.get("channel_id"), payload)
+
+
+async def notify_user(container: Container, user_id: str, channel_id: str | None, payload: dict) -> None:
+    """Ephemeral in the channel the admin started from; their DM with the bot if that is not possible."""
+    if channel_id:
+        try:
+            await container.slack.chat_postEphemeral(channel=channel_id, user=user_id, **payload)
+            return
+        except SlackApiError as exc:
+            log.info("slack.ephemeral_fallback error=%s", exc.response.get("error"))
+    await container.slack.chat_postMessage(channel=user_id, **payload)

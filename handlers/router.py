@@ -1,0 +1,96 @@
+"""The /xero command: parse the text, ack at once, check who may run it, hand over to one sub-command."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.blocks.connections import not_admin
+from bot.blocks.help import HelpEntry, help_message
+from bot.container import Container
+from services.logfmt import fields
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CommandContext:
+    team_id: str
+    user_id: str
+    channel_id: str
+    trigger_id: str
+    args: list[str]
+    respond: Callable[..., Awaitable]
+    container: Container
+
+    async def reply(self, payload: dict) -> None:
+        """An ephemeral answer to whoever typed the command."""
+        await self.respond(response_type="ephemeral", replace_original=False, **payload)
+
+
+Runner = Callable[[CommandContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SubCommand:
+    name: str  # one or two words: "list", "import customers"
+    help: HelpEntry
+    run: Runner
+
+
+class CommandRouter:
+    def __init__(self) -> None:
+        self.commands: list[SubCommand] = []
+
+    def add(self, name: str, run: Runner, *, usage: str, summary: str, example: str, admin_only: bool = False):
+        entry = HelpEntry(usage=usage, summary=summary, example=example, admin_only=admin_only)
+        self.commands.append(SubCommand(name, entry, run))
+
+    def resolve(self, words: list[str]) -> tuple[SubCommand | None, list[str]]:
+        lowered = [w.lower() for w in words]
+        for size in (2, 1):  # longest match first: "import customers" before "import"
+            candidate = " ".join(lowered[:size])
+            for command in self.commands:
+                if len(lowered) >= size and command.name == candidate:
+                    return command, words[size:]
+        return None, words
+
+    def help(self, unknown: str | None = None) -> dict:
+        return help_message([c.help for c in self.commands], unknown=unknown)
+
+
+def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
+    """Registers /xero itself; call it after every feature module has added its sub-commands."""
+
+    async def show_help(ctx: CommandContext) -> None:
+        await ctx.reply(router.help())
+
+    router.add("help", show_help, usage="/xero help", example="/xero help", summary="Show this list.")
+
+    @app.command("/xero")
+    async def xero_command(ack, command, respond):
+        await ack()
+        words = (command.get("text") or "").split()
+        sub, args = router.resolve(words)
+        log.info("command", **fields(team=command.get("team_id"), user=command.get("user_id"),
+                                     subcommand=sub.name if sub else (words[0] if words else "help")))
+        if sub is None:
+            unknown = " ".join(words) if words and words[0].lower() != "help" else None
+            await respond(response_type="ephemeral", **router.help(unknown))
+            return
+        if sub.help.admin_only and not await container.permissions.is_admin(command["user_id"]):
+            await respond(response_type="ephemeral", **not_admin(sub.help.usage))
+            return
+        ctx = CommandContext(
+            team_id=command["team_id"],
+            user_id=command["user_id"],
+            channel_id=command.get("channel_id", ""),
+            trigger_id=command.get("trigger_id", ""),
+            args=args,
+            respond=respond,
+            container=container,
+        )
+        await sub.run(ctx)

@@ -1,0 +1,237 @@
+"""Connecting, listing and removing Xero organisations for a Slack workspace."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from pydantic import BaseModel
+from pymongo import ReturnDocument
+
+from services.crypto import SecretBox
+from services.logfmt import fields
+from services.storage import OAUTH_STATE_TTL_SECONDS, Storage
+from services.xero.errors import XeroAuthError, XeroError, XeroNotFound
+from services.xero.identity import XeroIdentity
+from services.xero.oauth import PkcePair, XeroOAuth
+from services.xero.tokens import TokenService, utcnow
+
+log = logging.getLogger(__name__)
+
+CONNECTED = "connected"
+NEEDS_RECONNECT = "needs_reconnect"
+REMOVED = "removed"
+LINK_KINDS = ("invoice", "purchase_order", "client")
+
+
+class Tenant(BaseModel):
+    """A Xero organisation connected to a Slack workspace."""
+
+    team_id: str
+    tenant_id: str
+    name: str
+    tenant_type: str = "ORGANISATION"
+    connection_id: str
+    token_set_id: str
+    connected_by: str
+    connected_at: datetime
+    status: str = CONNECTED
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "Tenant":
+        return cls.model_validate({k: v for k, v in doc.items() if k != "_id"})
+
+
+class ConsentStarted(BaseModel):
+    authorize_url: str
+    expires_in_minutes: int
+
+
+class ConsentCompleted(BaseModel):
+    team_id: str
+    user_id: str
+    tenants: list[Tenant]
+
+
+class RemovalPreview(BaseModel):
+    tenant: Tenant
+    linked: dict[str, int]  # kind -> how many links will be marked unlinked
+
+
+class RemovalResult(BaseModel):
+    tenant: Tenant
+    unlinked: int
+    xero_note: str | None = None  # set when Xero could not be told
+
+
+class ConsentStateInvalid(Exception):
+    """The callback's state is unknown, expired or already used."""
+
+
+class ConsentFailed(Exception):
+    """Xero refused or failed during the consent; nothing was stored."""
+
+    def __init__(self, team_id: str, user_id: str, reason: str):
+        super().__init__(reason)
+        self.team_id = team_id
+        self.user_id = user_id
+        self.reason = reason
+
+
+class TenantNotFound(Exception):
+    pass
+
+
+class ConnectionsService:
+    def __init__(
+        self,
+        storage: Storage,
+        box: SecretBox,
+        oauth: XeroOAuth,
+        identity: XeroIdentity,
+        tokens: TokenService,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.storage = storage
+        self.box = box
+        self.oauth = oauth
+        self.identity = identity
+        self.tokens = tokens
+        self.clock = clock
+
+    # Connect ------------------------------------------------------------------------
+    async def start_consent(self, team_id: str, user_id: str, *, channel_id: str | None = None) -> ConsentStarted:
+        state = secrets.token_urlsafe(32)
+        pkce = PkcePair.new()
+        now = self.clock()
+        await self.storage.oauth_states.insert_one(
+            {
+                "_id": state,
+                "team_id": team_id,
+                "user_id": user_id,
+                "channel_id": channel_id,
+                "code_verifier": self.box.encrypt(pkce.verifier),
+                "created_at": now,
+                "expires_at": now + timedelta(seconds=OAUTH_STATE_TTL_SECONDS),
+            }
+        )
+        log.info("consent.started", **fields(team=team_id, user=user_id))
+        return ConsentStarted(
+            authorize_url=self.oauth.authorize_url(state, pkce.challenge),
+            expires_in_minutes=OAUTH_STATE_TTL_SECONDS // 60,
+        )
+
+    async def complete_consent(self, state: str, code: str) -> ConsentCompleted:
+        pending = await self._consume_state(state)
+        team_id, user_id = pending["team_id"], pending["user_id"]
+        try:
+            grant = await self.oauth.exchange_code(code, self.box.decrypt(pending["code_verifier"]))
+            granted = await self.identity.connections(grant.access_token)
+        except XeroError as exc:
+            log.warning("consent.failed", **fields(team=team_id, user=user_id, error=str(exc)))
+            raise ConsentFailed(team_id, user_id, str(exc)) from exc
+        if not granted:
+            raise ConsentFailed(team_id, user_id, "Xero granted access to no organisation")
+        # Only now, with everything Xero said in hand, is anything stored.
+        token_set_id = await self.tokens.save(grant, team_id=team_id, user_id=user_id)
+        tenants = [await self._upsert_tenant(team_id, user_id, token_set_id, c) for c in granted]
+        log.info("consent.completed", **fields(team=team_id, user=user_id, tenants=len(tenants)))
+        return ConsentCompleted(team_id=team_id, user_id=user_id, tenants=tenants)
+
+    async def decline_consent(self, state: str) -> tuple[str, str]:
+        """The admin clicked Cancel at Xero: forget the state, store nothing; who was it?"""
+        pending = await self._consume_state(state)
+        return pending["team_id"], pending["user_id"]
+
+    async def _consume_state(self, state: str) -> dict:
+        if not state:
+            raise ConsentStateInvalid()
+        # Single use: the delete is the claim. The TTL index cleans up, the filter enforces the 10 minutes.
+        pending = await self.storage.oauth_states.find_one_and_delete(
+            {"_id": state, "expires_at": {"$gt": self.clock()}}
+        )
+        if pending is None:
+            raise ConsentStateInvalid()
+        return pending
+
+    async def _upsert_tenant(self, team_id, user_id, token_set_id, connection) -> Tenant:
+        now = self.clock()
+        tenant = Tenant(
+            team_id=team_id,
+            tenant_id=connection.tenant_id,
+            name=connection.tenant_name or connection.tenant_id,
+            tenant_type=connection.tenant_type,
+            connection_id=connection.id,
+            token_set_id=token_set_id,
+            connected_by=user_id,
+            connected_at=now,
+        )
+        await self.storage.tenants.update_one(
+            {"team_id": team_id, "tenant_id": connection.tenant_id},
+            {"$set": tenant.model_dump()},
+            upsert=True,
+        )
+        return tenant
+
+    # List ---------------------------------------------------------------------------
+    async def list_tenants(self, team_id: str) -> list[Tenant]:
+        cursor = self.storage.tenants.find({"team_id": team_id, "status": {"$ne": REMOVED}}).sort("name", 1)
+        return [Tenant.from_doc(doc) async for doc in cursor]
+
+    async def get_tenant(self, team_id: str, tenant_id: str) -> Tenant:
+        doc = await self.storage.tenants.find_one(
+            {"team_id": team_id, "tenant_id": tenant_id, "status": {"$ne": REMOVED}}
+        )
+        if doc is None:
+            raise TenantNotFound(tenant_id)
+        return Tenant.from_doc(doc)
+
+    async def find_by_name(self, team_id: str, query: str) -> list[Tenant]:
+        """Exact (case-insensitive) name first; otherwise every organisation whose name contains the query."""
+        query = query.strip().lower()
+        tenants = await self.list_tenants(team_id)
+        exact = [t for t in tenants if t.name.lower() == query]
+        return exact or [t for t in tenants if query in t.name.lower()]
+
+    # Remove -------------------------------------------------------------------------
+    async def preview_removal(self, team_id: str, tenant_id: str) -> RemovalPreview:
+        tenant = await self.get_tenant(team_id, tenant_id)
+        linked = {}
+        for kind in LINK_KINDS:
+            linked[kind] = await self.storage.links.count_documents(
+                {"team_id": team_id, "tenant_id": tenant_id, "kind": kind, "status": "linked"}
+            )
+        return RemovalPreview(tenant=tenant, linked=linked)
+
+    async def remove(self, team_id: str, tenant_id: str, *, removed_by: str) -> RemovalResult:
+        tenant = await self.get_tenant(team_id, tenant_id)
+        xero_note = await self._disconnect_at_xero(tenant)
+        now = self.clock()
+        claimed = await self.storage.tenants.find_one_and_update(
+            {"team_id": team_id, "tenant_id": tenant_id, "status": {"$ne": REMOVED}},
+            {"$set": {"status": REMOVED, "removed_by": removed_by, "removed_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if claimed is None:
+            raise TenantNotFound(tenant_id)
+        unlinked = await self.storage.links.update_many(
+            {"team_id": team_id, "tenant_id": tenant_id, "status": "linked"},
+            {"$set": {"status": "unlinked", "unlinked_at": now, "unlinked_by": removed_by}},
+        )
+        log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id,
+                                            unlinked=unlinked.modified_count))
+        return RemovalResult(tenant=tenant, unlinked=unlinked.modified_count, xero_note=xero_note)
+
+    async def _disconnect_at_xero(self, tenant: Tenant) -> str | None:
+        try:
+            token = await self.tokens.access_token(tenant.token_set_id)
+            await self.identity.delete_connection(token, tenant.connection_id)
+        except XeroNotFound:
+            return None  # already gone at Xero: nothing more to do
+        except XeroAuthError:
+            return ("Xero no longer accepts this connection's credentials, so the app may still be listed "
+                    "under Connected apps in Xero; you can disconnect it there.")
+        return None

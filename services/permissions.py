@@ -1,0 +1,24 @@
+"""Who may administer the bot: Slack workspace admins and owners, plus the ids in BOT_ADMINS."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class UserDirectory(Protocol):
+    """What the permission checks need to know about people; implemented on Slack's side."""
+
+    async def is_workspace_admin(self, user_id: str) -> bool: ...
+
+    async def usergroup_members(self, usergroup_id: str) -> set[str]: ...
+
+
+class Permissions:
+    def __init__(self, directory: UserDirectory, bot_admins: set[str]):
+        self.directory = directory
+        self.bot_admins = set(bot_admins)
+
+    async def is_admin(self, user_id: str) -> bool:
+        if user_id in self.bot_admins:
+            return True
+        return await self.directory.is_workspace_admin(user_id)

@@ -1,0 +1,130 @@
+"""Xero's OAuth 2.0 authorization-code flow with PKCE: authlib builds the pieces, aiohttp carries them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from pydantic import BaseModel, ValidationError
+
+from services.logfmt import fields
+from services.xero.errors import XeroAuthError, XeroError, XeroUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class TokenGrant(BaseModel):
+    """What Xero's token endpoint answers."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int = 1800
+    token_type: str = "Bearer"
+    scope: str | None = None
+
+    def __repr__(self) -> str:  # never show token values, even in a debugger or a traceback
+        return f"TokenGrant(expires_in={self.expires_in}, scope={self.scope!r})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class PkcePair:
+    verifier: str
+    challenge: str
+
+    @classmethod
+    def new(cls) -> "PkcePair":
+        verifier = generate_token(64)
+        return cls(verifier, create_s256_code_challenge(verifier))
+
+
+class XeroOAuth:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        client_id: str,
+        client_secret: str | None,
+        redirect_uri: str,
+        authorize_url: str,
+        token_url: str,
+        scopes: str,
+        timeout: float = 20,
+    ):
+        self.session = session
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.redirect_uri = redirect_uri
+        self.authorize_endpoint = authorize_url
+        self.token_url = token_url
+        self.scopes = scopes
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    def authorize_url(self, state: str, code_challenge: str) -> str:
+        return prepare_grant_uri(
+            self.authorize_endpoint,
+            self.client_id,
+            "code",
+            redirect_uri=self.redirect_uri,
+            scope=self.scopes,
+            state=state,
+            code_challenge=code_challenge,
+            code_challenge_method="S256",
+        )
+
+    async def exchange_code(self, code: str, code_verifier: str) -> TokenGrant:
+        body = prepare_token_request(
+            "authorization_code", code=code, redirect_uri=self.redirect_uri, code_verifier=code_verifier
+        )
+        return await self._token_request(body, "code exchange")
+
+    async def refresh(self, refresh_token: str) -> TokenGrant:
+        body = prepare_token_request("refresh_token", refresh_token=refresh_token)
+        return await self._token_request(body, "token refresh")
+
+    async def _token_request(self, body: str, purpose: str) -> TokenGrant:
+        auth = None
+        if self.client_secret:
+            auth = aiohttp.BasicAuth(self.client_id, self.client_secret)
+        else:
+            body += f"&client_id={self.client_id}"
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        try:
+            async with self.session.post(
+                self.token_url, data=body, headers=headers, auth=auth, timeout=self.timeout
+            ) as response:
+                payload = await _json_or_empty(response)
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.warning("xero.token_request_failed", **fields(purpose=purpose, error=type(exc).__name__))
+            raise XeroUnavailable(f"Xero's sign-in service did not answer ({purpose})") from exc
+        log.info("xero.token_request", **fields(purpose=purpose, status=status))
+        if status == 200:
+            try:
+                return TokenGrant.model_validate(payload)
+            except ValidationError as exc:
+                raise XeroError(f"Xero answered the {purpose} with an unexpected body", status=status) from exc
+        error = str(payload.get("error") or "")
+        if error == "invalid_grant":
+            raise XeroAuthError(
+                "Xero no longer accepts this connection (invalid_grant): an admin must reconnect with /xero connect",
+                status=status,
+            )
+        if status >= 500:
+            raise XeroUnavailable(f"Xero's sign-in service failed (HTTP {status})", status=status)
+        described = payload.get("error_description") or error or f"HTTP {status}"
+        raise XeroError(f"Xero refused the {purpose}: {described}", status=status)
+
+
+async def _json_or_empty(response: aiohttp.ClientResponse) -> dict:
+    try:
+        data = await response.json(content_type=None)
+    except (ValueError, aiohttp.ContentTypeError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,114 @@
+"""The real aiohttp app with the real bolt app, a fake Slack Web API and a real MongoDB server."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.config import Settings
+from bot.container import Container, build_container
+from bot.slack_app import build_web_app
+from services.crypto import generate_key
+from services.storage import Storage
+from tests.support.fake_slack import BOT_TOKEN, TEAM_ID, FakeSlack
+from tests.support.signing import SIGNING_SECRET, command_body, payload_body, signed_headers
+
+XERO_API = "https://api.xero.test"
+XERO_TOKEN_URL = "https://identity.xero.test/connect/token"
+XERO_AUTHORIZE_URL = "https://login.xero.test/identity/connect/authorize"
+FORECAST_API = "https://api.forecast.test/api/v1"
+
+
+def test_settings(slack_api_url: str, **overrides) -> Settings:
+    values = dict(
+        slack_signing_secret=SIGNING_SECRET,
+        slack_bot_token=BOT_TOKEN,
+        slack_api_url=slack_api_url,
+        xero_client_id="test-client-id",
+        xero_client_secret="test-client-secret-0000",
+        xero_redirect_uri="http://localhost:3000/xero/callback",
+        xero_authorize_url=XERO_AUTHORIZE_URL,
+        xero_token_url=XERO_TOKEN_URL,
+        xero_api_url=XERO_API,
+        forecast_api_url=FORECAST_API,
+        bot_admins="U0LISTED",
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@dataclass
+class BotHarness:
+    client: TestClient
+    slack: FakeSlack
+    container: Container
+    storage: Storage
+    _ids = itertools.count(1)
+
+    async def command(self, text: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL"):
+        """Types `/xero <text>` in Slack; returns the HTTP response the bot gave Slack."""
+        name = f"cmd{next(self._ids)}"
+        body = command_body(text, user_id=user, team_id=TEAM_ID, channel_id=channel,
+                            response_url=self.slack.response_url(name), trigger_id=f"trigger-{name}")
+        response = await self.client.post("/slack/events", data=body, headers=signed_headers(body))
+        assert response.status == 200, await response.text()
+        return name
+
+    async def reply_to(self, name: str, timeout: float = 5.0):
+        """The answer the bot sent to a command's response_url."""
+        return await self.slack.wait_for("response_url", lambda c: c["name"] == name, timeout)
+
+    async def ask(self, text: str, **kwargs):
+        return await self.reply_to(await self.command(text, **kwargs))
+
+    async def send_payload(self, payload: dict):
+        body = payload_body({"team": {"id": TEAM_ID}, "api_app_id": "A0TEST", "token": "legacy", **payload})
+        return await self.client.post("/slack/events", data=body, headers=signed_headers(body))
+
+    async def click(self, action_id: str, value: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL",
+                    message: dict | None = None, extra_action: dict | None = None, state: dict | None = None):
+        name = f"act{next(self._ids)}"
+        action = {"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                  "action_ts": "1700000000.1", **(extra_action or {})}
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "channel": {"id": channel, "name": "general"},
+            "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.0")},
+            "message": message or {"ts": "1.0", "text": "", "blocks": []},
+            "trigger_id": f"trigger-{name}",
+            "response_url": self.slack.response_url(name),
+            "actions": [action],
+        }
+        if state is not None:
+            payload["state"] = {"values": state}
+        response = await self.send_payload(payload)
+        assert response.status == 200, await response.text()
+        return name
+
+    async def submit(self, view: dict, *, user: str = "U0ADMIN", values: dict | None = None):
+        payload = {
+            "type": "view_submission",
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "trigger_id": "trigger-view",
+            "view": {**view, "id": "V0SUBMIT", "state": {"values": values or {}}},
+        }
+        return await self.send_payload(payload)
+
+
+async def start_harness(mongo_storage: Storage, **setting_overrides):
+    slack = await FakeSlack().start()
+    settings = test_settings(slack.api_url, **setting_overrides)
+    container = build_container(settings, mongo_storage, generate_key())
+    server = TestServer(build_web_app(container), host="127.0.0.1")
+    client = TestClient(server)
+    await client.start_server()
+    return BotHarness(client=client, slack=slack, container=container, storage=mongo_storage)
+
+
+async def stop_harness(harness: BotHarness) -> None:
+    await harness.client.close()
+    await harness.container.close()
+    await harness.slack.close()
