@@ -1,0 +1,281 @@
+"""ForecastApi against mocked HTTP (aioresponses): headers, paging, look-ups, errors, models."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import date
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+from services.forecast import (
+    ForecastApi,
+    ForecastAuthError,
+    ForecastCustomer,
+    ForecastError,
+    ForecastInvoice,
+    ForecastNotFound,
+    ForecastUnavailable,
+    ForecastValidationError,
+    NewForecastCustomer,
+    NewForecastExpenseItem,
+)
+
+BASE = "https://forecast.test/api/v1"
+KEY = "fc-secret-key-123"
+
+
+def invoice(id_, reference, *, company_invoice_id=None, entries=None):
+    return {
+        "id": id_,
+        "company_invoice_id": company_invoice_id or id_,
+        "client_id": 7,
+        "currency": "GBP",
+        "invoice_reference": reference,
+        "created_date": "2025-02-01",
+        "due_date": "2025-03-03",
+        "status": "SENT",
+        "entries": entries if entries is not None else [{"name": "Work", "quantity": 1, "unit_price": 10}],
+    }
+
+
+class _SentRequest:
+    output_size = 0
+
+
+class _CompatClientResponse(aiohttp.ClientResponse):
+    """aioresponses 0.7.9 predates aiohttp 3.14's required `stream_writer` argument."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("stream_writer", _SentRequest())
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture
+def mocked(monkeypatch):
+    monkeypatch.setattr("aioresponses.core.ClientResponse", _CompatClientResponse)
+    with aioresponses() as mock:
+        yield mock
+
+
+@pytest.fixture
+async def api():
+    sleeps: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async with aiohttp.ClientSession() as session:
+        client = ForecastApi(session, BASE, timeout=5, sleep=no_sleep)
+        client.sleeps = sleeps
+        yield client
+
+
+def sent_requests(mocked, method, url_part):
+    return [
+        call
+        for (verb, url), calls in mocked.requests.items()
+        if verb == method and url_part in str(url)
+        for call in calls
+    ]
+
+
+async def test_sends_the_api_key_header_and_parses_invoices(api, mocked):
+    mocked.get(f"{BASE}/invoices/80", payload=invoice(80, "INV-90", company_invoice_id=90))
+
+    found = await api.get_invoice(KEY, 80)
+
+    assert found.invoice_reference == "INV-90"
+    assert found.created_date == date(2025, 2, 1)
+    [call] = sent_requests(mocked, "GET", "/invoices/80")
+    assert call.kwargs["headers"]["X-FORECAST-API-KEY"] == KEY
+
+
+async def test_plain_array_lists_are_returned_whole(api, mocked):
+    mocked.get(f"{BASE}/clients", payload=[{"id": 1, "name": "Acme"}, {"id": 2, "name": "Globex"}])
+
+    customers = await api.list_customers(KEY)
+
+    assert [c.name for c in customers] == ["Acme", "Globex"]
+    assert len(sent_requests(mocked, "GET", "/clients")) == 1
+
+
+async def test_paged_lists_are_followed_to_the_last_page(api, mocked):
+    def page(number, rows):
+        return {"pageNumber": number, "pageSize": 2, "totalObjectCount": 5, "pageContents": rows}
+
+    mocked.get(f"{BASE}/projects", payload=page(1, [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}]))
+    mocked.get(re.compile(r".*/projects\?pageNumber=2&pageSize=2$"),
+               payload=page(2, [{"id": 3, "name": "C"}, {"id": 4, "name": "D"}]))
+    mocked.get(re.compile(r".*/projects\?pageNumber=3&pageSize=2$"), payload=page(3, [{"id": 5, "name": "E"}]))
+
+    projects = await api.list_projects(KEY)
+
+    assert [p.id for p in projects] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("typed", ["INV-101", "inv-101", "  Inv-101 ", "101", "#101"])
+async def test_find_invoice_matches_reference_case_insensitively(api, mocked, typed):
+    mocked.get(f"{BASE}/invoices", payload=[invoice(101, "INV-999"), invoice(5001, "INV-101")])
+
+    found = await api.find_invoice(KEY, typed)
+
+    assert found.id == 5001
+
+
+async def test_find_invoice_bare_number_falls_back_to_the_invoice_id(api, mocked):
+    mocked.get(f"{BASE}/invoices", payload=[invoice(5001, "INV-101"), invoice(5002, "CUSTOM-7")])
+
+    found = await api.find_invoice(KEY, "5002")
+
+    assert found.invoice_reference == "CUSTOM-7"
+
+
+async def test_find_invoice_uses_forecasts_default_reference_when_empty(api, mocked):
+    mocked.get(f"{BASE}/invoices", payload=[invoice(5011, "", company_invoice_id=111)])
+
+    found = await api.find_invoice(KEY, "INV-111")
+
+    assert found.id == 5011
+
+
+async def test_find_invoice_not_found_says_so_plainly(api, mocked):
+    mocked.get(f"{BASE}/invoices", payload=[invoice(5001, "INV-101")])
+
+    with pytest.raises(ForecastNotFound) as caught:
+        await api.find_invoice(KEY, "INV-404")
+
+    assert "No Forecast invoice has the reference INV-404" in str(caught.value)
+
+
+async def test_bad_key_raises_auth_error_without_the_key(api, mocked):
+    mocked.get(
+        f"{BASE}/invoices",
+        status=401,
+        payload={"status": 401, "message": f"Server failed to authenticate the request. key={KEY}"},
+    )
+
+    with pytest.raises(ForecastAuthError) as caught:
+        await api.list_invoices(KEY)
+
+    text = str(caught.value)
+    assert "Forecast refused the API key" in text and "/xero settings" in text
+    assert "Server failed to authenticate the request" in text
+    assert KEY not in text and KEY not in repr(caught.value.args)
+    assert caught.value.status == 401
+
+
+async def test_unknown_project_raises_not_found(api, mocked):
+    mocked.get(f"{BASE}/projects/99", status=404, payload={"status": 404, "message": "Project not found"})
+
+    with pytest.raises(ForecastNotFound) as caught:
+        await api.get_project(KEY, 99)
+
+    assert "project 99" in str(caught.value)
+    assert "Project not found" in str(caught.value)
+
+
+async def test_forecast_message_surfaces_on_bad_requests(api, mocked):
+    mocked.post(f"{BASE}/clients", status=400, payload={"status": 400, "message": "country must be ISO 3166"})
+
+    with pytest.raises(ForecastValidationError) as caught:
+        await api.create_customer(KEY, NewForecastCustomer(name="Acme", country="United Kingdom"))
+
+    assert "country must be ISO 3166" in str(caught.value)
+    assert caught.value.forecast_message == "country must be ISO 3166"
+    assert isinstance(caught.value, ForecastError)
+
+
+async def test_server_errors_are_retried_then_reported_as_unavailable(api, mocked):
+    for _ in range(3):
+        mocked.get(f"{BASE}/clients/1", status=503, body="<html>Service Unavailable</html>")
+
+    with pytest.raises(ForecastUnavailable) as caught:
+        await api.get_customer(KEY, 1)
+
+    assert caught.value.status == 503
+    assert "try again" in str(caught.value)
+    assert api.sleeps == [0.5, 1.0]
+
+
+async def test_a_server_error_that_clears_up_is_invisible(api, mocked):
+    mocked.get(f"{BASE}/clients/1", status=502)
+    mocked.get(f"{BASE}/clients/1", payload={"id": 1, "name": "Acme"})
+
+    assert (await api.get_customer(KEY, 1)).name == "Acme"
+
+
+async def test_timeouts_become_unavailable(api, mocked):
+    mocked.get(f"{BASE}/clients/1", exception=asyncio.TimeoutError(), repeat=True)
+
+    with pytest.raises(ForecastUnavailable, match="did not answer within 5 seconds"):
+        await api.get_customer(KEY, 1)
+
+
+async def test_posts_are_not_retried(api, mocked):
+    mocked.post(f"{BASE}/clients", status=500, payload={"status": 500, "message": "boom"})
+
+    with pytest.raises(ForecastUnavailable):
+        await api.create_customer(KEY, NewForecastCustomer(name="Acme"))
+
+    assert len(sent_requests(mocked, "POST", "/clients")) == 1
+
+
+async def test_create_customer_sends_the_documented_fields(api, mocked):
+    mocked.post(f"{BASE}/clients", status=201, payload={"id": 9, "name": "Acme Corporation", "country": "GB"})
+    new = NewForecastCustomer(
+        name="Acme Corporation", street="1 Road Runner Way", zip="EC1A 1BB", city="London",
+        country="GB", vat_number="GB123456789",
+    )
+
+    created = await api.create_customer(KEY, new)
+
+    assert created == ForecastCustomer(id=9, name="Acme Corporation", country="GB")
+    [call] = sent_requests(mocked, "POST", "/clients")
+    assert call.kwargs["json"] == {
+        "name": "Acme Corporation", "street": "1 Road Runner Way", "zip": "EC1A 1BB",
+        "city": "London", "country": "GB", "vat_number": "GB123456789",
+    }
+    assert call.kwargs["headers"]["Content-Type"].startswith("application/json")
+
+
+async def test_create_expense_item_posts_to_the_project(api, mocked):
+    mocked.post(
+        f"{BASE}/projects/3/expense_items",
+        status=201,
+        payload={"id": 12, "name": "PO-0042 Laptops", "cost": 2400, "quantity": 2, "expense_category": 4,
+                 "expense_date": "2025-05-01", "billable": True},
+    )
+    item = NewForecastExpenseItem(
+        name="PO-0042 Laptops", cost=2400, quantity=2, expense_category=4, expense_date=date(2025, 5, 1)
+    )
+
+    created = await api.create_expense_item(KEY, 3, item)
+
+    assert (created.id, created.project_id, created.expense_date) == (12, 3, date(2025, 5, 1))
+    [call] = sent_requests(mocked, "POST", "/projects/3/expense_items")
+    assert call.kwargs["json"] == {
+        "name": "PO-0042 Laptops", "cost": 2400.0, "quantity": 2.0, "expense_category": 4,
+        "expense_date": "2025-05-01",
+    }
+
+
+def test_invoice_total_applies_percent_discount_then_percent_tax():
+    parsed = ForecastInvoice.model_validate(invoice(1, "INV-1", entries=[
+        {"name": "Design", "quantity": 2, "unit_price": 12.5, "discount": 10, "tax": 20},
+        {"name": "Hosting", "quantity": 3, "unit_price": 0.1, "discount": None, "tax": None},
+    ]))
+
+    assert parsed.subtotal == 22.8  # 25 less 10% = 22.50, plus 0.30
+    assert parsed.total_tax == 4.5  # 20% of 22.50
+    assert parsed.total == 27.3
+    assert parsed.line_count == 2
+    assert parsed.entries[1].amount == 0.3
+
+
+def test_invoice_without_entries_has_zero_total():
+    parsed = ForecastInvoice.model_validate({**invoice(2, "INV-2"), "entries": None})
+
+    assert (parsed.total, parsed.line_count) == (0, 0)
