@@ -41,21 +41,8 @@ def invoice(id_, reference, *, company_invoice_id=None, entries=None):
     }
 
 
-class _SentRequest:
-    output_size = 0
-
-
-class _CompatClientResponse(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required `stream_writer` argument."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("stream_writer", _SentRequest())
-        super().__init__(*args, **kwargs)
-
-
 @pytest.fixture
-def mocked(monkeypatch):
-    monkeypatch.setattr("aioresponses.core.ClientResponse", _CompatClientResponse)
+def mocked():
     with aioresponses() as mock:
         yield mock
 
