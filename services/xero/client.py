@@ -254,7 +254,9 @@ class XeroClient:
     # ----------------------------------------------------------------- invoices
 
     async def find_invoice_by_number(self, tenant: TenantAuth, number: str) -> XeroInvoice | None:
-        answer = await self.request(tenant, "GET", "/Invoices", params={"InvoiceNumbers": number})
+        # InvoiceNumbers is a comma-separated list, so a number containing a comma needs the slower `where`.
+        params = {"where": f"InvoiceNumber=={where_string(number)}"} if "," in number else {"InvoiceNumbers": number}
+        answer = await self.request(tenant, "GET", "/Invoices", params=params)
         matches = [i for i in _parse_list(XeroInvoice, answer, "Invoices") if i.invoice_number == number]
         return matches[0] if matches else None
 
