@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 
 class XeroError(Exception):
     """Any failure from Xero. `message` is plain words; `details` are Xero's own validation messages."""
@@ -41,3 +45,110 @@ class XeroRateLimited(XeroError):
 
 class XeroUnavailable(XeroError):
     """5xx or timeouts after retries ran out."""
+
+
+RECONNECT_HINT = "reconnect with /xero connect"
+_GENERIC_XERO_MESSAGES = {"A validation exception occurred"}
+
+
+def parse_xero_error(
+    status: int,
+    body: bytes | str | dict | None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    subject: str = "request",
+) -> XeroError:
+    """Turn a failed Xero answer into the matching XeroError subclass.
+
+    `subject` names what was being sent or fetched ("invoice", "contact") so the message reads naturally.
+    """
+    payload = _as_dict(body)
+    headers = headers or {}
+    if status == 401:
+        return XeroAuthError(f"The connection to Xero is no longer authorised — {RECONNECT_HINT}", status=status)
+    if status == 403:
+        return XeroAuthError(
+            f"Xero refused access to this organisation (missing permission or the organisation was "
+            f"disconnected) — {RECONNECT_HINT}",
+            status=status,
+        )
+    if status == 404:
+        return XeroNotFound(f"Xero could not find the {subject}", status=status)
+    if status == 429:
+        problem = _header(headers, "X-Rate-Limit-Problem")
+        return XeroRateLimited(
+            rate_limit_message(problem),
+            status=status,
+            retry_after=parse_retry_after(_header(headers, "Retry-After")),
+            problem=problem,
+        )
+    if status >= 500:
+        return XeroUnavailable(f"Xero is unavailable right now (HTTP {status})", status=status)
+    details = validation_messages(payload)
+    if status == 400 and (details or payload.get("Type") == "ValidationException"):
+        return XeroValidationError(
+            f"Xero rejected the {subject}", status=status, details=details or _own_words(payload)
+        )
+    return XeroError(f"Xero could not process the {subject} (HTTP {status})", status=status, details=_own_words(payload))
+
+
+def rate_limit_message(problem: str | None) -> str:
+    if problem:
+        return f"Xero is rate limiting this organisation ({problem} limit)"
+    return "Xero is rate limiting this organisation"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def validation_messages(payload: Any) -> list[str]:
+    """Every `ValidationErrors[].Message` anywhere in Xero's answer, deduplicated, in order of appearance."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "ValidationErrors" and isinstance(value, list):
+                    found.extend(
+                        item["Message"] for item in value if isinstance(item, dict) and item.get("Message")
+                    )
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(payload)
+    return list(dict.fromkeys(found))
+
+
+def _own_words(payload: dict) -> list[str]:
+    """Xero's explanation for a non-validation failure (QueryParseException, problem+json Detail)."""
+    words = [payload.get("Message"), payload.get("Detail")]
+    return [w for w in dict.fromkeys(words) if isinstance(w, str) and w and w not in _GENERIC_XERO_MESSAGES]
+
+
+def _as_dict(body: bytes | str | dict | None) -> dict:
+    if isinstance(body, dict):
+        return body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if not body:
+        return {}
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {"Message": body.strip()[:300]}  # 404s and gateway errors often come as plain text
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:  # plain dicts are case-sensitive; aiohttp's CIMultiDictProxy is not
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value

@@ -1,0 +1,384 @@
+"""Async client for the Xero Accounting API: auth headers, rate limits, retries and plain-words errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol, TypeVar
+
+import aiohttp
+from pydantic import BaseModel
+
+from services.xero.errors import (
+    XeroError,
+    XeroNotFound,
+    XeroRateLimited,
+    XeroUnavailable,
+    XeroValidationError,
+    parse_xero_error,
+    rate_limit_message,
+    validation_messages,
+)
+from services.xero.limiter import TenantLimiter
+from services.xero.models import (
+    XeroAccount,
+    XeroContact,
+    XeroCurrency,
+    XeroInvoice,
+    XeroPurchaseOrder,
+)
+
+log = logging.getLogger(__name__)
+
+ACCOUNTING_PATH = "/api.xro/2.0"
+PAGE_SIZE = 100
+MAX_INVOICES_PER_REQUEST = 50
+MAX_IDEMPOTENCY_KEY_LENGTH = 128
+MAX_RETRY_AFTER = 60.0  # a longer Retry-After (e.g. the day limit) is reported, not waited out
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+INVOICE_URL = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={}"
+
+_SUBJECTS = {
+    "Invoices": ("invoice", "invoices"),
+    "Contacts": ("contact", "contacts"),
+    "PurchaseOrders": ("purchase order", "purchase orders"),
+    "Organisation": ("organisation", "organisation"),
+    "Currencies": ("currencies", "currencies"),
+    "Accounts": ("accounts", "accounts"),
+}
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class TenantAuth:
+    tenant_id: str
+    token_set_id: str
+
+
+class AccessTokenProvider(Protocol):
+    async def access_token(self, token_set_id: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Any
+    body: bytes
+
+
+class XeroClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_url: str,
+        tokens: AccessTokenProvider,
+        *,
+        limiter: TenantLimiter | None = None,
+        max_attempts: int = 4,
+        timeout: float = 30,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ):
+        self._session = session
+        self._base_url = api_url.rstrip("/") + ACCOUNTING_PATH
+        self._tokens = tokens
+        self._limiter = limiter or TenantLimiter()
+        self._max_attempts = max(1, max_attempts)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._sleep = sleep
+        self._jitter = jitter
+
+    # ----------------------------------------------------------------- transport
+
+    async def request(
+        self,
+        tenant: TenantAuth,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+        if_modified_since: datetime | None = None,
+    ) -> dict:
+        """One Xero call with the retry policy; returns the decoded JSON answer ({} when empty)."""
+        method = method.upper()
+        if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise ValueError(f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+        body = jsonlib.dumps(json).encode() if json is not None else None
+        subject = _subject(path, json)
+        query = _query_strings(params)
+
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                answer = await self._attempt(tenant, method, path, query, body, idempotency_key, if_modified_since)
+            except asyncio.TimeoutError:
+                self._log(method, path, tenant, "timeout", attempt)
+                failure: XeroError = XeroUnavailable(
+                    f"Xero did not answer within {self._timeout.total:g} seconds"
+                )
+                delay = self._backoff(attempt)
+            except aiohttp.ClientConnectionError as exc:
+                self._log(method, path, tenant, f"connection error ({type(exc).__name__})", attempt)
+                failure = XeroUnavailable("Could not reach Xero (connection failed)")
+                delay = self._backoff(attempt)
+            else:
+                self._log(method, path, tenant, answer.status, attempt)
+                if answer.status < 300:
+                    return _decode(answer.body)
+                failure = parse_xero_error(answer.status, answer.body, answer.headers, subject=subject)
+                if not _retryable(failure):
+                    raise failure
+                delay = self._delay_for(failure, attempt)
+                if delay is None:
+                    raise failure
+            if attempt == self._max_attempts:
+                raise _gave_up(failure, attempt)
+            await self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        tenant: TenantAuth,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: bytes | None,
+        idempotency_key: str | None,
+        if_modified_since: datetime | None,
+    ) -> _Answer:
+        token = await self._tokens.access_token(tenant.token_set_id)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "xero-tenant-id": tenant.tenant_id,
+            "Accept": "application/json",
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if idempotency_key and method in ("PUT", "POST"):
+            headers["Idempotency-Key"] = idempotency_key  # identical on every retry of this call
+        if if_modified_since is not None:
+            headers["If-Modified-Since"] = format_if_modified_since(if_modified_since)
+        async with self._limiter.slot(tenant.tenant_id):
+            async with self._session.request(
+                method, self._base_url + path, params=query or None, data=body, headers=headers,
+                timeout=self._timeout,
+            ) as response:
+                return _Answer(response.status, response.headers, await response.read())
+
+    def _delay_for(self, failure: XeroError, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt, or None when waiting is pointless."""
+        if isinstance(failure, XeroRateLimited):
+            if failure.problem == "day":
+                return None
+            if failure.retry_after is None:
+                return self._backoff(attempt)
+            return failure.retry_after if failure.retry_after <= MAX_RETRY_AFTER else None
+        return self._backoff(attempt)
+
+    def _backoff(self, attempt: int) -> float:
+        """0.5 s, 1 s, 2 s, ... capped, each spread by ±50 % so tenants do not retry in lockstep."""
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+        return delay * (0.5 + self._jitter())
+
+    def _log(self, method: str, path: str, tenant: TenantAuth, status: int | str, attempt: int) -> None:
+        ok = isinstance(status, int) and status < 400
+        log.log(
+            logging.INFO if ok else logging.WARNING,
+            "xero call method=%s path=%s tenant=%s status=%s attempt=%d/%d",
+            method, path, tenant.tenant_id, status, attempt, self._max_attempts,
+            extra={"xero_method": method, "xero_path": path, "xero_tenant": tenant.tenant_id,
+                   "xero_status": status, "xero_attempt": attempt},
+        )
+
+    # ----------------------------------------------------------------- organisation & settings
+
+    async def get_organisation(self, tenant: TenantAuth) -> dict:
+        answer = await self.request(tenant, "GET", "/Organisation")
+        organisations = answer.get("Organisations") or []
+        if not organisations:
+            raise XeroError("Xero returned no organisation for this connection")
+        return organisations[0]
+
+    async def get_currencies(self, tenant: TenantAuth) -> list[XeroCurrency]:
+        answer = await self.request(tenant, "GET", "/Currencies")
+        return _parse_list(XeroCurrency, answer, "Currencies")
+
+    async def get_accounts(self, tenant: TenantAuth, *, where: str | None = None) -> list[XeroAccount]:
+        answer = await self.request(tenant, "GET", "/Accounts", params={"where": where})
+        return _parse_list(XeroAccount, answer, "Accounts")
+
+    # ----------------------------------------------------------------- contacts
+
+    async def find_contacts_by_name(
+        self, tenant: TenantAuth, name: str, *, include_archived: bool = False
+    ) -> list[XeroContact]:
+        params = {"where": f"Name=={where_string(name)}", "includeArchived": include_archived or None}
+        answer = await self.request(tenant, "GET", "/Contacts", params=params)
+        return _parse_list(XeroContact, answer, "Contacts")
+
+    async def get_contact(self, tenant: TenantAuth, contact_id: str) -> XeroContact | None:
+        try:
+            answer = await self.request(tenant, "GET", f"/Contacts/{contact_id}")
+        except XeroNotFound:
+            return None
+        contacts = _parse_list(XeroContact, answer, "Contacts")
+        return contacts[0] if contacts else None
+
+    async def create_contact(
+        self, tenant: TenantAuth, contact: XeroContact, *, idempotency_key: str
+    ) -> XeroContact:
+        answer = await self.request(
+            tenant, "PUT", "/Contacts", json={"Contacts": [contact.to_xero()]}, idempotency_key=idempotency_key
+        )
+        _raise_element_errors(answer, "Contacts", "contact")
+        contacts = _parse_list(XeroContact, answer, "Contacts")
+        if not contacts:
+            raise XeroError("Xero did not return the created contact")
+        return contacts[0]
+
+    async def list_contacts(
+        self, tenant: TenantAuth, *, customers_only: bool = False, if_modified_since: datetime | None = None
+    ) -> list[XeroContact]:
+        params = {"where": "IsCustomer==true" if customers_only else None}
+        rows = await self._all_pages(tenant, "/Contacts", "Contacts", params, if_modified_since)
+        return [XeroContact.model_validate(row) for row in rows]
+
+    # ----------------------------------------------------------------- invoices
+
+    async def find_invoice_by_number(self, tenant: TenantAuth, number: str) -> XeroInvoice | None:
+        # InvoiceNumbers is a comma-separated list, so a number containing a comma needs the slower `where`.
+        params = {"where": f"InvoiceNumber=={where_string(number)}"} if "," in number else {"InvoiceNumbers": number}
+        answer = await self.request(tenant, "GET", "/Invoices", params=params)
+        matches = [i for i in _parse_list(XeroInvoice, answer, "Invoices") if i.invoice_number == number]
+        return matches[0] if matches else None
+
+    async def create_invoices(
+        self, tenant: TenantAuth, invoices: list[XeroInvoice], *, idempotency_key: str
+    ) -> list[XeroInvoice]:
+        """Create up to 50 invoices in one call, all or nothing.
+
+        We keep Xero's default `summarizeErrors=true` (sent explicitly): one invalid invoice fails the whole
+        batch with a 400, so a retry with the same Idempotency-Key never leaves half a batch behind. A 200
+        whose elements still carry HasErrors/ValidationErrors is treated as the same failure.
+        """
+        if len(invoices) > MAX_INVOICES_PER_REQUEST:
+            raise ValueError(f"Xero takes at most {MAX_INVOICES_PER_REQUEST} invoices per request, got {len(invoices)}")
+        if not invoices:
+            return []
+        answer = await self.request(
+            tenant, "PUT", "/Invoices",
+            params={"summarizeErrors": True},
+            json={"Invoices": [invoice.to_xero() for invoice in invoices]},
+            idempotency_key=idempotency_key,
+        )
+        _raise_element_errors(answer, "Invoices", "invoice" if len(invoices) == 1 else "invoices")
+        return _parse_list(XeroInvoice, answer, "Invoices")
+
+    @staticmethod
+    def invoice_url(invoice_id: str) -> str:
+        return INVOICE_URL.format(invoice_id)
+
+    # ----------------------------------------------------------------- purchase orders
+
+    async def list_purchase_orders(
+        self, tenant: TenantAuth, *, status: str | None = None, if_modified_since: datetime | None = None
+    ) -> list[XeroPurchaseOrder]:
+        rows = await self._all_pages(tenant, "/PurchaseOrders", "PurchaseOrders", {"Status": status},
+                                     if_modified_since)
+        return [XeroPurchaseOrder.model_validate(row) for row in rows]
+
+    # ----------------------------------------------------------------- helpers
+
+    async def _all_pages(
+        self, tenant: TenantAuth, path: str, key: str, params: dict[str, Any],
+        if_modified_since: datetime | None,
+    ) -> list[dict]:
+        rows: list[dict] = []
+        page = 1
+        while True:
+            answer = await self.request(
+                tenant, "GET", path, params={**params, "page": page, "pageSize": PAGE_SIZE},
+                if_modified_since=if_modified_since,
+            )
+            batch = answer.get(key) or []
+            rows.extend(batch)
+            if len(batch) < PAGE_SIZE:
+                return rows
+            page += 1
+
+
+def where_string(value: str) -> str:
+    """A double-quoted literal for Xero's `where` filter, with backslashes and quotes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_if_modified_since(moment: datetime) -> str:
+    """ISO 8601 in UTC (`2024-01-02T03:04:05Z`); naive datetimes are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _query_strings(params: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Drop None values; booleans as Xero spells them."""
+    query = []
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        query.append((key, str(value)))
+    return query
+
+
+def _decode(body: bytes) -> dict:
+    if not body.strip():
+        return {}
+    try:
+        decoded = jsonlib.loads(body)
+    except ValueError as exc:
+        raise XeroError("Xero sent an answer that is not JSON") from exc
+    return decoded if isinstance(decoded, dict) else {"items": decoded}
+
+
+def _retryable(failure: XeroError) -> bool:
+    return isinstance(failure, (XeroRateLimited, XeroUnavailable))
+
+
+def _gave_up(failure: XeroError, attempts: int) -> XeroError:
+    tried = f"gave up after {attempts} attempts"
+    if isinstance(failure, XeroRateLimited):
+        return XeroRateLimited(
+            f"{rate_limit_message(failure.problem)} — {tried}",
+            status=failure.status, retry_after=failure.retry_after, problem=failure.problem,
+        )
+    return XeroUnavailable(f"{failure.message} — {tried}", status=failure.status)
+
+
+def _subject(path: str, json: Any) -> str:
+    resource = path.strip("/").split("/")[0]
+    singular, plural = _SUBJECTS.get(resource, ("request", "request"))
+    items = json.get(resource) if isinstance(json, dict) else None
+    return plural if isinstance(items, list) and len(items) > 1 else singular
+
+
+def _parse_list(model: type[Model], answer: dict, key: str) -> list[Model]:
+    return [model.model_validate(row) for row in answer.get(key) or []]
+
+
+def _raise_element_errors(answer: dict, key: str, subject: str) -> None:
+    """Xero can answer 200 while individual elements carry ValidationErrors; that is still a rejection."""
+    failed = [
+        row for row in answer.get(key) or []
+        if row.get("HasErrors") or row.get("HasValidationErrors") or row.get("ValidationErrors")
+    ]
+    if failed:
+        raise XeroValidationError(f"Xero rejected the {subject}", status=200, details=validation_messages(failed))
