@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         return {
             name: fields[name.lower()].description or ""
             for name, value in required.items()
-            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value())
+            if not (value.get_secret_value() if isinstance(value, SecretStr) else value)
         }
 
     def secrets(self) -> list[str]:

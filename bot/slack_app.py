@@ -21,9 +21,7 @@ def build_bolt_app(container: Container) -> AsyncApp:
     settings = container.settings
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        client=container.slack,
-        # The client already carries the bot token; bolt still wants it to build its authorize step.
-        token=settings.slack_bot_token.get_secret_value(),
+        client=container.slack,  # carries the bot token and SLACK_API_URL
     )
     register_all(app, container, CommandRouter())
 

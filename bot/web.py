@@ -7,6 +7,8 @@ import logging
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
 
+from bot.slack_directory import slack_error
+
 from bot.blocks import connections as blocks
 from bot.blocks import pages
 from bot.container import Container
@@ -58,4 +60,4 @@ class WebRoutes:
         try:
             await self.container.slack.chat_postMessage(channel=user_id, **payload)
         except SlackApiError as exc:
-            log.warning("slack.dm_failed", **fields(user=user_id, error=exc.response.get("error")))
+            log.warning("slack.dm_failed", **fields(user=user_id, error=slack_error(exc)))

@@ -8,6 +8,8 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
+from bot.slack_directory import slack_error
+
 from bot.blocks import connections as blocks
 from bot.blocks.common import error_message
 from bot.container import Container
@@ -98,5 +100,5 @@ async def notify_user(container: Container, user_id: str, channel_id: str | None
             await container.slack.chat_postEphemeral(channel=channel_id, user=user_id, **payload)
             return
         except SlackApiError as exc:
-            log.info("slack.ephemeral_fallback error=%s", exc.response.get("error"))
+            log.info("slack.ephemeral_fallback error=%s", slack_error(exc))
     await container.slack.chat_postMessage(channel=user_id, **payload)

@@ -8,6 +8,8 @@ Notes on the embedded server, which every query here is written to respect:
   not reliable: history goes into its own collection and upserts use `update_one`.
 - `$set` of a boolean reads back as 0/1: states are strings.
 - Regex objects are not accepted: use `{"$regex": ..., "$options": "i"}`.
+- A datetime written by `$set` reads back as a string: timestamps are stored as epoch seconds
+  (`stamp()`), except `oauth_states.created_at`, which is only ever inserted and drives a TTL index.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from pymongo import ASCENDING, AsyncMongoClient
@@ -32,6 +35,11 @@ from pymongo.errors import PyMongoError
 log = logging.getLogger(__name__)
 
 OAUTH_STATE_TTL_SECONDS = 600
+
+
+def stamp(when: datetime) -> float:
+    """How every timestamp is stored: epoch seconds, comparable and safe in `$set`."""
+    return when.timestamp()
 
 
 class StorageUnavailable(RuntimeError):

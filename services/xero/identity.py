@@ -11,7 +11,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.logfmt import fields
-from services.xero.errors import XeroAuthError, XeroError, XeroNotFound, XeroUnavailable
+from services.xero.errors import XeroError, XeroUnavailable, parse_xero_error
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,7 @@ class XeroIdentity:
             return _parse_json(body)
         if status == 204:
             return None
-        if status in (401, 403):
-            raise XeroAuthError("Xero did not accept our credentials for this connection", status=status)
-        if status == 404:
-            raise XeroNotFound("Xero has no such connection", status=status)
-        if status >= 500:
-            raise XeroUnavailable(f"Xero is unavailable right now (HTTP {status})", status=status)
-        raise XeroError(f"Xero refused the request (HTTP {status})", status=status)
-
+        raise parse_xero_error(status, body, response.headers, subject="connection")
 
 def _parse_json(body: str):
     try:

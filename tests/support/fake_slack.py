@@ -56,7 +56,7 @@ class FakeSlack:
     async def start(self) -> "FakeSlack":
         self._changed = asyncio.Condition()
         app = web.Application()
-        app.router.add_post("/api/{method}", self._api)
+        app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
@@ -127,7 +127,9 @@ class FakeSlack:
 
 async def _read_args(request: web.Request) -> dict:
     raw = await request.text()
-    if request.content_type == "application/json":
+    if request.method == "GET":
+        args = dict(request.query)
+    elif request.content_type == "application/json":
         args = json.loads(raw or "{}")
     else:
         args = dict(parse_qsl(raw))

@@ -1,0 +1,55 @@
+"""What the bot sends to Xero's identity API, and its Slack manifest, match the official contracts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.contracts import validate_slack_manifest, validate_xero_identity_request
+from tests.support.xero_identity import UK, UK_CONNECTION, UK_TENANT, connect_organisations, delete_url
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def manifest() -> dict:
+    return yaml.safe_load((ROOT / "manifest.yml").read_text())
+
+
+def sent(xero, method: str, url_part: str) -> list:
+    return [(str(url), call) for (m, url), calls in xero.requests.items()
+            if m == method and url_part in str(url) for call in calls]
+
+
+async def test_identity_requests_match_xeros_identity_spec(bot, xero):
+    await connect_organisations(bot, xero, tenants=(UK,))
+    await bot.click("remove_tenant_open", UK_TENANT)
+    view = (await bot.slack.wait_for("views.open"))["view"]
+    xero.delete(delete_url(UK_CONNECTION), status=204)
+    await bot.submit(view)
+    await bot.slack.wait_for("chat.postEphemeral")
+    requests = sent(xero, "GET", "/connections") + sent(xero, "DELETE", "/connections/")
+    assert len(requests) == 2
+    for url, call in requests:
+        method = "GET" if url.endswith("/connections") else "DELETE"
+        validate_xero_identity_request(method, url, call.kwargs["headers"])
+
+
+def test_a_request_without_bearer_token_fails_the_identity_contract():
+    with pytest.raises(AssertionError):
+        validate_xero_identity_request("GET", "https://api.xero.com/connections", {})
+
+
+def test_manifest_is_valid_for_slacks_manifest_schema():
+    validate_slack_manifest(manifest())
+
+
+def test_manifest_declares_the_command_interactivity_and_only_needed_scopes():
+    data = manifest()
+    command = data["features"]["slash_commands"][0]
+    assert command["command"] == "/xero" and command["usage_hint"]
+    assert data["settings"]["interactivity"]["is_enabled"] is True
+    urls = {command["url"], data["settings"]["interactivity"]["request_url"]}
+    assert len({u.split("/")[2] for u in urls}) == 1  # one placeholder host
+    assert set(data["oauth_config"]["scopes"]["bot"]) <= {"commands", "chat:write", "users:read", "usergroups:read"}

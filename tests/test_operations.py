@@ -1,0 +1,75 @@
+"""What an operator sees: health, logs without secrets, start-up messages."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.logging_setup import KeyValueFormatter, Redactor
+from services.storage import Storage
+from tests.support.xero_identity import connect_organisations
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_healthz_answers_200_when_the_database_is_reachable(bot):
+    response = await bot.client.get("/healthz")
+    assert response.status == 200
+    assert (await response.json())["database"] == "reachable"
+
+
+async def test_healthz_answers_503_when_the_database_is_not(bot):
+    unreachable = Storage("mongodb://127.0.0.1:9", "x", timeout_ms=200)
+    bot.container.storage = unreachable
+    response = await bot.client.get("/healthz")
+    assert response.status == 503
+    await unreachable.close()
+
+
+def test_redactor_masks_tokens_whatever_the_message():
+    redactor = Redactor(["my-signing-secret"])
+    record = logging.LogRecord("x", logging.INFO, __file__, 1,
+                               "sent xoxb-123-abc with Bearer eyJhbGciOi and refresh_token=abc123 my-signing-secret",
+                               None, None)
+    redactor.filter(record)
+    line = KeyValueFormatter().format(record)
+    for secret in ("xoxb-123-abc", "eyJhbGciOi", "abc123", "my-signing-secret"):
+        assert secret not in line
+
+
+async def test_a_whole_connect_flow_logs_no_token(bot, xero, caplog):
+    caplog.set_level(logging.DEBUG)
+    await connect_organisations(bot, xero)
+    await bot.ask("list")
+    logged = "\n".join(r.getMessage() + str(getattr(r, "fields", "")) for r in caplog.records)
+    assert "command" in logged and "consent.completed" in logged
+    for secret in ("access-token-1-secret", "refresh-token-1-secret", "test-client-secret-0000",
+                   "test-signing-secret-0000", "xoxb-test-bot-token-0000"):
+        assert secret not in logged
+
+
+def run_app(env: dict, *args: str) -> subprocess.CompletedProcess:
+    clean = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env}
+    return subprocess.run([sys.executable, str(ROOT / "app.py"), *args], env=clean, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_missing_settings_are_named_with_their_purpose_and_no_traceback():
+    result = run_app({"SLACK_SIGNING_SECRET": "", "SLACK_BOT_TOKEN": "", "XERO_CLIENT_ID": ""})
+    assert result.returncode != 0
+    assert "SLACK_SIGNING_SECRET" in result.stderr and "Signing Secret" in result.stderr
+    assert "SLACK_BOT_TOKEN" in result.stderr and "XERO_CLIENT_ID" in result.stderr
+    assert "manifest.yml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_mongodb_stops_start_up_naming_the_uri_without_password():
+    result = run_app({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1", "XERO_CLIENT_ID": "c",
+                      "MONGODB_URI": "mongodb://bot:hunter2@127.0.0.1:9/x?serverSelectionTimeoutMS=300",
+                      "TOKEN_ENCRYPTION_KEY": "x" * 43 + "="})
+    assert result.returncode == 1
+    assert "mongodb://bot:***@127.0.0.1:9" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr

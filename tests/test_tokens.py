@@ -1,0 +1,100 @@
+"""Access tokens stay valid: refresh ahead of expiry, once, even with two bot processes at the same time."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import aiohttp
+import pytest
+
+from services.crypto import SecretBox, generate_key
+from services.xero.errors import XeroAuthError
+from services.xero.oauth import TokenGrant, XeroOAuth
+from services.xero.tokens import TokenService, utcnow
+from tests.support.harness import XERO_TOKEN_URL
+from tests.support.xero_identity import grant, token_calls
+
+KEY = generate_key()
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def token_service(storage, http) -> TokenService:
+    """One per simulated bot process: its own in-process locks, the same database."""
+    oauth = XeroOAuth(http, client_id="cid", client_secret="secret", redirect_uri="http://l/cb",
+                      authorize_url="https://login.xero.test/a", token_url=XERO_TOKEN_URL, scopes="openid")
+    return TokenService(storage, SecretBox(KEY), oauth, poll_interval=0.01)
+
+
+async def saved_token_set(storage, service, expires_in: int) -> str:
+    token_set_id = await service.save(TokenGrant(**grant(1, expires_in=expires_in)), team_id="T", user_id="U")
+    await storage.tenants.insert_one({"team_id": "T", "tenant_id": "t1", "token_set_id": token_set_id,
+                                      "status": "connected"})
+    return token_set_id
+
+
+async def test_a_fresh_token_is_used_without_refreshing(storage, http, xero):
+    service = token_service(storage, http)
+    token_set_id = await saved_token_set(storage, service, expires_in=1800)
+    assert await service.access_token(token_set_id) == "access-token-1-secret"
+    assert token_calls(xero) == []
+
+
+async def test_a_token_expiring_within_five_minutes_is_refreshed_and_rotated(storage, http, xero):
+    service = token_service(storage, http)
+    token_set_id = await saved_token_set(storage, service, expires_in=240)
+    xero.post(XERO_TOKEN_URL, payload=grant(2))
+    assert await service.access_token(token_set_id) == "access-token-2-secret"
+    doc = await storage.token_sets.find_one({"_id": token_set_id})
+    assert SecretBox(KEY).decrypt(doc["refresh_token"]) == "refresh-token-2-secret"
+    assert doc["version"] == 2
+    assert doc["expires_at"] - utcnow().timestamp() > 25 * 60
+    form = token_calls(xero)[0].kwargs["data"]
+    assert "grant_type=refresh_token" in form and "refresh_token=refresh-token-1-secret" in form
+
+
+async def test_many_callers_in_one_process_share_one_refresh(storage, http, xero):
+    service = token_service(storage, http)
+    token_set_id = await saved_token_set(storage, service, expires_in=60)
+    xero.post(XERO_TOKEN_URL, payload=grant(2))
+    tokens = await asyncio.gather(*(service.access_token(token_set_id) for _ in range(10)))
+    assert set(tokens) == {"access-token-2-secret"}
+    assert len(token_calls(xero)) == 1
+
+
+async def test_two_processes_refreshing_together_make_one_refresh_call(storage, http, xero):
+    first, second = token_service(storage, http), token_service(storage, http)
+    token_set_id = await saved_token_set(storage, first, expires_in=60)
+    xero.post(XERO_TOKEN_URL, payload=grant(2))  # answered once; a second call would fail loudly
+    tokens = await asyncio.gather(first.access_token(token_set_id), second.access_token(token_set_id),
+                                  first.access_token(token_set_id), second.access_token(token_set_id))
+    assert set(tokens) == {"access-token-2-secret"}
+    assert len(token_calls(xero)) == 1
+
+
+async def test_invalid_grant_marks_the_connection_as_needing_reconnect(storage, http, xero):
+    service = token_service(storage, http)
+    token_set_id = await saved_token_set(storage, service, expires_in=60)
+    xero.post(XERO_TOKEN_URL, status=400, payload={"error": "invalid_grant"})
+    with pytest.raises(XeroAuthError):
+        await service.access_token(token_set_id)
+    assert (await storage.token_sets.find_one({"_id": token_set_id}))["status"] == "needs_reconnect"
+    assert (await storage.tenants.find_one({"tenant_id": "t1"}))["status"] == "needs_reconnect"
+    with pytest.raises(XeroAuthError):  # and nobody tries the dead refresh token again
+        await service.access_token(token_set_id)
+    assert len(token_calls(xero)) == 1
+
+
+async def test_a_failed_refresh_releases_the_lease_so_the_next_call_can_retry(storage, http, xero):
+    service = token_service(storage, http)
+    token_set_id = await saved_token_set(storage, service, expires_in=60)
+    xero.post(XERO_TOKEN_URL, status=503)
+    xero.post(XERO_TOKEN_URL, payload=grant(2))
+    with pytest.raises(Exception):
+        await service.access_token(token_set_id)
+    assert await service.access_token(token_set_id) == "access-token-2-secret"
