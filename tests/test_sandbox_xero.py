@@ -104,12 +104,6 @@ class Xero:
         return await self.client.put(API + path, json=body, headers=self.headers(tenant, **headers), params=params)
 
 
-async def start(app) -> TestClient:
-    client = TestClient(TestServer(app, host="127.0.0.1", port=app["port"] if "port" in app else None))
-    await client.start_server()
-    return client
-
-
 @pytest.fixture
 async def make_xero():
     clients: list[TestClient] = []
@@ -170,6 +164,15 @@ async def test_consent_page_lists_organisations_scopes_and_buttons(xero):
     assert html.count("name='tenant'") == 3 and html.count(" checked") == 2
     assert "View and manage your contacts" in html
     assert 'id="allow-access"' in html and 'id="cancel"' in html
+
+
+async def test_allow_without_any_organisation_shows_the_page_again(xero):
+    _, challenge = pkce_pair()
+    answer = await xero.client.post("/identity/connect/authorize", allow_redirects=False, data={
+        "response_type": "code", "client_id": "sandbox-client", "redirect_uri": REDIRECT_URI, "scope": SCOPE,
+        "state": "s", "code_challenge": challenge, "code_challenge_method": "S256", "decision": "allow"})
+    assert answer.status == 400 and "Select at least one organisation" in await answer.text()
+    assert xero.state.connections == {}
 
 
 async def test_allow_redirects_with_code_and_state_and_cancel_with_access_denied(xero):
@@ -370,6 +373,27 @@ async def test_invoice_for_an_unknown_contact_name_creates_the_contact(connected
     assert connected.state.contact_by_name(uk, "Brand New Client")["IsCustomer"] is True
 
 
+async def test_post_with_an_existing_number_updates_that_invoice(connected):
+    uk = connected.tenant()
+    created = await (await connected.put("/Invoices", {"Invoices": [invoice("FC-25")]}, uk)).json()
+    answer = await connected.client.post(API + "/Invoices", headers=connected.headers(uk),
+                                         json={"Invoices": [{"InvoiceNumber": "FC-25", "Status": "AUTHORISED"}]})
+    updated = (await answer.json())["Invoices"][0]
+    assert answer.status == 200
+    assert updated["InvoiceID"] == created["Invoices"][0]["InvoiceID"] and updated["Status"] == "AUTHORISED"
+    assert len([i for i in connected.state.invoices(uk) if i["InvoiceNumber"] == "FC-25"]) == 1
+
+
+async def test_invoices_where_by_contact_and_unreadable_where(connected):
+    uk = connected.tenant()
+    acme = connected.state.contact_by_name(uk, "Acme Corporation")["ContactID"]
+    answer = await connected.get("/Invoices", uk, params={"where": f'Contact.ContactID==Guid("{acme}") AND Type=="ACCREC"'})
+    found = (await answer.json())["Invoices"]
+    assert found and {i["Contact"]["Name"] for i in found} == {"Acme Corporation"}
+    unreadable = await connected.get("/Invoices", uk, params={"where": "Date >= DateTime(2020, 01, 01)"})
+    assert unreadable.status == 400 and (await unreadable.json())["Type"] == "QueryParseException"
+
+
 # Contacts --------------------------------------------------------------------------------------------------
 async def test_contacts_where_name_and_customers(connected):
     uk = connected.tenant()
@@ -486,6 +510,7 @@ async def test_browse_page_form_makes_the_next_export_fail(connected):
     page = await (await connected.client.get("/")).text()
     assert "data-invoice-number='FC-40'" in page and 'id="fault-form"' in page
     assert "<li class='muted'>none</li>" in page
+    assert page.count("data-connection-id=") == 2
 
 
 # Spec check and persistence ---------------------------------------------------------------------------------------
@@ -499,6 +524,8 @@ async def test_spec_check_rejects_a_malformed_request(connected):
     assert "spec" in (await read_only_total.json())["Message"]
     assert len(connected.state.spec_violations) == 2
     assert (await connected.get("/Contacts", uk, **{"If-Modified-Since": "2025-10-01T00:00:00"})).status == 200
+    not_a_uuid = await connected.client.delete("/api/connections/not-a-uuid", headers=connected.headers())
+    assert not_a_uuid.status == 400 and "Connections" in (await not_a_uuid.json())["Message"]
 
 
 async def test_data_survive_recreating_the_app_from_the_same_folder(make_xero, tmp_path):

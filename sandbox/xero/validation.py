@@ -13,6 +13,7 @@ from typing import Any
 from .dates import day_start, parse_xero_date
 from .demo_data import EXCHANGE_RATES
 from .money import line_totals, round2
+from .query import public
 
 INVOICE_TYPES = ("ACCREC", "ACCPAY")
 CREATABLE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
@@ -91,7 +92,7 @@ def plan_invoice(org: dict[str, Any], submitted: Any, now: float, *, numbers_in_
         if existing["Status"] in LOCKED_STATUSES:
             plan.errors.append("Invoice not of valid status for modification")
             return plan
-        merged = {k: v for k, v in existing.items() if not k.startswith("_")}
+        merged = public(existing)  # dates as Xero writes them, so they read back like submitted ones
         merged.update(submitted)
         submitted = merged
     elif submitted.get("InvoiceID"):
