@@ -11,9 +11,13 @@ from bot.config import Settings
 from bot.slack_directory import SlackUserDirectory
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
+from services.forecast import ForecastApi
 from services.permissions import Permissions
 from services.storage import Storage
+from services.workspace_settings import SettingsDefaults, WorkspaceSettingsService
+from services.xero.client import XeroClient
 from services.xero.identity import XeroIdentity
+from services.xero.limiter import TenantLimiter
 from services.xero.oauth import XeroOAuth
 from services.xero.tokens import TokenService
 
@@ -28,6 +32,9 @@ class Container:
     tokens: TokenService
     connections: ConnectionsService
     permissions: Permissions
+    xero: XeroClient
+    forecast: ForecastApi
+    workspace_settings: WorkspaceSettingsService
 
     async def close(self) -> None:
         await self.http.close()
@@ -60,4 +67,12 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str) -
         tokens=tokens,
         connections=ConnectionsService(storage, box, oauth, identity, tokens),
         permissions=Permissions(SlackUserDirectory(slack), settings.bot_admin_ids),
+        # One limiter per process: Xero's limits are per organisation, whoever calls.
+        xero=XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter()),
+        forecast=ForecastApi(http, settings.forecast_api_url),
+        workspace_settings=WorkspaceSettingsService(storage, box, SettingsDefaults(
+            approval_channel=settings.approval_channel,
+            notify_channel=settings.notify_channel,
+            forecast_api_key=settings.forecast_api_key.get_secret_value() if settings.forecast_api_key else None,
+        )),
     )
