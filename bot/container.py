@@ -12,6 +12,7 @@ from bot.slack_directory import SlackUserDirectory
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
 from services.forecast import ForecastApi
+from services.links import LinkStore
 from services.permissions import Permissions
 from services.storage import Storage
 from services.workspace_settings import SettingsDefaults, WorkspaceSettingsService
@@ -35,6 +36,7 @@ class Container:
     xero: XeroClient
     forecast: ForecastApi
     workspace_settings: WorkspaceSettingsService
+    links: LinkStore
 
     async def close(self) -> None:
         await self.http.close()
@@ -70,6 +72,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str) -
         # One limiter per process: Xero's limits are per organisation, whoever calls.
         xero=XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter()),
         forecast=ForecastApi(http, settings.forecast_api_url),
+        links=LinkStore(storage),
         workspace_settings=WorkspaceSettingsService(storage, box, SettingsDefaults(
             approval_channel=settings.approval_channel,
             notify_channel=settings.notify_channel,
