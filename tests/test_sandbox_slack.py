@@ -21,6 +21,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from slack_bolt.async_app import AsyncApp
+
 from sandbox.slack import SLACK_STATE, create_slack_app
 
 SIGNING_SECRET = "sandbox-signing-secret"
@@ -83,8 +85,9 @@ class Sandbox:
         return await response.json()
 
 
-async def start_sandbox(data_dir, bot: FakeBot, *, ack_timeout: float = 3.0) -> Sandbox:
-    bot_server = TestServer(bot.app)
+async def start_sandbox(data_dir, bot: FakeBot, *, ack_timeout: float = 3.0,
+                        bot_app: web.Application | None = None) -> Sandbox:
+    bot_server = TestServer(bot_app or bot.app)
     await bot_server.start_server()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}/slack"
@@ -480,3 +483,37 @@ async def test_the_page_and_its_assets_are_served(sandbox):
     assert page.status == 200 and "workspace.js" in html
     for asset in ("workspace.js", "workspace.css"):
         assert (await sandbox.client.get(f"/slack/static/{asset}")).status == 200
+
+
+# ---- the real thing: a slack-bolt AsyncApp ---------------------------------------------------------
+async def test_a_real_bolt_app_acks_responds_and_opens_modals(tmp_path):
+    bolt = AsyncApp(signing_secret=SIGNING_SECRET,
+                    client=AsyncWebClient(token=BOT_TOKEN, base_url="http://placeholder/api/"))
+
+    @bolt.command("/xero")
+    async def xero(ack, command, respond, client):
+        await ack(f"Working on `{command['text']}`…")
+        await respond(text="Done", replace_original=False)
+        await client.views_open(trigger_id=command["trigger_id"], view=MODAL_WITH_INPUT)
+
+    @bolt.view("export_invoice")
+    async def export(ack, view):
+        number = view["state"]["values"]["invoice"]["number"]["value"]
+        await ack(response_action="errors", errors={"invoice": f"{number} not found"})
+
+    sandbox = await start_sandbox(tmp_path, FakeBot(), bot_app=bolt.web_app())
+    bolt.client.base_url = sandbox.bot.web.base_url
+    try:
+        await sandbox.page("message", user="U0MEMBER", channel="C0GENERAL", text="/xero export INV-1")
+        [view] = await sandbox.state.wait_for(lambda state: state.modal_stack("U0MEMBER"))
+        await sandbox.state.wait_for(lambda state: len(state.messages("C0GENERAL")) == 2)
+        await sandbox.page("submit", user="U0MEMBER", view_id=view["view"]["id"],
+                           state_values={"invoice": {"number": {"type": "plain_text_input", "value": "INV-1"}}})
+        snapshot = await sandbox.snapshot("U0MEMBER")
+    finally:
+        await stop_sandbox(sandbox)
+    # the ack and respond() race, as they do with Slack itself
+    assert sorted(m["text"] for m in snapshot["messages"]["C0GENERAL"]) == ["Done", "Working on `export INV-1`…"]
+    assert all(m["is_ephemeral"] for m in snapshot["messages"]["C0GENERAL"])
+    assert snapshot["modals"][0]["errors"] == {"invoice": "INV-1 not found"}
+    assert [c["method"] for c in sandbox.state.api_calls] == ["auth.test", "views.open"]
