@@ -199,6 +199,9 @@ class SlackState:
     def changed(self) -> None:
         """Persist, bump the version and wake everyone waiting (tests, SSE streams)."""
         self._save()
+        self._notify()
+
+    def _notify(self) -> None:
         self.version += 1
         self._changed.set()
         self._changed = asyncio.Event()
@@ -388,11 +391,11 @@ class SlackState:
     # ---- recording ---------------------------------------------------------------------------------
     def record_api_call(self, method: str, args: dict[str, Any], response: dict[str, Any]) -> None:
         self.api_calls.append({"method": method, "args": args, "response": response})
-        self.changed()
+        self._notify()
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [call for call in self.api_calls if call["method"] == method]
 
     def record_bot_request(self, entry: dict[str, Any]) -> None:
         self.bot_requests.append(entry)
-        self.changed()
+        self._notify()
