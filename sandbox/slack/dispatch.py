@@ -1,0 +1,82 @@
+"""What the workspace sends the bot: signed slash commands and interaction payloads, as Slack does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from sandbox.slack.signing import signed_headers
+from sandbox.slack.state import SlackState
+
+ACK_TIMEOUT_SECONDS = 3.0
+VERIFICATION_TOKEN = "sandbox-verification-token"
+
+
+@dataclass
+class BotAnswer:
+    """The bot's HTTP answer; `error` is Slack's name for a failed delivery (operation_timeout, dispatch_failed)."""
+
+    status: int = 0
+    body: str = ""
+    error: str | None = None
+
+    @property
+    def json(self) -> dict[str, Any] | None:
+        text = self.body.strip()
+        if not text.startswith("{"):
+            return None
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+
+
+class BotDispatcher:
+    def __init__(self, state: SlackState, *, bot_events_url: str, signing_secret: str,
+                 ack_timeout: float = ACK_TIMEOUT_SECONDS) -> None:
+        self.state = state
+        self.bot_events_url = bot_events_url
+        self._signing_secret = signing_secret
+        self.ack_timeout = ack_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def send_command(self, form: dict[str, str]) -> BotAnswer:
+        return await self._post("slash_command", form, urlencode(form).encode())
+
+    async def send_payload(self, payload: dict[str, Any]) -> BotAnswer:
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return await self._post(payload["type"], payload, body)
+
+    async def _post(self, kind: str, content: dict[str, Any], body: bytes) -> BotAnswer:
+        answer = BotAnswer()
+        try:
+            async with asyncio.timeout(self.ack_timeout):
+                headers = signed_headers(self._signing_secret, body)
+                async with self._client().post(self.bot_events_url, data=body, headers=headers) as response:
+                    answer.status = response.status
+                    answer.body = await response.text()
+            if answer.status != 200:
+                answer.error = "dispatch_failed"
+        except TimeoutError:
+            answer.error = "operation_timeout"
+        except aiohttp.ClientError:
+            answer.error = "dispatch_failed"
+        self.state.record_bot_request({"kind": kind, "content": content, "status": answer.status,
+                                       "body": answer.body, "error": answer.error})
+        return answer

@@ -1,0 +1,274 @@
+"""The Web API methods the bot calls (`/api/<method>`), answering in Slack's shapes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable
+
+from sandbox.slack.state import (
+    API_APP_ID, BOT_ID, BOT_USER_ID, DM_CHANNELS, HUMAN_USER_IDS, MAX_VIEW_STACK, PUBLIC_CHANNELS, TEAM,
+    USERGROUPS, USERS, SlackState, channel_object, dm_channel_id, resolve_channel, user_object, usergroup_object,
+)
+
+JSON_STRING_ARGS = ("blocks", "view", "attachments", "metadata")
+MAX_TITLE_LENGTH = 24
+MAX_BUTTON_LENGTH = 24
+
+
+class SlackApiFailure(Exception):
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+def decode_json_strings(args: dict[str, Any]) -> dict[str, Any]:
+    """Form bodies carry blocks/view as JSON strings; JSON bodies carry them as objects."""
+    decoded = dict(args)
+    for key in JSON_STRING_ARGS:
+        value = decoded.get(key)
+        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+            try:
+                decoded[key] = json.loads(value)
+            except json.JSONDecodeError as error:
+                raise SlackApiFailure("invalid_arguments", response_metadata={"messages": [
+                    f"[ERROR] failed to parse {key} as JSON: {error.msg}"]}) from error
+    return decoded
+
+
+def public_message(message: dict[str, Any]) -> dict[str, Any]:
+    hidden = {"ephemeral_to", "edited", "channel"}
+    result = {k: v for k, v in message.items() if k not in hidden}
+    result["team"] = TEAM["id"]
+    if message.get("edited"):
+        result["edited"] = {"user": message["user"], "ts": message["ts"]}
+    return result
+
+
+def _truthy(value: Any) -> bool:
+    return value in (True, 1, "1", "true", "True")
+
+
+def _channel(args: dict[str, Any]) -> str:
+    channel_id = resolve_channel(str(args.get("channel", "")))
+    if channel_id is None:
+        raise SlackApiFailure("channel_not_found")
+    return channel_id
+
+
+def _blocks(args: dict[str, Any]) -> list | None:
+    blocks = args.get("blocks")
+    if blocks is None:
+        return None
+    if not isinstance(blocks, list):
+        raise SlackApiFailure("invalid_blocks_format")
+    return blocks
+
+
+def _plain_length_errors(obj: Any, pointer: str, limit: int) -> list[str]:
+    if isinstance(obj, dict) and len(str(obj.get("text", ""))) > limit:
+        return [f"[ERROR] must be less than {limit + 1} characters [json-pointer:{pointer}/text]"]
+    return []
+
+
+def validate_view(view: Any) -> None:
+    """The checks Slack makes that a bot most often trips over."""
+    if not isinstance(view, dict):
+        raise SlackApiFailure("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: view"]})
+    messages: list[str] = []
+    if view.get("type") not in ("modal", "home"):
+        messages.append("[ERROR] must be one of modal, home [json-pointer:/view/type]")
+    if view.get("type") == "modal" and not isinstance(view.get("title"), dict):
+        messages.append("[ERROR] missing required field: title [json-pointer:/view]")
+    for field in ("title", "submit", "close"):
+        messages += _plain_length_errors(view.get(field), f"/view/{field}", MAX_TITLE_LENGTH)
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list):
+        messages.append("[ERROR] missing required field: blocks [json-pointer:/view]")
+    elif any(isinstance(b, dict) and b.get("type") == "input" for b in blocks) and not view.get("submit"):
+        messages.append("[ERROR] must provide a submit property when using input blocks [json-pointer:/view]")
+    if len(str(view.get("private_metadata", ""))) > 3000:
+        messages.append("[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]")
+    if messages:
+        raise SlackApiFailure("invalid_arguments", response_metadata={"messages": messages})
+
+
+class WebApi:
+    """Method table; every handler returns the `{"ok": true, ...}` body or raises SlackApiFailure."""
+
+    def __init__(self, state: SlackState, *, base_url: str) -> None:
+        self.state = state
+        self.base_url = base_url
+        self.methods: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]] | dict[str, Any]]] = {
+            "api.test": lambda args: {"args": args},
+            "auth.test": self.auth_test,
+            "team.info": lambda args: {"team": {**TEAM, "url": "https://sandbox-finance.slack.com/"}},
+            "users.info": self.users_info,
+            "users.list": self.users_list,
+            "chat.postMessage": self.chat_post_message,
+            "chat.postEphemeral": self.chat_post_ephemeral,
+            "chat.update": self.chat_update,
+            "chat.delete": self.chat_delete,
+            "chat.getPermalink": self.chat_get_permalink,
+            "views.open": self.views_open,
+            "views.update": self.views_update,
+            "views.push": self.views_push,
+            "conversations.open": self.conversations_open,
+            "conversations.info": self.conversations_info,
+            "conversations.list": self.conversations_list,
+            "usergroups.list": self.usergroups_list,
+            "usergroups.users.list": self.usergroups_users_list,
+        }
+
+    def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        handler = self.methods.get(method)
+        if handler is None:
+            return {"ok": False, "error": "unknown_method"}
+        try:
+            return {"ok": True, **handler(decode_json_strings(args))}
+        except SlackApiFailure as failure:
+            return {"ok": False, "error": failure.error, **failure.extra}
+
+    # ---- identity ----------------------------------------------------------------------------------
+    def auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "https://sandbox-finance.slack.com/", "team": TEAM["name"], "user": "xero-bot",
+                "team_id": TEAM["id"], "user_id": BOT_USER_ID, "bot_id": BOT_ID, "app_id": API_APP_ID,
+                "is_enterprise_install": False}
+
+    def users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("user") not in USERS:
+            raise SlackApiFailure("user_not_found")
+        return {"user": user_object(args["user"])}
+
+    def users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"members": [user_object(uid) for uid in USERS], "cache_ts": int(self.state.clock()),
+                "response_metadata": {"next_cursor": ""}}
+
+    # ---- messages ----------------------------------------------------------------------------------
+    def chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel_id = _channel(args)
+        blocks = _blocks(args)
+        if not args.get("text") and not blocks and not args.get("attachments"):
+            raise SlackApiFailure("no_text")
+        message = self.state.add_message(channel_id, user=BOT_USER_ID, text=str(args.get("text") or ""),
+                                         blocks=blocks, thread_ts=args.get("thread_ts"))
+        return {"channel": channel_id, "ts": message["ts"], "message": public_message(message)}
+
+    def chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel_id = _channel(args)
+        user_id = args.get("user")
+        if user_id not in HUMAN_USER_IDS:
+            raise SlackApiFailure("user_not_found")
+        if channel_id in DM_CHANNELS and DM_CHANNELS[channel_id] != user_id:
+            raise SlackApiFailure("user_not_in_channel")
+        blocks = _blocks(args)
+        if not args.get("text") and not blocks and not args.get("attachments"):
+            raise SlackApiFailure("no_text")
+        message = self.state.add_message(channel_id, user=BOT_USER_ID, text=str(args.get("text") or ""),
+                                         blocks=blocks, ephemeral_to=user_id)
+        return {"message_ts": message["ts"]}
+
+    def _own_message(self, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        channel_id = _channel(args)
+        message = self.state.find_message(channel_id, str(args.get("ts", "")))
+        if message is None or message.get("ephemeral_to"):
+            raise SlackApiFailure("message_not_found")
+        if message["user"] != BOT_USER_ID:
+            raise SlackApiFailure("cant_update_message")
+        return channel_id, message
+
+    def chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel_id, message = self._own_message(args)
+        text = args.get("text")
+        self.state.update_message(message, text=None if text is None else str(text), blocks=_blocks(args))
+        return {"channel": channel_id, "ts": message["ts"], "text": message["text"],
+                "message": public_message(message)}
+
+    def chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel_id, message = self._own_message(args)
+        self.state.delete_message(channel_id, message["ts"])
+        return {"channel": channel_id, "ts": message["ts"]}
+
+    def chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel_id = _channel(args)
+        ts = str(args.get("message_ts", ""))
+        if self.state.find_message(channel_id, ts) is None:
+            raise SlackApiFailure("message_not_found")
+        return {"channel": channel_id, "permalink": f"{self.base_url}/#{channel_id}/p{ts.replace('.', '')}"}
+
+    # ---- modals ------------------------------------------------------------------------------------
+    def _trigger_user(self, args: dict[str, Any]) -> str:
+        user_id = self.state.use_trigger(args.get("trigger_id") or args.get("interactivity_pointer"))
+        if user_id is None:
+            raise SlackApiFailure("expired_trigger_id")
+        return user_id
+
+    def views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        validate_view(view)
+        user_id = self._trigger_user(args)
+        return {"view": self.state.open_view(user_id, view)["view"]}
+
+    def views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        validate_view(view)
+        user_id = self._trigger_user(args)
+        if len(self.state.modal_stacks.get(user_id, [])) >= MAX_VIEW_STACK:
+            raise SlackApiFailure("push_limit_reached")
+        record = self.state.push_view(user_id, view)
+        if record is None:
+            raise SlackApiFailure("not_found")
+        return {"view": record["view"]}
+
+    def views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        validate_view(view)
+        record = self.state.find_open_view(view_id=args.get("view_id"), external_id=args.get("external_id"))
+        if record is None:
+            raise SlackApiFailure("not_found")
+        if args.get("hash") and args["hash"] != record["view"]["hash"]:
+            raise SlackApiFailure("hash_conflict")
+        values = record["view"]["state"]["values"]
+        record = self.state.replace_view(record, view)
+        record["view"]["state"]["values"] = values
+        return {"view": record["view"]}
+
+    # ---- conversations and groups -----------------------------------------------------------------
+    def conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("channel"):
+            channel = channel_object(_channel(args))
+            return {"channel": channel, "no_op": True, "already_open": True}
+        users = args.get("users") or ""
+        user_ids = [u.strip() for u in (users if isinstance(users, list) else str(users).split(",")) if u.strip()]
+        if not user_ids:
+            raise SlackApiFailure("users_list_not_supplied")
+        if len(user_ids) > 1:
+            raise SlackApiFailure("not_supported", detail="group DMs are not part of the sandbox")
+        if user_ids[0] not in HUMAN_USER_IDS:
+            raise SlackApiFailure("user_not_found")
+        channel = channel_object(dm_channel_id(user_ids[0]))
+        if not _truthy(args.get("return_im")):
+            channel = {"id": channel["id"]}
+        return {"channel": channel, "no_op": True, "already_open": True}
+
+    def conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"channel": channel_object(_channel(args))}
+
+    def conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        types = str(args.get("types") or "public_channel").split(",")
+        channels = []
+        if "public_channel" in types:
+            channels += [channel_object(cid) for cid in PUBLIC_CHANNELS]
+        if "im" in types:
+            channels += [channel_object(cid) for cid in DM_CHANNELS]
+        return {"channels": channels, "response_metadata": {"next_cursor": ""}}
+
+    def usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        include_users = _truthy(args.get("include_users"))
+        return {"usergroups": [usergroup_object(gid, include_users) for gid in USERGROUPS]}
+
+    def usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group_id = args.get("usergroup")
+        if group_id not in USERGROUPS:
+            raise SlackApiFailure("no_such_subteam")
+        return {"users": list(USERGROUPS[group_id]["users"])}
