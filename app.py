@@ -1,6 +1,8 @@
 """Start the bot: settings -> storage (embedded or MONGODB_URI) -> Slack app -> web server.
 
-    python app.py            # production settings from the environment (or .env)
+    python app.py             # production settings from the environment (or .env)
+    python app.py --sandbox   # local stand-ins for Slack, Xero and Forecast (the default without Slack settings)
+    python app.py --reset     # sandbox, starting afresh
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -20,6 +23,7 @@ from bot.container import build_container
 from bot.logging_setup import configure_logging
 from bot.slack_app import build_web_app
 from services.crypto import load_or_create_key
+from sandbox.server import SandboxPlan, create_sandbox_app
 from services.storage import EmbeddedMongo, Storage, StorageUnavailable
 
 log = logging.getLogger("app")
@@ -37,10 +41,30 @@ The README walks through both.
 """
 
 
+SANDBOX_BANNER = """
+Xero for Slack is running in sandbox mode: the real bot, with local stand-ins for Slack, Xero and Forecast.
+
+    Open {url}
+
+Try /xero connect as Ada, /xero export INV-101 as Max, then approve as Grace.
+Sandbox data live in {data}; `make run ARGS=--reset` starts afresh. Ctrl+C stops.
+To run against the real Slack and Xero, see README.md (Production setup).
+"""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Xero for Slack")
     parser.add_argument("--port", type=int, help="override PORT")
+    parser.add_argument("--sandbox", action="store_true",
+                        help="run against local stand-ins of Slack, Xero and Forecast (default without Slack settings)")
+    parser.add_argument("--reset", action="store_true", help="sandbox: delete its data and start afresh")
+    parser.add_argument("--sandbox-port", type=int, default=3001, help="port of the sandbox stand-ins")
     return parser.parse_args(argv)
+
+
+def wants_sandbox(args: argparse.Namespace, settings: Settings) -> bool:
+    no_slack = not (settings.slack_signing_secret or settings.slack_bot_token)
+    return args.sandbox or args.reset or no_slack
 
 
 def load_settings() -> Settings:
@@ -72,14 +96,23 @@ async def open_storage(settings: Settings) -> tuple[Storage, EmbeddedMongo | Non
     return storage, embedded, key
 
 
-async def serve(settings: Settings) -> None:
+async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def serve(settings: Settings, sandbox: SandboxPlan | None = None) -> None:
     storage, embedded, key = await open_storage(settings)
     container = build_container(settings, storage, key)
-    runner = web.AppRunner(build_web_app(container), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, settings.host, settings.port).start()
+    runners = [await start_site(build_web_app(container), settings.host, settings.port)]
     log.info("server.started url=http://%s:%s", settings.host, settings.port)
-    print(f"Xero for Slack is listening on http://{settings.host}:{settings.port} (Ctrl+C to stop)", flush=True)
+    if sandbox:
+        runners.append(await start_site(create_sandbox_app(sandbox), sandbox.host, sandbox.sandbox_port))
+        print(SANDBOX_BANNER.format(url=sandbox.sandbox_url + "/", data=sandbox.data_dir), flush=True)
+    else:
+        print(f"Xero for Slack is listening on http://{settings.host}:{settings.port} (Ctrl+C to stop)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,7 +120,8 @@ async def serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        for runner in reversed(runners):
+            await runner.cleanup()
         await container.close()
         await storage.close()
         if embedded:
@@ -100,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     if args.port:
         settings.port = args.port
+    sandbox = None
+    if wants_sandbox(args, settings):
+        sandbox = SandboxPlan(data_dir=Path(settings.data_dir) / "sandbox", bot_port=settings.port,
+                              sandbox_port=args.sandbox_port)
+        if args.reset:
+            shutil.rmtree(sandbox.data_dir, ignore_errors=True)
+        settings = Settings(_env_file=None, **{**settings.model_dump(), **sandbox.bot_settings(),
+                                               "data_dir": sandbox.data_dir, "token_encryption_key": None})
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
     missing = settings.missing()
     if missing:
@@ -108,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, sandbox))
     except StorageUnavailable as exc:
         print(f"Cannot start: {exc}", file=sys.stderr)
         return 1

@@ -57,6 +57,10 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                example="/xero remove Demo Company (UK)",
                summary="Disconnect an organisation, after a confirmation that says what gets unlinked.")
 
+    @app.action(blocks.CONNECT_LINK_ACTION)
+    async def acknowledge_link_click(ack):
+        await ack()  # Slack reports clicks on link buttons too; the browser does the rest
+
     @app.action(blocks.REMOVE_OPEN_ACTION)
     async def open_remove_modal(ack, body, client, respond):
         await ack()

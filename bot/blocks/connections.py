@@ -14,8 +14,10 @@ STATUS_LABELS = {
     "needs_reconnect": ":warning: Needs reconnect: run `/xero connect`",
 }
 TYPE_LABELS = {"ORGANISATION": "Organisation", "PRACTICEMANAGER": "Practice Manager", "PRACTICE": "Practice"}
-LINK_LABELS = {"invoice": "invoices", "purchase_order": "purchase orders", "client": "client profiles"}
+LINK_LABELS = {"invoice": ("invoice", "invoices"), "purchase_order": ("purchase order", "purchase orders"),
+               "client": ("client profile", "client profiles")}
 
+CONNECT_LINK_ACTION = "connect_xero_link"
 REMOVE_OPEN_ACTION = "remove_tenant_open"
 REMOVE_CALLBACK_ID = "remove_tenant_confirm"
 
@@ -25,7 +27,7 @@ def connect_prompt(authorize_url: str, expires_in_minutes: int) -> dict:
         section(
             "*Connect Xero*\nSign in to Xero and click *Allow access*. You can pick several organisations "
             "in one go; every one you allow will be connected.",
-            accessory=button("Connect to Xero", "connect_xero_link", url=authorize_url, style="primary"),
+            accessory=button("Connect to Xero", CONNECT_LINK_ACTION, url=authorize_url, style="primary"),
         ),
         context(f"This link works once and expires in {expires_in_minutes} minutes. Only you can see it."),
     ]
@@ -107,7 +109,7 @@ def remove_not_found(query: str) -> dict:
 
 def remove_modal(preview, *, channel_id: str | None) -> dict:
     tenant = preview.tenant
-    linked = ", ".join(f"{count} {LINK_LABELS[kind]}" for kind, count in preview.linked.items())
+    linked = ", ".join(f"{count} {LINK_LABELS[kind][count != 1]}" for kind, count in preview.linked.items())
     blocks = [
         section(f"You are about to disconnect *{escape(tenant.name)}* from this Slack workspace."),
         section(
