@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bot.logging_setup import KeyValueFormatter, Redactor
-from services.storage import Storage
+from services.storage import Storage, free_port
 from tests.support.xero_identity import connect_organisations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +57,12 @@ def run_app(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_missing_settings_are_named_with_their_purpose_and_no_traceback():
-    result = run_app({"SLACK_SIGNING_SECRET": "", "SLACK_BOT_TOKEN": "", "XERO_CLIENT_ID": ""})
+    result = run_app({"SLACK_SIGNING_SECRET": "set", "SLACK_BOT_TOKEN": "", "XERO_CLIENT_ID": "",
+                      "MONGODB_URI": "mongodb://127.0.0.1:9"})
     assert result.returncode != 0
-    assert "SLACK_SIGNING_SECRET" in result.stderr and "Signing Secret" in result.stderr
-    assert "SLACK_BOT_TOKEN" in result.stderr and "XERO_CLIENT_ID" in result.stderr
+    assert "SLACK_BOT_TOKEN" in result.stderr and "Bot User OAuth Token" in result.stderr
+    assert "XERO_CLIENT_ID" in result.stderr and "TOKEN_ENCRYPTION_KEY" in result.stderr
+    assert "SLACK_SIGNING_SECRET:" not in result.stderr
     assert "manifest.yml" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -73,3 +75,22 @@ def test_unreachable_mongodb_stops_start_up_naming_the_uri_without_password():
     assert "mongodb://bot:***@127.0.0.1:9" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_without_slack_settings_make_run_starts_the_sandbox_and_prints_one_url(tmp_path):
+    bot_port, sandbox_port = free_port(), free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "DATA_DIR": str(tmp_path), "PORT": str(bot_port)}
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--sandbox-port", str(sandbox_port)],
+                               env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in process.stdout:  # returns as soon as the banner is printed
+            lines.append(line)
+            if "Open http" in line:
+                break
+        assert f"Open http://127.0.0.1:{sandbox_port}/" in "".join(lines)
+        assert (tmp_path / "sandbox").is_dir()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert "Traceback" not in process.stderr.read()
