@@ -22,8 +22,8 @@ from bot.config import Settings
 from bot.container import build_container
 from bot.logging_setup import configure_logging
 from bot.slack_app import build_web_app
-from services.crypto import load_or_create_key
 from sandbox.server import SandboxPlan, create_sandbox_app
+from services.crypto import load_or_create_key
 from services.storage import EmbeddedMongo, Storage, StorageUnavailable
 
 log = logging.getLogger("app")

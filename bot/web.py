@@ -7,11 +7,10 @@ import logging
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
 
-from bot.slack_directory import slack_error
-
 from bot.blocks import connections as blocks
 from bot.blocks import pages
 from bot.container import Container
+from bot.slack_directory import slack_error
 from services.connections import ConsentFailed, ConsentStateInvalid
 from services.logfmt import fields
 

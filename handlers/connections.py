@@ -8,11 +8,10 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot.slack_directory import slack_error
-
 from bot.blocks import connections as blocks
 from bot.blocks.common import error_message
 from bot.container import Container
+from bot.slack_directory import slack_error
 from handlers.router import CommandContext, CommandRouter
 from services.connections import TenantNotFound
 from services.xero.errors import XeroError

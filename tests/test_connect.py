@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.xero.tokens import utcnow
-from tests.support.xero_identity import UK, UK_CONNECTION, UK_TENANT, US, US_TENANT, connect_organisations, delete_url
+from tests.support.xero_identity import UK, UK_CONNECTION, UK_TENANT, US_TENANT, connect_organisations, delete_url
 
 
 async def test_list_shows_each_organisation_with_type_connector_date_and_status(bot, xero):

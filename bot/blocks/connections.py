@@ -5,8 +5,18 @@ from __future__ import annotations
 import json
 
 from bot.blocks.common import (
-    button, context, divider, error_message, escape, fields_section, header, message, plain,
-    section, slack_date, user,
+    button,
+    context,
+    divider,
+    error_message,
+    escape,
+    fields_section,
+    header,
+    message,
+    plain,
+    section,
+    slack_date,
+    user,
 )
 
 STATUS_LABELS = {
