@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 
@@ -198,4 +199,4 @@ def _fetch_id(team_id: str, tenant_id: str, kind: str) -> str:
 def _from_stamp(value) -> datetime | None:
     if value is None:
         return None
-    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    return datetime.fromtimestamp(float(value), tz=UTC)

@@ -43,7 +43,8 @@ async def submit_and_wait(bot, view: dict, values: dict) -> dict:
     before = len(bot.slack.called("chat.postEphemeral"))
     response = await bot.submit(view, values=values)
     assert response.status == 200
-    call = await bot.slack.wait_for("chat.postEphemeral", lambda c: bot.slack.called("chat.postEphemeral").index(c) >= before)
+    call = await bot.slack.wait_for("chat.postEphemeral",
+                                    lambda c: bot.slack.called("chat.postEphemeral").index(c) >= before)
     return call.args
 
 
@@ -237,8 +238,8 @@ async def test_a_linked_contact_is_shown_as_such_and_not_imported_twice(bot, xer
                                    details={"forecast_client_name": "Acme Ltd"})
     _, view = await open_import(bot, "import customers")
     assert "1 already linked" in json.dumps(view["blocks"])
-    labels = [o["text"]["text"] for g in (await bot.suggest(blocks.CUSTOMERS_ACTION, "acme", view=view))["option_groups"]
-              for o in g["options"]]
+    found = await bot.suggest(blocks.CUSTOMERS_ACTION, "acme", view=view)
+    labels = [o["text"]["text"] for g in found["option_groups"] for o in g["options"]]
     assert labels == ["Acme Ltd (already linked)"]
     bodies = forecast_clients(xero)
     answer = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
@@ -275,7 +276,8 @@ async def test_a_selection_of_zero_customers_gets_an_inline_error(bot, xero):
     response = await bot.submit(view, values={blocks.CUSTOMERS_BLOCK: {blocks.CUSTOMERS_ACTION: {
         "type": "multi_external_select", "selected_options": []}}})
     answer = await response.json()
-    assert answer == {"response_action": "errors", "errors": {blocks.CUSTOMERS_BLOCK: "Pick at least one customer to import."}}
+    assert answer == {"response_action": "errors",
+                      "errors": {blocks.CUSTOMERS_BLOCK: "Pick at least one customer to import."}}
 
 
 async def test_a_contact_with_no_name_fails_with_a_reason(bot, xero):

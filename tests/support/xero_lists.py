@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from aioresponses import CallbackResult
 
@@ -57,7 +57,7 @@ class FakeXeroLists:
     sent: list[Sent] = field(default_factory=list)
     on_request: Callable[[Sent], Awaitable[None]] | None = None
 
-    def install(self, xero) -> "FakeXeroLists":
+    def install(self, xero) -> FakeXeroLists:
         for resource, handler in (("Contacts", self._contacts), ("PurchaseOrders", self._orders)):
             pattern = re.compile(re.escape(f"{ACCOUNTING}/{resource}") + r"(\?.*)?$")
             xero.get(pattern, callback=handler, repeat=True)
