@@ -309,3 +309,14 @@ async def test_only_the_one_organisation_when_one_is_connected(bot, xero):
     await ready(bot, xero, tenants=(UK,))
     _, view = await open_import(bot, "import customers")
     assert "Demo Company (US)" not in json.dumps(view["blocks"])
+
+
+async def test_a_member_submitting_the_modal_imports_nothing(bot, xero):
+    await ready(bot, xero)
+    _, view = await open_import(bot, "import customers")
+    bodies = forecast_clients(xero)
+    response = await bot.submit(view, user="U0MEMBER", values=pick((UK_TENANT, ACME["ContactID"])))
+    assert response.status == 200
+    answer = await bot.slack.wait_for("chat.postEphemeral")
+    assert answer["user"] == "U0MEMBER" and "Only admins" in json.dumps(answer["blocks"])
+    assert bodies == [] and await bot.storage.links.count_documents({}) == 0

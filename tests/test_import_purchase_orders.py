@@ -231,3 +231,18 @@ async def test_forecast_rejecting_an_expense_item_is_reported_and_can_be_retried
     answer = await submit_and_wait(bot, view, choose(11, UK_OLD))
     assert "1 failed" in answer["text"] and "Cost must be positive" in json.dumps(answer["blocks"])
     assert await bot.storage.links.count_documents({}) == 0  # the claim was released: a retry may import it
+
+
+async def test_without_a_forecast_key_the_admin_is_told_to_set_it(bot, xero):
+    await connect_organisations(bot, xero)
+    reply = await bot.ask("import purchase-orders")
+    assert "/xero settings" in json.dumps(reply["blocks"]) and bot.slack.called("views.open") == []
+
+
+async def test_forecast_failing_to_list_projects_says_so_in_the_modal(bot, xero):
+    await connect_organisations(bot, xero)
+    await set_forecast_key(bot)
+    FakeXeroLists(orders={UK_TENANT: [UK_OLD]}).install(xero)
+    xero.get(FORECAST_API + "/projects", status=401, payload={"status": 401, "message": "Bad key"})
+    _, view = await open_import(bot, "import purchase-orders")
+    assert "Could not read the Forecast projects" in json.dumps(view["blocks"]) and "submit" not in view
