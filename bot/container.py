@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -11,9 +11,11 @@ from bot.config import Settings
 from bot.slack_directory import SlackUserDirectory
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
+from services.customer_import import CustomerImportService
 from services.forecast import ForecastApi
 from services.links import LinkStore
 from services.permissions import Permissions
+from services.po_import import PurchaseOrderImportService
 from services.storage import Storage
 from services.workspace_settings import SettingsDefaults, WorkspaceSettingsService
 from services.xero.client import XeroClient
@@ -21,6 +23,7 @@ from services.xero.identity import XeroIdentity
 from services.xero.limiter import TenantLimiter
 from services.xero.oauth import XeroOAuth
 from services.xero.tokens import TokenService
+from services.xero_cache import XeroCache
 
 
 @dataclass
@@ -37,6 +40,10 @@ class Container:
     forecast: ForecastApi
     workspace_settings: WorkspaceSettingsService
     links: LinkStore
+    # Built from the fields above by `add_imports`.
+    xero_cache: XeroCache = field(init=False)
+    customer_import: CustomerImportService = field(init=False)
+    po_import: PurchaseOrderImportService = field(init=False)
 
     async def close(self) -> None:
         await self.http.close()
@@ -60,7 +67,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str) -
     )
     identity = XeroIdentity(http, settings.xero_api_url)
     tokens = TokenService(storage, box, oauth)
-    return Container(
+    container = Container(
         settings=settings,
         storage=storage,
         http=http,
@@ -79,3 +86,13 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str) -
             forecast_api_key=settings.forecast_api_key.get_secret_value() if settings.forecast_api_key else None,
         )),
     )
+    add_imports(container)
+    return container
+
+
+def add_imports(container: Container) -> None:
+    container.xero_cache = XeroCache(container.storage, container.xero)
+    services = (container.connections, container.workspace_settings, container.xero_cache, container.links,
+                container.forecast)
+    container.customer_import = CustomerImportService(*services)
+    container.po_import = PurchaseOrderImportService(*services)

@@ -125,6 +125,8 @@ class Storage:
         await self.export_jobs.create_index([("team_id", ASCENDING), ("forecast_invoice_id", ASCENDING)])
         await self.job_events.create_index([("job_id", ASCENDING), ("at", ASCENDING)])
         await self.xero_cache.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("kind", ASCENDING)])
+        await self.xero_cache.create_index([("team_id", ASCENDING), ("kind", ASCENDING), ("entry", ASCENDING),
+                                            ("sort_key", ASCENDING)])
 
     async def close(self) -> None:
         await self.client.close()

@@ -88,6 +88,26 @@ class BotHarness:
         assert response.status == 200, await response.text()
         return name
 
+    async def suggest(self, action_id: str, value: str = "", *, user: str = "U0ADMIN",
+                      view: dict | None = None) -> dict:
+        """Types into an external select: returns the options the bot answered with."""
+        payload = {"type": "block_suggestion", "action_id": action_id, "block_id": "b", "value": value,
+                   "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+                   "container": {"type": "view", "view_id": (view or {}).get("id", "V0")}, "view": view or {}}
+        response = await self.send_payload(payload)
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    async def view_action(self, view: dict, action: dict, *, user: str = "U0ADMIN", values: dict | None = None):
+        """An interactive element inside an open modal (e.g. an input with dispatch_action) changed."""
+        payload = {"type": "block_actions", "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+                   "container": {"type": "view", "view_id": view.get("id", "V0")},
+                   "trigger_id": "trigger-view-action",
+                   "view": {"hash": "h", **view, "state": {"values": values or {}}},
+                   "actions": [{"block_id": "b", "action_ts": "1700000000.2", **action}]}
+        response = await self.send_payload(payload)
+        assert response.status == 200, await response.text()
+
     async def submit(self, view: dict, *, user: str = "U0ADMIN", values: dict | None = None):
         payload = {
             "type": "view_submission",

@@ -1,0 +1,306 @@
+"""Modals, options and summaries for importing customers and purchase orders. Pure functions.
+
+Slack's limits are enforced here: at most 100 blocks per view (50 per message), 100 options per select,
+75 characters per option text and 3,000 per text block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.blocks.common import Block, context, divider, escape, header, message, plain, section, slack_date
+from services.imports import ImportSummary, OrganisationStatus
+from services.po_import import ALL_STATUSES, PurchaseOrderListing, PurchaseOrderRow
+
+MAX_VIEW_BLOCKS = 100
+MAX_MESSAGE_BLOCKS = 50
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_TEXT = 3000
+VALUE_SEPARATOR = "|"
+
+CUSTOMERS_CALLBACK = "import_customers"
+CUSTOMERS_BLOCK = "import_customers_pick"
+CUSTOMERS_ACTION = "import_customers_search"
+
+PO_CALLBACK = "import_purchase_orders"
+PO_STATUS_BLOCK = "import_po_status"
+PO_STATUS_ACTION = "import_po_status"
+PO_PROJECT_BLOCK = "import_po_project"
+PO_PROJECT_ACTION = "import_po_project"
+PO_PICK_BLOCK = "import_po_pick"
+PO_PICK_ACTION = "import_po_pick"
+
+CUSTOMERS_TITLE = "Import customers"
+PO_TITLE = "Import purchase orders"
+STATUS_LABELS = {"DRAFT": "Draft", "SUBMITTED": "Awaiting approval", "AUTHORISED": "Approved",
+                 "BILLED": "Billed", "DELETED": "Deleted"}
+RESULT_LABELS = {"created": "Created", "linked": "Linked to an existing Forecast client",
+                 "skipped": "Skipped", "failed": "Failed"}
+
+
+# Small pieces --------------------------------------------------------------------------
+
+
+def option(text: str, value: str) -> dict:
+    return {"text": plain(_clip(text, MAX_OPTION_TEXT)), "value": value}
+
+
+def option_groups(groups: Iterable[tuple[str, list[dict]]]) -> list[dict]:
+    """Groups in order, none empty, at most 100 options in all."""
+    result, room = [], MAX_OPTIONS
+    for label, options in groups:
+        options = options[:room]
+        if options:
+            result.append({"label": plain(_clip(label, MAX_OPTION_TEXT)), "options": options})
+            room -= len(options)
+    return result
+
+
+def pair_value(tenant_id: str, record_id: str) -> str:
+    return f"{tenant_id}{VALUE_SEPARATOR}{record_id}"
+
+
+def split_value(value: str) -> tuple[str, str]:
+    tenant_id, _, record_id = value.partition(VALUE_SEPARATOR)
+    return tenant_id, record_id
+
+
+def modal(title: str, callback_id: str, blocks: list[Block], *, submit: str | None = None,
+          metadata: str = "") -> dict:
+    view = {"type": "modal", "callback_id": callback_id, "title": plain(title[:24]), "close": plain("Close"),
+            "blocks": fit_blocks(blocks, MAX_VIEW_BLOCKS), "private_metadata": metadata}
+    if submit:
+        view["submit"] = plain(submit)
+    return view
+
+
+def fit_blocks(blocks: list[Block], limit: int) -> list[Block]:
+    """Keep the first blocks and say how many did not fit."""
+    if len(blocks) <= limit:
+        return blocks
+    kept = blocks[: limit - 1]
+    return kept + [context(f"… {len(blocks) - len(kept)} more lines are not shown (Slack shows {limit} at most).")]
+
+
+def packed_sections(lines: list[str], per_section: int = 10) -> list[Block]:
+    """Lines grouped into sections, each under Slack's 3,000 characters."""
+    blocks, chunk = [], []
+    for line in lines:
+        if chunk and (len(chunk) == per_section or len("\n".join(chunk + [line])) > MAX_TEXT):
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line[:MAX_TEXT])
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    return blocks
+
+
+def organisation_lines(organisations: list[OrganisationStatus], noun: str) -> list[Block]:
+    """One line per organisation; an unavailable one says why, and from when its list dates."""
+    lines = []
+    for org in organisations:
+        name = f"*{escape(org.name)}*"
+        if org.available:
+            linked = f", {org.linked:,} already linked" if org.linked else ""
+            lines.append(f":white_check_mark: {name}: {org.count:,} {noun}{linked}")
+        else:
+            since = (f" Showing the {noun} read on {slack_date(org.fetched_at)}." if org.fetched_at
+                     else f" None of its {noun} are shown.")
+            lines.append(f":warning: {name} is unavailable: {escape(org.error or 'unknown error')}.{since}")
+    return [context(*lines[i:i + 10]) for i in range(0, len(lines), 10)]
+
+
+# Loading and problems ---------------------------------------------------------------------
+
+
+def loading_view(title: str, callback_id: str, what: str) -> dict:
+    return modal(title, callback_id, [
+        section(f":hourglass_flowing_sand: Loading {what} from every connected Xero organisation…"),
+        context("Large organisations can take a few seconds."),
+    ])
+
+
+def problem_view(title: str, callback_id: str, text: str, hint: str | None = None) -> dict:
+    blocks = [section(f":warning: {escape(text)}")]
+    if hint:
+        blocks.append(context(hint))
+    return modal(title, callback_id, blocks)
+
+
+# Customers ---------------------------------------------------------------------------------
+
+
+def customers_modal(organisations: list[OrganisationStatus], metadata: str = "") -> dict:
+    total = sum(org.count for org in organisations)
+    blocks = [
+        section("Pick the Xero customers to import as Forecast clients. A Forecast client with the same name "
+                "is linked instead of duplicated."),
+        {
+            "type": "input",
+            "block_id": CUSTOMERS_BLOCK,
+            "optional": True,  # an empty pick gets our own inline error
+            "label": plain("Customers"),
+            "hint": plain("Type part of a name to search all organisations."),
+            "element": {
+                "type": "multi_external_select",
+                "action_id": CUSTOMERS_ACTION,
+                "placeholder": plain(f"Search {total:,} customers"),
+                "min_query_length": 0,
+                "max_selected_items": MAX_OPTIONS,
+            },
+        },
+        divider(),
+        *organisation_lines(organisations, "customers"),
+    ]
+    return modal(CUSTOMERS_TITLE, CUSTOMERS_CALLBACK, blocks, submit="Import", metadata=metadata)
+
+
+def customer_options(choices) -> dict:
+    """Answer to the search box: customers grouped by organisation; linked ones say so."""
+    groups: dict[str, list[dict]] = {}
+    for choice in choices:
+        name = choice.name or "(no name)"
+        label = f"{_clip(name, 55)} (already linked)" if choice.linked else name
+        groups.setdefault(choice.organisation, []).append(option(label, pair_value(choice.tenant_id,
+                                                                                   choice.contact_id)))
+    if not groups:
+        return {"options": []}
+    return {"option_groups": option_groups(groups.items())}
+
+
+def picked(values: dict, block_id: str, action_id: str) -> list[tuple[str, str]]:
+    """(tenant_id, record_id) of every option picked in a multi-select."""
+    element = (values.get(block_id) or {}).get(action_id) or {}
+    return [split_value(o["value"]) for o in element.get("selected_options") or []]
+
+
+def customer_summary(summary: ImportSummary) -> dict:
+    return summary_message("Customer import", summary, ("created", "linked", "skipped", "failed"))
+
+
+# Purchase orders ------------------------------------------------------------------------------
+
+
+def status_option(status: str) -> dict:
+    return option(STATUS_LABELS.get(status, status.title()), status)
+
+
+def po_modal(listing: PurchaseOrderListing, projects, *, selected_project: str | None = None,
+             metadata: str = "") -> dict:
+    blocks = [_status_filter(listing.statuses), _project_picker(projects, selected_project)]
+    if listing.orders:
+        blocks.append(_order_picker(listing.orders))
+    else:
+        blocks.append(section("No purchase order has one of these statuses. Change the status filter above."))
+    blocks.append(divider())
+    blocks += organisation_lines(listing.organisations, "purchase orders")
+    if listing.matching > len(listing.orders):
+        blocks.append(context(f"Showing the newest {len(listing.orders)} of {listing.matching:,} purchase orders; "
+                              "narrow the status filter to see others."))
+    blocks += packed_sections([order_line(o) for o in listing.orders])
+    return modal(PO_TITLE, PO_CALLBACK, blocks, submit="Import", metadata=metadata)
+
+
+def _status_filter(statuses: list[str]) -> Block:
+    element = {"type": "multi_static_select", "action_id": PO_STATUS_ACTION, "placeholder": plain("Statuses"),
+               "options": [status_option(s) for s in ALL_STATUSES]}
+    if statuses:
+        element["initial_options"] = [status_option(s) for s in statuses]
+    return {"type": "input", "block_id": PO_STATUS_BLOCK, "dispatch_action": True, "optional": True,
+            "label": plain("Status"), "element": element}
+
+
+def _project_picker(projects, selected_project: str | None) -> Block:
+    options = [option(f"{p.display_id} {p.name}", str(p.id)) for p in projects]
+    element: dict = {"type": "static_select", "action_id": PO_PROJECT_ACTION,
+                     "placeholder": plain("Forecast project")}
+    if len(options) <= MAX_OPTIONS:
+        element["options"] = options
+    else:
+        element["option_groups"] = _project_groups(projects)
+    offered = {o["value"]: o for group in element.get("option_groups", [{"options": options}])
+               for o in group["options"]}
+    if selected_project in offered:
+        element["initial_option"] = offered[selected_project]
+    if not options:
+        return section(":warning: Forecast has no project yet. Create one in Forecast, then import again.")
+    return {"type": "input", "block_id": PO_PROJECT_BLOCK, "label": plain("Import into Forecast project"),
+            "element": element}
+
+
+def _project_groups(projects) -> list[dict]:
+    """More than 100 projects: up to 100 per stage (Slack allows 100 per group), running ones first."""
+    stages = ["RUNNING", "PLANNING", "HALTED", "DONE"]
+    grouped: dict[str, list[dict]] = {}
+    for p in sorted(projects, key=lambda p: stages.index(p.stage) if p.stage in stages else len(stages)):
+        grouped.setdefault((p.stage or "other").title(), []).append(option(f"{p.display_id} {p.name}", str(p.id)))
+    return [{"label": plain(label), "options": options[:MAX_OPTIONS]} for label, options in grouped.items()]
+
+
+def _order_picker(orders: list[PurchaseOrderRow]) -> Block:
+    groups: dict[str, list[dict]] = {}
+    for order in orders:
+        done = " (imported)" if order.imported else ""
+        text = f"{order.number} · {_clip(order.supplier, 30)} · {money(order)}{done}"
+        groups.setdefault(order.organisation, []).append(option(text, pair_value(order.tenant_id,
+                                                                                  order.purchase_order_id)))
+    return {"type": "input", "block_id": PO_PICK_BLOCK, "optional": True, "label": plain("Purchase orders"),
+            "element": {"type": "multi_static_select", "action_id": PO_PICK_ACTION,
+                        "placeholder": plain("Pick purchase orders"), "option_groups": option_groups(groups.items())}}
+
+
+def money(order: PurchaseOrderRow) -> str:
+    amount = f"{order.total:,.2f}" if order.total is not None else "?"
+    return f"{order.currency} {amount}".strip()
+
+
+def order_line(order: PurchaseOrderRow) -> str:
+    when = order.date.isoformat() if order.date else "no date"
+    line = (f"*{escape(order.number)}* · {escape(order.supplier or 'no supplier')} · {when} · {money(order)} · "
+            f"{STATUS_LABELS.get(order.status, order.status)} · _{escape(order.organisation)}_")
+    if order.imported:
+        details = order.imported.details or {}
+        line += (f"\n      :link: imported as expense item {details.get('expense_item_id')} in "
+                 f"{escape(str(details.get('project_display_id', '')))} {escape(details.get('project_name', ''))}")
+    return line
+
+
+def picked_project(values: dict) -> str | None:
+    selected = ((values.get(PO_PROJECT_BLOCK) or {}).get(PO_PROJECT_ACTION) or {}).get("selected_option")
+    return selected["value"] if selected else None
+
+
+def picked_statuses(values: dict) -> list[str] | None:
+    element = (values.get(PO_STATUS_BLOCK) or {}).get(PO_STATUS_ACTION)
+    if element is None:
+        return None
+    return [o["value"] for o in element.get("selected_options") or []]
+
+
+def po_summary(summary: ImportSummary) -> dict:
+    title = f"Purchase order import into {summary.destination}" if summary.destination else "Purchase order import"
+    return summary_message(title, summary, ("created", "skipped", "failed"))
+
+
+# Summaries -------------------------------------------------------------------------------------
+
+
+def summary_message(title: str, summary: ImportSummary, results: tuple[str, ...]) -> dict:
+    counts = summary.counts
+    totals = ", ".join(f"{counts.get(r, 0)} {r}" for r in results)
+    blocks: list[Block] = [header(title), section(f"*{totals}*")]
+    for result in results:
+        outcomes = [o for o in summary.outcomes if o.result == result]
+        if not outcomes:
+            continue
+        lines = [f"• *{escape(o.label)}* ({escape(o.organisation)})" + (f": {escape(o.reason)}" if o.reason else "")
+                 for o in outcomes]
+        blocks.append(section(f"*{RESULT_LABELS[result]}*"))
+        blocks += packed_sections(lines, per_section=20)
+    return message(f"{title}: {totals}", fit_blocks(blocks, MAX_MESSAGE_BLOCKS))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+

@@ -1,0 +1,167 @@
+"""Import Xero customer contacts, from every connected organisation, as Forecast clients.
+
+A selected contact becomes a link (Forecast client <-> organisation, ContactID): to the Forecast client with
+the same name (case-insensitive) when there is one, else to a client created from the contact's name,
+address and tax number. A contact already linked is skipped; a claim per contact stops two submits from
+both creating a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from services.connections import ConnectionsService, Tenant
+from services.forecast import ForecastApi, ForecastCustomer, ForecastError, NewForecastCustomer
+from services.imports import ImportBase, ImportSummary, OrganisationStatus, organisation_status
+from services.links import LinkStore
+from services.logfmt import fields
+from services.workspace_settings import WorkspaceSettingsService
+from services.xero.models import XeroAddress, XeroContact
+from services.xero_cache import CONTACTS, XeroCache
+
+log = logging.getLogger(__name__)
+
+CLIENT = "client"
+MAX_CHOICES = 100
+
+
+@dataclass(frozen=True)
+class CustomerChoice:
+    tenant_id: str
+    organisation: str
+    contact_id: str
+    name: str
+    linked: bool
+
+
+@dataclass(frozen=True)
+class Selection:
+    tenant_id: str
+    contact_id: str
+
+
+class CustomerImportService(ImportBase):
+    def __init__(self, connections: ConnectionsService, workspace_settings: WorkspaceSettingsService,
+                 cache: XeroCache, links: LinkStore, forecast: ForecastApi):
+        super().__init__(connections, workspace_settings)
+        self.cache = cache
+        self.links = links
+        self.forecast = forecast
+
+    async def prepare(self, team_id: str) -> list[OrganisationStatus]:
+        """Refresh every organisation's customer list; say per organisation how many there are."""
+        tenants = await self.tenants(team_id)
+        statuses = []
+        for refresh in await self.cache.refresh(team_id, tenants, CONTACTS):
+            tenant_id = refresh.tenant.tenant_id
+            count = await self.cache.count(team_id, tenant_id, CONTACTS)
+            linked = len(await self.links.linked_xero_ids(team_id, CLIENT, tenant_id))
+            statuses.append(organisation_status(refresh, count, linked))
+        return statuses
+
+    async def search(self, team_id: str, text: str, limit: int = MAX_CHOICES) -> list[CustomerChoice]:
+        """Cached customers of every connected organisation whose name contains `text`."""
+        tenants = {t.tenant_id: t for t in await self.connections.list_tenants(team_id)}
+        records = await self.cache.find(team_id, list(tenants), CONTACTS, text=text, limit=limit)
+        linked = {tenant_id: await self.links.linked_xero_ids(team_id, CLIENT, tenant_id) for tenant_id in tenants}
+        return [
+            CustomerChoice(r.tenant_id, tenants[r.tenant_id].name, r.record_id,
+                           (r.record.get("Name") or "").strip(), r.record_id in linked[r.tenant_id])
+            for r in records
+        ]
+
+    async def import_contacts(self, team_id: str, user_id: str, selections: list[Selection]) -> ImportSummary:
+        api_key = await self.forecast_key(team_id)
+        tenants = {t.tenant_id: t for t in await self.connections.list_tenants(team_id)}
+        by_name = {c.name.strip().casefold(): c for c in await self.forecast.list_customers(api_key)}
+        summary = ImportSummary()
+        for selection in selections:
+            await self._import_one(team_id, user_id, api_key, tenants, by_name, selection, summary)
+        log.info("import.customers", **fields(team=team_id, user=user_id, **dict(summary.counts)))
+        return summary
+
+    async def _import_one(self, team_id: str, user_id: str, api_key: str, tenants: dict[str, Tenant],
+                          by_name: dict[str, ForecastCustomer], selection: Selection, summary: ImportSummary) -> None:
+        tenant = tenants.get(selection.tenant_id)
+        if tenant is None:
+            summary.add(selection.contact_id, "?", "failed", "its organisation is no longer connected")
+            return
+        record = await self.cache.get(team_id, tenant.tenant_id, CONTACTS, selection.contact_id)
+        if record is None:
+            summary.add(selection.contact_id, tenant.name, "failed",
+                        "it is no longer a customer in Xero (run the import again to refresh the list)")
+            return
+        contact = XeroContact.model_validate(record)
+        name = (contact.name or "").strip()
+        if not name:
+            summary.add("(no name)", tenant.name, "failed", "a contact with no name cannot become a Forecast client")
+            return
+        existing = await self.links.by_xero_id(team_id, CLIENT, tenant.tenant_id, selection.contact_id)
+        if existing is not None:
+            client_name = existing.details.get("forecast_client_name") or f"id {existing.forecast_id}"
+            summary.add(name, tenant.name, "skipped", f"already linked to Forecast client {client_name}")
+            return
+        claim = f"contact:{selection.contact_id}"
+        if not await self.links.claim(team_id, CLIENT, claim, tenant.tenant_id, claimed_by=user_id):
+            summary.add(name, tenant.name, "skipped", "another import of this contact is running")
+            return
+        try:
+            await self._link_or_create(team_id, user_id, api_key, tenant, contact, name, by_name, summary)
+        finally:
+            await self.links.release_claim(team_id, CLIENT, claim, tenant.tenant_id)
+
+    async def _link_or_create(self, team_id: str, user_id: str, api_key: str, tenant: Tenant, contact: XeroContact,
+                              name: str, by_name: dict[str, ForecastCustomer], summary: ImportSummary) -> None:
+        client = by_name.get(name.casefold())
+        if client is not None:
+            taken = await self.links.get(team_id, CLIENT, client.id, tenant.tenant_id)
+            if taken is not None and taken.status == "linked" and taken.xero_id != contact.contact_id:
+                summary.add(name, tenant.name, "failed", f"Forecast client {client.name} is already linked to "
+                            "another contact of this organisation")
+                return
+            result = "linked"
+        else:
+            try:
+                client = await self.forecast.create_customer(api_key, new_client(contact, name))
+            except ForecastError as exc:
+                summary.add(name, tenant.name, "failed", str(exc))
+                return
+            by_name[name.casefold()] = client
+            result = "created"
+        await self.links.link(team_id, CLIENT, client.id, tenant.tenant_id, xero_id=contact.contact_id,
+                              linked_by=user_id, details={"contact_name": name, "forecast_client_name": client.name})
+        summary.add(name, tenant.name, result, f"Forecast client {client.name} (id {client.id})")
+
+
+def new_client(contact: XeroContact, name: str) -> NewForecastCustomer:
+    """Name, address and tax number; Xero's country is passed on as Xero holds it."""
+    address = postal_address(contact.addresses or [])
+    street = None
+    if address:
+        lines = [address.address_line1, address.address_line2, address.address_line3, address.address_line4]
+        street = ", ".join(line.strip() for line in lines if line and line.strip()) or None
+    return NewForecastCustomer(
+        name=name,
+        street=street,
+        zip=_blank_is_none(address.postal_code if address else None),
+        city=_blank_is_none(address.city if address else None),
+        country=_blank_is_none(address.country if address else None),
+        vat_number=_blank_is_none(contact.tax_number),
+    )
+
+
+def postal_address(addresses: list[XeroAddress]) -> XeroAddress | None:
+    """The street address when it has anything in it, else the postal (PO box) one."""
+    def filled(address: XeroAddress) -> bool:
+        return any([address.address_line1, address.city, address.postal_code, address.country])
+
+    for wanted in ("STREET", "POBOX"):
+        for address in addresses:
+            if address.address_type == wanted and filled(address):
+                return address
+    return next((a for a in addresses if filled(a)), None)
+
+
+def _blank_is_none(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None

@@ -1,0 +1,102 @@
+"""What both imports share: the checks before a modal opens, per-organisation status, and the summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from services.connections import ConnectionsService, Tenant
+from services.workspace_settings import WorkspaceSettingsService
+from services.xero_cache import TenantRefresh
+
+Result = Literal["created", "linked", "skipped", "failed"]
+
+
+class ImportProblem(Exception):
+    """Nothing can be imported; `message` says why and `hint` what to do instead."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class NoOrganisations(ImportProblem):
+    def __init__(self) -> None:
+        super().__init__("No Xero organisation is connected to this workspace yet.",
+                         "Connect one with `/xero connect`, then run the import again.")
+
+
+class MissingForecastKey(ImportProblem):
+    def __init__(self) -> None:
+        super().__init__("The Forecast API key is not set for this workspace.",
+                         "An admin can set it with `/xero settings` (or the FORECAST_API_KEY environment variable).")
+
+
+@dataclass(frozen=True)
+class OrganisationStatus:
+    """One organisation's part of a listing: how many records, or why it is unavailable."""
+
+    tenant_id: str
+    name: str
+    count: int
+    fetched_at: datetime | None
+    error: str | None = None
+    linked: int = 0
+
+    @property
+    def available(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one selected item."""
+
+    label: str  # the contact's name or the purchase order's number
+    organisation: str
+    result: Result
+    reason: str = ""
+
+
+@dataclass
+class ImportSummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    destination: str | None = None  # e.g. the Forecast project the purchase orders went into
+
+    def add(self, label: str, organisation: str, result: Result, reason: str = "") -> None:
+        self.outcomes.append(Outcome(label, organisation, result, reason))
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(outcome.result for outcome in self.outcomes)
+
+
+class ImportBase:
+    def __init__(self, connections: ConnectionsService, workspace_settings: WorkspaceSettingsService):
+        self.connections = connections
+        self.workspace_settings = workspace_settings
+
+    async def check_ready(self, team_id: str) -> None:
+        """Raise before anything opens when an import cannot work at all."""
+        await self.tenants(team_id)
+        await self.forecast_key(team_id)
+
+    async def tenants(self, team_id: str) -> list[Tenant]:
+        tenants = await self.connections.list_tenants(team_id)
+        if not tenants:
+            raise NoOrganisations()
+        return tenants
+
+    async def forecast_key(self, team_id: str) -> str:
+        key = await self.workspace_settings.forecast_api_key(team_id)
+        if not key:
+            raise MissingForecastKey()
+        return key
+
+
+def organisation_status(refresh: TenantRefresh, count: int, linked: int = 0) -> OrganisationStatus:
+    return OrganisationStatus(refresh.tenant.tenant_id, refresh.tenant.name, count, refresh.fetched_at,
+                              refresh.error, linked)

@@ -1,0 +1,223 @@
+"""Import Xero purchase orders, from every connected organisation, as expense items of a Forecast project.
+
+Each imported purchase order is a link (kind "purchase_order", keyed by the Xero PurchaseOrderID in its
+organisation) whose details name the Forecast project and expense item. The link is claimed before the
+expense item is created, so a second import of the same purchase order (a double submit, another admin) is
+refused with a pointer to the existing item instead of creating a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from services.connections import ConnectionsService, Tenant
+from services.forecast import (
+    ForecastApi,
+    ForecastError,
+    ForecastExpenseCategory,
+    ForecastNotFound,
+    ForecastProject,
+    NewForecastExpenseItem,
+)
+from services.imports import ImportBase, ImportProblem, ImportSummary, OrganisationStatus, organisation_status
+from services.links import Link, LinkStore
+from services.logfmt import fields
+from services.workspace_settings import WorkspaceSettingsService
+from services.xero.models import XeroPurchaseOrder
+from services.xero_cache import PURCHASE_ORDERS, TenantRefresh, XeroCache
+
+log = logging.getLogger(__name__)
+
+PURCHASE_ORDER = "purchase_order"
+ALL_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "BILLED", "DELETED")
+DEFAULT_STATUSES = ("AUTHORISED", "BILLED")
+MAX_LISTED = 100
+MAX_EXPENSE_NAME = 200
+
+
+@dataclass(frozen=True)
+class PurchaseOrderRow:
+    tenant_id: str
+    organisation: str
+    purchase_order_id: str
+    number: str
+    supplier: str
+    date: date | None
+    total: Decimal | None
+    currency: str
+    status: str
+    imported: Link | None = None
+
+
+@dataclass(frozen=True)
+class PurchaseOrderListing:
+    organisations: list[OrganisationStatus]
+    orders: list[PurchaseOrderRow]  # newest first, at most MAX_LISTED
+    matching: int  # how many cached purchase orders have one of the statuses
+    statuses: list[str]
+
+
+@dataclass(frozen=True)
+class Selection:
+    tenant_id: str
+    purchase_order_id: str
+
+
+class PurchaseOrderImportService(ImportBase):
+    def __init__(self, connections: ConnectionsService, workspace_settings: WorkspaceSettingsService,
+                 cache: XeroCache, links: LinkStore, forecast: ForecastApi):
+        super().__init__(connections, workspace_settings)
+        self.cache = cache
+        self.links = links
+        self.forecast = forecast
+
+    async def prepare(self, team_id: str, statuses: list[str] | None = None
+                      ) -> tuple[PurchaseOrderListing, list[ForecastProject]]:
+        """Refresh every organisation's purchase orders and read Forecast's projects, all at once."""
+        tenants = await self.tenants(team_id)
+        api_key = await self.forecast_key(team_id)
+        refreshes, projects = await asyncio.gather(
+            self.cache.refresh(team_id, tenants, PURCHASE_ORDERS), self._projects(api_key),
+        )
+        return await self._listing(team_id, refreshes, statuses), projects
+
+    async def listing(self, team_id: str, statuses: list[str] | None) -> PurchaseOrderListing:
+        """The cached purchase orders again (another status filter), without asking Xero."""
+        tenants = await self.tenants(team_id)
+        refreshes = [await self.cache.state(team_id, tenant, PURCHASE_ORDERS) for tenant in tenants]
+        return await self._listing(team_id, refreshes, statuses)
+
+    async def projects(self, team_id: str) -> list[ForecastProject]:
+        return await self._projects(await self.forecast_key(team_id))
+
+    async def _projects(self, api_key: str) -> list[ForecastProject]:
+        try:
+            projects = await self.forecast.list_projects(api_key)
+        except ForecastError as exc:
+            raise ImportProblem(f"Could not read the Forecast projects: {exc}", "Try again in a few minutes.") from exc
+        return sorted(projects, key=lambda p: (p.stage == "DONE", p.name.casefold()))
+
+    async def _listing(self, team_id: str, refreshes: list[TenantRefresh], statuses: list[str] | None
+                       ) -> PurchaseOrderListing:
+        statuses = [s for s in (statuses if statuses is not None else DEFAULT_STATUSES) if s in ALL_STATUSES]
+        names = {r.tenant.tenant_id: r.tenant.name for r in refreshes}
+        organisations, matching = [], 0
+        for refresh in refreshes:
+            count = await self.cache.count(team_id, refresh.tenant.tenant_id, PURCHASE_ORDERS, statuses=statuses)
+            organisations.append(organisation_status(refresh, count))
+            matching += count
+        records = await self.cache.find(team_id, list(names), PURCHASE_ORDERS, statuses=statuses,
+                                        limit=MAX_LISTED, newest_first=True)
+        imported = {t: await self.links.linked_xero_ids(team_id, PURCHASE_ORDER, t) for t in names}
+        orders = []
+        for record in records:
+            link = None
+            if record.record_id in imported[record.tenant_id]:
+                link = await self.links.get(team_id, PURCHASE_ORDER, record.record_id, record.tenant_id)
+            orders.append(_row(record.tenant_id, names[record.tenant_id], record.record, link))
+        return PurchaseOrderListing(organisations, orders, matching, statuses)
+
+    # Import -----------------------------------------------------------------------------
+    async def import_orders(self, team_id: str, user_id: str, project_id: int, selections: list[Selection]
+                            ) -> ImportSummary:
+        api_key = await self.forecast_key(team_id)
+        try:
+            project = await self.forecast.get_project(api_key, project_id)
+        except ForecastNotFound as exc:
+            raise ImportProblem("The Forecast project you picked no longer exists, so nothing was imported.",
+                                "Run `/xero import purchase-orders` again and pick another project.") from exc
+        category = await self._expense_category(api_key)
+        tenants = {t.tenant_id: t for t in await self.connections.list_tenants(team_id)}
+        summary = ImportSummary(destination=f"{project.display_id} {project.name}".strip())
+        for selection in selections:
+            await self._import_one(team_id, user_id, api_key, project, category, tenants, selection, summary)
+        log.info("import.purchase_orders", **fields(team=team_id, user=user_id, project=project.id,
+                                                     **dict(summary.counts)))
+        return summary
+
+    async def _expense_category(self, api_key: str) -> ForecastExpenseCategory:
+        """Forecast requires a category; the first enabled one, in Forecast's own order, is used."""
+        categories = [c for c in await self.forecast.list_expense_categories(api_key) if not c.disabled]
+        if not categories:
+            raise ImportProblem("Forecast has no expense category to file the purchase orders under.",
+                                "Create one in Forecast (Admin > Expense categories), then import again.")
+        return categories[0]
+
+    async def _import_one(self, team_id: str, user_id: str, api_key: str, project: ForecastProject,
+                          category: ForecastExpenseCategory, tenants: dict[str, Tenant], selection: Selection,
+                          summary: ImportSummary) -> None:
+        tenant = tenants.get(selection.tenant_id)
+        if tenant is None:
+            summary.add(selection.purchase_order_id, "?", "failed", "its organisation is no longer connected")
+            return
+        record = await self.cache.get(team_id, tenant.tenant_id, PURCHASE_ORDERS, selection.purchase_order_id)
+        if record is None:
+            summary.add(selection.purchase_order_id, tenant.name, "failed",
+                        "it is no longer in Xero's list (run the import again to refresh it)")
+            return
+        row = _row(tenant.tenant_id, tenant.name, record, None)
+        if row.total is None:
+            summary.add(row.number, tenant.name, "failed", "it has no total in Xero")
+            return
+        po_id = row.purchase_order_id
+        if not await self.links.claim(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id, claimed_by=user_id):
+            existing = await self.links.get(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id)
+            summary.add(row.number, tenant.name, "skipped", already_imported(existing))
+            return
+        try:
+            item = await self.forecast.create_expense_item(api_key, project.id, expense_item(row, category))
+        except ForecastError as exc:
+            await self.links.release_claim(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id)
+            reason = "the Forecast project no longer exists" if isinstance(exc, ForecastNotFound) else str(exc)
+            summary.add(row.number, tenant.name, "failed", reason)
+            return
+        await self.links.link(
+            team_id, PURCHASE_ORDER, po_id, tenant.tenant_id, xero_id=po_id, xero_number=row.number,
+            linked_by=user_id,
+            details={"expense_item_id": item.id, "project_id": project.id, "project_name": project.name,
+                     "project_display_id": project.display_id},
+        )
+        summary.add(row.number, tenant.name, "created",
+                    f"expense item {item.id} in {project.display_id} {project.name}".strip())
+
+
+def expense_item(row: PurchaseOrderRow, category: ForecastExpenseCategory) -> NewForecastExpenseItem:
+    """One expense item per purchase order: cost is the order's total (quantity 1)."""
+    name = f"{row.number} · {row.supplier}" if row.supplier else row.number
+    money = f"{row.currency} {row.total:,.2f}".strip()
+    return NewForecastExpenseItem(
+        name=name[:MAX_EXPENSE_NAME],
+        cost=float(row.total),
+        quantity=1,
+        expense_category=category.id,
+        expense_date=row.date,
+        notes=f"Xero purchase order {row.number} from {row.organisation} ({money}, {row.status}).",
+    )
+
+
+def already_imported(link: Link | None) -> str:
+    if link is None or link.status == "pending":
+        return "another import of this purchase order is running"
+    details = link.details or {}
+    project = f"{details.get('project_display_id', '')} {details.get('project_name', '')}".strip()
+    return f"already imported as expense item {details.get('expense_item_id')} in project {project}"
+
+
+def _row(tenant_id: str, organisation: str, record: dict, link: Link | None) -> PurchaseOrderRow:
+    order = XeroPurchaseOrder.model_validate(record)
+    return PurchaseOrderRow(
+        tenant_id=tenant_id,
+        organisation=organisation,
+        purchase_order_id=order.purchase_order_id or "",
+        number=order.purchase_order_number or "(no number)",
+        supplier=(order.contact.name if order.contact else None) or "",
+        date=order.date,
+        total=order.total,
+        currency=order.currency_code or "",
+        status=order.status or "",
+        imported=link,
+    )
