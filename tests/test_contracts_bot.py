@@ -50,6 +50,7 @@ def test_manifest_declares_the_command_interactivity_and_only_needed_scopes():
     command = data["features"]["slash_commands"][0]
     assert command["command"] == "/xero" and command["usage_hint"]
     assert data["settings"]["interactivity"]["is_enabled"] is True
-    urls = {command["url"], data["settings"]["interactivity"]["request_url"]}
+    interactivity = data["settings"]["interactivity"]
+    urls = {command["url"], interactivity["request_url"], interactivity["message_menu_options_url"]}
     assert len({u.split("/")[2] for u in urls}) == 1  # one placeholder host
     assert set(data["oauth_config"]["scopes"]["bot"]) <= {"commands", "chat:write", "users:read", "usergroups:read"}
