@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import asyncio
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.export_notifier import SlackExportNotifier
 from bot.slack_directory import SlackUserDirectory
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
+from services.exports import ExportService
 from services.forecast import ForecastApi
 from services.links import LinkStore
 from services.permissions import Permissions
@@ -37,12 +42,15 @@ class Container:
     forecast: ForecastApi
     workspace_settings: WorkspaceSettingsService
     links: LinkStore
+    exports: ExportService = field(init=False)  # built from the fields above
 
     async def close(self) -> None:
         await self.http.close()
 
 
-def build_container(settings: Settings, storage: Storage, encryption_key: str) -> Container:
+def build_container(settings: Settings, storage: Storage, encryption_key: str, *,
+                    xero_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> Container:
+    """`xero_sleep` is how the Xero client waits between retries (tests pass one that does not wait)."""
     http = aiohttp.ClientSession()
     slack = AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
@@ -60,7 +68,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str) -
     )
     identity = XeroIdentity(http, settings.xero_api_url)
     tokens = TokenService(storage, box, oauth)
-    return Container(
+    container = Container(
         settings=settings,
         storage=storage,
         http=http,
@@ -70,7 +78,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str) -
         connections=ConnectionsService(storage, box, oauth, identity, tokens),
         permissions=Permissions(SlackUserDirectory(slack), settings.bot_admin_ids),
         # One limiter per process: Xero's limits are per organisation, whoever calls.
-        xero=XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter()),
+        xero=XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter(), sleep=xero_sleep),
         forecast=ForecastApi(http, settings.forecast_api_url),
         links=LinkStore(storage),
         workspace_settings=WorkspaceSettingsService(storage, box, SettingsDefaults(
@@ -79,3 +87,9 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str) -
             forecast_api_key=settings.forecast_api_key.get_secret_value() if settings.forecast_api_key else None,
         )),
     )
+    container.exports = ExportService(
+        storage, forecast=container.forecast, xero=container.xero, connections=container.connections,
+        links=container.links, workspace_settings=container.workspace_settings,
+        permissions=container.permissions, notifier=SlackExportNotifier(slack),
+    )
+    return container
