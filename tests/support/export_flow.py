@@ -28,15 +28,17 @@ def invoice(**changes) -> dict:
     return {**copy.deepcopy(INVOICE), **changes}
 
 
-async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, settings: dict | None = None) -> XeroBooks:
-    """Organisations connected, settings made, Forecast and Xero answering."""
+async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, settings: dict | None = None,
+                  forecast: bool = True) -> XeroBooks:
+    """Organisations connected, settings made, Forecast (unless `forecast=False`) and Xero answering."""
     await connect_organisations(bot, xero, tenants=tenants)
     values = {"forecast_api_key": FORECAST_KEY, "approval_channel": "C0APPROVALS", "notify_channel": "C0ALERTS",
               **(settings or {})}
     await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(**values), updated_by="U0ADMIN")
-    xero.get(f"{FORECAST_API}/invoices", payload=invoices if invoices is not None else [invoice()], repeat=True)
-    for client in clients or [CLIENT]:
-        xero.get(f"{FORECAST_API}/clients/{client['id']}", payload=client, repeat=True)
+    if forecast:
+        xero.get(f"{FORECAST_API}/invoices", payload=invoices if invoices is not None else [invoice()], repeat=True)
+        for client in clients or [CLIENT]:
+            xero.get(f"{FORECAST_API}/clients/{client['id']}", payload=client, repeat=True)
     return XeroBooks().install(xero)
 
 
