@@ -66,6 +66,10 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     async def tenant_picked(ack):
         await ack()  # the choice is read from the message state when Approve is clicked
 
+    @app.action(blocks.OPEN_XERO_ACTION)
+    async def xero_link_opened(ack):
+        await ack()  # the browser opens the link; nothing to do here
+
     @app.action(blocks.RETRY_ACTION)
     async def retry(ack, body, respond):
         await ack()

@@ -81,7 +81,7 @@ class ExportJob(BaseModel):
         return stamp(value) if value is not None else None
 
     @classmethod
-    def from_doc(cls, doc: dict) -> "ExportJob":
+    def from_doc(cls, doc: dict) -> ExportJob:
         return cls.model_validate({k: v for k, v in doc.items() if k != "_id"})
 
     def to_doc(self) -> dict:

@@ -8,17 +8,32 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, Literal, Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
 from services.connections import ConnectionsService, Tenant
 from services.export_jobs import (
-    APPROVED, EXPORT_LEASE, EXPORTED, EXPORTING, FAILED, PENDING, REJECTED, ExportJob, JobStore, TenantChoice,  # noqa: F401
+    APPROVED,
+    EXPORT_LEASE,
+    EXPORTED,
+    EXPORTING,
+    FAILED,
+    PENDING,
+    REJECTED,
+    ExportJob,
+    JobStore,
+    TenantChoice,
 )
 from services.export_xero import ExportFailure, XeroInvoiceExporter
-from services.forecast import ForecastApi, ForecastAuthError, ForecastError, ForecastNotFound
+from services.forecast import (
+    ForecastApi,
+    ForecastAuthError,
+    ForecastError,
+    ForecastNotFound,
+)
 from services.links import Link, LinkStore
 from services.logfmt import fields
 from services.permissions import Permissions

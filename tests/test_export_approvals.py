@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.support.export_flow import click, final_update, job, job_id_of, prepare, request, text_of
+from tests.support.export_flow import (
+    click,
+    final_update,
+    job,
+    job_id_of,
+    prepare,
+    request,
+    text_of,
+)
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
 
 
@@ -176,3 +184,21 @@ async def test_picking_the_organisation_is_acknowledged(bot, xero):
                      "selected_option": {"value": UK_TENANT}, "action_ts": "1.1"}]})
     assert response.status == 200
     assert (await job(bot, job_id_of(approval)))["state"] == "pending"
+
+
+async def test_a_client_linked_in_several_organisations_offers_only_those(bot, xero):
+    books = await prepare(bot, xero, tenants=(UK, US))
+    for tenant in (UK_TENANT, US_TENANT):
+        await bot.container.links.link("T0TEST", "client", 7, tenant, xero_id=f"c-{tenant}")
+    _, approval = await request(bot)
+    [picker] = [e for b in approval["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["type"] == "static_select"]
+    assert {o["value"] for o in picker["options"]} == {UK_TENANT, US_TENANT}
+    name = await click(bot, "export_approve", job_id_of(approval))
+    assert "Choose the organisation first" in await refusal(bot, name)
+    assert books.calls == []
+
+
+async def test_the_open_in_xero_link_button_is_acknowledged(bot):
+    name = await bot.click("export_open_xero", "")
+    assert name  # bot.click asserts Slack got a 200

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from services.workspace_settings import SettingsChanges
 from tests.support.export_flow import (
-    FORECAST_KEY, click, final_update, invoice, job_id_of, prepare, request, text_of,
+    FORECAST_KEY,
+    click,
+    final_update,
+    invoice,
+    job_id_of,
+    prepare,
+    request,
+    text_of,
 )
 from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API

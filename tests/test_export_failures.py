@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.xero.tokens import utcnow
-from tests.support.export_flow import click, final_update, invoice, job, job_id_of, prepare, request, text_of
+from tests.support.export_flow import (
+    click,
+    final_update,
+    invoice,
+    job,
+    job_id_of,
+    prepare,
+    request,
+    text_of,
+)
 from tests.support.xero_books import validation_error
 from tests.support.xero_identity import UK_TENANT
 

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from tests.support.export_flow import (
-    CLIENT, click, final_update, invoice, job, job_id_of, prepare, request, text_of,
+    CLIENT,
+    click,
+    final_update,
+    invoice,
+    job,
+    job_id_of,
+    prepare,
+    request,
+    text_of,
 )
 from tests.support.xero_identity import UK_TENANT
 

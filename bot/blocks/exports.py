@@ -5,13 +5,24 @@ from __future__ import annotations
 import json
 
 from bot.blocks.common import (
-    actions, button, context, error_message, escape, fields_section, header, message, plain, section, user,
+    actions,
+    button,
+    context,
+    error_message,
+    escape,
+    fields_section,
+    header,
+    message,
+    plain,
+    section,
+    user,
 )
 
 APPROVE_ACTION = "export_approve"
 REJECT_ACTION = "export_reject"
 RETRY_ACTION = "export_retry"
 PICK_TENANT_ACTION = "export_pick_tenant"
+OPEN_XERO_ACTION = "export_open_xero"  # a link button; Slack still tells the app it was clicked
 PICK_TENANT_BLOCK = "export_pick_tenant_block"
 REJECT_CALLBACK_ID = "export_reject_reason"
 REJECT_REASON_BLOCK = "reason"
@@ -75,7 +86,7 @@ def already_exported(outcome) -> dict:
     blocks = [
         section(f":white_check_mark: *{escape(outcome.reference)}* is already in *{escape(outcome.tenant_name)}* "
                 f"as {escape(number)}. Nothing new was created.",
-                accessory=button("Open in Xero", "export_open_xero", url=outcome.url)),
+                accessory=button("Open in Xero", OPEN_XERO_ACTION, url=outcome.url)),
     ]
     return message(text, blocks)
 
@@ -122,7 +133,7 @@ def _state_blocks(job) -> list[dict]:
         return [section(f":hourglass_flowing_sand: Exporting to *{escape(job.tenant_name or '')}*… "
                         f"approved by {user(job.approved_by)}")]
     if job.state == "exported":
-        return [section(_exported_line(job), accessory=button("Open in Xero", "export_open_xero", url=job.xero_url)),
+        return [section(_exported_line(job), accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url)),
                 context(f"Approved by {user(job.approved_by)}")]
     if job.state == "failed":
         return _failed_blocks(job)
@@ -195,7 +206,7 @@ def failure_notice(job) -> dict:
 def export_done_notice(job) -> dict:
     text = f"{job.reference} is in Xero ({job.tenant_name}) as {job.xero_invoice_number or job.reference}."
     blocks = [section(f":white_check_mark: {escape(text)}",
-                      accessory=button("Open in Xero", "export_open_xero", url=job.xero_url))]
+                      accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
     return message(text, blocks)
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import json
 
-from bot.blocks.common import context, escape, fields_section, message, plain, section, user
+from bot.blocks.common import (
+    context,
+    escape,
+    fields_section,
+    message,
+    plain,
+    section,
+    user,
+)
 
 SETTINGS_CALLBACK_ID = "workspace_settings"
 NO_USERGROUP = "none"

@@ -49,7 +49,7 @@ class XeroBooks:
     replays: dict[str, tuple[int, dict]] = field(default_factory=dict)
     calls: list[tuple[str, str, dict, bytes | None]] = field(default_factory=list)  # method, url, headers, body
 
-    def install(self, mocked) -> "XeroBooks":
+    def install(self, mocked) -> XeroBooks:
         mocked.get(_PATTERN, callback=self._answer("GET"), repeat=True)
         mocked.put(_PATTERN, callback=self._answer("PUT"), repeat=True)
         return self
