@@ -112,7 +112,7 @@ class XeroInvoiceExporter:
             create_sent = True
             created = (await self.xero.create_invoices(auth, [invoice], idempotency_key=key))[0]
         except XeroError as exc:
-            raise _failure(exc, tenant, create_sent=create_sent, refused=isinstance(exc, DEFINITE_REFUSALS)) from exc
+            raise _failure(exc, create_sent=create_sent, refused=isinstance(exc, DEFINITE_REFUSALS)) from exc
         return await self._link_invoice(job, created, by, outcome="created")
 
     # ----------------------------------------------------------------- steps
@@ -232,7 +232,7 @@ def _decimal(value: float) -> Decimal:
     return Decimal(str(value))
 
 
-def _failure(exc: XeroError, tenant: Tenant, *, create_sent: bool, refused: bool) -> ExportFailure:
+def _failure(exc: XeroError, *, create_sent: bool, refused: bool) -> ExportFailure:
     if isinstance(exc, XeroAuthError):
         hint = f"An admin must {RECONNECT_HINT}, then click Retry."
     elif isinstance(exc, XeroValidationError):
@@ -241,5 +241,5 @@ def _failure(exc: XeroError, tenant: Tenant, *, create_sent: bool, refused: bool
         hint = "Xero asked us to slow down; click Retry in a little while."
     else:
         hint = "Click Retry; no duplicate can be created."
-    return ExportFailure(f"{exc.message} ({tenant.name})", create_sent=create_sent, refused=refused,
+    return ExportFailure(exc.message, create_sent=create_sent, refused=refused,
                          details=list(exc.details), hint=hint)
