@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.export_notifier import SlackExportNotifier
 from bot.slack_directory import SlackUserDirectory
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
 from services.customer_import import CustomerImportService
+from services.exports import ExportService
 from services.forecast import ForecastApi
 from services.links import LinkStore
 from services.permissions import Permissions
@@ -40,59 +44,66 @@ class Container:
     forecast: ForecastApi
     workspace_settings: WorkspaceSettingsService
     links: LinkStore
-    # Built from the fields above by `add_imports`.
-    xero_cache: XeroCache = field(init=False)
-    customer_import: CustomerImportService = field(init=False)
-    po_import: PurchaseOrderImportService = field(init=False)
+    xero_cache: XeroCache
+    exports: ExportService
+    customer_import: CustomerImportService
+    po_import: PurchaseOrderImportService
 
     async def close(self) -> None:
         await self.http.close()
 
 
-def build_container(settings: Settings, storage: Storage, encryption_key: str) -> Container:
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value else None
+
+
+def build_container(settings: Settings, storage: Storage, encryption_key: str, *,
+                    xero_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> Container:
+    """`xero_sleep` is how the Xero client waits between retries (tests pass one that does not wait)."""
     http = aiohttp.ClientSession()
-    slack = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
-        base_url=settings.slack_api_url,
-    )
+    slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url)
     box = SecretBox(encryption_key)
     oauth = XeroOAuth(
         http,
         client_id=settings.xero_client_id or "",
-        client_secret=settings.xero_client_secret.get_secret_value() if settings.xero_client_secret else None,
+        client_secret=_secret(settings.xero_client_secret),
         redirect_uri=settings.xero_redirect_uri,
         authorize_url=settings.xero_authorize_url,
         token_url=settings.xero_token_url,
         scopes=settings.xero_scopes,
     )
-    identity = XeroIdentity(http, settings.xero_api_url)
     tokens = TokenService(storage, box, oauth)
-    container = Container(
+    connections = ConnectionsService(storage, box, oauth, XeroIdentity(http, settings.xero_api_url), tokens)
+    permissions = Permissions(SlackUserDirectory(slack), settings.bot_admin_ids)
+    # One limiter per process: Xero's limits are per organisation, whoever calls.
+    xero = XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter(), sleep=xero_sleep)
+    forecast = ForecastApi(http, settings.forecast_api_url)
+    links = LinkStore(storage)
+    workspace_settings = WorkspaceSettingsService(storage, box, SettingsDefaults(
+        approval_channel=settings.approval_channel,
+        notify_channel=settings.notify_channel,
+        forecast_api_key=_secret(settings.forecast_api_key),
+    ))
+    xero_cache = XeroCache(storage, xero)
+    import_services = (connections, workspace_settings, xero_cache, links, forecast)
+    return Container(
         settings=settings,
         storage=storage,
         http=http,
         slack=slack,
         box=box,
         tokens=tokens,
-        connections=ConnectionsService(storage, box, oauth, identity, tokens),
-        permissions=Permissions(SlackUserDirectory(slack), settings.bot_admin_ids),
-        # One limiter per process: Xero's limits are per organisation, whoever calls.
-        xero=XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter()),
-        forecast=ForecastApi(http, settings.forecast_api_url),
-        links=LinkStore(storage),
-        workspace_settings=WorkspaceSettingsService(storage, box, SettingsDefaults(
-            approval_channel=settings.approval_channel,
-            notify_channel=settings.notify_channel,
-            forecast_api_key=settings.forecast_api_key.get_secret_value() if settings.forecast_api_key else None,
-        )),
+        connections=connections,
+        permissions=permissions,
+        xero=xero,
+        forecast=forecast,
+        workspace_settings=workspace_settings,
+        links=links,
+        xero_cache=xero_cache,
+        exports=ExportService(
+            storage, forecast=forecast, xero=xero, connections=connections, links=links,
+            workspace_settings=workspace_settings, permissions=permissions, notifier=SlackExportNotifier(slack),
+        ),
+        customer_import=CustomerImportService(*import_services),
+        po_import=PurchaseOrderImportService(*import_services),
     )
-    add_imports(container)
-    return container
-
-
-def add_imports(container: Container) -> None:
-    container.xero_cache = XeroCache(container.storage, container.xero)
-    services = (container.connections, container.workspace_settings, container.xero_cache, container.links,
-                container.forecast)
-    container.customer_import = CustomerImportService(*services)
-    container.po_import = PurchaseOrderImportService(*services)

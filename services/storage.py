@@ -124,6 +124,10 @@ class Storage:
         await self.links.create_index([("team_id", ASCENDING), ("kind", ASCENDING), ("xero_id", ASCENDING)])
         await self.export_jobs.create_index([("team_id", ASCENDING), ("forecast_invoice_id", ASCENDING)])
         await self.job_events.create_index([("job_id", ASCENDING), ("at", ASCENDING)])
+        await self.job_events.create_index(  # the export attempt generation (services/export_jobs.py)
+            [("team_id", ASCENDING), ("tenant_id", ASCENDING), ("forecast_invoice_id", ASCENDING), ("kind", ASCENDING),
+             ("at", ASCENDING)]
+        )
         await self.xero_cache.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("kind", ASCENDING)])
         await self.xero_cache.create_index([("team_id", ASCENDING), ("kind", ASCENDING), ("entry", ASCENDING),
                                             ("sort_key", ASCENDING)])

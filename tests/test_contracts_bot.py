@@ -53,4 +53,5 @@ def test_manifest_declares_the_command_interactivity_and_only_needed_scopes():
     interactivity = data["settings"]["interactivity"]
     urls = {command["url"], interactivity["request_url"], interactivity["message_menu_options_url"]}
     assert len({u.split("/")[2] for u in urls}) == 1  # one placeholder host
-    assert set(data["oauth_config"]["scopes"]["bot"]) <= {"commands", "chat:write", "users:read", "usergroups:read"}
+    assert set(data["oauth_config"]["scopes"]["bot"]) <= {
+        "commands", "chat:write", "users:read", "usergroups:read", "channels:read", "groups:read"}

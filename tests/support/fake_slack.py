@@ -105,6 +105,9 @@ class FakeSlack:
         if method == "users.info":
             user = self.users.get(args.get("user"))
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+        if method == "usergroups.list":
+            return {"ok": True, "usergroups": [{"id": gid, "name": f"{gid} team", "handle": gid.lower()}
+                                               for gid in self.usergroups]}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.usergroups.get(args.get("usergroup"), [])}
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):

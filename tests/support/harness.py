@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -45,6 +45,7 @@ class BotHarness:
     slack: FakeSlack
     container: Container
     storage: Storage
+    xero_sleeps: list[float] = field(default_factory=list)  # what the Xero client waited, without waiting
     _ids = itertools.count(1)
 
     async def command(self, text: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL"):
@@ -121,11 +122,17 @@ class BotHarness:
 async def start_harness(mongo_storage: Storage, **setting_overrides):
     slack = await FakeSlack().start()
     settings = test_settings(slack.api_url, **setting_overrides)
-    container = build_container(settings, mongo_storage, generate_key())
+    xero_sleeps: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        xero_sleeps.append(seconds)
+
+    container = build_container(settings, mongo_storage, generate_key(), xero_sleep=no_wait)
     server = TestServer(build_web_app(container), host="127.0.0.1")
     client = TestClient(server)
     await client.start_server()
-    return BotHarness(client=client, slack=slack, container=container, storage=mongo_storage)
+    return BotHarness(client=client, slack=slack, container=container, storage=mongo_storage,
+                      xero_sleeps=xero_sleeps)
 
 
 async def stop_harness(harness: BotHarness) -> None:

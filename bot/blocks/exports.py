@@ -1,0 +1,281 @@
+"""Messages and the modal of the invoice export: request answers, the approval message, failures."""
+
+from __future__ import annotations
+
+import json
+
+from bot.blocks.common import (
+    actions,
+    button,
+    context,
+    error_message,
+    escape,
+    fields_section,
+    header,
+    message,
+    plain,
+    section,
+    user,
+)
+
+APPROVE_ACTION = "export_approve"
+REJECT_ACTION = "export_reject"
+RETRY_ACTION = "export_retry"
+PICK_TENANT_ACTION = "export_pick_tenant"
+OPEN_XERO_ACTION = "export_open_xero"  # a link button; Slack still tells the app it was clicked
+PICK_TENANT_BLOCK = "export_pick_tenant_block"
+REJECT_CALLBACK_ID = "export_reject_reason"
+REJECT_REASON_BLOCK = "reason"
+REJECT_REASON_ACTION = "reason"
+
+USAGE = "/xero export INV-123 [INV-124 …]"
+
+
+def money(currency: str | None, amount: float) -> str:
+    return f"{currency or ''} {amount:,.2f}".strip()
+
+
+def usage() -> dict:
+    return error_message(
+        "Which invoice? Give its Forecast reference.",
+        "For example `/xero export INV-123`, or several at once: `/xero export INV-123 INV-124`.",
+    )
+
+
+def refused(text: str, hint: str | None) -> dict:
+    return error_message(escape(text), hint)
+
+
+def _organisation(job) -> str:
+    if job.tenant_name:
+        return escape(job.tenant_name)
+    names = " or ".join(f"*{escape(c.name)}*" for c in job.tenant_choices)
+    return f"an approver picks {names}"
+
+
+def _summary_fields(job) -> dict:
+    invoice = job.invoice
+    pairs = [
+        ("Client", escape(job.customer.name)),
+        ("Total", money(invoice.currency, invoice.total)),
+        ("Currency", invoice.currency or "the organisation's base currency"),
+        ("Lines", str(invoice.line_count)),
+        ("Organisation", _organisation(job)),
+    ]
+    if invoice.due_date:
+        pairs.append(("Due", invoice.due_date.isoformat()))
+    return fields_section(pairs)
+
+
+# ----------------------------------------------------------------------------- answers to /xero export
+
+
+def export_requested(job) -> dict:
+    text = f"{job.reference} for {job.customer.name} went to <#{job.approval_channel}> for approval."
+    blocks = [
+        section(f":outbox_tray: *{escape(job.reference)}* will be exported to Xero once approved."),
+        _summary_fields(job),
+        context(f"Sent for approval in <#{job.approval_channel}>. You will hear back here or in a DM."),
+    ]
+    return message(text, blocks)
+
+
+def already_exported(outcome) -> dict:
+    number = outcome.invoice_number or outcome.reference
+    text = f"{outcome.reference} is already in Xero ({outcome.tenant_name}) as {number}. Nothing new was created."
+    blocks = [
+        section(f":white_check_mark: *{escape(outcome.reference)}* is already in *{escape(outcome.tenant_name)}* "
+                f"as {escape(number)}. Nothing new was created.",
+                accessory=button("Open in Xero", OPEN_XERO_ACTION, url=outcome.url)),
+    ]
+    return message(text, blocks)
+
+
+def already_requested(job) -> dict:
+    where = f"<#{job.approval_channel}>" if job.approval_channel else "the approval channel"
+    state = {"pending": "is waiting for approval", "approved": "was just approved",
+             "exporting": "is being exported right now"}.get(job.state, f"is {job.state}")
+    text = f"{job.reference} {state} (asked by {user(job.requested_by)} in {where}). Nothing new was requested."
+    return message(text, [section(f":hourglass: {text}")])
+
+
+# ----------------------------------------------------------------------------- the approval message
+
+
+def approval_message(job) -> dict:
+    """The message in the approval channel, for whatever state the job is in."""
+    blocks = [
+        header(f"Export {job.reference} to Xero?" if job.state == "pending" else f"Export {job.reference}"),
+        _summary_fields(job),
+        context(f"Requested by {user(job.requested_by)}"),
+    ]
+    blocks += _state_blocks(job)
+    return message(_state_text(job), blocks)
+
+
+def _state_text(job) -> str:
+    ref = job.reference
+    if job.state == "pending":
+        return f"Approval needed: export {ref} for {job.customer.name} to Xero"
+    if job.state in ("approved", "exporting"):
+        return f"Exporting {ref} to Xero…"
+    if job.state == "exported":
+        return f"{ref} exported to Xero ({job.tenant_name})"
+    if job.state == "failed":
+        return f"Export of {ref} to Xero failed: {job.error}"
+    return f"Export of {ref} was rejected"
+
+
+def _state_blocks(job) -> list[dict]:
+    if job.state == "pending":
+        return _pending_blocks(job)
+    if job.state in ("approved", "exporting"):
+        return [section(f":hourglass_flowing_sand: Exporting to *{escape(job.tenant_name or '')}*… "
+                        f"approved by {user(job.approved_by)}")]
+    if job.state == "exported":
+        return [section(_exported_line(job), accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url)),
+                context(f"Approved by {user(job.approved_by)}")]
+    if job.state == "failed":
+        return _failed_blocks(job)
+    reason = f": {escape(job.reject_reason)}" if job.reject_reason else " (no reason given)"
+    return [section(f":no_entry_sign: Rejected by {user(job.rejected_by)}{reason}")]
+
+
+def _exported_line(job) -> str:
+    number = escape(job.xero_invoice_number or job.reference)
+    status = f" ({job.xero_status})" if job.xero_status else ""
+    where = escape(job.tenant_name or "")
+    if job.outcome == "found_in_xero":
+        return f":link: {number} was already in *{where}*{status}; linked to it instead of creating another."
+    if job.outcome == "already_linked":
+        return f":link: Already exported as {number}{status}; nothing new was created."
+    return f":white_check_mark: Exported to *{where}* as {number}{status}."
+
+
+def _pending_blocks(job) -> list[dict]:
+    buttons = [
+        button("Approve", APPROVE_ACTION, job.job_id, style="primary"),
+        button("Reject", REJECT_ACTION, job.job_id, style="danger"),
+    ]
+    blocks = []
+    if job.tenant_choices and not job.tenant_id:
+        blocks.append(section("Which organisation should this invoice go to? "
+                              "The client is not linked to exactly one yet."))
+        picker = {
+            "type": "static_select",
+            "action_id": PICK_TENANT_ACTION,
+            "placeholder": plain("Choose the organisation"),
+            "options": [{"text": plain(c.name[:75]), "value": c.tenant_id} for c in job.tenant_choices[:100]],
+        }
+        blocks.append(actions(picker, block_id=PICK_TENANT_BLOCK))
+    blocks.append(actions(*buttons, block_id=f"export_decide_{job.job_id}"))
+    return blocks
+
+
+def _failed_blocks(job) -> list[dict]:
+    blocks = [section(f":x: *Export failed*: {escape(job.error or 'unknown error')}")]
+    if job.error_details:
+        blocks.append(section("\n".join(f"• {escape(d)}" for d in job.error_details[:10])))
+    if job.error_hint:
+        blocks.append(context(escape(job.error_hint)))
+    blocks.append(actions(button("Retry", RETRY_ACTION, job.job_id, style="primary"),
+                          block_id=f"export_retry_{job.job_id}"))
+    return blocks
+
+
+def failure_notice(job) -> dict:
+    """Posted to the notify channel: which invoice, which organisation, Xero's words, and Retry."""
+    where = escape(job.tenant_name or "Xero")
+    lines = [f":rotating_light: *Export of {escape(job.reference)} to {where} failed*",
+             f"{escape(job.error or 'unknown error')}"]
+    blocks = [section("\n".join(lines))]
+    if job.error_details:
+        blocks.append(section("*Xero said:*\n" + "\n".join(f"• {escape(d)}" for d in job.error_details[:10])))
+    blocks.append(fields_section([("Client", escape(job.customer.name)),
+                                  ("Total", money(job.invoice.currency, job.invoice.total)),
+                                  ("Requested by", user(job.requested_by)),
+                                  ("Approved by", user(job.approved_by) if job.approved_by else "—")]))
+    if job.error_hint:
+        blocks.append(context(escape(job.error_hint)))
+    blocks.append(actions(button("Retry", RETRY_ACTION, job.job_id, style="primary"),
+                          block_id=f"export_retry_{job.job_id}"))
+    text = f"Export of {job.reference} to {job.tenant_name or 'Xero'} failed: {job.error}"
+    return message(text, blocks)
+
+
+def export_done_notice(job) -> dict:
+    text = f"{job.reference} is in Xero ({job.tenant_name}) as {job.xero_invoice_number or job.reference}."
+    blocks = [section(f":white_check_mark: {escape(text)}",
+                      accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
+    return message(text, blocks)
+
+
+# ----------------------------------------------------------------------------- click refusals
+
+
+def click_refused(refusal) -> dict:
+    job = refusal.job
+    reason = refusal.reason
+    if reason == "not_found":
+        return error_message("That export request no longer exists.")
+    if reason == "not_approver":
+        return error_message("Only approvers can decide on exports.", _who_approves(refusal.approvers))
+    if reason == "own_request":
+        return error_message("You asked for this export, so someone else must approve it.",
+                             "Ask another approver to click Approve.")
+    if reason == "choose_tenant":
+        return error_message("Choose the organisation first, then click Approve.",
+                             "The client of this invoice is not linked to one organisation yet.")
+    if reason == "unknown_tenant":
+        return error_message("That organisation is not one of the choices for this export.")
+    if reason == "not_retryable":
+        return error_message(f"{job.reference} {_state_phrase(job)}, so there is nothing to retry.")
+    return error_message(f"{job.reference} {_state_phrase(job)}.", "Nothing was changed.")
+
+
+def _state_phrase(job) -> str:
+    if job.state in ("approved", "exporting"):
+        return f"was already approved by {user(job.approved_by)}" if job.approved_by else "is being exported"
+    if job.state == "exported":
+        who = f" (approved by {user(job.approved_by)})" if job.approved_by else ""
+        return f"was already exported{who}"
+    if job.state == "rejected":
+        return f"was already rejected by {user(job.rejected_by)}"
+    if job.state == "failed":
+        return "already failed; use its Retry button"
+    return "is still waiting for approval"
+
+
+def _who_approves(policy) -> str:
+    if policy is None or policy.admins_only:
+        return "Approvers are the workspace admins (an admin can name approvers with `/xero settings`)."
+    who = [user(u) for u in policy.users]
+    if policy.usergroup:
+        who.append(f"<!subteam^{policy.usergroup}>")
+    return "Approvers: " + ", ".join(who) + "."
+
+
+# ----------------------------------------------------------------------------- reject modal
+
+
+def reject_modal(job, *, channel_id: str | None) -> dict:
+    return {
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK_ID,
+        "private_metadata": json.dumps({"job_id": job.job_id, "channel_id": channel_id}),
+        "title": plain("Reject export"),
+        "submit": plain("Reject"),
+        "close": plain("Cancel"),
+        "blocks": [
+            section(f"Reject the export of *{escape(job.reference)}* ({escape(job.customer.name)}, "
+                    f"{money(job.invoice.currency, job.invoice.total)})?"),
+            {
+                "type": "input",
+                "block_id": REJECT_REASON_BLOCK,
+                "optional": True,
+                "label": plain("Reason (optional)"),
+                "element": {"type": "plain_text_input", "action_id": REJECT_REASON_ACTION, "multiline": True,
+                            "max_length": 500},
+            },
+        ],
+    }

@@ -1,0 +1,197 @@
+"""Export jobs in MongoDB: the state machine, its atomic transitions and the history of every step.
+
+States: pending -> approved -> exporting -> exported | failed; pending -> rejected; failed -> exporting
+(Retry). A transition is one `find_one_and_update` that names the state it expects and the job's
+`version`, and writes version + 1: of two approvers clicking together exactly one wins, the other reads
+who did. History goes to `job_events` (one document per transition or attempt), never into the job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, field_serializer
+from pymongo import DESCENDING, ReturnDocument
+
+from services.forecast import ForecastCustomer, ForecastInvoice
+from services.storage import Storage, stamp
+from services.xero.tokens import utcnow
+
+JobState = Literal["pending", "approved", "exporting", "exported", "failed", "rejected"]
+PENDING, APPROVED, EXPORTING, EXPORTED, FAILED, REJECTED = (
+    "pending", "approved", "exporting", "exported", "failed", "rejected",
+)
+OPEN_STATES = (PENDING, APPROVED, EXPORTING)
+# An attempt that has not finished after this long is taken to have died with its process; Retry may
+# then take the job over (the InvoiceNumber look-up and the Idempotency-Key keep that safe).
+EXPORT_LEASE = timedelta(minutes=10)
+
+_TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "exporting_until")
+
+
+class TenantChoice(BaseModel):
+    tenant_id: str
+    name: str
+
+
+class ExportJob(BaseModel):
+    job_id: str
+    team_id: str
+    state: JobState = PENDING
+    version: int = 1
+    reference: str
+    forecast_invoice_id: int
+    invoice: ForecastInvoice  # what the approver saw and approved is what gets exported
+    customer: ForecastCustomer
+    requested_by: str
+    requested_in: str | None = None
+    requested_at: datetime
+    tenant_id: str | None = None
+    tenant_name: str | None = None
+    tenant_choices: list[TenantChoice] = []
+    link_client_on_export: bool = False
+    approval_channel: str | None = None
+    approval_ts: str | None = None
+    notify_channel: str | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    rejected_by: str | None = None
+    rejected_at: datetime | None = None
+    reject_reason: str | None = None
+    exporting_by: str | None = None
+    exporting_until: datetime | None = None
+    generation: int = 0
+    attempts: int = 0
+    xero_invoice_id: str | None = None
+    xero_invoice_number: str | None = None
+    xero_status: str | None = None
+    xero_url: str | None = None
+    outcome: str | None = None  # created | found_in_xero | already_linked
+    error: str | None = None
+    error_details: list[str] = []
+    error_hint: str | None = None
+    failed_by: str | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @field_serializer(*_TIMESTAMPS)
+    def _epoch(self, value: datetime | None) -> float | None:
+        return stamp(value) if value is not None else None
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> ExportJob:
+        return cls.model_validate({k: v for k, v in doc.items() if k != "_id"})
+
+    def to_doc(self) -> dict:
+        return {"_id": self.job_id, **self.model_dump(mode="json")}
+
+    @property
+    def target_known(self) -> bool:
+        return self.tenant_id is not None
+
+
+class JobEvent(BaseModel):
+    job_id: str
+    kind: Literal["transition", "attempt_started", "attempt"]
+    at: datetime
+    by: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    note: str | None = None
+    generation: int | None = None
+    created_nothing: bool | None = None
+
+
+class JobStore:
+    def __init__(self, storage: Storage, *, clock=utcnow):
+        self.jobs = storage.export_jobs
+        self.events = storage.job_events
+        self.clock = clock
+
+    async def create(self, job: ExportJob, *, by: str) -> ExportJob:
+        await self.jobs.insert_one(job.to_doc())
+        await self._event(job, "transition", by=by, from_state=None, to_state=job.state, note="requested")
+        return job
+
+    async def discard(self, job_id: str) -> None:
+        """Forget a request that never reached anyone (its approval message could not be posted)."""
+        await self.jobs.delete_one({"_id": job_id, "state": PENDING})
+        await self.events.delete_many({"job_id": job_id})
+
+    async def get(self, team_id: str, job_id: str) -> ExportJob | None:
+        doc = await self.jobs.find_one({"_id": job_id, "team_id": team_id})
+        return ExportJob.from_doc(doc) if doc else None
+
+    async def open_job_for(self, team_id: str, forecast_invoice_id: int) -> ExportJob | None:
+        doc = await self.jobs.find_one({"team_id": team_id, "forecast_invoice_id": forecast_invoice_id,
+                                        "state": {"$in": list(OPEN_STATES)}})
+        return ExportJob.from_doc(doc) if doc else None
+
+    async def set_message(self, job: ExportJob, channel: str, ts: str) -> ExportJob:
+        """Where the approval message lives (not a state change: no version bump)."""
+        await self.jobs.update_one({"_id": job.job_id}, {"$set": {"approval_channel": channel, "approval_ts": ts}})
+        return job.model_copy(update={"approval_channel": channel, "approval_ts": ts})
+
+    async def transition(self, job: ExportJob, to_state: JobState, *, by: str | None, note: str | None = None,
+                         extra_filter: dict | None = None, **values: Any) -> ExportJob | None:
+        """Move `job` from the state and version we read to `to_state`; None if someone else moved it first."""
+        now = self.clock()
+        changes = job.model_copy(update={**values, "state": to_state, "version": job.version + 1,
+                                         "updated_at": now})
+        dumped = changes.model_dump(mode="json", include={*values, "state", "version", "updated_at"})
+        query = {"_id": job.job_id, "state": job.state, "version": job.version, **(extra_filter or {})}
+        doc = await self.jobs.find_one_and_update(query, {"$set": dumped}, return_document=ReturnDocument.AFTER)
+        if doc is None:
+            return None
+        moved = ExportJob.from_doc(doc)
+        await self._event(moved, "transition", by=by, from_state=job.state, to_state=to_state, note=note)
+        return moved
+
+    async def start_attempt(self, job: ExportJob) -> tuple[int, bool]:
+        """Record that an attempt begins; returns its generation and whether that generation is fresh."""
+        generation, fresh = await self.next_generation(job.team_id, job.tenant_id, job.forecast_invoice_id)
+        await self._event(job, "attempt_started", by=job.exporting_by, generation=generation)
+        return generation, fresh
+
+    async def finish_attempt(self, job: ExportJob, *, generation: int, created_nothing: bool, note: str) -> None:
+        await self._event(job, "attempt", by=job.exporting_by, generation=generation,
+                          created_nothing=created_nothing, note=note)
+
+    async def next_generation(self, team_id: str, tenant_id: str, forecast_invoice_id: int) -> tuple[int, bool]:
+        """The export attempt generation that goes into the Idempotency-Key, and whether it is fresh
+        (no attempt of it has started yet).
+
+        Derived from the last finished attempt for this invoice in this organisation, over every job:
+        - no attempt finished yet: generation 1;
+        - the last attempt certainly created nothing (Xero answered its create with a definite refusal
+          such as a validation error, or it failed before sending the create in a fresh generation):
+          generation + 1, so the corrected request is not answered with Xero's remembered refusal;
+        - otherwise (the create may have reached Xero: timeout, 5xx, 429s to the end, an unexpected
+          error after sending, or it succeeded): the same generation, so Xero replays what it did
+          instead of creating a second invoice.
+        A crashed attempt leaves only its `attempt_started` event: its generation is kept and is no
+        longer fresh, so even a later attempt that fails early cannot move past it.
+        The InvoiceNumber look-up before every create is the second guard; the key covers concurrent
+        attempts and the moment when Xero's search does not show a just-created invoice yet.
+        """
+        key = {"team_id": team_id, "tenant_id": tenant_id, "forecast_invoice_id": forecast_invoice_id}
+        last = await self.events.find_one({**key, "kind": "attempt"}, sort=[("at", DESCENDING), ("seq", DESCENDING)])
+        generation = 1
+        if last is not None:
+            generation = int(last["generation"]) + (1 if last.get("created_nothing") in (True, 1) else 0)
+        started = await self.events.find_one({**key, "kind": "attempt_started", "generation": generation})
+        return generation, started is None
+
+    async def history(self, job_id: str) -> list[JobEvent]:
+        cursor = self.events.find({"job_id": job_id}).sort([("at", 1), ("seq", 1)])
+        return [JobEvent.model_validate(doc) async for doc in cursor]
+
+    async def _event(self, job: ExportJob, kind: str, **values: Any) -> None:
+        await self.events.insert_one({
+            "job_id": job.job_id, "team_id": job.team_id, "tenant_id": job.tenant_id,
+            "forecast_invoice_id": job.forecast_invoice_id, "kind": kind, "at": stamp(self.clock()),
+            "seq": uuid.uuid1().time,  # orders events written within the same clock tick
+            **values,
+        })

@@ -1,0 +1,245 @@
+"""One export attempt: a Forecast invoice (as approved) into one Xero organisation, at most once.
+
+Order of the steps, each chosen so that a repeat after any failure or crash is safe:
+1. an invoice link for this Forecast invoice already exists -> done, nothing created;
+2. an invoice with this InvoiceNumber exists in the organisation -> link it, nothing created
+   (this covers a crash between Xero's answer and our link write, and a reconnect);
+3. the organisation has the invoice's currency (checked before anything is created);
+4. the contact: the client's link, else an exact name match, else created (and linked at once);
+5. the invoice, created with an Idempotency-Key derived from (tenant, Forecast invoice, generation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from services.connections import ConnectionsService, Tenant, TenantNotFound
+from services.export_jobs import ExportJob
+from services.links import LinkStore
+from services.logfmt import fields
+from services.workspace_settings import WorkspaceSettings
+from services.xero.client import MAX_IDEMPOTENCY_KEY_LENGTH, TenantAuth, XeroClient
+from services.xero.errors import (
+    RECONNECT_HINT,
+    XeroAuthError,
+    XeroError,
+    XeroNotFound,
+    XeroRateLimited,
+    XeroValidationError,
+)
+from services.xero.models import XeroAddress, XeroContact, XeroInvoice, XeroLineItem
+
+log = logging.getLogger(__name__)
+
+# Refusals Xero gives before doing anything: after one of these the create certainly made nothing.
+DEFINITE_REFUSALS = (XeroValidationError, XeroAuthError, XeroNotFound)
+
+
+@dataclass(frozen=True)
+class ExportDone:
+    invoice_id: str
+    invoice_number: str | None
+    status: str | None
+    url: str
+    outcome: str  # created | found_in_xero | already_linked
+
+
+class ExportFailure(Exception):
+    """The attempt failed. `create_sent`: the invoice create went out; `refused`: Xero answered it with a
+    definite refusal (so it certainly created nothing)."""
+
+    def __init__(self, message: str, *, create_sent: bool = False, refused: bool = False,
+                 details: list[str] | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.create_sent = create_sent
+        self.refused = refused
+        self.details = details or []
+        self.hint = hint
+
+    def created_nothing(self, fresh_generation: bool) -> bool:
+        """Whether no attempt of this generation can have created the invoice.
+
+        An attempt that never sent the create proves nothing about earlier attempts of the same
+        generation, so it only counts as "nothing created" when the generation is fresh.
+        """
+        if not self.create_sent:
+            return fresh_generation
+        return self.refused
+
+
+def idempotency_key(team_id: str, tenant_id: str, forecast_invoice_id: int, generation: int) -> str:
+    key = f"fc-export:{team_id}:{tenant_id}:inv{forecast_invoice_id}:g{generation}"
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        key = "fc-export:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def contact_idempotency_key(team_id: str, tenant_id: str, client_id: int, generation: int) -> str:
+    key = f"fc-contact:{team_id}:{tenant_id}:client{client_id}:g{generation}"
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        key = "fc-contact:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+class XeroInvoiceExporter:
+    def __init__(self, xero: XeroClient, connections: ConnectionsService, links: LinkStore):
+        self.xero = xero
+        self.connections = connections
+        self.links = links
+
+    async def export(self, job: ExportJob, settings: WorkspaceSettings, *, generation: int,
+                     by: str | None) -> ExportDone:
+        """Raises ExportFailure; anything else escaping means the outcome is unknown."""
+        tenant = await self._tenant(job)
+        done = await self._already_exported(job)
+        if done:
+            return done
+        auth = TenantAuth(tenant.tenant_id, tenant.token_set_id)
+        create_sent = False
+        try:
+            existing = await self.xero.find_invoice_by_number(auth, job.invoice.invoice_reference)
+            if existing and existing.invoice_id:
+                return await self._link_invoice(job, existing, by, outcome="found_in_xero")
+            await self._check_currency(auth, job, tenant)
+            contact_id = await self._contact(auth, job, tenant, generation, by)
+            account_code, tax_type = await self._line_defaults(auth, settings, tenant)
+            invoice = self._invoice(job, contact_id, account_code, tax_type, settings.export_status)
+            key = idempotency_key(job.team_id, tenant.tenant_id, job.forecast_invoice_id, generation)
+            create_sent = True
+            created = (await self.xero.create_invoices(auth, [invoice], idempotency_key=key))[0]
+        except XeroError as exc:
+            raise _failure(exc, create_sent=create_sent, refused=isinstance(exc, DEFINITE_REFUSALS)) from exc
+        return await self._link_invoice(job, created, by, outcome="created")
+
+    # ----------------------------------------------------------------- steps
+
+    async def _tenant(self, job: ExportJob) -> Tenant:
+        try:
+            return await self.connections.get_tenant(job.team_id, job.tenant_id or "")
+        except TenantNotFound:
+            raise ExportFailure(
+                f"{job.tenant_name or 'The organisation'} is no longer connected",
+                hint="An admin can connect it again with `/xero connect`, then click Retry.",
+            ) from None
+
+    async def _already_exported(self, job: ExportJob) -> ExportDone | None:
+        for link in await self.links.linked(job.team_id, "invoice", job.forecast_invoice_id):
+            if link.xero_id:
+                return ExportDone(link.xero_id, link.xero_number, (link.details or {}).get("status"),
+                                  self.xero.invoice_url(link.xero_id), outcome="already_linked")
+        return None
+
+    async def _link_invoice(self, job: ExportJob, invoice: XeroInvoice, by: str | None, *, outcome: str) -> ExportDone:
+        await self.links.link(job.team_id, "invoice", job.forecast_invoice_id, job.tenant_id, xero_id=invoice.invoice_id,
+                              xero_number=invoice.invoice_number, linked_by=by,
+                              details={"status": invoice.status, "reference": job.reference})
+        log.info("export.linked", **fields(team=job.team_id, job=job.job_id, tenant=job.tenant_id,
+                                           invoice=invoice.invoice_id, outcome=outcome))
+        return ExportDone(invoice.invoice_id, invoice.invoice_number, invoice.status,
+                          self.xero.invoice_url(invoice.invoice_id), outcome=outcome)
+
+    async def _check_currency(self, auth: TenantAuth, job: ExportJob, tenant: Tenant) -> None:
+        wanted = (job.invoice.currency or "").upper()
+        if not wanted:
+            return  # Xero uses the organisation's base currency
+        codes = {currency.code.upper() for currency in await self.xero.get_currencies(auth)}
+        if wanted not in codes:
+            raise ExportFailure(
+                f"{tenant.name} does not use {wanted}, the currency of {job.reference}",
+                details=[f"Currencies in {tenant.name}: {', '.join(sorted(codes)) or 'none'}"],
+                hint=f"Add {wanted} in Xero (Accounting > Advanced > Currencies), then click Retry.",
+            )
+
+    async def _contact(self, auth: TenantAuth, job: ExportJob, tenant: Tenant, generation: int,
+                       by: str | None) -> str:
+        customer = job.customer
+        link = await self.links.get(job.team_id, "client", customer.id, tenant.tenant_id)
+        if link and link.status == "linked" and link.xero_id:
+            return link.xero_id
+        wanted = customer.name.strip().casefold()
+        matches = [c for c in await self.xero.find_contacts_by_name(auth, customer.name)
+                   if (c.name or "").strip().casefold() == wanted and c.contact_id]
+        if matches:
+            contact = next((c for c in matches if c.contact_status in (None, "ACTIVE")), matches[0])
+        else:
+            key = contact_idempotency_key(job.team_id, tenant.tenant_id, customer.id, generation)
+            contact = await self.xero.create_contact(auth, new_contact(job), idempotency_key=key)
+        await self.links.link(job.team_id, "client", customer.id, tenant.tenant_id, xero_id=contact.contact_id,
+                              linked_by=by, details={"name": customer.name})
+        return contact.contact_id
+
+    async def _line_defaults(self, auth: TenantAuth, settings: WorkspaceSettings,
+                             tenant: Tenant) -> tuple[str, str | None]:
+        if settings.account_code:
+            return settings.account_code, settings.tax_type
+        accounts = await self.xero.get_accounts(auth, where='Type=="REVENUE"&&Status=="ACTIVE"')
+        revenue = next((a for a in accounts if a.code and a.type == "REVENUE" and a.status in (None, "ACTIVE")), None)
+        if revenue is None:
+            raise ExportFailure(
+                f"{tenant.name} has no active revenue account to book the lines on",
+                hint="An admin can set a default account code with `/xero settings`.",
+            )
+        return revenue.code, settings.tax_type or revenue.tax_type
+
+    @staticmethod
+    def _invoice(job: ExportJob, contact_id: str, account_code: str, tax_type: str | None,
+                 status: str) -> XeroInvoice:
+        source = job.invoice
+        lines = [
+            XeroLineItem(
+                description=_line_description(entry.name, entry.description),
+                quantity=_decimal(entry.quantity),
+                unit_amount=_decimal(entry.unit_price),
+                discount_rate=_decimal(entry.discount) if entry.discount else None,
+                account_code=account_code,
+                tax_type=tax_type,
+            )
+            for entry in source.entries
+        ]
+        return XeroInvoice(
+            type="ACCREC",
+            contact=XeroContact(contact_id=contact_id),
+            invoice_number=source.invoice_reference,
+            reference=source.name or source.invoice_reference,
+            date=source.created_date,
+            due_date=source.due_date or source.created_date,
+            currency_code=(source.currency or "").upper() or None,
+            line_amount_types="Exclusive",
+            status=status,
+            line_items=lines,
+        )
+
+
+def new_contact(job: ExportJob) -> XeroContact:
+    customer = job.customer
+    address = XeroAddress(address_type="STREET", address_line1=customer.street or None, city=customer.city or None,
+                          postal_code=customer.zip or None, country=customer.country or None)
+    has_address = any((customer.street, customer.city, customer.zip, customer.country))
+    return XeroContact(name=customer.name.strip(), tax_number=(customer.vat_number or None),
+                       addresses=[address] if has_address else None)
+
+
+def _line_description(name: str, description: str | None) -> str:
+    parts = [p.strip() for p in (name, description or "") if p and p.strip()]
+    return " — ".join(dict.fromkeys(parts)) or "Forecast invoice line"
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(str(value))
+
+
+def _failure(exc: XeroError, *, create_sent: bool, refused: bool) -> ExportFailure:
+    if isinstance(exc, XeroAuthError):
+        hint = f"An admin must {RECONNECT_HINT}, then click Retry."
+    elif isinstance(exc, XeroValidationError):
+        hint = "Fix this in Xero, in Forecast or in `/xero settings`, then click Retry."
+    elif isinstance(exc, XeroRateLimited):
+        hint = "Xero asked us to slow down; click Retry in a little while."
+    else:
+        hint = "Click Retry; no duplicate can be created."
+    return ExportFailure(exc.message, create_sent=create_sent, refused=refused,
+                         details=list(exc.details), hint=hint)

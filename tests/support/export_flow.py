@@ -1,0 +1,83 @@
+"""Forecast data and the steps of an export as people do them in Slack, for the export tests."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from services.workspace_settings import SettingsChanges
+from tests.support.fake_slack import TEAM_ID
+from tests.support.harness import FORECAST_API
+from tests.support.xero_books import XeroBooks
+from tests.support.xero_identity import UK, connect_organisations
+
+FORECAST_KEY = "fc-key-very-secret-123"
+CLIENT = {"id": 7, "name": "Acme Ltd", "street": "1 High Street", "zip": "N1 1AA", "city": "London",
+          "country": "GB", "vat_number": "GB123456789"}
+INVOICE = {
+    "id": 101, "company_invoice_id": 101, "client_id": 7, "currency": "GBP", "invoice_reference": "INV-101",
+    "name": "March work", "created_date": "2026-03-01", "due_date": "2026-03-31", "status": "SENT",
+    "entries": [
+        {"name": "Design", "quantity": 10, "unit_price": 100, "discount": 10, "tax": 20, "description": "Sprint 4"},
+        {"name": "Hosting", "quantity": 1, "unit_price": 50, "discount": 0, "tax": 20},
+    ],
+}
+
+
+def invoice(**changes) -> dict:
+    return {**copy.deepcopy(INVOICE), **changes}
+
+
+async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, settings: dict | None = None,
+                  forecast: bool = True) -> XeroBooks:
+    """Organisations connected, settings made, Forecast (unless `forecast=False`) and Xero answering."""
+    await connect_organisations(bot, xero, tenants=tenants)
+    values = {"forecast_api_key": FORECAST_KEY, "approval_channel": "C0APPROVALS", "notify_channel": "C0ALERTS",
+              **(settings or {})}
+    await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(**values), updated_by="U0ADMIN")
+    if forecast:
+        xero.get(f"{FORECAST_API}/invoices", payload=invoices if invoices is not None else [invoice()], repeat=True)
+        for client in clients or [CLIENT]:
+            xero.get(f"{FORECAST_API}/clients/{client['id']}", payload=client, repeat=True)
+    return XeroBooks().install(xero)
+
+
+async def replies(bot, name: str, count: int) -> list:
+    await bot.slack.wait_for("response_url", lambda c: len([x for x in bot.slack.called("response_url")
+                                                             if x["name"] == name]) >= count)
+    return [c for c in bot.slack.called("response_url") if c["name"] == name]
+
+
+async def request(bot, text: str = "INV-101", user: str = "U0MEMBER"):
+    """Types /xero export; returns (the ephemeral answer, the approval message posted)."""
+    answer = await bot.ask(f"export {text}", user=user)
+    posted = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "C0APPROVALS")
+    return answer, posted
+
+
+def job_id_of(approval) -> str:
+    return next(e["value"] for b in approval["blocks"] if b["type"] == "actions"
+                for e in b["elements"] if e.get("action_id") == "export_approve")
+
+
+async def click(bot, action: str, job_id: str, *, user: str = "U0APPROVER", state: dict | None = None) -> str:
+    return await bot.click(action, job_id, user=user, channel="C0APPROVALS", state=state)
+
+
+async def final_update(bot, job_id: str, state: str, timeout: float = 5.0):
+    """Waits until the job reaches `state` and its approval message was updated to show it."""
+    words = {"exported": ("Exported to", "already in", "Already exported"), "failed": ("Export failed",),
+             "rejected": ("Rejected by",)}[state]
+
+    def shows(call) -> bool:
+        return any(w in json.dumps(call.get("blocks")) for w in words)
+
+    return await bot.slack.wait_for("chat.update", shows, timeout)
+
+
+async def job(bot, job_id: str) -> dict:
+    return await bot.storage.export_jobs.find_one({"_id": job_id})
+
+
+def text_of(payload) -> str:
+    return json.dumps(payload.get("blocks")) + " " + str(payload.get("text"))

@@ -1,0 +1,204 @@
+"""Who may approve, rejecting with a reason, two approvers at once, and routing to an organisation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.support.export_flow import (
+    click,
+    final_update,
+    job,
+    job_id_of,
+    prepare,
+    request,
+    text_of,
+)
+from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
+
+
+async def refusal(bot, name: str) -> str:
+    return text_of(await bot.reply_to(name))
+
+
+async def test_the_requester_cannot_approve_their_own_request(bot, xero):
+    books = await prepare(bot, xero)
+    _, approval = await request(bot, user="U0ADMIN")
+    name = await click(bot, "export_approve", job_id_of(approval), user="U0ADMIN")
+    assert "someone else must approve" in await refusal(bot, name)
+    assert (await job(bot, job_id_of(approval)))["state"] == "pending" and books.calls == []
+
+
+async def test_members_who_are_not_approvers_are_refused_and_told_who_approves(bot, xero):
+    books = await prepare(bot, xero)
+    _, approval = await request(bot, user="U0ADMIN")
+    name = await click(bot, "export_approve", job_id_of(approval), user="U0MEMBER")
+    said = await refusal(bot, name)
+    assert "Only approvers" in said and "workspace admins" in said
+    assert (await job(bot, job_id_of(approval)))["state"] == "pending" and books.calls == []
+
+
+async def test_named_approver_users_replace_the_admins(bot, xero):
+    await prepare(bot, xero, settings={"approver_users": ["U0MEMBER"]})
+    _, approval = await request(bot, user="U0ADMIN")
+    name = await click(bot, "export_approve", job_id_of(approval), user="U0APPROVER")  # an admin, not named
+    assert "<@U0MEMBER>" in await refusal(bot, name)
+    await click(bot, "export_approve", job_id_of(approval), user="U0MEMBER")
+    await final_update(bot, job_id_of(approval), "exported")
+
+
+async def test_members_of_the_approver_user_group_may_approve(bot, xero):
+    bot.slack.usergroups["S0FINANCE"] = ["U0MEMBER"]
+    await prepare(bot, xero, settings={"approver_usergroup": "S0FINANCE"})
+    _, approval = await request(bot, user="U0ADMIN")
+    await click(bot, "export_approve", job_id_of(approval), user="U0MEMBER")
+    await final_update(bot, job_id_of(approval), "exported")
+    assert (await job(bot, job_id_of(approval)))["approved_by"] == "U0MEMBER"
+
+
+async def test_two_approvers_clicking_together_export_exactly_once(bot, xero):
+    bot.slack.users["U0THIRD"] = {"id": "U0THIRD", "is_admin": True}
+    books = await prepare(bot, xero)
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    first, second = await asyncio.gather(click(bot, "export_approve", job_id, user="U0APPROVER"),
+                                         click(bot, "export_approve", job_id, user="U0THIRD"))
+    await final_update(bot, job_id, "exported")
+    winner = (await job(bot, job_id))["approved_by"]
+    loser_name = second if winner == "U0APPROVER" else first
+    assert f"already approved by <@{winner}>" in await refusal(bot, loser_name) or \
+        "already exported" in await refusal(bot, loser_name)
+    assert len(books.sent("PUT", "Invoices")) == 1 and len(books.invoices[UK_TENANT]) == 1
+    approvals = [e async for e in bot.storage.job_events.find({"job_id": job_id, "to_state": "approved"})]
+    assert len(approvals) == 1
+
+
+async def test_a_second_click_after_the_export_changes_nothing(bot, xero):
+    books = await prepare(bot, xero)
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    await click(bot, "export_approve", job_id)
+    await final_update(bot, job_id, "exported")
+    name = await click(bot, "export_approve", job_id, user="U0ADMIN")
+    assert "already exported" in await refusal(bot, name)
+    assert len(books.sent("PUT", "Invoices")) == 1
+
+
+async def test_reject_asks_for_a_reason_and_updates_the_message(bot, xero):
+    books = await prepare(bot, xero)
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    await click(bot, "export_reject", job_id)
+    view = (await bot.slack.wait_for("views.open"))["view"]
+    assert view["callback_id"] == "export_reject_reason" and "INV-101" in json.dumps(view["blocks"])
+    response = await bot.submit(view, user="U0APPROVER",
+                                values={"reason": {"reason": {"type": "plain_text_input", "value": "Wrong rate"}}})
+    assert response.status == 200
+    updated = await final_update(bot, job_id, "rejected")
+    assert "Wrong rate" in text_of(updated) and "<@U0APPROVER>" in text_of(updated)
+    stored = await job(bot, job_id)
+    assert (stored["state"], stored["rejected_by"], stored["reject_reason"]) == ("rejected", "U0APPROVER", "Wrong rate")
+    name = await click(bot, "export_approve", job_id, user="U0ADMIN")
+    assert "already rejected" in await refusal(bot, name)
+    assert books.calls == []
+
+
+async def test_reject_without_a_reason_is_fine_and_non_approvers_cannot_reject(bot, xero):
+    await prepare(bot, xero)
+    _, approval = await request(bot, user="U0ADMIN")
+    job_id = job_id_of(approval)
+    name = await click(bot, "export_reject", job_id, user="U0MEMBER")
+    assert "Only approvers" in await refusal(bot, name)
+    assert bot.slack.called("views.open") == []
+    await click(bot, "export_reject", job_id, user="U0APPROVER")
+    view = (await bot.slack.wait_for("views.open"))["view"]
+    await bot.submit(view, user="U0APPROVER")
+    updated = await final_update(bot, job_id, "rejected")
+    assert "no reason given" in text_of(updated)
+
+
+async def test_a_rejected_invoice_can_be_requested_again(bot, xero):
+    await prepare(bot, xero)
+    _, approval = await request(bot)
+    await click(bot, "export_reject", job_id_of(approval))
+    await bot.submit((await bot.slack.wait_for("views.open"))["view"], user="U0APPROVER")
+    await final_update(bot, job_id_of(approval), "rejected")
+    again = await bot.ask("export INV-101", user="U0MEMBER")
+    assert "will be exported to Xero once approved" in text_of(again)
+
+
+# ----------------------------------------------------------------------------- routing
+
+
+async def test_with_one_organisation_the_unlinked_client_goes_there_and_becomes_linked(bot, xero):
+    await prepare(bot, xero, tenants=(UK,))
+    _, approval = await request(bot)
+    assert not any(e.get("type") == "static_select" for b in approval["blocks"] for e in b.get("elements", []))
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    [link] = await bot.container.links.linked("T0TEST", "client", 7)
+    assert link.tenant_id == UK_TENANT
+
+
+async def test_a_linked_client_goes_to_its_organisation_among_several(bot, xero):
+    books = await prepare(bot, xero, tenants=(UK, US))
+    await bot.container.links.link("T0TEST", "client", 7, US_TENANT, xero_id="c-us")
+    books.currencies[US_TENANT].append("GBP")
+    answer, approval = await request(bot)
+    assert "Demo Company (US)" in text_of(answer) and "Demo Company (US)" in text_of(approval)
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    assert len(books.invoices[US_TENANT]) == 1 and books.invoices[UK_TENANT] == []
+
+
+async def test_several_organisations_and_an_unlinked_client_need_a_choice_before_approve(bot, xero):
+    books = await prepare(bot, xero, tenants=(UK, US))
+    answer, approval = await request(bot)
+    assert "an approver picks" in text_of(answer)
+    [picker] = [e for b in approval["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["type"] == "static_select"]
+    assert {o["value"] for o in picker["options"]} == {UK_TENANT, US_TENANT}
+    job_id = job_id_of(approval)
+
+    name = await click(bot, "export_approve", job_id)
+    assert "Choose the organisation first" in await refusal(bot, name)
+    assert (await job(bot, job_id))["state"] == "pending"
+
+    picked = {"export_pick_tenant_block": {"export_pick_tenant": {
+        "type": "static_select", "selected_option": {"value": UK_TENANT, "text": {"type": "plain_text", "text": "UK"}}}}}
+    await click(bot, "export_approve", job_id, state=picked)
+    await final_update(bot, job_id, "exported")
+    assert len(books.invoices[UK_TENANT]) == 1 and books.invoices[US_TENANT] == []
+    [link] = await bot.container.links.linked("T0TEST", "client", 7)
+    assert link.tenant_id == UK_TENANT
+
+
+async def test_picking_the_organisation_is_acknowledged(bot, xero):
+    await prepare(bot, xero, tenants=(UK, US))
+    _, approval = await request(bot)
+    response = await bot.send_payload({
+        "type": "block_actions", "user": {"id": "U0APPROVER"}, "trigger_id": "t",
+        "container": {"type": "message"}, "channel": {"id": "C0APPROVALS"}, "message": {"ts": "1.0"},
+        "response_url": bot.slack.response_url("pick"),
+        "actions": [{"type": "static_select", "action_id": "export_pick_tenant", "block_id": "b",
+                     "selected_option": {"value": UK_TENANT}, "action_ts": "1.1"}]})
+    assert response.status == 200
+    assert (await job(bot, job_id_of(approval)))["state"] == "pending"
+
+
+async def test_a_client_linked_in_several_organisations_offers_only_those(bot, xero):
+    books = await prepare(bot, xero, tenants=(UK, US))
+    for tenant in (UK_TENANT, US_TENANT):
+        await bot.container.links.link("T0TEST", "client", 7, tenant, xero_id=f"c-{tenant}")
+    _, approval = await request(bot)
+    [picker] = [e for b in approval["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["type"] == "static_select"]
+    assert {o["value"] for o in picker["options"]} == {UK_TENANT, US_TENANT}
+    name = await click(bot, "export_approve", job_id_of(approval))
+    assert "Choose the organisation first" in await refusal(bot, name)
+    assert books.calls == []
+
+
+async def test_the_open_in_xero_link_button_is_acknowledged(bot):
+    name = await bot.click("export_open_xero", "")
+    assert name  # bot.click asserts Slack got a 200

@@ -1,0 +1,167 @@
+"""Failures are loud (notify channel, Xero's words, Retry) and recoverable without duplicates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.xero.tokens import utcnow
+from tests.support.export_flow import (
+    click,
+    final_update,
+    invoice,
+    job,
+    job_id_of,
+    prepare,
+    request,
+    text_of,
+)
+from tests.support.xero_books import validation_error
+from tests.support.xero_identity import UK_TENANT
+
+
+def keys(books) -> list[str]:
+    return [headers["Idempotency-Key"] for _, _, headers, _ in books.sent("PUT", "Invoices")]
+
+
+async def approve_and_fail(bot, xero, books=None):
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    await click(bot, "export_approve", job_id)
+    updated = await final_update(bot, job_id, "failed")
+    notice = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "C0ALERTS")
+    return job_id, updated, notice
+
+
+async def test_a_validation_error_is_reported_with_xeros_words_and_retry_fixes_it(bot, xero):
+    books = await prepare(bot, xero)
+    books.fail_next("PUT", "Invoices", 400, validation_error("Account code '200' is not a valid code for this document."))
+    job_id, updated, notice = await approve_and_fail(bot, xero)
+
+    said = text_of(notice)
+    assert "INV-101" in said and "Demo Company (UK)" in said
+    assert "Account code '200' is not a valid code for this document." in said
+    retry = [e for b in notice["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert retry[0]["action_id"] == "export_retry" and retry[0]["value"] == job_id
+    assert "Export failed" in text_of(updated) and "export_retry" in text_of(updated)
+    stored = await job(bot, job_id)
+    assert stored["state"] == "failed" and "not a valid code" in stored["error_details"][0]
+
+    await click(bot, "export_retry", job_id)
+    await final_update(bot, job_id, "exported")
+    assert len(books.invoices[UK_TENANT]) == 1
+    first, second = keys(books)
+    assert first.endswith(":g1") and second.endswith(":g2")  # Xero refused g1, so it certainly created nothing
+    events = [e async for e in bot.storage.job_events.find({"job_id": job_id, "kind": "transition"}).sort("seq", 1)]
+    assert [e["to_state"] for e in events] == ["pending", "approved", "exporting", "failed", "exporting", "exported"]
+
+
+async def test_crash_between_create_and_link_links_the_existing_invoice_on_retry(bot, xero, monkeypatch):
+    books = await prepare(bot, xero)
+    links = bot.container.links
+    real_link = links.link
+    crashed = []
+
+    async def link_that_dies_once(team_id, kind, *args, **kwargs):
+        if kind == "invoice" and not crashed:
+            crashed.append(True)
+            raise ConnectionError("process died before the link was written")
+        return await real_link(team_id, kind, *args, **kwargs)
+
+    monkeypatch.setattr(links, "link", link_that_dies_once)
+    job_id, _, notice = await approve_and_fail(bot, xero)
+    assert len(books.invoices[UK_TENANT]) == 1 and await bot.storage.links.count_documents({"kind": "invoice"}) == 0
+    assert "no duplicate" in text_of(notice)
+
+    await click(bot, "export_retry", job_id)
+    done = await final_update(bot, job_id, "exported")
+    assert len(books.invoices[UK_TENANT]) == 1 and len(books.sent("PUT", "Invoices")) == 1
+    assert "already in" in text_of(done)
+    link = await bot.storage.links.find_one({"kind": "invoice"})
+    assert link["xero_id"] == books.invoices[UK_TENANT][0]["InvoiceID"]
+    assert (await job(bot, job_id))["outcome"] == "found_in_xero"
+
+
+async def test_an_attempt_that_died_with_its_process_can_be_retried_after_its_lease(bot, xero):
+    books = await prepare(bot, xero)
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    stuck = {"state": "exporting", "tenant_id": UK_TENANT, "tenant_name": "Demo Company (UK)", "approved_by": "U0ADMIN",
+             "exporting_until": (utcnow() + timedelta(minutes=5)).timestamp()}
+    await bot.storage.export_jobs.update_one({"_id": job_id}, {"$set": stuck})
+
+    name = await click(bot, "export_retry", job_id)
+    assert "nothing to retry" in text_of(await bot.reply_to(name))
+    await bot.storage.export_jobs.update_one(
+        {"_id": job_id}, {"$set": {"exporting_until": (utcnow() - timedelta(minutes=1)).timestamp()}})
+    await click(bot, "export_retry", job_id)
+    await final_update(bot, job_id, "exported")
+    assert len(books.invoices[UK_TENANT]) == 1
+
+
+async def test_rate_limit_waits_retry_after_and_the_job_still_exports_once(bot, xero):
+    books = await prepare(bot, xero)
+    books.fail_next("PUT", "Invoices", 429, {}, headers={"Retry-After": "7", "X-Rate-Limit-Problem": "minute"})
+    _, approval = await request(bot)
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    assert bot.xero_sleeps == [7.0]
+    first, second = keys(books)
+    assert first == second  # the retry of one call carries the same Idempotency-Key
+    assert len(books.invoices[UK_TENANT]) == 1
+
+
+async def test_retries_exhausted_fail_loudly_and_the_retry_keeps_the_same_key(bot, xero):
+    books = await prepare(bot, xero)
+    for _ in range(4):
+        books.fail_next("PUT", "Invoices", 503, {})
+    job_id, _, notice = await approve_and_fail(bot, xero)
+    assert "unavailable" in text_of(notice) and "gave up after 4 attempts" in text_of(notice)
+    assert len(bot.xero_sleeps) == 3
+    await click(bot, "export_retry", job_id)
+    await final_update(bot, job_id, "exported")
+    assert len(set(keys(books))) == 1  # Xero may have made it: the same key lets Xero answer with that one
+    assert len(books.invoices[UK_TENANT]) == 1
+
+
+async def test_a_currency_the_organisation_does_not_have_fails_before_anything_is_created(bot, xero):
+    books = await prepare(bot, xero, invoices=[invoice(currency="USD")])
+    job_id, _, notice = await approve_and_fail(bot, xero)
+    said = text_of(notice)
+    assert "does not use USD" in said and "Add USD in Xero" in said and "EUR, GBP" in said
+    assert books.sent("PUT", "Invoices") == [] and books.sent("PUT", "Contacts") == []
+    books.currencies[UK_TENANT].append("USD")
+    await click(bot, "export_retry", job_id)
+    await final_update(bot, job_id, "exported")
+    assert keys(books) == [keys(books)[0]] and keys(books)[0].endswith(":g2")  # g1 certainly created nothing
+
+
+async def test_an_expired_connection_fails_with_a_reconnect_hint(bot, xero):
+    books = await prepare(bot, xero)
+    tenant = await bot.storage.tenants.find_one({"tenant_id": UK_TENANT})
+    await bot.container.tokens.mark_needs_reconnect(tenant["token_set_id"])
+    _, notice = (await approve_and_fail(bot, xero))[1:]
+    assert "/xero connect" in text_of(notice)
+    assert books.sent("PUT", "Invoices") == []
+
+
+async def test_without_a_notify_channel_failures_go_to_the_approval_channel(bot, xero):
+    books = await prepare(bot, xero, settings={"notify_channel": None})
+    books.fail_next("PUT", "Invoices", 400, validation_error("Contact is archived"))
+    _, approval = await request(bot)
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "failed")
+    notice = await bot.slack.wait_for("chat.postMessage", lambda c: "Contact is archived" in text_of(c))
+    assert notice["channel"] == "C0APPROVALS"
+
+
+async def test_only_approvers_may_retry_and_an_exported_job_is_not_retried(bot, xero):
+    books = await prepare(bot, xero)
+    books.fail_next("PUT", "Invoices", 400, validation_error("Bad"))
+    job_id, _, _ = await approve_and_fail(bot, xero)
+    name = await click(bot, "export_retry", job_id, user="U0MEMBER")
+    assert "Only approvers" in text_of(await bot.reply_to(name))
+    await click(bot, "export_retry", job_id)
+    await final_update(bot, job_id, "exported")
+    name = await click(bot, "export_retry", job_id)
+    assert "already exported" in text_of(await bot.reply_to(name))
+    assert len(books.invoices[UK_TENANT]) == 1

@@ -1,0 +1,148 @@
+"""/xero export end to end: request, approval message, approve, the invoice in Xero, the links."""
+
+from __future__ import annotations
+
+from tests.support.export_flow import (
+    CLIENT,
+    click,
+    final_update,
+    invoice,
+    job,
+    job_id_of,
+    prepare,
+    request,
+    text_of,
+)
+from tests.support.xero_identity import UK_TENANT
+
+
+async def test_export_asks_for_approval_and_creates_the_invoice_in_xero_when_approved(bot, xero):
+    books = await prepare(bot, xero)
+    answer, approval = await request(bot)
+
+    said = text_of(answer)
+    assert "Acme Ltd" in said and "GBP 1,140.00" in said and "Demo Company (UK)" in said
+    assert '"Lines\\n2"' in said.replace("*", "") and "C0APPROVALS" in said
+    assert answer["response_type"] == "ephemeral"
+    shown = text_of(approval)
+    assert "INV-101" in shown and "<@U0MEMBER>" in shown and "Demo Company (UK)" in shown
+    buttons = {e["action_id"]: e for b in approval["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    assert buttons["export_approve"]["style"] == "primary" and buttons["export_reject"]["style"] == "danger"
+    job_id = job_id_of(approval)
+    assert (await job(bot, job_id))["state"] == "pending"
+    assert books.calls == []  # nothing reaches Xero before the approval
+
+    await click(bot, "export_approve", job_id)
+    exporting = await bot.slack.wait_for("chat.update", lambda c: "Exporting" in text_of(c))
+    done = await final_update(bot, job_id, "exported")
+    stored = await job(bot, job_id)
+    assert exporting["ts"] == done["ts"] == stored["approval_ts"] and done["channel"] == "C0APPROVALS"
+    assert stored["state"] == "exported" and stored["approved_by"] == "U0APPROVER"
+
+    [sent] = books.sent_bodies("PUT", "Invoices")
+    [xero_invoice] = sent["Invoices"]
+    assert xero_invoice["Type"] == "ACCREC" and xero_invoice["InvoiceNumber"] == "INV-101"
+    assert xero_invoice["Reference"] == "March work" and xero_invoice["CurrencyCode"] == "GBP"
+    assert (xero_invoice["Date"], xero_invoice["DueDate"]) == ("2026-03-01", "2026-03-31")
+    assert xero_invoice["LineAmountTypes"] == "Exclusive" and xero_invoice["Status"] == "DRAFT"
+    design, hosting = xero_invoice["LineItems"]
+    assert design == {"Description": "Design — Sprint 4", "Quantity": 10.0, "UnitAmount": 100.0, "DiscountRate": 10.0,
+                      "AccountCode": "200", "TaxType": "OUTPUT2"}
+    assert "DiscountRate" not in hosting and hosting["UnitAmount"] == 50.0
+    [contact] = books.contacts[UK_TENANT]
+    assert xero_invoice["Contact"] == {"ContactID": contact["ContactID"]}
+    assert contact["Name"] == "Acme Ltd" and contact["TaxNumber"] == "GB123456789"
+    assert contact["Addresses"] == [{"AddressType": "STREET", "AddressLine1": "1 High Street", "City": "London",
+                                     "PostalCode": "N1 1AA", "Country": "GB"}]
+
+    invoice_id = books.invoices[UK_TENANT][0]["InvoiceID"]
+    assert f"InvoiceID={invoice_id}" in text_of(done)
+    links = {doc["kind"]: doc async for doc in bot.storage.links.find({})}
+    assert links["invoice"]["xero_id"] == invoice_id and links["invoice"]["forecast_id"] == "101"
+    assert links["invoice"]["xero_number"] == "INV-101" and links["invoice"]["tenant_id"] == UK_TENANT
+    assert links["client"]["xero_id"] == contact["ContactID"] and links["client"]["forecast_id"] == "7"
+    told = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0MEMBER")
+    assert invoice_id in text_of(told)
+
+
+async def test_every_transition_is_recorded_with_who_and_when(bot, xero):
+    await prepare(bot, xero)
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    await click(bot, "export_approve", job_id)
+    await final_update(bot, job_id, "exported")
+    events = [e async for e in bot.storage.job_events.find({"job_id": job_id, "kind": "transition"}).sort("seq", 1)]
+    assert [(e["from_state"], e["to_state"], e["by"]) for e in events] == [
+        (None, "pending", "U0MEMBER"), ("pending", "approved", "U0APPROVER"),
+        ("approved", "exporting", "U0APPROVER"), ("exporting", "exported", "U0APPROVER")]
+    assert all(isinstance(e["at"], float) for e in events)
+
+
+async def test_idempotency_key_is_derived_from_tenant_invoice_and_generation(bot, xero):
+    books = await prepare(bot, xero)
+    _, approval = await request(bot)
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    [(_, _, headers, _)] = books.sent("PUT", "Invoices")
+    key = headers["Idempotency-Key"]
+    assert UK_TENANT in key and "inv101" in key and key.endswith(":g1") and len(key) <= 128
+
+
+async def test_settings_choose_status_account_and_tax_type(bot, xero):
+    books = await prepare(bot, xero, settings={"export_status": "AUTHORISED", "account_code": "4000",
+                                               "tax_type": "NONE"})
+    _, approval = await request(bot)
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    [sent] = books.sent_bodies("PUT", "Invoices")
+    assert sent["Invoices"][0]["Status"] == "AUTHORISED"
+    assert {(li["AccountCode"], li["TaxType"]) for li in sent["Invoices"][0]["LineItems"]} == {("4000", "NONE")}
+    assert books.sent("GET", "Accounts") == []  # no need to ask Xero for a default
+
+
+async def test_an_existing_contact_with_the_same_name_is_used_not_created(bot, xero):
+    books = await prepare(bot, xero)
+    books.contacts[UK_TENANT].append({"ContactID": "c-existing", "Name": "Acme Ltd", "ContactStatus": "ACTIVE"})
+    _, approval = await request(bot)
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    assert books.sent("PUT", "Contacts") == []
+    assert books.sent_bodies("PUT", "Invoices")[0]["Invoices"][0]["Contact"] == {"ContactID": "c-existing"}
+    link = await bot.storage.links.find_one({"kind": "client"})
+    assert link["xero_id"] == "c-existing"
+
+
+async def test_a_linked_client_uses_its_linked_contact_without_searching(bot, xero):
+    books = await prepare(bot, xero)
+    await bot.container.links.link("T0TEST", "client", 7, UK_TENANT, xero_id="c-linked")
+    _, approval = await request(bot)
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    assert books.sent("GET", "Contacts") == [] and books.sent("PUT", "Contacts") == []
+    assert books.sent_bodies("PUT", "Invoices")[0]["Invoices"][0]["Contact"] == {"ContactID": "c-linked"}
+
+
+async def test_several_references_at_once_each_get_an_answer_and_a_request(bot, xero):
+    await prepare(bot, xero, invoices=[invoice(), invoice(id=102, invoice_reference="INV-102")])
+    name = await bot.command("export INV-101 INV-102", user="U0MEMBER")
+    from tests.support.export_flow import replies
+
+    answers = await replies(bot, name, 2)
+    assert ["INV-101" in text_of(answers[0]), "INV-102" in text_of(answers[1])] == [True, True]
+    await bot.slack.wait_for("chat.postMessage", lambda c: "INV-102" in text_of(c))
+    assert await bot.storage.export_jobs.count_documents({"state": "pending"}) == 2
+
+
+async def test_an_invoice_already_waiting_for_approval_is_not_requested_twice(bot, xero):
+    await prepare(bot, xero)
+    await request(bot)
+    again = await bot.ask("export INV-101", user="U0ADMIN")
+    assert "waiting for approval" in text_of(again)
+    assert await bot.storage.export_jobs.count_documents({}) == 1
+
+
+async def test_a_bare_number_finds_the_invoice_reference(bot, xero):
+    await prepare(bot, xero)
+    answer, _ = await request(bot, "101")
+    assert "INV-101" in text_of(answer) and "Acme Ltd" in text_of(answer)
+    assert CLIENT["name"] in text_of(answer)

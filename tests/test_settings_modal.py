@@ -1,0 +1,129 @@
+"""/xero settings: the modal, inline validation and what gets saved."""
+
+from __future__ import annotations
+
+import json
+
+from services.workspace_settings import SettingsChanges
+from tests.support.fake_slack import TEAM_ID
+
+
+def channel(value):
+    return {"type": "conversations_select", "selected_conversation": value}
+
+
+def form(**overrides) -> dict:
+    values = {
+        "approval_channel": channel("C0APPROVALS"),
+        "notify_channel": channel("C0ALERTS"),
+        "approver_users": {"type": "multi_users_select", "selected_users": ["U0APPROVER"]},
+        "export_status": {"type": "radio_buttons", "selected_option": {"value": "AUTHORISED"}},
+        "account_code": {"type": "plain_text_input", "value": " 4000 "},
+        "tax_type": {"type": "plain_text_input", "value": "output2"},
+        "forecast_api_key": {"type": "plain_text_input", "value": "fc-new-key-456"},
+    }
+    for key, value in overrides.items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    return {block_id: {block_id: element} for block_id, element in values.items()}
+
+
+async def open_modal(bot, user="U0ADMIN") -> dict:
+    await bot.command("settings", user=user)
+    call = await bot.slack.wait_for("views.open")
+    assert call["trigger_id"].startswith("trigger-cmd")
+    return call["view"]
+
+
+def block(view: dict, block_id: str) -> dict:
+    return next(b for b in view["blocks"] if b.get("block_id") == block_id)
+
+
+async def test_admins_get_a_modal_with_every_setting_and_an_empty_key_field(bot):
+    await bot.container.workspace_settings.update(
+        TEAM_ID, SettingsChanges(approval_channel="C0APPROVALS", forecast_api_key="fc-stored-key",
+                                 approver_users=["U0APPROVER"], account_code="200"), updated_by="U0ADMIN")
+    view = await open_modal(bot)
+    assert view["callback_id"] == "workspace_settings"
+    assert block(view, "approval_channel")["element"]["type"] == "conversations_select"
+    assert block(view, "approval_channel")["element"]["initial_conversation"] == "C0APPROVALS"
+    assert block(view, "notify_channel")["element"]["type"] == "conversations_select"
+    assert block(view, "approver_users")["element"]["initial_users"] == ["U0APPROVER"]
+    assert block(view, "export_status")["element"]["initial_option"]["value"] == "DRAFT"
+    assert block(view, "account_code")["element"]["initial_value"] == "200"
+    key = block(view, "forecast_api_key")
+    assert "initial_value" not in key["element"] and "fc-stored-key" not in json.dumps(view)
+    assert "leave this empty to keep it" in key["hint"]["text"]
+
+
+async def test_members_cannot_open_settings(bot):
+    said = json.dumps((await bot.ask("settings", user="U0MEMBER"))["blocks"])
+    assert "Only admins" in said
+    assert bot.slack.called("views.open") == []
+
+
+async def test_saving_stores_the_settings_encrypts_the_key_and_confirms(bot):
+    view = await open_modal(bot)
+    response = await bot.submit(view, values=form())
+    assert response.status == 200 and "errors" not in await response.text()
+    saved = await bot.container.workspace_settings.get(TEAM_ID)
+    assert (saved.approval_channel, saved.notify_channel) == ("C0APPROVALS", "C0ALERTS")
+    assert saved.approver_users == ["U0APPROVER"] and saved.export_status == "AUTHORISED"
+    assert (saved.account_code, saved.tax_type) == ("4000", "OUTPUT2")
+    assert await bot.container.workspace_settings.forecast_api_key(TEAM_ID) == "fc-new-key-456"
+    stored = await bot.storage.workspace_settings.find_one({"_id": TEAM_ID})
+    assert "fc-new-key-456" not in json.dumps(stored, default=str)
+    confirmation = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0ADMIN")
+    assert "settings saved" in confirmation["text"] and "fc-new-key-456" not in json.dumps(confirmation.args)
+
+
+async def test_an_unknown_channel_gets_an_inline_error_and_nothing_is_saved(bot):
+    view = await open_modal(bot)
+    response = await bot.submit(view, values=form(notify_channel=channel("C0NOWHERE")))
+    answer = await response.json()
+    assert answer["response_action"] == "errors" and "notify_channel" in answer["errors"]
+    assert "approval_channel" not in answer["errors"]
+    assert (await bot.container.workspace_settings.get(TEAM_ID)).notify_channel is None
+
+
+async def test_a_key_is_required_when_none_is_stored(bot):
+    view = await open_modal(bot)
+    response = await bot.submit(view, values=form(forecast_api_key=None))
+    answer = await response.json()
+    assert answer["response_action"] == "errors" and "Forecast API key" in answer["errors"]["forecast_api_key"]
+    assert (await bot.container.workspace_settings.get(TEAM_ID)).approval_channel is None
+
+
+async def test_an_empty_key_field_keeps_the_stored_key(bot):
+    await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(forecast_api_key="fc-stored-key"),
+                                                  updated_by="U0ADMIN")
+    view = await open_modal(bot)
+    response = await bot.submit(view, values=form(forecast_api_key={"type": "plain_text_input", "value": ""}))
+    assert response.status == 200 and "errors" not in await response.text()
+    await bot.slack.wait_for("chat.postEphemeral")
+    assert await bot.container.workspace_settings.forecast_api_key(TEAM_ID) == "fc-stored-key"
+
+
+async def test_an_approver_user_group_can_be_chosen_and_cleared(bot):
+    bot.slack.usergroups["S0FINANCE"] = ["U0MEMBER"]
+    view = await open_modal(bot)
+    options = block(view, "approver_usergroup")["element"]["options"]
+    assert [o["value"] for o in options] == ["none", "S0FINANCE"]
+    group = {"type": "static_select", "selected_option": {"value": "S0FINANCE"}}
+    await bot.submit(view, values=form(approver_usergroup=group))
+    await bot.slack.wait_for("chat.postEphemeral")
+    assert (await bot.container.workspace_settings.get(TEAM_ID)).approver_usergroup == "S0FINANCE"
+    none = {"type": "static_select", "selected_option": {"value": "none"}}
+    await bot.submit(view, values=form(approver_usergroup=none, forecast_api_key=None))
+    await bot.slack.wait_for("chat.postEphemeral", lambda c: len(bot.slack.called("chat.postEphemeral")) == 2)
+    assert (await bot.container.workspace_settings.get(TEAM_ID)).approver_usergroup is None
+
+
+async def test_a_submission_from_a_non_admin_is_not_saved(bot):
+    view = await open_modal(bot)
+    await bot.submit(view, user="U0MEMBER", values=form())
+    refusal = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0MEMBER")
+    assert "Only admins" in json.dumps(refusal.args)
+    assert (await bot.container.workspace_settings.get(TEAM_ID)).approval_channel is None
