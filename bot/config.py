@@ -40,6 +40,7 @@ class Settings(BaseSettings):
         "https://api.xero.com", description="identity at /connections, accounting at /api.xro/2.0"
     )
     xero_scopes: str = DEFAULT_SCOPES
+    xero_web_url: str = Field("https://go.xero.com", description="Xero's web app, for 'Open in Xero' links")
 
     mongodb_uri: str | None = Field(None, description="MongoDB or Atlas URI; unset starts the embedded server")
     mongodb_db: str = "xero_slack_bot"

@@ -75,6 +75,10 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()
         outcome = await service.retry(body["team"]["id"], body["actions"][0]["value"], body["user"]["id"])
         await answer(respond, outcome)
+        clicked_ts = (body.get("message") or {}).get("ts")
+        if not isinstance(outcome, Refused) and clicked_ts != outcome.job.approval_ts:
+            # Clicked on a failure notice: it says what the retry did, so nobody retries it twice.
+            await respond(replace_original=True, **blocks.retried_notice(outcome.job, body["user"]["id"]))
 
     @app.action(blocks.REJECT_ACTION)
     async def open_reject(ack, body, client, respond):

@@ -59,6 +59,7 @@ class SandboxPlan:
             "xero_authorize_url": f"{base}/xero/identity/connect/authorize",
             "xero_token_url": f"{base}/xero/connect/token",
             "xero_api_url": f"{base}/xero/api",
+            "xero_web_url": f"{base}/xero/app",
             "forecast_api_url": f"{base}/forecast/api/v1",
             "forecast_api_key": FORECAST_API_KEY,
             "approval_channel": APPROVAL_CHANNEL,

@@ -42,6 +42,9 @@ async def browser():
         await chromium.close()
 
 
+CHANNEL_NAMES = {"C0GENERAL": "general", "C0APPROVALS": "finance-approvals", "C0ALERTS": "finance-alerts"}
+
+
 class Workspace:
     """One browser tab on the sandbox Slack page, as one user."""
 
@@ -51,7 +54,8 @@ class Workspace:
 
     async def open(self, user: str, channel: str = "C0GENERAL") -> None:
         await self.page.goto(f"{self.stack.plan.workspace_url}?user={user}#{channel}")
-        await self.page.locator("#composer-input").wait_for()
+        await self.page.locator(f".channel-link[data-channel={channel}]").click()
+        await self.page.locator("#channel-title", has_text=CHANNEL_NAMES[channel]).wait_for()
 
     async def type(self, text: str) -> None:
         composer = self.page.locator("#composer-input")
@@ -84,7 +88,67 @@ async def connect_two_organisations(slack: Workspace, browser) -> None:
     await consent.close()
 
 
-async def test_newcomer_connects_lists_and_removes_organisations(stack, browser):
+async def export_as_member(member: Workspace, reference: str) -> None:
+    await member.type(f"/xero export {reference}")
+    answer = member.page.locator(".message.ephemeral", has_text=reference).filter(has_text="Sent for approval")
+    await answer.last.wait_for()
+
+
+def approval_message(approver: Workspace, reference: str):
+    return approver.page.locator(".message", has_text=reference).filter(
+        has=approver.page.locator(".bk-button[data-action-id=export_approve]")).last
+
+
+async def approve_first_export_choosing_the_organisation(stack, browser, approver: Workspace) -> None:
+    await approver.open("U0APPROVER", "C0APPROVALS")
+    request = approval_message(approver, "INV-101")
+    await request.wait_for()
+    await approver.shot("06-approval-request")
+    await request.locator(".bk-select[data-action-id=export_pick_tenant] .bk-select-trigger").click()
+    await approver.page.locator(".bk-option", has_text="Demo Company (UK)").click()
+    await request.locator(".bk-button[data-action-id=export_approve]").click()
+    result = approver.page.locator(".message", has_text="Exported to").filter(has_text="INV-101").last
+    await result.wait_for()
+    await approver.shot("07-exported")
+
+    async with browser.expect_page() as xero_tab:
+        await result.locator(".bk-button[data-action-id=export_open_xero]").click()
+    xero_page = await xero_tab.value
+    row = xero_page.locator("#invoices tr[data-invoice-number='INV-101']")
+    await row.wait_for()
+    assert "Demo Company (UK)" in await row.inner_text()
+    await xero_page.screenshot(path=str(ARTIFACTS / "story-08-invoice-in-xero.png"), full_page=True)
+    await xero_page.close()
+    uk = stack.xero_state.tenant_id("Demo Company (UK)")
+    assert [i["InvoiceNumber"] for i in stack.xero_state.invoices(uk)].count("INV-101") == 1
+
+
+async def make_the_next_invoice_call_fail(browser, stack) -> None:
+    xero_page = await browser.new_page()
+    await xero_page.goto(f"{stack.plan.sandbox_url}/xero/")
+    form = xero_page.locator("#fault-form")
+    await form.locator("select[name=kind]").select_option("validation")
+    await form.locator("select[name=resource]").select_option("Invoices")
+    await form.locator("input[name=message]").fill("Account code '999' is not a valid code for this document.")
+    await xero_page.locator("#inject-fault").click()
+    await xero_page.locator("#pending-faults li[data-fault-kind=validation]").wait_for()
+    await xero_page.close()
+
+
+async def retry_from_the_notification(approver: Workspace) -> None:
+    await approver.open("U0APPROVER", "C0ALERTS")
+    notice = approver.page.locator(".message", has_text="INV-109").filter(
+        has=approver.page.locator(".bk-button[data-action-id=export_retry]")).last
+    await notice.wait_for()
+    text = await notice.inner_text()
+    assert "Account code '999' is not a valid code" in text and "Demo Company (UK)" in text
+    await approver.shot("09-failure-notification")
+    await notice.locator(".bk-button[data-action-id=export_retry]").click()
+    await approver.page.locator(".message", has_text="Exported to").filter(has_text="INV-109").last.wait_for()
+    await approver.shot("10-retried")
+
+
+async def test_newcomer_walks_the_whole_story(stack, browser):
     slack = Workspace(await browser.new_page(), stack)
     await slack.open("U0ADMIN")
     await connect_two_organisations(slack, browser)
@@ -95,6 +159,21 @@ async def test_newcomer_connects_lists_and_removes_organisations(stack, browser)
     assert "Demo Company (UK)" in await listing.inner_text()
     assert "Demo Company (US)" in await listing.inner_text()
     await slack.shot("03-list")
+
+    member = Workspace(await browser.new_page(), stack)
+    await member.open("U0MEMBER")
+    await export_as_member(member, "INV-101")
+    approver = Workspace(await browser.new_page(), stack)
+    await approve_first_export_choosing_the_organisation(stack, browser, approver)
+
+    await make_the_next_invoice_call_fail(browser, stack)
+    await export_as_member(member, "INV-109")
+    await approver.open("U0APPROVER", "C0APPROVALS")
+    request = approval_message(approver, "INV-109")
+    await request.locator(".bk-button[data-action-id=export_approve]").click()
+    await retry_from_the_notification(approver)
+    uk = stack.xero_state.tenant_id("Demo Company (UK)")
+    assert [i["InvoiceNumber"] for i in stack.xero_state.invoices(uk)].count("INV-109") == 1
 
     await slack.type("/xero remove")
     picker = slack.last_message("Which organisation")

@@ -478,7 +478,10 @@ async def test_invoice_lookup_by_number(client, xero):
 
 
 def test_invoice_link_opens_the_invoice_in_xero():
-    assert XeroClient.invoice_url("abc-123") == "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID=abc-123"
+    client = XeroClient(None, "https://api.xero.com", None)
+    assert client.invoice_url("abc-123") == "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID=abc-123"
+    sandbox = XeroClient(None, "https://api.xero.com", None, web_url="http://127.0.0.1:3001/xero/app/")
+    assert sandbox.invoice_url("x") == "http://127.0.0.1:3001/xero/app/AccountsReceivable/View.aspx?InvoiceID=x"
 
 
 # ----------------------------------------------------------------------------- parse_xero_error

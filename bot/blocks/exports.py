@@ -203,6 +203,18 @@ def failure_notice(job) -> dict:
     return message(text, blocks)
 
 
+def retried_notice(job, retried_by: str) -> dict:
+    """A failure notice after someone clicked its Retry: what happened, without another Retry button."""
+    if job.state == "exported":
+        line = f":white_check_mark: {user(retried_by)} retried: {_exported_line(job).split(' ', 1)[1]}"
+        blocks = [section(line, accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
+    else:
+        line = (f":repeat: {user(retried_by)} retried the export of {escape(job.reference)}; "
+                f"it is {escape(job.state)} now (see the newest message about it).")
+        blocks = [section(line)]
+    return message(f"{job.reference}: retried", blocks)
+
+
 def export_done_notice(job) -> dict:
     text = f"{job.reference} is in Xero ({job.tenant_name}) as {job.xero_invoice_number or job.reference}."
     blocks = [section(f":white_check_mark: {escape(text)}",

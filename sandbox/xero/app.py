@@ -51,6 +51,7 @@ def create_xero_app(
     if folder is None:
         log.info("Xero sandbox: no Xero contracts folder found, requests are not checked against the spec")
     app.router.add_get("/", pages.browse_page)
+    app.router.add_get("/app/AccountsReceivable/View.aspx", pages.open_invoice)
     app.router.add_post("/faults", pages.fault_form)
     app.router.add_get("/identity/connect/authorize", oauth.authorize_page)
     app.router.add_post("/identity/connect/authorize", oauth.authorize_decision)

@@ -35,6 +35,7 @@ FAULT_LABELS = {
 }
 
 STYLE = """
+tr:target{background:#fff3bf;outline:2px solid #f0b400}
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f4f6f8;color:#1e2a36}
 header{background:#13b5ea;color:#fff;padding:14px 24px;font-size:20px;font-weight:600}
 main{max-width:1100px;margin:24px auto;padding:0 16px}
@@ -113,6 +114,11 @@ def consent_error_page(message: str) -> str:
 
 
 # Browse ------------------------------------------------------------------------------------------------
+async def open_invoice(request: web.Request) -> web.Response:
+    """Where the bot's "Open in Xero" links land in the sandbox: the invoice's row, highlighted."""
+    raise web.HTTPFound(f"../../#invoice-{escape(request.query.get('InvoiceID', ''))}")
+
+
 async def browse_page(request: web.Request) -> web.Response:
     state: XeroState = request.app[XERO_STATE]
     base = request.app[PUBLIC_BASE_URL]
@@ -217,7 +223,7 @@ def _invoices_section(state: XeroState) -> str:
         for invoice in org["Invoices"].values():
             shown = public(invoice, org)
             rows.append((invoice.get("_created", 0), (
-                f"<tr data-invoice-number='{escape(str(shown.get('InvoiceNumber') or ''))}' "
+                f"<tr id='invoice-{shown['InvoiceID']}' data-invoice-number='{escape(str(shown.get('InvoiceNumber') or ''))}' "
                 f"data-invoice-id='{shown['InvoiceID']}' data-tenant-id='{org['TenantID']}'>"
                 f"<td>{escape(str(shown.get('InvoiceNumber') or ''))}</td><td>{escape(org['Name'])}</td>"
                 f"<td>{escape(shown['Contact']['Name'])}</td><td>{escape(shown['Type'])}</td>"

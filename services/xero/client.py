@@ -42,7 +42,7 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 128
 MAX_RETRY_AFTER = 60.0  # a longer Retry-After (e.g. the day limit) is reported, not waited out
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
-INVOICE_URL = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={}"
+XERO_WEB_URL = "https://go.xero.com"
 
 _SUBJECTS = {
     "Invoices": ("invoice", "invoices"),
@@ -85,6 +85,7 @@ class XeroClient:
         timeout: float = 30,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        web_url: str = XERO_WEB_URL,
     ):
         self._session = session
         self._base_url = api_url.rstrip("/") + ACCOUNTING_PATH
@@ -94,6 +95,7 @@ class XeroClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._sleep = sleep
         self._jitter = jitter
+        self._web_url = web_url.rstrip("/")
 
     # ----------------------------------------------------------------- transport
 
@@ -282,9 +284,9 @@ class XeroClient:
         _raise_element_errors(answer, "Invoices", "invoice" if len(invoices) == 1 else "invoices")
         return _parse_list(XeroInvoice, answer, "Invoices")
 
-    @staticmethod
-    def invoice_url(invoice_id: str) -> str:
-        return INVOICE_URL.format(invoice_id)
+    def invoice_url(self, invoice_id: str) -> str:
+        """Where a person opens the invoice in Xero's web app."""
+        return f"{self._web_url}/AccountsReceivable/View.aspx?InvoiceID={invoice_id}"
 
     # ----------------------------------------------------------------- purchase orders
 
