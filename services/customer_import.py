@@ -11,14 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.connections import ConnectionsService, Tenant
-from services.forecast import ForecastApi, ForecastCustomer, ForecastError, NewForecastCustomer
+from services.connections import Tenant
+from services.forecast import ForecastCustomer, ForecastError, NewForecastCustomer
 from services.imports import ImportBase, ImportSummary, OrganisationStatus, organisation_status
-from services.links import LinkStore
 from services.logfmt import fields
-from services.workspace_settings import WorkspaceSettingsService
 from services.xero.models import XeroAddress, XeroContact
-from services.xero_cache import CONTACTS, XeroCache
+from services.xero_cache import CONTACTS
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +40,6 @@ class Selection:
 
 
 class CustomerImportService(ImportBase):
-    def __init__(self, connections: ConnectionsService, workspace_settings: WorkspaceSettingsService,
-                 cache: XeroCache, links: LinkStore, forecast: ForecastApi):
-        super().__init__(connections, workspace_settings)
-        self.cache = cache
-        self.links = links
-        self.forecast = forecast
-
     async def prepare(self, team_id: str) -> list[OrganisationStatus]:
         """Refresh every organisation's customer list; say per organisation how many there are."""
         tenants = await self.tenants(team_id)

@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Literal
 
 from services.connections import ConnectionsService, Tenant
+from services.forecast import ForecastApi
+from services.links import LinkStore
 from services.workspace_settings import WorkspaceSettingsService
-from services.xero_cache import TenantRefresh
+from services.xero_cache import TenantRefresh, XeroCache
 
 Result = Literal["created", "linked", "skipped", "failed"]
 
@@ -75,9 +77,15 @@ class ImportSummary:
 
 
 class ImportBase:
-    def __init__(self, connections: ConnectionsService, workspace_settings: WorkspaceSettingsService):
+    """What both imports share: the organisations, the Forecast key, the cached Xero lists, the links."""
+
+    def __init__(self, connections: ConnectionsService, workspace_settings: WorkspaceSettingsService,
+                 cache: XeroCache, links: LinkStore, forecast: ForecastApi):
         self.connections = connections
         self.workspace_settings = workspace_settings
+        self.cache = cache
+        self.links = links
+        self.forecast = forecast
 
     async def check_ready(self, team_id: str) -> None:
         """Raise before anything opens when an import cannot work at all."""

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from services.connections import ConnectionsService, Tenant
+from services.connections import Tenant
 from services.forecast import (
-    ForecastApi,
     ForecastError,
     ForecastExpenseCategory,
     ForecastNotFound,
@@ -24,11 +23,10 @@ from services.forecast import (
     NewForecastExpenseItem,
 )
 from services.imports import ImportBase, ImportProblem, ImportSummary, OrganisationStatus, organisation_status
-from services.links import Link, LinkStore
+from services.links import Link
 from services.logfmt import fields
-from services.workspace_settings import WorkspaceSettingsService
 from services.xero.models import XeroPurchaseOrder
-from services.xero_cache import PURCHASE_ORDERS, TenantRefresh, XeroCache
+from services.xero_cache import PURCHASE_ORDERS, TenantRefresh
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +66,6 @@ class Selection:
 
 
 class PurchaseOrderImportService(ImportBase):
-    def __init__(self, connections: ConnectionsService, workspace_settings: WorkspaceSettingsService,
-                 cache: XeroCache, links: LinkStore, forecast: ForecastApi):
-        super().__init__(connections, workspace_settings)
-        self.cache = cache
-        self.links = links
-        self.forecast = forecast
-
     async def prepare(self, team_id: str, statuses: list[str] | None = None
                       ) -> tuple[PurchaseOrderListing, list[ForecastProject]]:
         """Refresh every organisation's purchase orders and read Forecast's projects, all at once."""
