@@ -28,6 +28,17 @@ async def test_healthz_answers_503_when_the_database_is_not(bot):
     await unreachable.close()
 
 
+def test_json_log_lines_carry_the_event_and_its_fields():
+    import json
+
+    from bot.logging_setup import JsonFormatter
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "command", None, None)
+    record.fields = {"team": "T1", "user": "U1", "subcommand": "list"}
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "command" and line["team"] == "T1" and line["subcommand"] == "list"
+
+
 def test_redactor_masks_tokens_whatever_the_message():
     redactor = Redactor(["my-signing-secret"])
     record = logging.LogRecord("x", logging.INFO, __file__, 1,
@@ -77,10 +88,11 @@ def test_unreachable_mongodb_stops_start_up_naming_the_uri_without_password():
     assert "Traceback" not in result.stderr
 
 
-def test_without_slack_settings_make_run_starts_the_sandbox_and_prints_one_url(tmp_path):
+def start_app(tmp_path, *args: str) -> tuple[subprocess.Popen, str]:
+    """Starts app.py and returns once it printed the URL to open."""
     bot_port, sandbox_port = free_port(), free_port()
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "DATA_DIR": str(tmp_path), "PORT": str(bot_port)}
-    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--sandbox-port", str(sandbox_port)],
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--sandbox-port", str(sandbox_port), *args],
                                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = []
@@ -88,9 +100,31 @@ def test_without_slack_settings_make_run_starts_the_sandbox_and_prints_one_url(t
             lines.append(line)
             if "Open http" in line:
                 break
-        assert f"Open http://127.0.0.1:{sandbox_port}/" in "".join(lines)
-        assert (tmp_path / "sandbox").is_dir()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    assert "Traceback" not in process.stderr.read()
+    except BaseException:
+        process.kill()
+        raise
+    return process, "".join(lines) + f"\nsandbox_port={sandbox_port}"
+
+
+def stop_app(process: subprocess.Popen) -> str:
+    process.terminate()
+    process.wait(timeout=10)
+    return process.stderr.read()
+
+
+def test_without_slack_settings_make_run_starts_the_sandbox_and_prints_one_url(tmp_path):
+    process, printed = start_app(tmp_path)
+    sandbox_port = printed.rsplit("sandbox_port=", 1)[1]
+    assert f"Open http://127.0.0.1:{sandbox_port}/" in printed
+    assert (tmp_path / "sandbox" / "bot.db").exists()
+    assert "Traceback" not in stop_app(process)
+
+
+def test_reset_starts_the_sandbox_afresh(tmp_path):
+    old = tmp_path / "sandbox" / "slack"
+    old.mkdir(parents=True)
+    (old / "left-over.json").write_text("{}")
+    process, printed = start_app(tmp_path, "--reset")
+    assert "Open http" in printed
+    assert not (old / "left-over.json").exists()
+    stop_app(process)
