@@ -51,3 +51,14 @@ async def test_request_older_than_five_minutes_is_refused(bot):
     response = await bot.client.post("/slack/events", data=body, headers=headers)
     assert response.status == 401
     assert bot.slack.called("response_url") == []
+
+
+async def test_an_unexpected_failure_gets_a_friendly_answer_not_silence(bot):
+    from services.storage import Storage
+
+    unreachable = Storage("mongodb://127.0.0.1:9", "x", timeout_ms=200)
+    bot.container.connections.storage = unreachable  # the database goes away mid-flight
+    reply = await bot.ask("list")
+    assert "Something went wrong on our side" in str(reply["blocks"])
+    assert reply["response_type"] == "ephemeral"
+    await unreachable.close()
