@@ -55,3 +55,24 @@ def test_manifest_declares_the_command_interactivity_and_only_needed_scopes():
     assert len({u.split("/")[2] for u in urls}) == 1  # one placeholder host
     assert set(data["oauth_config"]["scopes"]["bot"]) <= {
         "commands", "chat:write", "users:read", "usergroups:read", "channels:read", "groups:read"}
+
+
+# Which bot scope each Web API method the bot calls needs (api.slack.com/methods).
+SCOPE_OF_METHOD = {
+    "chat_postMessage": "chat:write", "chat_postEphemeral": "chat:write", "chat_update": "chat:write",
+    "users_info": "users:read", "usergroups_list": "usergroups:read", "usergroups_users_list": "usergroups:read",
+    "conversations_info": "channels:read", "views_open": None, "views_update": None, "views_push": None,
+}
+
+
+def test_manifest_grants_every_scope_the_bot_code_needs():
+    import re
+
+    called = set()
+    for folder in ("bot", "handlers"):
+        for path in (ROOT / folder).rglob("*.py"):
+            called |= set(re.findall(r"\.((?:chat|users|usergroups|conversations|views)_[a-zA-Z_]+)\(", path.read_text()))
+    unknown = called - SCOPE_OF_METHOD.keys()
+    assert not unknown, f"add the scope of {unknown} to SCOPE_OF_METHOD and to manifest.yml"
+    needed = {SCOPE_OF_METHOD[m] for m in called} - {None}
+    assert needed <= set(manifest()["oauth_config"]["scopes"]["bot"])
