@@ -43,7 +43,13 @@ class SlackExportNotifier:
                                                **blocks.failure_notice(job))
 
     async def export_done(self, job: ExportJob) -> None:
-        payload = blocks.export_done_notice(job)
+        await self._tell_requester(job, blocks.export_done_notice(job))
+
+    async def export_rejected(self, job: ExportJob) -> None:
+        await self._tell_requester(job, blocks.rejected_notice(job))
+
+    async def _tell_requester(self, job: ExportJob, payload: dict) -> None:
+        """Where they asked (only they see it), else in a DM."""
         if job.requested_in:
             try:
                 await self.client.chat_postEphemeral(channel=job.requested_in, user=job.requested_by, **payload)

@@ -66,8 +66,9 @@ async def validate(container: Container, team_id: str, form: dict) -> dict[str, 
     errors: dict[str, str] = {}
     for block_id in (blocks.APPROVAL_CHANNEL, blocks.NOTIFY_CHANNEL):
         channel = form[block_id]
-        if channel and not await _channel_exists(container, channel):
-            errors[block_id] = "I can't find that channel. Pick another one, or invite me to it first."
+        problem = await _channel_problem(container, channel) if channel else None
+        if problem:
+            errors[block_id] = problem
     if form["export_status"] not in blocks.STATUS_LABELS:
         errors[blocks.EXPORT_STATUS] = "Choose Draft or Approved."
     if not form["forecast_api_key"] and not (await container.workspace_settings.get(team_id)).has_forecast_key:
@@ -75,15 +76,22 @@ async def validate(container: Container, team_id: str, form: dict) -> dict[str, 
     return errors
 
 
-async def _channel_exists(container: Container, channel: str) -> bool:
+async def _channel_problem(container: Container, channel: str) -> str | None:
+    """Why the bot could not post in `channel`, in words for the modal; None when it can (or cannot tell)."""
     try:
-        await container.slack.conversations_info(channel=channel)
+        response = await container.slack.conversations_info(channel=channel)
     except SlackApiError as exc:
         error = slack_error(exc)
         if error in ("channel_not_found", "invalid_channel"):
-            return False
+            return "I can't find that channel. Pick another one, or invite me to it first."
         log.warning("slack.conversations_info_failed error=%s", error)  # cannot check: let Slack decide later
-    return True
+        return None
+    info = response.get("channel") or {}
+    if info.get("is_archived"):
+        return "That channel is archived. Pick another one."
+    if info.get("is_member") is False:  # without chat:write.public the bot may only post where it is a member
+        return "I'm not in that channel yet. Type `/invite @Xero` in it, then save again."
+    return None
 
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:

@@ -148,10 +148,14 @@ class XeroInvoiceExporter:
             return  # Xero uses the organisation's base currency
         codes = {currency.code.upper() for currency in await self.xero.get_currencies(auth)}
         if wanted not in codes:
-            raise ExportFailure(
-                f"{tenant.name} does not use {wanted}, the currency of {job.reference}",
-                details=[f"Currencies in {tenant.name}: {', '.join(sorted(codes)) or 'none'}"],
-                hint=f"Add {wanted} in Xero (Accounting > Advanced > Currencies), then click Retry.",
+            hint = f"Add {wanted} in Xero (Accounting > Advanced > Currencies), then click Retry."
+            if len(job.tenant_choices) > 1:
+                hint += (f" Or, if it belongs in another organisation, ask again with "
+                         f"`/xero export {job.reference}` and pick another organisation.")
+            raise ExportFailure(  # our words, not Xero's: no `details`, which the notice shows as Xero's
+                f"{tenant.name} does not use {wanted}, the currency of {job.reference} "
+                f"(its currencies: {', '.join(sorted(codes)) or 'none'})",
+                hint=hint,
             )
 
     async def _contact(self, auth: TenantAuth, job: ExportJob, tenant: Tenant, generation: int,

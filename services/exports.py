@@ -134,6 +134,9 @@ class ExportNotifier(Protocol):
     async def export_done(self, job: ExportJob) -> None:
         """Tell the requester where the invoice is."""
 
+    async def export_rejected(self, job: ExportJob) -> None:
+        """Tell the requester who rejected the export, why, and how to ask again."""
+
 
 # ----------------------------------------------------------------------------- the service
 
@@ -330,6 +333,7 @@ class ExportService:
             return Refused(reason="already_handled", job=await self.jobs.get(team_id, job_id))
         log.info("export.rejected", **fields(team=team_id, user=user_id, job=job_id))
         await self._tell("job_changed", rejected)
+        await self._tell("export_rejected", rejected)
         return Accepted(job=rejected)
 
     # Retry -------------------------------------------------------------------------

@@ -103,6 +103,19 @@ async def test_reject_asks_for_a_reason_and_updates_the_message(bot, xero):
     assert books.calls == []
 
 
+async def test_the_requester_is_told_of_the_rejection_with_its_reason_and_what_to_do(bot, xero):
+    await prepare(bot, xero)
+    _, approval = await request(bot, user="U0MEMBER")
+    await click(bot, "export_reject", job_id_of(approval))
+    view = (await bot.slack.wait_for("views.open"))["view"]
+    await bot.submit(view, user="U0APPROVER",
+                     values={"reason": {"reason": {"type": "plain_text_input", "value": "Wrong rate"}}})
+    told = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0MEMBER")
+    said = text_of(told)
+    assert "INV-101" in said and "rejected" in said and "<@U0APPROVER>" in said and "Wrong rate" in said
+    assert "/xero export INV-101" in said
+
+
 async def test_reject_without_a_reason_is_fine_and_non_approvers_cannot_reject(bot, xero):
     await prepare(bot, xero)
     _, approval = await request(bot, user="U0ADMIN")
@@ -171,6 +184,15 @@ async def test_several_organisations_and_an_unlinked_client_need_a_choice_before
     assert len(books.invoices[UK_TENANT]) == 1 and books.invoices[US_TENANT] == []
     [link] = await bot.container.links.linked("T0TEST", "client", 7)
     assert link.tenant_id == UK_TENANT
+
+
+async def test_a_request_rejected_before_an_organisation_was_chosen_no_longer_asks_for_one(bot, xero):
+    await prepare(bot, xero, tenants=(UK, US))
+    _, approval = await request(bot)
+    await click(bot, "export_reject", job_id_of(approval))
+    await bot.submit((await bot.slack.wait_for("views.open"))["view"], user="U0APPROVER")
+    updated = await final_update(bot, job_id_of(approval), "rejected")
+    assert "an approver picks" not in text_of(updated) and "none chosen" in text_of(updated)
 
 
 async def test_picking_the_organisation_is_acknowledged(bot, xero):

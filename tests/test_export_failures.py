@@ -16,7 +16,7 @@ from tests.support.export_flow import (
     text_of,
 )
 from tests.support.xero_books import validation_error
-from tests.support.xero_identity import UK_TENANT
+from tests.support.xero_identity import UK, UK_TENANT, US
 
 
 def keys(books) -> list[str]:
@@ -128,11 +128,24 @@ async def test_a_currency_the_organisation_does_not_have_fails_before_anything_i
     job_id, _, notice = await approve_and_fail(bot, xero)
     said = text_of(notice)
     assert "does not use USD" in said and "Add USD in Xero" in said and "EUR, GBP" in said
+    assert "Xero said" not in said  # those are our words, not Xero's
     assert books.sent("PUT", "Invoices") == [] and books.sent("PUT", "Contacts") == []
     books.currencies[UK_TENANT].append("USD")
     await click(bot, "export_retry", job_id)
     await final_update(bot, job_id, "exported")
     assert keys(books) == [keys(books)[0]] and keys(books)[0].endswith(":g2")  # g1 certainly created nothing
+
+
+async def test_a_currency_failure_after_a_choice_says_the_invoice_can_go_to_another_organisation(bot, xero):
+    await prepare(bot, xero, tenants=(UK, US), invoices=[invoice(currency="USD")])
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    picked = {"export_pick_tenant_block": {"export_pick_tenant": {
+        "type": "static_select", "selected_option": {"value": UK_TENANT, "text": {"type": "plain_text", "text": "UK"}}}}}
+    await click(bot, "export_approve", job_id, state=picked)
+    notice = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "C0ALERTS")
+    assert "does not use USD" in text_of(notice) and "pick another organisation" in text_of(notice)
+    assert "/xero export INV-101" in text_of(notice)
 
 
 async def test_an_expired_connection_fails_with_a_reconnect_hint(bot, xero):

@@ -517,3 +517,18 @@ async def test_a_real_bolt_app_acks_responds_and_opens_modals(tmp_path):
     assert all(m["is_ephemeral"] for m in snapshot["messages"]["C0GENERAL"])
     assert snapshot["modals"][0]["errors"] == {"invoice": "INV-1 not found"}
     assert [c["method"] for c in sandbox.state.api_calls] == ["auth.test", "views.open"]
+
+
+def test_the_page_shows_every_emoji_the_bot_uses():
+    """An unknown :name: shows as literal text on the page (as ":rotating_light:" did on failure notices)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    script = (root / "sandbox/slack/static/workspace.js").read_text()
+    table = script[script.index("const EMOJI = {"):]
+    table = table[:table.index("};")]
+    known = set(re.findall(r'"?([a-z0-9_+]+)"?:\s*"', table))
+    used = {name for path in (root / "bot").rglob("*.py")
+            for name in re.findall(r":([a-z][a-z0-9_]+):", path.read_text())}
+    assert used - known == set()

@@ -88,6 +88,16 @@ async def test_an_unknown_channel_gets_an_inline_error_and_nothing_is_saved(bot)
     assert (await bot.container.workspace_settings.get(TEAM_ID)).notify_channel is None
 
 
+async def test_a_channel_the_bot_is_not_in_gets_an_inline_error_saying_to_invite_it(bot):
+    bot.slack.channels.add("C0OUTSIDE")
+    bot.slack.not_joined.add("C0OUTSIDE")
+    view = await open_modal(bot)
+    response = await bot.submit(view, values=form(approval_channel=channel("C0OUTSIDE")))
+    answer = await response.json()
+    assert answer["response_action"] == "errors" and "/invite" in answer["errors"]["approval_channel"]
+    assert (await bot.container.workspace_settings.get(TEAM_ID)).approval_channel is None
+
+
 async def test_a_key_is_required_when_none_is_stored(bot):
     view = await open_modal(bot)
     response = await bot.submit(view, values=form(forecast_api_key=None))

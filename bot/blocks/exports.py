@@ -49,6 +49,8 @@ def refused(text: str, hint: str | None) -> dict:
 def _organisation(job) -> str:
     if job.tenant_name:
         return escape(job.tenant_name)
+    if job.state != "pending":
+        return "none chosen"
     names = " or ".join(f"*{escape(c.name)}*" for c in job.tenant_choices)
     return f"an approver picks {names}"
 
@@ -220,6 +222,17 @@ def export_done_notice(job) -> dict:
     blocks = [section(f":white_check_mark: {escape(text)}",
                       accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
     return message(text, blocks)
+
+
+def rejected_notice(job) -> dict:
+    """To the requester: who rejected the export, why, and how to ask again."""
+    reason = f": {escape(job.reject_reason)}" if job.reject_reason else " (no reason given)"
+    line = (f":no_entry_sign: Your export of *{escape(job.reference)}* ({escape(job.customer.name)}) "
+            f"was rejected by {user(job.rejected_by)}{reason}")
+    hint = (f"Nothing was sent to Xero. Fix the invoice in Forecast if needed, then ask again with "
+            f"`/xero export {job.reference}`, or ask {user(job.rejected_by)} about it.")
+    text = f"Your export of {job.reference} was rejected by {user(job.rejected_by)}{reason}"
+    return message(text, [section(line), context(hint)])
 
 
 # ----------------------------------------------------------------------------- click refusals

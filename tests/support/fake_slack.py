@@ -40,6 +40,7 @@ class FakeSlack:
     })
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     channels: set[str] = field(default_factory=lambda: {"C0GENERAL", "C0APPROVALS", "C0ALERTS"})
+    not_joined: set[str] = field(default_factory=set)  # channels that exist but the bot is not in
     calls: list[Call] = field(default_factory=list)
     server: TestServer | None = None
     _changed: asyncio.Condition | None = None
@@ -112,6 +113,8 @@ class FakeSlack:
             return {"ok": True, "users": self.usergroups.get(args.get("usergroup"), [])}
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
             channel = args.get("channel", "")
+            if channel in self.not_joined:
+                return {"ok": False, "error": "not_in_channel"}
             if not (channel in self.channels or channel.startswith(("U", "D"))):
                 return {"ok": False, "error": "channel_not_found"}
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
@@ -123,7 +126,8 @@ class FakeSlack:
         if method == "conversations.info":
             channel = args.get("channel")
             if channel in self.channels:
-                return {"ok": True, "channel": {"id": channel, "name": channel.lower()}}
+                return {"ok": True, "channel": {"id": channel, "name": channel.lower(),
+                                                "is_member": channel not in self.not_joined}}
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True}
 

@@ -20,6 +20,7 @@ const EMOJI = {
   ledger: "📒", books: "📚", card_index: "📇", credit_card: "💳", heavy_minus_sign: "➖", question: "❓",
   exclamation: "❗", point_right: "👉", key: "🔑", electric_plug: "🔌", bar_chart: "📊", file_folder: "📁",
   hammer_and_wrench: "🛠️", zap: "⚡", smile: "😄", slightly_smiling_face: "🙂", broken_heart: "💔",
+  rotating_light: "🚨", repeat: "🔁", thinking_face: "🤔",
 };
 const STATEFUL_TYPES = new Set(["static_select", "external_select", "users_select", "conversations_select",
   "channels_select", "multi_static_select", "multi_external_select", "multi_users_select",
