@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from services.connections import ConnectionsService, Tenant, TenantNotFound
-from services.export_jobs import ExportJob
+from services.export_jobs import EXPORT_LEASE, ExportJob
+from services.leases import LeaseBusy, Leases
 from services.links import LinkStore
 from services.logfmt import fields
 from services.workspace_settings import WorkspaceSettings
@@ -33,6 +35,8 @@ from services.xero.errors import (
 from services.xero.models import XeroAddress, XeroContact, XeroInvoice, XeroLineItem
 
 log = logging.getLogger(__name__)
+
+EXPORT_LOCK_WAIT = timedelta(minutes=2)  # longer than Xero's own retries of one attempt usually take
 
 # Refusals Xero gives before doing anything: after one of these the create certainly made nothing.
 DEFINITE_REFUSALS = (XeroValidationError, XeroAuthError, XeroNotFound)
@@ -86,14 +90,30 @@ def contact_idempotency_key(team_id: str, tenant_id: str, client_id: int, genera
 
 
 class XeroInvoiceExporter:
-    def __init__(self, xero: XeroClient, connections: ConnectionsService, links: LinkStore):
+    def __init__(self, xero: XeroClient, connections: ConnectionsService, links: LinkStore, leases: Leases):
         self.xero = xero
         self.connections = connections
         self.links = links
+        self.leases = leases
 
     async def export(self, job: ExportJob, settings: WorkspaceSettings, *, generation: int,
                      by: str | None) -> ExportDone:
-        """Raises ExportFailure; anything else escaping means the outcome is unknown."""
+        """Raises ExportFailure; anything else escaping means the outcome is unknown.
+
+        One export of a Forecast invoice runs at a time, whichever job or organisation it is for: two jobs
+        approved at once for different organisations would otherwise each create the invoice in theirs.
+        The second one waits, then finds the first one's link and creates nothing.
+        """
+        try:
+            async with self.leases.hold(f"export:{job.team_id}:{job.forecast_invoice_id}", job.job_id,
+                                        ttl=EXPORT_LEASE, wait=EXPORT_LOCK_WAIT):
+                return await self._export(job, settings, generation=generation, by=by)
+        except LeaseBusy:
+            raise ExportFailure(f"Another export of {job.reference} is still running", hint=(
+                "Click Retry in a minute: it finds what the other export did, so nothing is created twice.")) from None
+
+    async def _export(self, job: ExportJob, settings: WorkspaceSettings, *, generation: int,
+                      by: str | None) -> ExportDone:
         tenant = await self._tenant(job)
         done = await self._already_exported(job)
         if done:

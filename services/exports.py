@@ -34,6 +34,7 @@ from services.forecast import (
     ForecastError,
     ForecastNotFound,
 )
+from services.leases import Leases
 from services.links import Link, LinkStore
 from services.logfmt import fields
 from services.permissions import Permissions
@@ -164,7 +165,7 @@ class ExportService:
         self.permissions = permissions
         self.notifier = notifier
         self.clock = clock
-        self.exporter = XeroInvoiceExporter(xero, connections, links)
+        self.exporter = XeroInvoiceExporter(xero, connections, links, Leases(storage.leases, clock=clock))
 
     # Request -----------------------------------------------------------------------
     async def request_export(self, team_id: str, user_id: str, channel_id: str | None, reference: str) -> RequestOutcome:

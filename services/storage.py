@@ -91,6 +91,10 @@ class Storage:
         return self.db["job_events"]
 
     @property
+    def leases(self) -> AsyncCollection:
+        return self.db["leases"]
+
+    @property
     def xero_cache(self) -> AsyncCollection:
         return self.db["xero_cache"]
 

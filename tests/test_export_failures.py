@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from services.xero.tokens import utcnow
@@ -16,7 +17,7 @@ from tests.support.export_flow import (
     text_of,
 )
 from tests.support.xero_books import validation_error
-from tests.support.xero_identity import UK, UK_TENANT, US
+from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
 
 
 def keys(books) -> list[str]:
@@ -178,3 +179,29 @@ async def test_only_approvers_may_retry_and_an_exported_job_is_not_retried(bot, 
     name = await click(bot, "export_retry", job_id)
     assert "already exported" in text_of(await bot.reply_to(name))
     assert len(books.invoices[UK_TENANT]) == 1
+
+
+async def test_two_jobs_of_one_invoice_for_different_organisations_create_it_once(bot, xero):
+    books = await prepare(bot, xero, tenants=(UK, US))
+    books.currencies[US_TENANT].append("GBP")
+    books.fail_next("GET", "Invoices", 400, validation_error("Sandbox: made to fail"))
+    _, first_request = await request(bot)
+    first = job_id_of(first_request)
+    await click(bot, "export_approve", first, state=picked(UK_TENANT))
+    await final_update(bot, first, "failed")
+
+    bot.slack.calls.clear()
+    _, second_request = await request(bot, user="U0MEMBER")
+    second = job_id_of(second_request)
+    # Grace retries the first (to the UK) while Ada approves the second (to the US), at the same moment.
+    await asyncio.gather(click(bot, "export_retry", first, user="U0APPROVER"),
+                         click(bot, "export_approve", second, user="U0ADMIN", state=picked(US_TENANT)))
+    await final_update(bot, first, "exported")
+    await final_update(bot, second, "exported")
+    assert len(books.invoices[UK_TENANT]) + len(books.invoices[US_TENANT]) == 1
+    assert len(books.sent("PUT", "Invoices")) == 1
+
+
+def picked(tenant_id: str) -> dict:
+    return {"export_pick_tenant_block": {"export_pick_tenant": {
+        "type": "static_select", "selected_option": {"value": tenant_id, "text": {"type": "plain_text", "text": "x"}}}}}

@@ -69,8 +69,10 @@ async def final_update(bot, job_id: str, state: str, timeout: float = 5.0):
     words = {"exported": ("Exported to", "already in", "Already exported"), "failed": ("Export failed",),
              "rejected": ("Rejected by",)}[state]
 
+    approval_ts = (await job(bot, job_id))["approval_ts"]
+
     def shows(call) -> bool:
-        return any(w in json.dumps(call.get("blocks")) for w in words)
+        return call.get("ts") == approval_ts and any(w in json.dumps(call.get("blocks")) for w in words)
 
     return await bot.slack.wait_for("chat.update", shows, timeout)
 
