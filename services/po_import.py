@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PURCHASE_ORDER = "purchase_order"
 ALL_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "BILLED", "DELETED")
 DEFAULT_STATUSES = ("AUTHORISED", "BILLED")
+PENDING = "pending"  # a claim: an import of it is running
 MAX_LISTED = 100
 MAX_EXPENSE_NAME = 200
 
@@ -103,14 +104,17 @@ class PurchaseOrderImportService(ImportBase):
             matching += count
         records = await self.cache.find(team_id, list(names), PURCHASE_ORDERS, statuses=statuses,
                                         limit=MAX_LISTED, newest_first=True)
-        imported = {t: await self.links.linked_xero_ids(team_id, PURCHASE_ORDER, t) for t in names}
         orders = []
         for record in records:
-            link = None
-            if record.record_id in imported[record.tenant_id]:
-                link = await self.links.get(team_id, PURCHASE_ORDER, record.record_id, record.tenant_id)
+            link = await self._imported(team_id, record.tenant_id, record.record_id)
             orders.append(_row(record.tenant_id, names[record.tenant_id], record.record, link))
         return PurchaseOrderListing(organisations, orders, matching, statuses)
+
+    async def _imported(self, team_id: str, tenant_id: str, purchase_order_id: str) -> Link | None:
+        """The link of an imported purchase order. One unlinked by removing its organisation still counts: its
+        expense item is still in Forecast, and importing it again is refused."""
+        link = await self.links.get(team_id, PURCHASE_ORDER, purchase_order_id, tenant_id)
+        return link if link is not None and link.status != PENDING else None
 
     # Import -----------------------------------------------------------------------------
     async def import_orders(self, team_id: str, user_id: str, project_id: int, selections: list[Selection]
@@ -191,7 +195,7 @@ def expense_item(row: PurchaseOrderRow, category: ForecastExpenseCategory) -> Ne
 
 
 def already_imported(link: Link | None) -> str:
-    if link is None or link.status == "pending":
+    if link is None or link.status == PENDING:
         return "another import of this purchase order is running"
     details = link.details or {}
     project = f"{details.get('project_display_id', '')} {details.get('project_name', '')}".strip()

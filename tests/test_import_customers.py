@@ -95,7 +95,7 @@ async def test_modal_opens_loading_then_shows_every_organisation(bot, xero):
     assert "Loading" in json.dumps(opened["view"]) and "submit" not in opened["view"]
     assert view["id"] == "V00001"  # the id views.open returned
     text = json.dumps(view["blocks"])
-    assert "Demo Company (UK)*: 2 customers" in text and "Demo Company (US)*: 1 customers" in text
+    assert "Demo Company (UK)*: 2 customers" in text and "Demo Company (US)*: 1 customer" in text
     element = next(b for b in view["blocks"] if b.get("block_id") == blocks.CUSTOMERS_BLOCK)["element"]
     assert element["type"] == "multi_external_select" and element["action_id"] == blocks.CUSTOMERS_ACTION
 
@@ -173,7 +173,7 @@ async def test_an_organisation_failing_after_retries_is_marked_unavailable(bot, 
     _, view = await open_import(bot, "import customers")
     text = json.dumps(view["blocks"])
     assert "Demo Company (UK)* is unavailable" in text and "gave up after 4 attempts" in text
-    assert "Demo Company (US)*: 1 customers" in text
+    assert "Demo Company (US)*: 1 customer" in text
     assert len(bot.xero_sleeps) == 3
     assert len([s for s in fake.sent if s.tenant == UK_TENANT]) == 4
 

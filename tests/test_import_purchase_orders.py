@@ -246,3 +246,23 @@ async def test_forecast_failing_to_list_projects_says_so_in_the_modal(bot, xero)
     xero.get(FORECAST_API + "/projects", status=401, payload={"status": 401, "message": "Bad key"})
     _, view = await open_import(bot, "import purchase-orders")
     assert "Could not read the Forecast projects" in json.dumps(view["blocks"]) and "submit" not in view
+
+
+async def test_after_removing_and_reconnecting_an_organisation_its_imported_orders_still_show_as_imported(bot, xero):
+    from tests.support.xero_identity import UK_CONNECTION, delete_url
+
+    await ready(bot, xero)
+    _, view = await open_import(bot, "import purchase-orders")
+    bodies = forecast_for_import(xero)
+    await submit_and_wait(bot, view, choose(11, UK_NEW))
+    xero.delete(delete_url(UK_CONNECTION), status=204)
+    await bot.container.connections.remove("T0TEST", UK_TENANT, removed_by="U0ADMIN")
+    await connect_organisations(bot, xero)
+    bot.slack.calls.clear()
+    _, view = await open_import(bot, "import purchase-orders")
+    block = next(b for b in view["blocks"] if b.get("block_id") == blocks.PO_PICK_BLOCK)
+    texts = {o["value"]: o["text"]["text"] for g in block["element"]["option_groups"] for o in g["options"]}
+    assert texts[blocks.pair_value(UK_TENANT, UK_NEW["PurchaseOrderID"])].endswith("(imported)")
+    assert "imported as expense item 501 in P4 Website" in json.dumps(view["blocks"])
+    again = await submit_and_wait(bot, view, choose(11, UK_NEW))
+    assert len(bodies) == 1 and "already imported as expense item 501" in json.dumps(again["blocks"])

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import secrets
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -541,3 +542,16 @@ async def test_data_survive_recreating_the_app_from_the_same_folder(make_xero, t
     assert kept.status == 200
     assert [i["InvoiceNumber"] for i in (await kept.json())["Invoices"]] == ["FC-60"]
     assert (tmp_path / "xero.json").is_file()
+
+
+def test_demo_customers_have_an_address_and_tax_number_that_an_import_carries_into_forecast():
+    from sandbox.xero.demo_data import build_organisations
+    from services.customer_import import new_client
+    from services.xero.models import XeroContact
+
+    for org in build_organisations(time.time()).values():
+        customers = [c for c in org["Contacts"].values() if c["IsCustomer"]]
+        for record in customers:
+            client = new_client(XeroContact.model_validate(record), record["Name"])
+            assert client.street and client.city and client.zip and client.country, record["Name"]
+            assert client.vat_number and client.vat_number.startswith(org["CountryCode"])

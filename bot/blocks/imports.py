@@ -96,17 +96,22 @@ def packed_sections(lines: list[str], per_section: int = 10) -> list[Block]:
     return blocks
 
 
+def counted(count: int, noun: str) -> str:
+    """'1 customer', '2 customers', '1,000 purchase orders'."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def organisation_lines(organisations: list[OrganisationStatus], noun: str) -> list[Block]:
-    """One line per organisation; an unavailable one says why, and from when its list dates."""
+    """One line per organisation (`noun` in the singular); an unavailable one says why, and from when its list dates."""
     lines = []
     for org in organisations:
         name = f"*{escape(org.name)}*"
         if org.available:
             linked = f", {org.linked:,} already linked" if org.linked else ""
-            lines.append(f":white_check_mark: {name}: {org.count:,} {noun}{linked}")
+            lines.append(f":white_check_mark: {name}: {counted(org.count, noun)}{linked}")
         else:
-            since = (f" Showing the {noun} read on {slack_date(org.fetched_at)}." if org.fetched_at
-                     else f" None of its {noun} are shown.")
+            since = (f" Showing the {noun}s read on {slack_date(org.fetched_at)}." if org.fetched_at
+                     else f" None of its {noun}s are shown.")
             lines.append(f":warning: {name} is unavailable: {escape(org.error or 'unknown error')}.{since}")
     return [context(*lines[i:i + 10]) for i in range(0, len(lines), 10)]
 
@@ -139,29 +144,38 @@ def customers_modal(organisations: list[OrganisationStatus], metadata: str = "")
         {
             "type": "input",
             "block_id": CUSTOMERS_BLOCK,
-            "optional": True,  # an empty pick gets our own inline error
             "label": plain("Customers"),
             "hint": plain("Type part of a name to search all organisations."),
             "element": {
                 "type": "multi_external_select",
                 "action_id": CUSTOMERS_ACTION,
-                "placeholder": plain(f"Search {total:,} customers"),
+                "placeholder": plain(f"Search {counted(total, 'customer')}"),
                 "min_query_length": 0,
                 "max_selected_items": MAX_OPTIONS,
             },
         },
         divider(),
-        *organisation_lines(organisations, "customers"),
+        *organisation_lines(organisations, "customer"),
     ]
     return modal(CUSTOMERS_TITLE, CUSTOMERS_CALLBACK, blocks, submit="Import", metadata=metadata)
 
 
 def customer_options(choices) -> dict:
-    """Answer to the search box: customers grouped by organisation; linked ones say so."""
+    """Answer to the search box: customers grouped by organisation; linked ones say so.
+
+    A picked option shows only its text, so a name found in several organisations also names its organisation.
+    """
+    choices = list(choices)
+    organisations_by_name: dict[str, set[str]] = {}
+    for choice in choices:
+        organisations_by_name.setdefault((choice.name or "").casefold(), set()).add(choice.tenant_id)
     groups: dict[str, list[dict]] = {}
     for choice in choices:
-        name = choice.name or "(no name)"
-        label = f"{_clip(name, 55)} (already linked)" if choice.linked else name
+        label = choice.name or "(no name)"
+        if len(organisations_by_name[(choice.name or "").casefold()]) > 1:
+            label = f"{_clip(label, 40)} · {choice.organisation}"
+        if choice.linked:
+            label = f"{_clip(label, 55)} (already linked)"
         groups.setdefault(choice.organisation, []).append(option(label, pair_value(choice.tenant_id,
                                                                                    choice.contact_id)))
     if not groups:
@@ -194,7 +208,7 @@ def po_modal(listing: PurchaseOrderListing, projects, *, selected_project: str |
     else:
         blocks.append(section("No purchase order has one of these statuses. Change the status filter above."))
     blocks.append(divider())
-    blocks += organisation_lines(listing.organisations, "purchase orders")
+    blocks += organisation_lines(listing.organisations, "purchase order")
     if listing.matching > len(listing.orders):
         blocks.append(context(f"Showing the newest {len(listing.orders)} of {listing.matching:,} purchase orders; "
                               "narrow the status filter to see others."))
@@ -245,7 +259,7 @@ def _order_picker(orders: list[PurchaseOrderRow]) -> Block:
         text = f"{order.number} · {_clip(order.supplier, 30)} · {money(order)}{done}"
         groups.setdefault(order.organisation, []).append(option(text, pair_value(order.tenant_id,
                                                                                   order.purchase_order_id)))
-    return {"type": "input", "block_id": PO_PICK_BLOCK, "optional": True, "label": plain("Purchase orders"),
+    return {"type": "input", "block_id": PO_PICK_BLOCK, "label": plain("Purchase orders"),
             "element": {"type": "multi_static_select", "action_id": PO_PICK_ACTION,
                         "placeholder": plain("Pick purchase orders"), "option_groups": option_groups(groups.items())}}
 

@@ -24,6 +24,7 @@ ORG_SPECS: list[dict[str, Any]] = [
     {
         "name": "Demo Company (UK)",
         "short": "UK",
+        "address": ("London", "EC1A 1BB", "United Kingdom"),
         "base_currency": "GBP",
         "currencies": [("GBP", "British Pound"), ("EUR", "Euro"), ("USD", "United States Dollar")],
         "country": "GB",
@@ -41,6 +42,7 @@ ORG_SPECS: list[dict[str, Any]] = [
     {
         "name": "Demo Company (US)",
         "short": "US",
+        "address": ("New York", "10001", "United States"),
         "base_currency": "USD",
         "currencies": [("USD", "United States Dollar"), ("CAD", "Canadian Dollar")],
         "country": "US",
@@ -58,6 +60,7 @@ ORG_SPECS: list[dict[str, Any]] = [
     {
         "name": "Acme Holdings NZ",
         "short": "NZ",
+        "address": ("Auckland", "1010", "New Zealand"),
         "base_currency": "NZD",
         "currencies": [("NZD", "New Zealand Dollar"), ("AUD", "Australian Dollar")],
         "country": "NZ",
@@ -170,7 +173,7 @@ def _add_contact(org, name, updated, *, customer=False, supplier=False) -> dict[
         "ContactStatus": "ACTIVE",
         "Name": name,
         "EmailAddress": f"accounts@{first_word}.example",
-        "Addresses": [],
+        "Addresses": _demo_addresses(org, len(org["Contacts"]) + 1),
         "Phones": [],
         "ContactGroups": [],
         "ContactPersons": [],
@@ -181,8 +184,18 @@ def _add_contact(org, name, updated, *, customer=False, supplier=False) -> dict[
         "HasValidationErrors": False,
         "_updated": updated,
     }
+    if customer:
+        contact["TaxNumber"] = f"{org['CountryCode']}{int(contact_id[:8], 16) % 10**9:09d}"
     org["Contacts"][contact_id] = contact
     return contact
+
+
+def _demo_addresses(org, number: int) -> list[dict[str, Any]]:
+    """A street address in the organisation's city, and an empty postal one, as Xero returns them."""
+    city, postcode, country = next(spec["address"] for spec in ORG_SPECS if spec["country"] == org["CountryCode"])
+    return [{"AddressType": "STREET", "AddressLine1": f"{number} Market Street", "City": city,
+             "PostalCode": postcode, "Country": country},
+            {"AddressType": "POBOX"}]
 
 
 def _demo_line(description, quantity, unit_amount, account_code, tax_type, rate) -> dict[str, Any]:
