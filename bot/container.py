@@ -77,7 +77,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     permissions = Permissions(SlackUserDirectory(slack), settings.bot_admin_ids)
     # One limiter per process: Xero's limits are per organisation, whoever calls.
     xero = XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter(), sleep=xero_sleep,
-                      web_url=settings.xero_web_url)
+                      web_url=settings.xero_web_url, on_refused=connections.mark_needs_reconnect)
     forecast = ForecastApi(http, settings.forecast_api_url)
     links = LinkStore(storage)
     workspace_settings = WorkspaceSettingsService(storage, box, SettingsDefaults(

@@ -180,6 +180,14 @@ class ConnectionsService:
         )
         return tenant
 
+    async def mark_needs_reconnect(self, tenant) -> None:
+        """Xero refused us this organisation: `/xero list` says so until an admin reconnects it."""
+        result = await self.storage.tenants.update_many(
+            {"tenant_id": tenant.tenant_id, "token_set_id": tenant.token_set_id, "status": CONNECTED},
+            {"$set": {"status": NEEDS_RECONNECT}})
+        if result.modified_count:
+            log.warning("tenant.needs_reconnect", **fields(tenant=tenant.tenant_id))
+
     # List ---------------------------------------------------------------------------
     async def list_tenants(self, team_id: str) -> list[Tenant]:
         cursor = self.storage.tenants.find({"team_id": team_id, "status": {"$ne": REMOVED}}).sort("name", 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.support.xero_identity import UK, UK_CONNECTION, UK_TENANT, US_TENANT, connect_organisations, delete_url
 
 
@@ -135,3 +137,20 @@ async def test_removed_organisation_can_be_connected_again(bot, xero):
     await connect_organisations(bot, xero, tenants=(UK,))
     tenants = [t async for t in bot.storage.tenants.find({"tenant_id": UK_TENANT})]
     assert len(tenants) == 1 and tenants[0]["status"] == "connected"
+
+
+async def test_an_organisation_xero_refuses_shows_as_needing_reconnect(bot, xero):
+    from services.xero.client import TenantAuth
+    from services.xero.errors import XeroAuthError
+    from tests.support.harness import XERO_API
+
+    await connect_organisations(bot, xero)
+    tenant = await bot.container.connections.get_tenant("T0TEST", UK_TENANT)
+    xero.get(f"{XERO_API}/api.xro/2.0/Currencies", status=403,
+             payload={"Title": "Forbidden", "Detail": "AuthorizationUnsuccessful"})
+    with pytest.raises(XeroAuthError):
+        await bot.container.xero.get_currencies(TenantAuth(UK_TENANT, tenant.token_set_id))
+    reply = await bot.ask("list")
+    blocks = json.dumps(reply["blocks"])
+    uk_part, us_part = blocks.split("Demo Company (US)")  # sorted by name: UK first
+    assert "Needs reconnect" in uk_part.split("Demo Company (UK)")[1] and "Needs reconnect" not in us_part

@@ -15,6 +15,7 @@ import aiohttp
 from pydantic import BaseModel
 
 from services.xero.errors import (
+    XeroAuthError,
     XeroError,
     XeroNotFound,
     XeroRateLimited,
@@ -86,6 +87,7 @@ class XeroClient:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         web_url: str = XERO_WEB_URL,
+        on_refused: Callable[[TenantAuth], Awaitable[object]] | None = None,
     ):
         self._session = session
         self._base_url = api_url.rstrip("/") + ACCOUNTING_PATH
@@ -96,6 +98,7 @@ class XeroClient:
         self._sleep = sleep
         self._jitter = jitter
         self._web_url = web_url.rstrip("/")
+        self._on_refused = on_refused  # told when Xero no longer lets us into an organisation (401/403)
 
     # ----------------------------------------------------------------- transport
 
@@ -136,6 +139,8 @@ class XeroClient:
                 if answer.status < 300:
                     return _decode(answer.body)
                 failure = parse_xero_error(answer.status, answer.body, answer.headers, subject=subject)
+                if isinstance(failure, XeroAuthError) and self._on_refused:
+                    await self._on_refused(tenant)
                 if not _retryable(failure):
                     raise failure
                 delay = self._delay_for(failure, attempt)
