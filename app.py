@@ -104,6 +104,10 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
 
 
 async def serve(settings: Settings, sandbox: SandboxPlan | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     storage, embedded, key = await open_storage(settings)
     container = build_container(settings, storage, key)
     runners = [await start_site(build_web_app(container), settings.host, settings.port)]
@@ -113,10 +117,6 @@ async def serve(settings: Settings, sandbox: SandboxPlan | None = None) -> None:
         print(SANDBOX_BANNER.format(url=sandbox.sandbox_url + "/", data=sandbox.data_dir), flush=True)
     else:
         print(f"Xero for Slack is listening on http://{settings.host}:{settings.port} (Ctrl+C to stop)", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

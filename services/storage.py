@@ -140,6 +140,16 @@ class Storage:
         await self.client.close()
 
 
+def _die_with_parent() -> None:
+    """On Linux, the embedded server gets SIGTERM when the bot dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -176,7 +186,8 @@ class EmbeddedMongo:
             Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self.process = subprocess.Popen(
-            self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+            self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         await self._wait_until_answering(timeout)
         return self.uri

@@ -107,8 +107,11 @@ def start_app(tmp_path, *args: str) -> tuple[subprocess.Popen, str]:
 
 
 def stop_app(process: subprocess.Popen) -> str:
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
     process.terminate()
     process.wait(timeout=10)
+    for pid in children:  # the embedded database stops with the bot
+        assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0, "nx-27017 left running"
     return process.stderr.read()
 
 
