@@ -111,8 +111,17 @@ def stop_app(process: subprocess.Popen) -> str:
     process.terminate()
     process.wait(timeout=10)
     for pid in children:  # the embedded database stops with the bot
-        assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0, "nx-27017 left running"
+        assert not still_running(pid), "nx-27017 left running"
     return process.stderr.read()
+
+
+def still_running(pid: str) -> bool:
+    """Alive and not a zombie (an exited child that init here may never reap)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
 
 
 def test_without_slack_settings_make_run_starts_the_sandbox_and_prints_one_url(tmp_path):
