@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -96,20 +97,13 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await ack(response_action="errors", errors={blocks.CUSTOMERS_BLOCK: NO_CUSTOMERS_PICKED})
             return
         await ack()
-        user_id, team_id = body["user"]["id"], body["team"]["id"]
-        channel_id = json.loads(view.get("private_metadata") or "{}").get("channel_id")
-        if not await container.permissions.is_admin(user_id):
-            await notify_user(container, user_id, channel_id, not_admin("/xero import customers"))
-            return
         selections = [CustomerSelection(tenant_id, contact_id) for tenant_id, contact_id in chosen]
-        try:
+
+        async def run(team_id: str, user_id: str) -> dict:
             summary = await container.customer_import.import_contacts(team_id, user_id, selections)
-            payload = blocks.customer_summary(summary)
-        except ImportProblem as problem:
-            payload = error_message(problem.message, problem.hint)
-        except ForecastError as exc:
-            payload = error_message(f"Forecast could not be read: {exc}", "Nothing was imported. Try again later.")
-        await notify_user(container, user_id, channel_id, payload)
+            return blocks.customer_summary(summary)
+
+        await import_and_report(container, body, view, "/xero import customers", run)
 
     @app.action(blocks.PO_STATUS_ACTION)
     async def filter_purchase_orders(ack, body, action):
@@ -141,20 +135,30 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await ack(response_action="errors", errors=errors or {blocks.PO_STATUS_BLOCK: NO_PROJECT_PICKED})
             return
         await ack()
-        user_id, team_id = body["user"]["id"], body["team"]["id"]
-        channel_id = json.loads(view.get("private_metadata") or "{}").get("channel_id")
-        if not await container.permissions.is_admin(user_id):
-            await notify_user(container, user_id, channel_id, not_admin("/xero import purchase-orders"))
-            return
         selections = [OrderSelection(tenant_id, order_id) for tenant_id, order_id in chosen]
-        try:
+
+        async def run(team_id: str, user_id: str) -> dict:
             summary = await container.po_import.import_orders(team_id, user_id, int(project_id), selections)
-            payload = blocks.po_summary(summary)
-        except ImportProblem as problem:
-            payload = error_message(problem.message, problem.hint)
-        except ForecastError as exc:
-            payload = error_message(f"Forecast could not be read: {exc}", "Nothing was imported. Try again later.")
-        await notify_user(container, user_id, channel_id, payload)
+            return blocks.po_summary(summary)
+
+        await import_and_report(container, body, view, "/xero import purchase-orders", run)
+
+
+async def import_and_report(container: Container, body: dict, view: dict, usage: str,
+                            run: Callable[[str, str], Awaitable[dict]]) -> None:
+    """After a submitted import modal: admins only, run the import, tell the admin how it went."""
+    user_id, team_id = body["user"]["id"], body["team"]["id"]
+    channel_id = json.loads(view.get("private_metadata") or "{}").get("channel_id")
+    if not await container.permissions.is_admin(user_id):
+        await notify_user(container, user_id, channel_id, not_admin(usage))
+        return
+    try:
+        payload = await run(team_id, user_id)
+    except ImportProblem as problem:
+        payload = error_message(problem.message, problem.hint)
+    except ForecastError as exc:
+        payload = error_message(f"Forecast could not be read: {exc}", "Nothing was imported. Try again later.")
+    await notify_user(container, user_id, channel_id, payload)
 
 
 def _has_block(view: dict, block_id: str) -> bool:

@@ -75,18 +75,20 @@ class ExportFailure(Exception):
         return self.refused
 
 
-def idempotency_key(team_id: str, tenant_id: str, forecast_invoice_id: int, generation: int) -> str:
-    key = f"fc-export:{team_id}:{tenant_id}:inv{forecast_invoice_id}:g{generation}"
+def _bounded_key(prefix: str, body: str) -> str:
+    """Readable when it fits Xero's 128 characters, else a digest of the same parts."""
+    key = f"{prefix}:{body}"
     if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        key = "fc-export:" + hashlib.sha256(key.encode()).hexdigest()
+        key = f"{prefix}:" + hashlib.sha256(key.encode()).hexdigest()
     return key
+
+
+def idempotency_key(team_id: str, tenant_id: str, forecast_invoice_id: int, generation: int) -> str:
+    return _bounded_key("fc-export", f"{team_id}:{tenant_id}:inv{forecast_invoice_id}:g{generation}")
 
 
 def contact_idempotency_key(team_id: str, tenant_id: str, client_id: int, generation: int) -> str:
-    key = f"fc-contact:{team_id}:{tenant_id}:client{client_id}:g{generation}"
-    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        key = "fc-contact:" + hashlib.sha256(key.encode()).hexdigest()
-    return key
+    return _bounded_key("fc-contact", f"{team_id}:{tenant_id}:client{client_id}:g{generation}")
 
 
 class XeroInvoiceExporter:

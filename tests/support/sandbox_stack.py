@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from app import start_site
 from bot.config import Settings
 from bot.container import Container, build_container
 from bot.slack_app import build_web_app
@@ -34,20 +35,13 @@ class SandboxStack:
         return self.sandbox_app[STAND_INS].xero[XERO_STATE]
 
 
-async def _site(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
-
-
 async def start_sandbox_stack(storage: Storage) -> SandboxStack:
     plan = SandboxPlan(data_dir=None, bot_port=free_port(), sandbox_port=free_port())
     settings = Settings(_env_file=None, **plan.bot_settings())
     container = build_container(settings, storage, generate_key())
     sandbox_app = create_sandbox_app(plan)
-    runners = [await _site(build_web_app(container), plan.host, plan.bot_port),
-               await _site(sandbox_app, plan.host, plan.sandbox_port)]
+    runners = [await start_site(build_web_app(container), plan.host, plan.bot_port),
+               await start_site(sandbox_app, plan.host, plan.sandbox_port)]
     return SandboxStack(plan, container, sandbox_app, runners)
 
 
