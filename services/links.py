@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.storage import Storage, stamp
@@ -94,14 +93,4 @@ class LinkStore:
     async def get(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str) -> Link | None:
         doc = await self.links.find_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
                                          "tenant_id": tenant_id})
-        return Link.from_doc(doc) if doc else None
-
-    async def set_status(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str, *,
-                         expected: str, status: str, **values) -> Link | None:
-        doc = await self.links.find_one_and_update(
-            {"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id), "tenant_id": tenant_id,
-             "status": expected},
-            {"$set": {"status": status, **values}},
-            return_document=ReturnDocument.AFTER,
-        )
         return Link.from_doc(doc) if doc else None
