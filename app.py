@@ -110,6 +110,7 @@ async def serve(settings: Settings, sandbox: SandboxPlan | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     storage, embedded, key = await open_storage(settings)
     container = build_container(settings, storage, key)
+    await container.start()
     runners = [await start_site(build_web_app(container), settings.host, settings.port)]
     log.info("server.started url=http://%s:%s", settings.host, settings.port)
     if sandbox:

@@ -17,6 +17,7 @@ from services.crypto import SecretBox
 from services.customer_import import CustomerImportService
 from services.exports import ExportService
 from services.forecast import ForecastApi
+from services.jobs import JobQueue, JobRunner
 from services.links import LinkStore
 from services.permissions import Permissions
 from services.po_import import PurchaseOrderImportService
@@ -48,8 +49,16 @@ class Container:
     exports: ExportService
     customer_import: CustomerImportService
     po_import: PurchaseOrderImportService
+    jobs: JobQueue
+    runner: JobRunner
+
+    async def start(self) -> None:
+        """Starts this process's job workers (every replica runs them)."""
+        await self.jobs.ensure_indexes()
+        self.runner.start()
 
     async def close(self) -> None:
+        await self.runner.stop()
         await self.http.close()
 
 
@@ -86,6 +95,8 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         forecast_api_key=_secret(settings.forecast_api_key),
     ))
     xero_cache = XeroCache(storage, xero)
+    jobs = JobQueue(storage.jobs)
+    runner = JobRunner(jobs)
     import_services = (connections, workspace_settings, xero_cache, links, forecast)
     return Container(
         settings=settings,
@@ -107,4 +118,6 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         ),
         customer_import=CustomerImportService(*import_services),
         po_import=PurchaseOrderImportService(*import_services),
+        jobs=jobs,
+        runner=runner,
     )

@@ -98,6 +98,10 @@ class Storage:
     def xero_cache(self) -> AsyncCollection:
         return self.db["xero_cache"]
 
+    @property
+    def jobs(self) -> AsyncCollection:
+        return self.db["jobs"]
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:

@@ -128,6 +128,7 @@ async def start_harness(mongo_storage: Storage, **setting_overrides):
         xero_sleeps.append(seconds)
 
     container = build_container(settings, mongo_storage, generate_key(), xero_sleep=no_wait)
+    await container.start()
     server = TestServer(build_web_app(container), host="127.0.0.1")
     client = TestClient(server)
     await client.start_server()

@@ -39,6 +39,7 @@ async def start_sandbox_stack(storage: Storage) -> SandboxStack:
     plan = SandboxPlan(data_dir=None, bot_port=free_port(), sandbox_port=free_port())
     settings = Settings(_env_file=None, **plan.bot_settings())
     container = build_container(settings, storage, generate_key())
+    await container.start()
     sandbox_app = create_sandbox_app(plan)
     runners = [await start_site(build_web_app(container), plan.host, plan.bot_port),
                await start_site(sandbox_app, plan.host, plan.sandbox_port)]
