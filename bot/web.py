@@ -28,6 +28,10 @@ class WebRoutes:
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/xero/callback", self.xero_callback)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/", self.front_page)
+
+    async def front_page(self, request: web.Request) -> web.Response:
+        return html(pages.front_page())
 
     async def healthz(self, request: web.Request) -> web.Response:
         if await self.container.storage.ping():

@@ -4,7 +4,7 @@
 const BASE = location.pathname.replace(/[^/]*$/, "");  // e.g. "/slack/"
 const XERO_COMMANDS = [
   ["help", "What the bot can do"], ["connect", "Connect a Xero organisation"], ["list", "List connections"],
-  ["remove", "Remove a connection"], ["export INV-123", "Export an invoice to Forecast"],
+  ["remove", "Remove a connection"], ["export INV-123", "Send Forecast invoices to Xero, for approval"],
   ["import customers", "Import customers"], ["import purchase-orders", "Import purchase orders"],
   ["settings", "Settings"],
 ];
