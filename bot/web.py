@@ -56,6 +56,7 @@ class WebRoutes:
             await self.tell(failure.user_id, blocks.consent_failed(failure.reason))
             return html(pages.failed_page(failure.reason), status=502)
         await self.tell(result.user_id, blocks.consent_succeeded(result.tenants))
+        await self.container.home.refresh(result.team_id)
         return html(pages.connected_page([t.name for t in result.tenants]))
 
     async def tell(self, user_id: str, payload: dict) -> None:

@@ -89,6 +89,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         try:
             result = await container.connections.remove(team_id, meta["tenant_id"], removed_by=user_id)
             payload = blocks.removal_done(result, user_id)
+            await container.home.refresh(team_id)
         except TenantNotFound:
             payload = error_message("That organisation was already removed.", "Run `/xero list` to check.")
         except XeroError as exc:
