@@ -90,6 +90,8 @@ def _recent(data) -> list[dict]:
             line += f" · Xero number {escape(job.xero_invoice_number)}"
         if job.state == "failed":
             line += f"\n{escape(job.error or 'unknown error')}"
+            if job.error_details:
+                line += f": {escape('; '.join(job.error_details[:3]))}"
             if data.is_approver:
                 blocks.append(section(line, accessory=button("Retry", HOME_RETRY_ACTION, job.job_id, style="primary")))
                 continue
