@@ -15,6 +15,13 @@ from services.exports import Refused
 log = logging.getLogger(__name__)
 
 
+def picked_tenant(body: dict, job_id: str) -> str | None:
+    """The organisation chosen next to this request's Approve button on the Home tab, if any."""
+    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    picked = (values.get(blocks.pending_block_id(job_id)) or {}).get(blocks.HOME_PICK_TENANT_ACTION) or {}
+    return (picked.get("selected_option") or {}).get("value")
+
+
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
     home = container.home
     service = container.exports
@@ -34,8 +41,13 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     async def approve_from_home(ack, body):
         await ack()
         team_id, user_id = body["team"]["id"], body["user"]["id"]
-        outcome = await service.approve(team_id, body["actions"][0]["value"], user_id)
+        job_id = body["actions"][0]["value"]
+        outcome = await service.approve(team_id, job_id, user_id, picked_tenant(body, job_id))
         await after_click(team_id, user_id, outcome)
+
+    @app.action(blocks.HOME_PICK_TENANT_ACTION)
+    async def tenant_picked_on_home(ack):
+        await ack()  # read from the Home view's state when Approve is clicked
 
     @app.action(blocks.HOME_RETRY_ACTION)
     async def retry_from_home(ack, body):

@@ -142,3 +142,25 @@ async def test_the_xero_client_records_a_successful_call_at_most_once_a_minute(x
         await client.get_currencies(auth)
         await client.get_currencies(TenantAuth("tenant-b", "set-b"))
     assert recorded == ["tenant-a", "tenant-a", "tenant-b"]
+
+
+async def test_an_approver_picks_the_organisation_on_home_when_the_client_is_not_linked(bot, xero):
+    await prepare(bot, xero, tenants=(UK, US))
+    _, approval = await request(bot, user="U0MEMBER")
+    home = await bot.open_home("U0APPROVER")
+    job_id = job_id_of(approval)
+    picker_block = next(b for b in home["blocks"] if b.get("block_id") == f"home_job_{job_id}")
+    picker, approve = picker_block["elements"]
+    assert [o["text"]["text"] for o in picker["options"]] == ["Demo Company (UK)", "Demo Company (US)"]
+
+    await bot.click("home_approve", job_id, user="U0APPROVER", channel="")  # no choice yet
+    dm = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "U0APPROVER")
+    assert "Choose the organisation first" in json.dumps(dm.args)
+
+    state = {f"home_job_{job_id}": {"home_pick_tenant": {"type": "static_select",
+                                                         "selected_option": {"value": UK_TENANT}}}}
+    await bot.view_action({"id": "VHOME", "type": "home", "blocks": home["blocks"]},
+                          {"type": "button", "action_id": "home_approve", "value": job_id,
+                           "block_id": f"home_job_{job_id}"}, user="U0APPROVER", values=state)
+    await final_update(bot, job_id, "exported")
+    assert (await bot.container.exports.get_job(TEAM_ID, job_id)).tenant_id == UK_TENANT

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bot.blocks.common import (
+    actions,
+    plain,
     button,
     context,
     divider,
@@ -18,6 +20,7 @@ from bot.blocks.settings import STATUS_SHORT
 
 HOME_APPROVE_ACTION = "home_approve"
 HOME_RETRY_ACTION = "home_retry"
+HOME_PICK_TENANT_ACTION = "home_pick_tenant"
 MAX_LISTED = 8
 
 STATE_LABELS = {
@@ -73,8 +76,17 @@ def _pending(data) -> list[dict]:
             blocks.append(section(f"{line}\nTo {escape(target)}. Reject from the request in {where}.",
                                   accessory=button("Approve", HOME_APPROVE_ACTION, job.job_id, style="primary")))
         else:
-            blocks.append(section(f"{line}\nChoose its organisation on the request in {where}, then approve there."))
+            picker = {"type": "static_select", "action_id": HOME_PICK_TENANT_ACTION,
+                      "placeholder": plain("Choose the organisation"),
+                      "options": [{"text": plain(c.name[:75]), "value": c.tenant_id} for c in job.tenant_choices[:100]]}
+            blocks.append(section(f"{line}\nWhich organisation should it go to? Reject from the request in {where}."))
+            blocks.append(actions(picker, button("Approve", HOME_APPROVE_ACTION, job.job_id, style="primary"),
+                                  block_id=pending_block_id(job.job_id)))
     return blocks
+
+
+def pending_block_id(job_id: str) -> str:
+    return f"home_job_{job_id}"
 
 
 def _recent(data) -> list[dict]:
