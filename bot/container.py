@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.export_notifier import SlackExportNotifier
-from bot.home_tab import HomeTab
+from bot.home_tab import HomeTab, RedrawHomeAfterNotices
 from bot.slack_directory import SlackUserDirectory
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
@@ -96,6 +96,8 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         storage, forecast=forecast, xero=xero, connections=connections, links=links,
         workspace_settings=workspace_settings, permissions=permissions, notifier=SlackExportNotifier(slack),
     )
+    home = HomeTab(slack, connections, tokens, exports, permissions, workspace_settings)
+    exports.notifier = RedrawHomeAfterNotices(exports.notifier, home)
     return Container(
         settings=settings,
         storage=storage,
@@ -114,5 +116,5 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         customer_import=CustomerImportService(*import_services),
         po_import=PurchaseOrderImportService(*import_services),
         ledger_choices=LedgerChoices(connections, xero),
-        home=HomeTab(slack, connections, tokens, exports, permissions, workspace_settings),
+        home=home,
     )

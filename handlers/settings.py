@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -19,6 +20,8 @@ from services.forecast import ForecastAuthError, ForecastError
 from services.workspace_settings import OrganisationDefaults, SettingsChanges
 
 log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT = 2.0  # seconds for a check with Xero or Forecast while Slack waits for the form's answer
 
 
 async def open_settings(ctx: CommandContext) -> None:
@@ -80,23 +83,27 @@ def read_form(values: dict) -> dict:
 
 
 async def validate(container: Container, team_id: str, form: dict) -> dict[str, str]:
+    """Every check at once (Slack waits 3 s for the answer); block id -> what is wrong, in words."""
+    async def channel(block_id: str) -> dict[str, str]:
+        problem = await _channel_problem(container, form[block_id]) if form[block_id] else None
+        return {block_id: problem} if problem else {}
+
+    async def approvers() -> dict[str, str]:
+        problem = await _approvers_problem(container, form["approver_users"])
+        return {blocks.APPROVER_USERS: problem} if problem else {}
+
+    async def key() -> dict[str, str]:
+        problem = await _key_problem(container, team_id, form)
+        return {blocks.FORECAST_API_KEY: problem} if problem else {}
+
     errors: dict[str, str] = {}
-    for block_id in (blocks.APPROVAL_CHANNEL, blocks.NOTIFY_CHANNEL):
-        channel = form[block_id]
-        problem = await _channel_problem(container, channel) if channel else None
-        if problem:
-            errors[block_id] = problem
     if not form["approval_channel"]:
         errors[blocks.APPROVAL_CHANNEL] = "Choose a channel: export requests wait for approval there."
     if form["export_status"] not in blocks.STATUS_LABELS:
         errors[blocks.EXPORT_STATUS] = "Choose Draft or Approved."
-    problem = await _approvers_problem(container, form["approver_users"])
-    if problem:
-        errors[blocks.APPROVER_USERS] = problem
-    errors.update(_organisation_problems(container, team_id, form["organisations"]))
-    problem = await _key_problem(container, team_id, form)
-    if problem:
-        errors[blocks.FORECAST_API_KEY] = problem
+    for found in await asyncio.gather(channel(blocks.APPROVAL_CHANNEL), channel(blocks.NOTIFY_CHANNEL), approvers(),
+                                      _organisation_problems(container, team_id, form["organisations"]), key()):
+        errors.update(found)
     return errors
 
 
@@ -115,11 +122,13 @@ async def _approvers_problem(container: Container, user_ids: list[str]) -> str |
     return None
 
 
-def _organisation_problems(container: Container, team_id: str, picked: dict[str, dict]) -> dict[str, str]:
+async def _organisation_problems(container: Container, team_id: str, picked: dict[str, dict]) -> dict[str, str]:
     """Each picked account and tax rate must be one the organisation offered (active, for revenue)."""
     errors: dict[str, str] = {}
     for tenant_id, kinds in picked.items():
         choices = container.ledger_choices.last_read(team_id, tenant_id)
+        if choices is None:  # the form was opened by another bot process: ask Xero, briefly
+            choices = await _read_choices(container, team_id, tenant_id)
         account, tax = kinds.get(blocks.ACCOUNT_CODE), kinds.get(blocks.TAX_TYPE)
         if account and account != blocks.USE_DEFAULT and (choices is None or choices.account(account) is None):
             errors[blocks.organisation_block(blocks.ACCOUNT_CODE, tenant_id)] = (
@@ -128,6 +137,14 @@ def _organisation_problems(container: Container, team_id: str, picked: dict[str,
             errors[blocks.organisation_block(blocks.TAX_TYPE, tenant_id)] = (
                 "That is not an active tax rate for sales in this organisation. Choose one from the list.")
     return errors
+
+
+async def _read_choices(container: Container, team_id: str, tenant_id: str):
+    try:
+        await asyncio.wait_for(container.ledger_choices.for_team(team_id), timeout=CHECK_TIMEOUT)
+    except asyncio.TimeoutError:
+        log.info("settings.choices_check_timed_out team=%s", team_id)
+    return container.ledger_choices.last_read(team_id, tenant_id)
 
 
 async def _key_problem(container: Container, team_id: str, form: dict) -> str | None:
@@ -141,7 +158,7 @@ async def _key_problem(container: Container, team_id: str, form: dict) -> str | 
             return None
         return "Paste a Forecast API key (Forecast > Admin > API keys): none is stored yet."
     try:
-        await container.forecast.check_key(key)
+        await container.forecast.check_key(key, timeout=CHECK_TIMEOUT)
     except ForecastAuthError:
         return "Forecast refused this key. Copy it again from Forecast > Admin > API keys; nothing was saved."
     except ForecastError as exc:

@@ -58,8 +58,9 @@ async def test_an_approver_approves_from_home_and_every_open_home_is_redrawn(bot
 
     await bot.click("home_approve", job_id_of(approval), user="U0APPROVER", channel="")
     await final_update(bot, job_id_of(approval), "exported")
-    member_home = await bot.home_published("U0MEMBER", after=published)
-    assert "in Xero" in text(member_home) and "INV-101" in text(member_home)
+    member_home = await bot.slack.wait_for("views.publish", lambda c: c["user_id"] == "U0MEMBER" and "in Xero" in
+                                           json.dumps(c["view"]) and bot.homes_published("U0MEMBER") > published)
+    assert "INV-101" in text(member_home["view"])
     approver_home = await bot.home_published("U0APPROVER", after=1)
     assert buttons(approver_home, "home_approve") == []
 
@@ -164,3 +165,16 @@ async def test_an_approver_picks_the_organisation_on_home_when_the_client_is_not
                            "block_id": f"home_job_{job_id}"}, user="U0APPROVER", values=state)
     await final_update(bot, job_id, "exported")
     assert (await bot.container.exports.get_job(TEAM_ID, job_id)).tenant_id == UK_TENANT
+
+
+async def test_a_request_and_its_approval_in_the_channel_redraw_the_requesters_home(bot, xero):
+    await prepare(bot, xero)
+    await bot.open_home("U0MEMBER")
+    _, approval = await request(bot, user="U0MEMBER")
+    home = await bot.home_published("U0MEMBER", after=1)
+    assert "waiting for approval" in text(home)
+    published = bot.homes_published("U0MEMBER")
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    await bot.slack.wait_for("views.publish", lambda c: c["user_id"] == "U0MEMBER" and "in Xero" in json.dumps(
+        c["view"]) and bot.homes_published("U0MEMBER") > published)

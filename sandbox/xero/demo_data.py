@@ -138,7 +138,7 @@ def _tax_rate(tax_type: str, name: str, rate: float) -> dict[str, Any]:
         "CanApplyToEquity": True,
         "CanApplyToExpenses": True,
         "CanApplyToLiabilities": True,
-        "CanApplyToRevenue": True,
+        "CanApplyToRevenue": not tax_type.startswith("INPUT"),  # purchase rates are not offered for sales
         "DisplayTaxRate": rate,
         "EffectiveRate": rate,
         "Status": "ACTIVE",
