@@ -32,6 +32,15 @@ def form(key: str | None = None, **pickers) -> dict:
     return {block_id: {block_id: element} for block_id, element in values.items()}
 
 
+async def saved_confirmation(bot, count: int = 1):
+    """Waits until the bot confirmed `count` saves (it saves after answering Slack)."""
+    def confirmations():
+        return [c for c in bot.slack.called("chat.postEphemeral") if "settings saved" in c["text"]]
+
+    await bot.slack.wait_for("chat.postEphemeral", lambda c: len(confirmations()) >= count)
+    return confirmations()[count - 1]
+
+
 async def filled_modal(bot) -> dict:
     """Types /xero settings; returns the modal once the organisations' lists are filled in."""
     await bot.command("settings")
@@ -68,9 +77,9 @@ async def test_choices_are_stored_per_organisation_and_used_by_the_export(bot, x
     view = await filled_modal(bot)
     response = await bot.submit(view, values=form(**{ACCOUNT: picked("4000"), TAX: picked("NONE")}))
     assert "errors" not in await response.text()
+    confirmation = await saved_confirmation(bot)
     saved = await bot.container.workspace_settings.get(TEAM_ID)
     assert saved.line_defaults(UK_TENANT) == ("4000", "NONE")
-    confirmation = await bot.slack.wait_for("chat.postEphemeral", lambda c: "settings saved" in c["text"])
     said = json.dumps(confirmation["blocks"])
     assert "Demo Company (UK)" in said and "4000 Consulting" in said and "No VAT" in said
     assert "Approved (Authorised)" in said and "AUTHORISED" not in said.replace("Approved (Authorised)", "")
@@ -101,6 +110,7 @@ async def test_an_organisation_xero_cannot_read_keeps_its_choice_and_says_why(bo
     assert "could not be read" in said and "account 200" in said
     response = await bot.submit(view, values=form())
     assert "errors" not in await response.text()
+    await saved_confirmation(bot)
     assert (await bot.container.workspace_settings.get(TEAM_ID)).line_defaults(UK_TENANT) == ("200", "OUTPUT2")
 
 
@@ -121,6 +131,7 @@ async def test_a_key_forecast_accepts_is_saved(bot, xero):
     view = await filled_modal(bot)
     response = await bot.submit(view, values=form("good-key", **{ACCOUNT: picked("default"), TAX: picked("default")}))
     assert "errors" not in await response.text()
+    await saved_confirmation(bot)
     assert await bot.container.workspace_settings.forecast_api_key(TEAM_ID) == "good-key"
 
 
@@ -141,8 +152,8 @@ async def test_the_stored_key_can_be_dropped_for_the_servers_default(bot_with_de
     use_default = {"type": "checkboxes", "selected_options": [{"value": "yes"}]}
     response = await bot.submit(view, values=form(forecast_key_default=use_default))
     assert "errors" not in await response.text()
+    saved = await saved_confirmation(bot)
     assert await bot.container.workspace_settings.forecast_api_key(TEAM_ID) == "server-default-key"
-    saved = await bot.slack.wait_for("chat.postEphemeral", lambda c: "settings saved" in c["text"])
     assert "default key from the server settings" in json.dumps(saved["blocks"])
 
 
@@ -173,6 +184,7 @@ async def test_a_form_opened_by_another_bot_process_is_checked_with_xero_on_save
     bot.container.ledger_choices._cache.clear()  # as if this process never showed the form
     response = await bot.submit(view, values=form(**{ACCOUNT: picked("4000"), TAX: picked("OUTPUT2")}))
     assert "errors" not in await response.text()
+    await saved_confirmation(bot)
     assert (await bot.container.workspace_settings.get(TEAM_ID)).line_defaults(UK_TENANT) == ("4000", "OUTPUT2")
     bot.container.ledger_choices._cache.clear()
     response = await bot.submit(view, values=form(**{ACCOUNT: picked("ZZZ9"), TAX: picked("OUTPUT2")}))
