@@ -1,10 +1,12 @@
 """The admin's side in a real browser (Debian's chromium): per-organisation settings pickers and the App Home.
 
-Also refreshes the README's screenshots (docs/images/settings-form.png, docs/images/home-tab.png).
+Its screenshots land in tests/artifacts/; with UPDATE_DOCS_IMAGES=1 they replace the README's
+(docs/images/settings-form.png, docs/images/home-tab.png).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.test_sandbox_story import (  # noqa: F401 - fixtures
@@ -19,7 +21,8 @@ from tests.test_sandbox_story import (  # noqa: F401 - fixtures
     stack,
 )
 
-DOCS_IMAGES = Path(__file__).parent.parent / "docs" / "images"
+DOCS_IMAGES = (Path(__file__).parent.parent / "docs" / "images" if os.environ.get("UPDATE_DOCS_IMAGES") == "1"
+               else ARTIFACTS)
 
 
 async def choose_settings_for_the_uk_organisation(slack: Workspace, stack) -> None:
