@@ -15,8 +15,8 @@ from bot.container import Container
 from bot.slack_directory import slack_error
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
-from services.logfmt import fields
 from services.forecast import ForecastAuthError, ForecastError
+from services.logfmt import fields
 from services.workspace_settings import OrganisationDefaults, SettingsChanges
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,6 @@ from pathlib import Path
 from tests.test_sandbox_story import (  # noqa: F401 - fixtures
     ARTIFACTS,
     Workspace,
-    approval_message,
     assert_bot_answered_everything,
     browser,
     connect_two_organisations,
