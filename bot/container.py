@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.export_notifier import SlackExportNotifier
+from bot.home_tab import HomeTab, RedrawHomeAfterNotices
 from bot.slack_directory import SlackUserDirectory
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
@@ -18,6 +19,7 @@ from services.customer_import import CustomerImportService
 from services.exports import ExportService
 from services.forecast import ForecastApi
 from services.jobs import JobQueue, JobRunner
+from services.ledger_choices import LedgerChoices
 from services.links import LinkStore
 from services.permissions import Permissions
 from services.po_import import PurchaseOrderImportService
@@ -49,6 +51,8 @@ class Container:
     exports: ExportService
     customer_import: CustomerImportService
     po_import: PurchaseOrderImportService
+    ledger_choices: LedgerChoices
+    home: HomeTab
     jobs: JobQueue
     runner: JobRunner
 
@@ -86,7 +90,8 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     permissions = Permissions(SlackUserDirectory(slack), settings.bot_admin_ids)
     # One limiter per process: Xero's limits are per organisation, whoever calls.
     xero = XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter(), sleep=xero_sleep,
-                      web_url=settings.xero_web_url, on_refused=connections.mark_needs_reconnect)
+                      web_url=settings.xero_web_url, on_refused=connections.mark_needs_reconnect,
+                      on_success=connections.record_success)
     forecast = ForecastApi(http, settings.forecast_api_url)
     links = LinkStore(storage)
     workspace_settings = WorkspaceSettingsService(storage, box, SettingsDefaults(
@@ -98,6 +103,12 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     jobs = JobQueue(storage.jobs)
     runner = JobRunner(jobs)
     import_services = (connections, workspace_settings, xero_cache, links, forecast)
+    exports = ExportService(
+        storage, forecast=forecast, xero=xero, connections=connections, links=links,
+        workspace_settings=workspace_settings, permissions=permissions, notifier=SlackExportNotifier(slack),
+    )
+    home = HomeTab(slack, connections, tokens, exports, permissions, workspace_settings)
+    exports.notifier = RedrawHomeAfterNotices(exports.notifier, home)
     return Container(
         settings=settings,
         storage=storage,
@@ -112,12 +123,11 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         workspace_settings=workspace_settings,
         links=links,
         xero_cache=xero_cache,
-        exports=ExportService(
-            storage, forecast=forecast, xero=xero, connections=connections, links=links,
-            workspace_settings=workspace_settings, permissions=permissions, notifier=SlackExportNotifier(slack),
-        ),
+        exports=exports,
         customer_import=CustomerImportService(*import_services),
         po_import=PurchaseOrderImportService(*import_services),
+        ledger_choices=LedgerChoices(connections, xero),
+        home=home,
         jobs=jobs,
         runner=runner,
     )

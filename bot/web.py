@@ -28,6 +28,10 @@ class WebRoutes:
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/xero/callback", self.xero_callback)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/", self.front_page)
+
+    async def front_page(self, request: web.Request) -> web.Response:
+        return html(pages.front_page())
 
     async def healthz(self, request: web.Request) -> web.Response:
         if await self.container.storage.ping():
@@ -52,6 +56,7 @@ class WebRoutes:
             await self.tell(failure.user_id, blocks.consent_failed(failure.reason))
             return html(pages.failed_page(failure.reason), status=502)
         await self.tell(result.user_id, blocks.consent_succeeded(result.tenants))
+        await self.container.home.refresh(result.team_id)
         return html(pages.connected_page([t.name for t in result.tenants]))
 
     async def tell(self, user_id: str, payload: dict) -> None:

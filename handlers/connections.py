@@ -57,8 +57,9 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                summary="Disconnect an organisation, after a confirmation that says what gets unlinked.")
 
     @app.action(blocks.CONNECT_LINK_ACTION)
-    async def acknowledge_link_click(ack):
+    async def acknowledge_link_click(ack, respond):
         await ack()  # Slack reports clicks on link buttons too; the browser does the rest
+        await respond(replace_original=True, **blocks.connect_link_used())  # the link works once
 
     @app.action(blocks.REMOVE_OPEN_ACTION)
     async def open_remove_modal(ack, body, client, respond):
@@ -88,6 +89,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         try:
             result = await container.connections.remove(team_id, meta["tenant_id"], removed_by=user_id)
             payload = blocks.removal_done(result, user_id)
+            await container.home.refresh(team_id)
         except TenantNotFound:
             payload = error_message("That organisation was already removed.", "Run `/xero list` to check.")
         except XeroError as exc:

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 async def export(ctx: CommandContext) -> None:
-    references = list(dict.fromkeys(a.strip(",") for a in ctx.args if a.strip(",")))
+    # `INV-101,INV-102` and `INV-101, INV-102` are two references, like `INV-101 INV-102`
+    references = list(dict.fromkeys(r.strip() for a in ctx.args for r in a.split(",") if r.strip()))
     if not references:
         await ctx.reply(blocks.usage())
         return

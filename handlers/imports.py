@@ -105,6 +105,31 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
 
         await import_and_report(container, body, view, "/xero import customers", run)
 
+    async def similar_decision(ack, body, respond, decision: str) -> None:
+        await ack()
+        user_id, team_id = body["user"]["id"], body["team"]["id"]
+        if not await container.permissions.is_admin(user_id):
+            await respond(response_type="ephemeral", replace_original=False, **not_admin("/xero import customers"))
+            return
+        tenant_id, contact_id, client_id = blocks.similar_choice_value(body["actions"][0]["value"])
+        try:
+            summary = await container.customer_import.import_contacts(
+                team_id, user_id, [CustomerSelection(tenant_id, contact_id)], decision=decision, link_to=client_id)
+            payload = blocks.customer_summary(summary)
+        except ImportProblem as problem:
+            payload = error_message(problem.message, problem.hint)
+        except ForecastError as exc:
+            payload = error_message(f"Forecast could not be read: {exc}", "Nothing was imported. Try again later.")
+        await respond(response_type="ephemeral", replace_original=False, **payload)
+
+    @app.action(blocks.SIMILAR_LINK_ACTION)
+    async def link_similar(ack, body, respond):
+        await similar_decision(ack, body, respond, "link")
+
+    @app.action(blocks.SIMILAR_CREATE_ACTION)
+    async def create_despite_similar(ack, body, respond):
+        await similar_decision(ack, body, respond, "create")
+
     @app.action(blocks.PO_STATUS_ACTION)
     async def filter_purchase_orders(ack, body, action):
         await ack()

@@ -58,6 +58,10 @@ class CommandRouter:
                     return command, words[size:]
         return None, words
 
+    def family(self, first_word: str) -> list[SubCommand]:
+        """The two-word sub-commands that start with `first_word` ("import" -> import customers, ...)."""
+        return [c for c in self.commands if " " in c.name and c.name.split()[0] == first_word.lower()]
+
     def help(self, unknown: str | None = None) -> dict:
         return help_message([c.help for c in self.commands], unknown=unknown)
 
@@ -78,6 +82,10 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         log.info("command", **fields(team=command.get("team_id"), user=command.get("user_id"),
                                      subcommand=sub.name if sub else (words[0] if words else "help")))
         if sub is None:
+            family = router.family(words[0]) if len(words) == 1 else []
+            if family:  # `/xero import` alone: which import?
+                await respond(response_type="ephemeral", **help_message([c.help for c in family], started=words[0]))
+                return
             unknown = " ".join(words) if words and words[0].lower() != "help" else None
             await respond(response_type="ephemeral", **router.help(unknown))
             return

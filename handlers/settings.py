@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -14,19 +15,30 @@ from bot.container import Container
 from bot.slack_directory import slack_error
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
+from services.forecast import ForecastAuthError, ForecastError
 from services.logfmt import fields
-from services.workspace_settings import SettingsChanges
+from services.workspace_settings import OrganisationDefaults, SettingsChanges
 
 log = logging.getLogger(__name__)
 
+CHECK_TIMEOUT = 2.0  # seconds for a check with Xero or Forecast while Slack waits for the form's answer
+
 
 async def open_settings(ctx: CommandContext) -> None:
-    current = await ctx.container.workspace_settings.get(ctx.team_id)
-    usergroups = await _usergroups(ctx.container)
-    await ctx.container.slack.views_open(
+    """Opens the form at once (the trigger expires in 3 s), then fills in each organisation's lists from Xero."""
+    container = ctx.container
+    current = await container.workspace_settings.get(ctx.team_id)
+    usergroups = await _usergroups(container)
+    opened = await container.slack.views_open(
         trigger_id=ctx.trigger_id,
         view=blocks.settings_modal(current, usergroups=usergroups, channel_id=ctx.channel_id),
     )
+    organisations = await container.ledger_choices.for_team(ctx.team_id)
+    try:
+        await container.slack.views_update(view_id=opened["view"]["id"], view=blocks.settings_modal(
+            current, usergroups=usergroups, channel_id=ctx.channel_id, organisations=organisations))
+    except SlackApiError as exc:  # e.g. the admin already closed the form
+        log.info("settings.fill_failed error=%s", slack_error(exc))
 
 
 async def _usergroups(container: Container) -> list[tuple[str, str]] | None:
@@ -47,6 +59,14 @@ def read_form(values: dict) -> dict:
     def text(block_id: str) -> str | None:
         return (element(block_id).get("value") or "").strip() or None
 
+    per_organisation: dict[str, dict[str, str | None]] = {}
+    for block_id in values:
+        kind_and_tenant = blocks.split_organisation_block(block_id)
+        if kind_and_tenant:
+            kind, tenant_id = kind_and_tenant
+            picked = (values[block_id].get(block_id) or {}).get("selected_option") or {}
+            per_organisation.setdefault(tenant_id, {})[kind] = picked.get("value")
+
     group = (element(blocks.APPROVER_USERGROUP).get("selected_option") or {}).get("value")
     status = (element(blocks.EXPORT_STATUS).get("selected_option") or {}).get("value") or "DRAFT"
     return {
@@ -56,24 +76,94 @@ def read_form(values: dict) -> dict:
         "approver_usergroup": None if group in (None, blocks.NO_USERGROUP) else group,
         "usergroup_shown": blocks.APPROVER_USERGROUP in values,
         "export_status": status,
-        "account_code": text(blocks.ACCOUNT_CODE),
-        "tax_type": (text(blocks.TAX_TYPE) or "").upper() or None,
+        "organisations": per_organisation,
         "forecast_api_key": text(blocks.FORECAST_API_KEY),
+        "use_default_forecast_key": bool(element(blocks.FORECAST_KEY_DEFAULT).get("selected_options")),
     }
 
 
 async def validate(container: Container, team_id: str, form: dict) -> dict[str, str]:
+    """Every check at once (Slack waits 3 s for the answer); block id -> what is wrong, in words."""
+    async def channel(block_id: str) -> dict[str, str]:
+        problem = await _channel_problem(container, form[block_id]) if form[block_id] else None
+        return {block_id: problem} if problem else {}
+
+    async def approvers() -> dict[str, str]:
+        problem = await _approvers_problem(container, form["approver_users"])
+        return {blocks.APPROVER_USERS: problem} if problem else {}
+
+    async def key() -> dict[str, str]:
+        problem = await _key_problem(container, team_id, form)
+        return {blocks.FORECAST_API_KEY: problem} if problem else {}
+
     errors: dict[str, str] = {}
-    for block_id in (blocks.APPROVAL_CHANNEL, blocks.NOTIFY_CHANNEL):
-        channel = form[block_id]
-        problem = await _channel_problem(container, channel) if channel else None
-        if problem:
-            errors[block_id] = problem
+    if not form["approval_channel"]:
+        errors[blocks.APPROVAL_CHANNEL] = "Choose a channel: export requests wait for approval there."
     if form["export_status"] not in blocks.STATUS_LABELS:
         errors[blocks.EXPORT_STATUS] = "Choose Draft or Approved."
-    if not form["forecast_api_key"] and not (await container.workspace_settings.get(team_id)).has_forecast_key:
-        errors[blocks.FORECAST_API_KEY] = "Paste a Forecast API key (Forecast > Admin > API keys): none is stored yet."
+    for found in await asyncio.gather(channel(blocks.APPROVAL_CHANNEL), channel(blocks.NOTIFY_CHANNEL), approvers(),
+                                      _organisation_problems(container, team_id, form["organisations"]), key()):
+        errors.update(found)
     return errors
+
+
+async def _approvers_problem(container: Container, user_ids: list[str]) -> str | None:
+    """Bots (this one included) and deactivated accounts cannot click Approve."""
+    for user_id in user_ids:
+        try:
+            person = (await container.slack.users_info(user=user_id)).get("user") or {}
+        except SlackApiError as exc:
+            log.warning("slack.users_info_failed error=%s", slack_error(exc))
+            continue  # cannot tell: let it be
+        if person.get("is_bot") or user_id == "USLACKBOT":
+            return f"<@{user_id}> is a bot and cannot approve exports. Choose people."
+        if person.get("deleted"):
+            return f"<@{user_id}> is deactivated. Choose people who can approve."
+    return None
+
+
+async def _organisation_problems(container: Container, team_id: str, picked: dict[str, dict]) -> dict[str, str]:
+    """Each picked account and tax rate must be one the organisation offered (active, for revenue)."""
+    errors: dict[str, str] = {}
+    for tenant_id, kinds in picked.items():
+        choices = container.ledger_choices.last_read(team_id, tenant_id)
+        if choices is None:  # the form was opened by another bot process: ask Xero, briefly
+            choices = await _read_choices(container, team_id, tenant_id)
+        account, tax = kinds.get(blocks.ACCOUNT_CODE), kinds.get(blocks.TAX_TYPE)
+        if account and account != blocks.USE_DEFAULT and (choices is None or choices.account(account) is None):
+            errors[blocks.organisation_block(blocks.ACCOUNT_CODE, tenant_id)] = (
+                "That is not an active revenue account of this organisation. Choose one from the list.")
+        if tax and tax != blocks.USE_DEFAULT and (choices is None or choices.tax_rate(tax) is None):
+            errors[blocks.organisation_block(blocks.TAX_TYPE, tenant_id)] = (
+                "That is not an active tax rate for sales in this organisation. Choose one from the list.")
+    return errors
+
+
+async def _read_choices(container: Container, team_id: str, tenant_id: str):
+    try:
+        await asyncio.wait_for(container.ledger_choices.for_team(team_id), timeout=CHECK_TIMEOUT)
+    except asyncio.TimeoutError:
+        log.info("settings.choices_check_timed_out team=%s", team_id)
+    return container.ledger_choices.last_read(team_id, tenant_id)
+
+
+async def _key_problem(container: Container, team_id: str, form: dict) -> str | None:
+    key = form["forecast_api_key"]
+    if key and form["use_default_forecast_key"]:
+        return "Paste a new key or use the default key, not both."
+    if form["use_default_forecast_key"]:
+        return None
+    if not key:
+        if (await container.workspace_settings.get(team_id)).has_forecast_key:
+            return None
+        return "Paste a Forecast API key (Forecast > Admin > API keys): none is stored yet."
+    try:
+        await container.forecast.check_key(key, timeout=CHECK_TIMEOUT)
+    except ForecastAuthError:
+        return "Forecast refused this key. Copy it again from Forecast > Admin > API keys; nothing was saved."
+    except ForecastError as exc:
+        return f"I could not check this key with Forecast ({exc.message}). Try again in a minute; nothing was saved."
+    return None
 
 
 async def _channel_problem(container: Container, channel: str) -> str | None:
@@ -113,12 +203,38 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        values = {k: v for k, v in form.items() if k != "usergroup_shown"}
+        values = {k: v for k, v in form.items() if k not in ("usergroup_shown", "organisations")}
         if not form["usergroup_shown"]:
             values.pop("approver_usergroup")  # the field was not offered: keep what is stored
         if not values["forecast_api_key"]:
             values.pop("forecast_api_key")  # empty keeps the stored key
+        if form["organisations"]:
+            values.update(await _organisation_changes(container, team_id, form["organisations"]))
         saved = await container.workspace_settings.update(team_id, SettingsChanges(**values), updated_by=user_id)
         log.info("settings.saved", **fields(team=team_id, user=user_id))
+        shown = [c for c in (container.ledger_choices.last_read(team_id, t.tenant_id)
+                             for t in await container.connections.list_tenants(team_id)) if c]
         await notify_user(container, user_id, meta.get("channel_id"),
-                          blocks.settings_saved(saved, key_changed=bool(form["forecast_api_key"])))
+                          blocks.settings_saved(saved, key_changed=bool(form["forecast_api_key"]), organisations=shown))
+        await container.home.refresh(team_id)
+
+
+async def _organisation_changes(container: Container, team_id: str, picked: dict[str, dict]) -> dict:
+    """Each organisation's own choice replaces the old workspace-wide account and tax type, which are
+    copied first to organisations the form could not show (Xero unreadable), so they keep what applied."""
+    current = await container.workspace_settings.get(team_id)
+    chosen: dict[str, OrganisationDefaults] = {}
+    for tenant in await container.connections.list_tenants(team_id):
+        if tenant.tenant_id in picked:
+            kinds = picked[tenant.tenant_id]
+            chosen[tenant.tenant_id] = OrganisationDefaults(
+                account_code=_unless_default(kinds.get(blocks.ACCOUNT_CODE)),
+                tax_type=_unless_default(kinds.get(blocks.TAX_TYPE)))
+        else:
+            account_code, tax_type = current.line_defaults(tenant.tenant_id)
+            chosen[tenant.tenant_id] = OrganisationDefaults(account_code=account_code, tax_type=tax_type)
+    return {"organisation_defaults": chosen, "account_code": None, "tax_type": None}
+
+
+def _unless_default(value: str | None) -> str | None:
+    return None if value in (None, blocks.USE_DEFAULT) else value

@@ -127,6 +127,18 @@ def _key_middleware(api_key: str):
     return middleware
 
 
+# Company ------------------------------------------------------------------------
+
+DEMO_COMPANY = {"name": "Sandbox Agency Ltd", "street": "1 Demo Street", "zip": "EC1A 1AA", "city": "London",
+                "country": "United Kingdom", "vat_number": None, "currency": "GBP", "monday": 450, "tuesday": 450,
+                "wednesday": 450, "thursday": 450, "friday": 450, "saturday": 0, "sunday": 0,
+                "timezone": "Europe/London"}
+
+
+async def get_company(request: web.Request) -> web.Response:
+    return web.json_response(DEMO_COMPANY)
+
+
 # Clients ------------------------------------------------------------------------
 
 
@@ -333,6 +345,7 @@ def create_forecast_app(data_dir: Path | None, *, api_key: str = DEFAULT_API_KEY
     app[FORECAST_STORE] = ForecastStore(data_dir)
     number = r"{id:\d+}"
     app.router.add_get("/", overview, name="overview")
+    app.router.add_get("/company", get_company)
     app.router.add_get("/clients", list_clients)
     app.router.add_post("/clients", create_client)
     app.router.add_get(f"/clients/{number}", get_client)

@@ -38,10 +38,15 @@ class Tenant(BaseModel):
     connected_by: str
     connected_at: datetime
     status: str = CONNECTED
+    last_success_at: datetime | None = None  # the last call Xero answered with success (at most a minute old)
 
     @field_serializer("connected_at")
     def _stored_as_epoch(self, value: datetime) -> float:
         return stamp(value)
+
+    @field_serializer("last_success_at")
+    def _optional_epoch(self, value: datetime | None) -> float | None:
+        return stamp(value) if value else None
 
     @classmethod
     def from_doc(cls, doc: dict) -> "Tenant":
@@ -187,6 +192,11 @@ class ConnectionsService:
             {"$set": {"status": NEEDS_RECONNECT}})
         if result.modified_count:
             log.warning("tenant.needs_reconnect", **fields(tenant=tenant.tenant_id))
+
+    async def record_success(self, tenant) -> None:
+        """A call to this organisation just succeeded (the Xero client reports it at most once a minute)."""
+        await self.storage.tenants.update_many({"tenant_id": tenant.tenant_id, "token_set_id": tenant.token_set_id},
+                                               {"$set": {"last_success_at": stamp(utcnow())}})
 
     # List ---------------------------------------------------------------------------
     async def list_tenants(self, team_id: str) -> list[Tenant]:

@@ -9,7 +9,9 @@ both creating a client.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
+from typing import Literal
 
 from services.connections import Tenant
 from services.forecast import ForecastCustomer, ForecastError, NewForecastCustomer
@@ -22,6 +24,21 @@ log = logging.getLogger(__name__)
 
 CLIENT = "client"
 MAX_CHOICES = 100
+# Words that do not tell two companies apart at the end of a name: legal forms and a trailing country.
+NAME_SUFFIXES = {"ltd", "limited", "inc", "incorporated", "llc", "llp", "gmbh", "pty", "plc", "ag", "sa", "bv",
+                 "nv", "co", "corp", "corporation", "company", "srl", "sarl", "ab", "oy", "as", "aps", "kg",
+                 "uk", "us", "usa", "gb", "eu", "au", "nz", "de"}
+Decision = Literal["ask", "create", "link"]
+
+
+def similar_name_key(name: str) -> str:
+    """`Stark Industries Ltd.`, `stark industries` and `Stark-Industries (UK)` give the same key."""
+    words = re.sub(r"[^\w]+", " ", name.casefold().replace("&", " and ")).split()
+    while len(words) > 1 and words[-1] in NAME_SUFFIXES:
+        words.pop()
+    if len(words) > 1 and words[0] == "the":
+        words.pop(0)
+    return " ".join(words)
 
 
 @dataclass(frozen=True)
@@ -62,18 +79,35 @@ class CustomerImportService(ImportBase):
             for r in records
         ]
 
-    async def import_contacts(self, team_id: str, user_id: str, selections: list[Selection]) -> ImportSummary:
+    async def import_contacts(self, team_id: str, user_id: str, selections: list[Selection], *,
+                              decision: Decision = "ask", link_to: int | None = None) -> ImportSummary:
+        """`decision` for a contact whose name only resembles a Forecast client's: "ask" holds it back as
+        "similar" (nothing created), "create" creates a client anyway, "link" links it to client `link_to`."""
         api_key = await self.forecast_key(team_id)
         tenants = {t.tenant_id: t for t in await self.connections.list_tenants(team_id)}
-        by_name = {c.name.strip().casefold(): c for c in await self.forecast.list_customers(api_key)}
+        clients = await self.forecast.list_customers(api_key)
+        by_name = {c.name.strip().casefold(): c for c in clients}
+        if decision == "link":
+            target = next((c for c in clients if c.id == link_to), None)
+            if target is None:
+                summary = ImportSummary()
+                summary.add("?", "", "failed", "that Forecast client no longer exists")
+                return summary
+            by_name = {**by_name, **{await self._contact_name(team_id, s): target for s in selections}}
+        by_similar = {} if decision == "create" else {similar_name_key(c.name): c for c in reversed(clients)}
         summary = ImportSummary()
         for selection in selections:
-            await self._import_one(team_id, user_id, api_key, tenants, by_name, selection, summary)
+            await self._import_one(team_id, user_id, api_key, tenants, by_name, selection, summary, by_similar)
         log.info("import.customers", **fields(team=team_id, user=user_id, **dict(summary.counts)))
         return summary
 
+    async def _contact_name(self, team_id: str, selection: Selection) -> str:
+        record = await self.cache.get(team_id, selection.tenant_id, CONTACTS, selection.contact_id) or {}
+        return (record.get("Name") or "").strip().casefold()
+
     async def _import_one(self, team_id: str, user_id: str, api_key: str, tenants: dict[str, Tenant],
-                          by_name: dict[str, ForecastCustomer], selection: Selection, summary: ImportSummary) -> None:
+                          by_name: dict[str, ForecastCustomer], selection: Selection, summary: ImportSummary,
+                          by_similar: dict[str, ForecastCustomer]) -> None:
         tenant = tenants.get(selection.tenant_id)
         if tenant is None:
             summary.add(selection.contact_id, "?", "failed", "its organisation is no longer connected")
@@ -98,12 +132,20 @@ class CustomerImportService(ImportBase):
             summary.add(name, tenant.name, "skipped", "another import of this contact is running")
             return
         try:
-            await self._link_or_create(team_id, user_id, api_key, tenant, contact, name, by_name, summary)
+            similar = by_similar.get(similar_name_key(name)) if name.casefold() not in by_name else None
+            if similar is not None:
+                summary.add(name, tenant.name, "similar", similar.name, tenant_id=tenant.tenant_id,
+                            record_id=contact.contact_id, similar_client_id=similar.id,
+                            similar_client_name=similar.name)
+                return
+            await self._link_or_create(team_id, user_id, api_key, tenant, contact, name, by_name, summary,
+                                       by_similar)
         finally:
             await self.links.release_claim(team_id, CLIENT, claim, tenant.tenant_id)
 
     async def _link_or_create(self, team_id: str, user_id: str, api_key: str, tenant: Tenant, contact: XeroContact,
-                              name: str, by_name: dict[str, ForecastCustomer], summary: ImportSummary) -> None:
+                              name: str, by_name: dict[str, ForecastCustomer], summary: ImportSummary,
+                              by_similar: dict[str, ForecastCustomer]) -> None:
         client = by_name.get(name.casefold())
         if client is not None:
             taken = await self.links.get(team_id, CLIENT, client.id, tenant.tenant_id)
@@ -119,6 +161,7 @@ class CustomerImportService(ImportBase):
                 summary.add(name, tenant.name, "failed", str(exc))
                 return
             by_name[name.casefold()] = client
+            by_similar.setdefault(similar_name_key(name), client)
             result = "created"
         await self.links.link(team_id, CLIENT, client.id, tenant.tenant_id, xero_id=contact.contact_id,
                               linked_by=user_id, details={"contact_name": name, "forecast_client_name": client.name})

@@ -124,6 +124,17 @@ class JobStore:
         doc = await self.jobs.find_one({"_id": job_id, "team_id": team_id})
         return ExportJob.from_doc(doc) if doc else None
 
+    async def recent(self, team_id: str, *, states: tuple[str, ...] | None = None,
+                     requested_by: str | None = None, limit: int = 8) -> list[ExportJob]:
+        """Newest requests first (the App Home lists them)."""
+        query: dict[str, Any] = {"team_id": team_id}
+        if states is not None:
+            query["state"] = {"$in": list(states)}
+        if requested_by is not None:
+            query["requested_by"] = requested_by
+        cursor = self.jobs.find(query).sort("requested_at", DESCENDING).limit(limit)
+        return [ExportJob.from_doc(doc) async for doc in cursor]
+
     async def open_job_for(self, team_id: str, forecast_invoice_id: int) -> ExportJob | None:
         doc = await self.jobs.find_one({"team_id": team_id, "forecast_invoice_id": forecast_invoice_id,
                                         "state": {"$in": list(OPEN_STATES)}})

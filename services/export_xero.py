@@ -200,16 +200,17 @@ class XeroInvoiceExporter:
 
     async def _line_defaults(self, auth: TenantAuth, settings: WorkspaceSettings,
                              tenant: Tenant) -> tuple[str, str | None]:
-        if settings.account_code:
-            return settings.account_code, settings.tax_type
+        account_code, tax_type = settings.line_defaults(tenant.tenant_id)
+        if account_code:
+            return account_code, tax_type
         accounts = await self.xero.get_accounts(auth, where='Type=="REVENUE"&&Status=="ACTIVE"')
         revenue = next((a for a in accounts if a.code and a.type == "REVENUE" and a.status in (None, "ACTIVE")), None)
         if revenue is None:
             raise ExportFailure(
                 f"{tenant.name} has no active revenue account to book the lines on",
-                hint="An admin can set a default account code with `/xero settings`.",
+                hint=f"An admin can choose {tenant.name}'s revenue account with `/xero settings`.",
             )
-        return revenue.code, settings.tax_type or revenue.tax_type
+        return revenue.code, tax_type or revenue.tax_type
 
     @staticmethod
     def _invoice(job: ExportJob, contact_id: str, account_code: str, tax_type: str | None,

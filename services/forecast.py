@@ -187,6 +187,13 @@ class ForecastInvoice(ForecastModel):
         return len(self.entries)
 
 
+class ForecastCompany(ForecastModel):
+    """`GET /company`: the Forecast account itself; `currency` (ISO 4217) is what every cost is kept in."""
+
+    name: str | None = None
+    currency: str | None = None
+
+
 class ForecastCustomer(ForecastModel):
     """A Forecast *client* (the company being billed); named so it does not clash with the HTTP client."""
 
@@ -316,6 +323,16 @@ class ForecastApi:
         self.retries = retries
         self.sleep = sleep
 
+    # Company ----------------------------------------------------------------------
+    async def get_company(self, api_key: str) -> ForecastCompany:
+        return ForecastCompany.model_validate(await self._get(api_key, "/company", what="the company"))
+
+    async def check_key(self, api_key: str, *, timeout: float = 2.5) -> ForecastCompany:
+        """One quick call, no retries: a form submit must be answered within Slack's 3 seconds."""
+        data = await self._send_once("GET", api_key, "/company", what="the company", params=None, json=None,
+                                     timeout=timeout)
+        return ForecastCompany.model_validate(data)
+
     # Invoices ---------------------------------------------------------------------
     async def find_invoice(self, api_key: str, reference: str) -> ForecastInvoice:
         """"INV-123" matches invoice_reference case-insensitively; a bare "123" is tried as
@@ -431,8 +448,10 @@ class ForecastApi:
         raise AssertionError("unreachable")
 
     async def _send_once(
-        self, method: str, api_key: str, path: str, *, what: str, params: dict | None, json: Any
+        self, method: str, api_key: str, path: str, *, what: str, params: dict | None, json: Any,
+        timeout: float | None = None,
     ) -> Any:
+        timeout = timeout or self.timeout
         headers = {API_KEY_HEADER: api_key, "Accept": "application/json"}
         if json is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
@@ -444,7 +463,7 @@ class ForecastApi:
                 headers=headers,
                 params=params,
                 json=json,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 if response.status < 400:
                     if response.status == 204:
@@ -455,7 +474,7 @@ class ForecastApi:
         except asyncio.TimeoutError:
             log.warning("Forecast %s %s timed out", method, path)
             raise ForecastUnavailable(
-                f"Forecast did not answer within {self.timeout:g} seconds — try again in a few minutes."
+                f"Forecast did not answer within {timeout:g} seconds — try again in a few minutes."
             ) from None
         except aiohttp.ClientError as exc:
             log.warning("Forecast %s %s failed: %s", method, path, type(exc).__name__)

@@ -13,7 +13,7 @@ from services.links import LinkStore
 from services.workspace_settings import WorkspaceSettingsService
 from services.xero_cache import TenantRefresh, XeroCache
 
-Result = Literal["created", "linked", "skipped", "failed"]
+Result = Literal["created", "linked", "similar", "skipped", "failed"]
 
 
 class ImportProblem(Exception):
@@ -61,6 +61,10 @@ class Outcome:
     organisation: str
     result: Result
     reason: str = ""
+    tenant_id: str | None = None  # for "similar": which contact, and the Forecast client it resembles
+    record_id: str | None = None
+    similar_client_id: int | None = None
+    similar_client_name: str | None = None
 
 
 @dataclass
@@ -68,8 +72,8 @@ class ImportSummary:
     outcomes: list[Outcome] = field(default_factory=list)
     destination: str | None = None  # e.g. the Forecast project the purchase orders went into
 
-    def add(self, label: str, organisation: str, result: Result, reason: str = "") -> None:
-        self.outcomes.append(Outcome(label, organisation, result, reason))
+    def add(self, label: str, organisation: str, result: Result, reason: str = "", **details) -> None:
+        self.outcomes.append(Outcome(label, organisation, result, reason, **details))
 
     @property
     def counts(self) -> Counter:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from services.connections import Tenant
 from services.forecast import (
@@ -25,6 +25,8 @@ from services.forecast import (
 from services.imports import ImportBase, ImportProblem, ImportSummary, OrganisationStatus, organisation_status
 from services.links import Link
 from services.logfmt import fields
+from services.xero.client import TenantAuth
+from services.xero.errors import XeroError
 from services.xero.models import XeroPurchaseOrder
 from services.xero_cache import PURCHASE_ORDERS, TenantRefresh
 
@@ -50,6 +52,40 @@ class PurchaseOrderRow:
     currency: str
     status: str
     imported: Link | None = None
+    currency_rate: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What an expense item costs in Forecast's company currency; `rate` is set when it was converted."""
+
+    amount: Decimal
+    currency: str
+    rate: Decimal | None = None
+
+
+class CurrencyRefused(Exception):
+    """The order cannot be put in Forecast's currency with what Xero says; `reason` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def cost_in(company_currency: str, total: Decimal, currency: str, rate: Decimal | None,
+            base_currency: str | None) -> Cost:
+    """The order's total in Forecast's currency. Xero's CurrencyRate is units of the order's currency per one unit
+    of the organisation's base currency, so it converts to the base currency only."""
+    if currency == company_currency:
+        return Cost(total, currency)
+    if base_currency != company_currency:
+        raise CurrencyRefused(
+            f"it is in {currency} and Forecast keeps costs in {company_currency}; Xero's exchange rate converts "
+            f"only to the organisation's base currency ({base_currency or 'unknown'}), so it was not imported "
+            f"rather than stored as the wrong currency")
+    if not rate or rate <= 0:
+        raise CurrencyRefused(f"it is in {currency} and Xero gives no exchange rate to {company_currency} for it")
+    return Cost((total / rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), company_currency, rate)
 
 
 @dataclass(frozen=True)
@@ -126,10 +162,13 @@ class PurchaseOrderImportService(ImportBase):
             raise ImportProblem("The Forecast project you picked no longer exists, so nothing was imported.",
                                 "Run `/xero import purchase-orders` again and pick another project.") from exc
         category = await self._expense_category(api_key)
+        company_currency = await self._company_currency(api_key)
         tenants = {t.tenant_id: t for t in await self.connections.list_tenants(team_id)}
         summary = ImportSummary(destination=f"{project.display_id} {project.name}".strip())
+        bases: dict[str, str | None] = {}
         for selection in selections:
-            await self._import_one(team_id, user_id, api_key, project, category, tenants, selection, summary)
+            await self._import_one(team_id, user_id, api_key, project, category, tenants, selection, summary,
+                                   company_currency, bases)
         log.info("import.purchase_orders", **fields(team=team_id, user=user_id, project=project.id,
                                                      **dict(summary.counts)))
         return summary
@@ -142,9 +181,37 @@ class PurchaseOrderImportService(ImportBase):
                                 "Create one in Forecast (Admin > Expense categories), then import again.")
         return categories[0]
 
+    async def _company_currency(self, api_key: str) -> str:
+        """Forecast keeps every cost in its company currency (`GET /company`)."""
+        try:
+            company = await self.forecast.get_company(api_key)
+        except ForecastError as exc:
+            raise ImportProblem(f"Could not read Forecast's company currency: {exc}",
+                                "Nothing was imported. Try again in a few minutes.") from exc
+        if not company.currency:
+            raise ImportProblem("Forecast did not say which currency it keeps costs in, so nothing was imported.")
+        return company.currency.upper()
+
+    async def _base_currency(self, tenant: Tenant, bases: dict[str, str | None]) -> str | None:
+        if tenant.tenant_id not in bases:
+            try:
+                organisation = await self.cache.xero.get_organisation(TenantAuth(tenant.tenant_id, tenant.token_set_id))
+                bases[tenant.tenant_id] = (organisation.get("BaseCurrency") or "").upper() or None
+            except XeroError:
+                bases[tenant.tenant_id] = None
+        return bases[tenant.tenant_id]
+
+    async def _cost(self, row: PurchaseOrderRow, tenant: Tenant, company_currency: str,
+                    bases: dict[str, str | None]) -> Cost:
+        currency = row.currency.upper()
+        if currency == company_currency:
+            return Cost(row.total, currency)
+        base = await self._base_currency(tenant, bases)
+        return cost_in(company_currency, row.total, currency or base or "", row.currency_rate, base)
+
     async def _import_one(self, team_id: str, user_id: str, api_key: str, project: ForecastProject,
                           category: ForecastExpenseCategory, tenants: dict[str, Tenant], selection: Selection,
-                          summary: ImportSummary) -> None:
+                          summary: ImportSummary, company_currency: str, bases: dict[str, str | None]) -> None:
         tenant = tenants.get(selection.tenant_id)
         if tenant is None:
             summary.add(selection.purchase_order_id, "?", "failed", "its organisation is no longer connected")
@@ -158,13 +225,18 @@ class PurchaseOrderImportService(ImportBase):
         if row.total is None:
             summary.add(row.number, tenant.name, "failed", "it has no total in Xero")
             return
+        try:
+            cost = await self._cost(row, tenant, company_currency, bases)
+        except CurrencyRefused as refused:
+            summary.add(row.number, tenant.name, "failed", refused.reason)
+            return
         po_id = row.purchase_order_id
         if not await self.links.claim(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id, claimed_by=user_id):
             existing = await self.links.get(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id)
             summary.add(row.number, tenant.name, "skipped", already_imported(existing))
             return
         try:
-            item = await self.forecast.create_expense_item(api_key, project.id, expense_item(row, category))
+            item = await self.forecast.create_expense_item(api_key, project.id, expense_item(row, category, cost))
         except ForecastError as exc:
             await self.links.release_claim(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id)
             reason = "the Forecast project no longer exists" if isinstance(exc, ForecastNotFound) else str(exc)
@@ -180,13 +252,17 @@ class PurchaseOrderImportService(ImportBase):
                     f"expense item {item.id} in {project.display_id} {project.name}".strip())
 
 
-def expense_item(row: PurchaseOrderRow, category: ForecastExpenseCategory) -> NewForecastExpenseItem:
-    """One expense item per purchase order: cost is the order's total (quantity 1)."""
+def expense_item(row: PurchaseOrderRow, category: ForecastExpenseCategory,
+                 cost: Cost | None = None) -> NewForecastExpenseItem:
+    """One expense item per purchase order: cost is the order's total in Forecast's currency (quantity 1)."""
+    cost = cost or Cost(row.total, row.currency)
     name = f"{row.number} · {row.supplier}" if row.supplier else row.number
     money = f"{row.currency} {row.total:,.2f}".strip()
+    if cost.rate is not None:
+        money += f" at Xero's rate {cost.rate.normalize():f} = {cost.currency} {cost.amount:,.2f}"
     return NewForecastExpenseItem(
         name=name[:MAX_EXPENSE_NAME],
-        cost=float(row.total),
+        cost=float(cost.amount),
         quantity=1,
         expense_category=category.id,
         expense_date=row.date,
@@ -215,4 +291,5 @@ def _row(tenant_id: str, organisation: str, record: dict, link: Link | None) -> 
         currency=order.currency_code or "",
         status=order.status or "",
         imported=link,
+        currency_rate=order.currency_rate,
     )

@@ -47,7 +47,7 @@ async def test_state_expires_through_a_ttl_index_of_ten_minutes(bot):
 async def test_members_cannot_connect_and_are_told_who_can(bot):
     reply = await bot.ask("connect", user="U0MEMBER")
     text = str(reply["blocks"])
-    assert "Only admins" in text and "BOT_ADMINS" in text
+    assert "Only admins" in text and "named as admins" in text and "BOT_ADMINS" not in text
     assert await bot.storage.oauth_states.count_documents({}) == 0
 
 

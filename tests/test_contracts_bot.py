@@ -62,6 +62,7 @@ SCOPE_OF_METHOD = {
     "chat_postMessage": "chat:write", "chat_postEphemeral": "chat:write", "chat_update": "chat:write",
     "users_info": "users:read", "usergroups_list": "usergroups:read", "usergroups_users_list": "usergroups:read",
     "conversations_info": "channels:read", "views_open": None, "views_update": None, "views_push": None,
+    "views_publish": None,  # App Home: no scope, but the manifest enables the Home tab and app_home_opened
 }
 
 

@@ -36,6 +36,7 @@ def forecast_for_import(xero, *, project=PROJECTS[0], project_status=200, create
              payload=project if project_status == 200 else {"status": 404, "message": "Project not found"},
              repeat=True)
     xero.get(FORECAST_API + "/expense_categories", payload=CATEGORIES, repeat=True)
+    xero.get(FORECAST_API + "/company", payload={"name": "Agency", "currency": "GBP"}, repeat=True)
 
     async def create(url, **kwargs):
         bodies.append(kwargs["json"])

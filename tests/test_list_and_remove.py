@@ -65,7 +65,7 @@ async def test_remove_button_opens_a_modal_warning_what_gets_unlinked(bot, xero)
     view = await open_modal_by_button(bot)
     text = json.dumps(view["blocks"])
     assert "Demo Company (UK)" in text
-    assert "3 invoices" in text and "1 purchase order," in text and "2 client profiles" in text
+    assert "3 invoices" in text and "1 purchase order," in text and "2 clients" in text
     assert view["submit"]["text"] == "Remove"
 
 

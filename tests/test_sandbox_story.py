@@ -180,7 +180,7 @@ async def test_newcomer_walks_the_whole_story(stack, browser):
     await picker.locator(".block", has_text="Demo Company (US)").locator(".bk-button.danger").click()
     modal = slack.page.locator(".modal[data-callback-id=remove_tenant_confirm]")
     await modal.wait_for()
-    assert re.search(r"0 invoices, 0 purchase orders, 0 client profiles", await modal.inner_text())
+    assert re.search(r"0 invoices, 0 purchase orders, 0 clients", await modal.inner_text())
     await slack.shot("04-remove-modal")
     await modal.locator(".modal-submit").click()
     confirmation = slack.last_message("removed")

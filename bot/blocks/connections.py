@@ -25,7 +25,7 @@ STATUS_LABELS = {
 }
 TYPE_LABELS = {"ORGANISATION": "Organisation", "PRACTICEMANAGER": "Practice Manager", "PRACTICE": "Practice"}
 LINK_LABELS = {"invoice": ("invoice", "invoices"), "purchase_order": ("purchase order", "purchase orders"),
-               "client": ("client profile", "client profiles")}
+               "client": ("client", "clients")}
 
 CONNECT_LINK_ACTION = "connect_xero_link"
 REMOVE_OPEN_ACTION = "remove_tenant_open"
@@ -42,6 +42,13 @@ def connect_prompt(authorize_url: str, expires_in_minutes: int) -> dict:
         context(f"This link works once and expires in {expires_in_minutes} minutes. Only you can see it."),
     ]
     return message("Connect to Xero: open the link to sign in and allow access.", blocks)
+
+
+def connect_link_used() -> dict:
+    """Replaces the Connect prompt once its single-use button was clicked."""
+    text = ("Xero's sign-in page is open in your browser: sign in there and click *Allow access*. "
+            "This link is used; run `/xero connect` again for a new one.")
+    return message("Xero's sign-in page is open in your browser.", [section(f":hourglass_flowing_sand: {text}")])
 
 
 def organisations_line(tenants) -> str:
@@ -153,7 +160,7 @@ def removal_done(result, removed_by: str) -> dict:
 def not_admin(usage: str) -> dict:
     return error_message(
         f"Only admins can run `{usage}`.",
-        "Admins are Slack workspace admins and owners, and the people listed in the bot's BOT_ADMINS setting. "
+        "Admins are Slack workspace admins and owners, and the people the bot's operator named as admins. "
         "Ask one of them to run it for you.",
     )
 

@@ -162,7 +162,7 @@ def _pending_blocks(job) -> list[dict]:
     blocks = []
     if job.tenant_choices and not job.tenant_id:
         blocks.append(section("Which organisation should this invoice go to? "
-                              "The client is not linked to exactly one yet."))
+                              "This client has not been sent to one of them before."))
         picker = {
             "type": "static_select",
             "action_id": PICK_TENANT_ACTION,
@@ -298,7 +298,7 @@ def reject_modal(job, *, channel_id: str | None) -> dict:
                 "type": "input",
                 "block_id": REJECT_REASON_BLOCK,
                 "optional": True,
-                "label": plain("Reason (optional)"),
+                "label": plain("Reason"),
                 "element": {"type": "plain_text_input", "action_id": REJECT_REASON_ACTION, "multiline": True,
                             "max_length": 500},
             },

@@ -6,9 +6,22 @@ Slack's limits are enforced here: at most 100 blocks per view (50 per message), 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
-from bot.blocks.common import Block, context, divider, escape, header, message, plain, section, slack_date
+from bot.blocks.common import (
+    Block,
+    actions,
+    button,
+    context,
+    divider,
+    escape,
+    header,
+    message,
+    plain,
+    section,
+    slack_date,
+)
 from services.imports import ImportSummary, OrganisationStatus
 from services.po_import import ALL_STATUSES, PurchaseOrderListing, PurchaseOrderRow
 
@@ -36,7 +49,10 @@ PO_TITLE = "Import purchase orders"
 STATUS_LABELS = {"DRAFT": "Draft", "SUBMITTED": "Awaiting approval", "AUTHORISED": "Approved",
                  "BILLED": "Billed", "DELETED": "Deleted"}
 RESULT_LABELS = {"created": "Created", "linked": "Linked to an existing Forecast client",
+                 "similar": "Not created: Forecast has a client with a similar name",
                  "skipped": "Skipped", "failed": "Failed"}
+SIMILAR_LINK_ACTION = "import_similar_link"
+SIMILAR_CREATE_ACTION = "import_similar_create"
 
 
 # Small pieces --------------------------------------------------------------------------
@@ -190,7 +206,29 @@ def picked(values: dict, block_id: str, action_id: str) -> list[tuple[str, str]]
 
 
 def customer_summary(summary: ImportSummary) -> dict:
-    return summary_message("Customer import", summary, ("created", "linked", "skipped", "failed"))
+    similar = [o for o in summary.outcomes if o.result == "similar"]
+    results = ("created", "linked") + (("similar",) if similar else ()) + ("skipped", "failed")
+    payload = summary_message("Customer import", summary, results)
+    for outcome in similar[:10]:
+        payload["blocks"] += _similar_choice(outcome)
+    payload["blocks"] = fit_blocks(payload["blocks"], MAX_MESSAGE_BLOCKS)
+    return payload
+
+
+def _similar_choice(outcome) -> list[Block]:
+    contact = {"t": outcome.tenant_id, "c": outcome.record_id}
+    link = button(_clip(f"Link to {outcome.similar_client_name}", 75), SIMILAR_LINK_ACTION,
+                  json.dumps({**contact, "f": outcome.similar_client_id}), style="primary")
+    create = button("Create a new client", SIMILAR_CREATE_ACTION, json.dumps(contact))
+    return [section(f"*{escape(outcome.label)}* ({escape(outcome.organisation)}) looks like the Forecast client "
+                    f"*{escape(outcome.similar_client_name or '')}*. Link it to that client, or create a new one?"),
+            actions(link, create)]
+
+
+def similar_choice_value(value: str) -> tuple[str, str, int | None]:
+    """(tenant id, contact id, Forecast client id or None) from a Link / Create button."""
+    data = json.loads(value)
+    return data["t"], data["c"], data.get("f")
 
 
 # Purchase orders ------------------------------------------------------------------------------
@@ -308,11 +346,16 @@ def summary_message(title: str, summary: ImportSummary, results: tuple[str, ...]
         outcomes = [o for o in summary.outcomes if o.result == result]
         if not outcomes:
             continue
-        lines = [f"• *{escape(o.label)}* ({escape(o.organisation)})" + (f": {escape(o.reason)}" if o.reason else "")
-                 for o in outcomes]
+        lines = [f"• *{escape(o.label)}* ({escape(o.organisation)})" + _reason(o) for o in outcomes]
         blocks.append(section(f"*{RESULT_LABELS[result]}*"))
         blocks += packed_sections(lines, per_section=20)
     return message(f"{title}: {totals}", fit_blocks(blocks, MAX_MESSAGE_BLOCKS))
+
+
+def _reason(outcome) -> str:
+    if outcome.result == "similar":
+        return f": looks like *{escape(outcome.similar_client_name or '')}*"
+    return f": {escape(outcome.reason)}" if outcome.reason else ""
 
 
 def _clip(text: str, limit: int) -> str:

@@ -43,3 +43,12 @@ def failed_page(reason: str) -> str:
     return _page("failed", "Connecting to Xero did not work",
                  f"<p>{escape(reason)}</p><p class='hint'>Nothing was saved. Your Slack DM with the bot has the "
                  "details; run <code>/xero connect</code> to try again.</p>")
+
+
+def front_page() -> str:
+    """What a browser sees at the bot's own address: people use the bot in Slack, not here."""
+    return _page("bot-home", "Xero for Slack is running",
+                 "<p>This address is for Slack and Xero: Slack sends its requests to <code>/slack/events</code>, "
+                 "Xero returns from its sign-in page to <code>/xero/callback</code>.</p>"
+                 "<p class='hint'>Use the bot in Slack: type <code>/xero help</code>. In the sandbox, open the "
+                 "workspace page that <code>make run</code> printed after “Open”.</p>")

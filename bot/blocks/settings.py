@@ -8,6 +8,7 @@ from bot.blocks.common import (
     context,
     escape,
     fields_section,
+    header,
     message,
     plain,
     section,
@@ -22,11 +23,23 @@ NOTIFY_CHANNEL = "notify_channel"
 APPROVER_USERS = "approver_users"
 APPROVER_USERGROUP = "approver_usergroup"
 EXPORT_STATUS = "export_status"
-ACCOUNT_CODE = "account_code"
+ACCOUNT_CODE = "account_code"  # per organisation: "account_code|<tenant id>"
 TAX_TYPE = "tax_type"
 FORECAST_API_KEY = "forecast_api_key"
+FORECAST_KEY_DEFAULT = "forecast_key_default"
+USE_DEFAULT = "default"  # the option value meaning "no choice of ours: Xero's own default"
 
 STATUS_LABELS = {"DRAFT": "Draft (someone approves it in Xero)", "AUTHORISED": "Approved (Authorised) at once"}
+STATUS_SHORT = {"DRAFT": "Draft", "AUTHORISED": "Approved (Authorised)"}
+
+
+def organisation_block(kind: str, tenant_id: str) -> str:
+    return f"{kind}|{tenant_id}"
+
+
+def split_organisation_block(block_id: str) -> tuple[str, str] | None:
+    kind, _, tenant_id = block_id.partition("|")
+    return (kind, tenant_id) if tenant_id and kind in (ACCOUNT_CODE, TAX_TYPE) else None
 
 
 def _input(block_id: str, label: str, element: dict, *, hint: str | None = None, optional: bool = True) -> dict:
@@ -49,22 +62,79 @@ def _option(value: str, label: str) -> dict:
     return {"text": plain(label[:75]), "value": value}
 
 
-def settings_modal(current, *, usergroups: list[tuple[str, str]] | None, channel_id: str | None) -> dict:
-    """`current`: WorkspaceSettings; `usergroups`: (id, name) pairs, or None when Slack would not list them."""
+def _select(options: list[dict], chosen: str | None, placeholder: str) -> dict:
+    element = {"type": "static_select", "placeholder": plain(placeholder), "options": options[:100]}
+    initial = next((o for o in element["options"] if o["value"] == chosen), None)
+    if initial:
+        element["initial_option"] = initial
+    return element
+
+
+def _rate(rate) -> str:
+    return "" if rate is None else f" ({rate.normalize():f}%)"
+
+
+def organisation_blocks(current, organisations) -> list[dict]:
+    """Per organisation, an account and a tax type picker filled from its own lists in Xero.
+
+    `organisations`: OrganisationChoices, or None while they are being read."""
+    blocks = [header("Invoice lines, per organisation")]
+    if organisations is None:
+        return blocks + [context(":hourglass_flowing_sand: Reading each organisation's accounts and tax rates "
+                                 "from Xero…")]
+    if not organisations:
+        return blocks + [context("No organisation is connected yet. Connect one with `/xero connect`; "
+                                 "then choose its revenue account and tax type here.")]
+    for choices in organisations:
+        tenant = choices.tenant
+        account_code, tax_type = current.line_defaults(tenant.tenant_id)
+        if choices.error:
+            kept = f"account {account_code or 'first revenue account'}, tax {tax_type or 'the account’s own'}"
+            blocks.append(context(f":warning: *{escape(tenant.name)}*: Xero could not be read "
+                                  f"({escape(choices.error)}). Its choice stays as it is: {escape(kept)}."))
+            continue
+        first = choices.accounts[0] if choices.accounts else None
+        accounts = [_option(USE_DEFAULT, f"Xero's first revenue account ({first.code} {first.name})" if first
+                            else "Xero's first revenue account")]
+        accounts += [_option(a.code, f"{a.code} · {a.name}") for a in choices.accounts]
+        taxes = [_option(USE_DEFAULT, "The account's own tax type")]
+        taxes += [_option(t.tax_type, f"{t.name}{_rate(t.rate)}") for t in choices.tax_rates]
+        blocks += [
+            _input(organisation_block(ACCOUNT_CODE, tenant.tenant_id), f"{tenant.name}: revenue account",
+                   _select(accounts, account_code or USE_DEFAULT, "Choose an account"), optional=False,
+                   hint="The account every exported invoice line is booked on."),
+            _input(organisation_block(TAX_TYPE, tenant.tenant_id), f"{tenant.name}: tax rate",
+                   _select(taxes, tax_type or USE_DEFAULT, "Choose a tax rate"), optional=False,
+                   hint="Xero works out the tax with this rate; check it matches the tax % in Forecast."),
+        ]
+    return blocks
+
+
+def _forecast_key_blocks(current) -> list[dict]:
+    if current.has_stored_forecast_key:
+        hint = "A key is stored; leave this empty to keep it."
+    elif current.has_default_forecast_key:
+        hint = "Empty: the default key from the server settings is used."
+    else:
+        hint = "Forecast > Admin > API keys. Required: no key is stored yet."
+    blocks = [_input(FORECAST_API_KEY, "Forecast API key", {"type": "plain_text_input"}, hint=hint)]
+    if current.has_stored_forecast_key and current.has_default_forecast_key:
+        option = _option("yes", "Forget the stored key and use the default key from the server settings")
+        blocks.append(_input(FORECAST_KEY_DEFAULT, "Default key", {"type": "checkboxes", "options": [option]}))
+    blocks.append(context("The key is checked with Forecast when you save, stored encrypted and never shown again."))
+    return blocks
+
+
+def settings_modal(current, *, usergroups: list[tuple[str, str]] | None, channel_id: str | None,
+                   organisations=None) -> dict:
+    """`current`: WorkspaceSettings; `usergroups`: (id, name) pairs, or None when Slack would not list them;
+    `organisations`: each organisation's OrganisationChoices, or None while they are being read."""
     users = {"type": "multi_users_select", "placeholder": plain("Choose people")}
     if current.approver_users:
         users["initial_users"] = current.approver_users
     statuses = [_option(code, label) for code, label in STATUS_LABELS.items()]
-    text_code = {"type": "plain_text_input", "max_length": 10}
-    if current.account_code:
-        text_code["initial_value"] = current.account_code
-    text_tax = {"type": "plain_text_input", "max_length": 50}
-    if current.tax_type:
-        text_tax["initial_value"] = current.tax_type
-    key_hint = ("A key is stored; leave this empty to keep it." if current.has_forecast_key
-                else "Forecast > Admin > API keys. Required: no key is stored yet.")
     blocks = [
-        _input(APPROVAL_CHANNEL, "Approval channel", _channel_select(current.approval_channel),
+        _input(APPROVAL_CHANNEL, "Approval channel", _channel_select(current.approval_channel), optional=False,
                hint="Export requests with Approve / Reject buttons are posted here. Invite the bot to it."),
         _input(NOTIFY_CHANNEL, "Notification channel", _channel_select(current.notify_channel),
                hint="Failed exports are reported here, with a Retry button."),
@@ -84,13 +154,9 @@ def settings_modal(current, *, usergroups: list[tuple[str, str]] | None, channel
                {"type": "radio_buttons", "options": statuses,
                 "initial_option": next(o for o in statuses if o["value"] == current.export_status)},
                optional=False),
-        _input(ACCOUNT_CODE, "Default account code", text_code,
-               hint="Revenue account for the invoice lines, e.g. 200. Empty: the organisation's first revenue account."),
-        _input(TAX_TYPE, "Default tax type", text_tax,
-               hint="Xero tax type for the lines, e.g. OUTPUT2. Empty: the account's own tax type."),
-        _input(FORECAST_API_KEY, "Forecast API key", {"type": "plain_text_input"}, hint=key_hint),
-        context("The Forecast key is stored encrypted and never shown again."),
     ]
+    blocks += _forecast_key_blocks(current)
+    blocks += organisation_blocks(current, organisations)
     return {
         "type": "modal",
         "callback_id": SETTINGS_CALLBACK_ID,
@@ -102,7 +168,8 @@ def settings_modal(current, *, usergroups: list[tuple[str, str]] | None, channel
     }
 
 
-def settings_saved(saved, *, key_changed: bool) -> dict:
+def settings_saved(saved, *, key_changed: bool, organisations=()) -> dict:
+    """`organisations`: the OrganisationChoices the form showed, to name each organisation's choice."""
     def channel(value: str | None) -> str:
         return f"<#{value}>" if value else "not set"
 
@@ -113,9 +180,28 @@ def settings_saved(saved, *, key_changed: bool) -> dict:
         ("Approval channel", channel(saved.approval_channel)),
         ("Notification channel", channel(saved.notify_channel)),
         ("Approvers", ", ".join(approvers) or "workspace admins"),
-        ("Export status", saved.export_status),
-        ("Account code", escape(saved.account_code or "organisation default")),
-        ("Tax type", escape(saved.tax_type or "account default")),
-        ("Forecast API key", "updated" if key_changed else ("stored" if saved.has_forecast_key else "not set")),
+        ("Export status", STATUS_SHORT.get(saved.export_status, saved.export_status)),
+        ("Forecast API key", _key_state(saved, key_changed)),
     ]
-    return message("Xero settings saved.", [section(":gear: *Xero settings saved*"), fields_section(pairs)])
+    blocks = [section(":gear: *Xero settings saved*"), fields_section(pairs)]
+    lines = [_organisation_line(saved, choices) for choices in organisations]
+    if lines:
+        blocks.append(section("*Invoice lines*\n" + "\n".join(lines)))
+    return message("Xero settings saved.", blocks)
+
+
+def _key_state(saved, key_changed: bool) -> str:
+    if key_changed:
+        return "updated (Forecast accepted it)"
+    if saved.has_stored_forecast_key:
+        return "stored"
+    return "the default key from the server settings" if saved.has_default_forecast_key else "not set"
+
+
+def _organisation_line(saved, choices) -> str:
+    account_code, tax_type = saved.line_defaults(choices.tenant.tenant_id)
+    account = choices.account(account_code) if account_code else None
+    rate = choices.tax_rate(tax_type) if tax_type else None
+    account_words = (f"{account.code} {account.name}" if account else account_code) or "first revenue account"
+    tax_words = (f"{rate.name}{_rate(rate.rate)}" if rate else tax_type) or "the account's own tax rate"
+    return f"• *{escape(choices.tenant.name)}*: {escape(account_words)} · {escape(tax_words)}"

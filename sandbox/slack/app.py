@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 from sandbox.slack.dispatch import ACK_TIMEOUT_SECONDS, VERIFICATION_TOKEN, BotAnswer, BotDispatcher
 from sandbox.slack.state import (
     API_APP_ID, BOT_USER_ID, DM_CHANNELS, HUMAN_USER_IDS, PUBLIC_CHANNELS, RESPONSE_URL_LIFETIME_SECONDS,
-    RESPONSE_URL_MAX_USES, SLACKBOT_USER_ID, TEAM, USERGROUPS, USERS, SlackState, visible_channel_ids,
+    RESPONSE_URL_MAX_USES, SLACKBOT_USER_ID, TEAM, USERGROUPS, USERS, SlackState, dm_channel_id,
+    visible_channel_ids,
 )
 from sandbox.slack.webapi import WebApi, public_message
 
@@ -51,6 +52,10 @@ class ActionRequest(PageRequest):
     view_id: str | None = None
     selection: dict[str, Any] = {}
     state_values: dict[str, Any] = {}
+
+
+class HomeRequest(PageRequest):
+    pass
 
 
 class SubmitRequest(PageRequest):
@@ -223,6 +228,9 @@ class Workspace:
         return channel_id, message
 
     def _view_context(self, user_id: str, view_id: str | None) -> dict[str, Any]:
+        home = self.state.home_views.get(user_id)
+        if home is not None and home["id"] == view_id:
+            return {"user": user_id, "view": home}  # the Home tab: a view, but not on the modal stack
         record = self.state.views.get(view_id or "")
         if record is None or record["user"] != user_id or view_id not in self.state.modal_stacks.get(user_id, []):
             raise PageError(404, "view_not_found")
@@ -283,6 +291,17 @@ class Workspace:
                 action["placeholder"] = element["placeholder"]
         action["action_ts"] = f"{self.state.clock():.6f}"
         return action
+
+    # ---- App Home --------------------------------------------------------------------------------------
+    async def open_home(self, request: HomeRequest) -> dict[str, Any]:
+        """The person opened the bot's Home tab: Slack tells the bot (app_home_opened), which publishes it."""
+        home = self.state.home_views.get(request.user)
+        event = {"type": "app_home_opened", "user": request.user, "channel": dm_channel_id(request.user),
+                 "tab": "home", "event_ts": f"{self.state.clock():.6f}"}
+        if home is not None:
+            event["view"] = home
+        answer = await self.dispatcher.send_event(event, team_id=TEAM["id"], api_app_id=API_APP_ID)
+        return {"ok": answer.error is None, "error": answer.error}
 
     # ---- modals --------------------------------------------------------------------------------------
     async def submit(self, request: SubmitRequest) -> dict[str, Any]:
@@ -395,7 +414,7 @@ class Workspace:
                             "is_bot": bool(u.get("is_bot")), "is_admin": u["is_admin"]} for uid, u in USERS.items()},
             "human_user_ids": HUMAN_USER_IDS,
             "usergroups": {gid: {"id": gid, "handle": g["handle"], "name": g["name"]} for gid, g in USERGROUPS.items()},
-            "channels": channels, "messages": messages,
+            "channels": channels, "messages": messages, "home": self.state.home_views.get(user_id),
             "modals": [{"view": r["view"], "errors": r["errors"], "notice": r["notice"]}
                        for r in self.state.modal_stack(user_id)],
         }
@@ -540,6 +559,7 @@ def create_slack_app(data_dir: Path | None, *, bot_events_url: str, signing_secr
     app.router.add_post("/ui/message", page_handler(Workspace.compose, ComposerRequest))
     app.router.add_post("/ui/action", page_handler(Workspace.block_action, ActionRequest))
     app.router.add_post("/ui/submit", page_handler(Workspace.submit, SubmitRequest))
+    app.router.add_post("/ui/home", page_handler(Workspace.open_home, HomeRequest))
     app.router.add_post("/ui/close", page_handler(Workspace.close, CloseRequest))
     app.router.add_post("/ui/options", page_handler(Workspace.options, OptionsRequest))
     return app

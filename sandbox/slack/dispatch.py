@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -63,11 +64,22 @@ class BotDispatcher:
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return await self._post(payload["type"], payload, body)
 
-    async def _post(self, kind: str, content: dict[str, Any], body: bytes) -> BotAnswer:
+    async def send_event(self, event: dict[str, Any], *, team_id: str, api_app_id: str) -> BotAnswer:
+        """An Events API delivery: a JSON `event_callback`, signed like everything else."""
+        envelope = {"token": VERIFICATION_TOKEN, "team_id": team_id, "api_app_id": api_app_id,
+                    "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+                    "event_time": int(self.state.clock()), "event": event}
+        return await self._post(event["type"], envelope, json.dumps(envelope).encode(),
+                                content_type="application/json")
+
+    async def _post(self, kind: str, content: dict[str, Any], body: bytes, *,
+                    content_type: str | None = None) -> BotAnswer:
         answer = BotAnswer()
         try:
             async with asyncio.timeout(self.ack_timeout):
                 headers = signed_headers(self._signing_secret, body)
+                if content_type:
+                    headers["Content-Type"] = content_type
                 async with self._client().post(self.bot_events_url, data=body, headers=headers) as response:
                     answer.status = response.status
                     answer.body = await response.text()

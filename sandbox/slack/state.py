@@ -165,6 +165,7 @@ class SlackState:
         self.views: dict[str, dict[str, Any]] = {}
         self.modal_stacks: dict[str, list[str]] = {}
         self.response_urls: dict[str, dict[str, Any]] = {}
+        self.home_views: dict[str, dict[str, Any]] = {}  # user id -> the Home tab the bot published for them
         self.triggers: dict[str, dict[str, Any]] = {}
         self.api_calls: list[dict[str, Any]] = []
         self.bot_requests: list[dict[str, Any]] = []
@@ -183,6 +184,7 @@ class SlackState:
         self.views = saved.get("views", {})
         self.modal_stacks = saved.get("modal_stacks", {})
         self.response_urls = saved.get("response_urls", {})
+        self.home_views = saved.get("home_views", {})
         self._last_ts = saved.get("last_ts", 0.0)
 
     def _save(self) -> None:
@@ -191,7 +193,7 @@ class SlackState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"channel_messages": self.channel_messages, "views": self.views,
                     "modal_stacks": self.modal_stacks, "response_urls": self.response_urls,
-                    "last_ts": self._last_ts}
+                    "home_views": self.home_views, "last_ts": self._last_ts}
         temporary = self.path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
         temporary.replace(self.path)
@@ -327,6 +329,14 @@ class SlackState:
             "root_view_id": root_view_id, "previous_view_id": previous_view_id,
             "app_id": API_APP_ID, "app_installed_team_id": TEAM["id"], "bot_id": BOT_ID,
         }
+
+    def publish_home(self, user_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        """views.publish: the user's Home tab (one per user, replaced on every publish)."""
+        view_id = f"VH{user_id}"
+        published = self._view_object(view_id, view, root_view_id=view_id, previous_view_id=None)
+        self.home_views[user_id] = published
+        self.changed()
+        return published
 
     def open_view(self, user_id: str, view: dict[str, Any]) -> dict[str, Any]:
         """A new stack with one view (replacing whatever modal the user had open)."""

@@ -113,6 +113,7 @@ class WebApi:
             "views.open": self.views_open,
             "views.update": self.views_update,
             "views.push": self.views_push,
+            "views.publish": self.views_publish,
             "conversations.open": self.conversations_open,
             "conversations.info": self.conversations_info,
             "conversations.list": self.conversations_list,
@@ -208,6 +209,17 @@ class WebApi:
         validate_view(view)
         user_id = self._trigger_user(args)
         return {"view": self.state.open_view(user_id, view)["view"]}
+
+    def views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        validate_view(view)
+        if view.get("type") != "home":
+            raise SlackApiFailure("invalid_arguments", response_metadata={
+                "messages": ["[ERROR] views.publish takes a view of type home [json-pointer:/view/type]"]})
+        user_id = args.get("user_id")
+        if user_id not in HUMAN_USER_IDS:
+            raise SlackApiFailure("user_not_found")
+        return {"view": self.state.publish_home(user_id, view)}
 
     def views_push(self, args: dict[str, Any]) -> dict[str, Any]:
         view = args.get("view")

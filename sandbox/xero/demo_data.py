@@ -138,7 +138,7 @@ def _tax_rate(tax_type: str, name: str, rate: float) -> dict[str, Any]:
         "CanApplyToEquity": True,
         "CanApplyToExpenses": True,
         "CanApplyToLiabilities": True,
-        "CanApplyToRevenue": True,
+        "CanApplyToRevenue": not tax_type.startswith("INPUT"),  # purchase rates are not offered for sales
         "DisplayTaxRate": rate,
         "EffectiveRate": rate,
         "Status": "ACTIVE",
@@ -260,6 +260,7 @@ def _add_demo_purchase_orders(org, suppliers, now) -> None:
     for index, status in enumerate(statuses):
         supplier = suppliers[index % len(suppliers)]
         description, quantity, unit_amount, account = _PO_ITEMS[index]
+        in_dollars = org["Short"] == "UK" and index == 5  # one order in another currency: its import is converted
         number = f"PO-{org['NextPurchaseOrderNumber']:04d}"
         org["NextPurchaseOrderNumber"] += 1
         updated = now - (15 - index * 2) * DAY
@@ -279,8 +280,8 @@ def _add_demo_purchase_orders(org, suppliers, now) -> None:
             "SubTotal": line["LineAmount"],
             "TotalTax": line["TaxAmount"],
             "Total": round(line["LineAmount"] + line["TaxAmount"], 2),
-            "CurrencyCode": org["BaseCurrency"],
-            "CurrencyRate": 1.0,
+            "CurrencyCode": "USD" if in_dollars else org["BaseCurrency"],
+            "CurrencyRate": EXCHANGE_RATES[(org["BaseCurrency"], "USD")] if in_dollars else 1.0,
             "HasAttachments": False,
             "_updated": updated,
         }

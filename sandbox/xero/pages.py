@@ -27,10 +27,10 @@ SCOPE_WORDS = {
     "accounting.settings.read": "View your organisation settings, accounts and tax rates",
 }
 
-FAULT_LABELS = {
-    FaultKind.UNAVAILABLE: "503 Service Unavailable",
-    FaultKind.RATE_LIMITED: "429 Too Many Requests (rate limit)",
+FAULT_LABELS = {  # the first is the form's default: a failure that reaches #finance-alerts at once
     FaultKind.VALIDATION: "400 Validation error",
+    FaultKind.UNAVAILABLE: "503 Service Unavailable (the bot retries: fail 5 calls to see it give up)",
+    FaultKind.RATE_LIMITED: "429 Too Many Requests (rate limit)",
     FaultKind.DISCONNECT: "Disconnect the organisation (403)",
 }
 
@@ -146,7 +146,7 @@ def _options(pairs: list[tuple[str, str]]) -> str:
 
 def _fault_section(state: XeroState, base: str) -> str:
     kinds = _options([(k.value, label) for k, label in FAULT_LABELS.items()])
-    resources = _options([("", "any call"), ("Invoices", "Invoices"), ("Contacts", "Contacts"),
+    resources = _options([("Invoices", "Invoices"), ("", "any call"), ("Contacts", "Contacts"),
                           ("PurchaseOrders", "Purchase orders"), ("Organisation", "Organisation")])
     tenants = _options([("", "any organisation")] + [(o["TenantID"], o["Name"]) for o in state.organisations.values()])
     pending = "".join(

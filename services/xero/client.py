@@ -6,6 +6,7 @@ import asyncio
 import json as jsonlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,6 +33,7 @@ from services.xero.models import (
     XeroCurrency,
     XeroInvoice,
     XeroPurchaseOrder,
+    XeroTaxRate,
 )
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,9 @@ _SUBJECTS = {
     "Organisation": ("organisation", "organisation"),
     "Currencies": ("currencies", "currencies"),
     "Accounts": ("accounts", "accounts"),
+    "TaxRates": ("tax rates", "tax rates"),
 }
+SUCCESS_REPORT_INTERVAL = 60.0  # seconds: `on_success` is told at most this often per organisation
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -88,6 +92,8 @@ class XeroClient:
         jitter: Callable[[], float] = random.random,
         web_url: str = XERO_WEB_URL,
         on_refused: Callable[[TenantAuth], Awaitable[object]] | None = None,
+        on_success: Callable[[TenantAuth], Awaitable[object]] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self._session = session
         self._base_url = api_url.rstrip("/") + ACCOUNTING_PATH
@@ -99,6 +105,9 @@ class XeroClient:
         self._jitter = jitter
         self._web_url = web_url.rstrip("/")
         self._on_refused = on_refused  # told when Xero no longer lets us into an organisation (401/403)
+        self._on_success = on_success  # told (throttled) that a call to an organisation succeeded
+        self._monotonic = monotonic
+        self._success_reported: dict[str, float] = {}
 
     # ----------------------------------------------------------------- transport
 
@@ -137,6 +146,7 @@ class XeroClient:
             else:
                 self._log(method, path, tenant, answer.status, attempt)
                 if answer.status < 300:
+                    await self._report_success(tenant)
                     return _decode(answer.body)
                 failure = parse_xero_error(answer.status, answer.body, answer.headers, subject=subject)
                 if isinstance(failure, XeroAuthError) and self._on_refused:
@@ -180,6 +190,19 @@ class XeroClient:
             ) as response:
                 return _Answer(response.status, response.headers, await response.read())
 
+    async def _report_success(self, tenant: TenantAuth) -> None:
+        if self._on_success is None:
+            return
+        now = self._monotonic()
+        last = self._success_reported.get(tenant.tenant_id)
+        if last is not None and now - last < SUCCESS_REPORT_INTERVAL:
+            return
+        self._success_reported[tenant.tenant_id] = now
+        try:
+            await self._on_success(tenant)
+        except Exception:  # noqa: BLE001 - a bookkeeping write must never fail the call itself
+            log.warning("xero.success_report_failed tenant=%s", tenant.tenant_id, exc_info=True)
+
     def _delay_for(self, failure: XeroError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None when waiting is pointless."""
         if isinstance(failure, XeroRateLimited):
@@ -221,6 +244,10 @@ class XeroClient:
     async def get_accounts(self, tenant: TenantAuth, *, where: str | None = None) -> list[XeroAccount]:
         answer = await self.request(tenant, "GET", "/Accounts", params={"where": where})
         return _parse_list(XeroAccount, answer, "Accounts")
+
+    async def get_tax_rates(self, tenant: TenantAuth) -> list[XeroTaxRate]:
+        answer = await self.request(tenant, "GET", "/TaxRates")
+        return _parse_list(XeroTaxRate, answer, "TaxRates")
 
     # ----------------------------------------------------------------- contacts
 

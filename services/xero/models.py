@@ -144,6 +144,7 @@ class XeroPurchaseOrder(XeroModel):
     status: str | None = None
     total: XeroAmount | None = None
     currency_code: str | None = None
+    currency_rate: XeroAmount | None = None  # units of currency_code per one unit of the base currency
     reference: str | None = None
     updated_date_utc: XeroDateTime | None = Field(None, alias="UpdatedDateUTC")
 
@@ -159,6 +160,15 @@ class XeroAccount(XeroModel):
     type: str | None = None
     status: str | None = None
     tax_type: str | None = None
+    account_class: str | None = Field(None, alias="Class")  # REVENUE, EXPENSE, ASSET, ...
+
+
+class XeroTaxRate(XeroModel):
+    name: str | None = None
+    tax_type: str
+    status: str | None = None
+    can_apply_to_revenue: bool | None = None
+    effective_rate: XeroAmount | None = None
 
 
 class XeroConnection(BaseModel):

@@ -87,6 +87,12 @@ class TokenService:
         async with self._locks[token_set_id]:
             return await self._refresh_or_wait(token_set_id)
 
+    async def renewed_at(self, token_set_id: str) -> datetime | None:
+        """When Xero last gave this token set new tokens (at consent or at a refresh)."""
+        doc = await self.storage.token_sets.find_one({"_id": token_set_id}, {"updated_at": 1}) or {}
+        when = doc.get("updated_at")
+        return datetime.fromtimestamp(float(when), tz=timezone.utc) if when is not None else None
+
     async def mark_needs_reconnect(self, token_set_id: str) -> None:
         await self.storage.token_sets.update_one({"_id": token_set_id}, {"$set": {"status": NEEDS_RECONNECT}})
         await self.storage.tenants.update_many(

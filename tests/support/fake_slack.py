@@ -37,6 +37,7 @@ class FakeSlack:
         "U0ADMIN": {"id": "U0ADMIN", "name": "ada", "is_admin": True, "is_owner": True},
         "U0APPROVER": {"id": "U0APPROVER", "name": "grace", "is_admin": True},
         "U0MEMBER": {"id": "U0MEMBER", "name": "max", "is_admin": False},
+        "U0BOT": {"id": "U0BOT", "name": "xero", "is_admin": False, "is_bot": True},
     })
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     channels: set[str] = field(default_factory=lambda: {"C0GENERAL", "C0APPROVALS", "C0ALERTS"})
@@ -119,6 +120,9 @@ class FakeSlack:
                 return {"ok": False, "error": "channel_not_found"}
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
             return {"ok": True, "channel": channel, "ts": ts, "message_ts": ts}
+        if method == "views.publish":
+            view = args.get("view") or {}
+            return {"ok": True, "view": {**view, "id": f"VHOME{args.get('user_id')}", "hash": "h"}}
         if method in ("views.open", "views.update", "views.push"):
             view = args.get("view") or {}
             view_id = args.get("view_id") or f"V{next(self._views):05d}"

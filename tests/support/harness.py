@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -63,6 +64,33 @@ class BotHarness:
 
     async def ask(self, text: str, **kwargs):
         return await self.reply_to(await self.command(text, **kwargs))
+
+    async def event(self, event: dict):
+        """An Events API delivery (event_callback), signed, as JSON: e.g. app_home_opened."""
+        body = json.dumps({"token": "legacy", "team_id": TEAM_ID, "api_app_id": "A0TEST", "type": "event_callback",
+                           "event_id": f"Ev{next(self._ids)}", "event_time": 1700000000, "event": event})
+        headers = {**signed_headers(body), "Content-Type": "application/json"}
+        response = await self.client.post("/slack/events", data=body, headers=headers)
+        assert response.status == 200, await response.text()
+        return response
+
+    async def open_home(self, user: str = "U0ADMIN") -> dict:
+        """Opens the bot's Home tab as `user`; returns the view the bot published for them."""
+        before = len([c for c in self.slack.called("views.publish") if c["user_id"] == user])
+        await self.event({"type": "app_home_opened", "user": user, "channel": "D0BOT", "tab": "home",
+                          "event_ts": "1700000000.3"})
+        return await self.home_published(user, after=before)
+
+    async def home_published(self, user: str, *, after: int) -> dict:
+        """The newest Home view published for `user` once more than `after` were published."""
+        def mine() -> list:
+            return [c for c in self.slack.called("views.publish") if c["user_id"] == user]
+
+        await self.slack.wait_for("views.publish", lambda c: len(mine()) > after)
+        return mine()[-1]["view"]
+
+    def homes_published(self, user: str) -> int:
+        return len([c for c in self.slack.called("views.publish") if c["user_id"] == user])
 
     async def send_payload(self, payload: dict):
         body = payload_body({"team": {"id": TEAM_ID}, "api_app_id": "A0TEST", "token": "legacy", **payload})

@@ -19,7 +19,7 @@ from tests.support.harness import XERO_API
 from tests.support.xero_identity import UK_TENANT, US_TENANT
 
 ACCOUNTING = XERO_API + "/api.xro/2.0"
-_PATTERN = re.compile(r"^" + re.escape(ACCOUNTING) + r"/(?P<resource>Invoices|Contacts|Currencies|Accounts)(?:\?.*)?$")
+_PATTERN = re.compile(r"^" + re.escape(ACCOUNTING) + r"/(?P<resource>Invoices|Contacts|Currencies|Accounts|TaxRates)(?:\?.*)?$")
 
 
 def validation_error(*messages: str) -> dict:
@@ -42,6 +42,14 @@ class XeroBooks:
     accounts: dict[str, list[dict]] = field(default_factory=lambda: {
         tenant: [{"Code": "090", "Name": "Bank", "Type": "BANK", "Status": "ACTIVE"},
                  {"Code": "200", "Name": "Sales", "Type": "REVENUE", "Status": "ACTIVE", "TaxType": "OUTPUT2"}]
+        for tenant in (UK_TENANT, US_TENANT)})
+    tax_rates: dict[str, list[dict]] = field(default_factory=lambda: {
+        tenant: [{"Name": "20% (VAT on Income)", "TaxType": "OUTPUT2", "Status": "ACTIVE", "CanApplyToRevenue": True,
+                  "EffectiveRate": 20.0},
+                 {"Name": "No VAT", "TaxType": "NONE", "Status": "ACTIVE", "CanApplyToRevenue": True,
+                  "EffectiveRate": 0.0},
+                 {"Name": "20% (VAT on Expenses)", "TaxType": "INPUT2", "Status": "ACTIVE",
+                  "CanApplyToRevenue": False, "EffectiveRate": 20.0}]
         for tenant in (UK_TENANT, US_TENANT)})
     contacts: dict[str, list[dict]] = field(default_factory=lambda: {UK_TENANT: [], US_TENANT: []})
     invoices: dict[str, list[dict]] = field(default_factory=lambda: {UK_TENANT: [], US_TENANT: []})
@@ -87,6 +95,9 @@ class XeroBooks:
 
     def _get_accounts(self, tenant, query, body, headers):
         return 200, {"Accounts": self.accounts[tenant]}
+
+    def _get_taxrates(self, tenant, query, body, headers):
+        return 200, {"TaxRates": self.tax_rates[tenant]}
 
     def _get_contacts(self, tenant, query, body, headers):
         where = query.get("where", "")

@@ -4,7 +4,7 @@
 const BASE = location.pathname.replace(/[^/]*$/, "");  // e.g. "/slack/"
 const XERO_COMMANDS = [
   ["help", "What the bot can do"], ["connect", "Connect a Xero organisation"], ["list", "List connections"],
-  ["remove", "Remove a connection"], ["export INV-123", "Export an invoice to Forecast"],
+  ["remove", "Remove a connection"], ["export INV-123", "Send Forecast invoices to Xero, for approval"],
   ["import customers", "Import customers"], ["import purchase-orders", "Import purchase orders"],
   ["settings", "Settings"],
 ];
@@ -27,9 +27,10 @@ const STATEFUL_TYPES = new Set(["static_select", "external_select", "users_selec
   "multi_conversations_select", "multi_channels_select", "checkboxes", "radio_buttons", "datepicker", "timepicker",
   "plain_text_input", "number_input", "email_text_input", "url_text_input"]);
 
+const HOME = "HOME";  // the bot's App Home tab, shown where a channel's messages would be
 const app = {
   user: null, channel: null, snapshot: null, stream: null, lastSeen: {}, hidden: new Set(),
-  renderedModalKey: null,
+  renderedModalKey: null, renderedHomeKey: null,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -632,12 +633,32 @@ function renderMessages() {
   renderMessages.done = true;
 }
 
+// ---------------------------------------------------------------- App Home
+function renderHome() {
+  const container = document.getElementById("messages");
+  const home = app.snapshot.home;
+  const key = JSON.stringify([home && home.id, home && home.hash, home && home.blocks, app.user]);
+  if (key === app.renderedHomeKey && container.querySelector(".home-tab")) return;
+  app.renderedHomeKey = key;
+  container.innerHTML = "";
+  const node = h("div", {class: "home-tab", dataset: {viewId: home ? home.id : ""}});
+  if (home) {
+    node.append(renderBlocks(home.blocks, {kind: "view", viewId: home.id, root: node}));
+  } else {
+    node.append(h("div", {class: "empty-channel"}, "Opening the bot's Home…"));
+  }
+  container.append(node);
+}
+
 // ---------------------------------------------------------------- sidebar and header
 function renderSidebar() {
   const channels = document.getElementById("channel-list");
   const dms = document.getElementById("dm-list");
   channels.innerHTML = "";
   dms.innerHTML = "";
+  dms.append(h("li", {class: "channel-link home-link" + (app.channel === HOME ? " active" : ""),
+    dataset: {channel: HOME}, onclick: () => selectChannel(HOME)},
+  h("span", {class: "app-dot"}, "X"), h("span", {}, "Xero Bot · Home")));
   app.snapshot.channels.forEach(channel => {
     const messages = app.snapshot.messages[channel.id] || [];
     const latest = messages.length ? messages[messages.length - 1].ts : "0";
@@ -650,6 +671,12 @@ function renderSidebar() {
     (channel.is_im ? dms : channels).append(item);
     if (app.lastSeen[channel.id] === undefined) app.lastSeen[channel.id] = latest;
   });
+  document.getElementById("composer").hidden = app.channel === HOME;
+  if (app.channel === HOME) {
+    document.getElementById("channel-title").textContent = "Xero Bot · Home";
+    document.getElementById("channel-purpose").textContent = "The bot's App Home tab";
+    return;
+  }
   const current = app.snapshot.channels.find(c => c.id === app.channel);
   document.getElementById("channel-title").textContent = current.is_im ? current.name : "# " + current.name;
   document.getElementById("channel-purpose").textContent = current.purpose || "";
@@ -756,9 +783,18 @@ function selectChannel(channelId) {
   localStorage.setItem("sandbox-slack-channel", channelId);
   history.replaceState(null, "", `?user=${app.user}#${channelId}`);
   renderMessages.done = false;
+  app.renderedHomeKey = null;
   document.getElementById("messages").innerHTML = "";
   render();
+  if (channelId === HOME) { openHome(); return; }
   document.getElementById("composer-input").focus();
+}
+
+async function openHome() {
+  // Like Slack: opening the tab sends app_home_opened; the bot answers with views.publish.
+  const result = await postJson("ui/home", {user: app.user});
+  if (!result.ok) toast(`⚠️ The app did not respond (${result.error}).`);
+  refresh();
 }
 
 function switchUser(userId) {
@@ -767,18 +803,21 @@ function switchUser(userId) {
   if (app.channel && app.channel.startsWith("D")) app.channel = "D" + userId.slice(1);
   history.replaceState(null, "", `?user=${userId}#${app.channel}`);
   app.renderedModalKey = null;
+  app.renderedHomeKey = null;
   document.getElementById("messages").innerHTML = "";
   renderMessages.done = false;
   connectStream();
-  refresh();
+  if (app.channel === HOME) openHome(); else refresh();
 }
 
 function render() {
   if (!app.snapshot) return;
-  if (!app.snapshot.channels.some(c => c.id === app.channel)) app.channel = app.snapshot.channels[0].id;
+  if (app.channel !== HOME && !app.snapshot.channels.some(c => c.id === app.channel)) {
+    app.channel = app.snapshot.channels[0].id;
+  }
   renderUserSwitcher();
   renderSidebar();
-  renderMessages();
+  if (app.channel === HOME) renderHome(); else renderMessages();
   renderModals();
 }
 
@@ -818,7 +857,7 @@ function start() {
   document.addEventListener("click", event => { if (!event.target.closest(".bk-menu")) closeMenus(); });
   document.addEventListener("keydown", event => { if (event.key === "Escape") closeMenus(); });
   connectStream();
-  refresh();
+  if (app.channel === HOME) openHome(); else refresh();
 }
 
 start();

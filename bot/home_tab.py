@@ -1,0 +1,112 @@
+"""Publishes each person's App Home tab (views.publish), and redraws it when what it shows changes.
+
+Who to redraw: everyone who opened the Home tab since this process started (Slack sends `app_home_opened`
+on every visit, so a restarted process catches up at the next visit). Call `refresh(team_id)` after a change
+that everyone sees (organisations, settings, an export's state), or with `user_ids` for a few people.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.home import home_view
+from bot.slack_directory import slack_error
+from services.connections import ConnectionsService, Tenant
+from services.export_jobs import ExportJob, PENDING
+from services.exports import ExportService
+from services.logfmt import fields
+from services.permissions import Permissions
+from services.workspace_settings import WorkspaceSettings, WorkspaceSettingsService
+from services.xero.tokens import TokenService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OrganisationHealth:
+    tenant: Tenant
+    token_renewed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HomeData:
+    user_id: str
+    is_admin: bool
+    is_approver: bool
+    organisations: list[OrganisationHealth]
+    pending: list[ExportJob]  # requests this person may approve
+    recent: list[ExportJob]
+    settings: WorkspaceSettings | None  # admins only
+
+
+class RedrawHomeAfterNotices:
+    """Wraps the export notifier: after each notice about a job (requested, approved, exported, failed,
+    rejected) everyone's open Home tab is redrawn. Until the export flow calls `HomeTab.refresh` itself."""
+
+    def __init__(self, inner, home: "HomeTab"):
+        self._inner = inner
+        self._home = home
+
+    def __getattr__(self, name: str):
+        notice = getattr(self._inner, name)
+        if not callable(notice):
+            return notice
+
+        async def then_redraw(job, *args, **kwargs):
+            result = await notice(job, *args, **kwargs)
+            if getattr(job, "team_id", None):
+                await self._home.refresh(job.team_id)
+            return result
+
+        return then_redraw
+
+
+class HomeTab:
+    def __init__(self, slack: AsyncWebClient, connections: ConnectionsService, tokens: TokenService,
+                 exports: ExportService, permissions: Permissions, workspace_settings: WorkspaceSettingsService):
+        self.slack = slack
+        self.connections = connections
+        self.tokens = tokens
+        self.exports = exports
+        self.permissions = permissions
+        self.workspace_settings = workspace_settings
+        self.viewers: defaultdict[str, set[str]] = defaultdict(set)
+
+    async def opened(self, team_id: str, user_id: str) -> None:
+        self.viewers[team_id].add(user_id)
+        await self.publish(team_id, user_id)
+
+    async def refresh(self, team_id: str, user_ids: list[str] | None = None) -> None:
+        """Redraw the Home tab of these people (default: everyone who has opened it). Never raises."""
+        targets = list(user_ids) if user_ids is not None else sorted(self.viewers.get(team_id, ()))
+        await asyncio.gather(*(self.publish(team_id, user_id) for user_id in targets))
+
+    async def publish(self, team_id: str, user_id: str) -> None:
+        try:
+            view = home_view(await self.gather(team_id, user_id))
+            await self.slack.views_publish(user_id=user_id, view=view)
+        except SlackApiError as exc:
+            log.warning("home.publish_failed", **fields(team=team_id, user=user_id, error=slack_error(exc)))
+        except Exception:  # noqa: BLE001 - a Home tab that cannot be drawn must not break what changed
+            log.exception("home.publish_failed", **fields(team=team_id, user=user_id))
+
+    async def gather(self, team_id: str, user_id: str) -> HomeData:
+        is_admin = await self.permissions.is_admin(user_id)
+        is_approver = await self.exports.is_approver(team_id, user_id)
+        tenants = await self.connections.list_tenants(team_id)
+        renewed = await asyncio.gather(*(self.tokens.renewed_at(t.token_set_id) for t in tenants))
+        jobs = self.exports.jobs
+        pending = []
+        if is_approver:
+            pending = [j for j in await jobs.recent(team_id, states=(PENDING,), limit=20) if j.requested_by != user_id]
+        recent = await jobs.recent(team_id, requested_by=None if is_approver else user_id)
+        settings = await self.workspace_settings.get(team_id) if is_admin else None
+        return HomeData(user_id, is_admin, is_approver,
+                        [OrganisationHealth(t, r) for t, r in zip(tenants, renewed)], pending, recent, settings)

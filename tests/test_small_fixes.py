@@ -1,0 +1,54 @@
+"""Small things a newcomer trips over: each answered in plain words through the real routes."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.export_flow import INVOICE, invoice, prepare, text_of
+
+
+async def test_import_alone_asks_which_import_instead_of_not_knowing_it(bot):
+    said = text_of(await bot.ask("import"))
+    assert "I don't know" not in said
+    assert "/xero import customers" in said and "/xero import purchase-orders" in said
+
+
+async def test_comma_separated_references_are_separate_invoices(bot, xero):
+    second = invoice(id=102, company_invoice_id=102, invoice_reference="INV-102")
+    await prepare(bot, xero, invoices=[invoice(), second])
+    name = await bot.command("export INV-101,INV-102", user="U0MEMBER")
+    await bot.slack.wait_for("response_url", lambda c: c["name"] == name and "INV-102" in json.dumps(c.args))
+    answers = [json.dumps(c.args) for c in bot.slack.called("response_url") if c["name"] == name]
+    assert any("INV-101" in a and "INV-102" not in a for a in answers)
+    assert not any("INV-101,INV-102" in a for a in answers)
+    assert INVOICE["invoice_reference"] == "INV-101"
+
+
+async def test_a_clicked_connect_button_is_replaced_so_it_cannot_be_used_twice(bot):
+    name = await bot.click("connect_xero_link", "", user="U0ADMIN")
+    replaced = await bot.reply_to(name)
+    assert replaced["replace_original"] is True
+    assert "Connect to Xero" not in json.dumps(replaced.args) and "/xero connect" in replaced["text"] + json.dumps(
+        replaced["blocks"])
+
+
+async def test_the_reject_form_says_optional_once(bot, xero):
+    from tests.support.export_flow import click, job_id_of, request
+    await prepare(bot, xero)
+    _, posted = await request(bot)
+    await click(bot, "export_reject", job_id_of(posted))
+    modal = (await bot.slack.wait_for("views.open"))["view"]
+    reason = next(b for b in modal["blocks"] if b["type"] == "input")
+    assert reason["optional"] is True and reason["label"]["text"] == "Reason"
+
+
+async def test_help_and_refusals_do_not_name_server_settings(bot):
+    said = text_of(await bot.ask("help")) + text_of(await bot.ask("connect", user="U0MEMBER"))
+    assert "BOT_ADMINS" not in said and "operator" in said
+
+
+async def test_the_bot_answers_its_own_front_page_instead_of_404(bot):
+    response = await bot.client.get("/")
+    assert response.status == 200
+    assert "/slack/events" in await response.text()
+
