@@ -515,8 +515,8 @@ async def test_browse_page_form_makes_the_next_export_fail(connected):
 
 
 # Spec check and persistence ---------------------------------------------------------------------------------------
-@pytest.mark.skipif(default_contracts_dir() is None, reason="Xero contracts folder not found (set CONTRACTS_DIR)")
 async def test_spec_check_rejects_a_malformed_request(connected):
+    assert default_contracts_dir() is not None, "Xero contracts missing from tests/contracts/xero"
     uk = connected.tenant()
     bad_page = await connected.get("/Invoices", uk, params={"page": "first"})
     assert bad_page.status == 400 and "page" in (await bad_page.json())["Message"]
