@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -22,9 +23,11 @@ from bot.config import Settings
 from bot.container import build_container
 from bot.logging_setup import configure_logging
 from bot.slack_app import build_web_app
-from sandbox.server import SandboxPlan, create_sandbox_app
 from services.crypto import load_or_create_key
 from services.storage import EmbeddedMongo, Storage, StorageUnavailable
+
+if TYPE_CHECKING:
+    from sandbox.server import SandboxPlan
 
 log = logging.getLogger("app")
 
@@ -65,6 +68,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def wants_sandbox(args: argparse.Namespace, settings: Settings) -> bool:
     no_slack = not (settings.slack_signing_secret or settings.slack_bot_token)
     return args.sandbox or args.reset or no_slack
+
+
+def import_sandbox() -> type[SandboxPlan]:
+    """The sandbox is a development tool from the source checkout, imported only when it is asked for."""
+    try:
+        from sandbox.server import SandboxPlan
+    except ModuleNotFoundError as exc:
+        if exc.name in ("sandbox", "sandbox.server"):
+            why = "it is part of the source checkout, not of the installed package: run app.py from a clone"
+        else:
+            why = f"its dependency {exc.name!r} is missing: `make run`, or pip install -e '.[sandbox]'"
+        sys.exit(f"Cannot start the sandbox: {why}.\n"
+                 "To run against the real Slack and Xero instead, see README.md (Production setup).")
+    return SandboxPlan
 
 
 def load_settings() -> Settings:
@@ -113,6 +130,8 @@ async def serve(settings: Settings, sandbox: SandboxPlan | None = None) -> None:
     runners = [await start_site(build_web_app(container), settings.host, settings.port)]
     log.info("server.started url=http://%s:%s", settings.host, settings.port)
     if sandbox:
+        from sandbox.server import create_sandbox_app
+
         runners.append(await start_site(create_sandbox_app(sandbox), sandbox.host, sandbox.sandbox_port))
         print(SANDBOX_BANNER.format(url=sandbox.sandbox_url + "/", data=sandbox.data_dir), flush=True)
     else:
@@ -136,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         settings.port = args.port
     sandbox = None
     if wants_sandbox(args, settings):
-        sandbox = SandboxPlan(data_dir=Path(settings.data_dir) / "sandbox", bot_port=settings.port,
-                              sandbox_port=args.sandbox_port)
+        plan_type = import_sandbox()
+        sandbox = plan_type(data_dir=Path(settings.data_dir) / "sandbox", bot_port=settings.port,
+                            sandbox_port=args.sandbox_port)
         if args.reset:
             shutil.rmtree(sandbox.data_dir, ignore_errors=True)
         settings = Settings(_env_file=None, **{**settings.model_dump(), **sandbox.bot_settings(),
