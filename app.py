@@ -45,7 +45,7 @@ The README walks through both.
 
 
 SANDBOX_BANNER = """
-Xero for Slack is running in sandbox mode: the real bot, with local stand-ins for Slack, Xero and Forecast.
+Ledgerline is running in sandbox mode: the real bot, with local stand-ins for Slack, Xero and Forecast.
 
     Open {url}
 
@@ -56,7 +56,7 @@ To run against the real Slack and Xero, see README.md (Production setup).
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Xero for Slack")
+    parser = argparse.ArgumentParser(description="Ledgerline: Xero and Forecast from Slack")
     parser.add_argument("--port", type=int, help="override PORT")
     parser.add_argument("--sandbox", action="store_true",
                         help="run against local stand-ins of Slack, Xero and Forecast (default without Slack settings)")
@@ -135,7 +135,7 @@ async def serve(settings: Settings, sandbox: SandboxPlan | None = None) -> None:
         runners.append(await start_site(create_sandbox_app(sandbox), sandbox.host, sandbox.sandbox_port))
         print(SANDBOX_BANNER.format(url=sandbox.sandbox_url + "/", data=sandbox.data_dir), flush=True)
     else:
-        print(f"Xero for Slack is listening on http://{settings.host}:{settings.port} (Ctrl+C to stop)", flush=True)
+        print(f"Ledgerline is listening on http://{settings.host}:{settings.port} (Ctrl+C to stop)", flush=True)
     try:
         await stop.wait()
     finally:
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = settings.missing()
     if missing:
         lines = "\n".join(f"  {name}: {meaning}" for name, meaning in missing.items())
-        print("Xero for Slack cannot start yet: some settings are missing.\n" + SETUP_HELP.format(missing=lines),
+        print("Ledgerline cannot start yet: some settings are missing.\n" + SETUP_HELP.format(missing=lines),
               file=sys.stderr)
         return 2
     try:

@@ -90,7 +90,7 @@ async def _channel_problem(container: Container, channel: str) -> str | None:
     if info.get("is_archived"):
         return "That channel is archived. Pick another one."
     if info.get("is_member") is False:  # without chat:write.public the bot may only post where it is a member
-        return "I'm not in that channel yet. Type `/invite @Xero` in it, then save again."
+        return "I'm not in that channel yet. Type `/invite @Ledgerline` in it, then save again."
     return None
 
 

@@ -207,7 +207,7 @@ class ExportService:
             await self.jobs.discard(job.job_id)
             raise ExportRefused(
                 f"I could not post the approval request in the approval channel ({exc.error}).",
-                "Invite me to that channel (`/invite @Xero`), or an admin can choose another with `/xero settings`.",
+                "Invite me to that channel (`/invite @Ledgerline`), or an admin can choose another with `/xero settings`.",
             ) from None
         job = await self.jobs.set_message(job, channel, ts)
         log.info("export.requested", **fields(team=team_id, user=user_id, job=job.job_id, invoice=invoice.id,

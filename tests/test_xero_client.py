@@ -521,9 +521,9 @@ def test_rate_limit_error_keeps_retry_after_and_problem():
 
 MINIMAL_SLACK_MANIFEST = {
     "_metadata": {"major_version": 2},
-    "display_information": {"name": "Xero for Forecast"},
+    "display_information": {"name": "Ledgerline"},
     "features": {
-        "bot_user": {"display_name": "xero", "always_online": False},
+        "bot_user": {"display_name": "ledgerline", "always_online": False},
         "slash_commands": [{"command": "/xero", "description": "Xero organisations and invoices",
                             "usage_hint": "connect | list | export INV-123", "should_escape": False}],
     },

@@ -131,7 +131,7 @@ class WebApi:
 
     # ---- identity ----------------------------------------------------------------------------------
     def auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "https://sandbox-finance.slack.com/", "team": TEAM["name"], "user": "xero-bot",
+        return {"url": "https://sandbox-finance.slack.com/", "team": TEAM["name"], "user": "ledgerline",
                 "team_id": TEAM["id"], "user_id": BOT_USER_ID, "bot_id": BOT_ID, "app_id": API_APP_ID,
                 "is_enterprise_install": False}
 

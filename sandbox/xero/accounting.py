@@ -16,7 +16,7 @@ from .validation import (
     plan_invoice,
 )
 
-PROVIDER_NAME = "Xero for Slack (sandbox)"
+PROVIDER_NAME = "Ledgerline (sandbox)"
 Answer = tuple[int, Any]
 
 

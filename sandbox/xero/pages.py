@@ -93,7 +93,7 @@ def consent_page(app: web.Application, params: dict[str, str], *, error: str | N
   <span class="muted">(sandbox: no password needed)</span></p>
 </section>
 <section id="consent">
-  <h2>Sandbox App wants to access your Xero organisations</h2>
+  <h2>Ledgerline wants to access your Xero organisations</h2>
   {problem}
   <form method="post" action="{escape(action)}" id="consent-form">
     {hidden}
