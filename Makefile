@@ -37,7 +37,13 @@ browser:
 		fi; \
 	fi
 
-test: install browser
+# Linters first (quiet when all is well), so the last line of `make test` stays pytest's summary.
+lint: install
+	$(VENV)/bin/ruff check --quiet .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache > $(VENV)/lint-imports.log || (cat $(VENV)/lint-imports.log; exit 1)
+
+test: install browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -94,7 +94,7 @@ def load_settings() -> Settings:
 
 async def open_storage(settings: Settings) -> tuple[Storage, EmbeddedMongo | None, str]:
     embedded = None
-    uri = settings.mongodb_uri
+    uri = settings.mongodb_uri or ""
     if settings.embedded_database:
         embedded = EmbeddedMongo(str(settings.data_dir / "bot.db"))
         uri = await embedded.start()
@@ -156,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = None
     if wants_sandbox(args, settings):
         plan_type = import_sandbox()
-        sandbox = plan_type(data_dir=Path(settings.data_dir) / "sandbox", bot_port=settings.port,
-                            sandbox_port=args.sandbox_port)
+        sandbox_data = Path(settings.data_dir) / "sandbox"
+        sandbox = plan_type(data_dir=sandbox_data, bot_port=settings.port, sandbox_port=args.sandbox_port)
         if args.reset:
-            shutil.rmtree(sandbox.data_dir, ignore_errors=True)
+            shutil.rmtree(sandbox_data, ignore_errors=True)
         settings = Settings(_env_file=None, **{**settings.model_dump(), **sandbox.bot_settings(),
                                                "data_dir": sandbox.data_dir, "token_encryption_key": None})
     configure_logging(settings.log_level, settings.log_format, settings.secrets())

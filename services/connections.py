@@ -44,7 +44,7 @@ class Tenant(BaseModel):
         return stamp(value)
 
     @classmethod
-    def from_doc(cls, doc: dict) -> "Tenant":
+    def from_doc(cls, doc: dict) -> Tenant:
         return cls.model_validate({k: v for k, v in doc.items() if k != "_id"})
 
 

@@ -452,7 +452,7 @@ class ForecastApi:
                     return await response.json(content_type=None)
                 text = await response.text()
                 raise _error_for(response.status, text, what=what, api_key=api_key)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("Forecast %s %s timed out", method, path)
             raise ForecastUnavailable(
                 f"Forecast did not answer within {self.timeout:g} seconds — try again in a few minutes."

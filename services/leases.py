@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -23,7 +23,7 @@ class LeaseBusy(Exception):
 
 
 class Leases:
-    def __init__(self, collection: AsyncCollection, *, clock: Callable[[], datetime] = utcnow,
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], *, clock: Callable[[], datetime] = utcnow,
                  poll_interval: float = 0.1):
         self.collection = collection
         self.clock = clock

@@ -38,7 +38,7 @@ class Link(BaseModel):
     details: dict = {}
 
     @classmethod
-    def from_doc(cls, doc: dict) -> "Link":
+    def from_doc(cls, doc: dict) -> Link:
         return cls.model_validate({k: v for k, v in doc.items() if k != "_id"})
 
 

@@ -23,14 +23,14 @@ from services.forecast import (
     NewForecastExpenseItem,
 )
 from services.imports import ImportBase, ImportProblem, ImportSummary, OrganisationStatus, organisation_status
-from services.links import Link
+from services.links import Link, LinkKind
 from services.logfmt import fields
 from services.xero.models import XeroPurchaseOrder
 from services.xero_cache import PURCHASE_ORDERS, TenantRefresh
 
 log = logging.getLogger(__name__)
 
-PURCHASE_ORDER = "purchase_order"
+PURCHASE_ORDER: LinkKind = "purchase_order"
 ALL_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "BILLED", "DELETED")
 DEFAULT_STATUSES = ("AUTHORISED", "BILLED")
 PENDING = "pending"  # a claim: an import of it is running
@@ -186,7 +186,7 @@ def expense_item(row: PurchaseOrderRow, category: ForecastExpenseCategory) -> Ne
     money = f"{row.currency} {row.total:,.2f}".strip()
     return NewForecastExpenseItem(
         name=name[:MAX_EXPENSE_NAME],
-        cost=float(row.total),
+        cost=float(row.total or 0),
         quantity=1,
         expense_category=category.id,
         expense_date=row.date,

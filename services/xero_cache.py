@@ -105,7 +105,7 @@ class XeroCache:
         previous = _from_stamp(meta.get("fetched_at"))
         started = self.clock()
         incremental = previous is not None and started - previous < FULL_REFRESH_AFTER
-        since = previous - CLOCK_SKEW_OVERLAP if incremental else None
+        since = previous - CLOCK_SKEW_OVERLAP if incremental and previous is not None else None
         try:
             rows = await self._fetch(TenantAuth(tenant.tenant_id, tenant.token_set_id), kind, since)
         except XeroError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -37,7 +37,7 @@ def require_contracts() -> Path:
 # ----------------------------------------------------------------------------- Xero (openapi-core)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _openapi(relative_path: str):
     import yaml
     from openapi_core import Config, OpenAPI
@@ -139,7 +139,7 @@ def _explain(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------- Slack manifest (jsonschema)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _slack_manifest_validator():
     import jsonschema
     from referencing import Registry, Resource
@@ -195,7 +195,7 @@ def validate_slack_manifest(manifest: dict) -> None:
     raise AssertionError(f"Slack manifest (major_version {version}) is invalid: " + "; ".join(reasons))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _slack_version_validator(major_version: int):
     import jsonschema
 

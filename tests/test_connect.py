@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import parse_qs, urlparse
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -161,6 +160,6 @@ async def test_connections_endpoint_failing_stores_nothing(bot, xero):
 async def test_connections_endpoint_timing_out_stores_nothing(bot, xero):
     params = await connect_link(bot)
     xero.post(XERO_TOKEN_URL, payload=grant())
-    xero.get(f"{XERO_API}/connections", exception=asyncio.TimeoutError())
+    xero.get(f"{XERO_API}/connections", exception=TimeoutError())
     await callback(bot, code="c", state=params["state"])
     await assert_nothing_stored_and_admin_told(bot)

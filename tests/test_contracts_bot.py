@@ -89,7 +89,8 @@ def test_manifest_grants_every_scope_the_bot_code_needs():
     called = set()
     for folder in ("bot", "handlers"):
         for path in (ROOT / folder).rglob("*.py"):
-            called |= set(re.findall(r"\.((?:chat|users|usergroups|conversations|views)_[a-zA-Z_]+)\(", path.read_text()))
+            methods = r"\.((?:chat|users|usergroups|conversations|views)_[a-zA-Z_]+)\("
+            called |= set(re.findall(methods, path.read_text()))
     unknown = called - SCOPE_OF_METHOD.keys()
     assert not unknown, f"add the scope of {unknown} to SCOPE_OF_METHOD and to manifest.yml"
     needed = {SCOPE_OF_METHOD[m] for m in called} - {None}

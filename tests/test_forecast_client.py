@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import date
 
@@ -195,7 +194,7 @@ async def test_a_server_error_that_clears_up_is_invisible(api, mocked):
 
 
 async def test_timeouts_become_unavailable(api, mocked):
-    mocked.get(f"{BASE}/clients/1", exception=asyncio.TimeoutError(), repeat=True)
+    mocked.get(f"{BASE}/clients/1", exception=TimeoutError(), repeat=True)
 
     with pytest.raises(ForecastUnavailable, match="did not answer within 5 seconds"):
         await api.get_customer(KEY, 1)

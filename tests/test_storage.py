@@ -1,6 +1,6 @@
-from services.storage import Storage, StorageUnavailable, mask_uri
-
 import pytest
+
+from services.storage import Storage, StorageUnavailable, mask_uri
 
 
 async def test_storage_reaches_the_embedded_server_and_creates_indexes(storage):

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from services.crypto import SecretBox, generate_key
-from services.xero.errors import XeroAuthError
+from services.xero.errors import XeroAuthError, XeroError
 from services.xero.oauth import TokenGrant, XeroOAuth
 from services.xero.tokens import TokenService, utcnow
 from tests.support.harness import XERO_TOKEN_URL
@@ -94,6 +94,6 @@ async def test_a_failed_refresh_releases_the_lease_so_the_next_call_can_retry(st
     token_set_id = await saved_token_set(storage, service, expires_in=60)
     xero.post(XERO_TOKEN_URL, status=503)
     xero.post(XERO_TOKEN_URL, payload=grant(2))
-    with pytest.raises(Exception):
+    with pytest.raises(XeroError):
         await service.access_token(token_set_id)
     assert await service.access_token(token_set_id) == "access-token-2-secret"

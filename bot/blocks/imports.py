@@ -85,7 +85,8 @@ def fit_blocks(blocks: list[Block], limit: int) -> list[Block]:
 
 def packed_sections(lines: list[str], per_section: int = 10) -> list[Block]:
     """Lines grouped into sections, each under Slack's 3,000 characters."""
-    blocks, chunk = [], []
+    blocks: list[Block] = []
+    chunk: list[str] = []
     for line in lines:
         if chunk and (len(chunk) == per_section or len("\n".join(chunk + [line])) > MAX_TEXT):
             blocks.append(section("\n".join(chunk)))

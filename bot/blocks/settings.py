@@ -85,7 +85,8 @@ def settings_modal(current, *, usergroups: list[tuple[str, str]] | None, channel
                 "initial_option": next(o for o in statuses if o["value"] == current.export_status)},
                optional=False),
         _input(ACCOUNT_CODE, "Default account code", text_code,
-               hint="Revenue account for the invoice lines, e.g. 200. Empty: the organisation's first revenue account."),
+               hint="Revenue account for the invoice lines, e.g. 200. "
+                    "Empty: the organisation's first revenue account."),
         _input(TAX_TYPE, "Default tax type", text_tax,
                hint="Xero tax type for the lines, e.g. OUTPUT2. Empty: the account's own tax type."),
         _input(FORECAST_API_KEY, "Forecast API key", {"type": "plain_text_input"}, hint=key_hint),

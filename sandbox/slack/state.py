@@ -227,7 +227,7 @@ class SlackState:
             return
         try:
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     # ---- messages ----------------------------------------------------------------------------------

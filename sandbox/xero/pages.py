@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from html import escape
-from typing import Any
 
 from aiohttp import web
 
@@ -223,7 +222,8 @@ def _invoices_section(state: XeroState) -> str:
         for invoice in org["Invoices"].values():
             shown = public(invoice, org)
             rows.append((invoice.get("_created", 0), (
-                f"<tr id='invoice-{shown['InvoiceID']}' data-invoice-number='{escape(str(shown.get('InvoiceNumber') or ''))}' "
+                f"<tr id='invoice-{shown['InvoiceID']}' "
+                f"data-invoice-number='{escape(str(shown.get('InvoiceNumber') or ''))}' "
                 f"data-invoice-id='{shown['InvoiceID']}' data-tenant-id='{org['TenantID']}'>"
                 f"<td>{escape(str(shown.get('InvoiceNumber') or ''))}</td><td>{escape(org['Name'])}</td>"
                 f"<td>{escape(shown['Contact']['Name'])}</td><td>{escape(shown['Type'])}</td>"

@@ -15,7 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from multidict import CIMultiDict, MultiDict
-
 from openapi_core.datatypes import RequestParameters
 
 log = logging.getLogger("sandbox.xero")
@@ -50,7 +49,7 @@ class _SpecRequest:
 
 @lru_cache(maxsize=4)
 def _load_spec(path: str):
-    from openapi_core import OpenAPI, Config
+    from openapi_core import Config, OpenAPI
 
     # The published spec has small errors of its own (a boolean default written as a string).
     return OpenAPI.from_file_path(path, config=Config(spec_validator_cls=None))

@@ -112,7 +112,7 @@ class XeroClient:
         json: Any = None,
         idempotency_key: str | None = None,
         if_modified_since: datetime | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """One Xero call with the retry policy; returns the decoded JSON answer ({} when empty)."""
         method = method.upper()
         if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
@@ -124,7 +124,7 @@ class XeroClient:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 answer = await self._attempt(tenant, method, path, query, body, idempotency_key, if_modified_since)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._log(method, path, tenant, "timeout", attempt)
                 failure: XeroError = XeroUnavailable(
                     f"Xero did not answer within {self._timeout.total:g} seconds"
@@ -143,9 +143,10 @@ class XeroClient:
                     await self._on_refused(tenant)
                 if not _retryable(failure):
                     raise failure
-                delay = self._delay_for(failure, attempt)
-                if delay is None:
+                wait = self._delay_for(failure, attempt)
+                if wait is None:
                     raise failure
+                delay = wait
             if attempt == self._max_attempts:
                 raise _gave_up(failure, attempt)
             await self._sleep(delay)
@@ -192,7 +193,7 @@ class XeroClient:
 
     def _backoff(self, attempt: int) -> float:
         """0.5 s, 1 s, 2 s, ... capped, each spread by ±50 % so tenants do not retry in lockstep."""
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+        delay: float = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
         return delay * (0.5 + self._jitter())
 
     def _log(self, method: str, path: str, tenant: TenantAuth, status: int | str, attempt: int) -> None:
@@ -207,12 +208,13 @@ class XeroClient:
 
     # ----------------------------------------------------------------- organisation & settings
 
-    async def get_organisation(self, tenant: TenantAuth) -> dict:
+    async def get_organisation(self, tenant: TenantAuth) -> dict[str, Any]:
         answer = await self.request(tenant, "GET", "/Organisation")
         organisations = answer.get("Organisations") or []
         if not organisations:
             raise XeroError("Xero returned no organisation for this connection")
-        return organisations[0]
+        organisation: dict[str, Any] = organisations[0]
+        return organisation
 
     async def get_currencies(self, tenant: TenantAuth) -> list[XeroCurrency]:
         answer = await self.request(tenant, "GET", "/Currencies")
@@ -307,8 +309,8 @@ class XeroClient:
     async def _all_pages(
         self, tenant: TenantAuth, path: str, key: str, params: dict[str, Any],
         if_modified_since: datetime | None,
-    ) -> list[dict]:
-        rows: list[dict] = []
+    ) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
         page = 1
         while True:
             answer = await self.request(
@@ -346,7 +348,7 @@ def _query_strings(params: dict[str, Any] | None) -> list[tuple[str, str]]:
     return query
 
 
-def _decode(body: bytes) -> dict:
+def _decode(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
@@ -377,11 +379,11 @@ def _subject(path: str, json: Any) -> str:
     return plural if isinstance(items, list) and len(items) > 1 else singular
 
 
-def _parse_list(model: type[Model], answer: dict, key: str) -> list[Model]:
+def _parse_list(model: type[Model], answer: dict[str, Any], key: str) -> list[Model]:
     return [model.model_validate(row) for row in answer.get(key) or []]
 
 
-def _raise_element_errors(answer: dict, key: str, subject: str) -> None:
+def _raise_element_errors(answer: dict[str, Any], key: str, subject: str) -> None:
     """Xero can answer 200 while individual elements carry ValidationErrors; that is still a rejection."""
     failed = [
         row for row in answer.get(key) or []

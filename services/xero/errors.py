@@ -37,7 +37,7 @@ class XeroNotFound(XeroError):
 class XeroRateLimited(XeroError):
     """429 after retries ran out. `retry_after` seconds and Xero's X-Rate-Limit-Problem."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, problem: str | None = None, **kw):
+    def __init__(self, message: str, *, retry_after: float | None = None, problem: str | None = None, **kw: Any):
         super().__init__(message, **kw)
         self.retry_after = retry_after
         self.problem = problem
@@ -53,7 +53,7 @@ _GENERIC_XERO_MESSAGES = {"A validation exception occurred"}
 
 def parse_xero_error(
     status: int,
-    body: bytes | str | dict | None,
+    body: bytes | str | dict[str, Any] | None,
     headers: Mapping[str, str] | None = None,
     *,
     subject: str = "request",
@@ -89,7 +89,8 @@ def parse_xero_error(
         return XeroValidationError(
             f"Xero rejected the {subject}", status=status, details=details or _own_words(payload)
         )
-    return XeroError(f"Xero could not process the {subject} (HTTP {status})", status=status, details=_own_words(payload))
+    return XeroError(f"Xero could not process the {subject} (HTTP {status})", status=status,
+                     details=_own_words(payload))
 
 
 def rate_limit_message(problem: str | None) -> str:
@@ -126,13 +127,13 @@ def validation_messages(payload: Any) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _own_words(payload: dict) -> list[str]:
+def _own_words(payload: dict[str, Any]) -> list[str]:
     """Xero's explanation for a non-validation failure (QueryParseException, problem+json Detail)."""
     words = [payload.get("Message"), payload.get("Detail")]
     return [w for w in dict.fromkeys(words) if isinstance(w, str) and w and w not in _GENERIC_XERO_MESSAGES]
 
 
-def _as_dict(body: bytes | str | dict | None) -> dict:
+def _as_dict(body: bytes | str | dict[str, Any] | None) -> dict[str, Any]:
     if isinstance(body, dict):
         return body
     if isinstance(body, bytes):

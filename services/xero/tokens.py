@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from pymongo import ReturnDocument
 
@@ -103,7 +103,7 @@ class TokenService:
                 return await self._refresh(claimed)
             await asyncio.sleep(self.poll_interval)  # another process holds the lease
 
-    async def _claim_lease(self, doc: dict) -> dict | None:
+    async def _claim_lease(self, doc: dict[str, Any]) -> dict[str, Any] | None:
         now = self.clock()
         return await self.storage.token_sets.find_one_and_update(
             {"_id": doc["_id"], "version": doc["version"], "lease_until": {"$lte": stamp(now)}},
@@ -111,7 +111,7 @@ class TokenService:
             return_document=ReturnDocument.AFTER,
         )
 
-    async def _refresh(self, doc: dict) -> str:
+    async def _refresh(self, doc: dict[str, Any]) -> str:
         token_set_id = doc["_id"]
         try:
             grant = await self.oauth.refresh(self.box.decrypt(doc["refresh_token"]))
@@ -136,24 +136,24 @@ class TokenService:
         log.info("xero.token_refreshed", **fields(token_set=token_set_id, version=updated["version"]))
         return grant.access_token
 
-    async def _release_lease(self, doc: dict) -> None:
+    async def _release_lease(self, doc: dict[str, Any]) -> None:
         await self.storage.token_sets.update_one(
             {"_id": doc["_id"], "lease_holder": self.process_id},
             {"$set": {"lease_holder": None, "lease_until": stamp(self.clock())}},
         )
 
-    async def _load(self, token_set_id: str) -> dict:
-        doc = await self.storage.token_sets.find_one({"_id": token_set_id})
+    async def _load(self, token_set_id: str) -> dict[str, Any]:
+        doc: dict[str, Any] | None = await self.storage.token_sets.find_one({"_id": token_set_id})
         if doc is None:
             raise TokenSetNotFound("This Xero connection no longer exists: reconnect with /xero connect")
         if doc["status"] == NEEDS_RECONNECT:
             raise XeroAuthError("The connection to Xero has expired: an admin must reconnect with /xero connect")
         return doc
 
-    def _fresh(self, doc: dict) -> bool:
-        return doc["expires_at"] - stamp(self.clock()) > self.refresh_margin.total_seconds()
+    def _fresh(self, doc: dict[str, Any]) -> bool:
+        return bool(doc["expires_at"] - stamp(self.clock()) > self.refresh_margin.total_seconds())
 
-    def _token_fields(self, grant: TokenGrant, now: datetime) -> dict:
+    def _token_fields(self, grant: TokenGrant, now: datetime) -> dict[str, Any]:
         return {
             "access_token": self.box.encrypt(grant.access_token),
             "refresh_token": self.box.encrypt(grant.refresh_token),
