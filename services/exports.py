@@ -248,8 +248,7 @@ class ExportService:
         if len(linked) == 1:
             return {"tenant_id": linked[0].tenant_id, "tenant_name": linked[0].name}
         if not linked and len(tenants) == 1:
-            return {"tenant_id": tenants[0].tenant_id, "tenant_name": tenants[0].name,
-                    "link_client_on_export": True}
+            return {"tenant_id": tenants[0].tenant_id, "tenant_name": tenants[0].name}
         candidates = linked or tenants
         return {"tenant_choices": [TenantChoice(tenant_id=t.tenant_id, name=t.name) for t in candidates]}
 
@@ -407,8 +406,3 @@ class ExportService:
             await getattr(self.notifier, what)(job)
         except Exception:
             log.exception("export.notify_failed", **fields(team=job.team_id, job=job.job_id, what=what))
-
-    # Reading -------------------------------------------------------------------------
-    async def get_job(self, team_id: str, job_id: str) -> ExportJob | None:
-        return await self.jobs.get(team_id, job_id)
-

@@ -286,13 +286,6 @@ def picked_project(values: dict) -> str | None:
     return selected["value"] if selected else None
 
 
-def picked_statuses(values: dict) -> list[str] | None:
-    element = (values.get(PO_STATUS_BLOCK) or {}).get(PO_STATUS_ACTION)
-    if element is None:
-        return None
-    return [o["value"] for o in element.get("selected_options") or []]
-
-
 def po_summary(summary: ImportSummary) -> dict:
     title = f"Purchase order import into {summary.destination}" if summary.destination else "Purchase order import"
     return summary_message(title, summary, ("created", "skipped", "failed"))
