@@ -29,22 +29,32 @@ def pip_environment() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """A fresh virtualenv holding only the product and its runtime dependencies; returns its python."""
-    where = tmp_path_factory.mktemp("fresh-install")
-    source = where / "source"  # a copy, so the build leaves nothing behind in the checkout
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+def source(tmp_path_factory) -> Path:
+    """What a clone holds for the product; builds happen in this copy and leave nothing in the checkout."""
+    copy = tmp_path_factory.mktemp("fresh-install") / "source"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
         ".venv", ".git", "data", "tests", "sandbox", "bench", "docs", "__pycache__", "*.egg-info", "build"))
-    subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True, timeout=120)
-    python = where / "venv" / "bin" / "python"
+    return copy
+
+
+@pytest.fixture(scope="module")
+def installed(source: Path) -> Path:
+    """A fresh virtualenv holding only the product and its runtime dependencies; returns its python."""
+    venv = source.parent / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(source)],
-                   check=True, timeout=INSTALL_TIMEOUT, env=pip_environment(), cwd=where)
+                   check=True, timeout=INSTALL_TIMEOUT, env=pip_environment(), cwd=source.parent)
     return python
 
 
 def test_the_package_ships_the_product_and_not_the_sandbox_or_the_tests(tmp_path):
+    # Built from the checkout itself (sandbox/ and tests/ present) into a copy, so the exclusion is what is tested.
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "data", "__pycache__", "build",
+                                                                  "*.egg-info", "artifacts"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path),
-                    str(ROOT)], check=True, timeout=INSTALL_TIMEOUT, env=pip_environment(), cwd=tmp_path)
+                    str(checkout)], check=True, timeout=INSTALL_TIMEOUT, env=pip_environment(), cwd=tmp_path)
     (wheel,) = tmp_path.glob("*.whl")
     packages = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if "dist-info" not in name}
     assert packages == {"bot", "handlers", "services"}
