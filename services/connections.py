@@ -7,12 +7,12 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Callable
 
-from pydantic import BaseModel, field_serializer
+from pydantic import BaseModel
 from pymongo import ReturnDocument
 
 from services.crypto import SecretBox
 from services.logfmt import fields
-from services.storage import OAUTH_STATE_TTL_SECONDS, Storage, stamp
+from services.storage import OAUTH_STATE_TTL_SECONDS, Storage
 from services.xero.errors import XeroAuthError, XeroError, XeroNotFound
 from services.xero.identity import XeroIdentity
 from services.xero.oauth import PkcePair, XeroOAuth
@@ -38,10 +38,6 @@ class Tenant(BaseModel):
     connected_by: str
     connected_at: datetime
     status: str = CONNECTED
-
-    @field_serializer("connected_at")
-    def _stored_as_epoch(self, value: datetime) -> float:
-        return stamp(value)
 
     @classmethod
     def from_doc(cls, doc: dict) -> Tenant:
@@ -119,7 +115,7 @@ class ConnectionsService:
                 "channel_id": channel_id,
                 "code_verifier": self.box.encrypt(pkce.verifier),
                 "created_at": now,  # a real date: the TTL index reads it
-                "expires_at": stamp(now + timedelta(seconds=OAUTH_STATE_TTL_SECONDS)),
+                "expires_at": now + timedelta(seconds=OAUTH_STATE_TTL_SECONDS),
             }
         )
         log.info("consent.started", **fields(team=team_id, user=user_id))
@@ -155,7 +151,7 @@ class ConnectionsService:
             raise ConsentStateInvalid()
         # Single use: the delete is the claim. The TTL index cleans up, the filter enforces the 10 minutes.
         pending = await self.storage.oauth_states.find_one_and_delete(
-            {"_id": state, "expires_at": {"$gt": stamp(self.clock())}}
+            {"_id": state, "expires_at": {"$gt": self.clock()}}
         )
         if pending is None:
             raise ConsentStateInvalid()
@@ -224,14 +220,14 @@ class ConnectionsService:
         now = self.clock()
         claimed = await self.storage.tenants.find_one_and_update(
             {"team_id": team_id, "tenant_id": tenant_id, "status": {"$ne": REMOVED}},
-            {"$set": {"status": REMOVED, "removed_by": removed_by, "removed_at": stamp(now)}},
+            {"$set": {"status": REMOVED, "removed_by": removed_by, "removed_at": now}},
             return_document=ReturnDocument.AFTER,
         )
         if claimed is None:
             raise TenantNotFound(tenant_id)
         unlinked = await self.storage.links.update_many(
             {"team_id": team_id, "tenant_id": tenant_id, "status": "linked"},
-            {"$set": {"status": "unlinked", "unlinked_at": stamp(now), "unlinked_by": removed_by}},
+            {"$set": {"status": "unlinked", "unlinked_at": now, "unlinked_by": removed_by}},
         )
         log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id,
                                             unlinked=unlinked.modified_count))

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
-from services.storage import Storage, stamp
+from services.storage import Storage
 from services.xero.tokens import utcnow
 
 LinkKind = Literal["client", "invoice", "purchase_order"]
@@ -67,7 +67,7 @@ class LinkStore:
         """Create or refresh the link (idempotent: linking twice leaves one link)."""
         key = {"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id), "tenant_id": tenant_id}
         values = {"xero_id": xero_id, "xero_number": xero_number, "status": LINKED, "linked_by": linked_by,
-                  "linked_at": stamp(utcnow()), "details": details or {}}
+                  "linked_at": utcnow(), "details": details or {}}
         await self.links.update_one(key, {"$set": values}, upsert=True)
         return Link.model_validate({**key, **values})
 
@@ -80,7 +80,7 @@ class LinkStore:
         try:
             await self.links.insert_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
                                          "tenant_id": tenant_id, "status": status, "linked_by": claimed_by,
-                                         "linked_at": stamp(utcnow()), "details": {}})
+                                         "linked_at": utcnow(), "details": {}})
             return True
         except DuplicateKeyError:
             return False

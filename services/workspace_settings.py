@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from services.crypto import SecretBox
-from services.storage import Storage, stamp
+from services.storage import Storage
 from services.xero.tokens import utcnow
 
 ExportStatus = Literal["DRAFT", "AUTHORISED"]
@@ -74,7 +74,7 @@ class WorkspaceSettingsService:
             values["forecast_api_key"] = self.box.encrypt(values["forecast_api_key"])
         else:
             values.pop("forecast_api_key", None)  # an empty key field keeps the stored key
-        values.update(updated_by=updated_by, updated_at=stamp(utcnow()))
+        values.update(updated_by=updated_by, updated_at=utcnow())
         await self.storage.workspace_settings.update_one({"_id": team_id}, {"$set": values}, upsert=True)
         return await self.get(team_id)
 

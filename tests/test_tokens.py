@@ -52,7 +52,7 @@ async def test_a_token_expiring_within_five_minutes_is_refreshed_and_rotated(sto
     doc = await storage.token_sets.find_one({"_id": token_set_id})
     assert SecretBox(KEY).decrypt(doc["refresh_token"]) == "refresh-token-2-secret"
     assert doc["version"] == 2
-    assert doc["expires_at"] - utcnow().timestamp() > 25 * 60
+    assert (doc["expires_at"] - utcnow()).total_seconds() > 25 * 60
     form = token_calls(xero)[0].kwargs["data"]
     assert "grant_type=refresh_token" in form and "refresh_token=refresh-token-1-secret" in form
 

@@ -21,7 +21,7 @@ from pymongo import ReturnDocument
 
 from services.crypto import SecretBox
 from services.logfmt import fields
-from services.storage import Storage, stamp
+from services.storage import Storage
 from services.xero.errors import XeroAuthError, XeroError
 from services.xero.oauth import TokenGrant, XeroOAuth
 
@@ -73,8 +73,8 @@ class TokenService:
                 "status": ACTIVE,
                 "version": 1,
                 "lease_holder": None,
-                "lease_until": stamp(now),
-                "created_at": stamp(now),
+                "lease_until": now,
+                "created_at": now,
                 **self._token_fields(grant, now),
             }
         )
@@ -106,8 +106,8 @@ class TokenService:
     async def _claim_lease(self, doc: dict[str, Any]) -> dict[str, Any] | None:
         now = self.clock()
         return await self.storage.token_sets.find_one_and_update(
-            {"_id": doc["_id"], "version": doc["version"], "lease_until": {"$lte": stamp(now)}},
-            {"$set": {"lease_holder": self.process_id, "lease_until": stamp(now + self.lease)}},
+            {"_id": doc["_id"], "version": doc["version"], "lease_until": {"$lte": now}},
+            {"$set": {"lease_holder": self.process_id, "lease_until": now + self.lease}},
             return_document=ReturnDocument.AFTER,
         )
 
@@ -127,7 +127,7 @@ class TokenService:
         updated = await self.storage.token_sets.find_one_and_update(
             {"_id": token_set_id, "version": doc["version"], "lease_holder": self.process_id},
             {"$set": {**self._token_fields(grant, now), "version": doc["version"] + 1,
-                      "lease_holder": None, "lease_until": stamp(now)}},
+                      "lease_holder": None, "lease_until": now}},
             return_document=ReturnDocument.AFTER,
         )
         if updated is None:  # our lease expired and someone else refreshed: theirs wins
@@ -139,7 +139,7 @@ class TokenService:
     async def _release_lease(self, doc: dict[str, Any]) -> None:
         await self.storage.token_sets.update_one(
             {"_id": doc["_id"], "lease_holder": self.process_id},
-            {"$set": {"lease_holder": None, "lease_until": stamp(self.clock())}},
+            {"$set": {"lease_holder": None, "lease_until": self.clock()}},
         )
 
     async def _load(self, token_set_id: str) -> dict[str, Any]:
@@ -151,13 +151,13 @@ class TokenService:
         return doc
 
     def _fresh(self, doc: dict[str, Any]) -> bool:
-        return bool(doc["expires_at"] - stamp(self.clock()) > self.refresh_margin.total_seconds())
+        return bool(doc["expires_at"] - self.clock() > self.refresh_margin)
 
     def _token_fields(self, grant: TokenGrant, now: datetime) -> dict[str, Any]:
         return {
             "access_token": self.box.encrypt(grant.access_token),
             "refresh_token": self.box.encrypt(grant.refresh_token),
-            "expires_at": stamp(now + timedelta(seconds=grant.expires_in)),
+            "expires_at": now + timedelta(seconds=grant.expires_in),
             "scope": grant.scope,
-            "updated_at": stamp(now),
+            "updated_at": now,
         }
