@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pymongo import ReturnDocument
 
 from services.crypto import SecretBox
+from services.links import LinkKind, LinkStore
 from services.logfmt import fields
 from services.storage import OAUTH_STATE_TTL_SECONDS, Storage
 from services.xero.errors import XeroAuthError, XeroError, XeroNotFound
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 CONNECTED = "connected"
 NEEDS_RECONNECT = "needs_reconnect"
 REMOVED = "removed"
-LINK_KINDS = ("invoice", "purchase_order", "client")
+LINK_KINDS: tuple[LinkKind, ...] = ("invoice", "purchase_order", "client")
 
 
 class Tenant(BaseModel):
@@ -100,6 +101,7 @@ class ConnectionsService:
         self.oauth = oauth
         self.identity = identity
         self.tokens = tokens
+        self.links = LinkStore(storage)  # the owner of `links`
         self.clock = clock
 
     # Connect ------------------------------------------------------------------------
@@ -178,11 +180,17 @@ class ConnectionsService:
 
     async def mark_needs_reconnect(self, tenant) -> None:
         """Xero refused us this organisation: `/xero list` says so until an admin reconnects it."""
-        result = await self.storage.tenants.update_many(
-            {"tenant_id": tenant.tenant_id, "token_set_id": tenant.token_set_id, "status": CONNECTED},
-            {"$set": {"status": NEEDS_RECONNECT}})
+        await self._needs_reconnect({"tenant_id": tenant.tenant_id, "token_set_id": tenant.token_set_id})
+
+    async def token_set_needs_reconnect(self, token_set_id: str) -> None:
+        """Xero refused the refresh token: every organisation it reached needs reconnecting."""
+        await self._needs_reconnect({"token_set_id": token_set_id})
+
+    async def _needs_reconnect(self, which: dict) -> None:
+        result = await self.storage.tenants.update_many({**which, "status": CONNECTED},
+                                                        {"$set": {"status": NEEDS_RECONNECT}})
         if result.modified_count:
-            log.warning("tenant.needs_reconnect", **fields(tenant=tenant.tenant_id))
+            log.warning("tenant.needs_reconnect", **fields(**which))
 
     # List ---------------------------------------------------------------------------
     async def list_tenants(self, team_id: str) -> list[Tenant]:
@@ -207,11 +215,7 @@ class ConnectionsService:
     # Remove -------------------------------------------------------------------------
     async def preview_removal(self, team_id: str, tenant_id: str) -> RemovalPreview:
         tenant = await self.get_tenant(team_id, tenant_id)
-        linked = {}
-        for kind in LINK_KINDS:
-            linked[kind] = await self.storage.links.count_documents(
-                {"team_id": team_id, "tenant_id": tenant_id, "kind": kind, "status": "linked"}
-            )
+        linked = {kind: await self.links.count_linked(team_id, tenant_id, kind) for kind in LINK_KINDS}
         return RemovalPreview(tenant=tenant, linked=linked)
 
     async def remove(self, team_id: str, tenant_id: str, *, removed_by: str) -> RemovalResult:
@@ -225,13 +229,9 @@ class ConnectionsService:
         )
         if claimed is None:
             raise TenantNotFound(tenant_id)
-        unlinked = await self.storage.links.update_many(
-            {"team_id": team_id, "tenant_id": tenant_id, "status": "linked"},
-            {"$set": {"status": "unlinked", "unlinked_at": now, "unlinked_by": removed_by}},
-        )
-        log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id,
-                                            unlinked=unlinked.modified_count))
-        return RemovalResult(tenant=tenant, unlinked=unlinked.modified_count, xero_note=xero_note)
+        unlinked = await self.links.unlink_organisation(team_id, tenant_id, by=removed_by, at=now)
+        log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id, unlinked=unlinked))
+        return RemovalResult(tenant=tenant, unlinked=unlinked, xero_note=xero_note)
 
     async def _disconnect_at_xero(self, tenant: Tenant) -> str | None:
         try:

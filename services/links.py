@@ -90,6 +90,16 @@ class LinkStore:
         await self.links.delete_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
                                      "tenant_id": tenant_id, "status": status})
 
+    async def count_linked(self, team_id: str, tenant_id: str, kind: LinkKind) -> int:
+        return await self.links.count_documents({"team_id": team_id, "tenant_id": tenant_id, "kind": kind,
+                                                 "status": LINKED})
+
+    async def unlink_organisation(self, team_id: str, tenant_id: str, *, by: str, at: datetime) -> int:
+        """Every live link into a removed organisation becomes `unlinked` (kept for the audit trail)."""
+        result = await self.links.update_many({"team_id": team_id, "tenant_id": tenant_id, "status": LINKED},
+                                              {"$set": {"status": UNLINKED, "unlinked_at": at, "unlinked_by": by}})
+        return result.modified_count
+
     async def get(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str) -> Link | None:
         doc = await self.links.find_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
                                          "tenant_id": tenant_id})

@@ -32,8 +32,6 @@ def token_service(storage, http) -> TokenService:
 
 async def saved_token_set(storage, service, expires_in: int) -> str:
     token_set_id = await service.save(TokenGrant(**grant(1, expires_in=expires_in)), team_id="T", user_id="U")
-    await storage.tenants.insert_one({"team_id": "T", "tenant_id": "t1", "token_set_id": token_set_id,
-                                      "status": "connected"})
     return token_set_id
 
 
@@ -78,12 +76,18 @@ async def test_two_processes_refreshing_together_make_one_refresh_call(storage, 
 
 async def test_invalid_grant_marks_the_connection_as_needing_reconnect(storage, http, xero):
     service = token_service(storage, http)
+    told: list[str] = []
+
+    async def tell(token_set_id: str) -> None:
+        told.append(token_set_id)
+
+    service.on_needs_reconnect = tell
     token_set_id = await saved_token_set(storage, service, expires_in=60)
     xero.post(XERO_TOKEN_URL, status=400, payload={"error": "invalid_grant"})
     with pytest.raises(XeroAuthError):
         await service.access_token(token_set_id)
     assert (await storage.token_sets.find_one({"_id": token_set_id}))["status"] == "needs_reconnect"
-    assert (await storage.tenants.find_one({"tenant_id": "t1"}))["status"] == "needs_reconnect"
+    assert told == [token_set_id]  # the owner of `tenants` marks its organisations
     with pytest.raises(XeroAuthError):  # and nobody tries the dead refresh token again
         await service.access_token(token_set_id)
     assert len(token_calls(xero)) == 1

@@ -254,7 +254,7 @@ async def test_rate_limited_call_waits_retry_after_then_succeeds_with_the_same_i
     result = await client.create_invoices(TENANT, [invoice], idempotency_key="export-INV-001")
 
     assert len(result) == 1
-    assert sleeps.delays == [7.0]
+    assert sleeps.delays == [7.5]  # Retry-After in full, plus the jitter (half a second here)
     keys = [r.headers["Idempotency-Key"] for r in xero.requests]
     assert keys == ["export-INV-001", "export-INV-001"]
 
@@ -332,7 +332,7 @@ async def test_when_rate_limiting_outlasts_the_retries_the_user_hears_it(client,
 
     assert caught.value.problem == "minute"
     assert str(caught.value).startswith("Xero is rate limiting this organisation (minute limit)")
-    assert sleeps.delays == [2.0, 2.0, 2.0]
+    assert sleeps.delays == [2.5, 2.5, 2.5]
 
 
 async def test_every_attempt_takes_a_limiter_slot(tokens, sleeps, xero):

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
+from services.retry import RetryPolicy
 from services.xero.errors import (
     XeroAuthError,
     XeroError,
@@ -40,9 +41,6 @@ ACCOUNTING_PATH = "/api.xro/2.0"
 PAGE_SIZE = 100
 MAX_INVOICES_PER_REQUEST = 50
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
-MAX_RETRY_AFTER = 60.0  # a longer Retry-After (e.g. the day limit) is reported, not waited out
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 8.0
 XERO_WEB_URL = "https://go.xero.com"
 
 _SUBJECTS = {
@@ -93,10 +91,9 @@ class XeroClient:
         self._base_url = api_url.rstrip("/") + ACCOUNTING_PATH
         self._tokens = tokens
         self._limiter = limiter or TenantLimiter()
-        self._max_attempts = max(1, max_attempts)
+        self._retry = RetryPolicy(max(1, max_attempts), jitter)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._sleep = sleep
-        self._jitter = jitter
         self._web_url = web_url.rstrip("/")
         self._on_refused = on_refused  # told when Xero no longer lets us into an organisation (401/403)
 
@@ -121,7 +118,7 @@ class XeroClient:
         subject = _subject(path, json)
         query = _query_strings(params)
 
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 answer = await self._attempt(tenant, method, path, query, body, idempotency_key, if_modified_since)
             except TimeoutError:
@@ -129,11 +126,9 @@ class XeroClient:
                 failure: XeroError = XeroUnavailable(
                     f"Xero did not answer within {self._timeout.total:g} seconds"
                 )
-                delay = self._backoff(attempt)
             except aiohttp.ClientConnectionError as exc:
                 self._log(method, path, tenant, f"connection error ({type(exc).__name__})", attempt)
                 failure = XeroUnavailable("Could not reach Xero (connection failed)")
-                delay = self._backoff(attempt)
             else:
                 self._log(method, path, tenant, answer.status, attempt)
                 if answer.status < 300:
@@ -143,12 +138,11 @@ class XeroClient:
                     await self._on_refused(tenant)
                 if not _retryable(failure):
                     raise failure
-                wait = self._delay_for(failure, attempt)
-                if wait is None:
-                    raise failure
-                delay = wait
-            if attempt == self._max_attempts:
+            if attempt == self._retry.max_attempts:
                 raise _gave_up(failure, attempt)
+            delay = self._retry.delay(attempt, failure.retry_after if isinstance(failure, XeroRateLimited) else None)
+            if delay is None:
+                raise failure  # Xero asks for a wait longer than is worth holding a person for
             await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -181,27 +175,12 @@ class XeroClient:
             ) as response:
                 return _Answer(response.status, response.headers, await response.read())
 
-    def _delay_for(self, failure: XeroError, attempt: int) -> float | None:
-        """Seconds to wait before the next attempt, or None when waiting is pointless."""
-        if isinstance(failure, XeroRateLimited):
-            if failure.problem == "day":
-                return None
-            if failure.retry_after is None:
-                return self._backoff(attempt)
-            return failure.retry_after if failure.retry_after <= MAX_RETRY_AFTER else None
-        return self._backoff(attempt)
-
-    def _backoff(self, attempt: int) -> float:
-        """0.5 s, 1 s, 2 s, ... capped, each spread by ±50 % so tenants do not retry in lockstep."""
-        delay: float = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
-        return delay * (0.5 + self._jitter())
-
     def _log(self, method: str, path: str, tenant: TenantAuth, status: int | str, attempt: int) -> None:
         ok = isinstance(status, int) and status < 400
         log.log(
             logging.INFO if ok else logging.WARNING,
             "xero call method=%s path=%s tenant=%s status=%s attempt=%d/%d",
-            method, path, tenant.tenant_id, status, attempt, self._max_attempts,
+            method, path, tenant.tenant_id, status, attempt, self._retry.max_attempts,
             extra={"xero_method": method, "xero_path": path, "xero_tenant": tenant.tenant_id,
                    "xero_status": status, "xero_attempt": attempt},
         )
@@ -359,6 +338,8 @@ def _decode(body: bytes) -> dict[str, Any]:
 
 
 def _retryable(failure: XeroError) -> bool:
+    if isinstance(failure, XeroRateLimited) and failure.problem == "day":
+        return False  # the day's budget is gone: waiting a minute changes nothing
     return isinstance(failure, (XeroRateLimited, XeroUnavailable))
 
 

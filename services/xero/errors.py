@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from services.retry import parse_retry_after
+
 
 class XeroError(Exception):
     """Any failure from Xero. `message` is plain words; `details` are Xero's own validation messages."""
@@ -97,13 +99,6 @@ def rate_limit_message(problem: str | None) -> str:
     if problem:
         return f"Xero is rate limiting this organisation ({problem} limit)"
     return "Xero is rate limiting this organisation"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def validation_messages(payload: Any) -> list[str]:

@@ -14,8 +14,9 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 from pymongo import ReturnDocument
 
@@ -50,6 +51,7 @@ class TokenService:
         refresh_margin: timedelta = timedelta(minutes=5),
         lease: timedelta = timedelta(seconds=30),
         poll_interval: float = 0.05,
+        on_needs_reconnect: Callable[[str], Awaitable[object]] | None = None,
     ):
         self.storage = storage
         self.box = box
@@ -58,6 +60,8 @@ class TokenService:
         self.refresh_margin = refresh_margin
         self.lease = lease
         self.poll_interval = poll_interval
+        # Told the token set's id when Xero refuses its refresh token, so the owner of `tenants` can mark them.
+        self.on_needs_reconnect = on_needs_reconnect
         self.process_id = uuid.uuid4().hex
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -89,9 +93,8 @@ class TokenService:
 
     async def mark_needs_reconnect(self, token_set_id: str) -> None:
         await self.storage.token_sets.update_one({"_id": token_set_id}, {"$set": {"status": NEEDS_RECONNECT}})
-        await self.storage.tenants.update_many(
-            {"token_set_id": token_set_id, "status": "connected"}, {"$set": {"status": NEEDS_RECONNECT}}
-        )
+        if self.on_needs_reconnect:
+            await self.on_needs_reconnect(token_set_id)
 
     async def _refresh_or_wait(self, token_set_id: str) -> str:
         while True:
