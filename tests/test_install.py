@@ -8,11 +8,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from pymongo import MongoClient
 
 from services.storage import free_port
 
@@ -62,14 +64,14 @@ def test_the_package_ships_the_product_and_not_the_sandbox_or_the_tests(tmp_path
 
 def test_installed_without_extras_app_py_starts_with_production_settings_and_is_healthy(installed, tmp_path,
                                                                                          mongo_uri):
-    port = free_port()
+    port, database = free_port(), f"install_check_{uuid.uuid4().hex[:8]}"
     shutil.copy(ROOT / "app.py", tmp_path / "app.py")  # alone: every import must come from the installed package
     env = {
         **pip_environment(),
         "PORT": str(port), "HOST": "127.0.0.1", "DATA_DIR": str(tmp_path / "data"),
         "SLACK_SIGNING_SECRET": "production-signing-secret", "SLACK_BOT_TOKEN": "xoxb-production-token",
         "SLACK_API_URL": "http://127.0.0.1:9/api/", "XERO_CLIENT_ID": "production-client-id",
-        "MONGODB_URI": mongo_uri, "MONGODB_DB": "install_check", "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "MONGODB_URI": mongo_uri, "MONGODB_DB": database, "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     }
     process = subprocess.Popen([str(installed), "app.py"], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -78,6 +80,8 @@ def test_installed_without_extras_app_py_starts_with_production_settings_and_is_
     finally:
         process.terminate()
         _, errors = process.communicate(timeout=20)
+        with MongoClient(mongo_uri) as client:
+            client.drop_database(database)
     assert status == 200, errors
     assert "Traceback" not in errors
 
