@@ -2,19 +2,27 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install browser run test bench clean
+.PHONY: install browser run lint test bench clean
 
-install: $(STAMP)
+install: $(TEST_STAMP)
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-run: install
+# `make run` needs the product and the sandbox's extra; `make test` everything.
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[sandbox]'
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[sandbox,test]'
+	touch $(RUN_STAMP) $(TEST_STAMP)
+
+run: $(RUN_STAMP)
 	$(PY) app.py $(ARGS)
 
 # The sandbox story runs in Debian's chromium (Playwright's own browser download does not work offline).
@@ -29,7 +37,13 @@ browser:
 		fi; \
 	fi
 
-test: install browser
+# Linters first (quiet when all is well), so the last line of `make test` stays pytest's summary.
+lint: install
+	$(VENV)/bin/ruff check --quiet .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache > $(VENV)/lint-imports.log || (cat $(VENV)/lint-imports.log; exit 1)
+
+test: install browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -22,9 +23,11 @@ from bot.config import Settings
 from bot.container import build_container
 from bot.logging_setup import configure_logging
 from bot.slack_app import build_web_app
-from sandbox.server import SandboxPlan, create_sandbox_app
 from services.crypto import load_or_create_key
 from services.storage import EmbeddedMongo, Storage, StorageUnavailable
+
+if TYPE_CHECKING:
+    from sandbox.server import SandboxPlan
 
 log = logging.getLogger("app")
 
@@ -42,7 +45,7 @@ The README walks through both.
 
 
 SANDBOX_BANNER = """
-Xero for Slack is running in sandbox mode: the real bot, with local stand-ins for Slack, Xero and Forecast.
+Ledgerline is running in sandbox mode: the real bot, with local stand-ins for Slack, Xero and Forecast.
 
     Open {url}
 
@@ -53,7 +56,7 @@ To run against the real Slack and Xero, see README.md (Production setup).
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Xero for Slack")
+    parser = argparse.ArgumentParser(description="Ledgerline: Xero and Forecast from Slack")
     parser.add_argument("--port", type=int, help="override PORT")
     parser.add_argument("--sandbox", action="store_true",
                         help="run against local stand-ins of Slack, Xero and Forecast (default without Slack settings)")
@@ -67,6 +70,20 @@ def wants_sandbox(args: argparse.Namespace, settings: Settings) -> bool:
     return args.sandbox or args.reset or no_slack
 
 
+def import_sandbox() -> type[SandboxPlan]:
+    """The sandbox is a development tool from the source checkout, imported only when it is asked for."""
+    try:
+        from sandbox.server import SandboxPlan
+    except ModuleNotFoundError as exc:
+        if exc.name in ("sandbox", "sandbox.server"):
+            why = "it is part of the source checkout, not of the installed package: run app.py from a clone"
+        else:
+            why = f"its dependency {exc.name!r} is missing: `make run`, or pip install -e '.[sandbox]'"
+        sys.exit(f"Cannot start the sandbox: {why}.\n"
+                 "To run against the real Slack and Xero instead, see README.md (Production setup).")
+    return SandboxPlan
+
+
 def load_settings() -> Settings:
     try:
         return Settings()
@@ -77,7 +94,7 @@ def load_settings() -> Settings:
 
 async def open_storage(settings: Settings) -> tuple[Storage, EmbeddedMongo | None, str]:
     embedded = None
-    uri = settings.mongodb_uri
+    uri = settings.mongodb_uri or ""
     if settings.embedded_database:
         embedded = EmbeddedMongo(str(settings.data_dir / "bot.db"))
         uri = await embedded.start()
@@ -114,10 +131,12 @@ async def serve(settings: Settings, sandbox: SandboxPlan | None = None) -> None:
     runners = [await start_site(build_web_app(container), settings.host, settings.port)]
     log.info("server.started url=http://%s:%s", settings.host, settings.port)
     if sandbox:
+        from sandbox.server import create_sandbox_app
+
         runners.append(await start_site(create_sandbox_app(sandbox), sandbox.host, sandbox.sandbox_port))
         print(SANDBOX_BANNER.format(url=sandbox.sandbox_url + "/", data=sandbox.data_dir), flush=True)
     else:
-        print(f"Xero for Slack is listening on http://{settings.host}:{settings.port} (Ctrl+C to stop)", flush=True)
+        print(f"Ledgerline is listening on http://{settings.host}:{settings.port} (Ctrl+C to stop)", flush=True)
     try:
         await stop.wait()
     finally:
@@ -137,17 +156,18 @@ def main(argv: list[str] | None = None) -> int:
         settings.port = args.port
     sandbox = None
     if wants_sandbox(args, settings):
-        sandbox = SandboxPlan(data_dir=Path(settings.data_dir) / "sandbox", bot_port=settings.port,
-                              sandbox_port=args.sandbox_port)
+        plan_type = import_sandbox()
+        sandbox_data = Path(settings.data_dir) / "sandbox"
+        sandbox = plan_type(data_dir=sandbox_data, bot_port=settings.port, sandbox_port=args.sandbox_port)
         if args.reset:
-            shutil.rmtree(sandbox.data_dir, ignore_errors=True)
+            shutil.rmtree(sandbox_data, ignore_errors=True)
         settings = Settings(_env_file=None, **{**settings.model_dump(), **sandbox.bot_settings(),
                                                "data_dir": sandbox.data_dir, "token_encryption_key": None})
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
     missing = settings.missing()
     if missing:
         lines = "\n".join(f"  {name}: {meaning}" for name, meaning in missing.items())
-        print("Xero for Slack cannot start yet: some settings are missing.\n" + SETUP_HELP.format(missing=lines),
+        print("Ledgerline cannot start yet: some settings are missing.\n" + SETUP_HELP.format(missing=lines),
               file=sys.stderr)
         return 2
     try:

@@ -87,6 +87,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     )
     tokens = TokenService(storage, box, oauth)
     connections = ConnectionsService(storage, box, oauth, XeroIdentity(http, settings.xero_api_url), tokens)
+    tokens.on_needs_reconnect = connections.token_set_needs_reconnect  # connections owns `tenants`
     permissions = Permissions(SlackUserDirectory(slack), settings.bot_admin_ids)
     # One limiter per process: Xero's limits are per organisation, whoever calls.
     xero = XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter(), sleep=xero_sleep,

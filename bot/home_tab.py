@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.home import home_view
 from bot.slack_directory import slack_error
 from services.connections import ConnectionsService, Tenant
-from services.export_jobs import ExportJob, PENDING
+from services.export_jobs import PENDING, ExportJob
 from services.exports import ExportService
 from services.logfmt import fields
 from services.permissions import Permissions
@@ -50,7 +50,7 @@ class RedrawHomeAfterNotices:
     """Wraps the export notifier: after each notice about a job (requested, approved, exported, failed,
     rejected) everyone's open Home tab is redrawn. Until the export flow calls `HomeTab.refresh` itself."""
 
-    def __init__(self, inner, home: "HomeTab"):
+    def __init__(self, inner, home: HomeTab):
         self._inner = inner
         self._home = home
 
@@ -94,7 +94,7 @@ class HomeTab:
             await self.slack.views_publish(user_id=user_id, view=view)
         except SlackApiError as exc:
             log.warning("home.publish_failed", **fields(team=team_id, user=user_id, error=slack_error(exc)))
-        except Exception:  # noqa: BLE001 - a Home tab that cannot be drawn must not break what changed
+        except Exception:
             log.exception("home.publish_failed", **fields(team=team_id, user=user_id))
 
     async def gather(self, team_id: str, user_id: str) -> HomeData:
@@ -108,5 +108,5 @@ class HomeTab:
             pending = [j for j in await jobs.recent(team_id, states=(PENDING,), limit=20) if j.requested_by != user_id]
         recent = await jobs.recent(team_id, requested_by=None if is_approver else user_id)
         settings = await self.workspace_settings.get(team_id) if is_admin else None
-        return HomeData(user_id, is_admin, is_approver,
-                        [OrganisationHealth(t, r) for t, r in zip(tenants, renewed)], pending, recent, settings)
+        health = [OrganisationHealth(t, r) for t, r in zip(tenants, renewed, strict=True)]
+        return HomeData(user_id, is_admin, is_approver, health, pending, recent, settings)

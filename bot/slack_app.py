@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def build_bolt_app(container: Container) -> AsyncApp:
     settings = container.settings
     app = AsyncApp(
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
         client=container.slack,  # carries the bot token and SLACK_API_URL
     )
     register_all(app, container, CommandRouter())

@@ -89,7 +89,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await answer(respond, outcome)
             return
         channel_id = (body.get("channel") or {}).get("id")
-        await client.views_open(trigger_id=body["trigger_id"], view=blocks.reject_modal(outcome.job, channel_id=channel_id))
+        await client.views_open(trigger_id=body["trigger_id"],
+                                view=blocks.reject_modal(outcome.job, channel_id=channel_id))
 
     @app.view(blocks.REJECT_CALLBACK_ID)
     async def reject(ack, body, view):

@@ -16,6 +16,7 @@ from bot.container import Container
 from bot.slack_directory import slack_error
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
+from services.customer_import import Decision
 from services.customer_import import Selection as CustomerSelection
 from services.forecast import ForecastError
 from services.imports import ImportProblem
@@ -105,7 +106,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
 
         await import_and_report(container, body, view, "/xero import customers", run)
 
-    async def similar_decision(ack, body, respond, decision: str) -> None:
+    async def similar_decision(ack, body, respond, decision: Decision) -> None:
         await ack()
         user_id, team_id = body["user"]["id"], body["team"]["id"]
         if not await container.permissions.is_admin(user_id):

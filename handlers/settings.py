@@ -142,7 +142,7 @@ async def _organisation_problems(container: Container, team_id: str, picked: dic
 async def _read_choices(container: Container, team_id: str, tenant_id: str):
     try:
         await asyncio.wait_for(container.ledger_choices.for_team(team_id), timeout=CHECK_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.info("settings.choices_check_timed_out team=%s", team_id)
     return container.ledger_choices.last_read(team_id, tenant_id)
 
@@ -180,7 +180,7 @@ async def _channel_problem(container: Container, channel: str) -> str | None:
     if info.get("is_archived"):
         return "That channel is archived. Pick another one."
     if info.get("is_member") is False:  # without chat:write.public the bot may only post where it is a member
-        return "I'm not in that channel yet. Type `/invite @Xero` in it, then save again."
+        return "I'm not in that channel yet. Type `/invite @Ledgerline` in it, then save again."
     return None
 
 

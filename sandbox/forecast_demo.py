@@ -129,7 +129,7 @@ def _invoices() -> list[dict[str, Any]]:
         rows = []
         for entry in entries:
             rows.append(_stamped({"id": entry_id, "invoice_id": invoice_id,
-                                  **{**entry, "project_id": entry["project_id"] or project_id}}))
+                                  **entry, "project_id": entry["project_id"] or project_id}))
             entry_id += 1
         invoices.append(_stamped({
             "id": invoice_id, "company_invoice_id": number, "project_id": project_id,

@@ -7,12 +7,13 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Callable
 
-from pydantic import BaseModel, field_serializer
+from pydantic import BaseModel
 from pymongo import ReturnDocument
 
 from services.crypto import SecretBox
+from services.links import LinkKind, LinkStore
 from services.logfmt import fields
-from services.storage import OAUTH_STATE_TTL_SECONDS, Storage, stamp
+from services.storage import OAUTH_STATE_TTL_SECONDS, Storage
 from services.xero.errors import XeroAuthError, XeroError, XeroNotFound
 from services.xero.identity import XeroIdentity
 from services.xero.oauth import PkcePair, XeroOAuth
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 CONNECTED = "connected"
 NEEDS_RECONNECT = "needs_reconnect"
 REMOVED = "removed"
-LINK_KINDS = ("invoice", "purchase_order", "client")
+LINK_KINDS: tuple[LinkKind, ...] = ("invoice", "purchase_order", "client")
 
 
 class Tenant(BaseModel):
@@ -40,16 +41,8 @@ class Tenant(BaseModel):
     status: str = CONNECTED
     last_success_at: datetime | None = None  # the last call Xero answered with success (at most a minute old)
 
-    @field_serializer("connected_at")
-    def _stored_as_epoch(self, value: datetime) -> float:
-        return stamp(value)
-
-    @field_serializer("last_success_at")
-    def _optional_epoch(self, value: datetime | None) -> float | None:
-        return stamp(value) if value else None
-
     @classmethod
-    def from_doc(cls, doc: dict) -> "Tenant":
+    def from_doc(cls, doc: dict) -> Tenant:
         return cls.model_validate({k: v for k, v in doc.items() if k != "_id"})
 
 
@@ -109,6 +102,7 @@ class ConnectionsService:
         self.oauth = oauth
         self.identity = identity
         self.tokens = tokens
+        self.links = LinkStore(storage)  # the owner of `links`
         self.clock = clock
 
     # Connect ------------------------------------------------------------------------
@@ -124,7 +118,7 @@ class ConnectionsService:
                 "channel_id": channel_id,
                 "code_verifier": self.box.encrypt(pkce.verifier),
                 "created_at": now,  # a real date: the TTL index reads it
-                "expires_at": stamp(now + timedelta(seconds=OAUTH_STATE_TTL_SECONDS)),
+                "expires_at": now + timedelta(seconds=OAUTH_STATE_TTL_SECONDS),
             }
         )
         log.info("consent.started", **fields(team=team_id, user=user_id))
@@ -160,7 +154,7 @@ class ConnectionsService:
             raise ConsentStateInvalid()
         # Single use: the delete is the claim. The TTL index cleans up, the filter enforces the 10 minutes.
         pending = await self.storage.oauth_states.find_one_and_delete(
-            {"_id": state, "expires_at": {"$gt": stamp(self.clock())}}
+            {"_id": state, "expires_at": {"$gt": self.clock()}}
         )
         if pending is None:
             raise ConsentStateInvalid()
@@ -187,16 +181,22 @@ class ConnectionsService:
 
     async def mark_needs_reconnect(self, tenant) -> None:
         """Xero refused us this organisation: `/xero list` says so until an admin reconnects it."""
-        result = await self.storage.tenants.update_many(
-            {"tenant_id": tenant.tenant_id, "token_set_id": tenant.token_set_id, "status": CONNECTED},
-            {"$set": {"status": NEEDS_RECONNECT}})
+        await self._needs_reconnect({"tenant_id": tenant.tenant_id, "token_set_id": tenant.token_set_id})
+
+    async def token_set_needs_reconnect(self, token_set_id: str) -> None:
+        """Xero refused the refresh token: every organisation it reached needs reconnecting."""
+        await self._needs_reconnect({"token_set_id": token_set_id})
+
+    async def _needs_reconnect(self, which: dict) -> None:
+        result = await self.storage.tenants.update_many({**which, "status": CONNECTED},
+                                                        {"$set": {"status": NEEDS_RECONNECT}})
         if result.modified_count:
-            log.warning("tenant.needs_reconnect", **fields(tenant=tenant.tenant_id))
+            log.warning("tenant.needs_reconnect", **fields(**which))
 
     async def record_success(self, tenant) -> None:
         """A call to this organisation just succeeded (the Xero client reports it at most once a minute)."""
         await self.storage.tenants.update_many({"tenant_id": tenant.tenant_id, "token_set_id": tenant.token_set_id},
-                                               {"$set": {"last_success_at": stamp(utcnow())}})
+                                               {"$set": {"last_success_at": utcnow()}})
 
     # List ---------------------------------------------------------------------------
     async def list_tenants(self, team_id: str) -> list[Tenant]:
@@ -221,11 +221,7 @@ class ConnectionsService:
     # Remove -------------------------------------------------------------------------
     async def preview_removal(self, team_id: str, tenant_id: str) -> RemovalPreview:
         tenant = await self.get_tenant(team_id, tenant_id)
-        linked = {}
-        for kind in LINK_KINDS:
-            linked[kind] = await self.storage.links.count_documents(
-                {"team_id": team_id, "tenant_id": tenant_id, "kind": kind, "status": "linked"}
-            )
+        linked = {kind: await self.links.count_linked(team_id, tenant_id, kind) for kind in LINK_KINDS}
         return RemovalPreview(tenant=tenant, linked=linked)
 
     async def remove(self, team_id: str, tenant_id: str, *, removed_by: str) -> RemovalResult:
@@ -234,18 +230,14 @@ class ConnectionsService:
         now = self.clock()
         claimed = await self.storage.tenants.find_one_and_update(
             {"team_id": team_id, "tenant_id": tenant_id, "status": {"$ne": REMOVED}},
-            {"$set": {"status": REMOVED, "removed_by": removed_by, "removed_at": stamp(now)}},
+            {"$set": {"status": REMOVED, "removed_by": removed_by, "removed_at": now}},
             return_document=ReturnDocument.AFTER,
         )
         if claimed is None:
             raise TenantNotFound(tenant_id)
-        unlinked = await self.storage.links.update_many(
-            {"team_id": team_id, "tenant_id": tenant_id, "status": "linked"},
-            {"$set": {"status": "unlinked", "unlinked_at": stamp(now), "unlinked_by": removed_by}},
-        )
-        log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id,
-                                            unlinked=unlinked.modified_count))
-        return RemovalResult(tenant=tenant, unlinked=unlinked.modified_count, xero_note=xero_note)
+        unlinked = await self.links.unlink_organisation(team_id, tenant_id, by=removed_by, at=now)
+        log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id, unlinked=unlinked))
+        return RemovalResult(tenant=tenant, unlinked=unlinked, xero_note=xero_note)
 
     async def _disconnect_at_xero(self, tenant: Tenant) -> str | None:
         try:

@@ -18,7 +18,8 @@ class SecretBox:
         try:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken as exc:
-            raise ValueError("a stored secret could not be decrypted: is TOKEN_ENCRYPTION_KEY the same as before?") from exc
+            raise ValueError(
+                "a stored secret could not be decrypted: is TOKEN_ENCRYPTION_KEY the same as before?") from exc
 
 
 def generate_key() -> str:

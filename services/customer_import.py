@@ -15,14 +15,15 @@ from typing import Literal
 
 from services.connections import Tenant
 from services.forecast import ForecastCustomer, ForecastError, NewForecastCustomer
-from services.imports import ImportBase, ImportSummary, OrganisationStatus, organisation_status
+from services.imports import ImportBase, ImportSummary, OrganisationStatus, Result, organisation_status
+from services.links import LinkKind
 from services.logfmt import fields
 from services.xero.models import XeroAddress, XeroContact
 from services.xero_cache import CONTACTS
 
 log = logging.getLogger(__name__)
 
-CLIENT = "client"
+CLIENT: LinkKind = "client"
 MAX_CHOICES = 100
 # Words that do not tell two companies apart at the end of a name: legal forms and a trailing country.
 NAME_SUFFIXES = {"ltd", "limited", "inc", "incorporated", "llc", "llp", "gmbh", "pty", "plc", "ag", "sa", "bv",
@@ -153,7 +154,7 @@ class CustomerImportService(ImportBase):
                 summary.add(name, tenant.name, "failed", f"Forecast client {client.name} is already linked to "
                             "another contact of this organisation")
                 return
-            result = "linked"
+            result: Result = "linked"
         else:
             try:
                 client = await self.forecast.create_customer(api_key, new_client(contact, name))

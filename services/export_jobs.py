@@ -51,7 +51,6 @@ class ExportJob(BaseModel):
     tenant_id: str | None = None
     tenant_name: str | None = None
     tenant_choices: list[TenantChoice] = []
-    link_client_on_export: bool = False
     approval_channel: str | None = None
     approval_ts: str | None = None
     notify_channel: str | None = None
@@ -86,10 +85,6 @@ class ExportJob(BaseModel):
 
     def to_doc(self) -> dict:
         return {"_id": self.job_id, **self.model_dump(mode="json")}
-
-    @property
-    def target_known(self) -> bool:
-        return self.tenant_id is not None
 
 
 class JobEvent(BaseModel):

@@ -156,8 +156,8 @@ class XeroInvoiceExporter:
         return None
 
     async def _link_invoice(self, job: ExportJob, invoice: XeroInvoice, by: str | None, *, outcome: str) -> ExportDone:
-        await self.links.link(job.team_id, "invoice", job.forecast_invoice_id, job.tenant_id, xero_id=invoice.invoice_id,
-                              xero_number=invoice.invoice_number, linked_by=by,
+        await self.links.link(job.team_id, "invoice", job.forecast_invoice_id, job.tenant_id,
+                              xero_id=invoice.invoice_id, xero_number=invoice.invoice_number, linked_by=by,
                               details={"status": invoice.status, "reference": job.reference})
         log.info("export.linked", **fields(team=job.team_id, job=job.job_id, tenant=job.tenant_id,
                                            invoice=invoice.invoice_id, outcome=outcome))

@@ -168,7 +168,8 @@ class ExportService:
         self.exporter = XeroInvoiceExporter(xero, connections, links, Leases(storage.leases, clock=clock))
 
     # Request -----------------------------------------------------------------------
-    async def request_export(self, team_id: str, user_id: str, channel_id: str | None, reference: str) -> RequestOutcome:
+    async def request_export(self, team_id: str, user_id: str, channel_id: str | None,
+                             reference: str) -> RequestOutcome:
         """Read the invoice, decide where it goes and ask for approval. Raises ExportRefused."""
         settings = await self.settings.get(team_id)
         api_key = await self.settings.forecast_api_key(team_id)
@@ -207,7 +208,8 @@ class ExportService:
             await self.jobs.discard(job.job_id)
             raise ExportRefused(
                 f"I could not post the approval request in the approval channel ({exc.error}).",
-                "Invite me to that channel (`/invite @Xero`), or an admin can choose another with `/xero settings`.",
+                "Invite me to that channel (`/invite @Ledgerline`), "
+                "or an admin can choose another with `/xero settings`.",
             ) from None
         job = await self.jobs.set_message(job, channel, ts)
         log.info("export.requested", **fields(team=team_id, user=user_id, job=job.job_id, invoice=invoice.id,
@@ -218,7 +220,8 @@ class ExportService:
         try:
             invoice = await self.forecast.find_invoice(api_key, reference)
         except ForecastNotFound as exc:
-            raise ExportRefused(str(exc), "Type the reference as Forecast shows it, e.g. `/xero export INV-123`.") from None
+            raise ExportRefused(
+                str(exc), "Type the reference as Forecast shows it, e.g. `/xero export INV-123`.") from None
         except ForecastAuthError as exc:
             raise ExportRefused(str(exc), "Nothing was exported.") from None
         except ForecastError as exc:
@@ -245,8 +248,7 @@ class ExportService:
         if len(linked) == 1:
             return {"tenant_id": linked[0].tenant_id, "tenant_name": linked[0].name}
         if not linked and len(tenants) == 1:
-            return {"tenant_id": tenants[0].tenant_id, "tenant_name": tenants[0].name,
-                    "link_client_on_export": True}
+            return {"tenant_id": tenants[0].tenant_id, "tenant_name": tenants[0].name}
         candidates = linked or tenants
         return {"tenant_choices": [TenantChoice(tenant_id=t.tenant_id, name=t.name) for t in candidates]}
 
@@ -278,7 +280,8 @@ class ExportService:
         return job, None
 
     # Approve -----------------------------------------------------------------------
-    async def approve(self, team_id: str, job_id: str, user_id: str, chosen_tenant_id: str | None = None) -> ClickOutcome:
+    async def approve(self, team_id: str, job_id: str, user_id: str,
+                      chosen_tenant_id: str | None = None) -> ClickOutcome:
         """pending -> approved -> exporting -> exported | failed; runs the export before returning."""
         job, refusal = await self._check_clicker(team_id, job_id, user_id)
         if refusal:
@@ -403,8 +406,3 @@ class ExportService:
             await getattr(self.notifier, what)(job)
         except Exception:
             log.exception("export.notify_failed", **fields(team=job.team_id, job=job.job_id, what=what))
-
-    # Reading -------------------------------------------------------------------------
-    async def get_job(self, team_id: str, job_id: str) -> ExportJob | None:
-        return await self.jobs.get(team_id, job_id)
-

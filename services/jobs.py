@@ -26,7 +26,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,7 +45,10 @@ POLL_SECONDS = 0.5
 MAX_ATTEMPTS = 5
 
 JobState = Literal["queued", "running", "done", "failed"]
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+QUEUED: JobState = "queued"
+RUNNING: JobState = "running"
+DONE: JobState = "done"
+FAILED: JobState = "failed"
 OPEN_STATES = (QUEUED, RUNNING)
 
 
@@ -203,7 +206,7 @@ class JobQueue:
         return {"_id": job.id, "state": RUNNING, "lease_owner": job.lease_owner}
 
 
-Handler = Callable[[Job], Awaitable[None]]
+Handler = Callable[[Job], Coroutine[Any, Any, None]]
 GiveUpHook = Callable[[Job, str], Awaitable[None]]
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from services.storage import stamp
 from services.xero.tokens import utcnow
 
 
@@ -23,7 +22,7 @@ class LeaseBusy(Exception):
 
 
 class Leases:
-    def __init__(self, collection: AsyncCollection, *, clock: Callable[[], datetime] = utcnow,
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], *, clock: Callable[[], datetime] = utcnow,
                  poll_interval: float = 0.1):
         self.collection = collection
         self.clock = clock
@@ -32,11 +31,11 @@ class Leases:
     async def try_acquire(self, name: str, holder: str, ttl: timedelta) -> bool:
         now = self.clock()
         try:
-            await self.collection.insert_one({"_id": name, "holder": holder, "until": stamp(now + ttl)})
+            await self.collection.insert_one({"_id": name, "holder": holder, "until": now + ttl})
             return True
         except DuplicateKeyError:
             taken_over = await self.collection.find_one_and_update(
-                {"_id": name, "until": {"$lt": stamp(now)}}, {"$set": {"holder": holder, "until": stamp(now + ttl)}})
+                {"_id": name, "until": {"$lt": now}}, {"$set": {"holder": holder, "until": now + ttl}})
             return taken_over is not None
 
     async def release(self, name: str, holder: str) -> None:

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
-from services.storage import Storage, stamp
+from services.storage import Storage
 from services.xero.tokens import utcnow
 
 LinkKind = Literal["client", "invoice", "purchase_order"]
@@ -38,7 +38,7 @@ class Link(BaseModel):
     details: dict = {}
 
     @classmethod
-    def from_doc(cls, doc: dict) -> "Link":
+    def from_doc(cls, doc: dict) -> Link:
         return cls.model_validate({k: v for k, v in doc.items() if k != "_id"})
 
 
@@ -67,7 +67,7 @@ class LinkStore:
         """Create or refresh the link (idempotent: linking twice leaves one link)."""
         key = {"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id), "tenant_id": tenant_id}
         values = {"xero_id": xero_id, "xero_number": xero_number, "status": LINKED, "linked_by": linked_by,
-                  "linked_at": stamp(utcnow()), "details": details or {}}
+                  "linked_at": utcnow(), "details": details or {}}
         await self.links.update_one(key, {"$set": values}, upsert=True)
         return Link.model_validate({**key, **values})
 
@@ -80,7 +80,7 @@ class LinkStore:
         try:
             await self.links.insert_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
                                          "tenant_id": tenant_id, "status": status, "linked_by": claimed_by,
-                                         "linked_at": stamp(utcnow()), "details": {}})
+                                         "linked_at": utcnow(), "details": {}})
             return True
         except DuplicateKeyError:
             return False
@@ -89,6 +89,16 @@ class LinkStore:
                             status: str = "pending") -> None:
         await self.links.delete_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
                                      "tenant_id": tenant_id, "status": status})
+
+    async def count_linked(self, team_id: str, tenant_id: str, kind: LinkKind) -> int:
+        return await self.links.count_documents({"team_id": team_id, "tenant_id": tenant_id, "kind": kind,
+                                                 "status": LINKED})
+
+    async def unlink_organisation(self, team_id: str, tenant_id: str, *, by: str, at: datetime) -> int:
+        """Every live link into a removed organisation becomes `unlinked` (kept for the audit trail)."""
+        result = await self.links.update_many({"team_id": team_id, "tenant_id": tenant_id, "status": LINKED},
+                                              {"$set": {"status": UNLINKED, "unlinked_at": at, "unlinked_by": by}})
+        return result.modified_count
 
     async def get(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str) -> Link | None:
         doc = await self.links.find_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),

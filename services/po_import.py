@@ -23,7 +23,7 @@ from services.forecast import (
     NewForecastExpenseItem,
 )
 from services.imports import ImportBase, ImportProblem, ImportSummary, OrganisationStatus, organisation_status
-from services.links import Link
+from services.links import Link, LinkKind
 from services.logfmt import fields
 from services.xero.client import TenantAuth
 from services.xero.errors import XeroError
@@ -32,7 +32,7 @@ from services.xero_cache import PURCHASE_ORDERS, TenantRefresh
 
 log = logging.getLogger(__name__)
 
-PURCHASE_ORDER = "purchase_order"
+PURCHASE_ORDER: LinkKind = "purchase_order"
 ALL_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "BILLED", "DELETED")
 DEFAULT_STATUSES = ("AUTHORISED", "BILLED")
 PENDING = "pending"  # a claim: an import of it is running
@@ -205,9 +205,9 @@ class PurchaseOrderImportService(ImportBase):
                     bases: dict[str, str | None]) -> Cost:
         currency = row.currency.upper()
         if currency == company_currency:
-            return Cost(row.total, currency)
+            return Cost(row.total or Decimal(0), currency)
         base = await self._base_currency(tenant, bases)
-        return cost_in(company_currency, row.total, currency or base or "", row.currency_rate, base)
+        return cost_in(company_currency, row.total or Decimal(0), currency or base or "", row.currency_rate, base)
 
     async def _import_one(self, team_id: str, user_id: str, api_key: str, project: ForecastProject,
                           category: ForecastExpenseCategory, tenants: dict[str, Tenant], selection: Selection,
@@ -255,7 +255,7 @@ class PurchaseOrderImportService(ImportBase):
 def expense_item(row: PurchaseOrderRow, category: ForecastExpenseCategory,
                  cost: Cost | None = None) -> NewForecastExpenseItem:
     """One expense item per purchase order: cost is the order's total in Forecast's currency (quantity 1)."""
-    cost = cost or Cost(row.total, row.currency)
+    cost = cost or Cost(row.total or Decimal(0), row.currency)
     name = f"{row.number} · {row.supplier}" if row.supplier else row.number
     money = f"{row.currency} {row.total:,.2f}".strip()
     if cost.rate is not None:

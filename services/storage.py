@@ -3,13 +3,13 @@
 Production points MONGODB_URI at MongoDB or Atlas. Without it the app runs the `nx-27017`
 wire-protocol server (SQLite underneath) as a child process.
 
-Notes on the embedded server, which every query here is written to respect:
-- `$push` of sub-documents and `$setOnInsert` inside `find_one_and_update(upsert=True)` are
-  not reliable: history goes into its own collection and upserts use `update_one`.
-- `$set` of a boolean reads back as 0/1: states are strings.
+Notes on the embedded server:
+- A datetime or a boolean written by `$set` reads back as a string or 1: collections declare their date
+  and boolean fields in `services/storage_codec.py`, which stores them as epoch seconds on that server only
+  (MongoDB keeps real dates) and hands stores real dates either way.
+- `$push` of sub-documents is broken: history goes into its own collection. Upserts use `update_one`.
 - Regex objects are not accepted: use `{"$regex": ..., "$options": "i"}`.
-- A datetime written by `$set` reads back as a string: timestamps are stored as epoch seconds
-  (`stamp()`), except `oauth_states.created_at`, which is only ever inserted and drives a TTL index.
+- `stamp()` (epoch seconds) remains for collections not declared in the codec (export_jobs, job_events).
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
+
+from services.storage_codec import BOOL_FIELDS, DATE_FIELDS, Codec, CodecCollection
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ OAUTH_STATE_TTL_SECONDS = 600
 
 
 def stamp(when: datetime) -> float:
-    """How every timestamp is stored: epoch seconds, comparable and safe in `$set`."""
+    """Epoch seconds, for collections that do not declare their dates in the codec."""
     return when.timestamp()
 
 
@@ -54,33 +57,42 @@ def mask_uri(uri: str) -> str:
 class Storage:
     """Owns the client and names every collection the bot uses."""
 
-    def __init__(self, uri: str, database: str, *, timeout_ms: int = 5000):
+    def __init__(self, uri: str, database: str, *, timeout_ms: int = 5000, embedded: bool | None = None):
         self.uri = uri
+        self.embedded = embedded  # None: asked of the server on connect()
         self.client: AsyncMongoClient = AsyncMongoClient(
             uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
         )
         self.db: AsyncDatabase = self.client[database]
 
     # Collections -----------------------------------------------------------------
+    def _collection(self, name: str) -> AsyncCollection:
+        """The collection; on the embedded server, behind the codec when it declares fields."""
+        collection = self.db[name]
+        if self.embedded and (name in DATE_FIELDS or name in BOOL_FIELDS):
+            codec = Codec(DATE_FIELDS.get(name, frozenset()), BOOL_FIELDS.get(name, frozenset()))
+            return cast(AsyncCollection, CodecCollection(collection, codec))  # the same API, see storage_codec
+        return collection
+
     @property
     def oauth_states(self) -> AsyncCollection:
-        return self.db["oauth_states"]
+        return self._collection("oauth_states")
 
     @property
     def token_sets(self) -> AsyncCollection:
-        return self.db["token_sets"]
+        return self._collection("token_sets")
 
     @property
     def tenants(self) -> AsyncCollection:
-        return self.db["tenants"]
+        return self._collection("tenants")
 
     @property
     def links(self) -> AsyncCollection:
-        return self.db["links"]
+        return self._collection("links")
 
     @property
     def workspace_settings(self) -> AsyncCollection:
-        return self.db["workspace_settings"]
+        return self._collection("workspace_settings")
 
     @property
     def export_jobs(self) -> AsyncCollection:
@@ -92,11 +104,11 @@ class Storage:
 
     @property
     def leases(self) -> AsyncCollection:
-        return self.db["leases"]
+        return self._collection("leases")
 
     @property
     def xero_cache(self) -> AsyncCollection:
-        return self.db["xero_cache"]
+        return self._collection("xero_cache")
 
     @property
     def jobs(self) -> AsyncCollection:
@@ -114,11 +126,23 @@ class Storage:
         """Fail fast, naming the URI, when the server does not answer."""
         try:
             await self.client.admin.command("ping")
+            if self.embedded is None:
+                build: dict[str, Any] = await self.client.admin.command("buildInfo")
+                self.embedded = str(build.get("process", "")).startswith("nx_27017")
         except PyMongoError as exc:
             raise StorageUnavailable(
                 f"MongoDB is unreachable at {mask_uri(self.uri)} ({type(exc).__name__})"
             ) from exc
         await self.ensure_indexes()
+        if not self.embedded:
+            await self._dates_as_dates()
+
+    async def _dates_as_dates(self) -> None:
+        """Earlier versions stored every date as epoch seconds: turn those of the declared fields into dates."""
+        for name, fields in DATE_FIELDS.items():
+            for field in fields:
+                await self.db[name].update_many(
+                    {field: {"$type": "number"}}, [{"$set": {field: {"$toDate": {"$multiply": [f"${field}", 1000]}}}}])
 
     async def ensure_indexes(self) -> None:
         await self.oauth_states.create_index("created_at", expireAfterSeconds=OAUTH_STATE_TTL_SECONDS)

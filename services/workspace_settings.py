@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from services.crypto import SecretBox
-from services.storage import Storage, stamp
+from services.storage import Storage
 from services.xero.tokens import utcnow
 
 ExportStatus = Literal["DRAFT", "AUTHORISED"]
@@ -103,7 +103,7 @@ class WorkspaceSettingsService:
             stored = (await self.get(team_id)).organisation_defaults
             merged = {k: v.model_dump() for k, v in stored.items()} | values["organisation_defaults"]
             values["organisation_defaults"] = merged
-        values.update(updated_by=updated_by, updated_at=stamp(utcnow()))
+        values.update(updated_by=updated_by, updated_at=utcnow())
         await self.storage.workspace_settings.update_one({"_id": team_id}, {"$set": values}, upsert=True)
         return await self.get(team_id)
 

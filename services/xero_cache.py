@@ -18,14 +18,14 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 
 from services.connections import Tenant
 from services.logfmt import fields
-from services.storage import Storage, stamp
+from services.storage import Storage
 from services.xero.client import TenantAuth, XeroClient
 from services.xero.errors import XeroError
 from services.xero.models import XeroContact, XeroPurchaseOrder
@@ -102,10 +102,10 @@ class XeroCache:
 
     async def _refresh_one(self, team_id: str, tenant: Tenant, kind: CacheKind) -> TenantRefresh:
         meta = await self.collection.find_one({"_id": _fetch_id(team_id, tenant.tenant_id, kind)}) or {}
-        previous = _from_stamp(meta.get("fetched_at"))
+        previous: datetime | None = meta.get("fetched_at")
         started = self.clock()
         incremental = previous is not None and started - previous < FULL_REFRESH_AFTER
-        since = previous - CLOCK_SKEW_OVERLAP if incremental else None
+        since = previous - CLOCK_SKEW_OVERLAP if incremental and previous is not None else None
         try:
             rows = await self._fetch(TenantAuth(tenant.tenant_id, tenant.token_set_id), kind, since)
         except XeroError as exc:
@@ -116,7 +116,7 @@ class XeroCache:
         if not incremental:
             await self.collection.delete_many(_records_filter(team_id, [tenant.tenant_id], kind))
         await self._store(team_id, tenant.tenant_id, kind, rows)
-        await self._set_fetch(team_id, tenant.tenant_id, kind, fetched_at=stamp(started), last_error=None)
+        await self._set_fetch(team_id, tenant.tenant_id, kind, fetched_at=started, last_error=None)
         log.info("xero_cache.refreshed", **fields(team=team_id, tenant=tenant.tenant_id, kind=kind,
                                                   changed=len(rows), incremental=incremental))
         return TenantRefresh(tenant, started, changed=len(rows))
@@ -124,7 +124,7 @@ class XeroCache:
     async def state(self, team_id: str, tenant: Tenant, kind: CacheKind) -> TenantRefresh:
         """How the last refresh of this organisation's list went, without asking Xero."""
         meta = await self.collection.find_one({"_id": _fetch_id(team_id, tenant.tenant_id, kind)}) or {}
-        return TenantRefresh(tenant, _from_stamp(meta.get("fetched_at")), error=meta.get("last_error"))
+        return TenantRefresh(tenant, meta.get("fetched_at"), error=meta.get("last_error"))
 
     async def _set_fetch(self, team_id: str, tenant_id: str, kind: CacheKind, **values) -> None:
         await self.collection.update_one(
@@ -195,8 +195,3 @@ def _record_id(team_id: str, tenant_id: str, kind: str, record_id: str) -> str:
 def _fetch_id(team_id: str, tenant_id: str, kind: str) -> str:
     return f"{team_id}|{tenant_id}|{kind}"
 
-
-def _from_stamp(value) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(float(value), tz=UTC)

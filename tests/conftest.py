@@ -1,8 +1,13 @@
-"""Shared fixtures: a real MongoDB wire-protocol server (nx-27017, in memory) for the whole run."""
+"""Shared fixtures: a real MongoDB wire-protocol server for the whole run.
+
+With MONGODB_URI set the tests use that server (each test in its own database, dropped afterwards);
+otherwise an embedded nx-27017 server in memory.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 import pytest
@@ -12,6 +17,9 @@ from services.storage import EmbeddedMongo, Storage
 
 @pytest.fixture(scope="session")
 def mongo_uri():
+    if os.environ.get("MONGODB_URI"):
+        yield os.environ["MONGODB_URI"]
+        return
     server = EmbeddedMongo("memory")
     asyncio.run(server.start())
     yield server.uri

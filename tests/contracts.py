@@ -1,7 +1,8 @@
 """Check what we send against the official published contracts (Xero OpenAPI specs, Slack manifest schema).
 
-A helper module for tests, not a test file. The contracts live outside the repository
-(`../shared/contracts` in CI, or wherever CONTRACTS_DIR points); tests skip with a clear reason without them.
+A helper module for tests, not a test file. The contracts are copied into the repository
+(`tests/contracts/`, see its README for origin and licences); CONTRACTS_DIR may point elsewhere. A test that
+needs them fails when they are missing: a contract check that silently skips checks nothing.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -21,35 +22,22 @@ XERO_ACCOUNTING_SERVER = "https://api.xero.com"
 XERO_ACCOUNTING_PREFIX = "/api.xro/2.0"
 XERO_IDENTITY_SERVER = "https://api.xero.com"
 SLACK_SCHEMA_URL_PREFIX = "https://raw.githubusercontent.com/slackapi/manifest-schema/"
-
-
-def _find_contracts_dir() -> Path | None:
-    configured = os.environ.get("CONTRACTS_DIR")
-    if configured:
-        path = Path(configured).expanduser()
-        return path if path.is_dir() else None
-    default = REPO_ROOT.parent / "shared" / "contracts"
-    return default if default.is_dir() else None
-
-
-CONTRACTS_DIR: Path | None = _find_contracts_dir()
+REPO_CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
+CONTRACTS_DIR = Path(os.environ.get("CONTRACTS_DIR") or REPO_CONTRACTS_DIR).expanduser()
 
 
 def require_contracts() -> Path:
-    """The contracts folder, or skip the calling test saying why."""
-    if CONTRACTS_DIR is None:
-        configured = os.environ.get("CONTRACTS_DIR")
-        where = f"CONTRACTS_DIR={configured!r} is not a folder" if configured else (
-            f"{REPO_ROOT.parent / 'shared' / 'contracts'} does not exist"
-        )
-        pytest.skip(f"official API contracts not available ({where}); set CONTRACTS_DIR to the contracts folder")
+    """The contracts folder; the calling test fails, saying where it looked, when it is missing."""
+    if not (CONTRACTS_DIR / "xero" / "xero_accounting.yaml").is_file():
+        pytest.fail(f"official API contracts missing: no {CONTRACTS_DIR}/xero/xero_accounting.yaml "
+                    "(they are kept in tests/contracts; CONTRACTS_DIR overrides the folder)")
     return CONTRACTS_DIR
 
 
 # ----------------------------------------------------------------------------- Xero (openapi-core)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _openapi(relative_path: str):
     import yaml
     from openapi_core import Config, OpenAPI
@@ -151,7 +139,7 @@ def _explain(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------- Slack manifest (jsonschema)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _slack_manifest_validator():
     import jsonschema
     from referencing import Registry, Resource
@@ -207,7 +195,7 @@ def validate_slack_manifest(manifest: dict) -> None:
     raise AssertionError(f"Slack manifest (major_version {version}) is invalid: " + "; ".join(reasons))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _slack_version_validator(major_version: int):
     import jsonschema
 

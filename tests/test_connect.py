@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -36,7 +36,7 @@ async def test_connect_offers_xero_authorize_link_with_pkce_and_a_bound_single_u
     assert (stored["team_id"], stored["user_id"]) == ("T0TEST", "U0ADMIN")
     verifier = bot.container.box.decrypt(stored["code_verifier"])
     assert params["code_challenge"] == create_s256_code_challenge(verifier)
-    assert 9 * 60 < stored["expires_at"] - utcnow().timestamp() <= 10 * 60
+    assert 9 * 60 < (stored["expires_at"] - utcnow()).total_seconds() <= 10 * 60
 
 
 async def test_state_expires_through_a_ttl_index_of_ten_minutes(bot):
@@ -112,7 +112,7 @@ async def test_an_unknown_state_is_refused_without_exchanging_the_code(bot, xero
 async def test_an_expired_state_is_refused(bot, xero):
     params = await connect_link(bot)
     await bot.storage.oauth_states.update_one(
-        {"_id": params["state"]}, {"$set": {"expires_at": utcnow().timestamp() - 1}})
+        {"_id": params["state"]}, {"$set": {"expires_at": utcnow() - timedelta(seconds=1)}})
     status, _ = await callback(bot, code="c", state=params["state"])
     assert status == 400
     assert token_calls(xero) == []
@@ -161,6 +161,6 @@ async def test_connections_endpoint_failing_stores_nothing(bot, xero):
 async def test_connections_endpoint_timing_out_stores_nothing(bot, xero):
     params = await connect_link(bot)
     xero.post(XERO_TOKEN_URL, payload=grant())
-    xero.get(f"{XERO_API}/connections", exception=asyncio.TimeoutError())
+    xero.get(f"{XERO_API}/connections", exception=TimeoutError())
     await callback(bot, code="c", state=params["state"])
     await assert_nothing_stored_and_admin_told(bot)

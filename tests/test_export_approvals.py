@@ -178,7 +178,8 @@ async def test_several_organisations_and_an_unlinked_client_need_a_choice_before
     assert (await job(bot, job_id))["state"] == "pending"
 
     picked = {"export_pick_tenant_block": {"export_pick_tenant": {
-        "type": "static_select", "selected_option": {"value": UK_TENANT, "text": {"type": "plain_text", "text": "UK"}}}}}
+        "type": "static_select",
+        "selected_option": {"value": UK_TENANT, "text": {"type": "plain_text", "text": "UK"}}}}}
     await click(bot, "export_approve", job_id, state=picked)
     await final_update(bot, job_id, "exported")
     assert len(books.invoices[UK_TENANT]) == 1 and books.invoices[US_TENANT] == []

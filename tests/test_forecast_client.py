@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import date
 
@@ -55,7 +54,7 @@ async def api():
         sleeps.append(seconds)
 
     async with aiohttp.ClientSession() as session:
-        client = ForecastApi(session, BASE, timeout=5, sleep=no_sleep)
+        client = ForecastApi(session, BASE, timeout=5, sleep=no_sleep, jitter=lambda: 0.5)
         client.sleeps = sleeps
         yield client
 
@@ -187,6 +186,22 @@ async def test_server_errors_are_retried_then_reported_as_unavailable(api, mocke
     assert api.sleeps == [0.5, 1.0]
 
 
+async def test_a_busy_forecast_is_given_the_time_it_asks_for_before_the_next_read(api, mocked):
+    mocked.get(f"{BASE}/clients/1", status=429, headers={"Retry-After": "3"}, payload={"message": "slow down"})
+    mocked.get(f"{BASE}/clients/1", payload={"id": 1, "name": "Acme"})
+
+    assert (await api.get_customer(KEY, 1)).name == "Acme"
+    assert api.sleeps == [3.5]  # Retry-After in full, plus the jitter (half a second here)
+
+
+async def test_a_wait_longer_than_a_person_should_hold_on_for_is_reported_at_once(api, mocked):
+    mocked.get(f"{BASE}/clients/1", status=429, headers={"Retry-After": "3600"}, repeat=True)
+
+    with pytest.raises(ForecastUnavailable, match="busy"):
+        await api.get_customer(KEY, 1)
+    assert api.sleeps == []
+
+
 async def test_a_server_error_that_clears_up_is_invisible(api, mocked):
     mocked.get(f"{BASE}/clients/1", status=502)
     mocked.get(f"{BASE}/clients/1", payload={"id": 1, "name": "Acme"})
@@ -195,7 +210,7 @@ async def test_a_server_error_that_clears_up_is_invisible(api, mocked):
 
 
 async def test_timeouts_become_unavailable(api, mocked):
-    mocked.get(f"{BASE}/clients/1", exception=asyncio.TimeoutError(), repeat=True)
+    mocked.get(f"{BASE}/clients/1", exception=TimeoutError(), repeat=True)
 
     with pytest.raises(ForecastUnavailable, match="did not answer within 5 seconds"):
         await api.get_customer(KEY, 1)

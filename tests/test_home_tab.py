@@ -164,7 +164,7 @@ async def test_an_approver_picks_the_organisation_on_home_when_the_client_is_not
                           {"type": "button", "action_id": "home_approve", "value": job_id,
                            "block_id": f"home_job_{job_id}"}, user="U0APPROVER", values=state)
     await final_update(bot, job_id, "exported")
-    assert (await bot.container.exports.get_job(TEAM_ID, job_id)).tenant_id == UK_TENANT
+    assert (await bot.container.exports.jobs.get(TEAM_ID, job_id)).tenant_id == UK_TENANT
 
 
 async def test_a_request_and_its_approval_in_the_channel_redraw_the_requesters_home(bot, xero):

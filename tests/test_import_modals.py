@@ -38,7 +38,8 @@ def test_one_record_is_counted_in_the_singular():
 
 def test_an_unavailable_organisation_names_its_records_in_the_plural():
     view = blocks.customers_modal([OrganisationStatus("t1", "Solo Ltd", 0, None, "Xero is down")])
-    assert context_lines(view) == [":warning: *Solo Ltd* is unavailable: Xero is down. None of its customers are shown."]
+    assert context_lines(view) == [
+        ":warning: *Solo Ltd* is unavailable: Xero is down. None of its customers are shown."]
 
 
 def test_the_fields_to_pick_from_are_required_not_optional():

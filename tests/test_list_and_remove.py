@@ -25,7 +25,8 @@ async def test_list_with_nothing_connected_says_how_to_connect(bot):
 
 async def test_list_shows_when_a_connection_needs_reconnecting(bot, xero):
     await connect_organisations(bot, xero, tenants=(UK,))
-    await bot.storage.tenants.update_one({"tenant_id": UK_TENANT}, {"$set": {"status": "needs_reconnect"}})
+    tenant = await bot.storage.tenants.find_one({"tenant_id": UK_TENANT})
+    await bot.container.tokens.mark_needs_reconnect(tenant["token_set_id"])  # as when Xero refuses the refresh
     reply = await bot.ask("list")
     assert "Needs reconnect" in json.dumps(reply["blocks"])
 

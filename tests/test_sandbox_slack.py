@@ -17,11 +17,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-
-from slack_bolt.async_app import AsyncApp
 
 from sandbox.slack import SLACK_STATE, create_slack_app
 
@@ -290,7 +289,8 @@ async def test_view_submission_errors_are_shown_and_keep_the_modal(sandbox):
     empty = await sandbox.page("submit", user="U0ADMIN", view_id=view_id,
                                state_values={"invoice": {"number": {"type": "plain_text_input", "value": None}}})
     assert empty["errors"] == {"invoice": "Please complete this required field."}
-    assert [b.get("type", "slash_command") for b in sandbox.bot.received] == ["slash_command"]  # Slack never bothers the app
+    # Slack never bothers the app
+    assert [b.get("type", "slash_command") for b in sandbox.bot.received] == ["slash_command"]
 
     sandbox.bot.on("view_submission", lambda body: asyncio.sleep(0, json_answer(
         {"response_action": "errors", "errors": {"invoice": "INV-999 does not exist in Xero"}})))

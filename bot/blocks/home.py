@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from bot.blocks.common import (
     actions,
-    plain,
     button,
     context,
     divider,
     escape,
     header,
+    plain,
     section,
     slack_date,
     user,
@@ -50,7 +50,8 @@ def home_view(data) -> dict:
 def _organisations(data) -> list[dict]:
     blocks = [divider(), section("*Connected organisations*")]
     if not data.organisations:
-        hint = "Connect one with `/xero connect`." if data.is_admin else "An admin can connect one with `/xero connect`."
+        who = "Connect" if data.is_admin else "An admin can connect"
+        hint = f"{who} one with `/xero connect`."
         return blocks + [context(f"None yet. {hint}")]
     for health in data.organisations:
         tenant = health.tenant

@@ -101,7 +101,8 @@ def fit_blocks(blocks: list[Block], limit: int) -> list[Block]:
 
 def packed_sections(lines: list[str], per_section: int = 10) -> list[Block]:
     """Lines grouped into sections, each under Slack's 3,000 characters."""
-    blocks, chunk = [], []
+    blocks: list[Block] = []
+    chunk: list[str] = []
     for line in lines:
         if chunk and (len(chunk) == per_section or len("\n".join(chunk + [line])) > MAX_TEXT):
             blocks.append(section("\n".join(chunk)))
@@ -321,13 +322,6 @@ def order_line(order: PurchaseOrderRow) -> str:
 def picked_project(values: dict) -> str | None:
     selected = ((values.get(PO_PROJECT_BLOCK) or {}).get(PO_PROJECT_ACTION) or {}).get("selected_option")
     return selected["value"] if selected else None
-
-
-def picked_statuses(values: dict) -> list[str] | None:
-    element = (values.get(PO_STATUS_BLOCK) or {}).get(PO_STATUS_ACTION)
-    if element is None:
-        return None
-    return [o["value"] for o in element.get("selected_options") or []]
 
 
 def po_summary(summary: ImportSummary) -> dict:

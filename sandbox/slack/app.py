@@ -19,8 +19,19 @@ from pydantic import BaseModel, ValidationError
 
 from sandbox.slack.dispatch import ACK_TIMEOUT_SECONDS, VERIFICATION_TOKEN, BotAnswer, BotDispatcher
 from sandbox.slack.state import (
-    API_APP_ID, BOT_USER_ID, DM_CHANNELS, HUMAN_USER_IDS, PUBLIC_CHANNELS, RESPONSE_URL_LIFETIME_SECONDS,
-    RESPONSE_URL_MAX_USES, SLACKBOT_USER_ID, TEAM, USERGROUPS, USERS, SlackState, dm_channel_id,
+    API_APP_ID,
+    BOT_USER_ID,
+    DM_CHANNELS,
+    HUMAN_USER_IDS,
+    PUBLIC_CHANNELS,
+    RESPONSE_URL_LIFETIME_SECONDS,
+    RESPONSE_URL_MAX_USES,
+    SLACKBOT_USER_ID,
+    TEAM,
+    USERGROUPS,
+    USERS,
+    SlackState,
+    dm_channel_id,
     visible_channel_ids,
 )
 from sandbox.slack.webapi import WebApi, public_message

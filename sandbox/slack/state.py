@@ -29,7 +29,7 @@ USERS: dict[str, dict[str, Any]] = {
     "U0APPROVER": {"name": "grace", "real_name": "Grace Approver", "is_admin": True, "is_owner": False,
                    "color": "#1264a3"},
     "U0MEMBER": {"name": "max", "real_name": "Max Member", "is_admin": False, "is_owner": False, "color": "#2eb67d"},
-    BOT_USER_ID: {"name": "xero-bot", "real_name": "Xero Bot", "is_admin": False, "is_owner": False,
+    BOT_USER_ID: {"name": "ledgerline", "real_name": "Ledgerline", "is_admin": False, "is_owner": False,
                   "is_bot": True, "color": "#13b5ea"},
     SLACKBOT_USER_ID: {"name": "slackbot", "real_name": "Slackbot", "is_admin": False, "is_owner": False,
                        "is_bot": True, "color": "#e01e5a"},
@@ -40,7 +40,7 @@ PUBLIC_CHANNELS: dict[str, dict[str, Any]] = {
     "C0GENERAL": {"name": "general", "purpose": "Company-wide announcements", "is_general": True},
     "C0APPROVALS": {"name": "finance-approvals", "purpose": "Approve invoices and purchase orders",
                     "is_general": False},
-    "C0ALERTS": {"name": "finance-alerts", "purpose": "Sync alerts from the Xero bot", "is_general": False},
+    "C0ALERTS": {"name": "finance-alerts", "purpose": "Sync alerts from Ledgerline", "is_general": False},
 }
 
 USERGROUPS: dict[str, dict[str, Any]] = {
@@ -229,7 +229,7 @@ class SlackState:
             return
         try:
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     # ---- messages ----------------------------------------------------------------------------------

@@ -6,8 +6,22 @@ import json
 from typing import Any, Awaitable, Callable
 
 from sandbox.slack.state import (
-    API_APP_ID, BOT_ID, BOT_USER_ID, DM_CHANNELS, HUMAN_USER_IDS, MAX_VIEW_STACK, PUBLIC_CHANNELS, TEAM,
-    USERGROUPS, USERS, SlackState, channel_object, dm_channel_id, resolve_channel, user_object, usergroup_object,
+    API_APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    DM_CHANNELS,
+    HUMAN_USER_IDS,
+    MAX_VIEW_STACK,
+    PUBLIC_CHANNELS,
+    TEAM,
+    USERGROUPS,
+    USERS,
+    SlackState,
+    channel_object,
+    dm_channel_id,
+    resolve_channel,
+    user_object,
+    usergroup_object,
 )
 
 JSON_STRING_ARGS = ("blocks", "view", "attachments", "metadata")
@@ -74,7 +88,8 @@ def _plain_length_errors(obj: Any, pointer: str, limit: int) -> list[str]:
 def validate_view(view: Any) -> None:
     """The checks Slack makes that a bot most often trips over."""
     if not isinstance(view, dict):
-        raise SlackApiFailure("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: view"]})
+        raise SlackApiFailure("invalid_arguments",
+                              response_metadata={"messages": ["[ERROR] missing required field: view"]})
     messages: list[str] = []
     if view.get("type") not in ("modal", "home"):
         messages.append("[ERROR] must be one of modal, home [json-pointer:/view/type]")
@@ -132,7 +147,7 @@ class WebApi:
 
     # ---- identity ----------------------------------------------------------------------------------
     def auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "https://sandbox-finance.slack.com/", "team": TEAM["name"], "user": "xero-bot",
+        return {"url": "https://sandbox-finance.slack.com/", "team": TEAM["name"], "user": "ledgerline",
                 "team_id": TEAM["id"], "user_id": BOT_USER_ID, "bot_id": BOT_ID, "app_id": API_APP_ID,
                 "is_enterprise_install": False}
 

@@ -12,11 +12,17 @@ from multidict import MultiDictProxy
 from .dates import ms_date, parse_if_modified_since
 from .query import QueryParseError, paginate, public, updated_at, where_filter
 from .validation import (
-    MAX_ELEMENTS_PER_REQUEST, Plan, commit_contact, commit_invoice, find_contact, find_invoice, plan_contact,
+    MAX_ELEMENTS_PER_REQUEST,
+    Plan,
+    commit_contact,
+    commit_invoice,
+    find_contact,
+    find_invoice,
+    plan_contact,
     plan_invoice,
 )
 
-PROVIDER_NAME = "Xero for Slack (sandbox)"
+PROVIDER_NAME = "Ledgerline (sandbox)"
 Answer = tuple[int, Any]
 
 

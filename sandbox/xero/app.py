@@ -36,8 +36,8 @@ def create_xero_app(
 ) -> web.Application:
     """`public_base_url` is where this app is reachable, e.g. http://127.0.0.1:3001/xero.
 
-    `contracts_dir`: folder holding xero_accounting.yaml; "auto" looks in $CONTRACTS_DIR/xero and
-    ../shared/contracts/xero; None switches the spec check off.
+    `contracts_dir`: folder holding xero_accounting.yaml; "auto" looks in $CONTRACTS_DIR/xero, else the
+    repository's tests/contracts/xero; None switches the spec check off.
     """
     state = XeroState.open(
         data_dir, client_id=client_id, client_secret=client_secret, clock=clock, many_contacts=many_contacts,

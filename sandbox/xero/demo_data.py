@@ -133,7 +133,8 @@ def _tax_rate(tax_type: str, name: str, rate: float) -> dict[str, Any]:
     return {
         "Name": name,
         "TaxType": tax_type,
-        "ReportTaxType": "OUTPUT" if tax_type.startswith("OUTPUT") else "INPUT" if tax_type.startswith("INPUT") else "NONE",
+        "ReportTaxType": ("OUTPUT" if tax_type.startswith("OUTPUT")
+                          else "INPUT" if tax_type.startswith("INPUT") else "NONE"),
         "CanApplyToAssets": True,
         "CanApplyToEquity": True,
         "CanApplyToExpenses": True,
@@ -215,7 +216,7 @@ def _demo_line(description, quantity, unit_amount, account_code, tax_type, rate)
 def _add_demo_invoices(org, now) -> None:
     sales = org["TaxRates"][0]
     customers = [c for c in org["Contacts"].values() if c["IsCustomer"]][:3]
-    for index, (customer, status) in enumerate(zip(customers, ["AUTHORISED", "DRAFT", "PAID"])):
+    for index, (customer, status) in enumerate(zip(customers, ["AUTHORISED", "DRAFT", "PAID"], strict=False)):
         number = f"INV-{org['NextInvoiceNumber']:04d}"
         org["NextInvoiceNumber"] += 1
         created = now - (20 - index * 5) * DAY

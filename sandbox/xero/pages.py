@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from html import escape
-from typing import Any
 
 from aiohttp import web
 
@@ -93,7 +92,7 @@ def consent_page(app: web.Application, params: dict[str, str], *, error: str | N
   <span class="muted">(sandbox: no password needed)</span></p>
 </section>
 <section id="consent">
-  <h2>Sandbox App wants to access your Xero organisations</h2>
+  <h2>Ledgerline wants to access your Xero organisations</h2>
   {problem}
   <form method="post" action="{escape(action)}" id="consent-form">
     {hidden}
@@ -223,7 +222,8 @@ def _invoices_section(state: XeroState) -> str:
         for invoice in org["Invoices"].values():
             shown = public(invoice, org)
             rows.append((invoice.get("_created", 0), (
-                f"<tr id='invoice-{shown['InvoiceID']}' data-invoice-number='{escape(str(shown.get('InvoiceNumber') or ''))}' "
+                f"<tr id='invoice-{shown['InvoiceID']}' "
+                f"data-invoice-number='{escape(str(shown.get('InvoiceNumber') or ''))}' "
                 f"data-invoice-id='{shown['InvoiceID']}' data-tenant-id='{org['TenantID']}'>"
                 f"<td>{escape(str(shown.get('InvoiceNumber') or ''))}</td><td>{escape(org['Name'])}</td>"
                 f"<td>{escape(shown['Contact']['Name'])}</td><td>{escape(shown['Type'])}</td>"

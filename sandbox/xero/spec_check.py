@@ -15,7 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from multidict import CIMultiDict, MultiDict
-
 from openapi_core.datatypes import RequestParameters
 
 log = logging.getLogger("sandbox.xero")
@@ -26,13 +25,14 @@ _ZONELESS_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$")
 
 
 def default_contracts_dir() -> Path | None:
-    """$CONTRACTS_DIR/xero, else ../shared/contracts/xero next to the repository (the CI layout)."""
-    candidates = []
-    if os.environ.get("CONTRACTS_DIR"):
-        candidates.append(Path(os.environ["CONTRACTS_DIR"]) / "xero")
+    """$CONTRACTS_DIR/xero, else the copy kept in the repository (tests/contracts/xero); None if neither exists.
+
+    Only the files are read: the sandbox does not import anything from tests/.
+    """
+    configured = os.environ.get("CONTRACTS_DIR")
     repository = Path(__file__).resolve().parents[2]
-    candidates.append(repository.parent / "shared" / "contracts" / "xero")
-    return next((c for c in candidates if (c / ACCOUNTING_SPEC).is_file()), None)
+    folder = Path(configured) / "xero" if configured else repository / "tests" / "contracts" / "xero"
+    return folder if (folder / ACCOUNTING_SPEC).is_file() else None
 
 
 @dataclass
@@ -49,7 +49,7 @@ class _SpecRequest:
 
 @lru_cache(maxsize=4)
 def _load_spec(path: str):
-    from openapi_core import OpenAPI, Config
+    from openapi_core import Config, OpenAPI
 
     # The published spec has small errors of its own (a boolean default written as a string).
     return OpenAPI.from_file_path(path, config=Config(spec_validator_cls=None))

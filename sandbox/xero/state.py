@@ -173,7 +173,7 @@ class XeroState:
         many_contacts: int = 0,
         redirect_uris: list[str] | None = None,
         require_pkce: bool = True,
-    ) -> "XeroState":
+    ) -> XeroState:
         data_file = Path(data_dir) / STATE_FILE_NAME if data_dir is not None else None
         state = cls(
             data_file, clock or time.time, client_id, client_secret, redirect_uris, require_pkce,

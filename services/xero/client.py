@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
+from services.retry import RetryPolicy
 from services.xero.errors import (
     XeroAuthError,
     XeroError,
@@ -42,9 +43,6 @@ ACCOUNTING_PATH = "/api.xro/2.0"
 PAGE_SIZE = 100
 MAX_INVOICES_PER_REQUEST = 50
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
-MAX_RETRY_AFTER = 60.0  # a longer Retry-After (e.g. the day limit) is reported, not waited out
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 8.0
 XERO_WEB_URL = "https://go.xero.com"
 
 _SUBJECTS = {
@@ -99,10 +97,9 @@ class XeroClient:
         self._base_url = api_url.rstrip("/") + ACCOUNTING_PATH
         self._tokens = tokens
         self._limiter = limiter or TenantLimiter()
-        self._max_attempts = max(1, max_attempts)
+        self._retry = RetryPolicy(max(1, max_attempts), jitter)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._sleep = sleep
-        self._jitter = jitter
         self._web_url = web_url.rstrip("/")
         self._on_refused = on_refused  # told when Xero no longer lets us into an organisation (401/403)
         self._on_success = on_success  # told (throttled) that a call to an organisation succeeded
@@ -121,7 +118,7 @@ class XeroClient:
         json: Any = None,
         idempotency_key: str | None = None,
         if_modified_since: datetime | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """One Xero call with the retry policy; returns the decoded JSON answer ({} when empty)."""
         method = method.upper()
         if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
@@ -130,19 +127,17 @@ class XeroClient:
         subject = _subject(path, json)
         query = _query_strings(params)
 
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 answer = await self._attempt(tenant, method, path, query, body, idempotency_key, if_modified_since)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._log(method, path, tenant, "timeout", attempt)
                 failure: XeroError = XeroUnavailable(
                     f"Xero did not answer within {self._timeout.total:g} seconds"
                 )
-                delay = self._backoff(attempt)
             except aiohttp.ClientConnectionError as exc:
                 self._log(method, path, tenant, f"connection error ({type(exc).__name__})", attempt)
                 failure = XeroUnavailable("Could not reach Xero (connection failed)")
-                delay = self._backoff(attempt)
             else:
                 self._log(method, path, tenant, answer.status, attempt)
                 if answer.status < 300:
@@ -153,11 +148,11 @@ class XeroClient:
                     await self._on_refused(tenant)
                 if not _retryable(failure):
                     raise failure
-                delay = self._delay_for(failure, attempt)
-                if delay is None:
-                    raise failure
-            if attempt == self._max_attempts:
+            if attempt == self._retry.max_attempts:
                 raise _gave_up(failure, attempt)
+            delay = self._retry.delay(attempt, failure.retry_after if isinstance(failure, XeroRateLimited) else None)
+            if delay is None:
+                raise failure  # Xero asks for a wait longer than is worth holding a person for
             await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -200,42 +195,28 @@ class XeroClient:
         self._success_reported[tenant.tenant_id] = now
         try:
             await self._on_success(tenant)
-        except Exception:  # noqa: BLE001 - a bookkeeping write must never fail the call itself
+        except Exception:  # a bookkeeping write must never fail the call itself
             log.warning("xero.success_report_failed tenant=%s", tenant.tenant_id, exc_info=True)
-
-    def _delay_for(self, failure: XeroError, attempt: int) -> float | None:
-        """Seconds to wait before the next attempt, or None when waiting is pointless."""
-        if isinstance(failure, XeroRateLimited):
-            if failure.problem == "day":
-                return None
-            if failure.retry_after is None:
-                return self._backoff(attempt)
-            return failure.retry_after if failure.retry_after <= MAX_RETRY_AFTER else None
-        return self._backoff(attempt)
-
-    def _backoff(self, attempt: int) -> float:
-        """0.5 s, 1 s, 2 s, ... capped, each spread by ±50 % so tenants do not retry in lockstep."""
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
-        return delay * (0.5 + self._jitter())
 
     def _log(self, method: str, path: str, tenant: TenantAuth, status: int | str, attempt: int) -> None:
         ok = isinstance(status, int) and status < 400
         log.log(
             logging.INFO if ok else logging.WARNING,
             "xero call method=%s path=%s tenant=%s status=%s attempt=%d/%d",
-            method, path, tenant.tenant_id, status, attempt, self._max_attempts,
+            method, path, tenant.tenant_id, status, attempt, self._retry.max_attempts,
             extra={"xero_method": method, "xero_path": path, "xero_tenant": tenant.tenant_id,
                    "xero_status": status, "xero_attempt": attempt},
         )
 
     # ----------------------------------------------------------------- organisation & settings
 
-    async def get_organisation(self, tenant: TenantAuth) -> dict:
+    async def get_organisation(self, tenant: TenantAuth) -> dict[str, Any]:
         answer = await self.request(tenant, "GET", "/Organisation")
         organisations = answer.get("Organisations") or []
         if not organisations:
             raise XeroError("Xero returned no organisation for this connection")
-        return organisations[0]
+        organisation: dict[str, Any] = organisations[0]
+        return organisation
 
     async def get_currencies(self, tenant: TenantAuth) -> list[XeroCurrency]:
         answer = await self.request(tenant, "GET", "/Currencies")
@@ -334,8 +315,8 @@ class XeroClient:
     async def _all_pages(
         self, tenant: TenantAuth, path: str, key: str, params: dict[str, Any],
         if_modified_since: datetime | None,
-    ) -> list[dict]:
-        rows: list[dict] = []
+    ) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
         page = 1
         while True:
             answer = await self.request(
@@ -373,7 +354,7 @@ def _query_strings(params: dict[str, Any] | None) -> list[tuple[str, str]]:
     return query
 
 
-def _decode(body: bytes) -> dict:
+def _decode(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
@@ -384,6 +365,8 @@ def _decode(body: bytes) -> dict:
 
 
 def _retryable(failure: XeroError) -> bool:
+    if isinstance(failure, XeroRateLimited) and failure.problem == "day":
+        return False  # the day's budget is gone: waiting a minute changes nothing
     return isinstance(failure, (XeroRateLimited, XeroUnavailable))
 
 
@@ -404,11 +387,11 @@ def _subject(path: str, json: Any) -> str:
     return plural if isinstance(items, list) and len(items) > 1 else singular
 
 
-def _parse_list(model: type[Model], answer: dict, key: str) -> list[Model]:
+def _parse_list(model: type[Model], answer: dict[str, Any], key: str) -> list[Model]:
     return [model.model_validate(row) for row in answer.get(key) or []]
 
 
-def _raise_element_errors(answer: dict, key: str, subject: str) -> None:
+def _raise_element_errors(answer: dict[str, Any], key: str, subject: str) -> None:
     """Xero can answer 200 while individual elements carry ValidationErrors; that is still a rejection."""
     failed = [
         row for row in answer.get(key) or []

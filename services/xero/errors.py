@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from services.retry import parse_retry_after
+
 
 class XeroError(Exception):
     """Any failure from Xero. `message` is plain words; `details` are Xero's own validation messages."""
@@ -37,7 +39,7 @@ class XeroNotFound(XeroError):
 class XeroRateLimited(XeroError):
     """429 after retries ran out. `retry_after` seconds and Xero's X-Rate-Limit-Problem."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, problem: str | None = None, **kw):
+    def __init__(self, message: str, *, retry_after: float | None = None, problem: str | None = None, **kw: Any):
         super().__init__(message, **kw)
         self.retry_after = retry_after
         self.problem = problem
@@ -53,7 +55,7 @@ _GENERIC_XERO_MESSAGES = {"A validation exception occurred"}
 
 def parse_xero_error(
     status: int,
-    body: bytes | str | dict | None,
+    body: bytes | str | dict[str, Any] | None,
     headers: Mapping[str, str] | None = None,
     *,
     subject: str = "request",
@@ -89,20 +91,14 @@ def parse_xero_error(
         return XeroValidationError(
             f"Xero rejected the {subject}", status=status, details=details or _own_words(payload)
         )
-    return XeroError(f"Xero could not process the {subject} (HTTP {status})", status=status, details=_own_words(payload))
+    return XeroError(f"Xero could not process the {subject} (HTTP {status})", status=status,
+                     details=_own_words(payload))
 
 
 def rate_limit_message(problem: str | None) -> str:
     if problem:
         return f"Xero is rate limiting this organisation ({problem} limit)"
     return "Xero is rate limiting this organisation"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def validation_messages(payload: Any) -> list[str]:
@@ -126,13 +122,13 @@ def validation_messages(payload: Any) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _own_words(payload: dict) -> list[str]:
+def _own_words(payload: dict[str, Any]) -> list[str]:
     """Xero's explanation for a non-validation failure (QueryParseException, problem+json Detail)."""
     words = [payload.get("Message"), payload.get("Detail")]
     return [w for w in dict.fromkeys(words) if isinstance(w, str) and w and w not in _GENERIC_XERO_MESSAGES]
 
 
-def _as_dict(body: bytes | str | dict | None) -> dict:
+def _as_dict(body: bytes | str | dict[str, Any] | None) -> dict[str, Any]:
     if isinstance(body, dict):
         return body
     if isinstance(body, bytes):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,7 +41,7 @@ class XeroIdentity:
     async def delete_connection(self, access_token: str, connection_id: str) -> None:
         await self._call("DELETE", f"/connections/{connection_id}", access_token)
 
-    async def _call(self, method: str, path: str, access_token: str):
+    async def _call(self, method: str, path: str, access_token: str) -> Any:
         headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
         try:
             async with self.session.request(
@@ -49,7 +49,7 @@ class XeroIdentity:
             ) as response:
                 status = response.status
                 body = await response.text()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise XeroUnavailable("Xero did not answer while listing connected organisations") from exc
         log.info("xero.identity", **fields(method=method, path=path.split("/")[1], status=status))
         if status in (200, 201):
@@ -58,7 +58,7 @@ class XeroIdentity:
             return None
         raise parse_xero_error(status, body, response.headers, subject="connection")
 
-def _parse_json(body: str):
+def _parse_json(body: str) -> Any:
     try:
         return json.loads(body) if body else None
     except ValueError as exc:

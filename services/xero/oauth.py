@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from authlib.common.security import generate_token
@@ -39,7 +39,7 @@ class PkcePair:
     challenge: str
 
     @classmethod
-    def new(cls) -> "PkcePair":
+    def new(cls) -> PkcePair:
         verifier = generate_token(64)
         return cls(verifier, create_s256_code_challenge(verifier))
 
@@ -67,7 +67,7 @@ class XeroOAuth:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     def authorize_url(self, state: str, code_challenge: str) -> str:
-        return prepare_grant_uri(
+        uri: str = prepare_grant_uri(
             self.authorize_endpoint,
             self.client_id,
             "code",
@@ -77,6 +77,7 @@ class XeroOAuth:
             code_challenge=code_challenge,
             code_challenge_method="S256",
         )
+        return uri
 
     async def exchange_code(self, code: str, code_verifier: str) -> TokenGrant:
         body = prepare_token_request(
@@ -101,7 +102,7 @@ class XeroOAuth:
             ) as response:
                 payload = await _json_or_empty(response)
                 status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("xero.token_request_failed", **fields(purpose=purpose, error=type(exc).__name__))
             raise XeroUnavailable(f"Xero's sign-in service did not answer ({purpose})") from exc
         log.info("xero.token_request", **fields(purpose=purpose, status=status))
@@ -122,7 +123,7 @@ class XeroOAuth:
         raise XeroError(f"Xero refused the {purpose}: {described}", status=status)
 
 
-async def _json_or_empty(response: aiohttp.ClientResponse) -> dict:
+async def _json_or_empty(response: aiohttp.ClientResponse) -> dict[str, Any]:
     try:
         data = await response.json(content_type=None)
     except (ValueError, aiohttp.ContentTypeError):

@@ -14,14 +14,15 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Any
 
 from pymongo import ReturnDocument
 
 from services.crypto import SecretBox
 from services.logfmt import fields
-from services.storage import Storage, stamp
+from services.storage import Storage
 from services.xero.errors import XeroAuthError, XeroError
 from services.xero.oauth import TokenGrant, XeroOAuth
 
@@ -50,6 +51,7 @@ class TokenService:
         refresh_margin: timedelta = timedelta(minutes=5),
         lease: timedelta = timedelta(seconds=30),
         poll_interval: float = 0.05,
+        on_needs_reconnect: Callable[[str], Awaitable[object]] | None = None,
     ):
         self.storage = storage
         self.box = box
@@ -58,6 +60,8 @@ class TokenService:
         self.refresh_margin = refresh_margin
         self.lease = lease
         self.poll_interval = poll_interval
+        # Told the token set's id when Xero refuses its refresh token, so the owner of `tenants` can mark them.
+        self.on_needs_reconnect = on_needs_reconnect
         self.process_id = uuid.uuid4().hex
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -73,8 +77,8 @@ class TokenService:
                 "status": ACTIVE,
                 "version": 1,
                 "lease_holder": None,
-                "lease_until": stamp(now),
-                "created_at": stamp(now),
+                "lease_until": now,
+                "created_at": now,
                 **self._token_fields(grant, now),
             }
         )
@@ -90,14 +94,13 @@ class TokenService:
     async def renewed_at(self, token_set_id: str) -> datetime | None:
         """When Xero last gave this token set new tokens (at consent or at a refresh)."""
         doc = await self.storage.token_sets.find_one({"_id": token_set_id}, {"updated_at": 1}) or {}
-        when = doc.get("updated_at")
-        return datetime.fromtimestamp(float(when), tz=timezone.utc) if when is not None else None
+        when: datetime | None = doc.get("updated_at")
+        return when
 
     async def mark_needs_reconnect(self, token_set_id: str) -> None:
         await self.storage.token_sets.update_one({"_id": token_set_id}, {"$set": {"status": NEEDS_RECONNECT}})
-        await self.storage.tenants.update_many(
-            {"token_set_id": token_set_id, "status": "connected"}, {"$set": {"status": NEEDS_RECONNECT}}
-        )
+        if self.on_needs_reconnect:
+            await self.on_needs_reconnect(token_set_id)
 
     async def _refresh_or_wait(self, token_set_id: str) -> str:
         while True:
@@ -109,15 +112,15 @@ class TokenService:
                 return await self._refresh(claimed)
             await asyncio.sleep(self.poll_interval)  # another process holds the lease
 
-    async def _claim_lease(self, doc: dict) -> dict | None:
+    async def _claim_lease(self, doc: dict[str, Any]) -> dict[str, Any] | None:
         now = self.clock()
         return await self.storage.token_sets.find_one_and_update(
-            {"_id": doc["_id"], "version": doc["version"], "lease_until": {"$lte": stamp(now)}},
-            {"$set": {"lease_holder": self.process_id, "lease_until": stamp(now + self.lease)}},
+            {"_id": doc["_id"], "version": doc["version"], "lease_until": {"$lte": now}},
+            {"$set": {"lease_holder": self.process_id, "lease_until": now + self.lease}},
             return_document=ReturnDocument.AFTER,
         )
 
-    async def _refresh(self, doc: dict) -> str:
+    async def _refresh(self, doc: dict[str, Any]) -> str:
         token_set_id = doc["_id"]
         try:
             grant = await self.oauth.refresh(self.box.decrypt(doc["refresh_token"]))
@@ -133,7 +136,7 @@ class TokenService:
         updated = await self.storage.token_sets.find_one_and_update(
             {"_id": token_set_id, "version": doc["version"], "lease_holder": self.process_id},
             {"$set": {**self._token_fields(grant, now), "version": doc["version"] + 1,
-                      "lease_holder": None, "lease_until": stamp(now)}},
+                      "lease_holder": None, "lease_until": now}},
             return_document=ReturnDocument.AFTER,
         )
         if updated is None:  # our lease expired and someone else refreshed: theirs wins
@@ -142,28 +145,28 @@ class TokenService:
         log.info("xero.token_refreshed", **fields(token_set=token_set_id, version=updated["version"]))
         return grant.access_token
 
-    async def _release_lease(self, doc: dict) -> None:
+    async def _release_lease(self, doc: dict[str, Any]) -> None:
         await self.storage.token_sets.update_one(
             {"_id": doc["_id"], "lease_holder": self.process_id},
-            {"$set": {"lease_holder": None, "lease_until": stamp(self.clock())}},
+            {"$set": {"lease_holder": None, "lease_until": self.clock()}},
         )
 
-    async def _load(self, token_set_id: str) -> dict:
-        doc = await self.storage.token_sets.find_one({"_id": token_set_id})
+    async def _load(self, token_set_id: str) -> dict[str, Any]:
+        doc: dict[str, Any] | None = await self.storage.token_sets.find_one({"_id": token_set_id})
         if doc is None:
             raise TokenSetNotFound("This Xero connection no longer exists: reconnect with /xero connect")
         if doc["status"] == NEEDS_RECONNECT:
             raise XeroAuthError("The connection to Xero has expired: an admin must reconnect with /xero connect")
         return doc
 
-    def _fresh(self, doc: dict) -> bool:
-        return doc["expires_at"] - stamp(self.clock()) > self.refresh_margin.total_seconds()
+    def _fresh(self, doc: dict[str, Any]) -> bool:
+        return bool(doc["expires_at"] - self.clock() > self.refresh_margin)
 
-    def _token_fields(self, grant: TokenGrant, now: datetime) -> dict:
+    def _token_fields(self, grant: TokenGrant, now: datetime) -> dict[str, Any]:
         return {
             "access_token": self.box.encrypt(grant.access_token),
             "refresh_token": self.box.encrypt(grant.refresh_token),
-            "expires_at": stamp(now + timedelta(seconds=grant.expires_in)),
+            "expires_at": now + timedelta(seconds=grant.expires_in),
             "scope": grant.scope,
-            "updated_at": stamp(now),
+            "updated_at": now,
         }

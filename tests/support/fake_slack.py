@@ -55,7 +55,7 @@ class FakeSlack:
     def response_url(self, name: str = "cmd") -> str:
         return str(self.server.make_url(f"/response/{name}"))
 
-    async def start(self) -> "FakeSlack":
+    async def start(self) -> FakeSlack:
         self._changed = asyncio.Condition()
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)

@@ -19,7 +19,8 @@ from tests.support.harness import XERO_API
 from tests.support.xero_identity import UK_TENANT, US_TENANT
 
 ACCOUNTING = XERO_API + "/api.xro/2.0"
-_PATTERN = re.compile(r"^" + re.escape(ACCOUNTING) + r"/(?P<resource>Invoices|Contacts|Currencies|Accounts|TaxRates)(?:\?.*)?$")
+_PATTERN = re.compile(
+    r"^" + re.escape(ACCOUNTING) + r"/(?P<resource>Invoices|Contacts|Currencies|Accounts|TaxRates)(?:\?.*)?$")
 
 
 def validation_error(*messages: str) -> dict:

@@ -626,7 +626,7 @@ function renderMessages() {
   if (!messages.length) {
     const channel = app.snapshot.channels.find(c => c.id === app.channel);
     container.append(h("div", {class: "empty-channel"}, channel && channel.is_im
-      ? "This is the very beginning of your direct message history with Xero Bot."
+      ? "This is the very beginning of your direct message history with Ledgerline."
       : "This is the very beginning of the channel. Type /xero help below."));
   }
   if (atBottom || !renderMessages.done) container.scrollTop = container.scrollHeight;

@@ -1,0 +1,88 @@
+"""What can go wrong talking to Forecast: plain words for people, Forecast's own text kept beside them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from services.retry import parse_retry_after
+
+log = logging.getLogger(__name__)
+
+BAD_KEY_MESSAGE = "Forecast refused the API key — an admin can set a new one in /xero settings"
+RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
+
+
+class ForecastError(Exception):
+    """Any failure from Forecast. `message` is plain words; `forecast_message` is Forecast's own text."""
+
+    def __init__(self, message: str, *, status: int | None = None, forecast_message: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.forecast_message = forecast_message
+
+    def __str__(self) -> str:
+        if self.forecast_message and self.forecast_message not in self.message:
+            return f"{self.message} (Forecast said: {self.forecast_message})"
+        return self.message
+
+
+class ForecastAuthError(ForecastError):
+    """401/403: the API key is wrong, disabled or lacks rights."""
+
+
+class ForecastNotFound(ForecastError):
+    """404, or nothing matched what the user asked for."""
+
+
+class ForecastValidationError(ForecastError):
+    """400/415/422: Forecast refused the data. Sending the same data again will not help."""
+
+
+class ForecastUnavailable(ForecastError):
+    """5xx, 429, timeouts or connection failures, after retries ran out. `retry_after`: seconds Forecast asked."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+def scrub(text: str, api_key: str) -> str:
+    return text.replace(api_key, "***") if api_key else text
+
+
+def _forecast_message(text: str) -> str | None:
+    """Forecast's `{status, message}` body, or the start of whatever else it sent."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    stripped = " ".join(text.split())
+    return stripped[:200] or None
+
+
+def error_for(status: int, text: str, *, what: str, api_key: str, retry_after: str | None = None) -> ForecastError:
+    said = _forecast_message(text)
+    said = scrub(said, api_key) if said else None
+    log.warning("Forecast answered %s for %s: %s", status, what, said)
+    if status in (401, 403):
+        return ForecastAuthError(BAD_KEY_MESSAGE, status=status, forecast_message=said)
+    if status == 404:
+        return ForecastNotFound(f"Forecast could not find {what}", status=status, forecast_message=said)
+    if status in RETRYABLE_STATUSES or status >= 500:
+        busy = "is busy" if status == 429 else "is having trouble"
+        return ForecastUnavailable(
+            f"Forecast {busy} (HTTP {status}) — try again in a few minutes",
+            status=status,
+            forecast_message=said,
+            retry_after=parse_retry_after(retry_after),
+        )
+    if status in (400, 415, 422):
+        return ForecastValidationError(
+            f"Forecast refused the request for {what}", status=status, forecast_message=said
+        )
+    return ForecastError(f"Forecast answered HTTP {status} for {what}", status=status, forecast_message=said)
