@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.export_notifier import SlackExportNotifier
 from bot.slack_directory import SlackUserDirectory
+from bot.sync_notifier import SlackSyncNotifier
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
 from services.customer_import import CustomerImportService
@@ -29,6 +30,7 @@ from services.xero.limiter import TenantLimiter
 from services.xero.oauth import XeroOAuth
 from services.xero.tokens import TokenService
 from services.xero_cache import XeroCache
+from services.xero_sync import SYNC_JOB, SyncSettings, XeroSync
 
 
 @dataclass
@@ -51,13 +53,16 @@ class Container:
     po_import: PurchaseOrderImportService
     jobs: JobQueue
     runner: JobRunner
+    xero_sync: XeroSync
 
     async def start(self) -> None:
-        """Starts this process's job workers (every replica runs them)."""
+        """Starts this process's job workers (every replica runs them) and the periodic Xero sync."""
         await self.jobs.ensure_indexes()
         self.runner.start()
+        self.xero_sync.start()
 
     async def close(self) -> None:
+        await self.xero_sync.stop()
         await self.runner.stop()
         await self.http.close()
 
@@ -98,6 +103,13 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     jobs = JobQueue(storage.jobs)
     runner = JobRunner(jobs)
     import_services = (connections, workspace_settings, xero_cache, links, forecast)
+    xero_sync = XeroSync(
+        storage, xero=xero, forecast=forecast, connections=connections, links=links,
+        workspace_settings=workspace_settings, queue=jobs, notifier=SlackSyncNotifier(slack),
+        settings=SyncSettings(interval_seconds=settings.sync_interval_minutes * 60,
+                              day_reserve=settings.sync_day_reserve),
+    )
+    runner.register(SYNC_JOB, xero_sync.handle)
     return Container(
         settings=settings,
         storage=storage,
@@ -120,4 +132,5 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         po_import=PurchaseOrderImportService(*import_services),
         jobs=jobs,
         runner=runner,
+        xero_sync=xero_sync,
     )

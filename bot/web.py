@@ -1,4 +1,4 @@
-"""Routes that are not Slack's: Xero's OAuth callback and the health check."""
+"""Routes that are not Slack's: Xero's OAuth callback, Xero's webhooks and the health check."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bot.blocks import connections as blocks
 from bot.blocks import pages
 from bot.container import Container
 from bot.slack_directory import slack_error
+from bot.xero_webhooks import XeroWebhookRoute
 from services.connections import ConsentFailed, ConsentStateInvalid
 from services.logfmt import fields
 
@@ -28,6 +29,8 @@ class WebRoutes:
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/xero/callback", self.xero_callback)
         app.router.add_get("/healthz", self.healthz)
+        key = self.container.settings.xero_webhook_key
+        XeroWebhookRoute(self.container.xero_sync, key.get_secret_value() if key else None).add_to(app)
 
     async def healthz(self, request: web.Request) -> web.Response:
         if await self.container.storage.ping():

@@ -288,6 +288,40 @@ class NewForecastExpenseItem(ForecastModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+class ForecastInvoicePayment(ForecastModel):
+    """A payment on a Forecast invoice. The docs call `amount` a Double when read and an Integer when sent,
+    so what Forecast kept is always read back and compared (see services/invoice_sync.py)."""
+
+    id: int
+    invoice_id: int | None = None
+    notes: str | None = None
+    amount: Decimal | None = None
+    paid_on: date | None = Field(default=None, validation_alias=AliasChoices("date", "paid_on"))
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _exact(cls, value: Any) -> Any:
+        return None if value is None else Decimal(str(value))
+
+    @field_validator("paid_on", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> date | None:
+        return _parse_date(value)
+
+
+class NewForecastInvoicePayment(ForecastModel):
+    """Body of `POST /invoices/{invoiceId}/invoice_payments`."""
+
+    amount: Decimal
+    paid_on: date
+    notes: str
+
+    def to_request(self) -> dict[str, Any]:
+        # A whole amount goes as an integer (what the docs ask for); cents go as a decimal number.
+        amount = int(self.amount) if self.amount == self.amount.to_integral_value() else float(self.amount)
+        return {"amount": amount, "date": self.paid_on.isoformat(), "notes": self.notes}
+
+
 # HTTP client --------------------------------------------------------------------
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -347,6 +381,22 @@ class ForecastApi:
         rows = await self._get_all(api_key, "/invoices", what="invoices")
         return [ForecastInvoice.model_validate(row) for row in rows]
 
+    async def list_invoice_payments(self, api_key: str, invoice_id: int) -> list[ForecastInvoicePayment]:
+        """The payments Forecast holds for one invoice (they come with `GET /invoices/{id}`)."""
+        data = await self._get(api_key, f"/invoices/{int(invoice_id)}", what=f"invoice {invoice_id}")
+        rows = (data or {}).get("payments") or [] if isinstance(data, dict) else []
+        return [ForecastInvoicePayment.model_validate({"invoice_id": invoice_id, **row}) for row in rows]
+
+    async def create_invoice_payment(self, api_key: str, invoice_id: int,
+                                     payment: NewForecastInvoicePayment) -> ForecastInvoicePayment:
+        data = await self._request("POST", api_key, f"/invoices/{int(invoice_id)}/invoice_payments",
+                                   what=f"a payment on invoice {invoice_id}", json=payment.to_request())
+        return ForecastInvoicePayment.model_validate({"invoice_id": invoice_id, **(data or {})})
+
+    async def delete_invoice_payment(self, api_key: str, payment_id: int) -> None:
+        await self._request("DELETE", api_key, f"/invoice_payments/{int(payment_id)}",
+                            what=f"invoice payment {payment_id}")
+
     # Clients ----------------------------------------------------------------------
     async def get_customer(self, api_key: str, client_id: int) -> ForecastCustomer:
         data = await self._get(api_key, f"/clients/{int(client_id)}", what=f"client {client_id}")
@@ -360,6 +410,12 @@ class ForecastApi:
         data = await self._request(
             "POST", api_key, "/clients", what=f"client {customer.name}", json=customer.to_request()
         )
+        return ForecastCustomer.model_validate(data)
+
+    async def update_customer(self, api_key: str, client_id: int, changes: dict[str, Any]) -> ForecastCustomer:
+        """`PUT /clients/{id}` with only the fields that change."""
+        data = await self._request("PUT", api_key, f"/clients/{int(client_id)}", what=f"client {client_id}",
+                                   json=changes)
         return ForecastCustomer.model_validate(data)
 
     # Projects ---------------------------------------------------------------------

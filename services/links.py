@@ -6,7 +6,8 @@ links `unlinked`, which keeps the audit trail.
 
 Key: (team_id, kind, forecast_id, tenant_id), unique. For purchase orders the Forecast side does not
 exist until the import creates it, so their `forecast_id` is the Xero PurchaseOrderID and the Forecast
-expense item id is kept in `details`.
+expense item id is kept in `details`. Payments likewise: `forecast_id` is the Xero PaymentID and
+`details` holds the Forecast invoice payment id (services/invoice_sync.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from services.storage import Storage, stamp
 from services.xero.tokens import utcnow
 
-LinkKind = Literal["client", "invoice", "purchase_order"]
+LinkKind = Literal["client", "invoice", "purchase_order", "payment"]
 LINKED = "linked"
 UNLINKED = "unlinked"
 
@@ -94,3 +95,16 @@ class LinkStore:
         doc = await self.links.find_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
                                          "tenant_id": tenant_id})
         return Link.from_doc(doc) if doc else None
+
+    async def update_details(self, link: Link, details: dict) -> Link:
+        """Replace what a link remembers about its objects (e.g. the invoice status sync last saw)."""
+        await self.links.update_one(_key(link), {"$set": {"details": details}})
+        return link.model_copy(update={"details": details})
+
+    async def unlink(self, link: Link) -> None:
+        """The object is gone on one side; the link stays for the audit trail."""
+        await self.links.update_one(_key(link), {"$set": {"status": UNLINKED, "unlinked_at": stamp(utcnow())}})
+
+
+def _key(link: Link) -> dict:
+    return {"team_id": link.team_id, "kind": link.kind, "forecast_id": link.forecast_id, "tenant_id": link.tenant_id}
