@@ -138,8 +138,10 @@ def status_of(invoice: XeroInvoiceState) -> InvoiceStatus:
     paid_on = invoice.fully_paid_on_date
     if label == "paid" and paid_on is None:
         paid_on = max((p.date for p in invoice.live_payments if p.date), default=None)
-    return InvoiceStatus(label=label, total=invoice.total, amount_paid=invoice.amount_paid,
-                         amount_due=invoice.amount_due, paid_on=paid_on)
+    due = invoice.amount_due
+    if due is None and invoice.total is not None:
+        due = invoice.total - paid
+    return InvoiceStatus(label=label, total=invoice.total, amount_paid=paid, amount_due=due, paid_on=paid_on)
 
 
 @dataclass
