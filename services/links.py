@@ -62,6 +62,13 @@ class LinkStore:
                                  {"xero_id": 1})
         return {doc["xero_id"] async for doc in cursor if doc.get("xero_id")}
 
+    async def by_xero_ids(self, team_id: str, kind: LinkKind, tenant_id: str, xero_ids: list[str]) -> dict[str, Link]:
+        """Live links of these Xero objects in one query, keyed by lower-case Xero id."""
+        wanted = list({*xero_ids, *(i.lower() for i in xero_ids)})
+        cursor = self.links.find({"team_id": team_id, "kind": kind, "tenant_id": tenant_id, "status": LINKED,
+                                  "xero_id": {"$in": wanted}})
+        return {doc["xero_id"].lower(): Link.from_doc(doc) async for doc in cursor}
+
     async def link(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str, *,
                    xero_id: str | None, xero_number: str | None = None, linked_by: str | None = None,
                    details: dict | None = None) -> Link:

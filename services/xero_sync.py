@@ -30,7 +30,7 @@ from services.export_jobs import ExportJob, JobStore
 from services.forecast import ForecastApi
 from services.invoice_sync import InvoiceSync, InvoiceSynced
 from services.jobs import GiveUp, Job, JobQueue, RetryLater
-from services.links import Link, LinkStore
+from services.links import LinkStore
 from services.logfmt import fields
 from services.storage import Storage
 from services.sync_state import SyncRequest, SyncStateStore
@@ -109,12 +109,11 @@ class XeroSync:
     # ----------------------------------------------------------------- webhook events in
 
     async def receive(self, payload: Any) -> Received:
-        """Store what concerns us and enqueue one job per organisation. Cheap: no call to Xero here."""
+        """Store what concerns us and enqueue one job per organisation. Cheap: no call to Xero here, and one
+        look-up per organisation for the tenant and one per kind for the links."""
         result = Received()
         rows = payload.get("events") if isinstance(payload, dict) else None
-        tenants: dict[str, Tenant | None] = {}
-        linked: dict[tuple[str, str], set[str]] = {}
-        to_sync: set[tuple[str, str]] = set()
+        by_target: dict[tuple[str, str], list[XeroEvent]] = {}
         for row in rows if isinstance(rows, list) else []:
             try:
                 event = XeroEvent.model_validate(row)
@@ -124,28 +123,27 @@ class XeroSync:
             if event.event_category not in CATEGORIES or not event.tenant_id or not event.resource_id:
                 result.ignored += 1
                 continue
-            if event.tenant_id not in tenants:
-                tenants[event.tenant_id] = await self.connections.connected_anywhere(event.tenant_id)
-            tenant = tenants[event.tenant_id]
             kind = "invoice" if event.event_category == "INVOICE" else "client"
-            if tenant is None or event.resource_id.lower() not in await self._linked(tenant, kind, linked):
-                result.ignored += 1
-                continue
-            if await self.events.add(tenant.team_id, event):
-                result.stored += 1
-                to_sync.add((tenant.team_id, tenant.tenant_id))
-            else:
-                result.duplicates += 1
+            by_target.setdefault((event.tenant_id, kind), []).append(event)
+        tenants: dict[str, Tenant | None] = {}
+        to_sync: set[tuple[str, str]] = set()
+        for (tenant_id, kind), events in by_target.items():
+            if tenant_id not in tenants:
+                tenants[tenant_id] = await self.connections.connected_anywhere(tenant_id)
+            tenant = tenants[tenant_id]
+            linked = {} if tenant is None else await self.links.by_xero_ids(
+                tenant.team_id, kind, tenant_id, [e.resource_id for e in events])
+            for event in events:
+                if tenant is None or event.resource_id.lower() not in linked:
+                    result.ignored += 1
+                elif await self.events.add(tenant.team_id, event):
+                    result.stored += 1
+                    to_sync.add((tenant.team_id, tenant_id))
+                else:
+                    result.duplicates += 1
         for team_id, tenant_id in to_sync:
             await self.enqueue(team_id, tenant_id)
         return result
-
-    async def _linked(self, tenant: Tenant, kind: str, cache: dict[tuple[str, str], set[str]]) -> set[str]:
-        key = (tenant.tenant_id, kind)
-        if key not in cache:
-            ids = await self.links.linked_xero_ids(tenant.team_id, kind, tenant.tenant_id)
-            cache[key] = {i.lower() for i in ids}
-        return cache[key]
 
     async def enqueue(self, team_id: str, tenant_id: str) -> None:
         await self.queue.enqueue(SYNC_JOB, {"team_id": team_id, "tenant_id": tenant_id},
@@ -229,35 +227,35 @@ class XeroSync:
         pending = await self.events.pending(team_id, tenant_id)
         state = await self.state.get(team_id, tenant_id)
         scan = state.scan_due(started, self.settings.interval_seconds)
-        invoice_links = await self._links_by_xero_id(tenant, "invoice")
-        contact_links = await self._links_by_xero_id(tenant, "client")
+        linked_invoices = await self._linked_ids(tenant, "invoice")
+        linked_contacts = await self._linked_ids(tenant, "client")
         invoices: dict[str, XeroInvoiceState] = {}
         contacts: dict[str, XeroContact] = {}
         if scan:
             since = datetime.fromtimestamp(state.last_scan_at or tenant.connected_at.timestamp(), tz=timezone.utc)
             since -= SCAN_OVERLAP
-            if invoice_links:
+            if linked_invoices:
                 for row in await self.xero.list_sales_invoices_modified_since(auth, since):
-                    self._keep_invoice(row, invoice_links, invoices)
-            if contact_links and self._budget_left(tenant_id):
+                    self._keep_invoice(row, linked_invoices, invoices)
+            if linked_contacts and self._budget_left(tenant_id):
                 for contact in await self.xero.list_contacts(auth, if_modified_since=since):
-                    if (contact.contact_id or "").lower() in contact_links:
+                    if (contact.contact_id or "").lower() in linked_contacts:
                         contacts[contact.contact_id.lower()] = contact
-        wanted = [i.lower() for i in pending.invoice_ids if i.lower() in invoice_links and i.lower() not in invoices]
+        wanted = [i.lower() for i in pending.invoice_ids if i.lower() in linked_invoices and i.lower() not in invoices]
         for batch in _chunks(wanted, MAX_INVOICES_PER_REQUEST):
             if not self._budget_left(tenant_id):
                 summary.postponed = True
                 break
             for row in await self.xero.get_invoices_by_ids(auth, batch):
-                self._keep_invoice(row, invoice_links, invoices)
-        wanted = [i.lower() for i in pending.contact_ids if i.lower() in contact_links and i.lower() not in contacts]
+                self._keep_invoice(row, linked_invoices, invoices)
+        wanted = [i.lower() for i in pending.contact_ids if i.lower() in linked_contacts and i.lower() not in contacts]
         for batch in _chunks(wanted, MAX_INVOICES_PER_REQUEST):
             if not self._budget_left(tenant_id):
                 summary.postponed = True
                 break
             for contact in await self.xero.get_contacts_by_ids(auth, batch):
                 contacts[(contact.contact_id or "").lower()] = contact
-        await self._apply(tenant, invoices, contacts, invoice_links, contact_links, summary)
+        await self._apply(tenant, invoices, contacts, summary)
         if not summary.postponed:
             await self.events.mark_done(pending.ids)
             if scan:
@@ -269,13 +267,17 @@ class XeroSync:
         return summary
 
     async def _apply(self, tenant: Tenant, invoices: dict[str, XeroInvoiceState], contacts: dict[str, XeroContact],
-                     invoice_links: dict[str, Link], contact_links: dict[str, Link], summary: SyncSummary) -> None:
+                     summary: SyncSummary) -> None:
         team_id = tenant.team_id
+        invoice_links = await self.links.by_xero_ids(team_id, "invoice", tenant.tenant_id, list(invoices))
+        contact_links = await self.links.by_xero_ids(team_id, "client", tenant.tenant_id, list(contacts))
         api_key = await self.workspace_settings.forecast_api_key(team_id)
         settings = await self.workspace_settings.get(team_id)
         notify_channel = settings.notify_channel or settings.approval_channel
         for xero_id, invoice in invoices.items():
-            link = invoice_links[xero_id]
+            link = invoice_links.get(xero_id)
+            if link is None:
+                continue  # unlinked meanwhile
             job = await self.export_jobs.exported_job_for(team_id, int(link.forecast_id))
             report = await self.invoices.sync(link, invoice, api_key=api_key,
                                               exported=job.invoice if job else None)
@@ -285,24 +287,21 @@ class XeroSync:
         if not api_key:
             return  # contacts change Forecast clients only; the invoice reports said the key is missing
         for xero_id, contact in contacts.items():
+            if xero_id not in contact_links:
+                continue
             report = await self.contacts.sync(contact_links[xero_id], contact, api_key=api_key)
             if report is not None and report.changed:
                 summary.contacts.append(report)
                 await self._tell("contact_synced", report, tenant.name, notify_channel)
 
     @staticmethod
-    def _keep_invoice(row: dict, links: dict[str, Link], into: dict[str, XeroInvoiceState]) -> None:
+    def _keep_invoice(row: dict, linked: set[str], into: dict[str, XeroInvoiceState]) -> None:
         invoice_id = str(row.get("InvoiceID") or "").lower()
-        if invoice_id in links:
+        if invoice_id in linked:
             into[invoice_id] = XeroInvoiceState.model_validate(row)
 
-    async def _links_by_xero_id(self, tenant: Tenant, kind: str) -> dict[str, Link]:
-        found = {}
-        for xero_id in await self.links.linked_xero_ids(tenant.team_id, kind, tenant.tenant_id):
-            link = await self.links.by_xero_id(tenant.team_id, kind, tenant.tenant_id, xero_id)
-            if link is not None:
-                found[xero_id.lower()] = link
-        return found
+    async def _linked_ids(self, tenant: Tenant, kind: str) -> set[str]:
+        return {i.lower() for i in await self.links.linked_xero_ids(tenant.team_id, kind, tenant.tenant_id)}
 
     def _budget_left(self, tenant_id: str) -> bool:
         remaining = self.xero.day_budget.remaining(tenant_id)

@@ -69,7 +69,7 @@ class WebhookSender:
             self.intent = "off"
             return self.intent
         for _ in range(attempts):
-            body = payload([], 0)
+            body = payload([], 1)
             wrong = await self._post(body, sign(self.key + "-wrong", body))
             if wrong in ("ClientConnectorError", "ClientOSError", "ServerDisconnectedError"):
                 await asyncio.sleep(pause)  # the bot is not listening yet

@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from urllib.parse import parse_qs
 
 from aioresponses import CallbackResult
 
