@@ -10,8 +10,8 @@ from handlers.router import CommandContext, CommandRouter
 
 
 async def sync_now(ctx: CommandContext) -> None:
-    tenants = await ctx.container.xero_sync.request_sync(ctx.team_id, ctx.user_id, ctx.channel_id)
-    await ctx.reply(blocks.sync_started([t.name for t in tenants]))
+    requested = await ctx.container.xero_sync.request_sync(ctx.team_id, ctx.user_id, ctx.channel_id)
+    await ctx.reply(blocks.sync_started(requested))
 
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:

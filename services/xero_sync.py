@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -39,13 +39,15 @@ from services.xero.client import MAX_INVOICES_PER_REQUEST, TenantAuth, XeroClien
 from services.xero.errors import XeroAuthError, XeroRateLimited
 from services.xero.models import XeroContact
 from services.xero.sync_models import XeroInvoiceState
-from services.xero_events import CATEGORIES, XeroEvent, XeroEventStore
+from services.xero_events import CATEGORIES, PendingEvents, XeroEvent, XeroEventStore
 
 log = logging.getLogger(__name__)
 
 SYNC_JOB = "xero.sync"
 SCAN_OVERLAP = timedelta(minutes=5)  # clocks differ a little; reading a change twice is harmless
 BUDGET_WAIT_SECONDS = 3600.0
+MINUTE_RESERVE = 10  # calls of Xero's 60 a minute that a sync read never takes: exports go first
+MINUTE_PAUSE_SECONDS = 15.0
 MAX_TICK_SECONDS = 60.0
 
 
@@ -74,6 +76,11 @@ class SyncSummary(BaseModel):
     contacts: list[ContactSynced] = []
 
 
+class SyncRequested(BaseModel):
+    tenant_name: str
+    postponed: bool = False  # not read now: the day's remaining calls are kept for exports
+
+
 class Received(BaseModel):
     stored: int = 0
     duplicates: int = 0
@@ -90,7 +97,8 @@ class XeroSync:
     def __init__(self, storage: Storage, *, xero: XeroClient, forecast: ForecastApi,
                  connections: ConnectionsService, links: LinkStore, workspace_settings: WorkspaceSettingsService,
                  queue: JobQueue, notifier: SyncNotifier, settings: SyncSettings = SyncSettings(),
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep):
         self.events = XeroEventStore(storage.xero_events, clock=clock)
         self.state = SyncStateStore(storage.xero_sync, clock=clock)
         self.export_jobs = JobStore(storage)
@@ -102,6 +110,7 @@ class XeroSync:
         self.notifier = notifier
         self.settings = settings
         self.clock = clock
+        self.sleep = sleep
         self.invoices = InvoiceSync(forecast, links)
         self.contacts = ContactSync(forecast, links)
         self._ticker: asyncio.Task | None = None
@@ -151,13 +160,19 @@ class XeroSync:
 
     # ----------------------------------------------------------------- /xero sync and the ticker
 
-    async def request_sync(self, team_id: str, user_id: str, channel_id: str | None) -> list[Tenant]:
-        """A scan of every connected organisation now; each job answers the user with what changed."""
-        tenants = [t for t in await self.connections.list_tenants(team_id) if t.status == CONNECTED]
-        for tenant in tenants:
-            await self.state.request_scan(team_id, tenant.tenant_id, user_id=user_id, channel_id=channel_id)
-            await self.enqueue(team_id, tenant.tenant_id)
-        return tenants
+    async def request_sync(self, team_id: str, user_id: str, channel_id: str | None) -> list[SyncRequested]:
+        """A scan of every connected organisation now; each job answers the user with what changed. An
+        organisation whose remaining calls today are kept for exports is not read (and says so)."""
+        requested = []
+        for tenant in await self.connections.list_tenants(team_id):
+            if tenant.status != CONNECTED:
+                continue
+            postponed = not self._budget_left(tenant.tenant_id)
+            if not postponed:
+                await self.state.request_scan(team_id, tenant.tenant_id, user_id=user_id, channel_id=channel_id)
+                await self.enqueue(team_id, tenant.tenant_id)
+            requested.append(SyncRequested(tenant_name=tenant.name, postponed=postponed))
+        return requested
 
     async def enqueue_due(self) -> int:
         """Enqueue the scans that are due (organisations with something linked). How many were enqueued."""
@@ -233,28 +248,10 @@ class XeroSync:
         contacts: dict[str, XeroContact] = {}
         if scan:
             since = datetime.fromtimestamp(state.last_scan_at or tenant.connected_at.timestamp(), tz=timezone.utc)
-            since -= SCAN_OVERLAP
-            if linked_invoices:
-                for row in await self.xero.list_sales_invoices_modified_since(auth, since):
-                    self._keep_invoice(row, linked_invoices, invoices)
-            if linked_contacts and self._budget_left(tenant_id):
-                for contact in await self.xero.list_contacts(auth, if_modified_since=since):
-                    if (contact.contact_id or "").lower() in linked_contacts:
-                        contacts[contact.contact_id.lower()] = contact
-        wanted = [i.lower() for i in pending.invoice_ids if i.lower() in linked_invoices and i.lower() not in invoices]
-        for batch in _chunks(wanted, MAX_INVOICES_PER_REQUEST):
-            if not self._budget_left(tenant_id):
-                summary.postponed = True
-                break
-            for row in await self.xero.get_invoices_by_ids(auth, batch):
-                self._keep_invoice(row, linked_invoices, invoices)
-        wanted = [i.lower() for i in pending.contact_ids if i.lower() in linked_contacts and i.lower() not in contacts]
-        for batch in _chunks(wanted, MAX_INVOICES_PER_REQUEST):
-            if not self._budget_left(tenant_id):
-                summary.postponed = True
-                break
-            for contact in await self.xero.get_contacts_by_ids(auth, batch):
-                contacts[(contact.contact_id or "").lower()] = contact
+            await self._read_changed_since(auth, since - SCAN_OVERLAP, linked_invoices, linked_contacts,
+                                           invoices, contacts, summary)
+        if not summary.postponed:
+            await self._read_events(auth, pending, linked_invoices, linked_contacts, invoices, contacts, summary)
         await self._apply(tenant, invoices, contacts, summary)
         if not summary.postponed:
             await self.events.mark_done(pending.ids)
@@ -265,6 +262,43 @@ class XeroSync:
                                        events=len(pending.ids), invoices=len(invoices), contacts=len(contacts),
                                        postponed=summary.postponed))
         return summary
+
+    async def _read_changed_since(self, auth: TenantAuth, since: datetime, linked_invoices: set[str],
+                                  linked_contacts: set[str], invoices: dict[str, XeroInvoiceState],
+                                  contacts: dict[str, XeroContact], summary: SyncSummary) -> None:
+        """The scan: every sales invoice and contact changed since `since`, kept when the bot linked it."""
+        if linked_invoices:
+            if not await self._may_read(auth.tenant_id):
+                summary.postponed = True
+                return
+            for row in await self.xero.list_sales_invoices_modified_since(auth, since):
+                self._keep_invoice(row, linked_invoices, invoices)
+        if linked_contacts:
+            if not await self._may_read(auth.tenant_id):
+                summary.postponed = True
+                return
+            for contact in await self.xero.list_contacts(auth, if_modified_since=since):
+                if (contact.contact_id or "").lower() in linked_contacts:
+                    contacts[contact.contact_id.lower()] = contact
+
+    async def _read_events(self, auth: TenantAuth, pending: PendingEvents, linked_invoices: set[str],
+                           linked_contacts: set[str], invoices: dict[str, XeroInvoiceState],
+                           contacts: dict[str, XeroContact], summary: SyncSummary) -> None:
+        """The objects the webhook events name (and the scan did not read already), 50 per call."""
+        wanted = [i.lower() for i in pending.invoice_ids if i.lower() in linked_invoices and i.lower() not in invoices]
+        for batch in _chunks(wanted, MAX_INVOICES_PER_REQUEST):
+            if not await self._may_read(auth.tenant_id):
+                summary.postponed = True
+                return
+            for row in await self.xero.get_invoices_by_ids(auth, batch):
+                self._keep_invoice(row, linked_invoices, invoices)
+        wanted = [i.lower() for i in pending.contact_ids if i.lower() in linked_contacts and i.lower() not in contacts]
+        for batch in _chunks(wanted, MAX_INVOICES_PER_REQUEST):
+            if not await self._may_read(auth.tenant_id):
+                summary.postponed = True
+                return
+            for contact in await self.xero.get_contacts_by_ids(auth, batch):
+                contacts[(contact.contact_id or "").lower()] = contact
 
     async def _apply(self, tenant: Tenant, invoices: dict[str, XeroInvoiceState], contacts: dict[str, XeroContact],
                      summary: SyncSummary) -> None:
@@ -302,6 +336,15 @@ class XeroSync:
 
     async def _linked_ids(self, tenant: Tenant, kind: str) -> set[str]:
         return {i.lower() for i in await self.links.linked_xero_ids(tenant.team_id, kind, tenant.tenant_id)}
+
+    async def _may_read(self, tenant_id: str) -> bool:
+        """False when the day's calls are needed for exports; waits while this minute's are nearly gone."""
+        if not self._budget_left(tenant_id):
+            return False
+        minute = self.xero.day_budget.minute_remaining(tenant_id)
+        if minute is not None and minute < MINUTE_RESERVE:
+            await self.sleep(MINUTE_PAUSE_SECONDS)
+        return True
 
     def _budget_left(self, tenant_id: str) -> bool:
         remaining = self.xero.day_budget.remaining(tenant_id)

@@ -141,14 +141,25 @@ def client_changed(report, tenant_name: str) -> dict:
     return message(text, [section(f"{text}\n{bullets}")])
 
 
-def sync_started(tenant_names: list[str]) -> dict:
-    if not tenant_names:
+def sync_started(requested) -> dict:
+    """The answer to /xero sync: which organisations are read now, which wait for tomorrow's calls."""
+    if not requested:
         text = "No Xero organisation is connected, so there is nothing to sync."
         return message(text, [section(f":information_source: {text}"),
                               context("An admin can connect one with `/xero connect`.")])
-    names = ", ".join(f"*{escape(n)}*" for n in tenant_names)
-    text = f"Syncing {len(tenant_names)} organisation{'s' if len(tenant_names) != 1 else ''} with Xero now."
-    return message(text, [section(f":arrows_counterclockwise: Syncing {names} now. I will tell you what changed.")])
+    now = [r.tenant_name for r in requested if not r.postponed]
+    later = [r.tenant_name for r in requested if r.postponed]
+    blocks, parts = [], []
+    if now:
+        names = ", ".join(f"*{escape(n)}*" for n in now)
+        blocks.append(section(f":arrows_counterclockwise: Syncing {names} now. I will tell you what changed."))
+        parts.append(f"Syncing {len(now)} organisation{'s' if len(now) != 1 else ''} with Xero now.")
+    if later:
+        names = ", ".join(f"*{escape(n)}*" for n in later)
+        blocks.append(section(f":hourglass: Not syncing {names}: the rest of today's Xero calls are kept for "
+                              f"exports. Sync resumes when Xero's daily limit allows."))
+        parts.append(f"{len(later)} organisation{'s' if len(later) != 1 else ''} postponed.")
+    return message(" ".join(parts), blocks)
 
 
 def sync_answer(summary) -> dict:
