@@ -216,6 +216,8 @@ class XeroSync:
         except TenantNotFound:
             tenant = None
         if tenant is None or tenant.status != CONNECTED:
+            if tenant is None:  # removed: its events will never be handled
+                await self.events.mark_done((await self.events.pending(team_id, tenant_id)).ids)
             log.info("sync.skipped", **fields(team=team_id, tenant=tenant_id, reason="not connected"))
             return
         started = self.clock()

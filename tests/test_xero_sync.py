@@ -124,6 +124,15 @@ async def test_without_a_webhook_key_every_delivery_gets_401(storage):
         await stop_harness(harness)
 
 
+async def test_the_webhook_key_is_masked_in_every_log_line(bot):
+    from bot.logging_setup import Redactor
+
+    redactor = Redactor(bot.container.settings.secrets())
+    assert WEBHOOK_KEY not in redactor.redact(f"xero webhook key={WEBHOOK_KEY}")
+
+
+
+
 async def test_events_of_unknown_organisations_and_unlinked_invoices_are_ignored_without_calling_xero(bot, xero):
     books, forecast, _ = await export_invoice(bot, xero)
     await deliver(bot, event("a3b4c5d6-0000-4000-8000-000000000009", US_TENANT),
@@ -228,7 +237,7 @@ async def test_an_amount_forecast_cannot_hold_exactly_is_reported_in_slack(bot, 
                if c["channel"] == "C0ALERTS")
 
 
-async def test_a_restart_while_handling_events_creates_nothing_twice(bot, xero):
+async def test_a_sync_that_dies_after_forecast_created_the_payment_creates_nothing_twice(bot, xero):
     books, forecast, approval = await export_invoice(bot, xero)
     links = bot.container.xero_sync.invoices.links
     real_link, died = links.link, []
@@ -246,6 +255,38 @@ async def test_a_restart_while_handling_events_creates_nothing_twice(bot, xero):
     assert died and len(forecast.created) == 1 and len(forecast.payments) == 1
     assert await bot.storage.links.count_documents({"kind": "payment", "status": "linked"}) == 1
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 0
+
+
+async def test_a_restart_in_the_middle_of_handling_events_hands_them_to_the_next_process(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    forecast.stall_first_read = True
+    books.pay(UK_TENANT, "500.00")
+    response = await post_webhook(bot, delivery([invoice_event(books)]))
+    assert response.status == 200
+    for _ in range(100):
+        if forecast.reads:
+            break
+        await asyncio.sleep(0.05)
+    assert forecast.reads == 1  # the job is in the middle of its work
+
+    runner = bot.container.runner
+    real_release = runner.queue.release
+
+    async def process_dies(job):
+        return False  # a killed process hands nothing back
+
+    runner.queue.release = process_dies
+    await runner.stop()
+    runner.queue.release = real_release
+    assert await bot.storage.xero_events.count_documents({"state": "new"}) == 1
+    await bot.storage.jobs.update_many({"kind": SYNC_JOB, "state": "running"},
+                                       {"$set": {"lease_until": time.time() - 1}})  # its lease ran out
+    runner.start()  # the bot comes back
+    await settle(bot)
+
+    assert len(forecast.created) == 1 and len(forecast.payments) == 1
+    assert await bot.storage.xero_events.count_documents({"state": "new"}) == 0
+    assert any("payment of GBP 500.00" in t for t in thread(bot, approval))
 
 
 # ----------------------------------------------------------------------------- contacts
