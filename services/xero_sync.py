@@ -36,7 +36,7 @@ from services.storage import Storage
 from services.sync_state import SyncRequest, SyncStateStore
 from services.workspace_settings import WorkspaceSettingsService
 from services.xero.client import MAX_INVOICES_PER_REQUEST, TenantAuth, XeroClient
-from services.xero.errors import XeroAuthError, XeroRateLimited
+from services.xero.errors import XeroAuthError, XeroError, XeroRateLimited
 from services.xero.models import XeroContact
 from services.xero.sync_models import XeroInvoiceState
 from services.xero_events import CATEGORIES, PendingEvents, XeroEvent, XeroEventStore
@@ -72,6 +72,7 @@ class SyncSummary(BaseModel):
     tenant_name: str
     scanned: bool = False
     postponed: bool = False  # the day's calls are kept for exports
+    failure: str | None = None  # Xero could not be read, in plain words
     invoices: list[InvoiceSynced] = []
     contacts: list[ContactSynced] = []
 
@@ -223,10 +224,16 @@ class XeroSync:
         started = self.clock()
         try:
             summary = await self.sync_tenant(tenant, started)
-        except XeroAuthError as exc:
-            raise GiveUp(str(exc)) from exc  # the organisation shows Needs reconnect; the next scan catches up
         except XeroRateLimited as exc:
             raise RetryLater(exc.retry_after or 60.0, "Xero rate limit") from exc
+        except XeroError as exc:
+            last_try = isinstance(exc, XeroAuthError) or job.attempts >= job.max_attempts
+            if last_try:  # whoever asked with /xero sync hears why nothing came
+                failed = SyncSummary(team_id=team_id, tenant_id=tenant_id, tenant_name=tenant.name, failure=str(exc))
+                await self._answer_requests(tenant, started, failed)
+            if isinstance(exc, XeroAuthError):
+                raise GiveUp(str(exc)) from exc  # it shows Needs reconnect; the next scan after that catches up
+            raise
         await self._answer_requests(tenant, started, summary)
         if summary.postponed:
             raise RetryLater(BUDGET_WAIT_SECONDS, "keeping the day's remaining Xero calls for exports")
@@ -354,7 +361,7 @@ class XeroSync:
 
     async def _answer_requests(self, tenant: Tenant, started: float, summary: SyncSummary) -> None:
         for request in await self.state.open_requests(tenant.team_id, tenant.tenant_id, made_before=started):
-            if summary.postponed or summary.scanned:
+            if summary.postponed or summary.scanned or summary.failure:
                 if await self.state.answered(request):
                     await self._tell("sync_answered", request, summary)
 

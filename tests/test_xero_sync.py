@@ -388,3 +388,12 @@ async def test_sync_reads_wait_while_this_minutes_calls_are_nearly_gone(bot, xer
     await deliver(bot, invoice_event(books))
 
     assert paused and len(forecast.created) == 1  # it waited, then read
+
+
+async def test_xero_sync_on_an_organisation_xero_refuses_says_why(bot, xero):
+    books, forecast, _ = await export_invoice(bot, xero)
+    books.fail_next("GET", "Invoices", 401)
+    await bot.ask("sync", user="U0ADMIN")
+    answer = await bot.slack.wait_for("chat.postEphemeral", lambda c: "could not be read" in text_of(c))
+    assert "Demo Company (UK)" in text_of(answer) and "reconnect" in text_of(answer)
+    assert forecast.created == []

@@ -164,6 +164,10 @@ def sync_started(requested) -> dict:
 
 def sync_answer(summary) -> dict:
     name = escape(summary.tenant_name)
+    if summary.failure:
+        text = f"{summary.tenant_name}: Xero could not be read: {summary.failure}"
+        return message(text, [section(f":warning: *{name}*: Xero could not be read: {escape(summary.failure)}"),
+                              context("Nothing was changed. The next sync tries again.")])
     if summary.postponed:
         text = (f"{summary.tenant_name}: sync postponed — the rest of today's Xero calls are kept for exports. "
                 f"It resumes within an hour.")
