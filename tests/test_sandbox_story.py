@@ -152,6 +152,7 @@ async def record_a_payment_in_xero(stack, browser, approver: Workspace) -> None:
     status = approver.page.locator(".message", has_text="Part paid 500.00 of").first
     await status.wait_for()
     await approver.shot("08c-payment-in-slack")
+    assert stack.xero_state.spec_violations == []  # the sync's reads were valid for Xero's spec too
 
 
 async def make_the_next_invoice_call_fail(browser, stack) -> None:
