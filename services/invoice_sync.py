@@ -18,7 +18,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from pydantic import BaseModel
@@ -250,10 +250,13 @@ def compare_with_export(exported: ForecastInvoice, now: dict) -> list[LineDiffer
     """Lines and the total before tax against what was exported (Xero applies its own tax rates)."""
     if not now["lines"]:
         return []  # Xero left the lines out of this answer: nothing to compare
-    sent = {"lines": [[_line_description(e.name, e.description), _text(Decimal(str(e.quantity))),
-                       _text(Decimal(str(e.unit_price))), _text(Decimal(str(e.discount or 0)))]
-                      for e in exported.entries],
-            "sub_total": _text(Decimal(str(exported.subtotal)))}
+    lines, sub_total = [], Decimal(0)
+    for entry in exported.entries:
+        quantity, discount = Decimal(str(entry.quantity)), Decimal(str(entry.discount or 0))
+        unit = Decimal(str(entry.unit_price)).quantize(CENT, ROUND_HALF_UP)  # Xero keeps 2 decimals by default
+        sub_total += (quantity * unit * (1 - discount / 100)).quantize(CENT, ROUND_HALF_UP)  # rounded per line
+        lines.append([_line_description(entry.name, entry.description), _text(quantity), _text(unit), _text(discount)])
+    sent = {"lines": lines, "sub_total": _text(sub_total)}
     return compare_snapshots(sent, now, totals=("sub_total",))
 
 
