@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     )
     xero_scopes: str = DEFAULT_SCOPES
     xero_web_url: str = Field("https://go.xero.com", description="Xero's web app, for 'Open in Xero' links")
+    xero_webhook_key: SecretStr | None = Field(
+        None, description="Xero app > Webhooks > Webhooks key (signs POST /xero/webhooks); unset turns webhooks off"
+    )
+    sync_interval_minutes: float = Field(15, gt=0, description="how often each organisation is read for changes")
+    sync_day_reserve: int = Field(
+        200, ge=0, description="Xero calls per organisation and day that sync leaves for exports"
+    )
 
     mongodb_uri: str | None = Field(None, description="MongoDB or Atlas URI; unset starts the embedded server")
     mongodb_db: str = "xero_slack_bot"
@@ -85,5 +92,5 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
         values = [self.slack_signing_secret, self.slack_bot_token, self.xero_client_secret,
-                  self.token_encryption_key, self.forecast_api_key]
+                  self.token_encryption_key, self.forecast_api_key, self.xero_webhook_key]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.export_notifier import SlackExportNotifier
 from bot.home_tab import HomeTab, RedrawHomeAfterNotices
 from bot.slack_directory import SlackUserDirectory
+from bot.sync_notifier import SlackSyncNotifier
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
 from services.customer_import import CustomerImportService
@@ -31,6 +32,7 @@ from services.xero.limiter import TenantLimiter
 from services.xero.oauth import XeroOAuth
 from services.xero.tokens import TokenService
 from services.xero_cache import XeroCache
+from services.xero_sync import SYNC_JOB, SyncSettings, XeroSync
 
 
 @dataclass
@@ -55,13 +57,16 @@ class Container:
     home: HomeTab
     jobs: JobQueue
     runner: JobRunner
+    xero_sync: XeroSync
 
     async def start(self) -> None:
-        """Starts this process's job workers (every replica runs them)."""
+        """Starts this process's job workers (every replica runs them) and the periodic Xero sync."""
         await self.jobs.ensure_indexes()
         self.runner.start()
+        self.xero_sync.start()
 
     async def close(self) -> None:
+        await self.xero_sync.stop()
         await self.runner.stop()
         await self.http.close()
 
@@ -110,6 +115,13 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     )
     home = HomeTab(slack, connections, tokens, exports, permissions, workspace_settings)
     exports.notifier = RedrawHomeAfterNotices(exports.notifier, home)
+    xero_sync = XeroSync(
+        storage, xero=xero, forecast=forecast, connections=connections, links=links,
+        workspace_settings=workspace_settings, queue=jobs, notifier=SlackSyncNotifier(slack),
+        settings=SyncSettings(interval_seconds=settings.sync_interval_minutes * 60,
+                              day_reserve=settings.sync_day_reserve),
+    )
+    runner.register(SYNC_JOB, xero_sync.handle)
     return Container(
         settings=settings,
         storage=storage,
@@ -131,4 +143,5 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         home=home,
         jobs=jobs,
         runner=runner,
+        xero_sync=xero_sync,
     )

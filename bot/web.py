@@ -1,4 +1,4 @@
-"""Routes that are not Slack's: Xero's OAuth callback and the health check."""
+"""Routes that are not Slack's: Xero's OAuth callback, Xero's webhooks and the health check."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bot.blocks import connections as blocks
 from bot.blocks import pages
 from bot.container import Container
 from bot.slack_directory import slack_error
+from bot.xero_webhooks import XeroWebhookRoute
 from services.connections import ConsentFailed, ConsentStateInvalid
 from services.logfmt import fields
 
@@ -29,6 +30,8 @@ class WebRoutes:
         app.router.add_get("/xero/callback", self.xero_callback)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/", self.front_page)
+        key = self.container.settings.xero_webhook_key
+        XeroWebhookRoute(self.container.xero_sync, key.get_secret_value() if key else None).add_to(app)
 
     async def front_page(self, request: web.Request) -> web.Response:
         return html(pages.front_page())

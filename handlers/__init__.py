@@ -5,12 +5,12 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.container import Container
-from handlers import connections, exports, home, imports, settings
+from handlers import connections, exports, home, imports, settings, sync
 from handlers.router import CommandRouter
 from handlers.router import register as register_router
 
 
 def register_all(app: AsyncApp, container: Container, router: CommandRouter) -> None:
-    for module in (connections, exports, home, imports, settings):
+    for module in (connections, exports, home, imports, settings, sync):
         module.register(app, container, router)
     register_router(app, container, router)

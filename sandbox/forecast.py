@@ -3,7 +3,8 @@
 Serves the documented paths relative to its own root; the sandbox server mounts it at
 `/forecast/api/v1`. Every API route wants the `X-FORECAST-API-KEY` header; errors are
 `{"status", "message"}` like Forecast's. Created clients and expense items are kept in
-`data_dir/forecast.json` (in memory when data_dir is None). `GET /` is an HTML overview.
+`data_dir/forecast.json` (in memory when data_dir is None), and so are invoice payments and client
+updates. `GET /` is an HTML overview.
 """
 
 from __future__ import annotations
@@ -163,6 +164,19 @@ async def create_client(request: web.Request) -> web.Response:
     return web.json_response(_store(request).add("clients", fields), status=201)
 
 
+async def update_client(request: web.Request) -> web.Response:
+    client = _store(request).find("clients", _id(request))
+    if client is None:
+        raise _not_found("Client", _id(request))
+    body = await _json_body(request)
+    if "name" in body and not (isinstance(body["name"], str) and body["name"].strip()):
+        raise ForecastHttpError(400, "name cannot be empty")
+    client.update({field: body[field] for field in CLIENT_FIELDS if field in body})
+    client["updated_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _store(request).save()
+    return web.json_response(client)
+
+
 # Projects -----------------------------------------------------------------------
 
 
@@ -206,6 +220,61 @@ async def list_project_invoices(request: web.Request) -> web.Response:
     project = _project(request)
     invoices = _store(request).rows("invoices")
     return web.json_response([row for row in invoices if row["project_id"] == project["id"]])
+
+
+# Invoice payments ---------------------------------------------------------------
+
+
+def _payment(store: ForecastStore, payment_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    for invoice in store.rows("invoices"):
+        for payment in invoice.setdefault("payments", []):
+            if payment["id"] == payment_id:
+                return invoice, payment
+    raise _not_found("Invoice payment", payment_id)
+
+
+def _payment_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    fields = {key: body[key] for key in ("notes", "amount", "date") if key in body}
+    amount = fields.get("amount")
+    if (not partial or "amount" in fields) and (isinstance(amount, bool) or not isinstance(amount, (int, float))):
+        raise ForecastHttpError(400, "amount must be a number")
+    if "date" in fields:
+        try:
+            datetime.strptime(str(fields["date"]), "%Y-%m-%d")
+        except ValueError:
+            raise ForecastHttpError(400, "date must be YYYY-MM-DD") from None
+    return fields
+
+
+async def create_invoice_payment(request: web.Request) -> web.Response:
+    store = _store(request)
+    invoice = store.find("invoices", _id(request))
+    if invoice is None:
+        raise _not_found("Invoice", _id(request))
+    fields = _payment_fields(await _json_body(request), partial=False)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    new_id = max((p["id"] for i in store.rows("invoices") for p in i.get("payments") or []), default=0) + 1
+    payment = {"id": new_id, "invoice_id": invoice["id"], "notes": fields.get("notes"), "amount": fields["amount"],
+               "date": fields.get("date"), "created_by": PERSON_ID, "created_at": now}
+    invoice.setdefault("payments", []).append(payment)
+    store.save()
+    return web.json_response(payment, status=201)
+
+
+async def update_invoice_payment(request: web.Request) -> web.Response:
+    store = _store(request)
+    _, payment = _payment(store, _id(request))
+    payment.update(_payment_fields(await _json_body(request), partial=True))
+    store.save()
+    return web.json_response(payment)
+
+
+async def delete_invoice_payment(request: web.Request) -> web.Response:
+    store = _store(request)
+    invoice, payment = _payment(store, _id(request))
+    invoice["payments"].remove(payment)
+    store.save()
+    return web.Response(status=204)
 
 
 # Expenses -----------------------------------------------------------------------
@@ -321,6 +390,11 @@ async def overview(request: web.Request) -> web.Response:
              i["currency"], i["status"], i["due_date"], len(i["entries"]), _invoice_total(i)]
             for i in store.rows("invoices")
         ]),
+        _table("Invoice payments", ["id", "invoice", "date", "amount", "notes"], [
+            [p["id"], i["invoice_reference"] or f"INV-{i['company_invoice_id']}", p.get("date"), p.get("amount"),
+             p.get("notes")]
+            for i in store.rows("invoices") for p in i.get("payments") or []
+        ]),
         _table("Expense items", ["id", "project", "name", "category", "date", "cost", "price", "quantity"], [
             [e["id"], projects.get(e["project_id"]), e["name"], categories.get(e.get("expense_category")),
              e.get("expense_date"), e.get("cost"), e.get("price"), e.get("quantity")]
@@ -349,6 +423,7 @@ def create_forecast_app(data_dir: Path | None, *, api_key: str = DEFAULT_API_KEY
     app.router.add_get("/clients", list_clients)
     app.router.add_post("/clients", create_client)
     app.router.add_get(f"/clients/{number}", get_client)
+    app.router.add_put(f"/clients/{number}", update_client)
     app.router.add_get("/projects", list_projects)
     app.router.add_get(f"/projects/{number}", get_project)
     app.router.add_get(f"/projects/{number}/invoices", list_project_invoices)
@@ -358,6 +433,9 @@ def create_forecast_app(data_dir: Path | None, *, api_key: str = DEFAULT_API_KEY
     app.router.add_get("/invoices", list_invoices)
     app.router.add_get("/invoices/status/{status}", list_invoices_with_status)
     app.router.add_get(f"/invoices/{number}", get_invoice)
+    app.router.add_post(f"/invoices/{number}/invoice_payments", create_invoice_payment)
+    app.router.add_put(f"/invoice_payments/{number}", update_invoice_payment)
+    app.router.add_delete(f"/invoice_payments/{number}", delete_invoice_payment)
     app.router.add_get("/expense_categories", list_expense_categories)
     app.router.add_get(f"/expense_categories/{number}", get_expense_category)
     app.router.add_get("/expense_items", list_expense_items)

@@ -21,6 +21,7 @@ BOT_TOKEN = "xoxb-sandbox-bot-token"
 XERO_CLIENT_ID = "sandbox-client"
 XERO_CLIENT_SECRET = "sandbox-secret"
 FORECAST_API_KEY = "sandbox-forecast-key"
+XERO_WEBHOOK_KEY = "sandbox-xero-webhook-key"
 APPROVAL_CHANNEL = "C0APPROVALS"
 NOTIFY_CHANNEL = "C0ALERTS"
 
@@ -60,6 +61,7 @@ class SandboxPlan:
             "xero_token_url": f"{base}/xero/connect/token",
             "xero_api_url": f"{base}/xero/api",
             "xero_web_url": f"{base}/xero/app",
+            "xero_webhook_key": XERO_WEBHOOK_KEY,
             "forecast_api_url": f"{base}/forecast/api/v1",
             "forecast_api_key": FORECAST_API_KEY,
             "approval_channel": APPROVAL_CHANNEL,
@@ -93,7 +95,8 @@ def create_sandbox_app(plan: SandboxPlan) -> web.Application:
             bot_token=BOT_TOKEN, public_base_url=f"{plan.sandbox_url}/slack"),
         xero=create_xero_app(
             _sub_dir(plan, "xero"), client_id=XERO_CLIENT_ID, client_secret=XERO_CLIENT_SECRET,
-            public_base_url=f"{plan.sandbox_url}/xero", redirect_uris=[f"{plan.bot_url}/xero/callback"]),
+            public_base_url=f"{plan.sandbox_url}/xero", redirect_uris=[f"{plan.bot_url}/xero/callback"],
+            webhook_url=f"{plan.bot_url}/xero/webhooks", webhook_key=XERO_WEBHOOK_KEY),
         forecast=create_forecast_app(_sub_dir(plan, "forecast"), api_key=FORECAST_API_KEY),
     )
     root = web.Application()

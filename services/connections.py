@@ -211,6 +211,14 @@ class ConnectionsService:
             raise TenantNotFound(tenant_id)
         return Tenant.from_doc(doc)
 
+    async def connected_anywhere(self, tenant_id: str) -> Tenant | None:
+        """The workspace a Xero organisation is connected in (Xero webhooks name only the organisation)."""
+        doc = await self.storage.tenants.find_one({"tenant_id": tenant_id, "status": CONNECTED})
+        return Tenant.from_doc(doc) if doc else None
+
+    async def all_connected(self) -> list[Tenant]:
+        return [Tenant.from_doc(doc) async for doc in self.storage.tenants.find({"status": CONNECTED})]
+
     async def find_by_name(self, team_id: str, query: str) -> list[Tenant]:
         """Exact (case-insensitive) name first; otherwise every organisation whose name contains the query."""
         query = query.strip().lower()

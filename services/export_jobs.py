@@ -135,6 +135,12 @@ class JobStore:
                                         "state": {"$in": list(OPEN_STATES)}})
         return ExportJob.from_doc(doc) if doc else None
 
+    async def exported_job_for(self, team_id: str, forecast_invoice_id: int) -> ExportJob | None:
+        """The job that exported this invoice (sync replies in its approval message's thread)."""
+        doc = await self.jobs.find_one({"team_id": team_id, "forecast_invoice_id": forecast_invoice_id,
+                                        "state": EXPORTED}, sort=[("updated_at", DESCENDING)])
+        return ExportJob.from_doc(doc) if doc else None
+
     async def set_message(self, job: ExportJob, channel: str, ts: str) -> ExportJob:
         """Where the approval message lives (not a state change: no version bump)."""
         await self.jobs.update_one({"_id": job.job_id}, {"$set": {"approval_channel": channel, "approval_ts": ts}})

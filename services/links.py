@@ -6,7 +6,8 @@ links `unlinked`, which keeps the audit trail.
 
 Key: (team_id, kind, forecast_id, tenant_id), unique. For purchase orders the Forecast side does not
 exist until the import creates it, so their `forecast_id` is the Xero PurchaseOrderID and the Forecast
-expense item id is kept in `details`.
+expense item id is kept in `details`. Payments likewise: `forecast_id` is the Xero PaymentID and
+`details` holds the Forecast invoice payment id (services/invoice_sync.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from services.storage import Storage
 from services.xero.tokens import utcnow
 
-LinkKind = Literal["client", "invoice", "purchase_order"]
+LinkKind = Literal["client", "invoice", "purchase_order", "payment"]
 LINKED = "linked"
 UNLINKED = "unlinked"
 
@@ -60,6 +61,13 @@ class LinkStore:
         cursor = self.links.find({"team_id": team_id, "kind": kind, "tenant_id": tenant_id, "status": LINKED},
                                  {"xero_id": 1})
         return {doc["xero_id"] async for doc in cursor if doc.get("xero_id")}
+
+    async def by_xero_ids(self, team_id: str, kind: LinkKind, tenant_id: str, xero_ids: list[str]) -> dict[str, Link]:
+        """Live links of these Xero objects in one query, keyed by lower-case Xero id."""
+        wanted = list({*xero_ids, *(i.lower() for i in xero_ids)})
+        cursor = self.links.find({"team_id": team_id, "kind": kind, "tenant_id": tenant_id, "status": LINKED,
+                                  "xero_id": {"$in": wanted}})
+        return {doc["xero_id"].lower(): Link.from_doc(doc) async for doc in cursor}
 
     async def link(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str, *,
                    xero_id: str | None, xero_number: str | None = None, linked_by: str | None = None,
@@ -104,3 +112,16 @@ class LinkStore:
         doc = await self.links.find_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
                                          "tenant_id": tenant_id})
         return Link.from_doc(doc) if doc else None
+
+    async def update_details(self, link: Link, details: dict) -> Link:
+        """Replace what a link remembers about its objects (e.g. the invoice status sync last saw)."""
+        await self.links.update_one(_key(link), {"$set": {"details": details}})
+        return link.model_copy(update={"details": details})
+
+    async def unlink(self, link: Link) -> None:
+        """The object is gone on one side; the link stays for the audit trail."""
+        await self.links.update_one(_key(link), {"$set": {"status": UNLINKED, "unlinked_at": utcnow()}})
+
+
+def _key(link: Link) -> dict:
+    return {"team_id": link.team_id, "kind": link.kind, "forecast_id": link.forecast_id, "tenant_id": link.tenant_id}

@@ -114,6 +114,14 @@ class Storage:
     def jobs(self) -> AsyncCollection:
         return self.db["jobs"]
 
+    @property
+    def xero_events(self) -> AsyncCollection:
+        return self.db["xero_events"]
+
+    @property
+    def xero_sync(self) -> AsyncCollection:
+        return self.db["xero_sync"]
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:
@@ -163,6 +171,8 @@ class Storage:
         await self.xero_cache.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("kind", ASCENDING)])
         await self.xero_cache.create_index([("team_id", ASCENDING), ("kind", ASCENDING), ("entry", ASCENDING),
                                             ("sort_key", ASCENDING)])
+        await self.xero_events.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("state", ASCENDING)])
+        await self.xero_sync.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("kind", ASCENDING)])
 
     async def close(self) -> None:
         await self.client.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,31 @@ def _explain(exc: BaseException) -> str:
     if cause is not None and not getattr(cause, "schema_errors", None):
         words.append(str(cause))
     return " | ".join(words)
+
+
+@cache
+def _xero_webhook_validator():
+    import jsonschema
+    import yaml
+
+    spec = yaml.safe_load((require_contracts() / "xero" / "xero-webhooks.yaml").read_text(encoding="utf-8"))
+    schema = spec["components"]["schemas"]["WebhookEvent"]
+    formats = jsonschema.FormatChecker()
+
+    @formats.checks("date-time", raises=ValueError)
+    def _xero_date_time(value) -> bool:
+        # The spec's own example (and Xero) write eventDateUtc without a zone: 2025-12-02T00:44:09.923
+        return not isinstance(value, str) or bool(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+    return jsonschema.Draft202012Validator(schema, format_checker=formats)
+
+
+def validate_xero_webhook_payload(payload: dict) -> None:
+    """Assert that a webhook body (what the Xero stand-in sends, what tests send) is Xero's WebhookEvent."""
+    errors = sorted(_xero_webhook_validator().iter_errors(payload), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        raise AssertionError("; ".join(f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
+                                       for e in errors[:5]))
 
 
 # ----------------------------------------------------------------------------- Slack manifest (jsonschema)

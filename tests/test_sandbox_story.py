@@ -123,6 +123,38 @@ async def approve_first_export_choosing_the_organisation(stack, browser, approve
     assert [i["InvoiceNumber"] for i in stack.xero_state.invoices(uk)].count("INV-101") == 1
 
 
+async def record_a_payment_in_xero(stack, browser, approver: Workspace) -> None:
+    """The bookkeeper approves INV-101 in Xero and records part of its payment: Forecast and Slack hear of it."""
+    xero_page = await browser.new_page()
+    await xero_page.goto(f"{stack.plan.sandbox_url}/xero/")
+    assert "intent to receive: passed" in await xero_page.locator("#webhook-status").inner_text()
+    row = xero_page.locator("#bookkeeping-invoices tr[data-invoice-number='INV-101']")
+    await row.locator("button.approve").click()
+    await row.locator("form.record-payment input[name=amount]").fill("500.00")
+    await row.locator("button.record").click()
+    await row.locator("li[data-payment-id]").wait_for()
+    await xero_page.locator("#bookkeeping").screenshot(path=str(ARTIFACTS / "story-08a-payment-in-xero.png"))
+
+    forecast_url = f"{stack.plan.sandbox_url}/forecast/api/v1/"
+    for _ in range(50):
+        await xero_page.goto(forecast_url)
+        if await xero_page.locator("td", has_text="Xero payment").count():
+            break
+        await xero_page.wait_for_timeout(200)
+    payment_row = xero_page.locator("tr", has=xero_page.locator("td", has_text="Xero payment"))
+    assert "500" in await payment_row.inner_text() and "INV-101" in await payment_row.inner_text()
+    await xero_page.screenshot(path=str(ARTIFACTS / "story-08b-payment-in-forecast.png"), full_page=True)
+    await xero_page.close()
+
+    await approver.open("U0APPROVER", "C0APPROVALS")
+    reply = approver.page.locator(".message.thread-reply", has_text="A payment of GBP 500.00")
+    await reply.wait_for()
+    status = approver.page.locator(".message", has_text="Part paid 500.00 of").first
+    await status.wait_for()
+    await approver.shot("08c-payment-in-slack")
+    assert stack.xero_state.spec_violations == []  # the sync's reads were valid for Xero's spec too
+
+
 async def make_the_next_invoice_call_fail(browser, stack) -> None:
     xero_page = await browser.new_page()
     await xero_page.goto(f"{stack.plan.sandbox_url}/xero/")
@@ -165,6 +197,7 @@ async def test_newcomer_walks_the_whole_story(stack, browser):
     await export_as_member(member, "INV-101")
     approver = Workspace(await browser.new_page(), stack)
     await approve_first_export_choosing_the_organisation(stack, browser, approver)
+    await record_a_payment_in_xero(stack, browser, approver)
 
     await make_the_next_invoice_call_fail(browser, stack)
     await export_as_member(member, "INV-109")

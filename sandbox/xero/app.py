@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -9,11 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from . import accounting, oauth, pages
+from . import accounting, actions, oauth, pages
 from .dates import iso_utc_micro
-from .keys import PUBLIC_BASE_URL, SPEC_CHECKER, XERO_STATE
+from .keys import PUBLIC_BASE_URL, SPEC_CHECKER, WEBHOOKS, XERO_STATE
 from .spec_check import SpecChecker, default_contracts_dir
 from .state import ApiCall, Clock, Fault, FaultKind, XeroState
+from .webhooks import WebhookSender
 
 log = logging.getLogger("sandbox.xero")
 
@@ -33,8 +35,12 @@ def create_xero_app(
     contracts_dir: Path | str | None = AUTO,
     redirect_uris: list[str] | None = None,
     require_pkce: bool = True,
+    webhook_url: str | None = None,
+    webhook_key: str | None = None,
 ) -> web.Application:
     """`public_base_url` is where this app is reachable, e.g. http://127.0.0.1:3001/xero.
+
+    `webhook_url`/`webhook_key`: where bookkeeping changes are sent as signed webhooks (None: not sent).
 
     `contracts_dir`: folder holding xero_accounting.yaml; "auto" looks in $CONTRACTS_DIR/xero, else the
     repository's tests/contracts/xero; None switches the spec check off.
@@ -50,7 +56,10 @@ def create_xero_app(
     app[SPEC_CHECKER] = SpecChecker(folder) if folder is not None else None
     if folder is None:
         log.info("Xero sandbox: no Xero contracts folder found, requests are not checked against the spec")
+    app[WEBHOOKS] = WebhookSender(webhook_url, webhook_key)
+    app.cleanup_ctx.append(_check_intent_to_receive)
     app.router.add_get("/", pages.browse_page)
+    actions.add_routes(app)
     app.router.add_get("/app/AccountsReceivable/View.aspx", pages.open_invoice)
     app.router.add_post("/faults", pages.fault_form)
     app.router.add_get("/identity/connect/authorize", oauth.authorize_page)
@@ -62,6 +71,14 @@ def create_xero_app(
     app.router.add_route("*", ACCOUNTING_PREFIX + "/{resource}", accounting_endpoint)
     app.router.add_route("*", ACCOUNTING_PREFIX + "/{resource}/{key}", accounting_endpoint)
     return app
+
+
+async def _check_intent_to_receive(app: web.Application):
+    """As Xero does when a webhook is set up: in the background, so the bot may start after the stand-in."""
+    check = asyncio.create_task(app[WEBHOOKS].check_intent_to_receive())
+    yield
+    check.cancel()
+    await asyncio.gather(check, return_exceptions=True)
 
 
 # Errors shaped like Xero's ---------------------------------------------------------------------

@@ -9,3 +9,4 @@ from .state import XeroState
 XERO_STATE: web.AppKey[XeroState] = web.AppKey("xero_state", XeroState)
 PUBLIC_BASE_URL: web.AppKey[str] = web.AppKey("xero_public_base_url", str)
 SPEC_CHECKER: web.AppKey = web.AppKey("xero_spec_checker")
+WEBHOOKS: web.AppKey = web.AppKey("xero_webhooks")

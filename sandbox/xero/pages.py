@@ -7,7 +7,7 @@ from html import escape
 
 from aiohttp import web
 
-from .keys import PUBLIC_BASE_URL, XERO_STATE
+from .keys import PUBLIC_BASE_URL, WEBHOOKS, XERO_STATE
 from .query import public
 from .state import FaultKind, XeroState
 
@@ -119,6 +119,8 @@ async def open_invoice(request: web.Request) -> web.Response:
 
 
 async def browse_page(request: web.Request) -> web.Response:
+    from .actions import bookkeeping_section
+
     state: XeroState = request.app[XERO_STATE]
     base = request.app[PUBLIC_BASE_URL]
     content = "".join([
@@ -126,6 +128,7 @@ async def browse_page(request: web.Request) -> web.Response:
         _fault_section(state, base),
         _organisations_section(state),
         _invoices_section(state),
+        bookkeeping_section(state, base, request.app[WEBHOOKS]),
         _purchase_orders_section(state),
         _connections_section(state),
         _api_calls_section(state),

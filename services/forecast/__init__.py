@@ -17,16 +17,18 @@ from services.forecast.models import (
     ForecastExpenseItem,
     ForecastInvoice,
     ForecastInvoiceEntry,
+    ForecastInvoicePayment,
     ForecastModel,
     ForecastProject,
     NewForecastCustomer,
     NewForecastExpenseItem,
+    NewForecastInvoicePayment,
 )
 
 __all__ = [
-    "API_KEY_HEADER", "BAD_KEY_MESSAGE", "FORECAST_API_URL", "RETRYABLE_STATUSES", "ForecastApi",
-    "ForecastAuthError", "ForecastCompany", "ForecastCustomer", "ForecastError", "ForecastExpenseCategory",
-    "ForecastExpenseItem",
-    "ForecastInvoice", "ForecastInvoiceEntry", "ForecastModel", "ForecastNotFound", "ForecastProject",
+    "API_KEY_HEADER", "BAD_KEY_MESSAGE", "FORECAST_API_URL", "ForecastApi", "ForecastAuthError", "ForecastCompany",
+    "ForecastCustomer", "ForecastError", "ForecastExpenseCategory", "ForecastExpenseItem", "ForecastInvoice",
+    "ForecastInvoiceEntry", "ForecastInvoicePayment", "ForecastModel", "ForecastNotFound", "ForecastProject",
     "ForecastUnavailable", "ForecastValidationError", "NewForecastCustomer", "NewForecastExpenseItem",
+    "NewForecastInvoicePayment", "RETRYABLE_STATUSES",
 ]

@@ -23,9 +23,11 @@ from services.forecast.models import (
     ForecastExpenseCategory,
     ForecastExpenseItem,
     ForecastInvoice,
+    ForecastInvoicePayment,
     ForecastProject,
     NewForecastCustomer,
     NewForecastExpenseItem,
+    NewForecastInvoicePayment,
 )
 from services.retry import RetryPolicy
 
@@ -106,6 +108,28 @@ class ForecastApi:
     async def list_customers(self, api_key: str) -> list[ForecastCustomer]:
         rows = await self._get_all(api_key, "/clients", what="clients")
         return [ForecastCustomer.model_validate(row) for row in rows]
+
+    async def list_invoice_payments(self, api_key: str, invoice_id: int) -> list[ForecastInvoicePayment]:
+        """The payments Forecast holds for one invoice (they come with `GET /invoices/{id}`)."""
+        data = await self._get(api_key, f"/invoices/{int(invoice_id)}", what=f"invoice {invoice_id}")
+        rows = (data or {}).get("payments") or [] if isinstance(data, dict) else []
+        return [ForecastInvoicePayment.model_validate({"invoice_id": invoice_id, **row}) for row in rows]
+
+    async def create_invoice_payment(self, api_key: str, invoice_id: int,
+                                     payment: NewForecastInvoicePayment) -> ForecastInvoicePayment:
+        data = await self._request("POST", api_key, f"/invoices/{int(invoice_id)}/invoice_payments",
+                                   what=f"a payment on invoice {invoice_id}", json=payment.to_request())
+        return ForecastInvoicePayment.model_validate({"invoice_id": invoice_id, **(data or {})})
+
+    async def delete_invoice_payment(self, api_key: str, payment_id: int) -> None:
+        await self._request("DELETE", api_key, f"/invoice_payments/{int(payment_id)}",
+                            what=f"invoice payment {payment_id}")
+
+    async def update_customer(self, api_key: str, client_id: int, changes: dict[str, Any]) -> ForecastCustomer:
+        """`PUT /clients/{id}` with only the fields that change."""
+        data = await self._request("PUT", api_key, f"/clients/{int(client_id)}", what=f"client {client_id}",
+                                   json=changes)
+        return ForecastCustomer.model_validate(data)
 
     async def create_customer(self, api_key: str, customer: NewForecastCustomer) -> ForecastCustomer:
         data = await self._request(

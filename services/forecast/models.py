@@ -237,3 +237,37 @@ class NewForecastExpenseItem(ForecastModel):
 
     def to_request(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+class ForecastInvoicePayment(ForecastModel):
+    """A payment on a Forecast invoice. The docs call `amount` a Double when read and an Integer when sent,
+    so what Forecast kept is always read back and compared (see services/invoice_sync.py)."""
+
+    id: int
+    invoice_id: int | None = None
+    notes: str | None = None
+    amount: Decimal | None = None
+    paid_on: date | None = Field(default=None, validation_alias=AliasChoices("date", "paid_on"))
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _exact(cls, value: Any) -> Any:
+        return None if value is None else Decimal(str(value))
+
+    @field_validator("paid_on", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> date | None:
+        return _parse_date(value)
+
+
+class NewForecastInvoicePayment(ForecastModel):
+    """Body of `POST /invoices/{invoiceId}/invoice_payments`."""
+
+    amount: Decimal
+    paid_on: date
+    notes: str
+
+    def to_request(self) -> dict[str, Any]:
+        # A whole amount goes as an integer (what the docs ask for); cents go as a decimal number.
+        amount = int(self.amount) if self.amount == self.amount.to_integral_value() else float(self.amount)
+        return {"amount": amount, "date": self.paid_on.isoformat(), "notes": self.notes}

@@ -16,6 +16,7 @@ import aiohttp
 from pydantic import BaseModel
 
 from services.retry import RetryPolicy
+from services.xero.day_budget import DayBudget
 from services.xero.errors import (
     XeroAuthError,
     XeroError,
@@ -92,6 +93,7 @@ class XeroClient:
         on_refused: Callable[[TenantAuth], Awaitable[object]] | None = None,
         on_success: Callable[[TenantAuth], Awaitable[object]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        day_budget: DayBudget | None = None,
     ):
         self._session = session
         self._base_url = api_url.rstrip("/") + ACCOUNTING_PATH
@@ -105,6 +107,7 @@ class XeroClient:
         self._on_success = on_success  # told (throttled) that a call to an organisation succeeded
         self._monotonic = monotonic
         self._success_reported: dict[str, float] = {}
+        self.day_budget = day_budget or DayBudget()
 
     # ----------------------------------------------------------------- transport
 
@@ -183,6 +186,7 @@ class XeroClient:
                 method, self._base_url + path, params=query or None, data=body, headers=headers,
                 timeout=self._timeout,
             ) as response:
+                self.day_budget.observe(tenant.tenant_id, response.headers)
                 return _Answer(response.status, response.headers, await response.read())
 
     async def _report_success(self, tenant: TenantAuth) -> None:
@@ -296,6 +300,28 @@ class XeroClient:
         )
         _raise_element_errors(answer, "Invoices", "invoice" if len(invoices) == 1 else "invoices")
         return _parse_list(XeroInvoice, answer, "Invoices")
+
+    async def get_invoices_by_ids(self, tenant: TenantAuth, invoice_ids: list[str]) -> list[dict[str, Any]]:
+        """Up to 50 invoices in one call (`IDs=`), with their lines and payments, as Xero sends them."""
+        if len(invoice_ids) > MAX_INVOICES_PER_REQUEST:
+            raise ValueError(f"at most {MAX_INVOICES_PER_REQUEST} invoice ids per request, got {len(invoice_ids)}")
+        if not invoice_ids:
+            return []
+        # `page` makes Xero include the line items; 50 ids fit in one page of 100.
+        answer = await self.request(tenant, "GET", "/Invoices",
+                                    params={"IDs": ",".join(invoice_ids), "page": 1, "pageSize": PAGE_SIZE})
+        return list(answer.get("Invoices") or [])
+
+    async def list_sales_invoices_modified_since(self, tenant: TenantAuth, since: datetime) -> list[dict[str, Any]]:
+        """Every sales invoice created or changed since `since`, page by page (lines and payments included)."""
+        return await self._all_pages(tenant, "/Invoices", "Invoices", {"where": 'Type=="ACCREC"'}, since)
+
+    async def get_contacts_by_ids(self, tenant: TenantAuth, contact_ids: list[str]) -> list[XeroContact]:
+        if not contact_ids:
+            return []
+        answer = await self.request(tenant, "GET", "/Contacts",
+                                    params={"IDs": ",".join(contact_ids), "includeArchived": True})
+        return _parse_list(XeroContact, answer, "Contacts")
 
     def invoice_url(self, invoice_id: str) -> str:
         """Where a person opens the invoice in Xero's web app."""

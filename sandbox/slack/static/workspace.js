@@ -590,6 +590,7 @@ function messageKey(message) {
 function renderMessage(message) {
   const author = app.snapshot.users[message.user] || {real_name: message.user, color: "#616061"};
   const surface = {kind: "message", channel: app.channel, ts: message.ts};
+  const inThread = message.thread_ts && message.thread_ts !== message.ts;
   const body = h("div", {class: "message-body"},
     message.is_ephemeral ? h("div", {class: "ephemeral-note"}, "👁 Only visible to you",
       h("span", {class: "dismiss", onclick: () => { app.hidden.add(message.ts); renderMessages(); }}, "Dismiss message"))
@@ -598,10 +599,11 @@ function renderMessage(message) {
       h("span", {class: "message-author"}, author.real_name),
       author.is_bot ? h("span", {class: "app-badge"}, "APP") : null,
       h("span", {class: "message-time"}, formatTime(message.ts)),
-      message.is_edited ? h("span", {class: "message-edited"}, "(edited)") : null),
+      message.is_edited ? h("span", {class: "message-edited"}, "(edited)") : null,
+      inThread ? h("span", {class: "thread-note"}, "↳ reply in thread") : null),
     message.blocks && message.blocks.length ? renderBlocks(message.blocks, surface)
       : h("div", {class: "message-text", html: mrkdwn(message.text)}));
-  const node = h("div", {class: "message" + (message.is_ephemeral ? " ephemeral" : ""),
+  const node = h("div", {class: "message" + (message.is_ephemeral ? " ephemeral" : "") + (inThread ? " thread-reply" : ""),
     dataset: {ts: message.ts, user: message.user}},
     h("div", {class: "avatar", style: `background:${author.color}`}, author.real_name.slice(0, 1)), body);
   surface.root = node;

@@ -1,0 +1,200 @@
+"""Words for what flows back from Xero: invoice status lines, thread replies, client changes, /xero sync."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from bot.blocks import exports as export_blocks
+from bot.blocks.common import context, escape, message, section
+
+CLIENT_FIELD_NAMES = {"name": "Name", "street": "Street", "zip": "Post code", "city": "City",
+                      "country": "Country", "vat_number": "VAT number"}
+LINE_FIELD_NAMES = {"description": "description", "quantity": "quantity", "unit_amount": "unit price",
+                    "discount": "discount %"}
+TOTAL_NAMES = {"sub_total": "Total before tax", "total_tax": "Tax", "total": "Total"}
+STATUS_WORDS = {"draft": "a draft", "submitted": "awaiting approval", "authorised": "awaiting payment",
+                "part_paid": "part paid", "paid": "paid", "voided": "voided", "deleted": "deleted",
+                "unknown": "in an unknown state"}
+
+
+def number(value: Decimal | None) -> str:
+    return f"{(value or Decimal(0)):,.2f}"
+
+
+def amount(currency: str | None, value: Decimal | None) -> str:
+    return f"{currency or ''} {number(value)}".strip()
+
+
+def day(value: date | None) -> str:
+    return f"{value.day} {value:%b}" if value else "an unknown date"
+
+
+def status_line(report) -> str:
+    """One line for the approval message, e.g. *Paid 1,200.00 of GBP 1,200.00 on 3 Dec*."""
+    status, currency = report.status, report.currency
+    label = status.label
+    if label == "paid":
+        return f"Paid {number(status.amount_paid)} of {amount(currency, status.total)} on {day(status.paid_on)}"
+    if label == "part_paid":
+        return (f"Part paid {number(status.amount_paid)} of {amount(currency, status.total)} · "
+                f"{number(status.amount_due)} due")
+    if label == "authorised":
+        return f"Awaiting payment · {amount(currency, status.amount_due)} due"
+    if label in ("voided", "deleted"):
+        return f"{label.capitalize()} in Xero · Forecast keeps the invoice"
+    return f"{STATUS_WORDS[label].capitalize()} in Xero"
+
+
+def approval_with_status(job, report) -> dict:
+    """The approval message as the export left it, with the invoice's status in Xero under it."""
+    payload = export_blocks.approval_message(job)
+    blocks = [*payload["blocks"], context(f":receipt: *In Xero:* {escape(status_line(report))}")]
+    return {**payload, "blocks": blocks}
+
+
+def thread_replies(report) -> list[dict]:
+    """One reply per change, oldest first: payments, then the status, then edits and problems."""
+    ref, currency = escape(report.reference), report.currency
+    replies = []
+    for payment in report.payments_recorded:
+        text = (f":heavy_plus_sign: A payment of {amount(currency, payment.amount)} on {day(payment.paid_on)} "
+                f"was recorded in Xero and added to {ref} in Forecast.")
+        replies.append(message(text, [section(text)]))
+        if not payment.exact:
+            replies.append(inexact_payment(report, payment))
+    for payment in report.payments_removed:
+        text = (f":heavy_minus_sign: A payment of {amount(currency, payment.amount)} was removed in Xero, so it "
+                f"was deleted from {ref} in Forecast.")
+        replies.append(message(text, [section(text)]))
+    if report.status_changed and report.previous_status is not None:
+        replies.append(status_reply(report))
+    if report.line_differences:
+        replies.append(lines_edited(report))
+    for problem in report.problems:
+        text = f":warning: Forecast could not be updated for {ref}: {escape(problem)}"
+        replies.append(message(text, [section(text), context("The next sync tries again.")]))
+    if report.forecast_key_missing and (report.payments_recorded or report.status.amount_paid):
+        text = f":warning: Payments on {ref} were not copied to Forecast: no Forecast API key is set."
+        replies.append(message(text, [section(text), context("An admin can add one with `/xero settings`.")]))
+    return replies
+
+
+def status_reply(report) -> dict:
+    ref, label = escape(report.reference), report.status.label
+    if label in ("voided", "deleted"):
+        text = (f":no_entry: {ref} was {label} in Xero. Nothing was deleted in Forecast: "
+                f"remove or credit it there if it should go.")
+    else:
+        text = f":arrows_counterclockwise: {ref} is now {STATUS_WORDS[label]} in Xero: {escape(status_line(report))}."
+    return message(text, [section(text)])
+
+
+def inexact_payment(report, payment) -> dict:
+    ref, currency = escape(report.reference), report.currency
+    text = (f":warning: Forecast kept {amount(currency, payment.forecast_amount)} for the payment of "
+            f"{amount(currency, payment.amount)} on {ref}: it cannot hold this amount exactly.")
+    return message(text, [section(text),
+                          context("Correct the payment in Forecast by hand; Xero has the exact amount.")])
+
+
+def lines_edited(report) -> dict:
+    ref = escape(report.reference)
+    bullets = []
+    for difference in report.line_differences:
+        before, after = escape(difference.before or "—"), escape(difference.after or "—")
+        if difference.what == "line_added":
+            bullets.append(f"• Line {difference.line} added: {after}")
+        elif difference.what == "line_removed":
+            bullets.append(f"• Line {difference.line} removed: {before}")
+        elif difference.what in TOTAL_NAMES:
+            bullets.append(f"• {TOTAL_NAMES[difference.what]}: {before} → {after}")
+        else:
+            bullets.append(f"• Line {difference.line} {LINE_FIELD_NAMES[difference.what]}: {before} → {after}")
+    text = f":memo: {ref} was edited in Xero after the export:"
+    return message(text, [section(text + "\n" + "\n".join(bullets[:20])),
+                          context("Forecast was not changed; edit the invoice there too if it should match.")])
+
+
+def paid_notice(report) -> dict:
+    text = f":tada: {report.reference} is paid: {status_line(report)}."
+    return message(text, [section(f":tada: *{escape(report.reference)}* is paid: {escape(status_line(report))}.")])
+
+
+def unlinked_invoice_notice(report) -> dict:
+    """For an invoice whose approval message is unknown: everything in one message."""
+    text = f"{report.reference} changed in Xero: {status_line(report)}"
+    blocks = [section(f":receipt: *{escape(report.reference)}* changed in Xero: {escape(status_line(report))}")]
+    for reply in thread_replies(report):
+        blocks.extend(reply["blocks"])
+    return message(text, blocks[:50])
+
+
+def client_changed(report, tenant_name: str) -> dict:
+    client = escape(report.client_name)
+    if report.problem:
+        text = (f":warning: {client} changed in Xero ({escape(tenant_name)}), but the Forecast client could not "
+                f"be updated: {escape(report.problem)}")
+        return message(text, [section(text), context("The next sync tries again.")])
+    bullets = "\n".join(f"• {CLIENT_FIELD_NAMES[c.field]}: {escape(c.before or '—')} → {escape(c.after or '—')}"
+                        for c in report.changes)
+    text = f":bust_in_silhouette: {client} changed in Xero ({escape(tenant_name)}); the Forecast client was updated:"
+    return message(text, [section(f"{text}\n{bullets}")])
+
+
+def sync_started(requested) -> dict:
+    """The answer to /xero sync: which organisations are read now, which wait for tomorrow's calls."""
+    if not requested:
+        text = "No Xero organisation is connected, so there is nothing to sync."
+        return message(text, [section(f":information_source: {text}"),
+                              context("An admin can connect one with `/xero connect`.")])
+    now = [r.tenant_name for r in requested if not r.postponed]
+    later = [r.tenant_name for r in requested if r.postponed]
+    blocks, parts = [], []
+    if now:
+        names = ", ".join(f"*{escape(n)}*" for n in now)
+        blocks.append(section(f":arrows_counterclockwise: Syncing {names} now. I will tell you what changed."))
+        parts.append(f"Syncing {len(now)} organisation{'s' if len(now) != 1 else ''} with Xero now.")
+    if later:
+        names = ", ".join(f"*{escape(n)}*" for n in later)
+        blocks.append(section(f":hourglass: Not syncing {names}: the rest of today's Xero calls are kept for "
+                              f"exports. Sync resumes when Xero's daily limit allows."))
+        parts.append(f"{len(later)} organisation{'s' if len(later) != 1 else ''} postponed.")
+    return message(" ".join(parts), blocks)
+
+
+def sync_answer(summary) -> dict:
+    name = escape(summary.tenant_name)
+    if summary.failure:
+        text = f"{summary.tenant_name}: Xero could not be read: {summary.failure}"
+        return message(text, [section(f":warning: *{name}*: Xero could not be read: {escape(summary.failure)}"),
+                              context("Nothing was changed. The next sync tries again.")])
+    if summary.postponed:
+        text = (f"{summary.tenant_name}: sync postponed — the rest of today's Xero calls are kept for exports. "
+                f"It resumes within an hour.")
+        return message(text, [section(f":hourglass: *{name}*: sync postponed — the rest of today's Xero calls "
+                                      f"are kept for exports. It resumes within an hour.")])
+    lines = [f"• {escape(r.reference)}: {escape(_invoice_summary(r))}" for r in summary.invoices]
+    lines += [f"• {escape(r.client_name)}: " + (f"could not update ({escape(r.problem)})" if r.problem else
+              ", ".join(CLIENT_FIELD_NAMES[c.field] for c in r.changes) + " updated in Forecast")
+              for r in summary.contacts]
+    if not lines:
+        text = f"{summary.tenant_name}: nothing changed in Xero since the last sync."
+        return message(text, [section(f":white_check_mark: *{name}*: nothing changed in Xero since the last sync.")])
+    text = f"{summary.tenant_name}: {len(lines)} change{'s' if len(lines) != 1 else ''} from Xero."
+    changes = "\n".join(lines[:30])
+    return message(text, [section(f":arrows_counterclockwise: *{name}*: what changed in Xero\n{changes}")])
+
+
+def _invoice_summary(report) -> str:
+    parts = [status_line(report)]
+    if report.payments_recorded:
+        parts.append(f"{len(report.payments_recorded)} payment{'s' if len(report.payments_recorded) != 1 else ''} "
+                     f"added in Forecast")
+    if report.payments_removed:
+        parts.append(f"{len(report.payments_removed)} removed in Forecast")
+    if report.line_differences:
+        parts.append("edited in Xero")
+    if report.problems:
+        parts.append("Forecast could not be updated")
+    return " · ".join(parts)

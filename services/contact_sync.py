@@ -1,0 +1,82 @@
+"""A Xero contact linked to a Forecast client: its name, address and tax number flow to the client.
+
+Only what changed in Xero is sent (`PUT /clients/{id}` with those fields): the link remembers the contact
+as last seen, so a value someone typed in Forecast is overwritten only when Xero's value changes too.
+The first time, Forecast's current values are the baseline. An archived contact changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from services.customer_import import new_client
+from services.forecast import ForecastApi, ForecastError
+from services.links import Link, LinkStore
+from services.logfmt import fields
+from services.xero.models import XeroContact
+
+log = logging.getLogger(__name__)
+
+CLIENT_FIELDS = ("name", "street", "zip", "city", "country", "vat_number")
+
+
+class FieldChange(BaseModel):
+    field: str  # one of CLIENT_FIELDS
+    before: str | None
+    after: str | None
+
+
+class ContactSynced(BaseModel):
+    team_id: str
+    tenant_id: str
+    forecast_client_id: int
+    client_name: str
+    changes: list[FieldChange] = []
+    problem: str | None = None  # Forecast refused or failed, in its words
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes or self.problem)
+
+
+def contact_values(contact: XeroContact) -> dict[str, str | None]:
+    """The contact as a Forecast client would hold it (the same mapping as the customer import)."""
+    client = new_client(contact, (contact.name or "").strip() or "?")
+    return {name: getattr(client, name) for name in CLIENT_FIELDS}
+
+
+@dataclass
+class ContactSync:
+    forecast: ForecastApi
+    links: LinkStore
+
+    async def sync(self, link: Link, contact: XeroContact, *, api_key: str) -> ContactSynced | None:
+        if (contact.contact_status or "ACTIVE").upper() != "ACTIVE" or not (contact.name or "").strip():
+            return None
+        client_id = int(link.forecast_id)
+        try:
+            client = await self.forecast.get_customer(api_key, client_id)
+        except ForecastError as exc:
+            return ContactSynced(team_id=link.team_id, tenant_id=link.tenant_id, forecast_client_id=client_id,
+                                 client_name=(link.details or {}).get("contact_name") or str(client_id),
+                                 problem=str(exc))
+        current = {name: getattr(client, name) or None for name in CLIENT_FIELDS}
+        seen = (link.details or {}).get("xero_contact") or current
+        values = contact_values(contact)
+        changes = [FieldChange(field=name, before=current[name], after=values[name]) for name in CLIENT_FIELDS
+                   if values[name] != seen.get(name) and values[name] != current[name] and values[name] is not None]
+        report = ContactSynced(team_id=link.team_id, tenant_id=link.tenant_id, forecast_client_id=client_id,
+                               client_name=client.name, changes=changes)
+        if changes:
+            try:
+                await self.forecast.update_customer(api_key, client_id, {c.field: c.after for c in changes})
+            except ForecastError as exc:
+                report.problem = str(exc)
+                return report  # the snapshot stays, so the next sync tries again
+            log.info("sync.client_updated", **fields(team=link.team_id, tenant=link.tenant_id, client=client_id,
+                                                     fields=",".join(c.field for c in changes)))
+        await self.links.update_details(link, {**(link.details or {}), "xero_contact": values})
+        return report
