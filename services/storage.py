@@ -102,6 +102,10 @@ class Storage:
     def jobs(self) -> AsyncCollection:
         return self.db["jobs"]
 
+    @property
+    def xero_reference(self) -> AsyncCollection:
+        return self.db["xero_reference"]
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:

@@ -32,12 +32,15 @@ from services.xero.models import (
     XeroCurrency,
     XeroInvoice,
     XeroPurchaseOrder,
+    XeroTaxRate,
 )
 
 log = logging.getLogger(__name__)
 
 ACCOUNTING_PATH = "/api.xro/2.0"
 PAGE_SIZE = 100
+NUMBERS_PER_LOOKUP = 50  # InvoiceNumbers= rides in the URL, which Xero caps
+NAMES_PER_LOOKUP = 20  # names OR-ed in one `where`, also in the URL
 MAX_INVOICES_PER_REQUEST = 50
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
 MAX_RETRY_AFTER = 60.0  # a longer Retry-After (e.g. the day limit) is reported, not waited out
@@ -52,6 +55,7 @@ _SUBJECTS = {
     "Organisation": ("organisation", "organisation"),
     "Currencies": ("currencies", "currencies"),
     "Accounts": ("accounts", "accounts"),
+    "TaxRates": ("tax rates", "tax rates"),
 }
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -178,7 +182,13 @@ class XeroClient:
                 method, self._base_url + path, params=query or None, data=body, headers=headers,
                 timeout=self._timeout,
             ) as response:
+                self._observe(tenant.tenant_id, response.headers)
                 return _Answer(response.status, response.headers, await response.read())
+
+    def _observe(self, tenant_id: str, headers: Any) -> None:
+        observe = getattr(self._limiter, "observe", None)  # a limiter may not read Xero's counts
+        if observe is not None:
+            observe(tenant_id, headers)
 
     def _delay_for(self, failure: XeroError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None when waiting is pointless."""
@@ -222,6 +232,18 @@ class XeroClient:
         answer = await self.request(tenant, "GET", "/Accounts", params={"where": where})
         return _parse_list(XeroAccount, answer, "Accounts")
 
+    async def get_tax_rates(self, tenant: TenantAuth) -> list[XeroTaxRate]:
+        answer = await self.request(tenant, "GET", "/TaxRates")
+        return _parse_list(XeroTaxRate, answer, "TaxRates")
+
+    def calls_left_today(self, tenant_id: str) -> int:
+        """The smaller of our own count and what Xero last said (X-DayLimit-Remaining)."""
+        return self._limiter.calls_left_today(tenant_id)
+
+    def day_resets_in(self, tenant_id: str) -> float:
+        """Seconds until the day budget grows again."""
+        return self._limiter.day_resets_in(tenant_id)
+
     # ----------------------------------------------------------------- contacts
 
     async def find_contacts_by_name(
@@ -251,6 +273,29 @@ class XeroClient:
             raise XeroError("Xero did not return the created contact")
         return contacts[0]
 
+    async def find_contacts_by_names(self, tenant: TenantAuth, names: list[str]) -> list[XeroContact]:
+        """Contacts whose name is exactly one of `names`: one call per 20 names (`Name=="a" OR Name=="b"`)."""
+        found: list[XeroContact] = []
+        unique = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+        for chunk in _chunks(unique, NAMES_PER_LOOKUP):
+            where = " OR ".join(f"Name=={where_string(name)}" for name in chunk)
+            answer = await self.request(tenant, "GET", "/Contacts", params={"where": where, "summaryOnly": True})
+            found.extend(_parse_list(XeroContact, answer, "Contacts"))
+        return found
+
+    async def create_contacts(
+        self, tenant: TenantAuth, contacts: list[XeroContact], *, idempotency_key: str
+    ) -> list[XeroContact]:
+        """Create several contacts in one call with `summarizeErrors=false`: one answer per contact, in order;
+        a refused one carries `has_validation_errors`/`validation_errors` and the others are created."""
+        if not contacts:
+            return []
+        answer = await self.request(
+            tenant, "PUT", "/Contacts", params={"summarizeErrors": False},
+            json={"Contacts": [contact.to_xero() for contact in contacts]}, idempotency_key=idempotency_key,
+        )
+        return _parse_list(XeroContact, answer, "Contacts")
+
     async def list_contacts(
         self, tenant: TenantAuth, *, customers_only: bool = False, if_modified_since: datetime | None = None
     ) -> list[XeroContact]:
@@ -266,6 +311,41 @@ class XeroClient:
         answer = await self.request(tenant, "GET", "/Invoices", params=params)
         matches = [i for i in _parse_list(XeroInvoice, answer, "Invoices") if i.invoice_number == number]
         return matches[0] if matches else None
+
+    async def find_invoices_by_numbers(self, tenant: TenantAuth, numbers: list[str]) -> dict[str, XeroInvoice]:
+        """Sales invoices with these numbers, by number: one call per 50 numbers (`InvoiceNumbers=`).
+
+        A number containing a comma cannot ride in that list and costs a call of its own."""
+        wanted = list(dict.fromkeys(n for n in numbers if n))
+        plain = [n for n in wanted if "," not in n]
+        found: dict[str, XeroInvoice] = {}
+        for chunk in _chunks(plain, NUMBERS_PER_LOOKUP):
+            answer = await self.request(tenant, "GET", "/Invoices", params={
+                "InvoiceNumbers": ",".join(chunk), "summaryOnly": True, "pageSize": 1000})
+            for invoice in _parse_list(XeroInvoice, answer, "Invoices"):
+                if invoice.type in (None, "ACCREC") and invoice.invoice_number in chunk:
+                    found.setdefault(invoice.invoice_number, invoice)
+        for number in (n for n in wanted if "," in n):
+            invoice = await self.find_invoice_by_number(tenant, number)
+            if invoice is not None:
+                found[number] = invoice
+        return found
+
+    async def create_invoice_batch(
+        self, tenant: TenantAuth, invoices: list[XeroInvoice], *, idempotency_key: str
+    ) -> list[XeroInvoice]:
+        """Create up to 50 invoices with `summarizeErrors=false` and `unitdp=4`: one answer per invoice, in
+        order. A refused invoice comes back with `has_errors` and `validation_messages`; the others are created.
+        Raises only for failures of the whole request (auth, rate limit after retries, Xero down)."""
+        if len(invoices) > MAX_INVOICES_PER_REQUEST:
+            raise ValueError(f"Xero takes at most {MAX_INVOICES_PER_REQUEST} invoices per request, got {len(invoices)}")
+        if not invoices:
+            return []
+        answer = await self.request(
+            tenant, "PUT", "/Invoices", params={"summarizeErrors": False, "unitdp": 4},
+            json={"Invoices": [invoice.to_xero() for invoice in invoices]}, idempotency_key=idempotency_key,
+        )
+        return _parse_list(XeroInvoice, answer, "Invoices")
 
     async def create_invoices(
         self, tenant: TenantAuth, invoices: list[XeroInvoice], *, idempotency_key: str
@@ -320,6 +400,10 @@ class XeroClient:
             if len(batch) < PAGE_SIZE:
                 return rows
             page += 1
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def where_string(value: str) -> str:

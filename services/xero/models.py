@@ -161,6 +161,15 @@ class XeroAccount(XeroModel):
     tax_type: str | None = None
 
 
+class XeroTaxRate(XeroModel):
+    name: str | None = None
+    tax_type: str | None = None
+    status: str | None = None  # ACTIVE | DELETED | ARCHIVED | PENDING
+    can_apply_to_revenue: bool | None = None
+    effective_rate: XeroAmount | None = None
+    display_tax_rate: XeroAmount | None = None
+
+
 class XeroConnection(BaseModel):
     """One organisation the token may reach (Identity API GET /connections; camelCase there)."""
 
