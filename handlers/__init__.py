@@ -8,9 +8,11 @@ from bot.container import Container
 from handlers import connections, exports, imports, settings
 from handlers.router import CommandRouter
 from handlers.router import register as register_router
+from handlers.router import register_listener
 
 
 def register_all(app: AsyncApp, container: Container, router: CommandRouter) -> None:
+    register_listener(app, container, router)
     for module in (connections, exports, imports, settings):
         module.register(app, container, router)
     register_router(app, container, router)

@@ -1,9 +1,10 @@
 """Xero's per-organisation limits, enforced on our side so we rarely meet a 429.
 
 Per tenant: 5 calls in flight, 60 calls started in any 60 seconds, 5,000 in any rolling day.
-Xero's own count (`X-MinLimit-Remaining`, `X-DayLimit-Remaining` on every answer) is read too: another
-process using the same organisation, or a Starter app's 1,000 a day, shows there first, and we pace by
-the smaller of the two counts. `time_scale` shrinks the minute and the day (the bench's time-scaled Xero).
+Xero's own count (`X-MinLimit-Remaining`, `X-DayLimit-Remaining` on every answer) is read too: what Xero
+counts beyond our own calls (another process or app on the same organisation, or a Starter app's 1,000 a
+day) is taken off our budget for a window. `time_scale` shrinks the minute and the day (the bench's
+time-scaled Xero).
 """
 
 from __future__ import annotations
@@ -22,24 +23,22 @@ DAY = 86_400.0
 
 
 @dataclass
-class _Reported:
-    """What Xero last said is left, when, and how many calls we started since."""
+class _Elsewhere:
+    """Calls Xero counted that we did not make (another process, another app on the same organisation):
+    Xero's used count at `at` less ours at that moment. They age out within a window of `at`."""
 
-    remaining: int
+    calls: int
     at: float
-    started_since: int = 0
-
-    def left(self) -> int:
-        return self.remaining - self.started_since
 
 
 @dataclass
 class _TenantBudget:
     in_flight: asyncio.Semaphore
-    minute_starts: deque[float] = field(default_factory=deque)
+    calls_open: int = 0  # started and not finished: each still counts in the minute
+    minute_ends: deque[float] = field(default_factory=deque)  # when calls finished
     day_starts: deque[float] = field(default_factory=deque)
-    minute_reported: _Reported | None = None
-    day_reported: _Reported | None = None
+    minute_elsewhere: _Elsewhere | None = None
+    day_elsewhere: _Elsewhere | None = None
 
 
 class TenantLimiter:
@@ -69,26 +68,28 @@ class TenantLimiter:
         """Wait for a free slot for this tenant; raise XeroRateLimited(problem="day") if the day is used up."""
         budget = self._budget(tenant_id)
         async with budget.in_flight:
-            # Recorded only once the call really starts, so the window counts true start times.
             await self._claim_start(budget)
-            yield
+            try:
+                yield
+            finally:
+                # Xero counts a call when it arrives, somewhere between our start and its answer: counting it
+                # in our minute until a minute after the answer keeps us under Xero's count, whatever the lag.
+                budget.calls_open -= 1
+                budget.minute_ends.append(self._clock())
 
     def calls_left_today(self, tenant_id: str) -> int:
         budget = self._budget(tenant_id)
-        now = self._clock()
-        _forget_older_than(budget.day_starts, now - self.day)
-        return max(0, min(self.per_day - len(budget.day_starts), self._reported_left(budget.day_reported, now,
-                                                                                       self.day)))
+        return max(0, self._day_left(budget, self._clock()))
 
     def day_resets_in(self, tenant_id: str) -> float:
         """Seconds until a call of today's budget is given back (a rolling day: the oldest call ages out)."""
         budget = self._budget(tenant_id)
         now = self._clock()
         _forget_older_than(budget.day_starts, now - self.day)
-        if budget.day_starts:
-            return max(0.0, budget.day_starts[0] + self.day - now)
-        reported = budget.day_reported
-        return max(0.0, reported.at + self.day - now) if reported else 0.0
+        oldest = [budget.day_starts[0]] if budget.day_starts else []
+        if budget.day_elsewhere is not None and budget.day_elsewhere.calls > 0:
+            oldest.append(budget.day_elsewhere.at)
+        return max(0.0, min(oldest) + self.day - now) if oldest else 0.0
 
     def observe(self, tenant_id: str, headers) -> None:
         """Read Xero's remaining counts from an answer's headers (missing or odd values are ignored)."""
@@ -97,51 +98,55 @@ class TenantLimiter:
         minute = _header_int(headers, "X-MinLimit-Remaining")
         day = _header_int(headers, "X-DayLimit-Remaining")
         if minute is not None:
-            budget.minute_reported = _Reported(minute, now)
+            budget.minute_elsewhere = _Elsewhere(max(0, self.per_minute - minute - self._minute_used(budget, now)),
+                                                 now)
         if day is not None:
-            budget.day_reported = _Reported(day, now)
+            _forget_older_than(budget.day_starts, now - self.day)
+            budget.day_elsewhere = _Elsewhere(max(0, self.per_day - day - len(budget.day_starts)), now)
 
     async def _claim_start(self, budget: _TenantBudget) -> None:
         while True:
             now = self._clock()
-            _forget_older_than(budget.day_starts, now - self.day)
-            _forget_older_than(budget.minute_starts, now - self.minute)
-            day_left = min(self.per_day - len(budget.day_starts),
-                           self._reported_left(budget.day_reported, now, self.day))
-            if day_left <= 0:
+            if self._day_left(budget, now) <= 0:
                 raise XeroRateLimited(
                     "Xero's daily call limit for this organisation is used up (day limit) — try again later",
-                    retry_after=(budget.day_starts[0] + self.day - now) if budget.day_starts else self.day,
+                    retry_after=self._day_wait(budget, now),
                     problem="day",
                 )
-            minute_left = min(self.per_minute - len(budget.minute_starts),
-                              self._reported_left(budget.minute_reported, now, self.minute))
-            if minute_left > 0:
-                budget.minute_starts.append(now)
+            elsewhere = _recent(budget.minute_elsewhere, now, self.minute)
+            if self._minute_used(budget, now) + elsewhere < self.per_minute:
+                budget.calls_open += 1
                 budget.day_starts.append(now)
-                for reported in (budget.minute_reported, budget.day_reported):
-                    if reported is not None:
-                        reported.started_since += 1
                 return
             await self._sleep(self._minute_wait(budget, now))
 
-    def _minute_wait(self, budget: _TenantBudget, now: float) -> float:
-        if len(budget.minute_starts) >= self.per_minute:
-            return max(0.0, budget.minute_starts[0] + self.minute - now)
-        # Xero counts calls we did not make (another process): wait a slot's worth, then look again.
-        return self.minute / self.per_minute
+    def _minute_used(self, budget: _TenantBudget, now: float) -> int:
+        _forget_older_than(budget.minute_ends, now - self.minute)
+        return budget.calls_open + len(budget.minute_ends)
 
-    @staticmethod
-    def _reported_left(reported: _Reported | None, now: float, window: float) -> float:
-        """Xero's count stays meaningful for a window after it was said; after that only ours counts."""
-        if reported is None or now - reported.at >= window:
-            return float("inf")
-        return reported.left()
+    def _day_left(self, budget: _TenantBudget, now: float) -> int:
+        _forget_older_than(budget.day_starts, now - self.day)
+        return self.per_day - len(budget.day_starts) - _recent(budget.day_elsewhere, now, self.day)
+
+    def _day_wait(self, budget: _TenantBudget, now: float) -> float:
+        waits = [budget.day_starts[0] + self.day - now] if budget.day_starts else []
+        if budget.day_elsewhere is not None:
+            waits.append(budget.day_elsewhere.at + self.day - now)
+        return max(0.0, min(waits)) if waits else self.day
+
+    def _minute_wait(self, budget: _TenantBudget, now: float) -> float:
+        if budget.minute_ends and budget.calls_open + len(budget.minute_ends) >= self.per_minute:
+            return max(0.001, budget.minute_ends[0] + self.minute - now)  # when our oldest call ages out
+        return self.minute / self.per_minute  # calls made elsewhere fill it: look again shortly
 
     def _budget(self, tenant_id: str) -> _TenantBudget:
         if tenant_id not in self._budgets:
             self._budgets[tenant_id] = _TenantBudget(in_flight=asyncio.Semaphore(self.concurrent))
         return self._budgets[tenant_id]
+
+
+def _recent(elsewhere: _Elsewhere | None, now: float, window: float) -> int:
+    return elsewhere.calls if elsewhere is not None and now - elsewhere.at < window else 0
 
 
 def _header_int(headers, name: str) -> int | None:
