@@ -333,3 +333,46 @@ def refusal_reason(refused: RefusedReference) -> str:
         "not_sent": "not sent (only approved or sent Forecast invoices are exported)",
     }
     return reasons.get(refused.reason, escape(refused.reason))
+
+
+# ----------------------------------------------------------------------------- several references, one answer
+
+
+def several_answers(answers: list[tuple[str, dict]], refused: list[RefusedReference]) -> dict:
+    """One answer for `/xero export` with several references (a response_url takes only 5 posts): a line
+    per reference, saying what became of it, then what could not be read. `answers` pairs each reference
+    with the message a single request would have got."""
+    lines = [f"• {_about(reference, _first_line(payload))}" for reference, payload in answers]
+    lines += [f"• `{escape(r.reference)}` — {refusal_reason(r)}" for r in refused]
+    count = len(answers) + len(refused)
+    text = f"{count} invoice references: what became of each"
+    blocks = [section(f"*{escape(text)}*")]
+    blocks += [section("\n".join(lines[i:i + LINES_PER_SECTION])) for i in range(0, len(lines), LINES_PER_SECTION)]
+    blocks.append(context("Requests go to the approval channel one invoice at a time; you will hear back here "
+                          "or in a DM."))
+    return message(text, blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def unexported_not_available() -> dict:
+    text = "`/xero export unexported` is not available yet."
+    return message(text, [section(f":construction: {text}"), context(
+        "Name the invoices instead: several at once, or a range like `/xero export INV-101..INV-130`.")])
+
+
+def problems_as_refusals(problems) -> list[RefusedReference]:
+    """services.export_refs problems, as lines of the requester's answer."""
+    refused = []
+    for problem in problems:
+        if problem.code == "too_many":
+            refused += [RefusedReference(reference, "too_many") for reference in problem.text.split()]
+        else:
+            refused.append(RefusedReference(problem.text, problem.code, {"count": problem.count}))
+    return refused
+
+
+def _about(reference: str, text: str) -> str:
+    return text if reference.casefold() in text.casefold() else f"`{escape(reference)}` — {text}"
+
+
+def _first_line(payload: dict) -> str:
+    return escape(payload.get("text") or "").splitlines()[0] if payload.get("text") else "no answer"
