@@ -141,7 +141,7 @@ def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "exported_to_removed_org":
         return (":warning: exported before to an organisation since removed: "
                 "exported again only if an admin chooses to (it will then exist twice)")
-    return f":grey_question: {escape(code)}"
+    return f":question: {escape(code)}"
 
 
 def _outcome(line: BatchLine) -> str:
@@ -355,7 +355,7 @@ def several_answers(answers: list[tuple[str, dict]], refused: list[RefusedRefere
 
 def unexported_not_available() -> dict:
     text = "`/xero export unexported` is not available yet."
-    return message(text, [section(f":construction: {text}"), context(
+    return message(text, [section(f":information_source: {text}"), context(
         "Name the invoices instead: several at once, or a range like `/xero export INV-101..INV-130`.")])
 
 
