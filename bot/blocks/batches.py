@@ -94,7 +94,7 @@ class BatchView:
 class RefusedReference:
     reference: str
     reason: str  # not_found | already_exported | already_requested | bad_range | reversed_range | range_too_long
-    #             | too_many | not_sent
+    #             | too_many | not_sent | no_lines | no_client | client_not_found (services.batch_select)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -331,6 +331,9 @@ def refusal_reason(refused: RefusedReference) -> str:
         "range_too_long": f"the range has {data.get('count', 'too many')} invoices; at most 50 go in one request",
         "too_many": "at most 50 invoices go in one request: ask again for these",
         "not_sent": "not sent (only approved or sent Forecast invoices are exported)",
+        "no_lines": "it has no lines in Forecast: nothing to export",
+        "no_client": "it has no client in Forecast, so nobody to bill",
+        "client_not_found": "no Forecast client has this name",
     }
     return reasons.get(refused.reason, escape(refused.reason))
 
