@@ -31,6 +31,7 @@ from services.logfmt import fields
 from services.org_reference import OrgReference, OrgReferenceStore
 from services.preflight import CENT, Preflight, preflight
 from services.xero.client import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_INVOICES_PER_REQUEST, TenantAuth, XeroClient
+from services.xero.errors import XeroRateLimited
 from services.xero.models import XeroAddress, XeroContact, XeroInvoice, XeroLineItem
 
 log = logging.getLogger(__name__)
@@ -142,19 +143,29 @@ class BatchExporter:
         chunks = [_Chunk(n, pending[i:i + CHUNK_SIZE]) for n, i in enumerate(range(0, len(pending), CHUNK_SIZE))]
         for chunk in chunks:
             self._check_budget(tenant.tenant_id, items, outcomes)
-            for outcome in await self._export_chunk(team_id, batch_id, tenant, chunk, reference, settings,
-                                                    generation, history, connected_tenant_ids, by):
+            try:
+                chunk_outcomes = await self._export_chunk(team_id, batch_id, tenant, chunk, reference, settings,
+                                                          generation, history, connected_tenant_ids, by)
+            except XeroRateLimited as exc:
+                if exc.problem != "day":
+                    raise
+                raise self._day_spent(tenant.tenant_id, items, outcomes, exc.retry_after) from exc
+            for outcome in chunk_outcomes:
                 outcomes[outcome.forecast_invoice_id] = outcome
         return [outcomes[item.invoice.id] for item in items]
 
     def _check_budget(self, tenant_id: str, items: list[BatchItem], outcomes: dict[int, ItemOutcome]) -> None:
-        if self.xero.calls_left_today(tenant_id) >= CALLS_PER_CHUNK + self.day_reserve:
-            return
+        if self.xero.calls_left_today(tenant_id) < CALLS_PER_CHUNK + self.day_reserve:
+            raise self._day_spent(tenant_id, items, outcomes, None)
+
+    def _day_spent(self, tenant_id: str, items: list[BatchItem], outcomes: dict[int, ItemOutcome],
+                   retry_after: float | None) -> DayBudgetSpent:
+        """What is done stays done (linked); the rest waits for Xero's day (Xero's Retry-After when it said)."""
         waiting = [item.invoice.id for item in items if item.invoice.id not in outcomes]
-        delay = self.xero.day_resets_in(tenant_id)
+        delay = retry_after if retry_after is not None else self.xero.day_resets_in(tenant_id)
         log.warning("batch_export.day_budget", **fields(tenant=tenant_id, waiting=len(waiting), delay=round(delay)))
-        raise DayBudgetSpent(delay, tenant_id, [outcomes[i.invoice.id] for i in items if i.invoice.id in outcomes],
-                             waiting)
+        return DayBudgetSpent(delay, tenant_id, [outcomes[i.invoice.id] for i in items if i.invoice.id in outcomes],
+                              waiting)
 
     async def _export_chunk(self, team_id: str, batch_id: str, tenant: TenantAuth, chunk: _Chunk,
                             reference: OrgReference, settings: BatchSettings, generation: int,

@@ -221,3 +221,26 @@ async def test_reference_data_is_read_once_per_organisation_within_its_ttl(stora
     stale = OrgReferenceStore(storage, client(session), ttl=0)
     await stale.get(TEAM, auth(uk))
     assert len(standin.sent("GET", "TaxRates")) == 2
+
+
+async def test_when_xero_says_the_day_is_used_up_mid_batch_the_rest_waits_for_xeros_retry_after(
+        storage, session, standin):
+    uk = standin.tenant_id("UK")
+    batch = [item(6000 + n, n % 3, f"Day Client {n % 3}", "GBP", 20.0) for n in range(70)]
+
+    def day_limit_on_second_create(call):
+        if call.method == "PUT" and call.resource == "Invoices" and len(standin.sent("PUT", "Invoices")) == 2:
+            return 429, {}, {"Retry-After": "41000", "X-Rate-Limit-Problem": "day"}
+        return None
+    standin.refuse = day_limit_on_second_create
+
+    with pytest.raises(DayBudgetSpent) as waiting:
+        await exporter(session, storage).export(TEAM, "b6", auth(uk), batch, BatchSettings(), generation=1,
+                                                connected_tenant_ids={uk})
+
+    assert waiting.value.delay == 41000
+    assert len(waiting.value.done) == 50 and len(waiting.value.waiting) == 20
+    standin.refuse = None
+    outcomes = await exporter(session, storage).export(TEAM, "b6", auth(uk), batch, BatchSettings(), generation=1,
+                                                       connected_tenant_ids={uk})
+    assert Counter(o.outcome for o in outcomes) == {"already_linked": 50, "created": 20}

@@ -43,6 +43,7 @@ class XeroStandIn:
     calls: list[Call] = field(default_factory=list)
     replays: dict[str, tuple[int, Any]] = field(default_factory=dict)
     after_commit: Callable[[Call], None] | None = None  # may raise to cut the connection after the work is done
+    refuse: Callable[[Call], tuple[int, Any, dict] | None] | None = None  # (status, body, headers) instead
 
     def install(self, mocked) -> "XeroStandIn":
         for method in ("get", "put", "post"):
@@ -66,6 +67,9 @@ class XeroStandIn:
             self.calls.append(call)
             if CONTRACTS_DIR is not None:
                 validate_xero_accounting_request(method, str(url), headers, body)
+            refused = self.refuse(call) if self.refuse is not None else None
+            if refused is not None:
+                return CallbackResult(status=refused[0], payload=refused[1], headers=refused[2])
             status, payload = self._answer(call, url)
             if self.after_commit is not None:
                 self.after_commit(call)
