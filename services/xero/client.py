@@ -323,7 +323,8 @@ class XeroClient:
             answer = await self.request(tenant, "GET", "/Invoices", params={
                 "InvoiceNumbers": ",".join(chunk), "summaryOnly": True, "pageSize": 1000})
             for invoice in _parse_list(XeroInvoice, answer, "Invoices"):
-                if invoice.type in (None, "ACCREC") and invoice.invoice_number in chunk:
+                # A deleted invoice gives its number back; a voided one keeps it (and is linked, not recreated).
+                if invoice.type in (None, "ACCREC") and invoice.invoice_number in chunk and invoice.status != "DELETED":
                     found.setdefault(invoice.invoice_number, invoice)
         for number in (n for n in wanted if "," in n):
             invoice = await self.find_invoice_by_number(tenant, number)
