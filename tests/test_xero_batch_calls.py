@@ -149,3 +149,14 @@ async def test_a_slow_call_counts_in_the_minute_until_a_minute_after_its_answer(
         started_third = now[0]
 
     assert started_third == 70  # not 60: the first call may have reached Xero only at 10
+
+
+async def test_a_deleted_invoice_does_not_count_as_already_in_xero(session, standin):
+    uk = TenantAuth(standin.tenant_id("UK"), "t")
+    xero = XeroClient(session, API_URL, Tokens(), sleep=no_sleep)
+    await xero.create_invoice_batch(uk, [new_invoice("D-1", "Acme Corporation"), new_invoice("D-2", "Acme Corporation")],
+                                    idempotency_key="deleted")
+    for document in standin.invoices_numbered(uk.tenant_id, "D-1"):
+        document["Status"] = "DELETED"
+
+    assert sorted(await xero.find_invoices_by_numbers(uk, ["D-1", "D-2"])) == ["D-2"]
