@@ -4,7 +4,8 @@ slack-bolt (process_before_response=False) runs a listener as a task and returns
 it sees `ack()` was called. Work done after `ack()` in the same event loop (database reads, posting to the
 response_url) then competes with the acks of the other requests in flight; under load that made the
 bot's ack p99 several times a bare Bolt app's. `after_ack(context)` holds such work until our web handler
-has the ack in hand, so acks go first.
+has the ack in hand, so acks go first. (This relies on bolt's default process_before_response=False: with
+True, dispatch would wait for the listener, and the listener would wait here up to ACK_WAIT_LIMIT.)
 
 Bolt's `respond` opens a new HTTP session and connection for every answer; `SharedRespond` posts to the
 response_url over the bot's one aiohttp session (kept-alive connections).
