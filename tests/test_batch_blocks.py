@@ -127,3 +127,30 @@ def test_the_requester_hears_once_what_went_and_what_was_refused_and_why():
 def test_nothing_sent_is_said_plainly():
     answer = batches.batch_requested(1, [RefusedReference("INV-9", "not_found")], None, None)
     assert answer["text"] == "Nothing went for approval; 1 not sent"
+
+
+def test_a_line_is_built_from_the_pre_flight_and_the_export_outcome():
+    from services.batch_export import ItemOutcome
+    from services.forecast import ForecastInvoice
+    from services.org_reference import OrgReference
+    from services.preflight import preflight
+    from services.xero.models import XeroAccount, XeroTaxRate
+
+    reference = OrgReference("T-US", ("USD",), (XeroAccount(code="200", type="REVENUE", status="ACTIVE"),),
+                             (XeroTaxRate(tax_type="NONE", effective_rate=Decimal(0), status="ACTIVE",
+                                          can_apply_to_revenue=True),), 0)
+    forecast = ForecastInvoice.model_validate({"id": 103, "invoice_reference": "INV-103", "currency": "USD",
+                                               "entries": [{"name": "Forecast work", "quantity": 1,
+                                                            "unit_price": 13852.5, "tax": 0}]})
+    check = preflight(forecast, "T-US", reference)
+    before = batches.line_from(check, "Acme", "Demo Company (US)")
+    assert (before.check, before.total, before.outcome) == ("ready", Decimal("13852.50"), None)
+
+    done = batches.line_from(check, "Acme", "Demo Company (US)", ItemOutcome(
+        103, "INV-103", "T-US", "created", expected_total=Decimal("13852.50"), xero_total=Decimal("13852.50"),
+        xero_number="INV-103", xero_status="AUTHORISED"))
+    assert "created as INV-103 (Approved), Xero total USD 13,852.50" in batches.line_text(done)
+
+    unmapped = preflight(forecast.model_copy(update={"entries": [forecast.entries[0].model_copy(update={"tax": 7})]}),
+                         "T-US", reference)
+    assert batches.line_from(unmapped, "Acme", "Demo Company (US)").check_data == {"percents": ["7"]}

@@ -379,3 +379,18 @@ def _about(reference: str, text: str) -> str:
 
 def _first_line(payload: dict) -> str:
     return escape(payload.get("text") or "").splitlines()[0] if payload.get("text") else "no answer"
+
+
+def line_from(check, client: str, organisation: str | None, outcome=None, url: str | None = None) -> BatchLine:
+    """A BatchLine from services.preflight.Preflight and, once exported, services.batch_export.ItemOutcome."""
+    problem = next((p for p in check.problems if p.code == check.code), None)
+    return BatchLine(
+        reference=check.reference, client=client, currency=check.currency, total=check.expected_total,
+        organisation=organisation, check=check.code, check_data=dict(problem.data) if problem else {},
+        outcome=outcome.outcome if outcome else None,
+        xero_number=outcome.xero_number if outcome else None,
+        xero_total=outcome.xero_total if outcome else None,
+        xero_status=outcome.xero_status if outcome else None,
+        messages=tuple(outcome.messages) if outcome else (),
+        url=url,
+    )
