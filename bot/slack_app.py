@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.acks import ACK_SENT
 from bot.blocks.common import error_message
 from bot.container import Container
 from bot.web import WebRoutes
@@ -40,7 +42,12 @@ def build_web_app(container: Container) -> web.Application:
     bolt = build_bolt_app(container)
 
     async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+        bolt_request = await to_bolt_request(request)
+        ack_sent = bolt_request.context[ACK_SENT] = asyncio.Event()
+        try:
+            return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        finally:
+            ack_sent.set()  # listeners waiting in bot.acks.after_ack go on
 
     web_app = web.Application()
     web_app.router.add_post("/slack/events", slack_events)

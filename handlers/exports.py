@@ -7,23 +7,30 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.blocks import batches as batch_blocks
 from bot.blocks import exports as blocks
 from bot.container import Container
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
+from services.export_refs import parse_export_args
 from services.exports import ExportRefused, Refused
 
 log = logging.getLogger(__name__)
 
 
 async def export(ctx: CommandContext) -> None:
-    # `INV-101,INV-102` and `INV-101, INV-102` are two references, like `INV-101 INV-102`
-    references = list(dict.fromkeys(r.strip() for a in ctx.args for r in a.split(",") if r.strip()))
-    if not references:
+    asked = parse_export_args(" ".join(ctx.args))
+    if asked.empty:
         await ctx.reply(blocks.usage())
         return
-    for reference in references:
-        await ctx.reply(await _request_one(ctx, reference))
+    if asked.unexported:
+        await ctx.reply(batch_blocks.unexported_not_available())
+        return
+    if len(asked.references) == 1 and not asked.problems:
+        await ctx.reply(await _request_one(ctx, asked.references[0]))
+        return
+    answers = [(reference, await _request_one(ctx, reference)) for reference in asked.references]
+    await ctx.reply(batch_blocks.several_answers(answers, batch_blocks.problems_as_refusals(asked.problems)))
 
 
 async def _request_one(ctx: CommandContext, reference: str) -> dict:

@@ -8,6 +8,7 @@ from typing import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.acks import SharedRespond, after_ack
 from bot.blocks.connections import not_admin
 from bot.blocks.help import HelpEntry, help_message
 from bot.container import Container
@@ -67,16 +68,22 @@ class CommandRouter:
 
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
-    """Registers /xero itself; call it after every feature module has added its sub-commands."""
+    """Adds `help`; call it after every feature module has added its sub-commands."""
 
     async def show_help(ctx: CommandContext) -> None:
         await ctx.reply(router.help())
 
     router.add("help", show_help, usage="/xero help", example="/xero help", summary="Show this list.")
 
+
+def register_listener(app: AsyncApp, container: Container, router: CommandRouter) -> None:
+    """Registers /xero itself, first: bolt tries listeners in order, so every command matches at once."""
+
     @app.command("/xero")
-    async def xero_command(ack, command, respond):
+    async def xero_command(ack, command, context):
         await ack()
+        await after_ack(context)  # see bot/acks.py: the acks of other requests go first
+        respond = SharedRespond(command.get("response_url"), container.http)
         words = (command.get("text") or "").split()
         sub, args = router.resolve(words)
         log.info("command", **fields(team=command.get("team_id"), user=command.get("user_id"),

@@ -87,7 +87,7 @@ class LedgerChoices:
             accounts=[AccountChoice(a.code, a.name or a.code, a.tax_type) for a in accounts
                       if a.code and a.status in (None, "ACTIVE") and _is_revenue(a.account_class, a.type)],
             tax_rates=[TaxChoice(t.tax_type, t.name or t.tax_type, t.effective_rate) for t in tax_rates
-                       if t.status in (None, "ACTIVE") and t.can_apply_to_revenue is not False],
+                       if t.tax_type and t.status in (None, "ACTIVE") and t.can_apply_to_revenue is not False],
         )
         self._cache[key] = (self.monotonic(), choices)
         return choices

@@ -52,6 +52,21 @@ class LinkStore:
         cursor = self.links.find({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id), "status": LINKED})
         return [Link.from_doc(doc) async for doc in cursor]
 
+    async def linked_many(self, team_id: str, kind: LinkKind, forecast_ids: list[str | int],
+                          tenant_id: str | None = None) -> list[Link]:
+        """Live links of several Forecast objects at once (optionally in one organisation)."""
+        query = {"team_id": team_id, "kind": kind, "forecast_id": {"$in": [str(i) for i in forecast_ids]},
+                 "status": LINKED}
+        if tenant_id is not None:
+            query["tenant_id"] = tenant_id
+        return [Link.from_doc(doc) async for doc in self.links.find(query)]
+
+    async def history(self, team_id: str, kind: LinkKind, forecast_ids: list[str | int]) -> list[Link]:
+        """Every link of these Forecast objects, live or left behind by a removed organisation."""
+        ids = [str(i) for i in forecast_ids]
+        cursor = self.links.find({"team_id": team_id, "kind": kind, "forecast_id": {"$in": ids}})
+        return [Link.from_doc(doc) async for doc in cursor]
+
     async def by_xero_id(self, team_id: str, kind: LinkKind, tenant_id: str, xero_id: str) -> Link | None:
         doc = await self.links.find_one({"team_id": team_id, "kind": kind, "tenant_id": tenant_id,
                                          "xero_id": xero_id, "status": LINKED})

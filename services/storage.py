@@ -122,6 +122,10 @@ class Storage:
     def xero_sync(self) -> AsyncCollection:
         return self.db["xero_sync"]
 
+    @property
+    def xero_reference(self) -> AsyncCollection:
+        return self.db["xero_reference"]
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:

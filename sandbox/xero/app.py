@@ -14,7 +14,7 @@ from . import accounting, actions, oauth, pages
 from .dates import iso_utc_micro
 from .keys import PUBLIC_BASE_URL, SPEC_CHECKER, WEBHOOKS, XERO_STATE
 from .spec_check import SpecChecker, default_contracts_dir
-from .state import ApiCall, Clock, Fault, FaultKind, XeroState
+from .state import ApiCall, Clock, Fault, FaultKind, RateLimiter, XeroState
 from .webhooks import WebhookSender
 
 log = logging.getLogger("sandbox.xero")
@@ -37,10 +37,14 @@ def create_xero_app(
     require_pkce: bool = True,
     webhook_url: str | None = None,
     webhook_key: str | None = None,
+    time_scale: float = 1.0,
 ) -> web.Application:
     """`public_base_url` is where this app is reachable, e.g. http://127.0.0.1:3001/xero.
 
     `webhook_url`/`webhook_key`: where bookkeeping changes are sent as signed webhooks (None: not sent).
+
+    `time_scale`: Xero's rate limits (60 a minute, 5 at once, 5,000 a day per organisation) with the minute
+    and the day shortened by this factor (the bench uses it; 1 is real time).
 
     `contracts_dir`: folder holding xero_accounting.yaml; "auto" looks in $CONTRACTS_DIR/xero, else the
     repository's tests/contracts/xero; None switches the spec check off.
@@ -49,6 +53,8 @@ def create_xero_app(
         data_dir, client_id=client_id, client_secret=client_secret, clock=clock, many_contacts=many_contacts,
         redirect_uris=redirect_uris, require_pkce=require_pkce,
     )
+    if time_scale != 1:
+        state.rate_limiter = RateLimiter(state.clock, time_scale=time_scale)
     app = web.Application()
     app[XERO_STATE] = state
     app[PUBLIC_BASE_URL] = public_base_url.rstrip("/")
@@ -171,6 +177,7 @@ async def accounting_endpoint(request: web.Request) -> web.StreamResponse:
     tenant_id = request.headers.get("xero-tenant-id")
     response = await _accounting(request, state, tenant_id)
     state.api_calls.append(ApiCall(state.clock(), request.method, request.path_qs, tenant_id, response.status))
+    state.call_counts[(tenant_id, response.status)] += 1
     return response
 
 

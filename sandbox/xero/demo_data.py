@@ -94,6 +94,11 @@ def build_organisations(now: float, *, many_contacts: int = 0) -> dict[str, dict
     return orgs
 
 
+def build_organisation(spec: dict[str, Any], now: float) -> dict[str, Any]:
+    """One more organisation shaped like the demo ones (the bench adds two); `spec` as in ORG_SPECS."""
+    return _build_org(spec, now)
+
+
 def _build_org(spec: dict[str, Any], now: float) -> dict[str, Any]:
     tenant_id = stable_id("tenant", spec["name"])
     sales_type, purchase_type, zero_type = spec["sales_tax"][0], spec["purchase_tax"][0], spec["zero_tax"][0]

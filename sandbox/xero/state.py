@@ -66,29 +66,37 @@ class RateDecision:
     minute_remaining: int
     day_remaining: int
     problem: str | None = None
-    retry_after: int = 0
+    retry_after: float = 0
 
 
 class RateLimiter:
-    """Xero's per-tenant limits: `concurrent` in flight, `per_minute` in any 60 s, `per_day` per 24 h."""
+    """Xero's per-tenant limits: `concurrent` in flight, `per_minute` in any 60 s, `per_day` per 24 h.
 
-    def __init__(self, clock: Clock, *, per_minute: int = 60, concurrent: int = 5, per_day: int = 5000):
+    `time_scale` shrinks Xero's minute and day (60: a minute lasts one second) so a bench can meet the real
+    limits quickly; Retry-After is then given in (fractional) real seconds."""
+
+    def __init__(self, clock: Clock, *, per_minute: int = 60, concurrent: int = 5, per_day: int = 5000,
+                 time_scale: float = 1.0):
         self.clock = clock
         self.per_minute = per_minute
         self.concurrent = concurrent
         self.per_day = per_day
+        self.time_scale = time_scale
+        self.minute = 60 / time_scale
+        self.day = 86400 / time_scale
+        self.refused: Counter[str] = Counter()  # problem -> how many 429s were answered
         self.in_flight: Counter[str] = Counter()
         self._minute: dict[str, deque[float]] = {}
         self._day: dict[str, deque[float]] = {}
 
     def acquire(self, tenant_id: str) -> RateDecision:
         now = self.clock()
-        minute = self._window(self._minute, tenant_id, now - 60)
-        day = self._window(self._day, tenant_id, now - 86400)
+        minute = self._window(self._minute, tenant_id, now - self.minute)
+        day = self._window(self._day, tenant_id, now - self.day)
         if len(day) >= self.per_day:
-            return self._refuse(minute, day, "day", day[0] + 86400 - now)
+            return self._refuse(minute, day, "day", day[0] + self.day - now)
         if len(minute) >= self.per_minute:
-            return self._refuse(minute, day, "minute", minute[0] + 60 - now)
+            return self._refuse(minute, day, "minute", minute[0] + self.minute - now)
         if self.in_flight[tenant_id] >= self.concurrent:
             return self._refuse(minute, day, "concurrent", 1)
         minute.append(now)
@@ -101,9 +109,11 @@ class RateLimiter:
             self.in_flight[tenant_id] -= 1
 
     def _refuse(self, minute, day, problem: str, wait: float) -> RateDecision:
+        self.refused[problem] += 1
+        retry_after = max(1, math.ceil(wait)) if self.time_scale == 1 else round(max(wait, 0.001), 3)
         return RateDecision(
             False, max(0, self.per_minute - len(minute)), max(0, self.per_day - len(day)),
-            problem, max(1, math.ceil(wait)),
+            problem, retry_after,
         )
 
     @staticmethod
@@ -154,6 +164,7 @@ class XeroState:
     faults: list[Fault] = field(default_factory=list)
     token_endpoint_calls: Counter[str] = field(default_factory=Counter)
     api_calls: deque[ApiCall] = field(default_factory=lambda: deque(maxlen=200))
+    call_counts: Counter[tuple[str | None, int]] = field(default_factory=Counter)  # (tenant, status) -> calls
     spec_violations: list[str] = field(default_factory=list)
     rate_limiter: RateLimiter = None  # type: ignore[assignment]
 

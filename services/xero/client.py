@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 ACCOUNTING_PATH = "/api.xro/2.0"
 PAGE_SIZE = 100
+NUMBERS_PER_LOOKUP = 50  # InvoiceNumbers= rides in the URL, which Xero caps
+NAMES_PER_LOOKUP = 20  # names OR-ed in one `where`, also in the URL
 MAX_INVOICES_PER_REQUEST = 50
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
 XERO_WEB_URL = "https://go.xero.com"
@@ -187,6 +189,7 @@ class XeroClient:
                 timeout=self._timeout,
             ) as response:
                 self.day_budget.observe(tenant.tenant_id, response.headers)
+                self._observe(tenant.tenant_id, response.headers)
                 return _Answer(response.status, response.headers, await response.read())
 
     async def _report_success(self, tenant: TenantAuth) -> None:
@@ -201,6 +204,11 @@ class XeroClient:
             await self._on_success(tenant)
         except Exception:  # a bookkeeping write must never fail the call itself
             log.warning("xero.success_report_failed tenant=%s", tenant.tenant_id, exc_info=True)
+
+    def _observe(self, tenant_id: str, headers: Any) -> None:
+        observe = getattr(self._limiter, "observe", None)  # a limiter may not read Xero's counts
+        if observe is not None:
+            observe(tenant_id, headers)
 
     def _log(self, method: str, path: str, tenant: TenantAuth, status: int | str, attempt: int) -> None:
         ok = isinstance(status, int) and status < 400
@@ -234,6 +242,14 @@ class XeroClient:
         answer = await self.request(tenant, "GET", "/TaxRates")
         return _parse_list(XeroTaxRate, answer, "TaxRates")
 
+    def calls_left_today(self, tenant_id: str) -> int:
+        """The smaller of our own count and what Xero last said (X-DayLimit-Remaining)."""
+        return self._limiter.calls_left_today(tenant_id)
+
+    def day_resets_in(self, tenant_id: str) -> float:
+        """Seconds until the day budget grows again."""
+        return self._limiter.day_resets_in(tenant_id)
+
     # ----------------------------------------------------------------- contacts
 
     async def find_contacts_by_name(
@@ -263,6 +279,29 @@ class XeroClient:
             raise XeroError("Xero did not return the created contact")
         return contacts[0]
 
+    async def find_contacts_by_names(self, tenant: TenantAuth, names: list[str]) -> list[XeroContact]:
+        """Contacts whose name is exactly one of `names`: one call per 20 names (`Name=="a" OR Name=="b"`)."""
+        found: list[XeroContact] = []
+        unique = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+        for chunk in _chunks(unique, NAMES_PER_LOOKUP):
+            where = " OR ".join(f"Name=={where_string(name)}" for name in chunk)
+            answer = await self.request(tenant, "GET", "/Contacts", params={"where": where, "summaryOnly": True})
+            found.extend(_parse_list(XeroContact, answer, "Contacts"))
+        return found
+
+    async def create_contacts(
+        self, tenant: TenantAuth, contacts: list[XeroContact], *, idempotency_key: str
+    ) -> list[XeroContact]:
+        """Create several contacts in one call with `summarizeErrors=false`: one answer per contact, in order;
+        a refused one carries `has_validation_errors`/`validation_errors` and the others are created."""
+        if not contacts:
+            return []
+        answer = await self.request(
+            tenant, "PUT", "/Contacts", params={"summarizeErrors": False},
+            json={"Contacts": [contact.to_xero() for contact in contacts]}, idempotency_key=idempotency_key,
+        )
+        return _parse_list(XeroContact, answer, "Contacts")
+
     async def list_contacts(
         self, tenant: TenantAuth, *, customers_only: bool = False, if_modified_since: datetime | None = None
     ) -> list[XeroContact]:
@@ -278,6 +317,43 @@ class XeroClient:
         answer = await self.request(tenant, "GET", "/Invoices", params=params)
         matches = [i for i in _parse_list(XeroInvoice, answer, "Invoices") if i.invoice_number == number]
         return matches[0] if matches else None
+
+    async def find_invoices_by_numbers(self, tenant: TenantAuth, numbers: list[str]) -> dict[str, XeroInvoice]:
+        """Sales invoices with these numbers, by number: one call per 50 numbers (`InvoiceNumbers=`).
+
+        A number containing a comma cannot ride in that list and costs a call of its own."""
+        wanted = list(dict.fromkeys(n for n in numbers if n))
+        plain = [n for n in wanted if "," not in n]
+        found: dict[str, XeroInvoice] = {}
+        for chunk in _chunks(plain, NUMBERS_PER_LOOKUP):
+            answer = await self.request(tenant, "GET", "/Invoices", params={
+                "InvoiceNumbers": ",".join(chunk), "summaryOnly": True, "pageSize": 1000})
+            for invoice in _parse_list(XeroInvoice, answer, "Invoices"):
+                # A deleted invoice gives its number back; a voided one keeps it (and is linked, not recreated).
+                number = invoice.invoice_number
+                if invoice.type in (None, "ACCREC") and number in chunk and invoice.status != "DELETED":
+                    found.setdefault(number or "", invoice)
+        for number in (n for n in wanted if "," in n):
+            one = await self.find_invoice_by_number(tenant, number)
+            if one is not None:
+                found[number] = one
+        return found
+
+    async def create_invoice_batch(
+        self, tenant: TenantAuth, invoices: list[XeroInvoice], *, idempotency_key: str
+    ) -> list[XeroInvoice]:
+        """Create up to 50 invoices with `summarizeErrors=false` and `unitdp=4`: one answer per invoice, in
+        order. A refused invoice comes back with `has_errors` and `validation_messages`; the others are created.
+        Raises only for failures of the whole request (auth, rate limit after retries, Xero down)."""
+        if len(invoices) > MAX_INVOICES_PER_REQUEST:
+            raise ValueError(f"Xero takes at most {MAX_INVOICES_PER_REQUEST} invoices per request, got {len(invoices)}")
+        if not invoices:
+            return []
+        answer = await self.request(
+            tenant, "PUT", "/Invoices", params={"summarizeErrors": False, "unitdp": 4},
+            json={"Invoices": [invoice.to_xero() for invoice in invoices]}, idempotency_key=idempotency_key,
+        )
+        return _parse_list(XeroInvoice, answer, "Invoices")
 
     async def create_invoices(
         self, tenant: TenantAuth, invoices: list[XeroInvoice], *, idempotency_key: str
@@ -354,6 +430,10 @@ class XeroClient:
             if len(batch) < PAGE_SIZE:
                 return rows
             page += 1
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def where_string(value: str) -> str:

@@ -165,10 +165,11 @@ class XeroAccount(XeroModel):
 
 class XeroTaxRate(XeroModel):
     name: str | None = None
-    tax_type: str
-    status: str | None = None
+    tax_type: str | None = None
+    status: str | None = None  # ACTIVE | DELETED | ARCHIVED | PENDING
     can_apply_to_revenue: bool | None = None
     effective_rate: XeroAmount | None = None
+    display_tax_rate: XeroAmount | None = None
 
 
 class XeroConnection(BaseModel):

@@ -1,0 +1,396 @@
+"""The batch export's words: the requester's one answer, the one approval message per batch, the full list.
+
+A line per invoice: client, total, organisation, and the pre-flight result (or, once exported, what Xero
+did). A batch longer than `SHOWN_LINES` shows the lines needing attention first and the rest in a modal
+one click away ("See all"), so the message stays far inside Slack's 50 blocks and 3,000 characters a
+section. One invoice is a batch of one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from bot.blocks.common import (
+    actions,
+    button,
+    context,
+    escape,
+    header,
+    message,
+    plain,
+    section,
+    slack_date,
+    user,
+)
+
+APPROVE_ALL_ACTION = "batch_approve_all"
+APPROVE_READY_ACTION = "batch_approve_ready"
+REJECT_ACTION = "batch_reject"
+SEE_ALL_ACTION = "batch_see_all"
+DUPLICATE_ACTION = "batch_allow_duplicates"  # admins pick invoices to export again despite a removed organisation
+DUPLICATE_BLOCK = "batch_allow_duplicates_block"
+SEE_ALL_CALLBACK_ID = "batch_all_lines"
+
+SHOWN_LINES = 15  # lines on the message itself; the modal shows them all
+LINES_PER_SECTION = 10  # ten lines stay well under a section's 3,000 characters
+MAX_MESSAGE_BLOCKS = 50
+MAX_MODAL_BLOCKS = 100
+MAX_DUPLICATE_OPTIONS = 100
+
+BatchState = Literal["pending", "exporting", "waiting", "done", "rejected"]
+READY_CODES = {"ready", "already_in_xero"}
+STATUS_WORDS = {"DRAFT": "Draft", "AUTHORISED": "Approved", "SUBMITTED": "Awaiting approval"}
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    reference: str
+    client: str
+    currency: str | None
+    total: Decimal
+    organisation: str | None
+    check: str  # services.preflight code
+    check_data: dict[str, Any] = field(default_factory=dict)
+    outcome: str | None = None  # services.batch_export outcome, once exported
+    xero_number: str | None = None
+    xero_total: Decimal | None = None
+    xero_status: str | None = None
+    messages: tuple[str, ...] = ()  # Xero's own words
+    url: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.check in READY_CODES
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.outcome in ("failed", "not_exportable") or (self.outcome is None and not self.ready) \
+            or self.total_differs
+
+    @property
+    def total_differs(self) -> bool:
+        return self.xero_total is not None and self.xero_total.quantize(Decimal("0.01")) != \
+            self.total.quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class BatchView:
+    batch_id: str
+    requested_by: str
+    state: BatchState
+    export_status: str  # the workspace's export status setting: DRAFT or AUTHORISED
+    lines: tuple[BatchLine, ...]
+    decided_by: str | None = None
+    reason: str | None = None  # a rejection's reason
+    resumes_at: datetime | None = None  # waiting: when Xero's day budget comes back
+
+
+@dataclass(frozen=True)
+class RefusedReference:
+    reference: str
+    reason: str  # not_found | already_exported | already_requested | bad_range | reversed_range | range_too_long
+    #             | too_many | not_sent | no_lines | no_client | client_not_found (services.batch_select)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- one line
+
+
+def money(currency: str | None, amount: Decimal) -> str:
+    return f"{currency or ''} {amount:,.2f}".strip()
+
+
+def line_text(line: BatchLine) -> str:
+    where = escape(line.organisation) if line.organisation else "no organisation"
+    head = f"`{escape(line.reference)}` {escape(line.client)} · {money(line.currency, line.total)} → {where}"
+    return f"{head} — {_result(line)}"
+
+
+def _result(line: BatchLine) -> str:
+    if line.outcome is not None:
+        return _outcome(line)
+    return _check(line.check, line.check_data, line.currency)
+
+
+def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
+    if code == "ready":
+        return ":large_green_circle: ready"
+    if code == "already_in_xero":
+        return ":link: already in Xero with this number: it will be linked, not created"
+    if code == "already_exported":
+        return ":white_check_mark: already exported" + (f" as {escape(data['xero_number'])}"
+                                                         if data.get("xero_number") else "")
+    if code == "currency_not_enabled":
+        enabled = ", ".join(data.get("enabled") or []) or "none"
+        return f":no_entry: {escape(data.get('currency') or currency or '')} is not enabled there (it has {enabled})"
+    if code == "account_invalid":
+        account = data.get("account_code")
+        return (f":no_entry: account {escape(account)} is not an active account there" if account
+                else ":no_entry: no active revenue account there")
+    if code == "tax_unmapped":
+        percents = ", ".join(f"{p}%" for p in data.get("percents") or [])
+        return f":no_entry: no active sales tax rate of {percents} there"
+    if code == "total_mismatch":
+        return (f":no_entry: Xero would total {money(currency, Decimal(data['computed']))}, "
+                f"Forecast says {money(currency, Decimal(data['expected']))} (line rounding)")
+    if code == "exported_to_removed_org":
+        return (":warning: exported before to an organisation since removed: "
+                "exported again only if an admin chooses to (it will then exist twice)")
+    return f":question: {escape(code)}"
+
+
+def _outcome(line: BatchLine) -> str:
+    status = STATUS_WORDS.get(line.xero_status or "", line.xero_status or "")
+    number = escape(line.xero_number or line.reference)
+    named = f"<{line.url}|{number}>" if line.url else number
+    if line.outcome in ("created", "linked_existing", "already_linked"):
+        verb = {"created": "created", "linked_existing": "linked (was in Xero)",
+                "already_linked": "already exported"}[line.outcome]
+        text = f":white_check_mark: {verb} as {named}" + (f" ({status})" if status else "")
+        if line.xero_total is not None:
+            text += f", Xero total {money(line.currency, line.xero_total)}"
+        if line.total_differs:
+            text += f" :warning: *differs from Forecast's {money(line.currency, line.total)}*"
+        return text
+    if line.outcome == "waiting":
+        return ":hourglass: waiting for Xero's daily limit"
+    if line.outcome == "not_exportable":
+        return _check(line.check, line.check_data, line.currency) + " — not exported"
+    said = "; ".join(escape(m) for m in line.messages) or "no reason given"
+    return f":x: Xero refused it: {said}"
+
+
+# ----------------------------------------------------------------------------- the approval message
+
+
+def batch_approval_message(view: BatchView) -> dict:
+    lines = list(view.lines)
+    shown = _shown(lines)
+    blocks = [
+        header(_title(view)),
+        section(_summary(view)),
+        context(f"Requested by {user(view.requested_by)} · invoices are created in Xero as "
+                f"*{STATUS_WORDS.get(view.export_status, view.export_status)}*"),
+    ]
+    blocks += _line_sections(shown)
+    if len(shown) < len(lines):
+        blocks.append(context(f"…and {len(lines) - len(shown)} more: every line is under *See all*."))
+    blocks += _state_blocks(view)
+    return message(_title(view), blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def batch_lines_modal(view: BatchView) -> dict:
+    """Every line, in sections of ten (50 invoices: 5 sections)."""
+    blocks = [section(_summary(view))] + _line_sections(list(view.lines))
+    return {
+        "type": "modal",
+        "callback_id": SEE_ALL_CALLBACK_ID,
+        "title": plain("Invoices in this batch"),
+        "close": plain("Close"),
+        "private_metadata": json.dumps({"batch_id": view.batch_id}),
+        "blocks": blocks[:MAX_MODAL_BLOCKS],
+    }
+
+
+def _title(view: BatchView) -> str:
+    count = len(view.lines)
+    what = "1 invoice" if count == 1 else f"{count} invoices"
+    return {
+        "pending": f"Export {what} to Xero?",
+        "exporting": f"Exporting {what} to Xero…",
+        "waiting": f"Exporting {what} to Xero: waiting for Xero's daily limit",
+        "done": f"Exported {what} to Xero",
+        "rejected": f"Export of {what} rejected",
+    }[view.state]
+
+
+def _summary(view: BatchView) -> str:
+    lines = view.lines
+    if view.state == "pending" or all(line.outcome is None for line in lines):
+        counts = Counter("ready" if line.check == "ready" else "link" if line.check == "already_in_xero"
+                         else "attention" for line in lines)
+        parts = [f"*{counts['ready']}* ready"]
+        if counts["link"]:
+            parts.append(f"*{counts['link']}* already in Xero (linked, not created)")
+        if counts["attention"]:
+            parts.append(f"*{counts['attention']}* need attention first")
+        return " · ".join(parts)
+    counts = Counter(line.outcome or "pending" for line in lines)
+    parts = [f"*{counts['created']}* created"]
+    linked = counts["linked_existing"] + counts["already_linked"]
+    if linked:
+        parts.append(f"*{linked}* linked")
+    if counts["failed"]:
+        parts.append(f"*{counts['failed']}* refused by Xero")
+    if counts["not_exportable"]:
+        parts.append(f"*{counts['not_exportable']}* not exportable")
+    if counts["waiting"] or counts["pending"]:
+        parts.append(f"*{counts['waiting'] + counts['pending']}* to go")
+    differ = sum(line.total_differs for line in lines)
+    if differ:
+        parts.append(f":warning: *{differ}* with a Xero total that differs from Forecast's")
+    return " · ".join(parts)
+
+
+def _shown(lines: list[BatchLine]) -> list[BatchLine]:
+    """All of a short batch; of a long one, the lines needing attention first."""
+    if len(lines) <= SHOWN_LINES:
+        return lines
+    ordered = sorted(lines, key=lambda line: not line.needs_attention)  # stable: keeps the batch's order
+    return ordered[:SHOWN_LINES]
+
+
+def _line_sections(lines: list[BatchLine]) -> list[dict]:
+    return [section("\n".join(line_text(line) for line in lines[i:i + LINES_PER_SECTION]))
+            for i in range(0, len(lines), LINES_PER_SECTION)]
+
+
+def _state_blocks(view: BatchView) -> list[dict]:
+    if view.state == "pending":
+        return _pending_controls(view)
+    if view.state == "waiting":
+        when = slack_date(view.resumes_at) if view.resumes_at else "tomorrow"
+        return [context(f":hourglass: Xero's daily call limit for an organisation is nearly used up: the rest "
+                        f"goes on by itself {when}. Approved by {user(view.decided_by or view.requested_by)}.")]
+    if view.state == "rejected":
+        reason = f": {escape(view.reason)}" if view.reason else ""
+        return [context(f":no_entry_sign: Rejected by {user(view.decided_by or '')}{reason}")]
+    controls = [context(f"Approved by {user(view.decided_by)}")] if view.decided_by else []
+    if len(view.lines) > SHOWN_LINES:
+        controls.append(actions(button("See all", SEE_ALL_ACTION, view.batch_id)))
+    return controls
+
+
+def _pending_controls(view: BatchView) -> list[dict]:
+    ready = sum(line.ready for line in view.lines)
+    buttons = [button(f"Approve all ({len(view.lines)})" if len(view.lines) > 1 else "Approve",
+                      APPROVE_ALL_ACTION, view.batch_id, style="primary")]
+    if 0 < ready < len(view.lines):
+        buttons.append(button(f"Approve ready only ({ready})", APPROVE_READY_ACTION, view.batch_id))
+    buttons.append(button("Reject", REJECT_ACTION, view.batch_id, style="danger"))
+    if len(view.lines) > SHOWN_LINES:
+        buttons.append(button("See all", SEE_ALL_ACTION, view.batch_id))
+    blocks = []
+    twice = [line for line in view.lines if line.check == "exported_to_removed_org"][:MAX_DUPLICATE_OPTIONS]
+    if twice:
+        blocks.append(section(
+            ":warning: *Exported before to an organisation that was since removed.* Pick those an admin wants "
+            "exported again anyway: they will then exist in two organisations.",
+            block_id=DUPLICATE_BLOCK,
+            accessory={"type": "multi_static_select", "action_id": DUPLICATE_ACTION,
+                       "placeholder": plain("Export again anyway…"),
+                       "options": [{"text": plain(line.reference[:75]), "value": line.reference[:150]}
+                                   for line in twice]}))
+    if ready < len(view.lines):
+        blocks.append(context("*Approve all* checks each invoice again when it is exported: one fixed by then "
+                              "(in Xero, Forecast or `/xero settings`) goes too, the others are reported. "
+                              "*Approve ready only* leaves the others out."))
+    blocks.append(actions(*buttons))
+    return blocks
+
+
+# ----------------------------------------------------------------------------- the requester's one answer
+
+
+def batch_requested(requested: int, refused: list[RefusedReference], view: BatchView | None,
+                    approval_channel: str | None) -> dict:
+    """What the requester hears, once: what went for approval and what was refused, and why."""
+    blocks: list[dict] = []
+    if view is not None and view.lines:
+        count = len(view.lines)
+        what = "1 invoice" if count == 1 else f"{count} invoices"
+        where = f"<#{approval_channel}>" if approval_channel else "the approval channel"
+        blocks.append(section(f":outbox_tray: {what} went to {where} for approval: {_summary(view)}."))
+        text = f"{what} went for approval"
+    else:
+        blocks.append(section(":warning: Nothing went for approval."))
+        text = "Nothing went for approval"
+    if refused:
+        listed = [f"• `{escape(r.reference)}` — {refusal_reason(r)}" for r in refused[:40]]
+        if len(refused) > 40:
+            listed.append(f"…and {len(refused) - 40} more")
+        blocks.append(section(f"*Not sent ({len(refused)} of {max(requested, len(refused))}):*\n" + "\n".join(listed)))
+        text += f"; {len(refused)} not sent"
+    blocks.append(context("You will hear back here or in a DM when they are approved or rejected."))
+    return message(text, blocks)
+
+
+def refusal_reason(refused: RefusedReference) -> str:
+    data = refused.data
+    reasons = {
+        "not_found": "no Forecast invoice has this reference",
+        "already_exported": f"already in Xero ({escape(data.get('organisation', 'an organisation'))})",
+        "already_requested": "already waiting for approval",
+        "bad_range": "a range needs the same prefix at both ends and numbers at the end, like INV-101..INV-130",
+        "reversed_range": "the range runs backwards: put the smaller number first",
+        "range_too_long": f"the range has {data.get('count', 'too many')} invoices; at most 50 go in one request",
+        "too_many": "at most 50 invoices go in one request: ask again for these",
+        "not_sent": "not sent (only approved or sent Forecast invoices are exported)",
+        "no_lines": "it has no lines in Forecast: nothing to export",
+        "no_client": "it has no client in Forecast, so nobody to bill",
+        "client_not_found": "no Forecast client has this name",
+    }
+    return reasons.get(refused.reason, escape(refused.reason))
+
+
+# ----------------------------------------------------------------------------- several references, one answer
+
+
+def several_answers(answers: list[tuple[str, dict]], refused: list[RefusedReference]) -> dict:
+    """One answer for `/xero export` with several references (a response_url takes only 5 posts): a line
+    per reference, saying what became of it, then what could not be read. `answers` pairs each reference
+    with the message a single request would have got."""
+    lines = [f"• {_about(reference, _first_line(payload))}" for reference, payload in answers]
+    lines += [f"• `{escape(r.reference)}` — {refusal_reason(r)}" for r in refused]
+    count = len(answers) + len(refused)
+    text = f"{count} invoice references: what became of each"
+    blocks = [section(f"*{escape(text)}*")]
+    blocks += [section("\n".join(lines[i:i + LINES_PER_SECTION])) for i in range(0, len(lines), LINES_PER_SECTION)]
+    blocks.append(context("Requests go to the approval channel one invoice at a time; you will hear back here "
+                          "or in a DM."))
+    return message(text, blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def unexported_not_available() -> dict:
+    text = "`/xero export unexported` is not available yet."
+    return message(text, [section(f":information_source: {text}"), context(
+        "Name the invoices instead: several at once, or a range like `/xero export INV-101..INV-130`.")])
+
+
+def problems_as_refusals(problems) -> list[RefusedReference]:
+    """services.export_refs problems, as lines of the requester's answer."""
+    refused = []
+    for problem in problems:
+        if problem.code == "too_many":
+            refused += [RefusedReference(reference, "too_many") for reference in problem.text.split()]
+        else:
+            refused.append(RefusedReference(problem.text, problem.code, {"count": problem.count}))
+    return refused
+
+
+def _about(reference: str, text: str) -> str:
+    return text if reference.casefold() in text.casefold() else f"`{escape(reference)}` — {text}"
+
+
+def _first_line(payload: dict) -> str:
+    return escape(payload.get("text") or "").splitlines()[0] if payload.get("text") else "no answer"
+
+
+def line_from(check, client: str, organisation: str | None, outcome=None, url: str | None = None) -> BatchLine:
+    """A BatchLine from services.preflight.Preflight and, once exported, services.batch_export.ItemOutcome."""
+    problem = next((p for p in check.problems if p.code == check.code), None)
+    return BatchLine(
+        reference=check.reference, client=client, currency=check.currency, total=check.expected_total,
+        organisation=organisation, check=check.code, check_data=dict(problem.data) if problem else {},
+        outcome=outcome.outcome if outcome else None,
+        xero_number=outcome.xero_number if outcome else None,
+        xero_total=outcome.xero_total if outcome else None,
+        xero_status=outcome.xero_status if outcome else None,
+        messages=tuple(outcome.messages) if outcome else (),
+        url=url,
+    )

@@ -1,0 +1,96 @@
+"""The sandbox's Xero organisations answering through aioresponses: real totals, tax types, per-item errors.
+
+Every Accounting call goes to the sandbox's own handlers (sandbox/xero/accounting.py) over the three demo
+organisations, with Xero's Idempotency-Key replay, and is checked against Xero's OpenAPI spec when the
+contracts are available. `after_commit` lets a test break the connection after Xero has done the work.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aioresponses import CallbackResult
+from multidict import MultiDict, MultiDictProxy
+
+from sandbox.xero import accounting
+from sandbox.xero.demo_data import build_organisations
+from tests.contracts import CONTRACTS_DIR, validate_xero_accounting_request
+
+API_URL = "https://api.xero.test"
+_PATTERN = re.compile(r"^" + re.escape(API_URL) + r"/api\.xro/2\.0/(?P<resource>\w+)(?:/(?P<key>[^?]+))?(?:\?.*)?$")
+
+
+@dataclass
+class Call:
+    method: str
+    url: str
+    headers: dict
+    body: bytes | None
+
+    @property
+    def resource(self) -> str:
+        return _PATTERN.match(self.url).group("resource")
+
+
+@dataclass
+class XeroStandIn:
+    organisations: dict[str, dict[str, Any]] = field(default_factory=lambda: build_organisations(time.time()))
+    calls: list[Call] = field(default_factory=list)
+    replays: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    after_commit: Callable[[Call], None] | None = None  # may raise to cut the connection after the work is done
+    refuse: Callable[[Call], tuple[int, Any, dict] | None] | None = None  # (status, body, headers) instead
+
+    def install(self, mocked) -> XeroStandIn:
+        for method in ("get", "put", "post"):
+            getattr(mocked, method)(_PATTERN, callback=self._callback(method.upper()), repeat=True)
+        return self
+
+    def tenant_id(self, short: str) -> str:
+        return next(tid for tid, org in self.organisations.items() if org["Short"] == short)
+
+    def invoices_numbered(self, tenant_id: str, number: str) -> list[dict]:
+        return [i for i in self.organisations[tenant_id]["Invoices"].values() if i.get("InvoiceNumber") == number]
+
+    def sent(self, method: str, resource: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and c.resource == resource]
+
+    def _callback(self, method: str):
+        def callback(url, **kwargs):
+            headers = {str(k): str(v) for k, v in (kwargs.get("headers") or {}).items()}
+            body = kwargs.get("data")
+            call = Call(method, str(url), headers, body)
+            self.calls.append(call)
+            if CONTRACTS_DIR is not None:
+                validate_xero_accounting_request(method, str(url), headers, body)
+            refused = self.refuse(call) if self.refuse is not None else None
+            if refused is not None:
+                return CallbackResult(status=refused[0], payload=refused[1], headers=refused[2])
+            status, payload = self._answer(call, url)
+            if self.after_commit is not None:
+                self.after_commit(call)
+            return CallbackResult(status=status, payload=payload,
+                                  headers={"X-MinLimit-Remaining": "59", "X-DayLimit-Remaining": "4999"})
+        return callback
+
+    def _answer(self, call: Call, url) -> tuple[int, Any]:
+        match = _PATTERN.match(call.url)
+        resource = accounting.RESOURCE_NAMES[match.group("resource").lower()]
+        key = call.headers.get("Idempotency-Key")
+        replay_key = f"{call.headers['xero-tenant-id']}|{key}"
+        if key and call.method != "GET" and replay_key in self.replays:
+            return self.replays[replay_key]
+        handler = (accounting.READERS if call.method == "GET" else accounting.WRITERS)[resource]
+        request = accounting.ApiRequest(
+            call.method, resource, match.group("key"), MultiDictProxy(MultiDict(url.query)), call.headers,
+            json.loads(call.body) if call.body else None, self.organisations[call.headers["xero-tenant-id"]],
+            time.time(),
+        )
+        answer = handler(request)
+        if key and call.method != "GET":
+            self.replays[replay_key] = answer
+        return answer

@@ -1,0 +1,156 @@
+"""The batch approval message an approver reads, the full list, and the requester's one answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from slack_sdk.models.blocks import Block
+
+from bot.blocks import batches
+from bot.blocks.batches import BatchLine, BatchView, RefusedReference
+from sandbox.slack.webapi import validate_view
+
+
+def line(n: int, check: str = "ready", **changes) -> BatchLine:
+    values = dict(reference=f"INV-{n}", client=f"Client {n % 4}", currency="USD", total=Decimal("13852.50"),
+                  organisation="Demo Company (US)", check=check)
+    values.update(changes)
+    return BatchLine(**values)
+
+
+def view(lines, state="pending", **changes) -> BatchView:
+    return BatchView(batch_id="b-1", requested_by="U0MAX", state=state, export_status="AUTHORISED",
+                     lines=tuple(lines), **changes)
+
+
+def text_of(payload: dict) -> str:
+    return str(payload["blocks"])
+
+
+def assert_valid_blocks(blocks: list[dict], limit: int) -> None:
+    assert len(blocks) <= limit
+    for block in blocks:
+        Block.parse(block).validate_json()  # slack_sdk's own Block Kit checks (lengths, required fields)
+
+
+def test_one_invoice_is_a_batch_of_one_with_approve_and_reject():
+    payload = batches.batch_approval_message(view([line(101)]))
+    buttons = [e["text"]["text"] for b in payload["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == ["Approve", "Reject"]
+    assert payload["text"] == "Export 1 invoice to Xero?"
+    shown = text_of(payload)
+    assert "INV-101" in shown and "Client 1" in shown and "USD 13,852.50" in shown and "Demo Company (US)" in shown
+    assert "ready" in shown and "Approved" in shown  # the export status setting
+    assert_valid_blocks(payload["blocks"], 50)
+
+
+def test_a_fifty_invoice_batch_fits_slacks_limits_with_problems_first_and_the_full_list_one_click_away():
+    lines = [line(n) for n in range(100, 148)] + [
+        line(148, "tax_unmapped", check_data={"percents": ["12.5"]}),
+        line(149, "currency_not_enabled", currency="EUR", check_data={"currency": "EUR", "enabled": ["USD", "CAD"]}),
+    ]
+    payload = batches.batch_approval_message(view(lines))
+
+    assert_valid_blocks(payload["blocks"], 50)
+    shown = text_of(payload)
+    assert "INV-148" in shown and "no active sales tax rate of 12.5% there" in shown
+    assert "EUR is not enabled there (it has USD, CAD)" in shown
+    assert "…and 35 more" in shown
+    buttons = [e["text"]["text"] for b in payload["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == ["Approve all (50)", "Approve ready only (48)", "Reject", "See all"]
+
+    modal = batches.batch_lines_modal(view(lines))
+    validate_view(modal)
+    assert_valid_blocks(modal["blocks"], 100)
+    assert all(f"INV-{n}" in str(modal["blocks"]) for n in range(100, 150))
+
+
+def test_a_total_xero_would_compute_differently_says_both_amounts():
+    payload = batches.batch_approval_message(view([
+        line(103, "total_mismatch", check_data={"expected": "13852.50", "computed": "15029.96"})]))
+    assert "Xero would total USD 15,029.96, Forecast says USD 13,852.50" in text_of(payload)
+
+
+def test_an_invoice_exported_to_a_removed_organisation_needs_an_admins_explicit_choice():
+    payload = batches.batch_approval_message(view([line(1), line(2, "exported_to_removed_org")]))
+    picker = next(b for b in payload["blocks"] if b.get("block_id") == batches.DUPLICATE_BLOCK)
+    assert [o["value"] for o in picker["accessory"]["options"]] == ["INV-2"]
+    assert "exist in two organisations" in picker["text"]["text"]
+    assert_valid_blocks(payload["blocks"], 50)
+
+
+def test_after_export_each_line_shows_xeros_number_status_and_total_and_flags_a_difference():
+    done = view([
+        line(1, outcome="created", xero_number="INV-1", xero_total=Decimal("13852.50"), xero_status="AUTHORISED",
+             url="https://go.xero.com/x"),
+        line(2, outcome="created", xero_number="INV-2", xero_total=Decimal("15029.96"), xero_status="DRAFT"),
+        line(3, outcome="failed", messages=("Organisation is not subscribed to currency EUR",)),
+        line(4, "already_in_xero", outcome="linked_existing", xero_number="INV-4", xero_total=Decimal("13852.50"),
+             xero_status="AUTHORISED"),
+    ], state="done", decided_by="U0GRACE")
+    payload = batches.batch_approval_message(done)
+    shown = text_of(payload)
+
+    assert payload["text"] == "Exported 4 invoices to Xero"
+    assert "created as <https://go.xero.com/x|INV-1> (Approved), Xero total USD 13,852.50" in shown
+    assert "Xero total USD 15,029.96 :warning: *differs from Forecast's USD 13,852.50*" in shown
+    assert "Xero refused it: Organisation is not subscribed to currency EUR" in shown
+    assert "linked (was in Xero) as INV-4" in shown
+    assert "*2* created · *1* linked · *1* refused by Xero" in shown and "*1* with a Xero total that differs" in shown
+    assert not any(b["type"] == "actions" for b in payload["blocks"])  # nothing left to click
+
+
+def test_a_batch_waiting_for_xeros_day_says_when_it_goes_on():
+    waiting = view([line(1, outcome="created", xero_total=Decimal("13852.50")), line(2, outcome="waiting")],
+                   state="waiting", decided_by="U0GRACE", resumes_at=datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
+    shown = text_of(batches.batch_approval_message(waiting))
+    assert "daily call limit" in shown and "goes on by itself" in shown and "2026-12-02" in shown
+    assert "waiting for Xero's daily limit" in shown and "*1* to go" in shown
+
+
+def test_the_requester_hears_once_what_went_and_what_was_refused_and_why():
+    answer = batches.batch_requested(5, [
+        RefusedReference("INV-999", "not_found"),
+        RefusedReference("INV-7", "already_exported", {"organisation": "Demo Company (UK)"}),
+        RefusedReference("INV-1..INV-500", "range_too_long", {"count": 500}),
+    ], view([line(1), line(2, "tax_unmapped", check_data={"percents": ["7"]})]), "C0APPROVALS")
+    shown = text_of(answer)
+    assert answer["text"] == "2 invoices went for approval; 3 not sent"
+    assert "<#C0APPROVALS>" in shown and "*1* ready" in shown and "*1* need attention first" in shown
+    assert "`INV-999` — no Forecast invoice has this reference" in shown
+    assert "already in Xero (Demo Company (UK))" in shown
+    assert "the range has 500 invoices; at most 50" in shown
+    assert_valid_blocks(answer["blocks"], 50)
+
+
+def test_nothing_sent_is_said_plainly():
+    answer = batches.batch_requested(1, [RefusedReference("INV-9", "not_found")], None, None)
+    assert answer["text"] == "Nothing went for approval; 1 not sent"
+
+
+def test_a_line_is_built_from_the_pre_flight_and_the_export_outcome():
+    from services.batch_export import ItemOutcome
+    from services.forecast import ForecastInvoice
+    from services.org_reference import OrgReference
+    from services.preflight import preflight
+    from services.xero.models import XeroAccount, XeroTaxRate
+
+    reference = OrgReference("T-US", ("USD",), (XeroAccount(code="200", type="REVENUE", status="ACTIVE"),),
+                             (XeroTaxRate(tax_type="NONE", effective_rate=Decimal(0), status="ACTIVE",
+                                          can_apply_to_revenue=True),), 0)
+    forecast = ForecastInvoice.model_validate({"id": 103, "invoice_reference": "INV-103", "currency": "USD",
+                                               "entries": [{"name": "Forecast work", "quantity": 1,
+                                                            "unit_price": 13852.5, "tax": 0}]})
+    check = preflight(forecast, "T-US", reference)
+    before = batches.line_from(check, "Acme", "Demo Company (US)")
+    assert (before.check, before.total, before.outcome) == ("ready", Decimal("13852.50"), None)
+
+    done = batches.line_from(check, "Acme", "Demo Company (US)", ItemOutcome(
+        103, "INV-103", "T-US", "created", expected_total=Decimal("13852.50"), xero_total=Decimal("13852.50"),
+        xero_number="INV-103", xero_status="AUTHORISED"))
+    assert "created as INV-103 (Approved), Xero total USD 13,852.50" in batches.line_text(done)
+
+    unmapped = preflight(forecast.model_copy(update={"entries": [forecast.entries[0].model_copy(update={"tax": 7})]}),
+                         "T-US", reference)
+    assert batches.line_from(unmapped, "Acme", "Demo Company (US)").check_data == {"percents": ["7"]}
