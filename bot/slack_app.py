@@ -1,18 +1,35 @@
-"""Builds the Slack app and the one aiohttp web application that serves everything."""
+"""Builds the Slack app and the one aiohttp web application that serves everything.
+
+Every request to /slack/events goes through `SlackEndpoint` first: it verifies the signature on the raw
+bytes, parses the body itself and validates it into a typed payload (bot/slack_request.py). Only a valid
+payload reaches bolt, which then only routes it to a listener; bolt's own verification and body parser
+are not used.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.blocks.common import error_message
+from bot.blocks import requests as blocks
 from bot.container import Container
+from bot.slack_request import (
+    CONTEXT_KEY, MAX_BODY_BYTES, BlockSuggestion, Inbound, Rejected, RequestReader, SlashCommand, ViewSubmission,
+    UnreadablePayload, response_url_of,
+)
 from bot.web import WebRoutes
 from handlers import register_all
 from handlers.router import CommandRouter
+from services.logfmt import fields
 
 log = logging.getLogger(__name__)
 
@@ -22,27 +39,138 @@ def build_bolt_app(container: Container) -> AsyncApp:
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         client=container.slack,  # carries the bot token and SLACK_API_URL
+        request_verification_enabled=False,  # SlackEndpoint verified the request before bolt sees it
+        raise_error_for_unhandled_request=True,  # answered by on_error, not by bolt's warning (it logs bodies)
     )
     register_all(app, container, CommandRouter())
-
-    @app.error
-    async def on_error(error, body, respond, logger):
-        logger.exception("listener_failed", exc_info=error)
-        if respond is not None and body.get("response_url"):
-            await respond(response_type="ephemeral", replace_original=False,
-                          **error_message("Something went wrong on our side. Nothing was changed.",
-                                          "Please try again; if it keeps happening, tell an admin."))
-
+    app.error(ErrorAnswers(container).on_error)
     return app
 
 
+class ErrorAnswers:
+    """What Slack and the person get when a listener fails or nothing listens: never a 500, never a hang."""
+
+    def __init__(self, container: Container):
+        self.container = container
+
+    async def on_error(self, error, context, respond, response):
+        """`response` is None once the listener has acked: then bolt takes no response from here."""
+        request = context.get(CONTEXT_KEY)
+        acked = response is None
+        try:
+            if isinstance(error, BoltUnhandledRequestError):
+                log.info("slack.unhandled", **fields(kind=getattr(request, "kind", None), id=_listener_id(request)))
+                return _quiet_answer(request)
+            if isinstance(error, UnreadablePayload):
+                log.info("slack.payload_unusable", **fields(kind=getattr(request, "kind", None), reason=str(error)))
+                message, view = blocks.unreadable_request(), blocks.unreadable_view()
+            else:
+                log.error("listener_failed", exc_info=error, **fields(kind=getattr(request, "kind", None),
+                                                                      id=_listener_id(request)))
+                message, view = blocks.unexpected_failure(), blocks.failed_view()
+            if not acked and isinstance(request, ViewSubmission):
+                return _json_answer({"response_action": "update", "view": view})
+            if not acked and isinstance(request, BlockSuggestion):
+                return _json_answer({"options": []})
+            await self._tell(request, respond, message)
+        except Exception:  # an error handler that raised would leave Slack waiting 3 s for nothing
+            log.exception("slack.error_answer_failed")
+        return None if acked else BoltResponse(status=200, body="")
+
+    async def _tell(self, request, respond, message: dict) -> None:
+        if respond is not None and getattr(request, "response_url", None):
+            await respond(response_type="ephemeral", replace_original=False, **message)
+        elif request is not None and not isinstance(request, SlashCommand):
+            await self.container.slack.chat_postMessage(channel=request.user_id, **message)
+
+
+def _listener_id(request) -> str | None:
+    if request is None or isinstance(request, SlashCommand):
+        return getattr(request, "command", None)
+    if isinstance(request, BlockSuggestion):
+        return request.action_id
+    if isinstance(request, ViewSubmission):
+        return request.view.callback_id
+    return request.action.action_id
+
+
+def _quiet_answer(request) -> BoltResponse:
+    if isinstance(request, BlockSuggestion):
+        return _json_answer({"options": []})
+    return BoltResponse(status=200, body="")
+
+
+def _json_answer(body: dict) -> BoltResponse:
+    return BoltResponse(status=200, body=json.dumps(body), headers={"content-type": "application/json"})
+
+
+class SlackEndpoint:
+    """POST /slack/events: verify, parse, validate, then let bolt route the typed payload."""
+
+    def __init__(self, bolt: AsyncApp, reader: RequestReader):
+        self.bolt = bolt
+        self.reader = reader
+        self._background: set[asyncio.Task] = set()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            inbound = self.reader.read(await read_capped(request), request.headers)
+        except Rejected as rejected:
+            log.warning("slack.request_rejected", **fields(reason=rejected.reason, status=rejected.status))
+            return web.Response(status=rejected.status)
+        if inbound.payload is None:
+            return self.unreadable(inbound)
+        bolt_request = AsyncBoltRequest(body=json.dumps(inbound.bolt_body()),
+                                        headers={"content-type": "application/json"},
+                                        context={CONTEXT_KEY: inbound.payload})
+        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+
+    def unreadable(self, inbound: Inbound) -> web.Response:
+        """Signed, but not something the bot can read: a polite answer where Slack shows one."""
+        log.info("slack.payload_unreadable", **fields(kind=inbound.kind))
+        if inbound.kind == "command":
+            return web.json_response({"response_type": "ephemeral", **blocks.unreadable_request()})
+        if inbound.kind == "view_submission":
+            return web.json_response({"response_action": "update", "view": blocks.unreadable_view()})
+        if inbound.kind == "block_suggestion":
+            return web.json_response({"options": []})
+        if inbound.kind == "block_actions":
+            response_url = response_url_of(inbound.raw)
+            if response_url is None:
+                return web.Response(status=400)
+            self._in_background(_post_ephemeral(response_url, blocks.unreadable_request()))
+        return web.Response(status=200)  # other interactions (shortcuts, closed views): nothing to do
+
+    def _in_background(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+async def read_capped(request: web.Request) -> bytes:
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise Rejected(413, "too_large")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise Rejected(413, "too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _post_ephemeral(response_url: str, message: dict) -> None:
+    try:
+        await AsyncWebhookClient(response_url).send_dict(
+            {"response_type": "ephemeral", "replace_original": False, **message})
+    except Exception as exc:  # the answer is a courtesy; Slack already has its 200
+        log.info("slack.response_url_failed", **fields(error=type(exc).__name__))
+
+
 def build_web_app(container: Container) -> web.Application:
-    bolt = build_bolt_app(container)
-
-    async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
-
-    web_app = web.Application()
-    web_app.router.add_post("/slack/events", slack_events)
+    endpoint = SlackEndpoint(build_bolt_app(container),
+                             RequestReader(container.settings.slack_signing_secret.get_secret_value()))
+    web_app = web.Application(client_max_size=MAX_BODY_BYTES + 1024)
+    web_app.router.add_post("/slack/events", endpoint.handle)
     WebRoutes(container).add_to(web_app)
     return web_app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from slack_bolt.async_app import AsyncApp
@@ -12,6 +11,7 @@ from bot.blocks import connections as blocks
 from bot.blocks.common import error_message
 from bot.container import Container
 from bot.slack_directory import slack_error
+from bot.slack_request import BlockAction, UnreadablePayload, ViewSubmission
 from handlers.router import CommandContext, CommandRouter
 from services.connections import TenantNotFound
 from services.xero.errors import XeroError
@@ -61,39 +61,40 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()  # Slack reports clicks on link buttons too; the browser does the rest
 
     @app.action(blocks.REMOVE_OPEN_ACTION)
-    async def open_remove_modal(ack, body, client, respond):
+    async def open_remove_modal(ack, context, client, respond):
         await ack()
-        user_id, team_id = body["user"]["id"], body["team"]["id"]
-        if not await container.permissions.is_admin(user_id):
+        click = BlockAction.of(context)
+        if not await container.permissions.is_admin(click.user_id):
             await respond(response_type="ephemeral", replace_original=False, **blocks.not_admin("/xero remove"))
             return
-        tenant_id = body["actions"][0]["value"]
         try:
-            preview = await container.connections.preview_removal(team_id, tenant_id)
+            preview = await container.connections.preview_removal(click.team_id, click.record_id())
         except TenantNotFound:
             await respond(response_type="ephemeral", replace_original=False,
                           **error_message("That organisation is no longer connected.", "Run `/xero list`."))
             return
-        channel_id = (body.get("channel") or {}).get("id")
-        await client.views_open(trigger_id=body["trigger_id"], view=blocks.remove_modal(preview, channel_id=channel_id))
+        await client.views_open(trigger_id=click.trigger(),
+                                view=blocks.remove_modal(preview, channel_id=click.channel_id))
 
     @app.view(blocks.REMOVE_CALLBACK_ID)
-    async def confirm_removal(ack, body, view):
-        user_id, team_id = body["user"]["id"], body["team"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
+    async def confirm_removal(ack, context):
+        submission = ViewSubmission.of(context)
+        user_id, meta = submission.user_id, submission.metadata
+        if meta.tenant_id is None:
+            raise UnreadablePayload("the removal form names no organisation")
         await ack()
         if not await container.permissions.is_admin(user_id):
-            await notify_user(container, user_id, meta.get("channel_id"), blocks.not_admin("/xero remove"))
+            await notify_user(container, user_id, meta.channel_id, blocks.not_admin("/xero remove"))
             return
         try:
-            result = await container.connections.remove(team_id, meta["tenant_id"], removed_by=user_id)
+            result = await container.connections.remove(submission.team_id, meta.tenant_id, removed_by=user_id)
             payload = blocks.removal_done(result, user_id)
         except TenantNotFound:
             payload = error_message("That organisation was already removed.", "Run `/xero list` to check.")
         except XeroError as exc:
             payload = error_message(f"Xero could not disconnect the organisation: {exc}",
                                     "Nothing was changed. Try again in a few minutes.")
-        await notify_user(container, user_id, meta.get("channel_id"), payload)
+        await notify_user(container, user_id, meta.channel_id, payload)
 
 
 async def notify_user(container: Container, user_id: str, channel_id: str | None, payload: dict) -> None:

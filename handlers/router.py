@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks.connections import not_admin
 from bot.blocks.help import HelpEntry, help_message
 from bot.container import Container
+from bot.slack_request import SlashCommand
 from services.logfmt import fields
 
 log = logging.getLogger(__name__)
@@ -71,24 +72,25 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     router.add("help", show_help, usage="/xero help", example="/xero help", summary="Show this list.")
 
     @app.command("/xero")
-    async def xero_command(ack, command, respond):
+    async def xero_command(ack, context, respond):
         await ack()
-        words = (command.get("text") or "").split()
+        command = SlashCommand.of(context)
+        words = command.words
         sub, args = router.resolve(words)
-        log.info("command", **fields(team=command.get("team_id"), user=command.get("user_id"),
-                                     subcommand=sub.name if sub else (words[0] if words else "help")))
+        log.info("command", **fields(team=command.team_id, user=command.user_id,
+                                     subcommand=sub.name if sub else ("unknown" if words else "help")))
         if sub is None:
             unknown = " ".join(words) if words and words[0].lower() != "help" else None
             await respond(response_type="ephemeral", **router.help(unknown))
             return
-        if sub.help.admin_only and not await container.permissions.is_admin(command["user_id"]):
+        if sub.help.admin_only and not await container.permissions.is_admin(command.user_id):
             await respond(response_type="ephemeral", **not_admin(sub.help.usage))
             return
         ctx = CommandContext(
-            team_id=command["team_id"],
-            user_id=command["user_id"],
-            channel_id=command.get("channel_id", ""),
-            trigger_id=command.get("trigger_id", ""),
+            team_id=command.team_id,
+            user_id=command.user_id,
+            channel_id=command.channel_id or "",
+            trigger_id=command.trigger_id or "",
             args=args,
             respond=respond,
             container=container,

@@ -183,12 +183,6 @@ def customer_options(choices) -> dict:
     return {"option_groups": option_groups(groups.items())}
 
 
-def picked(values: dict, block_id: str, action_id: str) -> list[tuple[str, str]]:
-    """(tenant_id, record_id) of every option picked in a multi-select."""
-    element = (values.get(block_id) or {}).get(action_id) or {}
-    return [split_value(o["value"]) for o in element.get("selected_options") or []]
-
-
 def customer_summary(summary: ImportSummary) -> dict:
     return summary_message("Customer import", summary, ("created", "linked", "skipped", "failed"))
 
@@ -278,18 +272,6 @@ def order_line(order: PurchaseOrderRow) -> str:
         line += (f"\n      :link: imported as expense item {details.get('expense_item_id')} in "
                  f"{escape(str(details.get('project_display_id', '')))} {escape(details.get('project_name', ''))}")
     return line
-
-
-def picked_project(values: dict) -> str | None:
-    selected = ((values.get(PO_PROJECT_BLOCK) or {}).get(PO_PROJECT_ACTION) or {}).get("selected_option")
-    return selected["value"] if selected else None
-
-
-def picked_statuses(values: dict) -> list[str] | None:
-    element = (values.get(PO_STATUS_BLOCK) or {}).get(PO_STATUS_ACTION)
-    if element is None:
-        return None
-    return [o["value"] for o in element.get("selected_options") or []]
 
 
 def po_summary(summary: ImportSummary) -> dict:
