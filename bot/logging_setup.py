@@ -84,6 +84,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class MalformedHttpFilter(logging.Filter):
+    """aiohttp answers a request it cannot parse with 400 and logs a traceback: one warning line is enough,
+    and the rejected bytes (which may hold anything) stay out of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "http.malformed_request", None
+            record.fields = {"status": error.code, "error": type(error).__name__}
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_malformed_http() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedHttpFilter) for f in server_log.filters):
+        server_log.addFilter(MalformedHttpFilter())
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text", secrets: list[str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())

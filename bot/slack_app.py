@@ -9,22 +9,26 @@ are not used.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.blocks import requests as blocks
 from bot.container import Container
+from bot.logging_setup import quiet_malformed_http
 from bot.slack_request import (
-    CONTEXT_KEY, MAX_BODY_BYTES, BlockSuggestion, Inbound, Rejected, RequestReader, SlashCommand, ViewSubmission,
-    UnreadablePayload, response_url_of,
+    CONTEXT_KEY, MAX_BODY_BYTES, BlockAction, BlockSuggestion, Inbound, Rejected, RequestReader, SlashCommand,
+    UnreadablePayload, ViewSubmission, response_url_of,
 )
 from bot.web import WebRoutes
 from handlers import register_all
@@ -42,9 +46,35 @@ def build_bolt_app(container: Container) -> AsyncApp:
         request_verification_enabled=False,  # SlackEndpoint verified the request before bolt sees it
         raise_error_for_unhandled_request=True,  # answered by on_error, not by bolt's warning (it logs bodies)
     )
-    register_all(app, container, CommandRouter())
-    app.error(ErrorAnswers(container).on_error)
+    answers = ErrorAnswers(container)
+    register_all(GuardedApp(app, answers), container, CommandRouter())
+    app.error(answers.on_error)
     return app
+
+
+class GuardedApp:
+    """What handlers register their listeners on: bolt's app, with each listener wrapped by ErrorAnswers.
+
+    A listener that fails after its ack must not reach bolt: bolt then forgets the ack and keeps Slack
+    waiting 3 seconds before answering 404 (slack-bolt 1.30, AsyncioListenerRunner).
+    """
+
+    LISTENER_KINDS = ("command", "action", "view", "options", "shortcut", "event")
+
+    def __init__(self, app: AsyncApp, answers: "ErrorAnswers"):
+        self._app = app
+        self._answers = answers
+
+    def __getattr__(self, name: str):
+        register = getattr(self._app, name)
+        if name not in self.LISTENER_KINDS:
+            return register
+
+        def listener_decorator(*args, **kwargs):
+            decorate = register(*args, **kwargs)
+            return lambda listener: decorate(self._answers.guard(listener))
+
+        return listener_decorator
 
 
 class ErrorAnswers:
@@ -53,35 +83,54 @@ class ErrorAnswers:
     def __init__(self, container: Container):
         self.container = container
 
-    async def on_error(self, error, context, respond, response):
-        """`response` is None once the listener has acked: then bolt takes no response from here."""
-        request = context.get(CONTEXT_KEY)
-        acked = response is None
-        try:
-            if isinstance(error, BoltUnhandledRequestError):
-                log.info("slack.unhandled", **fields(kind=getattr(request, "kind", None), id=_listener_id(request)))
-                return _quiet_answer(request)
-            if isinstance(error, UnreadablePayload):
-                log.info("slack.payload_unusable", **fields(kind=getattr(request, "kind", None), reason=str(error)))
-                message, view = blocks.unreadable_request(), blocks.unreadable_view()
-            else:
-                log.error("listener_failed", exc_info=error, **fields(kind=getattr(request, "kind", None),
-                                                                      id=_listener_id(request)))
-                message, view = blocks.unexpected_failure(), blocks.failed_view()
-            if not acked and isinstance(request, ViewSubmission):
-                return _json_answer({"response_action": "update", "view": view})
-            if not acked and isinstance(request, BlockSuggestion):
-                return _json_answer({"options": []})
-            await self._tell(request, respond, message)
-        except Exception:  # an error handler that raised would leave Slack waiting 3 s for nothing
-            log.exception("slack.error_answer_failed")
-        return None if acked else BoltResponse(status=200, body="")
+    def guard(self, listener):
+        wanted = set(inspect.signature(listener).parameters)
 
-    async def _tell(self, request, respond, message: dict) -> None:
-        if respond is not None and getattr(request, "response_url", None):
-            await respond(response_type="ephemeral", replace_original=False, **message)
-        elif request is not None and not isinstance(request, SlashCommand):
-            await self.container.slack.chat_postMessage(channel=request.user_id, **message)
+        async def guarded(ack, context, respond, client, body):
+            offered = {"ack": ack, "context": context, "respond": respond, "client": client, "body": body}
+            try:
+                await listener(**{name: value for name, value in offered.items() if name in wanted})
+            except Exception as error:
+                await self.answer(error, context.get(CONTEXT_KEY), ack, respond)
+
+        guarded.__name__ = getattr(listener, "__name__", "listener")
+        return guarded
+
+    async def answer(self, error: Exception, request, ack, respond) -> None:
+        if isinstance(error, UnreadablePayload):
+            log.info("slack.payload_unusable", **fields(kind=getattr(request, "kind", None), reason=str(error)))
+            message, view = blocks.unreadable_request(), blocks.unreadable_view()
+        else:
+            log.error("listener_failed", exc_info=error, **fields(kind=getattr(request, "kind", None),
+                                                                  id=_listener_id(request)))
+            message, view = blocks.unexpected_failure(), blocks.failed_view()
+        if ack.response is None:  # failed before its ack: the answer goes into the ack
+            if isinstance(request, ViewSubmission):
+                await ack(response_action="update", view=view)
+                return
+            await ack(options=[]) if isinstance(request, BlockSuggestion) else await ack()
+        await self.tell(request, respond, message)
+
+    async def tell(self, request, respond, message: dict) -> None:
+        """Tells the person what happened; a failure to tell is logged and goes no further."""
+        try:
+            if getattr(request, "response_url", None):
+                await respond(response_type="ephemeral", replace_original=False, **message)
+            elif isinstance(request, (BlockAction, ViewSubmission)):
+                await self.container.slack.chat_postMessage(channel=request.user_id, **message)
+        except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.warning("slack.error_answer_failed", **fields(error=type(exc).__name__))
+        except Exception:
+            log.exception("slack.error_answer_failed")
+
+    async def on_error(self, error, context, response):
+        """Bolt's own errors: no listener for the request, or a middleware failed."""
+        request = context.get(CONTEXT_KEY)
+        if isinstance(error, BoltUnhandledRequestError):
+            log.info("slack.unhandled", **fields(kind=getattr(request, "kind", None), id=_listener_id(request)))
+        else:
+            log.error("slack.dispatch_failed", exc_info=error, **fields(kind=getattr(request, "kind", None)))
+        return None if response is None else _quiet_answer(request)
 
 
 def _listener_id(request) -> str | None:
@@ -168,6 +217,7 @@ async def _post_ephemeral(response_url: str, message: dict) -> None:
 
 
 def build_web_app(container: Container) -> web.Application:
+    quiet_malformed_http()
     endpoint = SlackEndpoint(build_bolt_app(container),
                              RequestReader(container.settings.slack_signing_secret.get_secret_value()))
     web_app = web.Application(client_max_size=MAX_BODY_BYTES + 1024)

@@ -225,7 +225,7 @@ class SlashCommand(Model):
     user_id: SlackId
     channel_id: SlackId | None = None
     trigger_id: TriggerId | None = None
-    response_url: Url | None = None
+    response_url: Url  # Slack sends one with every command; every answer goes there
 
     @property
     def words(self) -> list[str]:

@@ -65,13 +65,13 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()
         click = BlockAction.of(context)
         if not await container.permissions.is_admin(click.user_id):
-            await respond(response_type="ephemeral", replace_original=False, **blocks.not_admin("/xero remove"))
+            await answer_click(container, click, respond, blocks.not_admin("/xero remove"))
             return
         try:
             preview = await container.connections.preview_removal(click.team_id, click.record_id())
         except TenantNotFound:
-            await respond(response_type="ephemeral", replace_original=False,
-                          **error_message("That organisation is no longer connected.", "Run `/xero list`."))
+            await answer_click(container, click, respond,
+                               error_message("That organisation is no longer connected.", "Run `/xero list`."))
             return
         await client.views_open(trigger_id=click.trigger(),
                                 view=blocks.remove_modal(preview, channel_id=click.channel_id))
@@ -97,6 +97,14 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await notify_user(container, user_id, meta.channel_id, payload)
 
 
+async def answer_click(container: Container, click: BlockAction, respond, payload: dict) -> None:
+    """Ephemeral under the clicked message; a click inside a modal has no response_url, so as notify_user."""
+    if click.response_url:
+        await respond(response_type="ephemeral", replace_original=False, **payload)
+    else:
+        await notify_user(container, click.user_id, click.channel_id, payload)
+
+
 async def notify_user(container: Container, user_id: str, channel_id: str | None, payload: dict) -> None:
     """Ephemeral in the channel the admin started from; their DM with the bot if that is not possible."""
     if channel_id:
@@ -105,4 +113,7 @@ async def notify_user(container: Container, user_id: str, channel_id: str | None
             return
         except SlackApiError as exc:
             log.info("slack.ephemeral_fallback error=%s", slack_error(exc))
-    await container.slack.chat_postMessage(channel=user_id, **payload)
+    try:
+        await container.slack.chat_postMessage(channel=user_id, **payload)
+    except SlackApiError as exc:  # e.g. a user the bot cannot message: nobody else to tell
+        log.warning("slack.dm_failed error=%s", slack_error(exc))

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks import exports as blocks
 from bot.container import Container
 from bot.slack_request import BlockAction, State, UnreadablePayload, ViewSubmission
-from handlers.connections import notify_user
+from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.exports import ExportRefused, Refused
 
@@ -56,16 +56,16 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                summary="Send Forecast invoices to Xero. An approver approves each one in the approval channel.")
     service = container.exports
 
-    async def answer(respond, outcome) -> None:
+    async def answer(click: BlockAction, respond, outcome) -> None:
         if isinstance(outcome, Refused):
-            await respond(response_type="ephemeral", replace_original=False, **blocks.click_refused(outcome))
+            await answer_click(container, click, respond, blocks.click_refused(outcome))
 
     @app.action(blocks.APPROVE_ACTION)
     async def approve(ack, context, respond):
         await ack()  # bolt runs the rest after Slack has its answer: the export may take a while
         click = BlockAction.of(context)
         outcome = await service.approve(click.team_id, click.record_id(), click.user_id, chosen_tenant(click.state))
-        await answer(respond, outcome)
+        await answer(click, respond, outcome)
 
     @app.action(blocks.PICK_TENANT_ACTION)
     async def tenant_picked(ack):
@@ -80,9 +80,9 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()
         click = BlockAction.of(context)
         outcome = await service.retry(click.team_id, click.record_id(), click.user_id)
-        await answer(respond, outcome)
+        await answer(click, respond, outcome)
         clicked_ts = click.message.ts if click.message else None
-        if not isinstance(outcome, Refused) and clicked_ts != outcome.job.approval_ts:
+        if not isinstance(outcome, Refused) and clicked_ts != outcome.job.approval_ts and click.response_url:
             # Clicked on a failure notice: it says what the retry did, so nobody retries it twice.
             await respond(replace_original=True, **blocks.retried_notice(outcome.job, click.user_id))
 
@@ -92,7 +92,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         click = BlockAction.of(context)
         outcome = await service.can_reject(click.team_id, click.record_id(), click.user_id)
         if isinstance(outcome, Refused):
-            await answer(respond, outcome)
+            await answer(click, respond, outcome)
             return
         await client.views_open(trigger_id=click.trigger(),
                                 view=blocks.reject_modal(outcome.job, channel_id=click.channel_id))

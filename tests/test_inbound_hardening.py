@@ -289,3 +289,12 @@ def test_validation_errors_in_a_trace_do_not_show_what_was_typed():
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "listener_failed", None, sys.exc_info())
     Redactor([]).filter(record)
     assert "fc-typed-key-0099" not in KeyValueFormatter().format(record)
+
+
+async def test_a_listener_that_fails_after_its_ack_does_not_keep_slack_waiting(bot, logs):
+    """slack-bolt forgets an ack when the listener raises right after it, and waits 3 s for nothing."""
+    started = time.monotonic()
+    name = await bot.click(export_blocks.RETRY_ACTION, "not a record id!", user="U0APPROVER")
+    assert time.monotonic() - started < 1.5
+    assert request_blocks.UNREADABLE in json.dumps((await bot.reply_to(name))["blocks"])
+    assert tracebacks(logs) == []
