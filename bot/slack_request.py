@@ -294,6 +294,8 @@ class RequestReader:
             return self._interaction(form["payload"])
         if "command" in form:
             return self._command(form)
+        if form.get("ssl_check") == "1":
+            return Inbound("other", None, {})  # Slack checking the certificate: a 200 is all it wants
         raise Rejected(400, "not_a_slack_request")
 
     def _command(self, form: dict) -> Inbound:
@@ -326,6 +328,8 @@ def load_json(text: str) -> Any:
 
 def json_depth(text: str) -> int:
     """How deep brackets nest, strings skipped; cheap enough to run before json.loads."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0  # cannot nest deeper than it has brackets
     depth = deepest = 0
     in_string = escaped = False
     for char in text:

@@ -298,3 +298,9 @@ async def test_a_listener_that_fails_after_its_ack_does_not_keep_slack_waiting(b
     assert time.monotonic() - started < 1.5
     assert request_blocks.UNREADABLE in json.dumps((await bot.reply_to(name))["blocks"])
     assert tracebacks(logs) == []
+
+
+async def test_slacks_certificate_check_gets_a_200(bot):
+    body = "ssl_check=1&token=legacy"
+    response = await post(bot, body, signed_headers(body))
+    assert response.status == 200
