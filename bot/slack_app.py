@@ -91,7 +91,10 @@ class ErrorAnswers:
             try:
                 await listener(**{name: value for name, value in offered.items() if name in wanted})
             except Exception as error:
-                await self.answer(error, context.get(CONTEXT_KEY), ack, respond)
+                try:
+                    await self.answer(error, context.get(CONTEXT_KEY), ack, respond)
+                except Exception:  # nothing may reach bolt (see GuardedApp)
+                    log.exception("slack.error_answer_failed")
 
         guarded.__name__ = getattr(listener, "__name__", "listener")
         return guarded
@@ -108,7 +111,10 @@ class ErrorAnswers:
             if isinstance(request, ViewSubmission):
                 await ack(response_action="update", view=view)
                 return
-            await ack(options=[]) if isinstance(request, BlockSuggestion) else await ack()
+            if isinstance(request, BlockSuggestion):
+                await ack(options=[])
+                return
+            await ack()
         await self.tell(request, respond, message)
 
     async def tell(self, request, respond, message: dict) -> None:
