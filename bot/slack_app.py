@@ -133,7 +133,8 @@ class ErrorAnswers:
         """Bolt's own errors: no listener for the request, or a middleware failed."""
         request = context.get(CONTEXT_KEY)
         if isinstance(error, BoltUnhandledRequestError):
-            log.info("slack.unhandled", **fields(kind=getattr(request, "kind", None), id=_listener_id(request)))
+            # Not even the action or callback id: whatever nobody listens for was chosen by the sender.
+            log.info("slack.unhandled", **fields(kind=getattr(request, "kind", None)))
         else:
             log.error("slack.dispatch_failed", exc_info=error, **fields(kind=getattr(request, "kind", None)))
         return None if response is None else _quiet_answer(request)

@@ -273,7 +273,8 @@ class RequestReader:
             raise Rejected(413, "too_large")
         timestamp = headers.get("X-Slack-Request-Timestamp") or ""
         signature = headers.get("X-Slack-Signature") or ""
-        if not re.fullmatch(r"[0-9]{1,12}", timestamp) or not signature:
+        # Shapes first: int() and hmac.compare_digest would raise on odd text (a 500, not a 401).
+        if not re.fullmatch(r"[0-9]{1,12}", timestamp) or not re.fullmatch(r"v0=[0-9a-f]{64}", signature):
             raise Rejected(401, "unsigned")
         if abs(self.clock() - int(timestamp)) > MAX_REQUEST_AGE_SECONDS:
             raise Rejected(401, "stale")

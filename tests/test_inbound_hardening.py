@@ -86,6 +86,15 @@ async def test_a_timestamp_that_is_not_a_number_gets_401(bot, logs, timestamp):
     assert bot.slack.called("response_url") == []
 
 
+@pytest.mark.parametrize("signature", ["v0=é", "v1=" + "0" * 64, "v0=" + "G" * 64, "v0=", "sha256=abc"])
+async def test_a_signature_of_the_wrong_shape_gets_401(bot, logs, signature):
+    body = command_body("list", user_id="U0ADMIN", team_id=TEAM_ID, channel_id="C0GENERAL",
+                        response_url=bot.slack.response_url("x"))
+    response = await post(bot, body.encode(), {**signed_headers(body), "X-Slack-Signature": signature})
+    assert response.status == 401
+    assert tracebacks(logs) == []
+
+
 async def test_a_body_over_one_megabyte_is_refused(bot):
     body = "payload=" + "a" * MAX_BODY_BYTES
     response = await post(bot, body, signed_headers(body))
