@@ -15,7 +15,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, Mapping, Union
+from typing import Annotated, Any, ClassVar, Literal, Mapping, Self, Union
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
@@ -166,7 +166,8 @@ class Interaction(Model):
         return self.trigger_id
 
     @classmethod
-    def of(cls, context: Mapping) -> "Interaction":
+    def of(cls, context: Mapping) -> Self:
+        """The payload of the request being handled (read by SlackEndpoint before bolt dispatched it)."""
         request = context.get(CONTEXT_KEY)
         if not isinstance(request, cls):
             raise UnreadablePayload(f"expected a {cls.__name__}")
@@ -232,7 +233,7 @@ class SlashCommand(Model):
         return self.text.split()
 
     @classmethod
-    def of(cls, context: Mapping) -> "SlashCommand":
+    def of(cls, context: Mapping) -> Self:
         request = context.get(CONTEXT_KEY)
         if not isinstance(request, cls):
             raise UnreadablePayload("expected a slash command")
