@@ -27,8 +27,8 @@ from bot.blocks import requests as blocks
 from bot.container import Container
 from bot.logging_setup import quiet_malformed_http
 from bot.slack_request import (
-    CONTEXT_KEY, MAX_BODY_BYTES, BlockAction, BlockSuggestion, Inbound, Rejected, RequestReader, SlashCommand,
-    UnreadablePayload, ViewSubmission, response_url_of,
+    CONTEXT_KEY, MAX_BODY_BYTES, BlockAction, BlockSuggestion, EventCallback, Inbound, Rejected, RequestReader,
+    SlashCommand, UnreadablePayload, UrlVerification, ViewSubmission, response_url_of,
 )
 from bot.web import WebRoutes
 from handlers import register_all
@@ -143,6 +143,8 @@ class ErrorAnswers:
 def _listener_id(request) -> str | None:
     if request is None or isinstance(request, SlashCommand):
         return getattr(request, "command", None)
+    if isinstance(request, EventCallback):
+        return request.event.type
     if isinstance(request, BlockSuggestion):
         return request.action_id
     if isinstance(request, ViewSubmission):
@@ -176,6 +178,8 @@ class SlackEndpoint:
             return web.Response(status=rejected.status)
         if inbound.payload is None:
             return self.unreadable(inbound)
+        if isinstance(inbound.payload, UrlVerification):
+            return web.json_response({"challenge": inbound.payload.challenge})
         bolt_request = AsyncBoltRequest(body=json.dumps(inbound.bolt_body()),
                                         headers={"content-type": "application/json"},
                                         context={CONTEXT_KEY: inbound.payload})
@@ -190,6 +194,8 @@ class SlackEndpoint:
             return web.json_response({"response_action": "update", "view": blocks.unreadable_view()})
         if inbound.kind == "block_suggestion":
             return web.json_response({"options": []})
+        if inbound.kind == "event":
+            return web.Response(status=200)  # not 4xx: Slack would retry an event that can never be read
         if inbound.kind == "block_actions":
             response_url = response_url_of(inbound.raw)
             if response_url is None:

@@ -240,16 +240,54 @@ class SlashCommand(Model):
         return request
 
 
-SlackRequest = Union[SlashCommand, BlockAction, ViewSubmission, BlockSuggestion]
+class Event(Model):
+    type: Name
+    user: SlackId | None = None
+    channel: SlackId | None = None
+    tab: Name | None = None  # app_home_opened: "home" or "messages"
+    view: View | None = None
+    event_ts: Name | None = None
+
+
+class EventCallback(Model):
+    """Events API (JSON body): only read if the app subscribes to events, e.g. app_home_opened."""
+
+    kind: ClassVar[str] = "event_callback"
+    type: Literal["event_callback"]
+    team_id: SlackId
+    api_app_id: SlackId | None = None
+    event_id: Name | None = None
+    event: Event
+
+    @property
+    def user_id(self) -> str | None:
+        return self.event.user
+
+    @classmethod
+    def of(cls, context: Mapping) -> Self:
+        request = context.get(CONTEXT_KEY)
+        if not isinstance(request, cls):
+            raise UnreadablePayload("expected an event")
+        return request
+
+
+class UrlVerification(Model):
+    kind: ClassVar[str] = "url_verification"
+    type: Literal["url_verification"]
+    challenge: Annotated[str, StringConstraints(max_length=200)]
+
+
+SlackRequest = Union[SlashCommand, BlockAction, ViewSubmission, BlockSuggestion, EventCallback, UrlVerification]
 _interaction = TypeAdapter(Annotated[Union[BlockAction, ViewSubmission, BlockSuggestion], Field(discriminator="type")])
 INTERACTION_TYPES = ("block_actions", "view_submission", "block_suggestion")
+_event = TypeAdapter(Annotated[Union[EventCallback, UrlVerification], Field(discriminator="type")])
 
 
 @dataclass(frozen=True)
 class Inbound:
     """A verified request: its typed payload, or (when it did not validate) what kind it claimed to be."""
 
-    kind: str  # "command", "block_actions", "view_submission", "block_suggestion" or "other"
+    kind: str  # "command", "block_actions", "view_submission", "block_suggestion", "event" or "other"
     payload: SlackRequest | None
     raw: dict  # the parsed form or JSON, never logged; used only to answer an unreadable request politely
 
@@ -288,6 +326,8 @@ class RequestReader:
         return text
 
     def parse(self, text: str) -> Inbound:
+        if text.lstrip().startswith("{"):
+            return self._event(text)
         try:
             form = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
         except ValueError:
@@ -305,6 +345,16 @@ class RequestReader:
             return Inbound("command", SlashCommand.model_validate(form), form)
         except ValidationError:
             return Inbound("command", None, form)
+
+    def _event(self, text: str) -> Inbound:
+        """The Events API posts JSON: an event, or the one-off URL check when events are switched on."""
+        data = load_json(text)
+        if not isinstance(data, dict) or data.get("type") not in ("event_callback", "url_verification"):
+            raise Rejected(400, "not_a_slack_request")
+        try:
+            return Inbound("event", _event.validate_python(data), data)
+        except ValidationError:
+            return Inbound("event", None, data)
 
     def _interaction(self, text: str) -> Inbound:
         data = load_json(text)

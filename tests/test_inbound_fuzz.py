@@ -138,6 +138,16 @@ class Shapes:
         kinds = st.one_of(st.just(kind), st.just(kind), junk()) if self.rough else st.just(kind)
         return st.fixed_dictionaries({"type": kinds, **common}, optional=optional)
 
+    def event(self):
+        event = st.fixed_dictionaries({"type": self.either(st.sampled_from(["app_home_opened", "message", "x"]))},
+                                      optional={"user": self.either(slack_ids), "tab": self.either(st.just("home")),
+                                                "view": self.view(), "channel": self.either(channel_ids)})
+        callback = st.fixed_dictionaries(
+            {"type": st.just("event_callback"), "team_id": self.either(st.just(TEAM_ID)), "event": self.either(event)},
+            optional={"api_app_id": st.just("A0TEST"), "event_id": self.either(st.just("Ev1"))})
+        check = st.fixed_dictionaries({"type": st.just("url_verification"), "challenge": self.either(text())})
+        return st.one_of(callback, callback, check)
+
     def command_form(self, response_url: str):
         required = {"command": st.just("/xero"), "team_id": st.just(TEAM_ID), "user_id": slack_ids,
                     "channel_id": channel_ids, "trigger_id": st.just("1.2.abc"), "response_url": st.just(response_url),
@@ -301,6 +311,13 @@ def test_interactions(checked, kind):
         check(checked, form_of(payload).encode(), how, odd_timestamp, "application/x-www-form-urlencoded")
 
     run()
+
+
+@FUZZ
+@given(data=st.data(), shape=shapes, how=signing, odd_timestamp=bad_timestamps)
+def test_events(checked, data, shape, how, odd_timestamp):
+    body = json.dumps(data.draw(shape.event())).encode()
+    check(checked, body, how, odd_timestamp, "application/json")
 
 
 @FUZZ

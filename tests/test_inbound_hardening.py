@@ -313,3 +313,25 @@ async def test_slacks_certificate_check_gets_a_200(bot):
     body = "ssl_check=1&token=legacy"
     response = await post(bot, body, signed_headers(body))
     assert response.status == 200
+
+
+async def test_the_events_api_url_check_gets_its_challenge_back(bot):
+    body = json.dumps({"type": "url_verification", "token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+    response = await post(bot, body, {**signed_headers(body), "Content-Type": "application/json"})
+    assert response.status == 200
+    assert (await response.json())["challenge"].startswith("3eZbrw")
+
+
+@pytest.mark.parametrize("user", ["U0ADMIN", {"$ne": ""}])
+async def test_events_nobody_listens_for_or_that_cannot_be_read_get_a_quiet_200(bot, logs, user):
+    body = json.dumps({"type": "event_callback", "team_id": TEAM_ID, "api_app_id": "A0TEST", "event_id": "Ev1",
+                       "event": {"type": "app_home_opened", "user": user, "tab": "home"}})
+    response = await post(bot, body, {**signed_headers(body), "Content-Type": "application/json"})
+    assert response.status == 200
+    assert tracebacks(logs) == []
+
+
+async def test_json_that_is_not_an_event_gets_400(bot):
+    body = json.dumps({"type": "block_actions", "user": {"id": "U0ADMIN"}})
+    response = await post(bot, body, {**signed_headers(body), "Content-Type": "application/json"})
+    assert response.status == 400
