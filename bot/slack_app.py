@@ -27,8 +27,19 @@ from bot.blocks import requests as blocks
 from bot.container import Container
 from bot.logging_setup import quiet_malformed_http
 from bot.slack_request import (
-    CONTEXT_KEY, MAX_BODY_BYTES, BlockAction, BlockSuggestion, EventCallback, Inbound, Rejected, RequestReader,
-    SlashCommand, UnreadablePayload, UrlVerification, ViewSubmission, response_url_of,
+    CONTEXT_KEY,
+    MAX_BODY_BYTES,
+    BlockAction,
+    BlockSuggestion,
+    EventCallback,
+    Inbound,
+    Rejected,
+    RequestReader,
+    SlashCommand,
+    UnreadablePayload,
+    UrlVerification,
+    ViewSubmission,
+    response_url_of,
 )
 from bot.web import WebRoutes
 from handlers import register_all

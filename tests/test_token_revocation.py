@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from aiohttp import BasicAuth
+from aiohttp.test_utils import TestClient, TestServer
 
+from sandbox.xero import create_xero_app
 from tests.support.harness import XERO_TOKEN_URL
 from tests.support.xero_identity import UK, UK_TENANT, US, answer_consent, delete_url
 
@@ -89,11 +92,21 @@ async def test_a_token_xero_no_longer_knows_counts_as_revoked(bot, xero, caplog)
 
 # The sandbox's Xero stand-in models the same endpoint --------------------------------------------------------------
 
-from tests.test_sandbox_xero import CLIENT, make_xero  # noqa: E402,F401  (make_xero is a fixture)
+@pytest.fixture
+async def sandbox():
+    from tests.test_sandbox_xero import FakeClock, Xero, free_port
+
+    clock, port = FakeClock(), free_port()
+    app = create_xero_app(None, public_base_url=f"http://127.0.0.1:{port}", clock=clock)
+    client = TestClient(TestServer(app, host="127.0.0.1", port=port))
+    await client.start_server()
+    yield Xero(client, clock)
+    await client.close()
 
 
-async def test_the_sandbox_xero_stops_honouring_a_revoked_grant(make_xero):
-    sandbox = await make_xero()
+async def test_the_sandbox_xero_stops_honouring_a_revoked_grant(sandbox):
+    from tests.test_sandbox_xero import CLIENT
+
     tokens = await sandbox.connect()
     answer = await sandbox.client.post("/connect/revocation", auth=CLIENT, data={"token": tokens["refresh_token"]})
     assert answer.status == 200
