@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     )
     xero_authorize_url: str = "https://login.xero.com/identity/connect/authorize"
     xero_token_url: str = "https://identity.xero.com/connect/token"
+    xero_revocation_url: str | None = Field(
+        None, description="Xero's token revocation endpoint; unset: /connect/revocation beside XERO_TOKEN_URL"
+    )
     xero_api_url: str = Field(
         "https://api.xero.com", description="identity at /connections, accounting at /api.xro/2.0"
     )

@@ -88,6 +88,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         redirect_uri=settings.xero_redirect_uri,
         authorize_url=settings.xero_authorize_url,
         token_url=settings.xero_token_url,
+        revocation_url=settings.xero_revocation_url,  # unset: beside the token URL
         scopes=settings.xero_scopes,
     )
     tokens = TokenService(storage, box, oauth)

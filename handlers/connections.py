@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from slack_bolt.async_app import AsyncApp
@@ -12,6 +11,7 @@ from bot.blocks import connections as blocks
 from bot.blocks.common import error_message
 from bot.container import Container
 from bot.slack_directory import slack_error
+from bot.slack_request import BlockAction, UnreadablePayload, ViewSubmission
 from handlers.router import CommandContext, CommandRouter
 from services.connections import TenantNotFound
 from services.xero.errors import XeroError
@@ -57,45 +57,55 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                summary="Disconnect an organisation, after a confirmation that says what gets unlinked.")
 
     @app.action(blocks.CONNECT_LINK_ACTION)
-    async def acknowledge_link_click(ack, respond):
+    async def acknowledge_link_click(ack, context, respond):
         await ack()  # Slack reports clicks on link buttons too; the browser does the rest
-        await respond(replace_original=True, **blocks.connect_link_used())  # the link works once
+        if BlockAction.of(context).response_url:
+            await respond(replace_original=True, **blocks.connect_link_used())  # the link works once
 
     @app.action(blocks.REMOVE_OPEN_ACTION)
-    async def open_remove_modal(ack, body, client, respond):
+    async def open_remove_modal(ack, context, client, respond):
         await ack()
-        user_id, team_id = body["user"]["id"], body["team"]["id"]
-        if not await container.permissions.is_admin(user_id):
-            await respond(response_type="ephemeral", replace_original=False, **blocks.not_admin("/xero remove"))
+        click = BlockAction.of(context)
+        if not await container.permissions.is_admin(click.user_id):
+            await answer_click(container, click, respond, blocks.not_admin("/xero remove"))
             return
-        tenant_id = body["actions"][0]["value"]
         try:
-            preview = await container.connections.preview_removal(team_id, tenant_id)
+            preview = await container.connections.preview_removal(click.team_id, click.record_id())
         except TenantNotFound:
-            await respond(response_type="ephemeral", replace_original=False,
-                          **error_message("That organisation is no longer connected.", "Run `/xero list`."))
+            await answer_click(container, click, respond,
+                               error_message("That organisation is no longer connected.", "Run `/xero list`."))
             return
-        channel_id = (body.get("channel") or {}).get("id")
-        await client.views_open(trigger_id=body["trigger_id"], view=blocks.remove_modal(preview, channel_id=channel_id))
+        await client.views_open(trigger_id=click.trigger(),
+                                view=blocks.remove_modal(preview, channel_id=click.channel_id))
 
     @app.view(blocks.REMOVE_CALLBACK_ID)
-    async def confirm_removal(ack, body, view):
-        user_id, team_id = body["user"]["id"], body["team"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
+    async def confirm_removal(ack, context):
+        submission = ViewSubmission.of(context)
+        user_id, meta = submission.user_id, submission.metadata
+        if meta.tenant_id is None:
+            raise UnreadablePayload("the removal form names no organisation")
         await ack()
         if not await container.permissions.is_admin(user_id):
-            await notify_user(container, user_id, meta.get("channel_id"), blocks.not_admin("/xero remove"))
+            await notify_user(container, user_id, meta.channel_id, blocks.not_admin("/xero remove"))
             return
         try:
-            result = await container.connections.remove(team_id, meta["tenant_id"], removed_by=user_id)
+            result = await container.connections.remove(submission.team_id, meta.tenant_id, removed_by=user_id)
             payload = blocks.removal_done(result, user_id)
-            await container.home.refresh(team_id)
+            await container.home.refresh(submission.team_id)
         except TenantNotFound:
             payload = error_message("That organisation was already removed.", "Run `/xero list` to check.")
         except XeroError as exc:
             payload = error_message(f"Xero could not disconnect the organisation: {exc}",
                                     "Nothing was changed. Try again in a few minutes.")
-        await notify_user(container, user_id, meta.get("channel_id"), payload)
+        await notify_user(container, user_id, meta.channel_id, payload)
+
+
+async def answer_click(container: Container, click: BlockAction, respond, payload: dict) -> None:
+    """Ephemeral under the clicked message; a click inside a modal has no response_url, so as notify_user."""
+    if click.response_url:
+        await respond(response_type="ephemeral", replace_original=False, **payload)
+    else:
+        await notify_user(container, click.user_id, click.channel_id, payload)
 
 
 async def notify_user(container: Container, user_id: str, channel_id: str | None, payload: dict) -> None:
@@ -106,4 +116,7 @@ async def notify_user(container: Container, user_id: str, channel_id: str | None
             return
         except SlackApiError as exc:
             log.info("slack.ephemeral_fallback error=%s", slack_error(exc))
-    await container.slack.chat_postMessage(channel=user_id, **payload)
+    try:
+        await container.slack.chat_postMessage(channel=user_id, **payload)
+    except SlackApiError as exc:  # e.g. a user the bot cannot message: nobody else to tell
+        log.warning("slack.dm_failed error=%s", slack_error(exc))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from slack_bolt.async_app import AsyncApp
@@ -10,9 +9,10 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks import batches as batch_blocks
 from bot.blocks import exports as blocks
 from bot.container import Container
-from handlers.connections import notify_user
+from bot.slack_request import BlockAction, State, UnreadablePayload, ViewSubmission
+from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
-from services.export_refs import parse_export_args
+from services.export_refs import MAX_REFERENCES, parse_export_args
 from services.exports import ExportRefused, Refused
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,10 @@ async def export(ctx: CommandContext) -> None:
     asked = parse_export_args(" ".join(ctx.args))
     if asked.empty:
         await ctx.reply(blocks.usage())
+        return
+    too_many = next((p for p in asked.problems if p.code == "too_many"), None)
+    if too_many is not None:  # nothing is requested: the admin splits the list
+        await ctx.reply(blocks.too_many_references(MAX_REFERENCES + too_many.count, MAX_REFERENCES))
         return
     if asked.unexported:
         await ctx.reply(batch_blocks.unexported_not_available())
@@ -45,12 +49,12 @@ async def _request_one(ctx: CommandContext, reference: str) -> dict:
     return blocks.export_requested(outcome.job)
 
 
-def chosen_tenant(body: dict) -> str | None:
+def chosen_tenant(state: State | None) -> str | None:
     """The organisation picked on the approval message (Slack sends the message's input state)."""
-    for block in ((body.get("state") or {}).get("values") or {}).values():
-        picked = (block.get(blocks.PICK_TENANT_ACTION) or {}).get("selected_option")
-        if picked:
-            return picked.get("value")
+    for block in (state.values if state else {}).values():
+        picked = block.get(blocks.PICK_TENANT_ACTION)
+        if picked and picked.selected_option:
+            return picked.selected_option.value
     return None
 
 
@@ -59,16 +63,16 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                summary="Send Forecast invoices to Xero. An approver approves each one in the approval channel.")
     service = container.exports
 
-    async def answer(respond, outcome) -> None:
+    async def answer(click: BlockAction, respond, outcome) -> None:
         if isinstance(outcome, Refused):
-            await respond(response_type="ephemeral", replace_original=False, **blocks.click_refused(outcome))
+            await answer_click(container, click, respond, blocks.click_refused(outcome))
 
     @app.action(blocks.APPROVE_ACTION)
-    async def approve(ack, body, respond):
+    async def approve(ack, context, respond):
         await ack()  # bolt runs the rest after Slack has its answer: the export may take a while
-        outcome = await service.approve(body["team"]["id"], body["actions"][0]["value"], body["user"]["id"],
-                                        chosen_tenant(body))
-        await answer(respond, outcome)
+        click = BlockAction.of(context)
+        outcome = await service.approve(click.team_id, click.record_id(), click.user_id, chosen_tenant(click.state))
+        await answer(click, respond, outcome)
 
     @app.action(blocks.PICK_TENANT_ACTION)
     async def tenant_picked(ack):
@@ -79,33 +83,36 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()  # the browser opens the link; nothing to do here
 
     @app.action(blocks.RETRY_ACTION)
-    async def retry(ack, body, respond):
+    async def retry(ack, context, respond):
         await ack()
-        outcome = await service.retry(body["team"]["id"], body["actions"][0]["value"], body["user"]["id"])
-        await answer(respond, outcome)
-        clicked_ts = (body.get("message") or {}).get("ts")
-        if not isinstance(outcome, Refused) and clicked_ts != outcome.job.approval_ts:
+        click = BlockAction.of(context)
+        outcome = await service.retry(click.team_id, click.record_id(), click.user_id)
+        await answer(click, respond, outcome)
+        clicked_ts = click.message.ts if click.message else None
+        if not isinstance(outcome, Refused) and clicked_ts != outcome.job.approval_ts and click.response_url:
             # Clicked on a failure notice: it says what the retry did, so nobody retries it twice.
-            await respond(replace_original=True, **blocks.retried_notice(outcome.job, body["user"]["id"]))
+            await respond(replace_original=True, **blocks.retried_notice(outcome.job, click.user_id))
 
     @app.action(blocks.REJECT_ACTION)
-    async def open_reject(ack, body, client, respond):
+    async def open_reject(ack, context, client, respond):
         await ack()
-        outcome = await service.can_reject(body["team"]["id"], body["actions"][0]["value"], body["user"]["id"])
+        click = BlockAction.of(context)
+        outcome = await service.can_reject(click.team_id, click.record_id(), click.user_id)
         if isinstance(outcome, Refused):
-            await answer(respond, outcome)
+            await answer(click, respond, outcome)
             return
-        channel_id = (body.get("channel") or {}).get("id")
-        await client.views_open(trigger_id=body["trigger_id"],
-                                view=blocks.reject_modal(outcome.job, channel_id=channel_id))
+        await client.views_open(trigger_id=click.trigger(),
+                                view=blocks.reject_modal(outcome.job, channel_id=click.channel_id))
 
     @app.view(blocks.REJECT_CALLBACK_ID)
-    async def reject(ack, body, view):
+    async def reject(ack, context):
+        submission = ViewSubmission.of(context)
+        meta = submission.metadata
+        if meta.job_id is None:
+            raise UnreadablePayload("the reject form names no export")
         await ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
-        reason = ((view.get("state", {}).get("values", {}).get(blocks.REJECT_REASON_BLOCK) or {})
-                  .get(blocks.REJECT_REASON_ACTION) or {}).get("value")
-        user_id = body["user"]["id"]
-        outcome = await service.reject(body["team"]["id"], meta["job_id"], user_id, reason)
+        reason = submission.view.state.element(blocks.REJECT_REASON_BLOCK, blocks.REJECT_REASON_ACTION).value
+        user_id = submission.user_id
+        outcome = await service.reject(submission.team_id, meta.job_id, user_id, reason)
         if isinstance(outcome, Refused):
-            await notify_user(container, user_id, meta.get("channel_id"), blocks.click_refused(outcome))
+            await notify_user(container, user_id, meta.channel_id, blocks.click_refused(outcome))

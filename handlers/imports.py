@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
@@ -14,7 +15,8 @@ from bot.blocks.common import error_message
 from bot.blocks.connections import not_admin
 from bot.container import Container
 from bot.slack_directory import slack_error
-from handlers.connections import notify_user
+from bot.slack_request import BlockAction, BlockSuggestion, State, UnreadablePayload, ViewSubmission
+from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.customer_import import Decision
 from services.customer_import import Selection as CustomerSelection
@@ -87,13 +89,18 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                summary="Import Xero purchase orders as expense items of a Forecast project.")
 
     @app.options(blocks.CUSTOMERS_ACTION)
-    async def search_customers(ack, body):
-        choices = await container.customer_import.search(body["team"]["id"], body.get("value") or "")
+    async def search_customers(ack, context):
+        suggestion = BlockSuggestion.of(context)
+        if not await container.permissions.is_admin(suggestion.user_id):
+            await ack(options=[])  # the import itself is for admins: so is what it offers
+            return
+        choices = await container.customer_import.search(suggestion.team_id, suggestion.value)
         await ack(**blocks.customer_options(choices))
 
     @app.view(blocks.CUSTOMERS_CALLBACK)
-    async def submit_customers(ack, body, view):
-        chosen = blocks.picked(view["state"]["values"], blocks.CUSTOMERS_BLOCK, blocks.CUSTOMERS_ACTION)
+    async def submit_customers(ack, context):
+        submission = ViewSubmission.of(context)
+        chosen = picked(submission.view.state, blocks.CUSTOMERS_BLOCK, blocks.CUSTOMERS_ACTION)
         if not chosen:
             await ack(response_action="errors", errors={blocks.CUSTOMERS_BLOCK: NO_CUSTOMERS_PICKED})
             return
@@ -104,15 +111,19 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             summary = await container.customer_import.import_contacts(team_id, user_id, selections)
             return blocks.customer_summary(summary)
 
-        await import_and_report(container, body, view, "/xero import customers", run)
+        await import_and_report(container, submission, "/xero import customers", run)
 
-    async def similar_decision(ack, body, respond, decision: Decision) -> None:
+    async def similar_decision(ack, context, respond, decision: Decision) -> None:
         await ack()
-        user_id, team_id = body["user"]["id"], body["team"]["id"]
+        click = BlockAction.of(context)
+        user_id, team_id = click.user_id, click.team_id
         if not await container.permissions.is_admin(user_id):
-            await respond(response_type="ephemeral", replace_original=False, **not_admin("/xero import customers"))
+            await answer_click(container, click, respond, not_admin("/xero import customers"))
             return
-        tenant_id, contact_id, client_id = blocks.similar_choice_value(body["actions"][0]["value"])
+        choice = blocks.similar_choice_value(click.action.value or "")
+        if choice is None:
+            raise UnreadablePayload("not a similar-name choice")
+        tenant_id, contact_id, client_id = choice
         try:
             summary = await container.customer_import.import_contacts(
                 team_id, user_id, [CustomerSelection(tenant_id, contact_id)], decision=decision, link_to=client_id)
@@ -121,41 +132,46 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             payload = error_message(problem.message, problem.hint)
         except ForecastError as exc:
             payload = error_message(f"Forecast could not be read: {exc}", "Nothing was imported. Try again later.")
-        await respond(response_type="ephemeral", replace_original=False, **payload)
+        await answer_click(container, click, respond, payload)
 
     @app.action(blocks.SIMILAR_LINK_ACTION)
-    async def link_similar(ack, body, respond):
-        await similar_decision(ack, body, respond, "link")
+    async def link_similar(ack, context, respond):
+        await similar_decision(ack, context, respond, "link")
 
     @app.action(blocks.SIMILAR_CREATE_ACTION)
-    async def create_despite_similar(ack, body, respond):
-        await similar_decision(ack, body, respond, "create")
+    async def create_despite_similar(ack, context, respond):
+        await similar_decision(ack, context, respond, "create")
 
     @app.action(blocks.PO_STATUS_ACTION)
-    async def filter_purchase_orders(ack, body, action):
+    async def filter_purchase_orders(ack, context):
         await ack()
-        view = body["view"]
-        statuses = [o["value"] for o in action.get("selected_options") or []]
-        team_id = body["team"]["id"]
+        click = BlockAction.of(context)
+        view = click.open_view()
+        if not await container.permissions.is_admin(click.user_id):
+            await notify_user(container, click.user_id, view.metadata.channel_id,
+                              not_admin("/xero import purchase-orders"))
+            return
+        statuses = [o.value for o in click.action.selected_options]
         try:
-            listing = await container.po_import.listing(team_id, statuses)
-            projects = await container.po_import.projects(team_id)
-            new_view = blocks.po_modal(listing, projects, metadata=view.get("private_metadata") or "",
-                                       selected_project=blocks.picked_project(view["state"]["values"]))
+            listing = await container.po_import.listing(click.team_id, statuses)
+            projects = await container.po_import.projects(click.team_id)
+            new_view = blocks.po_modal(listing, projects, metadata=view.private_metadata,
+                                       selected_project=picked_project(view.state))
         except ImportProblem as problem:
             new_view = blocks.problem_view(blocks.PO_TITLE, blocks.PO_CALLBACK, problem.message, problem.hint)
-        await update_view(container, view["id"], new_view, view.get("hash"))
+        await update_view(container, view.id or "", new_view, view.hash)
 
     @app.view(blocks.PO_CALLBACK)
-    async def submit_purchase_orders(ack, body, view):
-        values = view["state"]["values"]
-        chosen = blocks.picked(values, blocks.PO_PICK_BLOCK, blocks.PO_PICK_ACTION)
-        project_id = blocks.picked_project(values)
+    async def submit_purchase_orders(ack, context):
+        submission = ViewSubmission.of(context)
+        view = submission.view
+        chosen = picked(view.state, blocks.PO_PICK_BLOCK, blocks.PO_PICK_ACTION)
+        project_id = picked_project(view.state)
         errors = {}
         if not chosen:
-            where = blocks.PO_PICK_BLOCK if _has_block(view, blocks.PO_PICK_BLOCK) else blocks.PO_STATUS_BLOCK
+            where = blocks.PO_PICK_BLOCK if view.has_block(blocks.PO_PICK_BLOCK) else blocks.PO_STATUS_BLOCK
             errors[where] = NO_ORDERS_PICKED
-        if project_id is None and _has_block(view, blocks.PO_PROJECT_BLOCK):
+        if project_id is None and view.has_block(blocks.PO_PROJECT_BLOCK):
             errors[blocks.PO_PROJECT_BLOCK] = NO_PROJECT_PICKED
         if errors or project_id is None:
             await ack(response_action="errors", errors=errors or {blocks.PO_STATUS_BLOCK: NO_PROJECT_PICKED})
@@ -167,19 +183,18 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             summary = await container.po_import.import_orders(team_id, user_id, int(project_id), selections)
             return blocks.po_summary(summary)
 
-        await import_and_report(container, body, view, "/xero import purchase-orders", run)
+        await import_and_report(container, submission, "/xero import purchase-orders", run)
 
 
-async def import_and_report(container: Container, body: dict, view: dict, usage: str,
+async def import_and_report(container: Container, submission: ViewSubmission, usage: str,
                             run: Callable[[str, str], Awaitable[dict]]) -> None:
     """After a submitted import modal: admins only, run the import, tell the admin how it went."""
-    user_id, team_id = body["user"]["id"], body["team"]["id"]
-    channel_id = json.loads(view.get("private_metadata") or "{}").get("channel_id")
+    user_id, channel_id = submission.user_id, submission.metadata.channel_id
     if not await container.permissions.is_admin(user_id):
         await notify_user(container, user_id, channel_id, not_admin(usage))
         return
     try:
-        payload = await run(team_id, user_id)
+        payload = await run(submission.team_id, user_id)
     except ImportProblem as problem:
         payload = error_message(problem.message, problem.hint)
     except ForecastError as exc:
@@ -187,5 +202,12 @@ async def import_and_report(container: Container, body: dict, view: dict, usage:
     await notify_user(container, user_id, channel_id, payload)
 
 
-def _has_block(view: dict, block_id: str) -> bool:
-    return any(block.get("block_id") == block_id for block in view.get("blocks") or [])
+def picked(state: State, block_id: str, action_id: str) -> list[tuple[str, str]]:
+    """(tenant_id, record_id) of every option picked in a multi-select."""
+    return [blocks.split_value(o.value) for o in state.element(block_id, action_id).selected_options]
+
+
+def picked_project(state: State) -> str | None:
+    """The Forecast project id picked, if it is one (project ids are numbers)."""
+    selected = state.element(blocks.PO_PROJECT_BLOCK, blocks.PO_PROJECT_ACTION).selected_option
+    return selected.value if selected and re.fullmatch(r"[0-9]{1,18}", selected.value) else None

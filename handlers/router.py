@@ -12,6 +12,7 @@ from bot.acks import SharedRespond, after_ack
 from bot.blocks.connections import not_admin
 from bot.blocks.help import HelpEntry, help_message
 from bot.container import Container
+from bot.slack_request import SlashCommand
 from services.logfmt import fields
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,15 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
     """Registers /xero itself, first: bolt tries listeners in order, so every command matches at once."""
 
     @app.command("/xero")
-    async def xero_command(ack, command, context):
+    async def xero_command(ack, context):
         await ack()
         await after_ack(context)  # see bot/acks.py: the acks of other requests go first
-        respond = SharedRespond(command.get("response_url"), container.http)
-        words = (command.get("text") or "").split()
+        command = SlashCommand.of(context)
+        respond = SharedRespond(command.response_url, container.http)
+        words = command.words
         sub, args = router.resolve(words)
-        log.info("command", **fields(team=command.get("team_id"), user=command.get("user_id"),
-                                     subcommand=sub.name if sub else (words[0] if words else "help")))
+        log.info("command", **fields(team=command.team_id, user=command.user_id,
+                                     subcommand=sub.name if sub else ("unknown" if words else "help")))
         if sub is None:
             family = router.family(words[0]) if len(words) == 1 else []
             if family:  # `/xero import` alone: which import?
@@ -96,14 +98,14 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
             unknown = " ".join(words) if words and words[0].lower() != "help" else None
             await respond(response_type="ephemeral", **router.help(unknown))
             return
-        if sub.help.admin_only and not await container.permissions.is_admin(command["user_id"]):
+        if sub.help.admin_only and not await container.permissions.is_admin(command.user_id):
             await respond(response_type="ephemeral", **not_admin(sub.help.usage))
             return
         ctx = CommandContext(
-            team_id=command["team_id"],
-            user_id=command["user_id"],
-            channel_id=command.get("channel_id", ""),
-            trigger_id=command.get("trigger_id", ""),
+            team_id=command.team_id,
+            user_id=command.user_id,
+            channel_id=command.channel_id or "",
+            trigger_id=command.trigger_id or "",
             args=args,
             respond=respond,
             container=container,

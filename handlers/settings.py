@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from slack_bolt.async_app import AsyncApp
@@ -13,6 +12,7 @@ from bot.blocks import settings as blocks
 from bot.blocks.connections import not_admin
 from bot.container import Container
 from bot.slack_directory import slack_error
+from bot.slack_request import State, ViewSubmission
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.forecast import ForecastAuthError, ForecastError
@@ -51,34 +51,36 @@ async def _usergroups(container: Container) -> list[tuple[str, str]] | None:
     return [(g["id"], g.get("name") or g.get("handle") or g["id"]) for g in groups if not g.get("date_delete")]
 
 
-def read_form(values: dict) -> dict:
+def read_form(state: State) -> dict:
     """The submitted modal as plain values (None where a field is empty)."""
-    def element(block_id: str) -> dict:
-        return (values.get(block_id) or {}).get(block_id) or {}
+    def element(block_id: str):
+        return state.element(block_id, block_id)
 
     def text(block_id: str) -> str | None:
-        return (element(block_id).get("value") or "").strip() or None
+        return (element(block_id).value or "").strip() or None
+
+    def chosen(block_id: str) -> str | None:
+        option = element(block_id).selected_option
+        return option.value if option else None
 
     per_organisation: dict[str, dict[str, str | None]] = {}
-    for block_id in values:
+    for block_id in state.values:
         kind_and_tenant = blocks.split_organisation_block(block_id)
         if kind_and_tenant:
             kind, tenant_id = kind_and_tenant
-            picked = (values[block_id].get(block_id) or {}).get("selected_option") or {}
-            per_organisation.setdefault(tenant_id, {})[kind] = picked.get("value")
+            per_organisation.setdefault(tenant_id, {})[kind] = chosen(block_id)
 
-    group = (element(blocks.APPROVER_USERGROUP).get("selected_option") or {}).get("value")
-    status = (element(blocks.EXPORT_STATUS).get("selected_option") or {}).get("value") or "DRAFT"
+    group = chosen(blocks.APPROVER_USERGROUP)
     return {
-        "approval_channel": element(blocks.APPROVAL_CHANNEL).get("selected_conversation"),
-        "notify_channel": element(blocks.NOTIFY_CHANNEL).get("selected_conversation"),
-        "approver_users": list(element(blocks.APPROVER_USERS).get("selected_users") or []),
+        "approval_channel": element(blocks.APPROVAL_CHANNEL).selected_conversation,
+        "notify_channel": element(blocks.NOTIFY_CHANNEL).selected_conversation,
+        "approver_users": list(element(blocks.APPROVER_USERS).selected_users),
         "approver_usergroup": None if group in (None, blocks.NO_USERGROUP) else group,
-        "usergroup_shown": blocks.APPROVER_USERGROUP in values,
-        "export_status": status,
+        "usergroup_shown": blocks.APPROVER_USERGROUP in state.values,
+        "export_status": chosen(blocks.EXPORT_STATUS) or "DRAFT",
         "organisations": per_organisation,
         "forecast_api_key": text(blocks.FORECAST_API_KEY),
-        "use_default_forecast_key": bool(element(blocks.FORECAST_KEY_DEFAULT).get("selected_options")),
+        "use_default_forecast_key": bool(element(blocks.FORECAST_KEY_DEFAULT).selected_options),
     }
 
 
@@ -190,14 +192,14 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                        "account and tax type, and the Forecast API key.")
 
     @app.view(blocks.SETTINGS_CALLBACK_ID)
-    async def save_settings(ack, body, view):
-        user_id, team_id = body["user"]["id"], body["team"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
+    async def save_settings(ack, context):
+        submission = ViewSubmission.of(context)
+        user_id, team_id, channel_id = submission.user_id, submission.team_id, submission.metadata.channel_id
         if not await container.permissions.is_admin(user_id):
             await ack()
-            await notify_user(container, user_id, meta.get("channel_id"), not_admin("/xero settings"))
+            await notify_user(container, user_id, channel_id, not_admin("/xero settings"))
             return
-        form = read_form((view.get("state") or {}).get("values") or {})
+        form = read_form(submission.view.state)
         errors = await validate(container, team_id, form)
         if errors:
             await ack(response_action="errors", errors=errors)
@@ -214,8 +216,9 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         log.info("settings.saved", **fields(team=team_id, user=user_id))
         shown = [c for c in (container.ledger_choices.last_read(team_id, t.tenant_id)
                              for t in await container.connections.list_tenants(team_id)) if c]
-        await notify_user(container, user_id, meta.get("channel_id"),
-                          blocks.settings_saved(saved, key_changed=bool(form["forecast_api_key"]), organisations=shown))
+        await notify_user(container, user_id, channel_id,
+                          blocks.settings_saved(saved, key_changed=bool(form["forecast_api_key"]),
+                                                organisations=shown))
         await container.home.refresh(team_id)
 
 

@@ -139,9 +139,12 @@ class ConnectionsService:
         if not granted:
             raise ConsentFailed(team_id, user_id, "Xero granted access to no organisation")
         # Only now, with everything Xero said in hand, is anything stored.
+        replaced = await self._token_sets_of(team_id, [c.tenant_id for c in granted])
         token_set_id = await self.tokens.save(grant, team_id=team_id, user_id=user_id)
         tenants = [await self._upsert_tenant(team_id, user_id, token_set_id, c) for c in granted]
         log.info("consent.completed", **fields(team=team_id, user=user_id, tenants=len(tenants)))
+        for old_token_set_id in replaced - {token_set_id}:
+            await self._retire_if_unused(old_token_set_id)
         return ConsentCompleted(team_id=team_id, user_id=user_id, tenants=tenants)
 
     async def decline_consent(self, state: str) -> tuple[str, str]:
@@ -178,6 +181,16 @@ class ConnectionsService:
             upsert=True,
         )
         return tenant
+
+    async def _token_sets_of(self, team_id: str, tenant_ids: list[str]) -> set[str]:
+        cursor = self.storage.tenants.find({"team_id": team_id, "tenant_id": {"$in": tenant_ids}})
+        return {doc["token_set_id"] async for doc in cursor if doc.get("token_set_id")}
+
+    async def _retire_if_unused(self, token_set_id: str) -> None:
+        """Revoke and delete a token set once no connected organisation uses it (a reconnect, a removal)."""
+        in_use = await self.storage.tenants.count_documents({"token_set_id": token_set_id, "status": {"$ne": REMOVED}})
+        if not in_use:
+            await self.tokens.retire(token_set_id)
 
     async def mark_needs_reconnect(self, tenant) -> None:
         """Xero refused us this organisation: `/xero list` says so until an admin reconnects it."""
@@ -245,6 +258,7 @@ class ConnectionsService:
             raise TenantNotFound(tenant_id)
         unlinked = await self.links.unlink_organisation(team_id, tenant_id, by=removed_by, at=now)
         log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id, unlinked=unlinked))
+        await self._retire_if_unused(tenant.token_set_id)
         return RemovalResult(tenant=tenant, unlinked=unlinked, xero_note=xero_note)
 
     async def _disconnect_at_xero(self, tenant: Tenant) -> str | None:

@@ -182,6 +182,13 @@ class Storage:
         await self.client.close()
 
 
+def _prepare_child() -> None:
+    """Runs in the embedded server's process before it starts: files it creates are the owner's only
+    (the database, its journal and WAL), and it dies with the bot."""
+    os.umask(0o077)
+    _die_with_parent()
+
+
 def _die_with_parent() -> None:
     """On Linux, the embedded server gets SIGTERM when the bot dies, however it dies."""
     if sys.platform.startswith("linux"):
@@ -196,6 +203,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _create_private_file(path: Path) -> None:
+    """The database file exists, mode 0600 in a 0700 folder, before the server writes its first byte."""
+    from services.crypto import make_private_dir
+
+    make_private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_uid == os.getuid():
+            path.chmod(0o600)
 
 
 @dataclass
@@ -225,11 +244,11 @@ class EmbeddedMongo:
 
     async def start(self, timeout: float = 20.0) -> str:
         if self.db_path != "memory":
-            Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(Path(self.db_path))
         self.port = self.port or free_port()
         self.process = subprocess.Popen(
             self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_prepare_child,
         )
         await self._wait_until_answering(timeout)
         return self.uri

@@ -56,7 +56,7 @@ async def test_an_approver_approves_from_home_and_every_open_home_is_redrawn(bot
     assert "Waiting for your approval" in text(home) and buttons(home, "home_approve") == [job_id_of(approval)]
     published = bot.homes_published("U0MEMBER")
 
-    await bot.click("home_approve", job_id_of(approval), user="U0APPROVER", channel="")
+    await bot.home_click("home_approve", job_id_of(approval), user="U0APPROVER")
     await final_update(bot, job_id_of(approval), "exported")
     member_home = await bot.slack.wait_for("views.publish", lambda c: c["user_id"] == "U0MEMBER" and "in Xero" in
                                            json.dumps(c["view"]) and bot.homes_published("U0MEMBER") > published)
@@ -68,7 +68,7 @@ async def test_an_approver_approves_from_home_and_every_open_home_is_redrawn(bot
 async def test_a_refused_click_on_home_is_explained_in_a_dm(bot, xero):
     await prepare(bot, xero)
     _, approval = await request(bot, user="U0MEMBER")
-    await bot.click("home_approve", job_id_of(approval), user="U0MEMBER", channel="")
+    await bot.home_click("home_approve", job_id_of(approval), user="U0MEMBER")
     dm = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "U0MEMBER")
     assert "Only approvers" in json.dumps(dm.args)
 
@@ -85,7 +85,7 @@ async def test_a_failed_export_shows_on_home_with_retry_which_retries_it(bot, xe
     member_home = await bot.open_home("U0MEMBER")
     assert buttons(member_home, "home_retry") == []  # members see it failed; approvers retry
 
-    await bot.click("home_retry", job_id_of(approval), user="U0APPROVER", channel="")
+    await bot.home_click("home_retry", job_id_of(approval), user="U0APPROVER")
     await final_update(bot, job_id_of(approval), "exported")
     assert len(books.sent("PUT", "Invoices")) == 2
 
@@ -154,7 +154,7 @@ async def test_an_approver_picks_the_organisation_on_home_when_the_client_is_not
     picker, approve = picker_block["elements"]
     assert [o["text"]["text"] for o in picker["options"]] == ["Demo Company (UK)", "Demo Company (US)"]
 
-    await bot.click("home_approve", job_id, user="U0APPROVER", channel="")  # no choice yet
+    await bot.home_click("home_approve", job_id, user="U0APPROVER")  # no choice yet
     dm = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "U0APPROVER")
     assert "Choose the organisation first" in json.dumps(dm.args)
 

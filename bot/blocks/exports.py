@@ -42,6 +42,13 @@ def usage() -> dict:
     )
 
 
+def too_many_references(count: int, limit: int) -> dict:
+    return error_message(
+        f"That is {count} invoices; one `/xero export` takes at most {limit}. Nothing was sent for approval.",
+        f"Split them into several commands of up to {limit} references each.",
+    )
+
+
 def refused(text: str, hint: str | None) -> dict:
     return error_message(escape(text), hint)
 

@@ -200,12 +200,6 @@ def customer_options(choices) -> dict:
     return {"option_groups": option_groups(groups.items())}
 
 
-def picked(values: dict, block_id: str, action_id: str) -> list[tuple[str, str]]:
-    """(tenant_id, record_id) of every option picked in a multi-select."""
-    element = (values.get(block_id) or {}).get(action_id) or {}
-    return [split_value(o["value"]) for o in element.get("selected_options") or []]
-
-
 def customer_summary(summary: ImportSummary) -> dict:
     similar = [o for o in summary.outcomes if o.result == "similar"]
     results = ("created", "linked") + (("similar",) if similar else ()) + ("skipped", "failed")
@@ -226,10 +220,20 @@ def _similar_choice(outcome) -> list[Block]:
             actions(link, create)]
 
 
-def similar_choice_value(value: str) -> tuple[str, str, int | None]:
-    """(tenant id, contact id, Forecast client id or None) from a Link / Create button."""
-    data = json.loads(value)
-    return data["t"], data["c"], data.get("f")
+def similar_choice_value(value: str) -> tuple[str, str, int | None] | None:
+    """(tenant id, contact id, Forecast client id or None) from a Link / Create button; None if not one."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    tenant_id, contact_id, client_id = data.get("t"), data.get("c"), data.get("f")
+    if not (isinstance(tenant_id, str) and isinstance(contact_id, str)):
+        return None
+    if client_id is not None and (isinstance(client_id, bool) or not isinstance(client_id, int)):
+        return None
+    return tenant_id, contact_id, client_id
 
 
 # Purchase orders ------------------------------------------------------------------------------
@@ -317,11 +321,6 @@ def order_line(order: PurchaseOrderRow) -> str:
         line += (f"\n      :link: imported as expense item {details.get('expense_item_id')} in "
                  f"{escape(str(details.get('project_display_id', '')))} {escape(details.get('project_name', ''))}")
     return line
-
-
-def picked_project(values: dict) -> str | None:
-    selected = ((values.get(PO_PROJECT_BLOCK) or {}).get(PO_PROJECT_ACTION) or {}).get("selected_option")
-    return selected["value"] if selected else None
 
 
 def po_summary(summary: ImportSummary) -> dict:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
+
+from slack_sdk.signature import SignatureVerifier
 
 
 def slack_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
-    base = b"v0:" + timestamp.encode() + b":" + body
-    return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    return SignatureVerifier(signing_secret).generate_signature(timestamp=timestamp, body=body)
 
 
 def signed_headers(signing_secret: str, body: bytes, *, now: float | None = None) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from authlib.common.security import generate_token
@@ -55,6 +56,7 @@ class XeroOAuth:
         authorize_url: str,
         token_url: str,
         scopes: str,
+        revocation_url: str | None = None,
         timeout: float = 20,
     ):
         self.session = session
@@ -63,6 +65,8 @@ class XeroOAuth:
         self.redirect_uri = redirect_uri
         self.authorize_endpoint = authorize_url
         self.token_url = token_url
+        # https://identity.xero.com/connect/token -> https://identity.xero.com/connect/revocation
+        self.revocation_url = revocation_url or token_url.rstrip("/").rpartition("/")[0] + "/revocation"
         self.scopes = scopes
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
@@ -89,7 +93,22 @@ class XeroOAuth:
         body = prepare_token_request("refresh_token", refresh_token=refresh_token)
         return await self._token_request(body, "token refresh")
 
-    async def _token_request(self, body: str, purpose: str) -> TokenGrant:
+    async def revoke(self, refresh_token: str) -> None:
+        """Ends the grant at Xero: the refresh token and every access token issued with it stop working.
+
+        Xero answers 200 for a token it no longer knows too (RFC 7009), so that is done as well.
+        """
+        body = urlencode({"token": refresh_token, "token_type_hint": "refresh_token"})
+        status, payload = await self._post_form(self.revocation_url, body, "token revocation")
+        if status == 200 or payload.get("error") == "invalid_grant":
+            return
+        if status >= 500:
+            raise XeroUnavailable(f"Xero's sign-in service failed (HTTP {status})", status=status)
+        described = payload.get("error_description") or payload.get("error") or f"HTTP {status}"
+        raise XeroError(f"Xero refused the token revocation: {described}", status=status)
+
+    async def _post_form(self, url: str, body: str, purpose: str) -> tuple[int, dict[str, Any]]:
+        """POSTs a form with the client's credentials, as Xero's identity endpoints want them."""
         auth = None
         if self.client_secret:
             auth = aiohttp.BasicAuth(self.client_id, self.client_secret)
@@ -97,15 +116,17 @@ class XeroOAuth:
             body += f"&client_id={self.client_id}"
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
         try:
-            async with self.session.post(
-                self.token_url, data=body, headers=headers, auth=auth, timeout=self.timeout
-            ) as response:
+            async with self.session.post(url, data=body, headers=headers, auth=auth, timeout=self.timeout) as response:
                 payload = await _json_or_empty(response)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("xero.token_request_failed", **fields(purpose=purpose, error=type(exc).__name__))
             raise XeroUnavailable(f"Xero's sign-in service did not answer ({purpose})") from exc
         log.info("xero.token_request", **fields(purpose=purpose, status=status))
+        return status, payload
+
+    async def _token_request(self, body: str, purpose: str) -> TokenGrant:
+        status, payload = await self._post_form(self.token_url, body, purpose)
         if status == 200:
             try:
                 return TokenGrant.model_validate(payload)

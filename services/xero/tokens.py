@@ -96,6 +96,25 @@ class TokenService:
         doc = await self.storage.token_sets.find_one({"_id": token_set_id}, {"updated_at": 1}) or {}
         when: datetime | None = doc.get("updated_at")
         return when
+    async def retire(self, token_set_id: str) -> bool:
+        """A token set nothing uses any more: revoke its grant at Xero, then delete it.
+
+        It is deleted even when Xero cannot be told (the tokens are of no use to us, and a secret we do not
+        keep cannot leak); the answer says whether Xero confirmed the revocation.
+        """
+        doc = await self.storage.token_sets.find_one({"_id": token_set_id})
+        if doc is None:
+            return True
+        revoked = True
+        try:
+            await self.oauth.revoke(self.box.decrypt(doc["refresh_token"]))
+        except (XeroError, ValueError) as exc:  # ValueError: stored under another encryption key
+            revoked = False
+            log.warning("xero.revocation_failed", **fields(token_set=token_set_id, error=str(exc)))
+        await self.storage.token_sets.delete_one({"_id": token_set_id})
+        self._locks.pop(token_set_id, None)
+        log.info("xero.token_set_retired", **fields(token_set=token_set_id, revoked=revoked))
+        return revoked
 
     async def mark_needs_reconnect(self, token_set_id: str) -> None:
         await self.storage.token_sets.update_one({"_id": token_set_id}, {"$set": {"status": NEEDS_RECONNECT}})

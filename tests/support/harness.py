@@ -137,6 +137,11 @@ class BotHarness:
         response = await self.send_payload(payload)
         assert response.status == 200, await response.text()
 
+    async def home_click(self, action_id: str, value: str, *, user: str = "U0ADMIN"):
+        """A button on the bot's Home tab: a view action with no channel, message or response_url."""
+        await self.view_action({"id": "VHOME", "type": "home"},
+                               {"type": "button", "action_id": action_id, "value": value}, user=user)
+
     async def submit(self, view: dict, *, user: str = "U0ADMIN", values: dict | None = None):
         payload = {
             "type": "view_submission",

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from urllib.parse import urlencode
 
+from slack_sdk.signature import SignatureVerifier
+
 SIGNING_SECRET = "test-signing-secret-0000"
 
 
-def signed_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict:
+def signed_headers(body: str | bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict:
     timestamp = int(time.time()) if timestamp is None else timestamp
-    base = f"v0:{timestamp}:{body}".encode()
-    signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
     return {
         "X-Slack-Request-Timestamp": str(timestamp),
         "X-Slack-Signature": signature,
