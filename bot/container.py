@@ -22,6 +22,7 @@ from services.forecast import ForecastApi
 from services.jobs import JobQueue, JobRunner
 from services.ledger_choices import LedgerChoices
 from services.links import LinkStore
+from services.org_reference import OrgReferenceStore
 from services.permissions import Permissions
 from services.po_import import PurchaseOrderImportService
 from services.storage import Storage
@@ -107,6 +108,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         forecast_api_key=_secret(settings.forecast_api_key),
     ))
     xero_cache = XeroCache(storage, xero)
+    reference_store = OrgReferenceStore(storage, xero)
     jobs = JobQueue(storage.jobs)
     runner = JobRunner(jobs)
     import_services = (connections, workspace_settings, xero_cache, links, forecast)
@@ -140,7 +142,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         exports=exports,
         customer_import=CustomerImportService(*import_services),
         po_import=PurchaseOrderImportService(*import_services),
-        ledger_choices=LedgerChoices(connections, xero),
+        ledger_choices=LedgerChoices(connections, reference_store),
         home=home,
         jobs=jobs,
         runner=runner,

@@ -128,7 +128,7 @@ async def _organisation_problems(container: Container, team_id: str, picked: dic
     """Each picked account and tax rate must be one the organisation offered (active, for revenue)."""
     errors: dict[str, str] = {}
     for tenant_id, kinds in picked.items():
-        choices = container.ledger_choices.last_read(team_id, tenant_id)
+        choices = await container.ledger_choices.last_read(team_id, tenant_id)
         if choices is None:  # the form was opened by another bot process: ask Xero, briefly
             choices = await _read_choices(container, team_id, tenant_id)
         account, tax = kinds.get(blocks.ACCOUNT_CODE), kinds.get(blocks.TAX_TYPE)
@@ -146,7 +146,7 @@ async def _read_choices(container: Container, team_id: str, tenant_id: str):
         await asyncio.wait_for(container.ledger_choices.for_team(team_id), timeout=CHECK_TIMEOUT)
     except TimeoutError:
         log.info("settings.choices_check_timed_out team=%s", team_id)
-    return container.ledger_choices.last_read(team_id, tenant_id)
+    return await container.ledger_choices.last_read(team_id, tenant_id)
 
 
 async def _key_problem(container: Container, team_id: str, form: dict) -> str | None:
@@ -214,8 +214,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             values.update(await _organisation_changes(container, team_id, form["organisations"]))
         saved = await container.workspace_settings.update(team_id, SettingsChanges(**values), updated_by=user_id)
         log.info("settings.saved", **fields(team=team_id, user=user_id))
-        shown = [c for c in (container.ledger_choices.last_read(team_id, t.tenant_id)
-                             for t in await container.connections.list_tenants(team_id)) if c]
+        tenants = await container.connections.list_tenants(team_id)
+        shown = [c for c in [await container.ledger_choices.last_read(team_id, t.tenant_id) for t in tenants] if c]
         await notify_user(container, user_id, channel_id,
                           blocks.settings_saved(saved, key_changed=bool(form["forecast_api_key"]),
                                                 organisations=shown))

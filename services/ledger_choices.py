@@ -1,27 +1,24 @@
-"""What each connected organisation offers for invoice lines: its revenue accounts and its revenue tax rates.
+"""What each connected organisation offers for invoice lines: its revenue accounts and its sales tax rates.
 
-Read from Xero when the settings form opens, kept in memory for `TTL`, one organisation's failure leaving the
-others usable. The last answer (of any age) is what a submitted form is checked against.
+Read through the organisation's reference data (services/org_reference.py: kept in MongoDB for a few
+minutes, so every bot process sees the same copy), one organisation's failure leaving the others usable.
+The last copy read (of any age) is what a submitted form is checked against.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from services.connections import ConnectionsService, Tenant
+from services.connections import ConnectionsService, Tenant, TenantNotFound
 from services.logfmt import fields
-from services.xero.client import TenantAuth, XeroClient
+from services.org_reference import OrgReference, OrgReferenceStore
+from services.xero.client import TenantAuth
 from services.xero.errors import XeroError
 
 log = logging.getLogger(__name__)
-
-TTL_SECONDS = 600.0
-REVENUE_TYPES = {"REVENUE", "SALES", "OTHERINCOME"}
 
 
 @dataclass(frozen=True)
@@ -53,47 +50,38 @@ class OrganisationChoices:
 
 
 class LedgerChoices:
-    def __init__(self, connections: ConnectionsService, xero: XeroClient, *,
-                 monotonic: Callable[[], float] = time.monotonic):
+    def __init__(self, connections: ConnectionsService, reference: OrgReferenceStore):
         self.connections = connections
-        self.xero = xero
-        self.monotonic = monotonic
-        self._cache: dict[tuple[str, str], tuple[float, OrganisationChoices]] = {}
+        self.reference = reference
 
     async def for_team(self, team_id: str) -> list[OrganisationChoices]:
         """Every connected organisation's choices, read at the same time (fresh copies are reused)."""
         tenants = await self.connections.list_tenants(team_id)
         return list(await asyncio.gather(*(self._for_tenant(team_id, tenant) for tenant in tenants)))
 
-    def last_read(self, team_id: str, tenant_id: str) -> OrganisationChoices | None:
+    async def last_read(self, team_id: str, tenant_id: str) -> OrganisationChoices | None:
         """The last successful read of this organisation, however old; None if there was none."""
-        entry = self._cache.get((team_id, tenant_id))
-        return entry[1] if entry else None
+        try:
+            tenant = await self.connections.get_tenant(team_id, tenant_id)
+        except TenantNotFound:
+            return None
+        stored = await self.reference.stored(team_id, tenant_id)
+        return _choices(tenant, stored) if stored else None
 
     async def _for_tenant(self, team_id: str, tenant: Tenant) -> OrganisationChoices:
-        key = (team_id, tenant.tenant_id)
-        cached = self._cache.get(key)
-        if cached and self.monotonic() - cached[0] < TTL_SECONDS:
-            return cached[1]
-        auth = TenantAuth(tenant.tenant_id, tenant.token_set_id)
         try:
-            accounts, tax_rates = await asyncio.gather(
-                self.xero.get_accounts(auth, where='Status=="ACTIVE"'), self.xero.get_tax_rates(auth))
+            reference = await self.reference.get(team_id, TenantAuth(tenant.tenant_id, tenant.token_set_id))
         except XeroError as exc:
             log.warning("ledger_choices.unavailable", **fields(team=team_id, tenant=tenant.tenant_id, error=str(exc)))
             return OrganisationChoices(tenant, error=str(exc))
-        choices = OrganisationChoices(
-            tenant,
-            accounts=[AccountChoice(a.code, a.name or a.code, a.tax_type) for a in accounts
-                      if a.code and a.status in (None, "ACTIVE") and _is_revenue(a.account_class, a.type)],
-            tax_rates=[TaxChoice(t.tax_type, t.name or t.tax_type, t.effective_rate) for t in tax_rates
-                       if t.tax_type and t.status in (None, "ACTIVE") and t.can_apply_to_revenue is not False],
-        )
-        self._cache[key] = (self.monotonic(), choices)
-        return choices
+        return _choices(tenant, reference)
 
 
-def _is_revenue(account_class: str | None, account_type: str | None) -> bool:
-    if account_class:
-        return account_class == "REVENUE"
-    return account_type in REVENUE_TYPES
+def _choices(tenant: Tenant, reference: OrgReference) -> OrganisationChoices:
+    return OrganisationChoices(
+        tenant,
+        accounts=[AccountChoice(a.code or "", a.name or a.code or "", a.tax_type)
+                  for a in reference.revenue_accounts()],
+        tax_rates=[TaxChoice(t.tax_type or "", t.name or t.tax_type or "", t.effective_rate)
+                   for t in reference.sales_tax_rates()],
+    )

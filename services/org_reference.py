@@ -36,16 +36,22 @@ class OrgReference:
     def active_account(self, code: str) -> XeroAccount | None:
         return next((a for a in self.accounts if a.code == code and a.status in (None, ACTIVE)), None)
 
+    def revenue_accounts(self) -> list[XeroAccount]:
+        """Active accounts an invoice line can book revenue to."""
+        return [a for a in self.accounts if a.code and a.status in (None, ACTIVE) and _is_revenue(a)]
+
     def default_revenue_account(self) -> XeroAccount | None:
-        return next((a for a in self.accounts
-                     if a.code and a.type in REVENUE_TYPES and a.status in (None, ACTIVE)), None)
+        return next(iter(self.revenue_accounts()), None)
+
+    def sales_tax_rates(self) -> list[XeroTaxRate]:
+        """Active tax rates that may be applied to sales."""
+        return [rate for rate in self.tax_rates
+                if rate.tax_type and rate.status in (None, ACTIVE) and rate.can_apply_to_revenue is not False]
 
     def revenue_tax_rates(self, percent: Decimal) -> list[XeroTaxRate]:
         """Active tax rates usable on sales whose effective rate is exactly `percent`."""
-        return [rate for rate in self.tax_rates
-                if rate.status in (None, ACTIVE) and rate.can_apply_to_revenue is not False
-                and rate.tax_type and rate.effective_rate is not None
-                and Decimal(str(rate.effective_rate)) == percent]
+        return [rate for rate in self.sales_tax_rates()
+                if rate.effective_rate is not None and Decimal(str(rate.effective_rate)) == percent]
 
     def tax_rate(self, tax_type: str) -> XeroTaxRate | None:
         return next((r for r in self.tax_rates if r.tax_type == tax_type), None)
@@ -66,6 +72,11 @@ class OrgReferenceStore:
             return _from_doc(tenant.tenant_id, doc)
         return await self._fetch(team_id, tenant)
 
+    async def stored(self, team_id: str, tenant_id: str) -> OrgReference | None:
+        """The last copy read from Xero, however old; None when there is none."""
+        doc = await self.collection.find_one({"_id": _doc_id(team_id, tenant_id)})
+        return _from_doc(tenant_id, doc) if doc else None
+
     async def forget(self, team_id: str, tenant_id: str) -> None:
         """Read again from Xero next time (e.g. after Xero refused an account code we believed valid)."""
         await self.collection.delete_one({"_id": _doc_id(team_id, tenant_id)})
@@ -82,6 +93,12 @@ class OrgReferenceStore:
             "tax_rates": [r.to_xero() for r in tax_rates],
         }}, upsert=True)
         return reference
+
+
+def _is_revenue(account: XeroAccount) -> bool:
+    if account.account_class:
+        return account.account_class == "REVENUE"
+    return account.type in REVENUE_TYPES
 
 
 def _codes(currencies: list[XeroCurrency]) -> tuple[str, ...]:

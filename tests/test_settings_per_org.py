@@ -181,11 +181,11 @@ async def test_a_form_opened_by_another_bot_process_is_checked_with_xero_on_save
     books = await prepare(bot, xero, tenants=(UK,))
     books.accounts[UK_TENANT].append({"Code": "4000", "Name": "Consulting", "Type": "REVENUE", "Status": "ACTIVE"})
     view = await filled_modal(bot)
-    bot.container.ledger_choices._cache.clear()  # as if this process never showed the form
+    await bot.storage.xero_reference.delete_many({})  # as if no process had read the organisation yet
     response = await bot.submit(view, values=form(**{ACCOUNT: picked("4000"), TAX: picked("OUTPUT2")}))
     assert "errors" not in await response.text()
     await saved_confirmation(bot)
     assert (await bot.container.workspace_settings.get(TEAM_ID)).line_defaults(UK_TENANT) == ("4000", "OUTPUT2")
-    bot.container.ledger_choices._cache.clear()
+    await bot.storage.xero_reference.delete_many({})
     response = await bot.submit(view, values=form(**{ACCOUNT: picked("ZZZ9"), TAX: picked("OUTPUT2")}))
     assert "not an active revenue account" in (await response.json())["errors"][ACCOUNT]
