@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     approval_channel: str | None = Field(None, description="default channel id for approval requests")
     notify_channel: str | None = Field(None, description="default channel id for failure notifications")
 
+    job_lease_seconds: float = Field(
+        15.0, gt=0, description="a job whose process died is taken over this long after its last heartbeat "
+                                "(heartbeats every third of it); tests shorten it")
+
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
+import logging
+
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.export_notifier import SlackExportNotifier
 from bot.slack_directory import SlackUserDirectory
+from bot.slack_gateway import SlackGateway, build_client
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
 from services.customer_import import CustomerImportService
-from services.exports import ExportService
+from services.exports import EXPORT_RUN, SYNC_EXPORT, ExportService
 from services.forecast import ForecastApi
 from services.jobs import JobQueue, JobRunner
 from services.links import LinkStore
@@ -30,6 +33,8 @@ from services.xero.oauth import XeroOAuth
 from services.xero.tokens import TokenService
 from services.xero_cache import XeroCache
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Container:
@@ -37,6 +42,7 @@ class Container:
     storage: Storage
     http: aiohttp.ClientSession
     slack: AsyncWebClient
+    gateway: SlackGateway
     box: SecretBox
     tokens: TokenService
     connections: ConnectionsService
@@ -51,15 +57,40 @@ class Container:
     po_import: PurchaseOrderImportService
     jobs: JobQueue
     runner: JobRunner
+    _sweeper: asyncio.Task | None = None
 
     async def start(self) -> None:
-        """Starts this process's job workers (every replica runs them)."""
+        """Starts this process's job workers and its sweep (every replica runs them)."""
         await self.jobs.ensure_indexes()
+        await self.exports.jobs.ensure_indexes()
         self.runner.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="jobs-sweep")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.exports.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database blinked: try again next round
+                log.exception("jobs.sweep_failed")
+            await asyncio.sleep(self.jobs.lease_seconds)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.runner.stop()
         await self.http.close()
+
+
+def register_jobs(container: Container) -> None:
+    """Every job kind this process's workers run."""
+    from bot.export_outbox import ExportOutbox
+
+    exports = container.exports
+    container.runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
+    container.runner.register(SYNC_EXPORT, ExportOutbox(exports, container.gateway).run, retry_base=2.0)
 
 
 def _secret(value) -> str | None:
@@ -70,7 +101,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
                     xero_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> Container:
     """`xero_sleep` is how the Xero client waits between retries (tests pass one that does not wait)."""
     http = aiohttp.ClientSession()
-    slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url)
+    slack = build_client(_secret(settings.slack_bot_token), settings.slack_api_url)
     box = SecretBox(encryption_key)
     oauth = XeroOAuth(
         http,
@@ -81,7 +112,8 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         token_url=settings.xero_token_url,
         scopes=settings.xero_scopes,
     )
-    tokens = TokenService(storage, box, oauth)
+    lease = settings.job_lease_seconds
+    tokens = TokenService(storage, box, oauth, lease=timedelta(seconds=2 * lease))
     connections = ConnectionsService(storage, box, oauth, XeroIdentity(http, settings.xero_api_url), tokens)
     permissions = Permissions(SlackUserDirectory(slack), settings.bot_admin_ids)
     # One limiter per process: Xero's limits are per organisation, whoever calls.
@@ -95,14 +127,15 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         forecast_api_key=_secret(settings.forecast_api_key),
     ))
     xero_cache = XeroCache(storage, xero)
-    jobs = JobQueue(storage.jobs)
-    runner = JobRunner(jobs)
+    jobs = JobQueue(storage.jobs, lease_seconds=lease)
+    runner = JobRunner(jobs, heartbeat_seconds=lease / 3)
     import_services = (connections, workspace_settings, xero_cache, links, forecast)
-    return Container(
+    container = Container(
         settings=settings,
         storage=storage,
         http=http,
         slack=slack,
+        gateway=SlackGateway(slack),
         box=box,
         tokens=tokens,
         connections=connections,
@@ -114,10 +147,12 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         xero_cache=xero_cache,
         exports=ExportService(
             storage, forecast=forecast, xero=xero, connections=connections, links=links,
-            workspace_settings=workspace_settings, permissions=permissions, notifier=SlackExportNotifier(slack),
+            workspace_settings=workspace_settings, permissions=permissions, queue=jobs,
         ),
         customer_import=CustomerImportService(*import_services),
         po_import=PurchaseOrderImportService(*import_services),
         jobs=jobs,
         runner=runner,
     )
+    register_jobs(container)
+    return container

@@ -6,12 +6,10 @@ import json
 import logging
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 
 from bot.blocks import connections as blocks
 from bot.blocks.common import error_message
 from bot.container import Container
-from bot.slack_directory import slack_error
 from handlers.router import CommandContext, CommandRouter
 from services.connections import TenantNotFound
 from services.xero.errors import XeroError
@@ -88,6 +86,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         try:
             result = await container.connections.remove(team_id, meta["tenant_id"], removed_by=user_id)
             payload = blocks.removal_done(result, user_id)
+            await container.exports.redraw_pending(team_id)  # their pickers must not offer it any more
         except TenantNotFound:
             payload = error_message("That organisation was already removed.", "Run `/xero list` to check.")
         except XeroError as exc:
@@ -97,11 +96,5 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
 
 
 async def notify_user(container: Container, user_id: str, channel_id: str | None, payload: dict) -> None:
-    """Ephemeral in the channel the admin started from; their DM with the bot if that is not possible."""
-    if channel_id:
-        try:
-            await container.slack.chat_postEphemeral(channel=channel_id, user=user_id, **payload)
-            return
-        except SlackApiError as exc:
-            log.info("slack.ephemeral_fallback error=%s", slack_error(exc))
-    await container.slack.chat_postMessage(channel=user_id, **payload)
+    """Ephemeral in the channel the person started from; their DM with the bot if that is not possible."""
+    await container.gateway.notify_user(user_id, channel_id, payload)

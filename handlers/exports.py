@@ -57,7 +57,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
 
     @app.action(blocks.APPROVE_ACTION)
     async def approve(ack, body, respond):
-        await ack()  # bolt runs the rest after Slack has its answer: the export may take a while
+        await ack()  # the export itself runs in a job (services/exports.py): this only approves and enqueues
         outcome = await service.approve(body["team"]["id"], body["actions"][0]["value"], body["user"]["id"],
                                         chosen_tenant(body))
         await answer(respond, outcome)
@@ -74,11 +74,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     async def retry(ack, body, respond):
         await ack()
         outcome = await service.retry(body["team"]["id"], body["actions"][0]["value"], body["user"]["id"])
-        await answer(respond, outcome)
-        clicked_ts = (body.get("message") or {}).get("ts")
-        if not isinstance(outcome, Refused) and clicked_ts != outcome.job.approval_ts:
-            # Clicked on a failure notice: it says what the retry did, so nobody retries it twice.
-            await respond(replace_original=True, **blocks.retried_notice(outcome.job, body["user"]["id"]))
+        await answer(respond, outcome)  # every message about the job is redrawn by the outbox
 
     @app.action(blocks.REJECT_ACTION)
     async def open_reject(ack, body, client, respond):
@@ -88,7 +84,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await answer(respond, outcome)
             return
         channel_id = (body.get("channel") or {}).get("id")
-        await client.views_open(trigger_id=body["trigger_id"], view=blocks.reject_modal(outcome.job, channel_id=channel_id))
+        await container.gateway.open_modal(body["trigger_id"], blocks.reject_modal(outcome.job, channel_id=channel_id))
 
     @app.view(blocks.REJECT_CALLBACK_ID)
     async def reject(ack, body, view):

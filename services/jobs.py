@@ -106,7 +106,7 @@ class JobQueue:
         now = self.clock()
         job = Job(id=uuid.uuid4().hex, kind=kind, payload=payload or {}, key=key, due_at=now + delay,
                   max_attempts=max_attempts, created_at=now)
-        doc = {"_id": job.id, **job.model_dump(exclude={"id"})}
+        doc = {"_id": job.id, **job.model_dump(exclude={"id"}), "rerun": 0}
         if key is not None:
             doc["open_key"] = key
         try:
@@ -114,6 +114,8 @@ class JobQueue:
         except DuplicateKeyError:
             existing = await self.open_job(key or "")
             if existing is not None:
+                if existing.state == RUNNING:  # it may have read what it works on already: run it once more
+                    await self.collection.update_one({"_id": existing.id, "state": RUNNING}, {"$set": {"rerun": 1}})
                 return existing, False
             return await self.enqueue(kind, payload, key=key, delay=delay, max_attempts=max_attempts)
         for listener in self._listeners:
@@ -147,6 +149,15 @@ class JobQueue:
         return result.matched_count == 1
 
     async def complete(self, job: Job) -> bool:
+        """Done, unless an enqueue of its key came while it ran: then it is due again at once."""
+        again = await self.collection.update_one(
+            {**self._held(job), "rerun": 1},
+            {"$set": {"state": QUEUED, "due_at": self.clock(), "rerun": 0, "attempts": 0, "lease_owner": None,
+                      "lease_until": None}})
+        if again.matched_count == 1:
+            for listener in self._listeners:
+                listener()
+            return True
         return await self._close(job, DONE, None)
 
     async def give_up(self, job: Job, error: str) -> bool:

@@ -23,6 +23,9 @@ from services.xero.tokens import utcnow
 LinkKind = Literal["client", "invoice", "purchase_order"]
 LINKED = "linked"
 UNLINKED = "unlinked"
+# An import holds its claim this long at most: far more than one contact or order takes, even with Xero's
+# retries, yet short enough that a claim left by a dead process frees itself soon.
+CLAIM_SECONDS = 120.0
 
 
 class Link(BaseModel):
@@ -75,15 +78,21 @@ class LinkStore:
                     claimed_by: str, status: str = "pending") -> bool:
         """Reserve a link before creating the object it will point to; False if it exists already.
 
-        The unique index makes the insert the lock: of two concurrent claims, one wins.
+        The unique index makes the insert the lock: of two concurrent claims, one wins. A claim expires
+        after CLAIM_SECONDS, so one left by a process that died mid-import is taken over by the next import.
         """
+        key = {"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id), "tenant_id": tenant_id}
+        now = utcnow()
+        until = stamp(now) + CLAIM_SECONDS
         try:
-            await self.links.insert_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
-                                         "tenant_id": tenant_id, "status": status, "linked_by": claimed_by,
-                                         "linked_at": stamp(utcnow()), "details": {}})
+            await self.links.insert_one({**key, "status": status, "linked_by": claimed_by,
+                                         "linked_at": stamp(now), "details": {}, "claim_until": until})
             return True
         except DuplicateKeyError:
-            return False
+            taken_over = await self.links.find_one_and_update(
+                {**key, "status": status, "claim_until": {"$lt": stamp(now)}},
+                {"$set": {"linked_by": claimed_by, "linked_at": stamp(now), "claim_until": until}})
+            return taken_over is not None
 
     async def release_claim(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str,
                             status: str = "pending") -> None:

@@ -12,6 +12,7 @@ from tests.support.export_flow import (
     job_id_of,
     prepare,
     request,
+    requester_dm,
     text_of,
 )
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
@@ -110,7 +111,7 @@ async def test_the_requester_is_told_of_the_rejection_with_its_reason_and_what_t
     view = (await bot.slack.wait_for("views.open"))["view"]
     await bot.submit(view, user="U0APPROVER",
                      values={"reason": {"reason": {"type": "plain_text_input", "value": "Wrong rate"}}})
-    told = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0MEMBER")
+    told = await requester_dm(bot, "U0MEMBER", "rejected")
     said = text_of(told)
     assert "INV-101" in said and "rejected" in said and "<@U0APPROVER>" in said and "Wrong rate" in said
     assert "/xero export INV-101" in said

@@ -83,3 +83,9 @@ async def job(bot, job_id: str) -> dict:
 
 def text_of(payload) -> str:
     return json.dumps(payload.get("blocks")) + " " + str(payload.get("text"))
+
+
+async def requester_dm(bot, user: str, words: str, timeout: float = 5.0):
+    """The DM the requester got (a chat.postMessage to their user id) that says `words`."""
+    return await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == user and words in text_of(c),
+                                    timeout)

@@ -119,6 +119,9 @@ class FakeSlack:
                 return {"ok": False, "error": "channel_not_found"}
             ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
             return {"ok": True, "channel": channel, "ts": ts, "message_ts": ts}
+        if method == "chat.getPermalink":
+            return {"ok": True, "channel": args.get("channel"),
+                    "permalink": f"https://test.slack.com/archives/{args.get('channel')}/p{args.get('message_ts')}"}
         if method in ("views.open", "views.update", "views.push"):
             view = args.get("view") or {}
             view_id = args.get("view_id") or f"V{next(self._views):05d}"
