@@ -120,7 +120,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     xero = XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter(), sleep=xero_sleep,
                       web_url=settings.xero_web_url, on_refused=connections.mark_needs_reconnect)
     forecast = ForecastApi(http, settings.forecast_api_url)
-    links = LinkStore(storage)
+    links = LinkStore(storage, claim_seconds=settings.import_claim_seconds)
     workspace_settings = WorkspaceSettingsService(storage, box, SettingsDefaults(
         approval_channel=settings.approval_channel,
         notify_channel=settings.notify_channel,

@@ -46,8 +46,9 @@ class Link(BaseModel):
 
 
 class LinkStore:
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, *, claim_seconds: float = CLAIM_SECONDS):
         self.links = storage.links
+        self.claim_seconds = claim_seconds
 
     async def linked(self, team_id: str, kind: LinkKind, forecast_id: str | int) -> list[Link]:
         """Every live link of one Forecast object (a client may be linked in several organisations)."""
@@ -79,11 +80,11 @@ class LinkStore:
         """Reserve a link before creating the object it will point to; False if it exists already.
 
         The unique index makes the insert the lock: of two concurrent claims, one wins. A claim expires
-        after CLAIM_SECONDS, so one left by a process that died mid-import is taken over by the next import.
+        after `claim_seconds`, so one left by a process that died mid-import is taken over by the next import.
         """
         key = {"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id), "tenant_id": tenant_id}
         now = utcnow()
-        until = stamp(now) + CLAIM_SECONDS
+        until = stamp(now) + self.claim_seconds
         try:
             await self.links.insert_one({**key, "status": status, "linked_by": claimed_by,
                                          "linked_at": stamp(now), "details": {}, "claim_until": until})
