@@ -11,18 +11,25 @@ FAULT_KILLS=200 (env) runs more kills than the default 30; FAULT_SEED picks anot
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import random
 import time
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from bot.blocks import imports as import_blocks
-from sandbox.slack.state import TEAM
-from tests.support.bot_process import BotProcess, StandIns, new_bot, start_stand_ins
+from tests.support.bot_process import (
+    BotProcess,
+    StandIns,
+    add_invoices,
+    connect_uk,
+    eventually,
+    invoices_in_xero,
+    new_bot,
+    start_stand_ins,
+    uk_tenant,
+)
 
 KILLS = int(os.environ.get("FAULT_KILLS", "30"))
 SEED = int(os.environ.get("FAULT_SEED", "8"))
@@ -45,51 +52,7 @@ async def bot(stand_ins, mongo_uri, storage, tmp_path):
     process.stop()
 
 
-async def eventually(check, timeout: float = 20.0, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still not true after {timeout} s: {check.__name__}")
-        await asyncio.sleep(every)
-
-
 # ----------------------------------------------------------------------------- what a person does
-
-
-def uk_tenant(stand_ins: StandIns) -> str:
-    return next(tid for tid, org in stand_ins.xero.organisations.items() if "(UK)" in org["Name"])
-
-
-async def connect_uk(stand_ins: StandIns, storage) -> None:
-    """/xero connect as Ada, then Allow access for the UK organisation on Xero's consent page."""
-    await stand_ins.ui("message", user=ADMIN, channel="C0GENERAL", text="/xero connect")
-    prompt = next(m for m in reversed(stand_ins.slack.messages("C0GENERAL", viewer=ADMIN)) if "Connect" in m["text"])
-    url = next(e["url"] for b in prompt["blocks"] if b.get("accessory") for e in [b["accessory"]] if e.get("url"))
-    form = dict(parse_qsl(urlsplit(url).query))
-    async with stand_ins.http.post(f"{stand_ins.plan.sandbox_url}/xero/identity/connect/authorize",
-                                   data={**form, "decision": "allow", "tenant": uk_tenant(stand_ins)}) as answer:
-        assert answer.status == 200, await answer.text()  # followed the redirect to the bot's callback
-    assert await storage.tenants.count_documents({"status": "connected"}) == 1
-
-
-def add_invoices(stand_ins: StandIns, count: int, first: int = 9001) -> list[str]:
-    """More Forecast invoices like INV-101 (Acme Corporation, GBP), one per run."""
-    template = next(i for i in stand_ins.forecast.rows("invoices") if i["invoice_reference"] == "INV-101")
-    references = []
-    for number in range(first, first + count):
-        invoice = copy.deepcopy(template)
-        invoice.update(id=number * 10, company_invoice_id=number, invoice_reference=f"INV-{number}")
-        stand_ins.forecast.rows("invoices").append(invoice)
-        references.append(f"INV-{number}")
-    return references
-
-
-def invoices_in_xero(stand_ins: StandIns, reference: str) -> list[dict]:
-    return [i for org in stand_ins.xero.organisations.values() for i in org["Invoices"].values()
-            if i.get("InvoiceNumber") == reference]
 
 
 def about(stand_ins: StandIns, reference: str) -> list[dict]:

@@ -7,6 +7,7 @@ MongoDB database, with a short job lease (JOB_LEASE_SECONDS) so a dead process's
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -25,6 +27,7 @@ from services.storage import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 1.5
+ADMIN = "U0ADMIN"
 
 
 def bot_env(plan: SandboxPlan, mongo_uri: str, database: str, key: str, port: int, **extra: str) -> dict[str, str]:
@@ -162,3 +165,55 @@ def new_bot(stand_ins: StandIns, mongo_uri: str, database: str, log_dir: Path, *
     port = port or stand_ins.plan.bot_port
     env = bot_env(stand_ins.plan, mongo_uri, database, key or generate_key(), port)
     return BotProcess(env=env, port=port, log_path=log_dir / f"{name}.log")
+
+
+# What a person does, and what the tests wait for -------------------------------------
+
+
+async def eventually(check, timeout: float = 20.0, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout} s: {check.__name__}")
+        await asyncio.sleep(every)
+
+
+def uk_tenant(stand_ins: StandIns) -> str:
+    return next(tid for tid, org in stand_ins.xero.organisations.items() if "(UK)" in org["Name"])
+
+
+async def connect_uk(stand_ins: StandIns, storage) -> None:
+    """/xero connect as Ada, then Allow access for the UK organisation on Xero's consent page."""
+    answer = await stand_ins.ui("message", user=ADMIN, channel="C0GENERAL", text="/xero connect")
+    assert answer.get("ok"), answer
+
+    async def prompt_shown():  # the answer comes through the response_url, a moment after the command
+        return next((m for m in stand_ins.slack.messages("C0GENERAL", viewer=ADMIN) if "Connect" in m["text"]), None)
+
+    prompt = await eventually(prompt_shown)
+    url = next(e["url"] for b in prompt["blocks"] if b.get("accessory") for e in [b["accessory"]] if e.get("url"))
+    form = dict(parse_qsl(urlsplit(url).query))
+    async with stand_ins.http.post(f"{stand_ins.plan.sandbox_url}/xero/identity/connect/authorize",
+                                   data={**form, "decision": "allow", "tenant": uk_tenant(stand_ins)}) as answer:
+        assert answer.status == 200, await answer.text()  # followed the redirect to the bot's callback
+    assert await storage.tenants.count_documents({"status": "connected"}) == 1
+
+
+def add_invoices(stand_ins: StandIns, count: int, first: int = 9001) -> list[str]:
+    """More Forecast invoices like INV-101 (Acme Corporation, GBP), one per run."""
+    template = next(i for i in stand_ins.forecast.rows("invoices") if i["invoice_reference"] == "INV-101")
+    references = []
+    for number in range(first, first + count):
+        invoice = copy.deepcopy(template)
+        invoice.update(id=number * 10, company_invoice_id=number, invoice_reference=f"INV-{number}")
+        stand_ins.forecast.rows("invoices").append(invoice)
+        references.append(f"INV-{number}")
+    return references
+
+
+def invoices_in_xero(stand_ins: StandIns, reference: str) -> list[dict]:
+    return [i for org in stand_ins.xero.organisations.values() for i in org["Invoices"].values()
+            if i.get("InvoiceNumber") == reference]
