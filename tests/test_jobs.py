@@ -50,6 +50,24 @@ async def test_a_job_runs_once_and_is_done(queue):
     assert not await runner.run_once()
 
 
+async def test_an_enqueue_while_its_keyed_job_runs_makes_it_run_once_more(queue):
+    """The outbox's coalescing: a change saved while the job renders the previous one is not lost."""
+    runs = []
+    runner = JobRunner(queue)
+
+    async def handle(job: Job) -> None:
+        runs.append(job.id)
+        if len(runs) == 1:  # a state change arrives while the first run is under way
+            _, created = await queue.enqueue("sync", {}, key="sync:J1")
+            assert not created
+
+    runner.register("sync", handle)
+    job, _ = await queue.enqueue("sync", {}, key="sync:J1")
+    await runner.drain()
+    assert runs == [job.id, job.id]
+    assert (await queue.get(job.id)).state == DONE and await queue.open_job("sync:J1") is None
+
+
 async def test_a_key_allows_one_open_job_and_frees_once_done(queue):
     first, created = await queue.enqueue("export", {"i": 1}, key="export:T1:42")
     again, created_again = await queue.enqueue("export", {"i": 2}, key="export:T1:42")
