@@ -7,13 +7,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 
 from bot.blocks import imports as blocks
 from bot.blocks.common import error_message
 from bot.blocks.connections import not_admin
 from bot.container import Container
-from bot.slack_directory import slack_error
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.customer_import import Selection as CustomerSelection
@@ -35,10 +33,8 @@ async def open_loading(ctx: CommandContext, view: dict) -> str:
 
 
 async def update_view(container: Container, view_id: str, view: dict, view_hash: str | None = None) -> None:
-    try:
-        await container.slack.views_update(view_id=view_id, view=view, hash=view_hash)
-    except SlackApiError as exc:  # closed by the user meanwhile, or changed since (hash_conflict)
-        log.info("import.view_update_failed error=%s", slack_error(exc))
+    """Closed by the user meanwhile, or changed since (hash_conflict): the gateway logs it and goes on."""
+    await container.gateway.update_modal(view_id, view, hash=view_hash)
 
 
 def _metadata(ctx: CommandContext) -> str:
