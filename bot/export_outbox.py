@@ -40,9 +40,8 @@ class ExportOutbox:
         job = await self._connected_choices_only(job)
         if not await self._approval_message(job):
             return
-        link = await self.gateway.permalink(job.approval_channel, job.approval_ts) if job.approval_ts else None
         await self._failure_notices(job)
-        await self._requester(job, link)
+        await self._requester(job)
         await self.exports.jobs.synced(job)
 
     async def _connected_choices_only(self, job: ExportJob) -> ExportJob:
@@ -76,6 +75,8 @@ class ExportOutbox:
     async def _failure_notices(self, job: ExportJob) -> None:
         notices = list(job.notices)
         for notice in notices:
+            if not notice.channel:
+                continue
             try:
                 await self.gateway.update(notice.channel, notice.ts, blocks.failure_notice_now(job))
             except SlackRefused:
@@ -87,20 +88,27 @@ class ExportOutbox:
         try:
             channel, ts = await self.gateway.post(job.notify_channel or job.approval_channel or "", payload)
         except SlackRefused:  # loud means somebody hears it: the approver who started the attempt, in a DM
-            channel, ts = await self.gateway.dm(job.exporting_by or job.approved_by or job.requested_by, payload)
+            try:
+                channel, ts = await self.gateway.dm(job.exporting_by or job.approved_by or job.requested_by, payload)
+            except SlackRefused:  # nowhere to post it (logged by the gateway); the requester's DM still says it
+                channel, ts = "", ""
         notices.append(PostedMessage(channel=channel, ts=ts, about=about))
         await self.exports.jobs.save_messages(job, notices=notices)
 
-    async def _requester(self, job: ExportJob, link: str | None) -> None:
+    async def _requester(self, job: ExportJob) -> None:
         dms = list(job.requester_dms)
+        about = {"failed": f"failed:{job.failures}", "exported": "exported", "rejected": "rejected"}.get(job.state)
+        new = about is not None and not any(dm.about == about for dm in dms)
+        if not dms and not new:
+            return
+        link = await self.gateway.permalink(job.approval_channel, job.approval_ts) if job.approval_ts else None
         payload = blocks.requester_notice(job, link)
         for dm in dms:
             try:
                 await self.gateway.update(dm.channel, dm.ts, payload)
             except SlackRefused:
                 pass
-        about = {"failed": f"failed:{job.failures}", "exported": "exported", "rejected": "rejected"}.get(job.state)
-        if about is None or any(dm.about == about for dm in dms):
+        if not new:
             return
         try:
             channel, ts = await self.gateway.dm(job.requested_by, payload)

@@ -65,9 +65,13 @@ class SlackGateway:
     def __init__(self, client: AsyncWebClient):
         self.client = client
 
-    async def _call(self, method: str, **args) -> dict:
+    async def _call(self, method: str, *, read: bool = False, **args) -> dict:
+        """Write methods take a JSON body; read methods (Slack refuses JSON for them) take parameters."""
         try:
-            response = await self.client.api_call(method, json=args)
+            if read:
+                response = await self.client.api_call(method, http_verb="GET", params=args)
+            else:
+                response = await self.client.api_call(method, json=args)
         except SlackApiError as exc:
             code = error_code(exc)
             log.warning("slack.call_failed", **fields(method=method, error=code))
@@ -93,7 +97,7 @@ class SlackGateway:
 
     async def permalink(self, channel: str, ts: str) -> str | None:
         try:
-            return (await self._call("chat.getPermalink", channel=channel, message_ts=ts)).get("permalink")
+            return (await self._call("chat.getPermalink", read=True, channel=channel, message_ts=ts)).get("permalink")
         except SlackCallFailed:
             return None
 

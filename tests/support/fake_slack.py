@@ -42,6 +42,7 @@ class FakeSlack:
     channels: set[str] = field(default_factory=lambda: {"C0GENERAL", "C0APPROVALS", "C0ALERTS"})
     not_joined: set[str] = field(default_factory=set)  # channels that exist but the bot is not in
     calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)  # method -> next answers
     server: TestServer | None = None
     _changed: asyncio.Condition | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -98,7 +99,14 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         args = await _read_args(request)
         await self._record(method, args)
+        if self.failures.get(method):
+            status, body = self.failures[method].pop(0)
+            return web.json_response(body, status=status, headers={"Retry-After": "0"} if status == 429 else None)
         return web.json_response(self._answer(method, args))
+
+    def fail_next(self, method: str, error: str | None = None, *, status: int = 200) -> None:
+        """The next call of `method` fails: Slack's `{"ok": false, "error": ...}`, or an HTTP status."""
+        self.failures.setdefault(method, []).append((status, {"ok": False, "error": error or f"http_{status}"}))
 
     def _answer(self, method: str, args: dict) -> dict:
         if method == "auth.test":
