@@ -97,6 +97,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
 
         async def run(team_id: str, user_id: str) -> dict:
             summary = await container.customer_import.import_contacts(team_id, user_id, selections)
+            await container.exports.redraw_pending(team_id)  # a newly linked client decides its requests' route
             return blocks.customer_summary(summary)
 
         await import_and_report(container, body, view, "/xero import customers", run)

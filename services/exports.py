@@ -304,17 +304,20 @@ class ExportService:
 
     async def _target(self, job: ExportJob, chosen_tenant_id: str | None) -> TenantChoice | Refused:
         if job.tenant_id and not chosen_tenant_id:
-            return TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or job.tenant_id)
-        if not chosen_tenant_id:
+            choice = TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or job.tenant_id)
+        elif not chosen_tenant_id:
             return Refused(reason="choose_tenant", job=job)
-        allowed = job.tenant_choices or ([TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or "")]
-                                         if job.tenant_id else [])
-        choice = next((c for c in allowed if c.tenant_id == chosen_tenant_id), None)
-        if choice is None:
-            return Refused(reason="unknown_tenant", job=job)
+        else:
+            choice = TenantChoice(tenant_id=chosen_tenant_id, name="")
         connected = {t.tenant_id for t in await self.connections.list_tenants(job.team_id)}
-        if choice.tenant_id not in connected:  # removed since the request was made
+        if choice.tenant_id not in connected:  # removed since the request was made (a stale picker)
             return Refused(reason="tenant_removed", job=job)
+        if chosen_tenant_id:
+            allowed = job.tenant_choices or ([TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or "")]
+                                             if job.tenant_id else [])
+            choice = next((c for c in allowed if c.tenant_id == chosen_tenant_id), None)
+            if choice is None:
+                return Refused(reason="unknown_tenant", job=job)
         return choice
 
     # Reject ------------------------------------------------------------------------
@@ -406,6 +409,8 @@ class ExportService:
         exported = exported or await self.jobs.get(job.team_id, job.job_id)
         log.info("export.done", **fields(team=job.team_id, job=job.job_id, outcome=done.outcome))
         await self.sync(exported)
+        if job.link_client_on_export:  # the client is linked now: its other pending requests go there too
+            await self.redraw_pending(job.team_id)
 
     async def on_export_gave_up(self, queued: Job, error: str) -> None:
         """The job runner stopped trying (errors every time, or the process died during every attempt)."""
@@ -444,9 +449,20 @@ class ExportService:
             log.exception("export.sync_enqueue_failed", **fields(team=job.team_id, job=job.job_id))
 
     async def redraw_pending(self, team_id: str) -> None:
-        """Routing changed (an organisation removed or connected): pending approval messages are redrawn."""
+        """Routing changed (a client linked, an organisation removed or connected): each pending request
+        is routed again, and its approval message redrawn when that changes where it goes or the choices."""
+        tenants = await self.connections.list_tenants(team_id)
+        if not tenants:
+            return  # nowhere to route to: an approval is refused with the reason
         for job in await self.jobs.in_states((PENDING,)):
-            if job.team_id == team_id:
+            if job.team_id != team_id:
+                continue
+            route = {"tenant_id": None, "tenant_name": None, "tenant_choices": [], "link_client_on_export": False,
+                     **await self._route(team_id, job.customer.id, tenants)}
+            current = {"tenant_id": job.tenant_id, "tenant_name": job.tenant_name,
+                       "tenant_choices": job.tenant_choices, "link_client_on_export": job.link_client_on_export}
+            if route != current:
+                await self.jobs.transition(job, PENDING, by=None, note="routed again", **route)
                 await self.sync(job)
 
     async def sweep(self) -> None:

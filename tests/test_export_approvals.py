@@ -266,3 +266,17 @@ async def test_the_requester_hears_of_a_failure_in_a_dm_linking_to_the_approval_
     failure_dm = next(dm for dm in (await job(bot, job_id))["requester_dms"] if dm["about"] == "failed:1")
     redrawn = await bot.slack.wait_for("chat.update", lambda c: c["ts"] == failure_dm["ts"] and "is in Xero" in text_of(c))
     assert "export_retry" not in text_of(redrawn)  # the failure DM now says what happened since
+
+
+async def test_a_client_linked_meanwhile_routes_its_pending_request_and_redraws_it(bot, xero):
+    await prepare(bot, xero, tenants=(UK, US))
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    assert (await job(bot, job_id))["tenant_id"] is None  # the approver would have to pick
+    await bot.container.links.link("T0TEST", "client", 7, US_TENANT, xero_id="contact-us", linked_by="U0ADMIN")
+    await bot.container.exports.redraw_pending("T0TEST")  # what a customer import does once it linked clients
+    approval_ts = (await job(bot, job_id))["approval_ts"]
+    redrawn = await bot.slack.wait_for("chat.update", lambda c: c["ts"] == approval_ts)
+    assert "export_pick_tenant" not in text_of(redrawn) and "Demo Company (US)" in text_of(redrawn)
+    stored = await job(bot, job_id)
+    assert (stored["state"], stored["tenant_id"]) == ("pending", US_TENANT)

@@ -99,7 +99,7 @@ async def test_an_export_that_keeps_erring_ends_failed_with_a_notice_and_retry_w
     assert len(books.invoices[UK_TENANT]) == 1
     [posted] = (await job(bot, job_id))["notices"]
     resolved = await bot.slack.wait_for("chat.update", lambda c: c["ts"] == posted["ts"]
-                                        and "since retried" in text_of(c))
+                                        and "since retried" in text_of(c), timeout=10)
     assert posted["channel"] == "C0ALERTS" and "export_retry" not in text_of(resolved)  # Retry no longer applies
 
 
