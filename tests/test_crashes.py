@@ -208,8 +208,17 @@ async def test_a_customer_import_killed_half_way_creates_the_client_once(stand_i
                               "text": {"type": "plain_text", "text": contact["Name"]}}]}}}
 
     async def import_it():
+        seen = {record["view"]["id"] for record in stand_ins.slack.modal_stack(ADMIN)}
         await stand_ins.ui("message", user=ADMIN, channel="C0GENERAL", text="/xero import customers")
-        view_id = await eventually(lambda: _top_view(stand_ins, ADMIN))
+
+        async def loaded_modal():  # the new modal, once the customers are in it (not a stale one)
+            top = stand_ins.slack.top_view(ADMIN)
+            if top and top["view"]["id"] not in seen and any(
+                    b.get("block_id") == import_blocks.CUSTOMERS_BLOCK for b in top["view"]["blocks"]):
+                return top["view"]["id"]
+            return None
+
+        view_id = await eventually(loaded_modal)
         await stand_ins.ui("submit", user=ADMIN, view_id=view_id, state_values=picked)
 
     rng = random.Random(SEED)
@@ -230,11 +239,6 @@ async def test_a_customer_import_killed_half_way_creates_the_client_once(stand_i
     link = await storage.links.find_one({"kind": "client", "xero_id": contact["ContactID"], "status": "linked"})
     assert link is not None and link["forecast_id"] == str(clients[0]["id"])
     assert bot.kills >= 1
-
-
-async def _top_view(stand_ins: StandIns, user: str) -> str | None:
-    top = stand_ins.slack.top_view(user)
-    return top["view"]["id"] if top else None
 
 
 def _async(function):
