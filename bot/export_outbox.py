@@ -10,8 +10,10 @@ missing:
 It is idempotent (what was posted is saved on the export job, each message right after its post) and
 raises on Slack trouble, so the job runner tries again until Slack has it all.
 
-A crash between a post and the save of its ts would post that message twice on the next run; the
-window is one database write, and a click on a stray copy is answered from the saved state.
+A crash between a post and the save of its ts posts that message again on the next run (Slack has no
+idempotency key, and finding the first copy would need the history scopes, which would let the bot read
+every message of the channels it is in). The window is one database write. A click on a stray approval
+message is answered from the saved state, and records the copy so that it is redrawn from then on.
 """
 
 from __future__ import annotations
@@ -54,10 +56,12 @@ class ExportOutbox:
     async def _approval_message(self, job: ExportJob) -> bool:
         payload = blocks.approval_message(job)
         if job.approval_ts:
-            try:
-                await self.gateway.update(job.approval_channel, job.approval_ts, payload)
-            except SlackRefused:
-                pass  # deleted by someone: nothing to redraw
+            for message in [PostedMessage(channel=job.approval_channel, ts=job.approval_ts, about="approval"),
+                            *job.approval_copies]:
+                try:
+                    await self.gateway.update(message.channel, message.ts, payload)
+                except SlackRefused:
+                    pass  # deleted by someone: nothing to redraw
             return True
         if job.state != "pending" and job.withdrawn:
             return True

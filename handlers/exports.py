@@ -51,6 +51,12 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                summary="Send Forecast invoices to Xero. An approver approves each one in the approval channel.")
     service = container.exports
 
+    async def note_message(body: dict) -> None:
+        """Approve and Reject are only on approval messages: one we did not record is a copy to redraw."""
+        container_ = body.get("container") or {}
+        await service.clicked_on(body["team"]["id"], body["actions"][0]["value"], container_.get("channel_id"),
+                                 container_.get("message_ts"))
+
     async def answer(respond, outcome) -> None:
         if isinstance(outcome, Refused):
             await respond(response_type="ephemeral", replace_original=False, **blocks.click_refused(outcome))
@@ -61,6 +67,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         outcome = await service.approve(body["team"]["id"], body["actions"][0]["value"], body["user"]["id"],
                                         chosen_tenant(body))
         await answer(respond, outcome)
+        await note_message(body)
 
     @app.action(blocks.PICK_TENANT_ACTION)
     async def tenant_picked(ack):
@@ -80,6 +87,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     async def open_reject(ack, body, client, respond):
         await ack()
         outcome = await service.can_reject(body["team"]["id"], body["actions"][0]["value"], body["user"]["id"])
+        await note_message(body)
         if isinstance(outcome, Refused):
             await answer(respond, outcome)
             return

@@ -91,6 +91,7 @@ class ExportJob(BaseModel):
     failures: int = 0  # how many times it reached "failed": each failure gets its own notice
     notices: list[PostedMessage] = []  # failure notices in the notify channel (or an approver's DM)
     requester_dms: list[PostedMessage] = []
+    approval_copies: list[PostedMessage] = []  # a second approval message (see bot/export_outbox.py)
 
     @field_serializer(*_TIMESTAMPS)
     def _epoch(self, value: datetime | None) -> float | None:

@@ -28,6 +28,7 @@ from services.export_jobs import (
     REJECTED,
     ExportJob,
     JobStore,
+    PostedMessage,
     TenantChoice,
 )
 from services.export_xero import ExportFailure, XeroInvoiceExporter
@@ -279,6 +280,18 @@ class ExportService:
         if not await self.is_approver(team_id, user_id):
             return job, Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
         return job, None
+
+    async def clicked_on(self, team_id: str, job_id: str, channel: str | None, ts: str | None) -> None:
+        """A click came from this message. A copy of the approval message that a crash left unrecorded
+        (posted, then the process died before saving its ts) is recorded, so it is redrawn from now on."""
+        job = await self.jobs.get(team_id, job_id)
+        if job is None or not channel or not ts or channel != job.approval_channel or ts == job.approval_ts:
+            return
+        if job.approval_ts is None or any(m.ts == ts for m in [*job.approval_copies, *job.notices]):
+            return
+        copies = [*job.approval_copies, PostedMessage(channel=channel, ts=ts, about="approval copy")]
+        await self.jobs.save_messages(job, approval_copies=copies)
+        await self.sync(job)
 
     # Approve -----------------------------------------------------------------------
     async def approve(self, team_id: str, job_id: str, user_id: str, chosen_tenant_id: str | None = None) -> ClickOutcome:

@@ -246,3 +246,29 @@ def _async(function):
         return function()
     wrapper.__name__ = function.__name__
     return wrapper
+
+
+async def test_a_kill_between_posting_the_approval_message_and_saving_it_heals_when_the_copy_is_clicked(
+        stand_ins, storage, bot):
+    await connect_uk(stand_ins, storage)
+    [reference] = add_invoices(stand_ins, 1, first=9901)
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="after_approval_post")
+    await type_export(stand_ins, reference)
+    assert await bot.wait_dead(15)
+    await bot.start()
+    job = await eventually(lambda: storage.export_jobs.find_one({"reference": reference,
+                                                                 "approval_ts": {"$ne": None}}))
+    posted = [m for m in about(stand_ins, reference) if m["channel"] == "C0APPROVALS"]
+    assert len(posted) == 2  # Slack has no idempotency key: the lost post was posted again
+    stray = next(m for m in posted if m["ts"] != job["approval_ts"])
+    await click_approve(stand_ins, {**job, "approval_ts": stray["ts"]})  # Grace clicks the first one she sees
+    await eventually(lambda: settled(stand_ins, storage, reference))
+
+    async def both_final():
+        copies = [m for m in about(stand_ins, reference) if m["channel"] == "C0APPROVALS"]
+        return all("Exported to" in json.dumps(m["blocks"]) and not action_ids(m) & {"export_approve"}
+                   for m in copies)
+
+    await eventually(both_final)
+    assert len(invoices_in_xero(stand_ins, reference)) == 1
