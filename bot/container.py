@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
-import logging
-
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings

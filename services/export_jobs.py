@@ -1,6 +1,6 @@
 """Export jobs in MongoDB: the state machine, its atomic transitions and the history of every step.
 
-States: pending -> approved -> exporting -> exported | failed; pending -> rejected; failed -> exporting
+States: pending -> approved -> exporting -> exported | failed; pending -> rejected; failed -> approved
 (Retry). A transition is one `find_one_and_update` that names the state it expects and the job's
 `version`, and writes version + 1: of two approvers clicking together exactly one wins, the other reads
 who did. History goes to `job_events` (one document per transition or attempt), never into the job.
@@ -141,12 +141,24 @@ class JobStore:
         await self.jobs.create_index("open_key", unique=True, sparse=True)
         await self.jobs.create_index("needs_sync")
         await self.jobs.create_index("state")
+        # Requests made before open_key existed get it now (a duplicate of an earlier one keeps none).
+        async for doc in self.jobs.find({"state": {"$in": list(OPEN_STATES)}}):
+            if not doc.get("open_key"):
+                try:
+                    await self.jobs.update_one({"_id": doc["_id"]}, {"$set": {
+                        "open_key": open_key(doc["team_id"], doc["forecast_invoice_id"])}})
+                except DuplicateKeyError:
+                    pass
 
     async def needing_sync(self, limit: int = 100) -> list[ExportJob]:
         return [ExportJob.from_doc(doc) async for doc in self.jobs.find({"needs_sync": 1}).limit(limit)]
 
-    async def in_states(self, states: tuple[str, ...], limit: int = 100) -> list[ExportJob]:
-        cursor = self.jobs.find({"state": {"$in": list(states)}}).limit(limit)
+    async def in_states(self, states: tuple[str, ...], *, team_id: str | None = None,
+                        limit: int = 100) -> list[ExportJob]:
+        query: dict[str, Any] = {"state": {"$in": list(states)}}
+        if team_id is not None:
+            query["team_id"] = team_id
+        cursor = self.jobs.find(query).limit(limit)
         return [ExportJob.from_doc(doc) async for doc in cursor]
 
     async def synced(self, job: ExportJob) -> None:
@@ -158,11 +170,6 @@ class JobStore:
         values = {name: [m.model_dump() for m in value] if isinstance(value, list) else value
                   for name, value in messages.items()}
         await self.jobs.update_one({"_id": job.job_id}, {"$set": values})
-
-    async def discard(self, job_id: str) -> None:
-        """Forget a request that never reached anyone (its approval message could not be posted)."""
-        await self.jobs.delete_one({"_id": job_id, "state": PENDING})
-        await self.events.delete_many({"job_id": job_id})
 
     async def get(self, team_id: str, job_id: str) -> ExportJob | None:
         doc = await self.jobs.find_one({"_id": job_id, "team_id": team_id})

@@ -38,7 +38,7 @@ from services.forecast import (
     ForecastError,
     ForecastNotFound,
 )
-from services.jobs import GiveUp, Job, JobQueue
+from services.jobs import Job, JobQueue
 from services.links import Link, LinkStore
 from services.logfmt import fields
 from services.permissions import Permissions
@@ -295,7 +295,7 @@ class ExportService:
 
     # Approve -----------------------------------------------------------------------
     async def approve(self, team_id: str, job_id: str, user_id: str, chosen_tenant_id: str | None = None) -> ClickOutcome:
-        """pending -> approved -> exporting -> exported | failed; runs the export before returning."""
+        """pending -> approved, and the export job is enqueued (it runs approved -> exporting -> exported | failed)."""
         job, refusal = await self._check_clicker(team_id, job_id, user_id)
         if refusal:
             return refusal
@@ -467,9 +467,7 @@ class ExportService:
         tenants = await self.connections.list_tenants(team_id)
         if not tenants:
             return  # nowhere to route to: an approval is refused with the reason
-        for job in await self.jobs.in_states((PENDING,)):
-            if job.team_id != team_id:
-                continue
+        for job in await self.jobs.in_states((PENDING,), team_id=team_id):
             route = {"tenant_id": None, "tenant_name": None, "tenant_choices": [], "link_client_on_export": False,
                      **await self._route(team_id, job.customer.id, tenants)}
             current = {"tenant_id": job.tenant_id, "tenant_name": job.tenant_name,
