@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from services.connections import ConnectionsService, Tenant
+from services.crash_points import crash_point
 from services.export_jobs import (
     APPROVED,
     EXPORTED,
@@ -406,6 +407,7 @@ class ExportService:
         by = job.exporting_by or job.approved_by
         generation, fresh = await self.jobs.start_attempt(job)
         settings = await self.settings.get(job.team_id)
+        crash_point("export_attempt")
         try:
             done = await self.exporter.export(job, settings, generation=generation, by=by)
         except ExportFailure as failure:

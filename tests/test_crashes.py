@@ -272,3 +272,35 @@ async def test_a_kill_between_posting_the_approval_message_and_saving_it_heals_w
 
     await eventually(both_final)
     assert len(invoices_in_xero(stand_ins, reference)) == 1
+
+
+async def test_an_export_whose_process_dies_in_every_attempt_ends_failed_with_retry(stand_ins, storage, bot):
+    await connect_uk(stand_ins, storage)
+    [reference] = add_invoices(stand_ins, 1, first=9951)
+    await type_export(stand_ins, reference)
+    job = await eventually(lambda: storage.export_jobs.find_one({"reference": reference,
+                                                                 "approval_ts": {"$ne": None}}))
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="export_attempt")
+    await click_approve(stand_ins, job)
+    for _ in range(5):  # a crash loop: each restart takes the job over and dies in it again
+        assert await bot.wait_dead(15)
+        await bot.start(BOT_CRASH_AT="export_attempt")
+
+    async def failed_loudly():
+        stored = await storage.export_jobs.find_one({"_id": job["_id"]})
+        return stored["state"] == "failed" and stored.get("needs_sync") == 0 and stored
+
+    failed = await eventually(failed_loudly)
+    [notice] = failed["notices"]
+    shown = stand_ins.slack.find_message(notice["channel"], notice["ts"])
+    assert "export_retry" in action_ids(shown) and "on our side" in shown["text"]
+    assert await storage.jobs.count_documents({"state": {"$in": ["queued", "running"]}}) == 0
+
+    bot.stop()
+    await bot.start()
+    retry = next(b for b in shown["blocks"] if b.get("type") == "actions")
+    await stand_ins.ui("action", user=APPROVER, block_id=retry["block_id"], action_id="export_retry",
+                       channel=notice["channel"], message_ts=notice["ts"])  # Retry works at once
+    await eventually(lambda: settled(stand_ins, storage, reference))
+    await check_final(stand_ins, storage, reference)
