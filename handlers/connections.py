@@ -86,13 +86,13 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         try:
             result = await container.connections.remove(team_id, meta["tenant_id"], removed_by=user_id)
             payload = blocks.removal_done(result, user_id)
-            await container.exports.redraw_pending(team_id)  # their pickers must not offer it any more
         except TenantNotFound:
             payload = error_message("That organisation was already removed.", "Run `/xero list` to check.")
         except XeroError as exc:
             payload = error_message(f"Xero could not disconnect the organisation: {exc}",
                                     "Nothing was changed. Try again in a few minutes.")
         await notify_user(container, user_id, meta.get("channel_id"), payload)
+        await container.exports.redraw_pending(team_id)  # pending requests are routed without it
 
 
 async def notify_user(container: Container, user_id: str, channel_id: str | None, payload: dict) -> None:

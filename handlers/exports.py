@@ -87,12 +87,12 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     async def open_reject(ack, body, client, respond):
         await ack()
         outcome = await service.can_reject(body["team"]["id"], body["actions"][0]["value"], body["user"]["id"])
-        await note_message(body)
         if isinstance(outcome, Refused):
             await answer(respond, outcome)
             return
         channel_id = (body.get("channel") or {}).get("id")
         await container.gateway.open_modal(body["trigger_id"], blocks.reject_modal(outcome.job, channel_id=channel_id))
+        await note_message(body)  # after the modal: its trigger lasts 3 s
 
     @app.view(blocks.REJECT_CALLBACK_ID)
     async def reject(ack, body, view):

@@ -225,7 +225,6 @@ def failure_notice_now(job) -> dict:
 
 def requester_notice(job, approval_link: str | None) -> dict:
     """The requester's DM about their export, for its current state, with a link to the approval message."""
-    ref = escape(job.reference)
     where = f" (<{approval_link}|approval message>)" if approval_link else ""
     blocks: list[dict]
     if job.state == "exported":
