@@ -86,10 +86,12 @@ class Container:
 def register_jobs(container: Container) -> None:
     """Every job kind this process's workers run."""
     from bot.export_outbox import ExportOutbox
+    from bot.import_jobs import ImportJobs
 
     exports = container.exports
     container.runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
     container.runner.register(SYNC_EXPORT, ExportOutbox(exports, container.gateway).run, retry_base=2.0)
+    ImportJobs(container.customer_import, container.po_import, exports, container.gateway).register(container.runner)
 
 
 def _secret(value) -> str | None:

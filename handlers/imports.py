@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
 
@@ -12,12 +11,10 @@ from bot.blocks import imports as blocks
 from bot.blocks.common import error_message
 from bot.blocks.connections import not_admin
 from bot.container import Container
+from bot.import_jobs import IMPORT_CUSTOMERS, IMPORT_PURCHASE_ORDERS
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
-from services.customer_import import Selection as CustomerSelection
-from services.forecast import ForecastError
 from services.imports import ImportProblem
-from services.po_import import Selection as OrderSelection
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +90,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await ack(response_action="errors", errors={blocks.CUSTOMERS_BLOCK: NO_CUSTOMERS_PICKED})
             return
         await ack()
-        selections = [CustomerSelection(tenant_id, contact_id) for tenant_id, contact_id in chosen]
-
-        async def run(team_id: str, user_id: str) -> dict:
-            summary = await container.customer_import.import_contacts(team_id, user_id, selections)
-            await container.exports.redraw_pending(team_id)  # a newly linked client decides its requests' route
-            return blocks.customer_summary(summary)
-
-        await import_and_report(container, body, view, "/xero import customers", run)
+        await import_and_report(container, body, view, "/xero import customers", IMPORT_CUSTOMERS,
+                                {"selections": [list(pair) for pair in chosen]})
 
     @app.action(blocks.PO_STATUS_ACTION)
     async def filter_purchase_orders(ack, body, action):
@@ -132,30 +123,21 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await ack(response_action="errors", errors=errors or {blocks.PO_STATUS_BLOCK: NO_PROJECT_PICKED})
             return
         await ack()
-        selections = [OrderSelection(tenant_id, order_id) for tenant_id, order_id in chosen]
-
-        async def run(team_id: str, user_id: str) -> dict:
-            summary = await container.po_import.import_orders(team_id, user_id, int(project_id), selections)
-            return blocks.po_summary(summary)
-
-        await import_and_report(container, body, view, "/xero import purchase-orders", run)
+        await import_and_report(container, body, view, "/xero import purchase-orders", IMPORT_PURCHASE_ORDERS,
+                                {"project_id": int(project_id), "selections": [list(pair) for pair in chosen]})
 
 
-async def import_and_report(container: Container, body: dict, view: dict, usage: str,
-                            run: Callable[[str, str], Awaitable[dict]]) -> None:
-    """After a submitted import modal: admins only, run the import, tell the admin how it went."""
+async def import_and_report(container: Container, body: dict, view: dict, usage: str, kind: str,
+                            payload: dict) -> None:
+    """After a submitted import modal: admins only; the import runs as a job (bot/import_jobs.py), which
+    tells the admin how it went, even if this process dies on the way."""
     user_id, team_id = body["user"]["id"], body["team"]["id"]
     channel_id = json.loads(view.get("private_metadata") or "{}").get("channel_id")
     if not await container.permissions.is_admin(user_id):
         await notify_user(container, user_id, channel_id, not_admin(usage))
         return
-    try:
-        payload = await run(team_id, user_id)
-    except ImportProblem as problem:
-        payload = error_message(problem.message, problem.hint)
-    except ForecastError as exc:
-        payload = error_message(f"Forecast could not be read: {exc}", "Nothing was imported. Try again later.")
-    await notify_user(container, user_id, channel_id, payload)
+    await container.jobs.enqueue(kind, {"team_id": team_id, "user_id": user_id, "channel_id": channel_id,
+                                        **payload})
 
 
 def _has_block(view: dict, block_id: str) -> bool:

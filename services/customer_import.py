@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from services.connections import Tenant
+from services.crash_points import crash_point
 from services.forecast import ForecastCustomer, ForecastError, NewForecastCustomer
 from services.imports import ImportBase, ImportSummary, OrganisationStatus, organisation_status
 from services.logfmt import fields
@@ -119,6 +120,7 @@ class CustomerImportService(ImportBase):
                 summary.add(name, tenant.name, "failed", str(exc))
                 return
             by_name[name.casefold()] = client
+            crash_point("after_forecast_client_created")
             result = "created"
         await self.links.link(team_id, CLIENT, client.id, tenant.tenant_id, xero_id=contact.contact_id,
                               linked_by=user_id, details={"contact_name": name, "forecast_client_name": client.name})
