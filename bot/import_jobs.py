@@ -69,6 +69,4 @@ class ImportJobs:
         await self.gateway.notify_user(job.payload["user_id"], job.payload.get("channel_id"), payload)
 
     async def gave_up(self, job: Job, error: str) -> None:
-        await self.gateway.notify_user(job.payload["user_id"], job.payload.get("channel_id"), error_message(
-            "The import failed on our side, several times.",
-            "Run it again: what was already imported is linked, not created twice."))
+        await self.gateway.notify_user(job.payload["user_id"], job.payload.get("channel_id"), blocks.import_gave_up())

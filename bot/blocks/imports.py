@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.blocks.common import Block, context, divider, escape, header, message, plain, section, slack_date
+from bot.blocks.common import (Block, context, divider, error_message, escape, header, message, plain, section,
+                               slack_date)
 from services.imports import ImportSummary, OrganisationStatus
 from services.po_import import ALL_STATUSES, PurchaseOrderListing, PurchaseOrderRow
 
@@ -187,6 +188,12 @@ def picked(values: dict, block_id: str, action_id: str) -> list[tuple[str, str]]
     """(tenant_id, record_id) of every option picked in a multi-select."""
     element = (values.get(block_id) or {}).get(action_id) or {}
     return [split_value(o["value"]) for o in element.get("selected_options") or []]
+
+
+def import_gave_up() -> dict:
+    """An import that failed on our side every time it was tried."""
+    return error_message("The import failed on our side, several times.",
+                         "Run it again: what was already imported is linked, not created twice.")
 
 
 def customer_summary(summary: ImportSummary) -> dict:
