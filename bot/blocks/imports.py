@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.blocks.common import (Block, context, divider, error_message, escape, header, message, plain, section,
-                               slack_date)
+from bot.blocks.common import (
+    Block,
+    context,
+    divider,
+    error_message,
+    escape,
+    header,
+    message,
+    plain,
+    section,
+    slack_date,
+)
 from services.imports import ImportSummary, OrganisationStatus
 from services.po_import import ALL_STATUSES, PurchaseOrderListing, PurchaseOrderRow
 
