@@ -69,6 +69,7 @@ class Container:
         while True:
             try:
                 await self.exports.sweep()
+                await self.jobs.purge_done()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database blinked: try again next round

@@ -43,6 +43,7 @@ LEASE_SECONDS = 15.0
 HEARTBEAT_SECONDS = 5.0
 POLL_SECONDS = 0.5
 MAX_ATTEMPTS = 5
+DONE_KEPT_SECONDS = 7 * 86400
 
 JobState = Literal["queued", "running", "done", "failed"]
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
@@ -197,6 +198,11 @@ class JobQueue:
         for listener in self._listeners:
             listener()
         return Job.from_doc(doc)
+
+    async def purge_done(self, older_than: float = DONE_KEPT_SECONDS) -> int:
+        """Forgets jobs that finished well, a while ago (failed ones stay: they are what someone looks into)."""
+        result = await self.collection.delete_many({"state": DONE, "finished_at": {"$lt": self.clock() - older_than}})
+        return result.deleted_count
 
     async def count(self, **query: Any) -> int:
         return await self.collection.count_documents(query)
