@@ -81,7 +81,14 @@ class LinkStore:
 
     async def claim(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str, *,
                     claimed_by: str, status: str = "pending") -> bool:
-        """Reserve a link before creating the object it will point to; False if it exists already.
+        """Reserve a link before creating the object it will point to; False if it exists already."""
+        return await self.claim_or_take_over(team_id, kind, forecast_id, tenant_id, claimed_by=claimed_by,
+                                             status=status) is not None
+
+    async def claim_or_take_over(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str, *,
+                                 claimed_by: str, status: str = "pending") -> Literal["new", "taken_over"] | None:
+        """Reserve a link before creating the object it will point to: "new", or "taken_over" when an earlier
+        claim was left by an import that may have created the object already; None if it is held or linked.
 
         The unique index makes the insert the lock: of two concurrent claims, one wins. A claim expires
         after `claim_seconds`, so one left by a process that died mid-import is taken over by the next import.
@@ -93,13 +100,13 @@ class LinkStore:
         try:
             await self.links.insert_one({**key, "status": status, "linked_by": claimed_by, "linked_at": stamp(now),
                                          "details": {}, "claim_until": until, "holder": holder})
-            return True
+            return "new"
         except DuplicateKeyError:
             ours_or_expired = [{"claim_until": {"$lt": stamp(now)}}] + ([{"holder": holder}] if holder else [])
             taken_over = await self.links.find_one_and_update(
                 {**key, "status": status, "$or": ours_or_expired},
                 {"$set": {"linked_by": claimed_by, "linked_at": stamp(now), "claim_until": until, "holder": holder}})
-            return taken_over is not None
+            return "taken_over" if taken_over is not None else None
 
     async def release_claim(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str,
                             status: str = "pending") -> None:
