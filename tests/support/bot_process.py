@@ -88,10 +88,10 @@ class BotProcess:
         if was_alive:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
-        if was_alive or self.process.returncode == -signal.SIGKILL:
+        if was_alive:
             self.kills += 1
         self.process = None
-        return was_alive or self.kills > 0
+        return was_alive
 
     async def wait_dead(self, timeout: float = 30.0) -> bool:
         """For a crash hook (BOT_CRASH_AT): waits until the process killed itself."""
