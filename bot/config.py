@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     approval_channel: str | None = Field(None, description="default channel id for approval requests")
     notify_channel: str | None = Field(None, description="default channel id for failure notifications")
 
+    job_lease_seconds: float = Field(
+        15.0, gt=0, description="a job whose process died is taken over this long after its last heartbeat "
+                                "(heartbeats every third of it); tests shorten it")
+    import_claim_seconds: float = Field(
+        120.0, gt=0, description="an import's claim on a contact or purchase order left by a process that "
+                                 "died is taken over after this long")
+
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.export_notifier import SlackExportNotifier
-from bot.home_tab import HomeTab, RedrawHomeAfterNotices
+from bot.home_tab import HomeTab
 from bot.slack_directory import SlackUserDirectory
+from bot.slack_gateway import SlackGateway, build_client
 from bot.sync_notifier import SlackSyncNotifier
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
 from services.customer_import import CustomerImportService
-from services.exports import ExportService
+from services.exports import EXPORT_RUN, SYNC_EXPORT, ExportService
 from services.forecast import ForecastApi
-from services.jobs import JobQueue, JobRunner
+from services.jobs import JobQueue, JobRunner, Periodic
 from services.ledger_choices import LedgerChoices
 from services.links import LinkStore
 from services.org_reference import OrgReferenceStore
@@ -35,6 +37,8 @@ from services.xero.tokens import TokenService
 from services.xero_cache import XeroCache
 from services.xero_sync import SYNC_JOB, SyncSettings, XeroSync
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Container:
@@ -42,6 +46,7 @@ class Container:
     storage: Storage
     http: aiohttp.ClientSession
     slack: AsyncWebClient
+    gateway: SlackGateway
     box: SecretBox
     tokens: TokenService
     connections: ConnectionsService
@@ -59,17 +64,39 @@ class Container:
     jobs: JobQueue
     runner: JobRunner
     xero_sync: XeroSync
+    sweeper: Periodic | None = None
 
     async def start(self) -> None:
-        """Starts this process's job workers (every replica runs them) and the periodic Xero sync."""
+        """Starts this process's job workers, its sweep and the periodic Xero sync (every replica runs them)."""
         await self.jobs.ensure_indexes()
+        await self.exports.jobs.ensure_indexes()
         self.runner.start()
         self.xero_sync.start()
+        self.sweeper = Periodic("jobs.sweep", self._sweep, self.jobs.lease_seconds)
+        self.sweeper.start()
+
+    async def _sweep(self) -> None:
+        await self.exports.sweep()
+        await self.jobs.purge_done()
 
     async def close(self) -> None:
         await self.xero_sync.stop()
+        if self.sweeper is not None:
+            await self.sweeper.stop()
         await self.runner.stop()
         await self.http.close()
+
+
+def register_jobs(container: Container) -> None:
+    """Every job kind this process's workers run."""
+    from bot.export_outbox import ExportOutbox
+    from bot.import_jobs import ImportJobs
+
+    exports = container.exports
+    container.runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
+    outbox = ExportOutbox(exports, container.gateway, after_sync=container.home.refresh)
+    container.runner.register(SYNC_EXPORT, outbox.run, retry_base=2.0)
+    ImportJobs(container.customer_import, container.po_import, exports, container.gateway).register(container.runner)
 
 
 def _secret(value) -> str | None:
@@ -80,7 +107,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
                     xero_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> Container:
     """`xero_sleep` is how the Xero client waits between retries (tests pass one that does not wait)."""
     http = aiohttp.ClientSession()
-    slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url)
+    slack = build_client(_secret(settings.slack_bot_token), settings.slack_api_url)
     box = SecretBox(encryption_key)
     oauth = XeroOAuth(
         http,
@@ -92,7 +119,8 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         revocation_url=settings.xero_revocation_url,  # unset: beside the token URL
         scopes=settings.xero_scopes,
     )
-    tokens = TokenService(storage, box, oauth)
+    lease = settings.job_lease_seconds
+    tokens = TokenService(storage, box, oauth, lease=timedelta(seconds=2 * lease))
     connections = ConnectionsService(storage, box, oauth, XeroIdentity(http, settings.xero_api_url), tokens)
     tokens.on_needs_reconnect = connections.token_set_needs_reconnect  # connections owns `tenants`
     permissions = Permissions(SlackUserDirectory(slack), settings.bot_admin_ids)
@@ -101,7 +129,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
                       web_url=settings.xero_web_url, on_refused=connections.mark_needs_reconnect,
                       on_success=connections.record_success)
     forecast = ForecastApi(http, settings.forecast_api_url)
-    links = LinkStore(storage)
+    links = LinkStore(storage, claim_seconds=settings.import_claim_seconds)
     workspace_settings = WorkspaceSettingsService(storage, box, SettingsDefaults(
         approval_channel=settings.approval_channel,
         notify_channel=settings.notify_channel,
@@ -109,15 +137,14 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     ))
     xero_cache = XeroCache(storage, xero)
     reference_store = OrgReferenceStore(storage, xero)
-    jobs = JobQueue(storage.jobs)
-    runner = JobRunner(jobs)
+    jobs = JobQueue(storage.jobs, lease_seconds=lease)
+    runner = JobRunner(jobs, heartbeat_seconds=lease / 3)
     import_services = (connections, workspace_settings, xero_cache, links, forecast)
     exports = ExportService(
         storage, forecast=forecast, xero=xero, connections=connections, links=links,
-        workspace_settings=workspace_settings, permissions=permissions, notifier=SlackExportNotifier(slack),
+        workspace_settings=workspace_settings, permissions=permissions, queue=jobs,
     )
     home = HomeTab(slack, connections, tokens, exports, permissions, workspace_settings)
-    exports.notifier = RedrawHomeAfterNotices(exports.notifier, home)
     xero_sync = XeroSync(
         storage, xero=xero, forecast=forecast, connections=connections, links=links,
         workspace_settings=workspace_settings, queue=jobs, notifier=SlackSyncNotifier(slack),
@@ -125,11 +152,12 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
                               day_reserve=settings.sync_day_reserve),
     )
     runner.register(SYNC_JOB, xero_sync.handle)
-    return Container(
+    container = Container(
         settings=settings,
         storage=storage,
         http=http,
         slack=slack,
+        gateway=SlackGateway(slack),
         box=box,
         tokens=tokens,
         connections=connections,
@@ -148,3 +176,5 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         runner=runner,
         xero_sync=xero_sync,
     )
+    register_jobs(container)
+    return container

@@ -46,28 +46,6 @@ class HomeData:
     settings: WorkspaceSettings | None  # admins only
 
 
-class RedrawHomeAfterNotices:
-    """Wraps the export notifier: after each notice about a job (requested, approved, exported, failed,
-    rejected) everyone's open Home tab is redrawn. Until the export flow calls `HomeTab.refresh` itself."""
-
-    def __init__(self, inner, home: HomeTab):
-        self._inner = inner
-        self._home = home
-
-    def __getattr__(self, name: str):
-        notice = getattr(self._inner, name)
-        if not callable(notice):
-            return notice
-
-        async def then_redraw(job, *args, **kwargs):
-            result = await notice(job, *args, **kwargs)
-            if getattr(job, "team_id", None):
-                await self._home.refresh(job.team_id)
-            return result
-
-        return then_redraw
-
-
 class HomeTab:
     def __init__(self, slack: AsyncWebClient, connections: ConnectionsService, tokens: TokenService,
                  exports: ExportService, permissions: Permissions, workspace_settings: WorkspaceSettingsService):

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from slack_sdk.errors import SlackApiError
 
 from bot.blocks import connections as blocks
 from bot.blocks import pages
 from bot.container import Container
-from bot.slack_directory import slack_error
 from bot.xero_webhooks import XeroWebhookRoute
 from services.connections import ConsentFailed, ConsentStateInvalid
 from services.logfmt import fields
@@ -59,12 +57,10 @@ class WebRoutes:
             await self.tell(failure.user_id, blocks.consent_failed(failure.reason))
             return html(pages.failed_page(failure.reason), status=502)
         await self.tell(result.user_id, blocks.consent_succeeded(result.tenants))
+        await self.container.exports.redraw_pending(result.team_id)  # a reconnected organisation is offered again
         await self.container.home.refresh(result.team_id)
         return html(pages.connected_page([t.name for t in result.tenants]))
 
     async def tell(self, user_id: str, payload: dict) -> None:
-        """A DM from the bot; a Slack hiccup must not spoil the browser page."""
-        try:
-            await self.container.slack.chat_postMessage(channel=user_id, **payload)
-        except SlackApiError as exc:
-            log.warning("slack.dm_failed", **fields(user=user_id, error=slack_error(exc)))
+        """A DM from the bot; a Slack hiccup must not spoil the browser page (the gateway logs it)."""
+        await self.container.gateway.notify_user(user_id, None, payload)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 
 from bot.blocks import connections as blocks
 from bot.blocks.common import error_message
 from bot.container import Container
-from bot.slack_directory import slack_error
 from bot.slack_request import BlockAction, UnreadablePayload, ViewSubmission
 from handlers.router import CommandContext, CommandRouter
 from services.connections import TenantNotFound
@@ -98,6 +96,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             payload = error_message(f"Xero could not disconnect the organisation: {exc}",
                                     "Nothing was changed. Try again in a few minutes.")
         await notify_user(container, user_id, meta.channel_id, payload)
+        await container.exports.redraw_pending(submission.team_id)  # pending requests are routed without it
 
 
 async def answer_click(container: Container, click: BlockAction, respond, payload: dict) -> None:
@@ -109,14 +108,5 @@ async def answer_click(container: Container, click: BlockAction, respond, payloa
 
 
 async def notify_user(container: Container, user_id: str, channel_id: str | None, payload: dict) -> None:
-    """Ephemeral in the channel the admin started from; their DM with the bot if that is not possible."""
-    if channel_id:
-        try:
-            await container.slack.chat_postEphemeral(channel=channel_id, user=user_id, **payload)
-            return
-        except SlackApiError as exc:
-            log.info("slack.ephemeral_fallback error=%s", slack_error(exc))
-    try:
-        await container.slack.chat_postMessage(channel=user_id, **payload)
-    except SlackApiError as exc:  # e.g. a user the bot cannot message: nobody else to tell
-        log.warning("slack.dm_failed error=%s", slack_error(exc))
+    """Ephemeral in the channel the person started from; their DM with the bot if that is not possible."""
+    await container.gateway.notify_user(user_id, channel_id, payload)

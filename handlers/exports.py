@@ -63,16 +63,22 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                summary="Send Forecast invoices to Xero. An approver approves each one in the approval channel.")
     service = container.exports
 
+    async def note_message(click: BlockAction) -> None:
+        """Approve and Reject are only on approval messages: one we did not record is a copy to redraw."""
+        await service.clicked_on(click.team_id, click.record_id(), click.channel_id,
+                                 click.message.ts if click.message else None)
+
     async def answer(click: BlockAction, respond, outcome) -> None:
         if isinstance(outcome, Refused):
             await answer_click(container, click, respond, blocks.click_refused(outcome))
 
     @app.action(blocks.APPROVE_ACTION)
     async def approve(ack, context, respond):
-        await ack()  # bolt runs the rest after Slack has its answer: the export may take a while
+        await ack()  # the export itself runs in a job (services/exports.py): this only approves and enqueues
         click = BlockAction.of(context)
         outcome = await service.approve(click.team_id, click.record_id(), click.user_id, chosen_tenant(click.state))
         await answer(click, respond, outcome)
+        await note_message(click)
 
     @app.action(blocks.PICK_TENANT_ACTION)
     async def tenant_picked(ack):
@@ -87,22 +93,19 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()
         click = BlockAction.of(context)
         outcome = await service.retry(click.team_id, click.record_id(), click.user_id)
-        await answer(click, respond, outcome)
-        clicked_ts = click.message.ts if click.message else None
-        if not isinstance(outcome, Refused) and clicked_ts != outcome.job.approval_ts and click.response_url:
-            # Clicked on a failure notice: it says what the retry did, so nobody retries it twice.
-            await respond(replace_original=True, **blocks.retried_notice(outcome.job, click.user_id))
+        await answer(click, respond, outcome)  # every message about the job is redrawn by the outbox
 
     @app.action(blocks.REJECT_ACTION)
-    async def open_reject(ack, context, client, respond):
+    async def open_reject(ack, context, respond):
         await ack()
         click = BlockAction.of(context)
         outcome = await service.can_reject(click.team_id, click.record_id(), click.user_id)
         if isinstance(outcome, Refused):
             await answer(click, respond, outcome)
             return
-        await client.views_open(trigger_id=click.trigger(),
-                                view=blocks.reject_modal(outcome.job, channel_id=click.channel_id))
+        modal = blocks.reject_modal(outcome.job, channel_id=click.channel_id)
+        await container.gateway.open_modal(click.trigger(), modal)
+        await note_message(click)  # after the modal: its trigger lasts 3 s
 
     @app.view(blocks.REJECT_CALLBACK_ID)
     async def reject(ack, context):

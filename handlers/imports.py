@@ -5,24 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 
 from bot.blocks import imports as blocks
 from bot.blocks.common import error_message
 from bot.blocks.connections import not_admin
 from bot.container import Container
-from bot.slack_directory import slack_error
+from bot.import_jobs import IMPORT_CUSTOMERS, IMPORT_PURCHASE_ORDERS
 from bot.slack_request import BlockAction, BlockSuggestion, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.customer_import import Decision
-from services.customer_import import Selection as CustomerSelection
-from services.forecast import ForecastError
 from services.imports import ImportProblem
-from services.po_import import Selection as OrderSelection
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +33,8 @@ async def open_loading(ctx: CommandContext, view: dict) -> str:
 
 
 async def update_view(container: Container, view_id: str, view: dict, view_hash: str | None = None) -> None:
-    try:
-        await container.slack.views_update(view_id=view_id, view=view, hash=view_hash)
-    except SlackApiError as exc:  # closed by the user meanwhile, or changed since (hash_conflict)
-        log.info("import.view_update_failed error=%s", slack_error(exc))
+    """Closed by the user meanwhile, or changed since (hash_conflict): the gateway logs it and goes on."""
+    await container.gateway.update_modal(view_id, view, hash=view_hash)
 
 
 def _metadata(ctx: CommandContext) -> str:
@@ -105,34 +98,22 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await ack(response_action="errors", errors={blocks.CUSTOMERS_BLOCK: NO_CUSTOMERS_PICKED})
             return
         await ack()
-        selections = [CustomerSelection(tenant_id, contact_id) for tenant_id, contact_id in chosen]
-
-        async def run(team_id: str, user_id: str) -> dict:
-            summary = await container.customer_import.import_contacts(team_id, user_id, selections)
-            return blocks.customer_summary(summary)
-
-        await import_and_report(container, submission, "/xero import customers", run)
+        await import_and_report(container, submission, "/xero import customers", IMPORT_CUSTOMERS,
+                                {"selections": [list(pair) for pair in chosen]})
 
     async def similar_decision(ack, context, respond, decision: Decision) -> None:
         await ack()
         click = BlockAction.of(context)
-        user_id, team_id = click.user_id, click.team_id
-        if not await container.permissions.is_admin(user_id):
+        if not await container.permissions.is_admin(click.user_id):
             await answer_click(container, click, respond, not_admin("/xero import customers"))
             return
         choice = blocks.similar_choice_value(click.action.value or "")
         if choice is None:
             raise UnreadablePayload("not a similar-name choice")
         tenant_id, contact_id, client_id = choice
-        try:
-            summary = await container.customer_import.import_contacts(
-                team_id, user_id, [CustomerSelection(tenant_id, contact_id)], decision=decision, link_to=client_id)
-            payload = blocks.customer_summary(summary)
-        except ImportProblem as problem:
-            payload = error_message(problem.message, problem.hint)
-        except ForecastError as exc:
-            payload = error_message(f"Forecast could not be read: {exc}", "Nothing was imported. Try again later.")
-        await answer_click(container, click, respond, payload)
+        await container.jobs.enqueue(IMPORT_CUSTOMERS, {
+            "team_id": click.team_id, "user_id": click.user_id, "channel_id": click.channel_id,
+            "selections": [[tenant_id, contact_id]], "decision": decision, "link_to": client_id})
 
     @app.action(blocks.SIMILAR_LINK_ACTION)
     async def link_similar(ack, context, respond):
@@ -177,29 +158,20 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await ack(response_action="errors", errors=errors or {blocks.PO_STATUS_BLOCK: NO_PROJECT_PICKED})
             return
         await ack()
-        selections = [OrderSelection(tenant_id, order_id) for tenant_id, order_id in chosen]
-
-        async def run(team_id: str, user_id: str) -> dict:
-            summary = await container.po_import.import_orders(team_id, user_id, int(project_id), selections)
-            return blocks.po_summary(summary)
-
-        await import_and_report(container, submission, "/xero import purchase-orders", run)
+        await import_and_report(container, submission, "/xero import purchase-orders", IMPORT_PURCHASE_ORDERS,
+                                {"project_id": int(project_id), "selections": [list(pair) for pair in chosen]})
 
 
-async def import_and_report(container: Container, submission: ViewSubmission, usage: str,
-                            run: Callable[[str, str], Awaitable[dict]]) -> None:
-    """After a submitted import modal: admins only, run the import, tell the admin how it went."""
+async def import_and_report(container: Container, submission: ViewSubmission, usage: str, kind: str,
+                            payload: dict) -> None:
+    """After a submitted import modal: admins only; the import runs as a job (bot/import_jobs.py), which
+    tells the admin how it went, even if this process dies on the way."""
     user_id, channel_id = submission.user_id, submission.metadata.channel_id
     if not await container.permissions.is_admin(user_id):
         await notify_user(container, user_id, channel_id, not_admin(usage))
         return
-    try:
-        payload = await run(submission.team_id, user_id)
-    except ImportProblem as problem:
-        payload = error_message(problem.message, problem.hint)
-    except ForecastError as exc:
-        payload = error_message(f"Forecast could not be read: {exc}", "Nothing was imported. Try again later.")
-    await notify_user(container, user_id, channel_id, payload)
+    await container.jobs.enqueue(kind, {"team_id": submission.team_id, "user_id": user_id,
+                                        "channel_id": channel_id, **payload})
 
 
 def picked(state: State, block_id: str, action_id: str) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.connections import Tenant
+from services.crash_points import crash_point
 from services.forecast import ForecastCustomer, ForecastError, NewForecastCustomer
 from services.imports import ImportBase, ImportSummary, OrganisationStatus, Result, organisation_status
 from services.links import LinkKind
@@ -163,6 +164,7 @@ class CustomerImportService(ImportBase):
                 return
             by_name[name.casefold()] = client
             by_similar.setdefault(similar_name_key(name), client)
+            crash_point("after_forecast_client_created")
             result = "created"
         await self.links.link(team_id, CLIENT, client.id, tenant.tenant_id, xero_id=contact.contact_id,
                               linked_by=user_id, details={"contact_name": name, "forecast_client_name": client.name})

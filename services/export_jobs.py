@@ -1,6 +1,6 @@
 """Export jobs in MongoDB: the state machine, its atomic transitions and the history of every step.
 
-States: pending -> approved -> exporting -> exported | failed; pending -> rejected; failed -> exporting
+States: pending -> approved -> exporting -> exported | failed; pending -> rejected; failed -> approved
 (Retry). A transition is one `find_one_and_update` that names the state it expects and the job's
 `version`, and writes version + 1: of two approvers clicking together exactly one wins, the other reads
 who did. History goes to `job_events` (one document per transition or attempt), never into the job.
@@ -9,11 +9,12 @@ who did. History goes to `job_events` (one document per transition or attempt), 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, field_serializer
 from pymongo import DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.storage import Storage, stamp
@@ -24,11 +25,23 @@ PENDING, APPROVED, EXPORTING, EXPORTED, FAILED, REJECTED = (
     "pending", "approved", "exporting", "exported", "failed", "rejected",
 )
 OPEN_STATES = (PENDING, APPROVED, EXPORTING)
-# An attempt that has not finished after this long is taken to have died with its process; Retry may
-# then take the job over (the InvoiceNumber look-up and the Idempotency-Key keep that safe).
-EXPORT_LEASE = timedelta(minutes=10)
+# "approved" and "exporting" are true only while an `export.run` job (services/jobs.py) is open for the
+# invoice: its lease, not a timestamp here, says whether someone is working on it.
 
-_TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "exporting_until")
+_TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at")
+
+
+def open_key(team_id: str, forecast_invoice_id: int) -> str:
+    """At most one open (pending, approved or exporting) request per invoice: a unique index on it."""
+    return f"{team_id}:{forecast_invoice_id}"
+
+
+class PostedMessage(BaseModel):
+    """A Slack message about the job (a failure notice, a DM to the requester), kept up to date."""
+
+    channel: str
+    ts: str
+    about: str  # what it was posted for: "failed:2", "exported", "rejected"
 
 
 class TenantChoice(BaseModel):
@@ -60,7 +73,6 @@ class ExportJob(BaseModel):
     rejected_at: datetime | None = None
     reject_reason: str | None = None
     exporting_by: str | None = None
-    exporting_until: datetime | None = None
     generation: int = 0
     attempts: int = 0
     xero_invoice_id: str | None = None
@@ -74,6 +86,11 @@ class ExportJob(BaseModel):
     failed_by: str | None = None
     finished_at: datetime | None = None
     updated_at: datetime | None = None
+    withdrawn: str | None = None  # Slack's reason the approval message could not be posted
+    failures: int = 0  # how many times it reached "failed": each failure gets its own notice
+    notices: list[PostedMessage] = []  # failure notices in the notify channel (or an approver's DM)
+    requester_dms: list[PostedMessage] = []
+    approval_copies: list[PostedMessage] = []  # a second approval message (see bot/export_outbox.py)
 
     @field_serializer(*_TIMESTAMPS)
     def _epoch(self, value: datetime | None) -> float | None:
@@ -105,15 +122,49 @@ class JobStore:
         self.events = storage.job_events
         self.clock = clock
 
-    async def create(self, job: ExportJob, *, by: str) -> ExportJob:
-        await self.jobs.insert_one(job.to_doc())
+    async def create(self, job: ExportJob, *, by: str) -> ExportJob | None:
+        """None when the invoice has an open request already (whichever process made it)."""
+        try:
+            await self.jobs.insert_one({**job.to_doc(), "open_key": open_key(job.team_id, job.forecast_invoice_id),
+                                        "needs_sync": 1})
+        except DuplicateKeyError:
+            return None
         await self._event(job, "transition", by=by, from_state=None, to_state=job.state, note="requested")
         return job
 
-    async def discard(self, job_id: str) -> None:
-        """Forget a request that never reached anyone (its approval message could not be posted)."""
-        await self.jobs.delete_one({"_id": job_id, "state": PENDING})
-        await self.events.delete_many({"job_id": job_id})
+    async def ensure_indexes(self) -> None:
+        await self.jobs.create_index("open_key", unique=True, sparse=True)
+        await self.jobs.create_index("needs_sync")
+        await self.jobs.create_index("state")
+        # Requests made before open_key existed get it now (a duplicate of an earlier one keeps none).
+        async for doc in self.jobs.find({"state": {"$in": list(OPEN_STATES)}}):
+            if not doc.get("open_key"):
+                try:
+                    await self.jobs.update_one({"_id": doc["_id"]}, {"$set": {
+                        "open_key": open_key(doc["team_id"], doc["forecast_invoice_id"])}})
+                except DuplicateKeyError:
+                    pass
+
+    async def needing_sync(self, limit: int = 100) -> list[ExportJob]:
+        return [ExportJob.from_doc(doc) async for doc in self.jobs.find({"needs_sync": 1}).limit(limit)]
+
+    async def in_states(self, states: tuple[str, ...], *, team_id: str | None = None,
+                        limit: int = 100) -> list[ExportJob]:
+        query: dict[str, Any] = {"state": {"$in": list(states)}}
+        if team_id is not None:
+            query["team_id"] = team_id
+        cursor = self.jobs.find(query).limit(limit)
+        return [ExportJob.from_doc(doc) async for doc in cursor]
+
+    async def synced(self, job: ExportJob) -> None:
+        """Slack shows this version of the job (a later change leaves needs_sync set)."""
+        await self.jobs.update_one({"_id": job.job_id, "version": job.version}, {"$set": {"needs_sync": 0}})
+
+    async def save_messages(self, job: ExportJob, **messages: Any) -> None:
+        """Where its messages are (not a state change: no version bump). Only the outbox job writes these."""
+        values = {name: [m.model_dump() for m in value] if isinstance(value, list) else value
+                  for name, value in messages.items()}
+        await self.jobs.update_one({"_id": job.job_id}, {"$set": values})
 
     async def get(self, team_id: str, job_id: str) -> ExportJob | None:
         doc = await self.jobs.find_one({"_id": job_id, "team_id": team_id})
@@ -154,7 +205,15 @@ class JobStore:
                                          "updated_at": now})
         dumped = changes.model_dump(mode="json", include={*values, "state", "version", "updated_at"})
         query = {"_id": job.job_id, "state": job.state, "version": job.version, **(extra_filter or {})}
-        doc = await self.jobs.find_one_and_update(query, {"$set": dumped}, return_document=ReturnDocument.AFTER)
+        update: dict[str, Any] = {"$set": {**dumped, "needs_sync": 1}}
+        if to_state in OPEN_STATES:
+            update["$set"]["open_key"] = open_key(job.team_id, job.forecast_invoice_id)
+        else:
+            update["$unset"] = {"open_key": ""}
+        try:
+            doc = await self.jobs.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:  # reopening, while another request of the invoice is open
+            return None
         if doc is None:
             return None
         moved = ExportJob.from_doc(doc)

@@ -14,12 +14,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
 from services.connections import ConnectionsService, Tenant, TenantNotFound
-from services.export_jobs import EXPORT_LEASE, ExportJob
-from services.leases import LeaseBusy, Leases
+from services.crash_points import crash_point
+from services.export_jobs import ExportJob
 from services.links import LinkStore
 from services.logfmt import fields
 from services.workspace_settings import WorkspaceSettings
@@ -35,8 +34,6 @@ from services.xero.errors import (
 from services.xero.models import XeroAddress, XeroContact, XeroInvoice, XeroLineItem
 
 log = logging.getLogger(__name__)
-
-EXPORT_LOCK_WAIT = timedelta(minutes=2)  # longer than Xero's own retries of one attempt usually take
 
 # Refusals Xero gives before doing anything: after one of these the create certainly made nothing.
 DEFINITE_REFUSALS = (XeroValidationError, XeroAuthError, XeroNotFound)
@@ -92,27 +89,20 @@ def contact_idempotency_key(team_id: str, tenant_id: str, client_id: int, genera
 
 
 class XeroInvoiceExporter:
-    def __init__(self, xero: XeroClient, connections: ConnectionsService, links: LinkStore, leases: Leases):
+    def __init__(self, xero: XeroClient, connections: ConnectionsService, links: LinkStore):
         self.xero = xero
         self.connections = connections
         self.links = links
-        self.leases = leases
 
     async def export(self, job: ExportJob, settings: WorkspaceSettings, *, generation: int,
                      by: str | None) -> ExportDone:
         """Raises ExportFailure; anything else escaping means the outcome is unknown.
 
-        One export of a Forecast invoice runs at a time, whichever job or organisation it is for: two jobs
-        approved at once for different organisations would otherwise each create the invoice in theirs.
-        The second one waits, then finds the first one's link and creates nothing.
+        One export of a Forecast invoice runs at a time, whichever organisation it is for: the database
+        allows one open request per invoice (export_jobs.open_key) and one open `export.run` job per
+        invoice (jobs.open_key), so two organisations can never each get it.
         """
-        try:
-            async with self.leases.hold(f"export:{job.team_id}:{job.forecast_invoice_id}", job.job_id,
-                                        ttl=EXPORT_LEASE, wait=EXPORT_LOCK_WAIT):
-                return await self._export(job, settings, generation=generation, by=by)
-        except LeaseBusy:
-            raise ExportFailure(f"Another export of {job.reference} is still running", hint=(
-                "Click Retry in a minute: it finds what the other export did, so nothing is created twice.")) from None
+        return await self._export(job, settings, generation=generation, by=by)
 
     async def _export(self, job: ExportJob, settings: WorkspaceSettings, *, generation: int,
                       by: str | None) -> ExportDone:
@@ -132,7 +122,9 @@ class XeroInvoiceExporter:
             invoice = self._invoice(job, contact_id, account_code, tax_type, settings.export_status)
             key = idempotency_key(job.team_id, tenant.tenant_id, job.forecast_invoice_id, generation)
             create_sent = True
+            crash_point("before_xero_create")
             created = (await self.xero.create_invoices(auth, [invoice], idempotency_key=key))[0]
+            crash_point("after_xero_create")
         except XeroError as exc:
             raise _failure(exc, create_sent=create_sent, refused=isinstance(exc, DEFINITE_REFUSALS)) from exc
         return await self._link_invoice(job, created, by, outcome="created")

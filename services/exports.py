@@ -1,23 +1,27 @@
 """Exporting Forecast invoices to Xero with an approval step: request, approve, reject, retry.
 
-Knows nothing of Slack: what people must be told goes through `ExportNotifier`, implemented in bot/.
+Knows nothing of Slack. Every state change is saved first; what people must be told follows from the
+saved state through the `slack.sync_export` job (the outbox, in bot/export_outbox.py). The export itself
+runs in an `export.run` job (services/jobs.py), never inside a click's request, so a process that dies
+mid-export leaves a job that any process takes over when its lease expires.
 The job's states and history live in `services.export_jobs`; one attempt at Xero in `services.export_xero`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel
 
 from services.connections import ConnectionsService, Tenant
+from services.crash_points import crash_point
 from services.export_jobs import (
     APPROVED,
-    EXPORT_LEASE,
     EXPORTED,
     EXPORTING,
     FAILED,
@@ -25,6 +29,7 @@ from services.export_jobs import (
     REJECTED,
     ExportJob,
     JobStore,
+    PostedMessage,
     TenantChoice,
 )
 from services.export_xero import ExportFailure, XeroInvoiceExporter
@@ -34,7 +39,7 @@ from services.forecast import (
     ForecastError,
     ForecastNotFound,
 )
-from services.leases import Leases
+from services.jobs import Job, JobQueue
 from services.links import Link, LinkStore
 from services.logfmt import fields
 from services.permissions import Permissions
@@ -58,15 +63,6 @@ class ExportRefused(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
-
-
-class ApprovalChannelUnavailable(Exception):
-    """The notifier could not post the approval request (`error` is Slack's code)."""
-
-    def __init__(self, channel: str, error: str):
-        super().__init__(f"{channel}: {error}")
-        self.channel = channel
-        self.error = error
 
 
 class ExportRequested(BaseModel):
@@ -100,7 +96,7 @@ class ApproverPolicy(BaseModel):
 
 
 RefusalReason = Literal["not_found", "not_approver", "own_request", "choose_tenant", "unknown_tenant",
-                        "already_handled", "not_retryable"]
+                        "tenant_removed", "already_handled", "not_retryable", "reopened_elsewhere"]
 
 
 class Refused(BaseModel):
@@ -120,23 +116,13 @@ class Accepted(BaseModel):
 ClickOutcome = Refused | Accepted
 
 
-class ExportNotifier(Protocol):
-    """How the export tells people what happened (Slack in production, a recorder in unit tests)."""
+EXPORT_RUN = "export.run"  # job kinds; the outbox kind is handled in bot/ (it renders and posts)
+SYNC_EXPORT = "slack.sync_export"
+SYNC_MAX_ATTEMPTS = 20  # Slack may be away for a while; the sweep starts a new one after that anyway
 
-    async def post_approval_request(self, job: ExportJob) -> tuple[str, str]:
-        """Post the request with its buttons; returns (channel, ts). Raises ApprovalChannelUnavailable."""
 
-    async def job_changed(self, job: ExportJob) -> None:
-        """Show the job's new state on its approval message."""
-
-    async def export_failed(self, job: ExportJob) -> None:
-        """Say loudly what failed, with Xero's words and a Retry button."""
-
-    async def export_done(self, job: ExportJob) -> None:
-        """Tell the requester where the invoice is."""
-
-    async def export_rejected(self, job: ExportJob) -> None:
-        """Tell the requester who rejected the export, why, and how to ask again."""
+def export_run_key(team_id: str, forecast_invoice_id: int) -> str:
+    return f"export:{team_id}:{forecast_invoice_id}"
 
 
 # ----------------------------------------------------------------------------- the service
@@ -153,7 +139,7 @@ class ExportService:
         links: LinkStore,
         workspace_settings: WorkspaceSettingsService,
         permissions: Permissions,
-        notifier: ExportNotifier,
+        queue: JobQueue,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.jobs = JobStore(storage, clock=clock)
@@ -163,9 +149,9 @@ class ExportService:
         self.links = links
         self.settings = workspace_settings
         self.permissions = permissions
-        self.notifier = notifier
+        self.queue = queue
         self.clock = clock
-        self.exporter = XeroInvoiceExporter(xero, connections, links, Leases(storage.leases, clock=clock))
+        self.exporter = XeroInvoiceExporter(xero, connections, links)
 
     # Request -----------------------------------------------------------------------
     async def request_export(self, team_id: str, user_id: str, channel_id: str | None,
@@ -201,20 +187,38 @@ class ExportService:
             approval_channel=settings.approval_channel, notify_channel=settings.notify_channel,
             **await self._route(team_id, customer.id, tenants),
         )
-        await self.jobs.create(job, by=user_id)
-        try:
-            channel, ts = await self.notifier.post_approval_request(job)
-        except ApprovalChannelUnavailable as exc:
-            await self.jobs.discard(job.job_id)
-            raise ExportRefused(
-                f"I could not post the approval request in the approval channel ({exc.error}).",
-                "Invite me to that channel (`/invite @Ledgerline`), "
-                "or an admin can choose another with `/xero settings`.",
-            ) from None
-        job = await self.jobs.set_message(job, channel, ts)
+        if await self.jobs.create(job, by=user_id) is None:  # another request (maybe another process) won
+            open_job = await self.jobs.open_job_for(team_id, invoice.id)
+            if open_job:
+                return AlreadyRequested(job=open_job)
+            raise ExportRefused(f"{invoice.invoice_reference} was just handled by someone else.",
+                                f"Ask again with `/xero export {invoice.invoice_reference}` to see where it is.")
+        await self.sync(job)  # posts the approval message
         log.info("export.requested", **fields(team=team_id, user=user_id, job=job.job_id, invoice=invoice.id,
                                               tenant=job.tenant_id))
+        job = await self._wait_for_approval_message(job)
+        if job.withdrawn:
+            raise ExportRefused(
+                f"I could not post the approval request in the approval channel ({job.withdrawn}).",
+                "Invite me to that channel (`/invite @Ledgerline`), or an admin can choose another with `/xero settings`.")
         return ExportRequested(job=job)
+
+    async def _wait_for_approval_message(self, job: ExportJob, timeout: float = 2.0) -> ExportJob:
+        """A moment for the outbox to post it, so a channel the bot cannot post in is answered right away.
+        If Slack is slow, the answer goes out anyway; the outbox keeps trying and tells the requester."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            latest = await self.jobs.get(job.team_id, job.job_id)
+            if latest is None or latest.approval_ts or latest.withdrawn:
+                return latest or job
+            await asyncio.sleep(0.05)
+        return job
+
+    async def approval_channel_refused(self, job: ExportJob, error: str) -> bool:
+        """The approval message cannot be posted (no such channel, not a member): the request is withdrawn,
+        so the invoice can be asked for again once the channel is fixed. False when it moved on meanwhile."""
+        return await self.jobs.transition(job, REJECTED, by=None, note=f"approval channel unavailable: {error}",
+                                          finished_at=self.clock(), withdrawn=error) is not None
 
     async def _read_forecast(self, api_key: str, reference: str):
         try:
@@ -279,10 +283,22 @@ class ExportService:
             return job, Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
         return job, None
 
+    async def clicked_on(self, team_id: str, job_id: str, channel: str | None, ts: str | None) -> None:
+        """A click came from this message. A copy of the approval message that a crash left unrecorded
+        (posted, then the process died before saving its ts) is recorded, so it is redrawn from now on."""
+        job = await self.jobs.get(team_id, job_id)
+        if job is None or not channel or not ts or channel != job.approval_channel or ts == job.approval_ts:
+            return
+        if job.approval_ts is None or any(m.ts == ts for m in [*job.approval_copies, *job.notices]):
+            return
+        copies = [*job.approval_copies, PostedMessage(channel=channel, ts=ts, about="approval copy")]
+        await self.jobs.save_messages(job, approval_copies=copies)
+        await self.sync(job)
+
     # Approve -----------------------------------------------------------------------
     async def approve(self, team_id: str, job_id: str, user_id: str,
                       chosen_tenant_id: str | None = None) -> ClickOutcome:
-        """pending -> approved -> exporting -> exported | failed; runs the export before returning."""
+        """pending -> approved, and the export job is enqueued (it runs approved -> exporting -> exported | failed)."""
         job, refusal = await self._check_clicker(team_id, job_id, user_id)
         if refusal:
             return refusal
@@ -299,18 +315,25 @@ class ExportService:
         if approved is None:  # someone else clicked first
             return Refused(reason="already_handled", job=await self.jobs.get(team_id, job_id))
         log.info("export.approved", **fields(team=team_id, user=user_id, job=job_id, tenant=target.tenant_id))
-        return Accepted(job=await self._run(approved, by=user_id))
+        await self._start_export(approved)
+        return Accepted(job=approved)
 
     async def _target(self, job: ExportJob, chosen_tenant_id: str | None) -> TenantChoice | Refused:
         if job.tenant_id and not chosen_tenant_id:
-            return TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or job.tenant_id)
-        if not chosen_tenant_id:
+            choice = TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or job.tenant_id)
+        elif not chosen_tenant_id:
             return Refused(reason="choose_tenant", job=job)
-        allowed = job.tenant_choices or ([TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or "")]
-                                         if job.tenant_id else [])
-        choice = next((c for c in allowed if c.tenant_id == chosen_tenant_id), None)
-        if choice is None:
-            return Refused(reason="unknown_tenant", job=job)
+        else:
+            choice = TenantChoice(tenant_id=chosen_tenant_id, name="")
+        connected = {t.tenant_id for t in await self.connections.list_tenants(job.team_id)}
+        if choice.tenant_id not in connected:  # removed since the request was made (a stale picker)
+            return Refused(reason="tenant_removed", job=job)
+        if chosen_tenant_id:
+            allowed = job.tenant_choices or ([TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or "")]
+                                             if job.tenant_id else [])
+            choice = next((c for c in allowed if c.tenant_id == chosen_tenant_id), None)
+            if choice is None:
+                return Refused(reason="unknown_tenant", job=job)
         return choice
 
     # Reject ------------------------------------------------------------------------
@@ -336,73 +359,138 @@ class ExportService:
         if rejected is None:
             return Refused(reason="already_handled", job=await self.jobs.get(team_id, job_id))
         log.info("export.rejected", **fields(team=team_id, user=user_id, job=job_id))
-        await self._tell("job_changed", rejected)
-        await self._tell("export_rejected", rejected)
+        await self.sync(rejected)
         return Accepted(job=rejected)
 
     # Retry -------------------------------------------------------------------------
     async def retry(self, team_id: str, job_id: str, user_id: str) -> ClickOutcome:
-        """A failed job (or one whose attempt died with its process) runs again, idempotently."""
+        """At once, on a failed job or one whose export job is gone (abandoned): idempotently again."""
         job, refusal = await self._check_clicker(team_id, job_id, user_id)
         if refusal:
             return refusal
-        stale = job.state == EXPORTING and job.exporting_until is not None and job.exporting_until < self.clock()
-        if job.state != FAILED and not stale:
+        if job.state in (APPROVED, EXPORTING):
+            running = await self.queue.open_job(export_run_key(team_id, job.forecast_invoice_id))
+            if running is not None:
+                return Refused(reason="not_retryable", job=job)
+            await self._start_export(job)  # abandoned: nothing is running it
+            return Accepted(job=job)
+        if job.state != FAILED:
             return Refused(reason="not_retryable", job=job)
-        log.info("export.retry", **fields(team=team_id, user=user_id, job=job_id, state=job.state))
-        return Accepted(job=await self._run(job, by=user_id, note="retry"))
+        reopened = await self.jobs.transition(job, APPROVED, by=user_id, note="retry", exporting_by=user_id,
+                                              error=None, error_details=[], error_hint=None)
+        if reopened is None:
+            latest = await self.jobs.get(team_id, job_id)
+            if latest is not None and latest.state == FAILED:  # a newer request of the invoice is open
+                return Refused(reason="reopened_elsewhere", job=latest)
+            return Refused(reason="already_handled", job=latest)
+        log.info("export.retry", **fields(team=team_id, user=user_id, job=job_id))
+        await self._start_export(reopened)
+        return Accepted(job=reopened)
 
-    # The export itself ---------------------------------------------------------------
-    async def _run(self, job: ExportJob, *, by: str, note: str | None = None) -> ExportJob:
-        exporting = await self.jobs.transition(
-            job, EXPORTING, by=by, note=note, exporting_by=by, exporting_until=self.clock() + EXPORT_LEASE,
-            attempts=job.attempts + 1, error=None, error_details=[], error_hint=None,
-        )
-        if exporting is None:  # another click took it
-            return await self.jobs.get(job.team_id, job.job_id)
-        await self._tell("job_changed", exporting)
-        generation, fresh = await self.jobs.start_attempt(exporting)
+    # The export itself, in a job -------------------------------------------------------
+    async def _start_export(self, job: ExportJob) -> None:
+        await self.queue.enqueue(EXPORT_RUN, {"team_id": job.team_id, "job_id": job.job_id},
+                                 key=export_run_key(job.team_id, job.forecast_invoice_id))
+
+    async def run_export_job(self, queued: Job) -> None:
+        """The `export.run` handler: approved -> exporting -> exported | failed. Run again after a crash, it
+        resumes: the attempt generation and the InvoiceNumber look-up find what the dead attempt did."""
+        job = await self.jobs.get(queued.payload["team_id"], queued.payload["job_id"])
+        if job is None:
+            return
+        if job.state == APPROVED:
+            by = job.exporting_by or job.approved_by
+            moved = await self.jobs.transition(job, EXPORTING, by=by, attempts=job.attempts + 1, exporting_by=by)
+            job = moved or await self.jobs.get(job.team_id, job.job_id)
+        if job.state != EXPORTING:  # already finished (a crash after the state was saved): just tell people
+            await self.sync(job)
+            return
+        await self.sync(job)
+        by = job.exporting_by or job.approved_by
+        generation, fresh = await self.jobs.start_attempt(job)
         settings = await self.settings.get(job.team_id)
+        crash_point("export_attempt")
         try:
-            done = await self.exporter.export(exporting, settings, generation=generation, by=by)
+            done = await self.exporter.export(job, settings, generation=generation, by=by)
         except ExportFailure as failure:
-            return await self._failed(exporting, generation, failure, created_nothing=failure.created_nothing(fresh))
-        except Exception:  # the outcome at Xero is unknown: keep the generation (and the key)
-            log.exception("export.crashed", **fields(team=job.team_id, job=job.job_id))
-            failure = ExportFailure("Something went wrong on our side while exporting", create_sent=True,
-                                    hint="Click Retry: it checks Xero first, so no duplicate can be created.")
-            return await self._failed(exporting, generation, failure, created_nothing=False)
-        await self.jobs.finish_attempt(exporting, generation=generation, created_nothing=False, note=done.outcome)
+            await self._failed(job, generation, failure, created_nothing=failure.created_nothing(fresh))
+            return
+        # Anything else: the outcome at Xero is unknown; the job runner tries again (same generation and
+        # key, so Xero answers with what it did) and, when attempts run out, on_export_gave_up says so.
+        await self.jobs.finish_attempt(job, generation=generation, created_nothing=False, note=done.outcome)
         exported = await self.jobs.transition(
-            exporting, EXPORTED, by=by, note=done.outcome, generation=generation, outcome=done.outcome,
+            job, EXPORTED, by=by, note=done.outcome, generation=generation, outcome=done.outcome,
             xero_invoice_id=done.invoice_id, xero_invoice_number=done.invoice_number, xero_status=done.status,
-            xero_url=done.url, finished_at=self.clock(), exporting_until=None,
+            xero_url=done.url, finished_at=self.clock(),
         )
         exported = exported or await self.jobs.get(job.team_id, job.job_id)
         log.info("export.done", **fields(team=job.team_id, job=job.job_id, outcome=done.outcome))
-        await self._tell("job_changed", exported)
-        await self._tell("export_done", exported)
-        return exported
+        await self.sync(exported)
+        await self.redraw_pending(job.team_id)  # the client is linked now: its other pending requests go there
+
+    async def on_export_gave_up(self, queued: Job, error: str) -> None:
+        """The job runner stopped trying (errors every time, or the process died during every attempt)."""
+        job = await self.jobs.get(queued.payload["team_id"], queued.payload["job_id"])
+        if job is None or job.state not in (APPROVED, EXPORTING):
+            return
+        log.warning("export.gave_up", **fields(team=job.team_id, job=job.job_id, error=error))
+        failure = ExportFailure("Something went wrong on our side while exporting, several times", create_sent=True,
+                                hint="Click Retry: it checks Xero first, so no duplicate can be created.")
+        await self._failed(job, job.generation or 0, failure, created_nothing=False, record_attempt=False)
 
     async def _failed(self, job: ExportJob, generation: int, failure: ExportFailure, *,
-                      created_nothing: bool) -> ExportJob:
-        await self.jobs.finish_attempt(job, generation=generation, created_nothing=created_nothing,
-                                       note=failure.message)
+                      created_nothing: bool, record_attempt: bool = True) -> ExportJob:
+        if record_attempt:
+            await self.jobs.finish_attempt(job, generation=generation, created_nothing=created_nothing,
+                                           note=failure.message)
         failed = await self.jobs.transition(
-            job, FAILED, by=job.exporting_by, note=failure.message, generation=generation, error=failure.message,
-            error_details=failure.details, error_hint=failure.hint, failed_by=job.exporting_by,
-            finished_at=self.clock(), exporting_until=None,
+            job, FAILED, by=job.exporting_by, note=failure.message, generation=generation or job.generation,
+            error=failure.message, error_details=failure.details, error_hint=failure.hint,
+            failed_by=job.exporting_by, finished_at=self.clock(), failures=job.failures + 1,
         )
         failed = failed or await self.jobs.get(job.team_id, job.job_id)
         log.warning("export.failed", **fields(team=job.team_id, job=job.job_id, error=failure.message,
                                               created_nothing=created_nothing))
-        await self._tell("job_changed", failed)
-        await self._tell("export_failed", failed)
+        await self.sync(failed)
         return failed
 
-    async def _tell(self, what: str, job: ExportJob) -> None:
-        """Telling people must never break the job: its state is already saved."""
+    # Telling people: the outbox ---------------------------------------------------------
+    async def sync(self, job: ExportJob) -> None:
+        """Slack will show the job's saved state: one outbox job per export job, so changes coalesce.
+        Never raises: the state is saved, and the sweep enqueues it again if this enqueue is lost."""
         try:
-            await getattr(self.notifier, what)(job)
+            await self.queue.enqueue(SYNC_EXPORT, {"team_id": job.team_id, "job_id": job.job_id},
+                                     key=f"sync:{job.job_id}", max_attempts=SYNC_MAX_ATTEMPTS)
         except Exception:
-            log.exception("export.notify_failed", **fields(team=job.team_id, job=job.job_id, what=what))
+            log.exception("export.sync_enqueue_failed", **fields(team=job.team_id, job=job.job_id))
+
+    async def redraw_pending(self, team_id: str) -> None:
+        """Routing changed (a client linked, an organisation removed or connected): each pending request
+        is routed again, and its approval message redrawn when that changes where it goes or the choices."""
+        tenants = await self.connections.list_tenants(team_id)
+        if not tenants:
+            return  # nowhere to route to: an approval is refused with the reason
+        for job in await self.jobs.in_states((PENDING,), team_id=team_id):
+            route = {"tenant_id": None, "tenant_name": None, "tenant_choices": [],
+                     **await self._route(team_id, job.customer.id, tenants)}
+            current = {"tenant_id": job.tenant_id, "tenant_name": job.tenant_name,
+                       "tenant_choices": job.tenant_choices}
+            if route != current:
+                await self.jobs.transition(job, PENDING, by=None, note="routed again", **route)
+                await self.sync(job)
+
+    async def sweep(self) -> None:
+        """Heals what a crash between saving a state and enqueueing its job left behind (every process
+        runs it every lease period): an approved or exporting job with nothing running it gets its
+        export job; a job whose Slack messages lag behind its state gets its outbox job."""
+        for job in await self.jobs.in_states((APPROVED, EXPORTING)):
+            if await self.queue.open_job(export_run_key(job.team_id, job.forecast_invoice_id)) is None:
+                await self._start_export(job)
+        for job in await self.jobs.needing_sync():
+            if await self.queue.open_job(f"sync:{job.job_id}") is None:
+                await self.sync(job)
+
+    # Reading -------------------------------------------------------------------------
+    async def get_job(self, team_id: str, job_id: str) -> ExportJob | None:
+        return await self.jobs.get(team_id, job_id)
+

@@ -43,6 +43,7 @@ LEASE_SECONDS = 15.0
 HEARTBEAT_SECONDS = 5.0
 POLL_SECONDS = 0.5
 MAX_ATTEMPTS = 5
+DONE_KEPT_SECONDS = 7 * 86400
 
 JobState = Literal["queued", "running", "done", "failed"]
 QUEUED: JobState = "queued"
@@ -88,7 +89,7 @@ class GiveUp(Exception):
 class JobQueue:
     """The one owner of the `jobs` collection."""
 
-    def __init__(self, collection: AsyncCollection, *, clock: Callable[[], float] = time.time,
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], *, clock: Callable[[], float] = time.time,
                  lease_seconds: float = LEASE_SECONDS):
         self.collection = collection
         self.clock = clock
@@ -109,7 +110,7 @@ class JobQueue:
         now = self.clock()
         job = Job(id=uuid.uuid4().hex, kind=kind, payload=payload or {}, key=key, due_at=now + delay,
                   max_attempts=max_attempts, created_at=now)
-        doc = {"_id": job.id, **job.model_dump(exclude={"id"})}
+        doc = {"_id": job.id, **job.model_dump(exclude={"id"}), "rerun": 0}
         if key is not None:
             doc["open_key"] = key
         try:
@@ -117,6 +118,8 @@ class JobQueue:
         except DuplicateKeyError:
             existing = await self.open_job(key or "")
             if existing is not None:
+                if existing.state == RUNNING:  # it may have read what it works on already: run it once more
+                    await self.collection.update_one({"_id": existing.id, "state": RUNNING}, {"$set": {"rerun": 1}})
                 return existing, False
             return await self.enqueue(kind, payload, key=key, delay=delay, max_attempts=max_attempts)
         for listener in self._listeners:
@@ -150,6 +153,15 @@ class JobQueue:
         return result.matched_count == 1
 
     async def complete(self, job: Job) -> bool:
+        """Done, unless an enqueue of its key came while it ran: then it is due again at once."""
+        again = await self.collection.update_one(
+            {**self._held(job), "rerun": 1},
+            {"$set": {"state": QUEUED, "due_at": self.clock(), "rerun": 0, "attempts": 0, "lease_owner": None,
+                      "lease_until": None}})
+        if again.matched_count == 1:
+            for listener in self._listeners:
+                listener()
+            return True
         return await self._close(job, DONE, None)
 
     async def give_up(self, job: Job, error: str) -> bool:
@@ -190,6 +202,11 @@ class JobQueue:
             listener()
         return Job.from_doc(doc)
 
+    async def purge_done(self, older_than: float = DONE_KEPT_SECONDS) -> int:
+        """Forgets jobs that finished well, a while ago (failed ones stay: they are what someone looks into)."""
+        result = await self.collection.delete_many({"state": DONE, "finished_at": {"$lt": self.clock() - older_than}})
+        return result.deleted_count
+
     async def count(self, **query: Any) -> int:
         return await self.collection.count_documents(query)
 
@@ -206,13 +223,60 @@ class JobQueue:
         return {"_id": job.id, "state": RUNNING, "lease_owner": job.lease_owner}
 
 
+class Periodic:
+    """Runs `work` every `period` seconds in this process until `stop()` (the sweep, the sync ticker).
+
+    Stopping sets a flag and waits for the loop to notice; cancelling alone is not enough, because a
+    cancellation that arrives while a database call completes can be swallowed on Python 3.11."""
+
+    def __init__(self, name: str, work: Callable[[], Awaitable[object]], period: float, *, first_delay: float = 0.0):
+        self.name = name
+        self.work = work
+        self.period = period
+        self.first_delay = first_delay
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stop.clear()
+            self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._stop.set()
+        done, _ = await asyncio.wait([self._task], timeout=5)
+        if not done:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=5)
+        self._task = None
+
+    async def _loop(self) -> None:
+        delay = self.first_delay
+        while not await self._stopped_within(delay):
+            try:
+                await self.work()
+            except Exception:  # the database blinked: try again next round
+                log.exception(f"{self.name}.failed")
+            delay = self.period
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            pass
+        return self._stop.is_set()
+
+
 Handler = Callable[[Job], Coroutine[Any, Any, None]]
 GiveUpHook = Callable[[Job, str], Awaitable[None]]
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
     """Exponential with full jitter: 1 s, 2 s, 4 s … capped, so replicas do not retry in step."""
-    return random.uniform(0.5, 1.0) * min(cap, base * 2 ** max(0, attempt - 1))
+    delay: float = min(cap, base * 2 ** max(0, attempt - 1))
+    return random.uniform(0.5, 1.0) * delay
 
 
 @dataclass
@@ -252,7 +316,8 @@ class JobRunner:
         self._wake.set()
         for worker in self._workers:
             worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._workers:
+            await asyncio.wait(self._workers, timeout=10)  # a worker that swallowed its cancel sees _stopping
         self._workers = []
 
     async def run_once(self) -> bool:

@@ -12,7 +12,8 @@ expense item id is kept in `details`. Payments likewise: `forecast_id` is the Xe
 
 from __future__ import annotations
 
-from datetime import datetime
+from contextvars import ContextVar
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -24,6 +25,12 @@ from services.xero.tokens import utcnow
 LinkKind = Literal["client", "invoice", "purchase_order", "payment"]
 LINKED = "linked"
 UNLINKED = "unlinked"
+# An import holds its claim this long at most: far more than one contact or order takes, even with Xero's
+# retries, yet short enough that a claim left by a dead process frees itself soon.
+CLAIM_SECONDS = 120.0
+# Who holds the claims made in this task: the import job (its id). When that job runs again after its
+# process died, it takes over its own claims at once instead of waiting for them to expire.
+claim_holder: ContextVar[str | None] = ContextVar("claim_holder", default=None)
 
 
 class Link(BaseModel):
@@ -44,8 +51,9 @@ class Link(BaseModel):
 
 
 class LinkStore:
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, *, claim_seconds: float = CLAIM_SECONDS):
         self.links = storage.links
+        self.claim_seconds = claim_seconds
 
     async def linked(self, team_id: str, kind: LinkKind, forecast_id: str | int) -> list[Link]:
         """Every live link of one Forecast object (a client may be linked in several organisations)."""
@@ -96,17 +104,32 @@ class LinkStore:
 
     async def claim(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str, *,
                     claimed_by: str, status: str = "pending") -> bool:
-        """Reserve a link before creating the object it will point to; False if it exists already.
+        """Reserve a link before creating the object it will point to; False if it exists already."""
+        return await self.claim_or_take_over(team_id, kind, forecast_id, tenant_id, claimed_by=claimed_by,
+                                             status=status) is not None
 
-        The unique index makes the insert the lock: of two concurrent claims, one wins.
+    async def claim_or_take_over(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str, *,
+                                 claimed_by: str, status: str = "pending") -> Literal["new", "taken_over"] | None:
+        """Reserve a link before creating the object it will point to: "new", or "taken_over" when an earlier
+        claim was left by an import that may have created the object already; None if it is held or linked.
+
+        The unique index makes the insert the lock: of two concurrent claims, one wins. A claim expires
+        after `claim_seconds`, so one left by a process that died mid-import is taken over by the next import.
         """
+        key = {"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id), "tenant_id": tenant_id}
+        now = utcnow()
+        until = now + timedelta(seconds=self.claim_seconds)
+        holder = claim_holder.get()
         try:
-            await self.links.insert_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
-                                         "tenant_id": tenant_id, "status": status, "linked_by": claimed_by,
-                                         "linked_at": utcnow(), "details": {}})
-            return True
+            await self.links.insert_one({**key, "status": status, "linked_by": claimed_by, "linked_at": now,
+                                         "details": {}, "claim_until": until, "holder": holder})
+            return "new"
         except DuplicateKeyError:
-            return False
+            ours_or_expired = [{"claim_until": {"$lt": now}}] + ([{"holder": holder}] if holder else [])
+            taken_over = await self.links.find_one_and_update(
+                {**key, "status": status, "$or": ours_or_expired},
+                {"$set": {"linked_by": claimed_by, "linked_at": now, "claim_until": until, "holder": holder}})
+            return "taken_over" if taken_over is not None else None
 
     async def release_claim(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str,
                             status: str = "pending") -> None:

@@ -15,9 +15,11 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from services.connections import Tenant
+from services.crash_points import crash_point
 from services.forecast import (
     ForecastError,
     ForecastExpenseCategory,
+    ForecastExpenseItem,
     ForecastNotFound,
     ForecastProject,
     NewForecastExpenseItem,
@@ -173,6 +175,13 @@ class PurchaseOrderImportService(ImportBase):
                                                      **dict(summary.counts)))
         return summary
 
+    async def _made_before(self, api_key: str, project_id: int, wanted: NewForecastExpenseItem
+                           ) -> ForecastExpenseItem | None:
+        """The expense item an earlier attempt created for this order (same name and order in its notes)."""
+        order = (wanted.notes or "").split(" (")[0]
+        return next((item for item in await self.forecast.list_expense_items(api_key, project_id)
+                     if item.name == wanted.name and (item.notes or "").startswith(order)), None)
+
     async def _expense_category(self, api_key: str) -> ForecastExpenseCategory:
         """Forecast requires a category; the first enabled one, in Forecast's own order, is used."""
         categories = [c for c in await self.forecast.list_expense_categories(api_key) if not c.disabled]
@@ -231,12 +240,19 @@ class PurchaseOrderImportService(ImportBase):
             summary.add(row.number, tenant.name, "failed", refused.reason)
             return
         po_id = row.purchase_order_id
-        if not await self.links.claim(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id, claimed_by=user_id):
+        claimed = await self.links.claim_or_take_over(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id,
+                                                      claimed_by=user_id)
+        if claimed is None:
             existing = await self.links.get(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id)
             summary.add(row.number, tenant.name, "skipped", already_imported(existing))
             return
+        new_item = expense_item(row, category, cost)
         try:
-            item = await self.forecast.create_expense_item(api_key, project.id, expense_item(row, category, cost))
+            # An import that died after creating the item, before linking it, left its claim behind.
+            item = await self._made_before(api_key, project.id, new_item) if claimed == "taken_over" else None
+            if item is None:
+                item = await self.forecast.create_expense_item(api_key, project.id, new_item)
+                crash_point("after_expense_item_created")
         except ForecastError as exc:
             await self.links.release_claim(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id)
             reason = "the Forecast project no longer exists" if isinstance(exc, ForecastNotFound) else str(exc)

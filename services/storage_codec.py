@@ -17,7 +17,7 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "oauth_states": frozenset({"expires_at"}),  # not created_at: only inserted, a real date for the TTL index
     "token_sets": frozenset({"created_at", "updated_at", "expires_at", "lease_until"}),
     "tenants": frozenset({"connected_at", "removed_at", "last_success_at"}),
-    "links": frozenset({"linked_at", "unlinked_at"}),
+    "links": frozenset({"linked_at", "unlinked_at", "claim_until"}),
     "workspace_settings": frozenset({"updated_at"}),
     "leases": frozenset({"until"}),
     "xero_cache": frozenset({"fetched_at"}),

@@ -29,7 +29,7 @@ from services.contact_sync import ContactSync, ContactSynced
 from services.export_jobs import ExportJob, JobStore
 from services.forecast import ForecastApi
 from services.invoice_sync import InvoiceSync, InvoiceSynced
-from services.jobs import GiveUp, Job, JobQueue, RetryLater
+from services.jobs import GiveUp, Job, JobQueue, Periodic, RetryLater
 from services.links import LinkKind, LinkStore
 from services.logfmt import fields
 from services.storage import Storage
@@ -114,7 +114,8 @@ class XeroSync:
         self.sleep = sleep
         self.invoices = InvoiceSync(forecast, links)
         self.contacts = ContactSync(forecast, links)
-        self._ticker: asyncio.Task | None = None
+        tick = min(MAX_TICK_SECONDS, self.settings.interval_seconds)
+        self._ticker = Periodic("sync.tick", self.enqueue_due, tick, first_delay=tick)
 
     # ----------------------------------------------------------------- webhook events in
 
@@ -190,23 +191,10 @@ class XeroSync:
         return count
 
     def start(self) -> None:
-        if self._ticker is None:
-            self._ticker = asyncio.create_task(self._tick(), name="xero-sync-ticker")
+        self._ticker.start()
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
-            self._ticker = None
-
-    async def _tick(self) -> None:
-        period = min(MAX_TICK_SECONDS, self.settings.interval_seconds)
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await self.enqueue_due()
-            except Exception:  # the database blinked: try again next tick
-                log.exception("sync.tick_failed")
+        await self._ticker.stop()
 
     # ----------------------------------------------------------------- the job
 

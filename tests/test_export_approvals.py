@@ -12,9 +12,11 @@ from tests.support.export_flow import (
     job_id_of,
     prepare,
     request,
+    requester_dm,
     text_of,
 )
-from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
+from tests.support.xero_books import validation_error
+from tests.support.xero_identity import UK, UK_TENANT, US, US_CONNECTION, US_TENANT, delete_url
 
 
 async def refusal(bot, name: str) -> str:
@@ -110,7 +112,7 @@ async def test_the_requester_is_told_of_the_rejection_with_its_reason_and_what_t
     view = (await bot.slack.wait_for("views.open"))["view"]
     await bot.submit(view, user="U0APPROVER",
                      values={"reason": {"reason": {"type": "plain_text_input", "value": "Wrong rate"}}})
-    told = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0MEMBER")
+    told = await requester_dm(bot, "U0MEMBER", "rejected")
     said = text_of(told)
     assert "INV-101" in said and "rejected" in said and "<@U0APPROVER>" in said and "Wrong rate" in said
     assert "/xero export INV-101" in said
@@ -225,3 +227,59 @@ async def test_a_client_linked_in_several_organisations_offers_only_those(bot, x
 async def test_the_open_in_xero_link_button_is_acknowledged(bot):
     name = await bot.click("export_open_xero", "")
     assert name  # bot.click asserts Slack got a 200
+
+
+async def test_removing_an_organisation_redraws_pending_pickers_and_choosing_it_is_refused(bot, xero):
+    books = await prepare(bot, xero, tenants=(UK, US))
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    assert "Demo Company (US)" in json.dumps(approval["blocks"])
+    await bot.click("remove_tenant_open", US_TENANT)
+    view = (await bot.slack.wait_for("views.open"))["view"]
+    xero.delete(delete_url(US_CONNECTION), status=204)
+    await bot.submit(view)
+
+    def redrawn_without_us(call) -> bool:
+        return call.get("ts") == approval_ts and "Demo Company (US)" not in json.dumps(call.get("blocks"))
+
+    approval_ts = (await job(bot, job_id))["approval_ts"]
+    redrawn = await bot.slack.wait_for("chat.update", redrawn_without_us)
+    assert "Demo Company (UK)" in json.dumps(redrawn["blocks"])  # the picker offers only what is connected
+    us = {"export_pick_tenant_block": {"export_pick_tenant": {
+        "type": "static_select",
+        "selected_option": {"value": US_TENANT, "text": {"type": "plain_text", "text": "US"}}}}}
+    name = await click(bot, "export_approve", job_id, state=us)  # a stale picker in someone's open Slack
+    assert "no longer connected" in await refusal(bot, name)
+    assert (await job(bot, job_id))["state"] == "pending" and books.sent("PUT", "Invoices") == []
+
+
+async def test_the_requester_hears_of_a_failure_in_a_dm_linking_to_the_approval_message(bot, xero):
+    books = await prepare(bot, xero)
+    books.fail_next("PUT", "Invoices", 400, validation_error("Contact is archived"))
+    _, approval = await request(bot, user="U0MEMBER")
+    job_id = job_id_of(approval)
+    await click(bot, "export_approve", job_id)
+    told = await requester_dm(bot, "U0MEMBER", "failed")
+    stored = await job(bot, job_id)
+    assert "INV-101" in text_of(told) and f"p{stored['approval_ts']}" in text_of(told)
+    await click(bot, "export_retry", job_id)
+    await final_update(bot, job_id, "exported")
+    await requester_dm(bot, "U0MEMBER", "is in Xero")
+    failure_dm = next(dm for dm in (await job(bot, job_id))["requester_dms"] if dm["about"] == "failed:1")
+    redrawn = await bot.slack.wait_for("chat.update",
+                                       lambda c: c["ts"] == failure_dm["ts"] and "is in Xero" in text_of(c))
+    assert "export_retry" not in text_of(redrawn)  # the failure DM now says what happened since
+
+
+async def test_a_client_linked_meanwhile_routes_its_pending_request_and_redraws_it(bot, xero):
+    await prepare(bot, xero, tenants=(UK, US))
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    assert (await job(bot, job_id))["tenant_id"] is None  # the approver would have to pick
+    await bot.container.links.link("T0TEST", "client", 7, US_TENANT, xero_id="contact-us", linked_by="U0ADMIN")
+    await bot.container.exports.redraw_pending("T0TEST")  # what a customer import does once it linked clients
+    approval_ts = (await job(bot, job_id))["approval_ts"]
+    redrawn = await bot.slack.wait_for("chat.update", lambda c: c["ts"] == approval_ts)
+    assert "export_pick_tenant" not in text_of(redrawn) and "Demo Company (US)" in text_of(redrawn)
+    stored = await job(bot, job_id)
+    assert (stored["state"], stored["tenant_id"]) == ("pending", US_TENANT)

@@ -87,11 +87,16 @@ async def test_no_forecast_key_tells_the_requester_what_an_admin_must_set(bot, x
     assert "No Forecast API key" in said and "/xero settings" in said
 
 
-async def test_an_approval_channel_the_bot_cannot_post_in_is_reported_and_nothing_is_kept(bot, xero):
+async def test_an_approval_channel_the_bot_cannot_post_in_is_reported_and_the_request_withdrawn(bot, xero):
     await prepare(bot, xero, settings={"approval_channel": "C0GONE"})
     said = text_of(await bot.ask("export INV-101", user="U0MEMBER"))
     assert "could not post the approval request" in said and "channel_not_found" in said
-    assert await bot.storage.export_jobs.count_documents({}) == 0
+    withdrawn = await bot.storage.export_jobs.find_one({})
+    assert withdrawn["state"] == "rejected" and withdrawn["withdrawn"] == "channel_not_found"
+    await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(approval_channel="C0APPROVALS"),
+                                                  updated_by="U0ADMIN")
+    again = text_of(await bot.ask("export INV-101", user="U0MEMBER"))  # nothing blocks asking again
+    assert "will be exported to Xero once approved" in again
 
 
 async def test_exporting_an_exported_invoice_answers_with_it_and_creates_nothing(bot, xero):

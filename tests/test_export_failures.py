@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
-from services.xero.tokens import utcnow
 from tests.support.export_flow import (
     click,
     final_update,
@@ -54,10 +52,11 @@ async def test_a_validation_error_is_reported_with_xeros_words_and_retry_fixes_i
     first, second = keys(books)
     assert first.endswith(":g1") and second.endswith(":g2")  # Xero refused g1, so it certainly created nothing
     events = [e async for e in bot.storage.job_events.find({"job_id": job_id, "kind": "transition"}).sort("seq", 1)]
-    assert [e["to_state"] for e in events] == ["pending", "approved", "exporting", "failed", "exporting", "exported"]
+    assert [e["to_state"] for e in events] == ["pending", "approved", "exporting", "failed", "approved", "exporting",
+                                                 "exported"]
 
 
-async def test_crash_between_create_and_link_links_the_existing_invoice_on_retry(bot, xero, monkeypatch):
+async def test_an_error_between_create_and_link_heals_itself_without_a_duplicate(bot, xero, monkeypatch):
     books = await prepare(bot, xero)
     links = bot.container.links
     real_link = links.link
@@ -66,36 +65,65 @@ async def test_crash_between_create_and_link_links_the_existing_invoice_on_retry
     async def link_that_dies_once(team_id, kind, *args, **kwargs):
         if kind == "invoice" and not crashed:
             crashed.append(True)
-            raise ConnectionError("process died before the link was written")
+            raise ConnectionError("the database went away before the link was written")
         return await real_link(team_id, kind, *args, **kwargs)
 
     monkeypatch.setattr(links, "link", link_that_dies_once)
-    job_id, _, notice = await approve_and_fail(bot, xero)
-    assert len(books.invoices[UK_TENANT]) == 1 and await bot.storage.links.count_documents({"kind": "invoice"}) == 0
-    assert "no duplicate" in text_of(notice)
-
-    await click(bot, "export_retry", job_id)
-    done = await final_update(bot, job_id, "exported")
-    assert len(books.invoices[UK_TENANT]) == 1 and len(books.sent("PUT", "Invoices")) == 1
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    await click(bot, "export_approve", job_id)
+    done = await final_update(bot, job_id, "exported")  # the job runner tried again by itself
+    assert crashed and len(books.invoices[UK_TENANT]) == 1 and len(books.sent("PUT", "Invoices")) == 1
     assert "already in" in text_of(done)
     link = await bot.storage.links.find_one({"kind": "invoice"})
     assert link["xero_id"] == books.invoices[UK_TENANT][0]["InvoiceID"]
     assert (await job(bot, job_id))["outcome"] == "found_in_xero"
+    assert not [c for c in bot.slack.called("chat.postMessage") if c["channel"] == "C0ALERTS"]
 
 
-async def test_an_attempt_that_died_with_its_process_can_be_retried_after_its_lease(bot, xero):
+async def test_an_export_that_keeps_erring_ends_failed_with_a_notice_and_retry_works_at_once(bot, xero, monkeypatch):
+    books = await prepare(bot, xero)
+    bot.container.runner.kinds["export.run"].retry_base = 0.05
+    real_link = bot.container.links.link
+
+    async def link_that_always_dies(team_id, kind, *args, **kwargs):
+        if kind == "invoice":
+            raise ConnectionError("the database is away")
+        return await real_link(team_id, kind, *args, **kwargs)
+
+    monkeypatch.setattr(bot.container.links, "link", link_that_always_dies)
+    job_id, updated, notice = await approve_and_fail(bot, xero)
+    assert "on our side" in text_of(notice) and "export_retry" in text_of(notice)
+    assert len(books.invoices[UK_TENANT]) == 1  # every attempt found or replayed the one invoice
+    monkeypatch.setattr(bot.container.links, "link", real_link)
+    await click(bot, "export_retry", job_id)
+    await final_update(bot, job_id, "exported")
+    assert len(books.invoices[UK_TENANT]) == 1
+    [posted] = (await job(bot, job_id))["notices"]
+    resolved = await bot.slack.wait_for("chat.update", lambda c: c["ts"] == posted["ts"]
+                                        and "since retried" in text_of(c), timeout=10)
+    assert posted["channel"] == "C0ALERTS" and "export_retry" not in text_of(resolved)  # Retry no longer applies
+
+
+async def test_an_export_left_exporting_with_nothing_running_it_is_picked_up(bot, xero):
     books = await prepare(bot, xero)
     _, approval = await request(bot)
     job_id = job_id_of(approval)
     stuck = {"state": "exporting", "tenant_id": UK_TENANT, "tenant_name": "Demo Company (UK)", "approved_by": "U0ADMIN",
-             "exporting_until": (utcnow() + timedelta(minutes=5)).timestamp()}
+             "open_key": f"T0TEST:{101}"}
     await bot.storage.export_jobs.update_one({"_id": job_id}, {"$set": stuck})
+    await click(bot, "export_retry", job_id)  # Retry works at once: nothing is running it
+    await final_update(bot, job_id, "exported")
+    assert len(books.invoices[UK_TENANT]) == 1
 
-    name = await click(bot, "export_retry", job_id)
-    assert "nothing to retry" in text_of(await bot.reply_to(name))
-    await bot.storage.export_jobs.update_one(
-        {"_id": job_id}, {"$set": {"exporting_until": (utcnow() - timedelta(minutes=1)).timestamp()}})
-    await click(bot, "export_retry", job_id)
+
+async def test_the_sweep_restarts_an_approved_export_whose_job_was_never_enqueued(bot, xero):
+    books = await prepare(bot, xero)
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    await bot.storage.export_jobs.update_one({"_id": job_id}, {"$set": {
+        "state": "approved", "approved_by": "U0APPROVER", "tenant_id": UK_TENANT, "tenant_name": "Demo Company (UK)"}})
+    await bot.container.exports.sweep()  # every process runs it each lease period
     await final_update(bot, job_id, "exported")
     assert len(books.invoices[UK_TENANT]) == 1
 
@@ -196,11 +224,13 @@ async def test_two_jobs_of_one_invoice_for_different_organisations_create_it_onc
     bot.slack.calls.clear()
     _, second_request = await request(bot, user="U0MEMBER")
     second = job_id_of(second_request)
-    # Grace retries the first (to the UK) while Ada approves the second (to the US), at the same moment.
-    await asyncio.gather(click(bot, "export_retry", first, user="U0APPROVER"),
-                         click(bot, "export_approve", second, user="U0ADMIN", state=picked(US_TENANT)))
-    await final_update(bot, first, "exported")
+    # Grace retries the first (to the UK) while Ada approves the second (to the US), at the same moment:
+    # the second request is open, so the database refuses to reopen the first.
+    retried, _ = await asyncio.gather(click(bot, "export_retry", first, user="U0APPROVER"),
+                                      click(bot, "export_approve", second, user="U0ADMIN", state=picked(US_TENANT)))
     await final_update(bot, second, "exported")
+    assert "asked for again" in text_of(await bot.reply_to(retried))
+    assert (await job(bot, first))["state"] == "failed"
     assert len(books.invoices[UK_TENANT]) + len(books.invoices[US_TENANT]) == 1
     assert len(books.sent("PUT", "Invoices")) == 1
 

@@ -11,6 +11,7 @@ from tests.support.export_flow import (
     job_id_of,
     prepare,
     request,
+    requester_dm,
     text_of,
 )
 from tests.support.xero_identity import UK_TENANT
@@ -61,8 +62,8 @@ async def test_export_asks_for_approval_and_creates_the_invoice_in_xero_when_app
     assert links["invoice"]["xero_id"] == invoice_id and links["invoice"]["forecast_id"] == "101"
     assert links["invoice"]["xero_number"] == "INV-101" and links["invoice"]["tenant_id"] == UK_TENANT
     assert links["client"]["xero_id"] == contact["ContactID"] and links["client"]["forecast_id"] == "7"
-    told = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0MEMBER")
-    assert invoice_id in text_of(told)
+    told = await requester_dm(bot, "U0MEMBER", invoice_id)  # a DM: Slack keeps it, unlike an ephemeral
+    assert f"archives/C0APPROVALS/p{stored['approval_ts']}" in text_of(told)  # links to the approval message
 
 
 async def test_every_transition_is_recorded_with_who_and_when(bot, xero):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from aioresponses import CallbackResult
 
@@ -263,6 +264,21 @@ async def test_two_submits_at_once_create_one_client(bot, xero):
     release.set()
     first = await bot.slack.wait_for("chat.postEphemeral", lambda c: "1 created" in c["text"])
     assert first and len(bodies) == 1
+
+
+async def test_a_claim_left_by_a_process_that_died_mid_import_expires(bot, xero):
+    await ready(bot, xero)
+    _, view = await open_import(bot, "import customers")
+    bodies = forecast_clients(xero)
+    claim = {"team_id": "T0TEST", "kind": "client", "forecast_id": f"contact:{ACME['ContactID']}",
+             "tenant_id": UK_TENANT, "status": "pending", "linked_by": "U0GONE", "details": {}}
+    await bot.storage.links.insert_one({**claim, "linked_at": time.time() - 30, "claim_until": time.time() + 90})
+    blocked = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
+    assert "another import" in json.dumps(blocked["blocks"]) and bodies == []  # while its claim lasts
+    await bot.storage.links.update_one({"forecast_id": claim["forecast_id"]},
+                                       {"$set": {"claim_until": time.time() - 1}})  # the two minutes are over
+    answer = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
+    assert "1 created" in answer["text"] and len(bodies) == 1
 
 
 async def test_a_selection_of_zero_customers_gets_an_inline_error(bot, xero):

@@ -234,6 +234,23 @@ async def test_forecast_rejecting_an_expense_item_is_reported_and_can_be_retried
     assert await bot.storage.links.count_documents({}) == 0  # the claim was released: a retry may import it
 
 
+async def test_an_import_that_died_after_creating_the_expense_item_links_it_instead_of_creating_another(bot, xero):
+    await ready(bot, xero)
+    _, view = await open_import(bot, "import purchase-orders")
+    bodies = forecast_for_import(xero)
+    made = {"id": 777, "name": "PO-0001 · Paper Co", "notes": "Xero purchase order PO-0001 from Demo Company (UK) "
+                                                              "(GBP 120.50, AUTHORISED).", "cost": 120.5}
+    xero.get(f"{FORECAST_API}/projects/11/expense_items", payload=[made], repeat=True)
+    await bot.storage.links.insert_one({  # the claim the dead process left, its two minutes over
+        "team_id": "T0TEST", "kind": "purchase_order", "forecast_id": UK_OLD["PurchaseOrderID"],
+        "tenant_id": UK_TENANT, "status": "pending", "linked_by": "U0ADMIN", "linked_at": 0.0,
+        "details": {}, "claim_until": 0.0, "holder": "a-dead-job"})
+    answer = await submit_and_wait(bot, view, choose(11, UK_OLD))
+    assert "1 created" in answer["text"] and bodies == []  # the item the dead import made, not a second one
+    link = await bot.storage.links.find_one({"forecast_id": UK_OLD["PurchaseOrderID"]})
+    assert link["status"] == "linked" and link["details"]["expense_item_id"] == 777
+
+
 async def test_without_a_forecast_key_the_admin_is_told_to_set_it(bot, xero):
     await connect_organisations(bot, xero)
     reply = await bot.ask("import purchase-orders")

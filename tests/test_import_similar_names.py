@@ -43,6 +43,15 @@ async def import_three(bot, xero) -> tuple[dict, list[dict]]:
     return said, created
 
 
+async def click_and_wait(bot, button: dict) -> dict:
+    """The decision runs as an import job, whose summary reaches the admin as an ephemeral message."""
+    before = len(bot.slack.called("chat.postEphemeral"))
+    await bot.click(button["action_id"], button["value"])
+    call = await bot.slack.wait_for("chat.postEphemeral",
+                                    lambda c: bot.slack.called("chat.postEphemeral").index(c) >= before)
+    return call.args
+
+
 def similar_buttons(said: dict) -> list[dict]:
     return [e for b in said["blocks"] if b["type"] == "actions" for e in b["elements"]]
 
@@ -61,9 +70,7 @@ async def test_similar_names_are_held_back_with_a_warning_and_nothing_is_created
 
 async def test_link_links_the_contact_to_the_existing_client_without_creating_one(bot, xero):
     said, created = await import_three(bot, xero)
-    link = similar_buttons(said)[0]
-    name = await bot.click(link["action_id"], link["value"])
-    answer = await bot.reply_to(name)
+    answer = await click_and_wait(bot, similar_buttons(said)[0])
     assert "1 linked" in answer["text"] and "Stark Industries" in json.dumps(answer["blocks"])
     assert [body["name"] for body in created] == ["Umbrella Corporation"]
     linked = await bot.container.links.by_xero_id(TEAM_ID, "client", UK_TENANT, STARK_LTD["ContactID"])
@@ -72,9 +79,7 @@ async def test_link_links_the_contact_to_the_existing_client_without_creating_on
 
 async def test_create_makes_a_new_client_when_the_admin_says_so(bot, xero):
     said, created = await import_three(bot, xero)
-    create = similar_buttons(said)[3]  # Initech UK
-    name = await bot.click(create["action_id"], create["value"])
-    answer = await bot.reply_to(name)
+    answer = await click_and_wait(bot, similar_buttons(said)[3])  # Initech UK
     assert "1 created" in answer["text"]
     assert [body["name"] for body in created] == ["Umbrella Corporation", "Initech UK"]
 

@@ -50,6 +50,41 @@ async def test_a_job_runs_once_and_is_done(queue):
     assert not await runner.run_once()
 
 
+async def test_an_enqueue_while_its_keyed_job_runs_makes_it_run_once_more(queue):
+    """The outbox's coalescing: a change saved while the job renders the previous one is not lost."""
+    runs = []
+    runner = JobRunner(queue)
+
+    async def handle(job: Job) -> None:
+        runs.append(job.id)
+        if len(runs) == 1:  # a state change arrives while the first run is under way
+            _, created = await queue.enqueue("sync", {}, key="sync:J1")
+            assert not created
+
+    runner.register("sync", handle)
+    job, _ = await queue.enqueue("sync", {}, key="sync:J1")
+    await runner.drain()
+    assert runs == [job.id, job.id]
+    assert (await queue.get(job.id)).state == DONE and await queue.open_job("sync:J1") is None
+
+
+async def test_jobs_done_a_week_ago_are_forgotten_and_failed_ones_kept(queue, clock):
+    runner = JobRunner(queue)
+
+    async def handle(job: Job) -> None:
+        if job.payload["fail"]:
+            raise GiveUp("no")
+
+    runner.register("work", handle)
+    done, _ = await queue.enqueue("work", {"fail": False})
+    failed, _ = await queue.enqueue("work", {"fail": True})
+    await runner.drain()
+    assert await queue.purge_done() == 0
+    clock.now += 8 * 86400
+    assert await queue.purge_done() == 1
+    assert await queue.get(done.id) is None and (await queue.get(failed.id)).state == FAILED
+
+
 async def test_a_key_allows_one_open_job_and_frees_once_done(queue):
     first, created = await queue.enqueue("export", {"i": 1}, key="export:T1:42")
     again, created_again = await queue.enqueue("export", {"i": 2}, key="export:T1:42")

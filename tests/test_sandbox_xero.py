@@ -226,17 +226,20 @@ async def test_code_expires_after_five_minutes_and_client_secret_is_checked(xero
     assert (await late.json())["error"] == "invalid_grant"
 
 
-async def test_refresh_rotates_and_an_old_refresh_token_is_invalid_grant(connected):
+async def test_refresh_rotates_and_the_old_refresh_token_works_for_30_minutes_more(connected):
     first = connected.tokens["refresh_token"]
     form = {"grant_type": "refresh_token", "refresh_token": first,
             "client_id": "sandbox-client", "client_secret": "sandbox-secret"}
     rotated = await connected.client.post("/connect/token", data=form)
     new_tokens = await rotated.json()
     assert rotated.status == 200 and new_tokens["refresh_token"] != first
+    connected.clock.advance(29 * 60)  # a client that died before saving the new pair tries the old one again
+    again = await connected.client.post("/connect/token", data=form)
+    assert again.status == 200 and (await again.json())["refresh_token"] not in (first, new_tokens["refresh_token"])
+    connected.clock.advance(2 * 60)
     reused = await connected.client.post("/connect/token", data=form)
     assert reused.status == 400 and await reused.json() == {"error": "invalid_grant"}
-    assert connected.state.token_endpoint_calls["refresh_token"] == 2
-    assert connected.state.token_calls == 3
+    assert connected.state.token_endpoint_calls["refresh_token"] == 3
 
 
 async def test_expired_access_token_answers_401_until_refreshed(connected):

@@ -89,7 +89,9 @@ def status_updates(bot, approval) -> list[str]:
 
 
 def dms(bot, user: str) -> list[str]:
-    return [text_of(c) for c in bot.slack.called("chat.postMessage") if c["channel"] == user]
+    """DMs about payments (the requester's DM about the export itself is the outbox's)."""
+    return [text_of(c) for c in bot.slack.called("chat.postMessage")
+            if c["channel"] == user and "Your export of" not in text_of(c)]
 
 
 # ----------------------------------------------------------------------------- the route

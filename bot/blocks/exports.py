@@ -146,6 +146,8 @@ def _state_blocks(job) -> list[dict]:
                 context(f"Approved by {user(job.approved_by)}")]
     if job.state == "failed":
         return _failed_blocks(job)
+    if job.withdrawn:
+        return [section(f":no_entry_sign: Withdrawn: I could not post this request ({escape(job.withdrawn)}).")]
     reason = f": {escape(job.reject_reason)}" if job.reject_reason else " (no reason given)"
     return [section(f":no_entry_sign: Rejected by {user(job.rejected_by)}{reason}")]
 
@@ -212,22 +214,48 @@ def failure_notice(job) -> dict:
     return message(text, blocks)
 
 
-def retried_notice(job, retried_by: str) -> dict:
-    """A failure notice after someone clicked its Retry: what happened, without another Retry button."""
+def failure_notice_now(job) -> dict:
+    """A failure notice as it must read now: the failure with Retry while the job is failed, else what
+    happened since, without the Retry button that no longer applies."""
+    if job.state == "failed":
+        return failure_notice(job)
     if job.state == "exported":
-        line = f":white_check_mark: {user(retried_by)} retried: {_exported_line(job).split(' ', 1)[1]}"
+        line = f":white_check_mark: Export of *{escape(job.reference)}* failed earlier; since retried: " \
+               f"{_exported_line(job).split(' ', 1)[1]}"
         blocks = [section(line, accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
     else:
-        line = (f":repeat: {user(retried_by)} retried the export of {escape(job.reference)}; "
-                f"it is {escape(job.state)} now (see the newest message about it).")
+        line = (f":repeat: Export of *{escape(job.reference)}* failed earlier; it is being retried "
+                f"(approved by {user(job.approved_by)}).")
         blocks = [section(line)]
-    return message(f"{job.reference}: retried", blocks)
+    return message(f"{job.reference}: {_state_text(job)}", blocks)
 
 
-def export_done_notice(job) -> dict:
-    text = f"{job.reference} is in Xero ({job.tenant_name}) as {job.xero_invoice_number or job.reference}."
-    blocks = [section(f":white_check_mark: {escape(text)}",
-                      accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
+def requester_notice(job, approval_link: str | None) -> dict:
+    """The requester's DM about their export, for its current state, with a link to the approval message."""
+    where = f" (<{approval_link}|approval message>)" if approval_link else ""
+    blocks: list[dict]
+    if job.state == "exported":
+        number = job.xero_invoice_number or job.reference
+        text = f"Your export of {job.reference} is in Xero ({job.tenant_name})" + (
+            f" as {number}." if number != job.reference else ".")
+        blocks = [section(f":white_check_mark: {escape(text)}{where}",
+                          accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
+    elif job.state == "failed":
+        text = f"Your export of {job.reference} to {job.tenant_name or 'Xero'} failed: {job.error}"
+        blocks = [section(f":x: {escape(text)}{where}")]
+        if job.error_hint:
+            blocks.append(context("An approver can click Retry on the approval message. " + escape(job.error_hint)))
+    elif job.state == "rejected" and job.withdrawn:
+        text = f"Your export of {job.reference} could not be sent for approval ({job.withdrawn})."
+        blocks = [section(f":warning: {escape(text)}"),
+                  context(f"I cannot post in <#{job.approval_channel}>: invite me there (`/invite @Ledgerline`), or an admin "
+                          f"can choose another approval channel with `/xero settings`; then ask again with "
+                          f"`/xero export {job.reference}`.")]
+    elif job.state == "rejected":
+        return rejected_notice(job)
+    else:
+        text = f"Your export of {job.reference}: {_state_text(job)}"
+        blocks = [section(f":hourglass_flowing_sand: {escape(text)}{where}")]
     return message(text, blocks)
 
 
@@ -260,6 +288,12 @@ def click_refused(refusal) -> dict:
                              "The client of this invoice is not linked to one organisation yet.")
     if reason == "unknown_tenant":
         return error_message("That organisation is not one of the choices for this export.")
+    if reason == "tenant_removed":
+        return error_message("That organisation is no longer connected, so nothing was exported.",
+                             "Choose another one, or an admin can connect it again with `/xero connect`.")
+    if reason == "reopened_elsewhere":
+        return error_message(f"{job.reference} was asked for again since this failed, so retry that request instead.",
+                             "Nothing was changed.")
     if reason == "not_retryable":
         return error_message(f"{job.reference} {_state_phrase(job)}, so there is nothing to retry.")
     return error_message(f"{job.reference} {_state_phrase(job)}.", "Nothing was changed.")

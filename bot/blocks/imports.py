@@ -15,6 +15,7 @@ from bot.blocks.common import (
     button,
     context,
     divider,
+    error_message,
     escape,
     header,
     message,
@@ -198,6 +199,12 @@ def customer_options(choices) -> dict:
     if not groups:
         return {"options": []}
     return {"option_groups": option_groups(groups.items())}
+
+
+def import_gave_up() -> dict:
+    """An import that failed on our side every time it was tried."""
+    return error_message("The import failed on our side, several times.",
+                         "Run it again: what was already imported is linked, not created twice.")
 
 
 def customer_summary(summary: ImportSummary) -> dict:

@@ -33,6 +33,8 @@ KNOWN_SCOPES = {
     "accounting.manualjournals", "accounting.manualjournals.read",
 }
 
+REFRESH_GRACE_SECONDS = 30 * 60  # Xero accepts the previous refresh token this long after a rotation
+
 AUTHORIZE_FIELDS = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method",
 )
@@ -175,13 +177,23 @@ def _exchange_code(state: XeroState, form, client_id: str) -> web.Response:
 
 
 def _refresh(state: XeroState, form) -> web.Response:
+    """Each refresh rotates the refresh token; as at Xero, the previous one keeps working for 30 minutes
+    (answered with a new pair), so a client that died before saving the new pair is not locked out."""
     record = state.refresh_tokens.get(str(form.get("refresh_token", "")))
-    if record is None or record["used"] or record["expires_at"] <= state.clock():
+    now = state.clock()
+    if record is None or record["expires_at"] <= now:
+        return _oauth_error("invalid_grant")
+    used_at = record.get("used_at")
+    if used_at is None and record.get("used"):  # saved before the grace period was modelled
+        used_at = 0.0
+    if used_at is not None and now - used_at > REFRESH_GRACE_SECONDS:
         return _oauth_error("invalid_grant")
     grant = state.grants.get(record["authEventId"])
     if grant is None or grant["revoked"]:
         return _oauth_error("invalid_grant")
     record["used"] = True
+    if used_at is None:
+        record["used_at"] = now
     return web.json_response(state.issue_tokens(record["authEventId"]))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from services.crash_points import crash_point
 from services.crypto import SecretBox
 from services.logfmt import fields
 from services.storage import Storage
@@ -151,6 +152,9 @@ class TokenService:
         except XeroError:
             await self._release_lease(doc)
             raise
+        # A crash here loses the rotated pair: the stored refresh token is then the previous one, which Xero
+        # accepts for 30 minutes more, so the next refresh (by any process) still succeeds.
+        crash_point("after_refresh_answer")
         now = self.clock()
         updated = await self.storage.token_sets.find_one_and_update(
             {"_id": token_set_id, "version": doc["version"], "lease_holder": self.process_id},

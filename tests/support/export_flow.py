@@ -64,7 +64,7 @@ async def click(bot, action: str, job_id: str, *, user: str = "U0APPROVER", stat
     return await bot.click(action, job_id, user=user, channel="C0APPROVALS", state=state)
 
 
-async def final_update(bot, job_id: str, state: str, timeout: float = 5.0):
+async def final_update(bot, job_id: str, state: str, timeout: float = 10.0):
     """Waits until the job reaches `state` and its approval message was updated to show it."""
     words = {"exported": ("Exported to", "already in", "Already exported"), "failed": ("Export failed",),
              "rejected": ("Rejected by",)}[state]
@@ -83,3 +83,9 @@ async def job(bot, job_id: str) -> dict:
 
 def text_of(payload) -> str:
     return json.dumps(payload.get("blocks")) + " " + str(payload.get("text"))
+
+
+async def requester_dm(bot, user: str, words: str, timeout: float = 10.0):
+    """The DM the requester got (a chat.postMessage to their user id) that says `words`."""
+    return await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == user and words in text_of(c),
+                                    timeout)

@@ -43,6 +43,7 @@ class FakeSlack:
     channels: set[str] = field(default_factory=lambda: {"C0GENERAL", "C0APPROVALS", "C0ALERTS"})
     not_joined: set[str] = field(default_factory=set)  # channels that exist but the bot is not in
     calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)  # method -> next answers
     server: TestServer | None = None
     _changed: asyncio.Condition | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -99,7 +100,14 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         args = await _read_args(request)
         await self._record(method, args)
+        if self.failures.get(method):
+            status, body = self.failures[method].pop(0)
+            return web.json_response(body, status=status, headers={"Retry-After": "0"} if status == 429 else None)
         return web.json_response(self._answer(method, args))
+
+    def fail_next(self, method: str, error: str | None = None, *, status: int = 200) -> None:
+        """The next call of `method` fails: Slack's `{"ok": false, "error": ...}`, or an HTTP status."""
+        self.failures.setdefault(method, []).append((status, {"ok": False, "error": error or f"http_{status}"}))
 
     def _answer(self, method: str, args: dict) -> dict:
         if method == "auth.test":
@@ -123,6 +131,9 @@ class FakeSlack:
         if method == "views.publish":
             view = args.get("view") or {}
             return {"ok": True, "view": {**view, "id": f"VHOME{args.get('user_id')}", "hash": "h"}}
+        if method == "chat.getPermalink":
+            return {"ok": True, "channel": args.get("channel"),
+                    "permalink": f"https://test.slack.com/archives/{args.get('channel')}/p{args.get('message_ts')}"}
         if method in ("views.open", "views.update", "views.push"):
             view = args.get("view") or {}
             view_id = args.get("view_id") or f"V{next(self._views):05d}"

@@ -1,0 +1,128 @@
+"""The `slack.sync_export` job: Slack shows an export job's saved state, whatever crashed in between.
+
+Each run renders the job's *current* state (bot/blocks) into every message about it and posts what is
+missing:
+- the approval message (posted if it never was: this is how a request whose message was lost gets it);
+- one failure notice per failure, in the notify channel (else an approver's DM), later redrawn to say
+  what happened since, without a Retry button that no longer applies;
+- a DM to the requester for each outcome (failed, exported, rejected), with a link to the approval
+  message, also redrawn to the current state.
+It is idempotent (what was posted is saved on the export job, each message right after its post) and
+raises on Slack trouble, so the job runner tries again until Slack has it all.
+
+A crash between a post and the save of its ts posts that message again on the next run (Slack has no
+idempotency key, and finding the first copy would need the history scopes, which would let the bot read
+every message of the channels it is in). The window is one database write. A click on a stray approval
+message is answered from the saved state, and records the copy so that it is redrawn from then on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.blocks import exports as blocks
+from bot.slack_gateway import SlackGateway, SlackRefused
+from services.crash_points import crash_point
+from services.export_jobs import PostedMessage
+from services.exports import ExportJob, ExportService
+from services.jobs import Job
+
+log = logging.getLogger(__name__)
+
+
+class ExportOutbox:
+    def __init__(self, exports: ExportService, gateway: SlackGateway,
+                 after_sync: Callable[[str], Awaitable[None]] | None = None):
+        self.exports = exports
+        self.gateway = gateway
+        self.after_sync = after_sync  # e.g. redraw the Home tabs of the workspace
+
+    async def run(self, queued: Job) -> None:
+        job = await self.exports.get_job(queued.payload["team_id"], queued.payload["job_id"])
+        if job is None:
+            return
+        job = await self._connected_choices_only(job)
+        if not await self._approval_message(job):
+            return
+        await self._failure_notices(job)
+        await self._requester(job)
+        await self.exports.jobs.synced(job)
+        if self.after_sync is not None:
+            await self.after_sync(job.team_id)
+
+    async def _connected_choices_only(self, job: ExportJob) -> ExportJob:
+        """The picker offers only organisations still connected (one removed since is not a choice)."""
+        if not job.tenant_choices or job.state != "pending":
+            return job
+        connected = {t.tenant_id for t in await self.exports.connections.list_tenants(job.team_id)}
+        return job.model_copy(update={"tenant_choices": [c for c in job.tenant_choices if c.tenant_id in connected]})
+
+    async def _approval_message(self, job: ExportJob) -> bool:
+        payload = blocks.approval_message(job)
+        if job.approval_ts:
+            for message in [PostedMessage(channel=job.approval_channel, ts=job.approval_ts, about="approval"),
+                            *job.approval_copies]:
+                try:
+                    await self.gateway.update(message.channel, message.ts, payload)
+                except SlackRefused:
+                    pass  # deleted by someone: nothing to redraw
+            return True
+        if job.state != "pending" and job.withdrawn:
+            return True
+        try:
+            channel, ts = await self.gateway.post(job.approval_channel or "", payload)
+        except SlackRefused as refused:  # the bot cannot post there: withdraw, and tell the requester
+            if await self.exports.approval_channel_refused(job, refused.error):
+                await self.exports.sync(job)
+            return False
+        crash_point("after_approval_post")
+        await self.exports.jobs.set_message(job, channel, ts)
+        job.approval_channel, job.approval_ts = channel, ts
+        return True
+
+    async def _failure_notices(self, job: ExportJob) -> None:
+        notices = list(job.notices)
+        for notice in notices:
+            if not notice.channel:
+                continue
+            try:
+                await self.gateway.update(notice.channel, notice.ts, blocks.failure_notice_now(job))
+            except SlackRefused:
+                pass
+        about = f"failed:{job.failures}"
+        if job.state != "failed" or any(n.about == about for n in notices):
+            return
+        payload = blocks.failure_notice(job)
+        try:
+            channel, ts = await self.gateway.post(job.notify_channel or job.approval_channel or "", payload)
+        except SlackRefused:  # loud means somebody hears it: the approver who started the attempt, in a DM
+            try:
+                channel, ts = await self.gateway.dm(job.exporting_by or job.approved_by or job.requested_by, payload)
+            except SlackRefused:  # nowhere to post it (logged by the gateway); the requester's DM still says it
+                channel, ts = "", ""
+        notices.append(PostedMessage(channel=channel, ts=ts, about=about))
+        await self.exports.jobs.save_messages(job, notices=notices)
+
+    async def _requester(self, job: ExportJob) -> None:
+        dms = list(job.requester_dms)
+        about = {"failed": f"failed:{job.failures}", "exported": "exported", "rejected": "rejected"}.get(job.state)
+        new = about is not None and not any(dm.about == about for dm in dms)
+        if not dms and not new:
+            return
+        link = (await self.gateway.permalink(job.approval_channel, job.approval_ts)
+                if job.approval_channel and job.approval_ts else None)
+        payload = blocks.requester_notice(job, link)
+        for dm in dms:
+            try:
+                await self.gateway.update(dm.channel, dm.ts, payload)
+            except SlackRefused:
+                pass
+        if not new:
+            return
+        try:
+            channel, ts = await self.gateway.dm(job.requested_by, payload)
+        except SlackRefused:
+            return  # no DM possible (a deactivated user): nobody left to tell
+        dms.append(PostedMessage(channel=channel, ts=ts, about=about))
+        await self.exports.jobs.save_messages(job, requester_dms=dms)

@@ -1,0 +1,135 @@
+"""The one way out to Slack's Web API: posting, updating, DMs, notices to a person, modals.
+
+slack_sdk's AsyncWebClient with its async retry handlers (rate limited: waits Retry-After; server errors;
+connection errors), so a blip is retried inside one call. Every Slack error is logged here, once, with its
+code. A call Slack refused for good raises `SlackRefused` (the caller decides what then); anything else
+raises `SlackUnavailable`, which outbox jobs let through so the job runner tries again later.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from services.logfmt import fields
+
+log = logging.getLogger(__name__)
+
+# Codes after which trying the same call again cannot work.
+PERMANENT_ERRORS = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "message_not_found", "cant_update_message",
+    "user_not_found", "user_not_in_channel", "cannot_dm_bot", "invalid_blocks", "msg_too_long",
+    "no_text", "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "not_authed",
+    "restricted_action", "expired_trigger_id", "invalid_trigger_id", "not_found", "view_too_large",
+})
+
+
+def retry_handlers() -> list:
+    return [AsyncConnectionErrorRetryHandler(max_retry_count=2), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2)]
+
+
+def build_client(token: str | None, base_url: str) -> AsyncWebClient:
+    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers())
+
+
+def error_code(exc: SlackApiError) -> str:
+    """Slack's error code (`channel_not_found`, …), whatever shape the response had."""
+    data = getattr(exc.response, "data", None)
+    return str(data.get("error")) if isinstance(data, dict) else f"HTTP {getattr(exc.response, 'status_code', '?')}"
+
+
+class SlackCallFailed(Exception):
+    def __init__(self, method: str, error: str):
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+
+
+class SlackRefused(SlackCallFailed):
+    """Slack answered, and the same call cannot succeed later (no such channel, not a member, …)."""
+
+
+class SlackUnavailable(SlackCallFailed):
+    """Slack could not be reached or failed after the client's own retries: try again later."""
+
+
+class SlackGateway:
+    def __init__(self, client: AsyncWebClient):
+        self.client = client
+
+    async def _call(self, method: str, *, read: bool = False, **args) -> dict:
+        """Write methods take a JSON body; read methods (Slack refuses JSON for them) take parameters."""
+        try:
+            if read:
+                response = await self.client.api_call(method, http_verb="GET", params=args)
+            else:
+                response = await self.client.api_call(method, json=args)
+        except SlackApiError as exc:
+            code = error_code(exc)
+            log.warning("slack.call_failed", **fields(method=method, error=code))
+            if code in PERMANENT_ERRORS or code.startswith("invalid_"):
+                raise SlackRefused(method, code) from None
+            raise SlackUnavailable(method, code) from None
+        except Exception as exc:  # connection errors the retry handlers could not mend
+            log.warning("slack.unreachable", **fields(method=method, error=type(exc).__name__))
+            raise SlackUnavailable(method, type(exc).__name__) from None
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+    # Messages ------------------------------------------------------------------------
+    async def post(self, channel: str, payload: dict) -> tuple[str, str]:
+        """Posts in a channel (a user id posts in the DM with that user); returns (channel, ts)."""
+        answer = await self._call("chat.postMessage", channel=channel, **payload)
+        return answer["channel"], answer["ts"]
+
+    async def update(self, channel: str, ts: str, payload: dict) -> None:
+        await self._call("chat.update", channel=channel, ts=ts, **payload)
+
+    async def dm(self, user_id: str, payload: dict) -> tuple[str, str]:
+        return await self.post(user_id, payload)
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            return (await self._call("chat.getPermalink", read=True, channel=channel, message_ts=ts)).get("permalink")
+        except SlackCallFailed:
+            return None
+
+    async def notify_user(self, user_id: str, channel_id: str | None, payload: dict) -> None:
+        """Where they are (only they see it), else in a DM. Never raises: the reason was already logged."""
+        if channel_id:
+            try:
+                await self._call("chat.postEphemeral", channel=channel_id, user=user_id, **payload)
+                return
+            except SlackCallFailed:
+                pass
+        try:
+            await self.dm(user_id, payload)
+        except SlackCallFailed:
+            pass
+
+    # Modals --------------------------------------------------------------------------
+    async def open_modal(self, trigger_id: str, view: dict) -> dict | None:
+        try:
+            return (await self._call("views.open", trigger_id=trigger_id, view=view)).get("view")
+        except SlackCallFailed:
+            return None
+
+    async def update_modal(self, view_id: str, view: dict, *, hash: str | None = None) -> dict | None:
+        """Redraws an open modal. A `hash_conflict` (the person changed it meanwhile) is not an error:
+        their newer state wins and the next redraw uses it."""
+        args: dict[str, Any] = {"view_id": view_id, "view": view, **({"hash": hash} if hash else {})}
+        try:
+            return (await self._call("views.update", **args)).get("view")
+        except SlackCallFailed as exc:
+            if exc.error == "hash_conflict":
+                log.info("slack.modal_changed_meanwhile", **fields(view=view_id))
+            return None
