@@ -200,7 +200,8 @@ class ExportService:
         if job.withdrawn:
             raise ExportRefused(
                 f"I could not post the approval request in the approval channel ({job.withdrawn}).",
-                "Invite me to that channel (`/invite @Ledgerline`), or an admin can choose another with `/xero settings`.")
+                "Invite me to that channel (`/invite @Ledgerline`), "
+                "or an admin can choose another with `/xero settings`.")
         return ExportRequested(job=job)
 
     async def _wait_for_approval_message(self, job: ExportJob, timeout: float = 2.0) -> ExportJob:

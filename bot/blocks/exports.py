@@ -248,7 +248,8 @@ def requester_notice(job, approval_link: str | None) -> dict:
     elif job.state == "rejected" and job.withdrawn:
         text = f"Your export of {job.reference} could not be sent for approval ({job.withdrawn})."
         blocks = [section(f":warning: {escape(text)}"),
-                  context(f"I cannot post in <#{job.approval_channel}>: invite me there (`/invite @Ledgerline`), or an admin "
+                  context(f"I cannot post in <#{job.approval_channel}>: invite me there (`/invite @Ledgerline`), "
+                          f"or an admin "
                           f"can choose another approval channel with `/xero settings`; then ask again with "
                           f"`/xero export {job.reference}`.")]
     elif job.state == "rejected":
