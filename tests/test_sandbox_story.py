@@ -136,7 +136,7 @@ async def record_a_payment_in_xero(stack, browser, approver: Workspace) -> None:
     await xero_page.locator("#bookkeeping").screenshot(path=str(ARTIFACTS / "story-08a-payment-in-xero.png"))
 
     forecast_url = f"{stack.plan.sandbox_url}/forecast/api/v1/"
-    for _ in range(50):
+    for _ in range(150):  # up to 30 s: the sync waits its turn behind Xero's per-minute limit
         await xero_page.goto(forecast_url)
         if await xero_page.locator("td", has_text="Xero payment").count():
             break

@@ -58,7 +58,7 @@ class BotHarness:
         assert response.status == 200, await response.text()
         return name
 
-    async def reply_to(self, name: str, timeout: float = 5.0):
+    async def reply_to(self, name: str, timeout: float = 10.0):
         """The answer the bot sent to a command's response_url."""
         return await self.slack.wait_for("response_url", lambda c: c["name"] == name, timeout)
 
