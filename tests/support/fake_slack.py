@@ -73,7 +73,7 @@ class FakeSlack:
     def called(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, method: str, predicate=lambda call: True, timeout: float = 5.0) -> Call:
+    async def wait_for(self, method: str, predicate=lambda call: True, timeout: float = 10.0) -> Call:
         async def found():
             async with self._changed:
                 while True:
