@@ -102,9 +102,6 @@ class Storage:
     def job_events(self) -> AsyncCollection:
         return self.db["job_events"]
 
-    @property
-    def leases(self) -> AsyncCollection:
-        return self._collection("leases")
 
     @property
     def xero_cache(self) -> AsyncCollection:

@@ -19,7 +19,6 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "tenants": frozenset({"connected_at", "removed_at", "last_success_at"}),
     "links": frozenset({"linked_at", "unlinked_at", "claim_until"}),
     "workspace_settings": frozenset({"updated_at"}),
-    "leases": frozenset({"until"}),
     "xero_cache": frozenset({"fetched_at"}),
 }
 BOOL_FIELDS: dict[str, frozenset[str]] = {}

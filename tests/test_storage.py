@@ -47,32 +47,32 @@ async def test_embedded_server_keeps_data_across_a_restart(tmp_path):
 # Dates: real dates in MongoDB, epoch seconds on the embedded server, real dates to the code either way ------------
 async def test_dates_written_any_way_read_back_as_dates_and_compare_in_filters(storage):
     now = datetime.now(UTC).replace(microsecond=0)
-    leases = storage.leases  # declares `until` as a date
-    await leases.insert_one({"_id": "inserted", "holder": "a", "until": now})
-    await leases.update_one({"_id": "set"}, {"$set": {"holder": "b", "until": now + timedelta(minutes=1)}},
-                            upsert=True)
+    links = storage.links  # declares `claim_until` as a date
+    await links.insert_one({"_id": "inserted", "holder": "a", "claim_until": now})
+    await links.update_one({"_id": "set"}, {"$set": {"holder": "b", "claim_until": now + timedelta(minutes=1)}},
+                           upsert=True)
 
-    assert (await leases.find_one({"_id": "inserted"}))["until"] == now
-    expired = [doc["_id"] async for doc in leases.find({"until": {"$lt": now + timedelta(seconds=30)}})]
+    assert (await links.find_one({"_id": "inserted"}))["claim_until"] == now
+    expired = [doc["_id"] async for doc in links.find({"claim_until": {"$lt": now + timedelta(seconds=30)}})]
     assert expired == ["inserted"]
-    taken = await leases.find_one_and_update({"_id": "set", "until": {"$gt": now}},
-                                             {"$set": {"until": now + timedelta(minutes=2)}},
-                                             return_document=ReturnDocument.AFTER)
-    assert taken["until"] == now + timedelta(minutes=2)
+    taken = await links.find_one_and_update({"_id": "set", "claim_until": {"$gt": now}},
+                                            {"$set": {"claim_until": now + timedelta(minutes=2)}},
+                                            return_document=ReturnDocument.AFTER)
+    assert taken["claim_until"] == now + timedelta(minutes=2)
 
 
 async def test_in_mongodb_a_date_is_stored_as_a_date_and_only_the_embedded_server_gets_epoch_seconds(storage):
     now = datetime.now(UTC)
-    await storage.leases.update_one({"_id": "x"}, {"$set": {"until": now}}, upsert=True)
-    raw = await storage.db["leases"].find_one({"_id": "x"})
-    assert isinstance(raw["until"], float if storage.embedded else datetime)
+    await storage.links.update_one({"_id": "x"}, {"$set": {"claim_until": now}}, upsert=True)
+    raw = await storage.db["links"].find_one({"_id": "x"})
+    assert isinstance(raw["claim_until"], float if storage.embedded else datetime)
 
 
 async def test_a_collection_method_the_codec_does_not_wrap_is_refused_rather_than_skipping_it(storage):
     if not storage.embedded:
         pytest.skip("the codec only stands between the stores and the embedded server")
     with pytest.raises(AttributeError, match="storage codec"):
-        storage.leases.replace_one  # noqa: B018
+        storage.links.replace_one  # noqa: B018
 
 
 async def test_connecting_to_mongodb_turns_dates_stored_as_epoch_seconds_by_earlier_versions_into_dates(storage):
