@@ -119,7 +119,10 @@ class JobQueue:
             existing = await self.open_job(key or "")
             if existing is not None:
                 if existing.state == RUNNING:  # it may have read what it works on already: run it once more
-                    await self.collection.update_one({"_id": existing.id, "state": RUNNING}, {"$set": {"rerun": 1}})
+                    marked = await self.collection.update_one({"_id": existing.id, "state": RUNNING},
+                                                              {"$set": {"rerun": 1}})
+                    if marked.matched_count == 0:  # it finished meanwhile: this change needs a run of its own
+                        return await self.enqueue(kind, payload, key=key, delay=delay, max_attempts=max_attempts)
                 return existing, False
             return await self.enqueue(kind, payload, key=key, delay=delay, max_attempts=max_attempts)
         for listener in self._listeners:
@@ -153,16 +156,23 @@ class JobQueue:
         return result.matched_count == 1
 
     async def complete(self, job: Job) -> bool:
-        """Done, unless an enqueue of its key came while it ran: then it is due again at once."""
-        again = await self.collection.update_one(
-            {**self._held(job), "rerun": 1},
-            {"$set": {"state": QUEUED, "due_at": self.clock(), "rerun": 0, "attempts": 0, "lease_owner": None,
-                      "lease_until": None}})
-        if again.matched_count == 1:
-            for listener in self._listeners:
-                listener()
-            return True
-        return await self._close(job, DONE, None)
+        """Done, unless an enqueue of its key came while it ran: then it is due again at once.
+
+        Closing requires `rerun` to be unset, so an enqueue that marks the job between the two updates
+        is never lost: the loop then takes the first branch."""
+        while True:
+            again = await self.collection.update_one(
+                {**self._held(job), "rerun": 1},
+                {"$set": {"state": QUEUED, "due_at": self.clock(), "rerun": 0, "attempts": 0, "lease_owner": None,
+                          "lease_until": None}})
+            if again.matched_count == 1:
+                for listener in self._listeners:
+                    listener()
+                return True
+            if await self._close(job, DONE, None, unless_rerun=True):
+                return True
+            if await self.collection.count_documents(self._held(job)) == 0:
+                return False  # no longer ours (its lease ran out and another worker took it)
 
     async def give_up(self, job: Job, error: str) -> bool:
         return await self._close(job, FAILED, error)
@@ -210,8 +220,9 @@ class JobQueue:
     async def count(self, **query: Any) -> int:
         return await self.collection.count_documents(query)
 
-    async def _close(self, job: Job, state: str, error: str | None) -> bool:
-        result = await self.collection.update_one(self._held(job), {
+    async def _close(self, job: Job, state: str, error: str | None, *, unless_rerun: bool = False) -> bool:
+        held = {**self._held(job), "rerun": {"$ne": 1}} if unless_rerun else self._held(job)
+        result = await self.collection.update_one(held, {
             "$set": {"state": state, "last_error": error, "finished_at": self.clock(), "lease_owner": None,
                      "lease_until": None},
             "$unset": {"open_key": ""},

@@ -310,3 +310,44 @@ async def test_a_job_whose_process_was_killed_is_finished_by_another_process(sto
     assert finished == [job.id]
     stored = await queue.get(job.id)
     assert stored.state == DONE and stored.attempts == 2
+
+
+class Interleaved:
+    """The jobs collection, with `step` run just before the first update that `when(update)` picks."""
+
+    def __init__(self, collection, when, step):
+        self.collection, self.when, self.step = collection, when, step
+
+    def __getattr__(self, name):
+        return getattr(self.collection, name)
+
+    async def update_one(self, query, update, **kwargs):
+        if self.when is not None and self.when(update):
+            self.when, step = None, self.step
+            await step()
+        return await self.collection.update_one(query, update, **kwargs)
+
+
+async def test_a_change_enqueued_as_its_running_job_finishes_gets_a_run(storage, clock):
+    """The outbox coalesces by key: the job finishes between the enqueue's look and its 'run again' mark."""
+    plain = JobQueue(storage.jobs, clock=clock)
+    await plain.ensure_indexes()
+    await plain.enqueue("sync", key="sync:j1")
+    running = await plain.claim("me", ["sync"])
+    racing = JobQueue(Interleaved(storage.jobs, lambda u: u.get("$set") == {"rerun": 1},
+                                  lambda: plain.complete(running)), clock=clock)
+    await racing.enqueue("sync", key="sync:j1")
+    assert await plain.open_job("sync:j1") is not None  # someone will run it
+
+
+async def test_a_change_enqueued_while_its_job_closes_gets_a_run(storage, clock):
+    """The enqueue marks the job between `complete`'s two updates."""
+    plain = JobQueue(storage.jobs, clock=clock)
+    await plain.ensure_indexes()
+    await plain.enqueue("sync", key="sync:j1")
+    running = await plain.claim("me", ["sync"])
+    closing = JobQueue(Interleaved(storage.jobs, lambda u: "open_key" in u.get("$unset", {}),
+                                   lambda: plain.enqueue("sync", key="sync:j1")), clock=clock)
+    await closing.complete(running)
+    stored = await plain.get(running.id)
+    assert stored.state == QUEUED  # due again at once, not closed
