@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -150,7 +151,9 @@ class InvoiceSync:
     links: LinkStore
 
     async def sync(self, link: Link, invoice: XeroInvoiceState, *, api_key: str | None,
-                   exported: ForecastInvoice | None) -> InvoiceSynced:
+                   exported: ForecastInvoice | None,
+                   before_saving: Callable[[InvoiceSynced], Awaitable[None]] | None = None) -> InvoiceSynced:
+        """`before_saving` sees the report before the link remembers this state of the invoice."""
         status = status_of(invoice)
         report = InvoiceSynced(
             team_id=link.team_id, tenant_id=link.tenant_id, forecast_invoice_id=int(link.forecast_id),
@@ -169,6 +172,8 @@ class InvoiceSync:
             report.line_differences = compare_snapshots(baseline, snapshot)
         elif exported is not None:
             report.line_differences = compare_with_export(exported, snapshot)
+        if before_saving is not None:
+            await before_saving(report)
         await self.links.update_details(link, {**(link.details or {}), "status": invoice.status,
                                                **status.to_details(), "snapshot": snapshot})
         return report
