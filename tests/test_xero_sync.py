@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from services.exports import SYNC_EXPORT
+from services.sync_notices import SYNC_NOTICE
 from services.workspace_settings import SettingsChanges
 from services.xero_sync import SYNC_JOB
 from tests.contracts import require_contracts, validate_xero_accounting_request
@@ -54,10 +56,11 @@ async def export_invoice(bot, xero, *, integer_amounts: bool = False):
 
 
 async def settle(bot, timeout: float = 8.0) -> None:
-    """Waits until no sync job is running or due in the next few seconds (a retry after a failure is)."""
+    """Waits until no sync job, and none of the Slack jobs after it, is running or due in the next few
+    seconds (a retry after a failure is)."""
     deadline = time.monotonic() + timeout
     while True:
-        busy = await bot.container.jobs.count(kind=SYNC_JOB, **{"$or": [
+        busy = await bot.container.jobs.count(kind={"$in": [SYNC_JOB, SYNC_NOTICE, SYNC_EXPORT]}, **{"$or": [
             {"state": "running"}, {"state": "queued", "due_at": {"$lte": time.time() + 5}}]})
         if not busy:
             return
@@ -401,3 +404,123 @@ async def test_xero_sync_on_an_organisation_xero_refuses_says_why(bot, xero):
     answer = await bot.slack.wait_for("chat.postEphemeral", lambda c: "could not be read" in text_of(c))
     assert "Demo Company (UK)" in text_of(answer) and "reconnect" in text_of(answer)
     assert forecast.created == []
+
+
+# ----------------------------------------------------------------------------- Slack away, crashes, limits
+
+
+async def test_a_thread_reply_slack_refused_once_is_delivered_later_exactly_once(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    bot.slack.fail_next("chat.postMessage", "fatal_error")  # Slack's own trouble: worth trying again
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books))
+
+    # the refused call, then the one Slack took; nothing after it
+    assert len([t for t in thread(bot, approval) if "payment of GBP 500.00" in t]) == 2
+    [notice] = [n async for n in bot.storage.sync_notices.find({"what": "payment_recorded"})]
+    assert notice["state"] == "sent" and notice["ts"]
+    assert await bot.storage.sync_notices.count_documents({"state": "unsent"}) == 0
+    assert len(forecast.created) == 1
+
+
+async def test_notices_saved_before_a_crash_are_posted_once_after_the_restart(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    sync = bot.container.xero_sync
+    real_deliver = sync.deliver_notices
+
+    async def process_dies_before_posting(team_id):
+        raise RuntimeError("process stopped")
+
+    sync.deliver_notices = process_dies_before_posting
+    books.pay(UK_TENANT, "1140.00")
+    await deliver(bot, invoice_event(books, when="2026-12-03T10:00:00.000"))
+    sync.deliver_notices = real_deliver
+    assert thread(bot, approval) == [] and dms(bot, "U0MEMBER") == []
+    assert await bot.storage.sync_notices.count_documents({"state": "unsent"}) >= 2
+
+    # Xero delivers the event again and the job runs again: the same notices, not saved twice
+    await bot.storage.xero_events.update_many({}, {"$set": {"state": "new"}})
+    await sync.enqueue(TEAM_ID, UK_TENANT)
+    await settle(bot)
+    await bot.container._sweep()  # the next process's sweep finds what was never posted
+    await settle(bot)
+    outbox = bot.container.runner.kinds[SYNC_NOTICE].handler  # and a second run of the job posts nothing more
+    await outbox(type("Queued", (), {"payload": {"team_id": TEAM_ID}})())
+
+    assert len([t for t in thread(bot, approval) if "payment of GBP 1,140.00" in t]) == 1
+    assert len([t for t in thread(bot, approval) if "is now paid in Xero" in t]) == 1
+    assert len(dms(bot, "U0MEMBER")) == 1
+    assert len(forecast.created) == 1
+
+
+async def test_a_crash_between_posting_a_notice_and_marking_it_sends_only_that_one_again(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    notices = bot.container.xero_sync.notices
+    real_mark, died = notices.mark, []
+
+    async def dies_after_first_post(notice, state, **kwargs):
+        if not died:
+            died.append(notice.what)
+            raise RuntimeError("process stopped")
+        return await real_mark(notice, state, **kwargs)
+
+    notices.mark = dies_after_first_post  # the outbox job and sync share the one store
+    books.pay(UK_TENANT, "1140.00")
+    await deliver(bot, invoice_event(books))
+
+    replies = thread(bot, approval)
+    assert died == ["payment_recorded"]
+    assert len([t for t in replies if "payment of GBP 1,140.00" in t]) == 2  # the one message in the window
+    assert len([t for t in replies if "is now paid in Xero" in t]) == 1
+    assert len(dms(bot, "U0MEMBER")) == 1
+
+
+async def test_the_approval_message_keeps_the_xero_status_across_an_outbox_redraw(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    exported_status = (await bot.storage.export_jobs.find_one({"approval_ts": approval["ts"]}))["xero_status"]
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books))
+
+    job_doc = await bot.storage.export_jobs.find_one({"approval_ts": approval["ts"]})
+    assert job_doc["in_xero"]["label"] == "part_paid" and float(job_doc["in_xero"]["amount_paid"]) == 500
+    job = await bot.container.exports.get_job(TEAM_ID, job_doc["_id"])
+    await bot.container.exports.sync(job)  # any later redraw of the export's messages
+    await settle(bot)
+
+    updates = [text_of(c) for c in bot.slack.called("chat.update") if c["ts"] == approval["ts"]]
+    assert len(updates) >= 2
+    assert "Part paid 500.00 of GBP 1,140.00" in updates[-1]
+    assert exported_status and any(f"({exported_status})" in u for u in updates)  # the export's wording
+    assert f"({exported_status})" not in updates[-1]  # Xero's newer status replaces it
+
+
+async def test_sync_backs_off_when_xeros_answers_say_the_days_calls_are_needed_for_exports(bot, xero):
+    books, forecast, _ = await export_invoice(bot, xero)
+    books.day_remaining = 150  # below SYNC_DAY_RESERVE: what Xero says on its next answer
+    contact = books.edit_contact(UK_TENANT, Name="Acme Group Ltd")
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books), event(contact["ContactID"], UK_TENANT, category="CONTACT"))
+
+    assert len(books.calls) == 1  # the invoices were read; Xero's answer stopped the contacts' read
+    assert len(forecast.created) == 1 and forecast.client_updates == []
+    assert bot.container.xero.calls_left_today(UK_TENANT) == 150
+    [waiting] = [j async for j in bot.storage.jobs.find({"kind": SYNC_JOB, "state": "queued"})]
+    assert waiting["due_at"] > time.time() + 3000
+    assert await bot.storage.xero_events.count_documents({"state": "new"}) == 2
+
+
+async def test_handled_events_and_sent_notices_are_forgotten_after_a_week(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books, when="2026-12-03T10:00:00.000"))
+    books.pay(UK_TENANT, "100.00")
+    await deliver(bot, invoice_event(books, when="2026-12-04T10:00:00.000"))
+    first = await bot.storage.xero_events.find_one({"event_date": "2026-12-03T10:00:00.000"})
+    await bot.storage.xero_events.update_one({"_id": first["_id"]}, {"$set": {"handled_at": time.time() - 8 * 86400}})
+    sent = await bot.storage.sync_notices.count_documents({"state": "sent"})
+    await bot.storage.sync_notices.update_many({}, {"$set": {"finished_at": time.time() - 8 * 86400}})
+
+    await bot.container._sweep()
+
+    assert await bot.storage.xero_events.count_documents({}) == 1
+    assert sent and await bot.storage.sync_notices.count_documents({}) == 0
