@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
 _NOTES_ID = re.compile(r"Xero payment ([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})")
 
+WAITING_FOR_KEY = "payments_wait_for_key"  # link detail: payments not copied, no Forecast key was set
 RAW_LABELS = {"DRAFT": "draft", "SUBMITTED": "submitted", "PAID": "paid", "VOIDED": "voided", "DELETED": "deleted"}
 StatusLabel = Literal["draft", "submitted", "authorised", "part_paid", "paid", "voided", "deleted", "unknown"]
 
@@ -174,8 +175,11 @@ class InvoiceSync:
             report.line_differences = compare_with_export(exported, snapshot)
         if before_saving is not None:
             await before_saving(report)
-        await self.links.update_details(link, {**(link.details or {}), "status": invoice.status,
-                                               **status.to_details(), "snapshot": snapshot})
+        details = {**(link.details or {}), "status": invoice.status, **status.to_details(), "snapshot": snapshot}
+        details.pop(WAITING_FOR_KEY, None)
+        if report.forecast_key_missing and invoice.live_payments:
+            details[WAITING_FOR_KEY] = 1  # the next scan reads it again, and copies them once a key is set
+        await self.links.update_details(link, details)
         return report
 
     # ----------------------------------------------------------------- payments

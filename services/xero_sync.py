@@ -6,8 +6,11 @@
   SYNC_INTERVAL_MINUTES, or `/xero sync`), every sales invoice and contact changed since the last scan
   (`If-Modified-Since`). Each invoice and contact goes through the same code (services/invoice_sync.py,
   services/contact_sync.py), whichever way it came.
-- Before each read it checks what Xero said is left of the organisation's day (`X-DayLimit-Remaining`);
-  below SYNC_DAY_RESERVE the job waits an hour, so exports keep their calls.
+- Before each read it asks the limiter what is left of the organisation's day (our count and Xero's
+  `X-DayLimit-Remaining`); below SYNC_DAY_RESERVE the job waits (at most an hour), so exports keep their calls.
+- What people should hear is saved as notices (services/sync_notices.py) before the link remembers the new
+  state, and sent by the `slack.sync_notice` job; the status goes on the export job (`in_xero`), whose
+  outbox redraws the approval message.
 - A periodic ticker in every process enqueues the scans that are due (the key makes that idempotent).
 The job is idempotent: events are marked done only after they were handled.
 """
@@ -29,7 +32,7 @@ from services.connections import CONNECTED, ConnectionsService, Tenant, TenantNo
 from services.contact_sync import ContactSync, ContactSynced
 from services.export_jobs import ExportJob, InXero, JobStore
 from services.forecast import ForecastApi
-from services.invoice_sync import InvoiceSync, InvoiceSynced
+from services.invoice_sync import WAITING_FOR_KEY, InvoiceSync, InvoiceSynced
 from services.jobs import GiveUp, Job, JobQueue, Periodic, RetryLater
 from services.links import LinkKind, LinkStore
 from services.logfmt import fields
@@ -247,6 +250,8 @@ class XeroSync:
             since = datetime.fromtimestamp(state.last_scan_at or tenant.connected_at.timestamp(), tz=timezone.utc)
             await self._read_changed_since(auth, since - SCAN_OVERLAP, linked_invoices, linked_contacts,
                                            invoices, contacts, summary)
+            pending = pending.model_copy(update={"invoice_ids": [*pending.invoice_ids,
+                                                                 *await self._waiting_for_key(tenant)]})
         if not summary.postponed:
             await self._read_events(auth, pending, linked_invoices, linked_contacts, invoices, contacts, summary)
         await self._apply(tenant, invoices, contacts, summary)
@@ -356,6 +361,13 @@ class XeroSync:
         invoice_id = str(row.get("InvoiceID") or "").lower()
         if invoice_id in linked:
             into[invoice_id] = XeroInvoiceState.model_validate(row)
+
+    async def _waiting_for_key(self, tenant: Tenant) -> list[str]:
+        """Invoices whose payments were not copied for want of a Forecast key, once there is one."""
+        if not await self.workspace_settings.forecast_api_key(tenant.team_id):
+            return []
+        links = await self.links.with_detail(tenant.team_id, "invoice", tenant.tenant_id, WAITING_FOR_KEY, 1)
+        return [link.xero_id for link in links if link.xero_id]
 
     async def _linked_ids(self, tenant: Tenant, kind: LinkKind) -> set[str]:
         return {i.lower() for i in await self.links.linked_xero_ids(tenant.team_id, kind, tenant.tenant_id)}

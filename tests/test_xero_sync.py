@@ -524,3 +524,25 @@ async def test_handled_events_and_sent_notices_are_forgotten_after_a_week(bot, x
 
     assert await bot.storage.xero_events.count_documents({}) == 1
     assert sent and await bot.storage.sync_notices.count_documents({}) == 0
+
+
+async def test_payments_not_copied_for_want_of_a_forecast_key_are_copied_at_the_next_scan_after_one_is_set(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    settings = bot.container.workspace_settings
+    await settings.update(TEAM_ID, SettingsChanges(use_default_forecast_key=True), updated_by="U0ADMIN")
+    assert await settings.forecast_api_key(TEAM_ID) is None
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books))
+    assert forecast.created == []
+    assert any("were not copied to Forecast" in t for t in thread(bot, approval))
+
+    await settings.update(TEAM_ID, SettingsChanges(forecast_api_key=FORECAST_KEY), updated_by="U0ADMIN")
+    books.invoice(UK_TENANT)["_updated"] = 0  # nothing changes in Xero again: only the bot remembers
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time() - 16 * 60)
+    assert await bot.container.xero_sync.enqueue_due() == 1
+    await settle(bot)
+
+    assert [p["amount"] for p in forecast.created] == [500]
+    assert any("payment of GBP 500.00" in t and "added to INV-101" in t for t in thread(bot, approval))
+    link = await bot.storage.links.find_one({"kind": "invoice"})
+    assert "payments_wait_for_key" not in link["details"]
