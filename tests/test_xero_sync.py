@@ -424,6 +424,20 @@ async def test_a_thread_reply_slack_refused_once_is_delivered_later_exactly_once
     assert len(forecast.created) == 1
 
 
+async def test_a_notice_slack_refuses_for_good_is_skipped_and_the_others_are_sent(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    await settle(bot)
+    bot.slack.fail_next("chat.postMessage", "channel_not_found")
+    books.pay(UK_TENANT, "1140.00")
+    await deliver(bot, invoice_event(books))
+
+    assert len([t for t in thread(bot, approval) if "payment of GBP 1,140.00" in t]) == 1  # refused, not retried
+    assert len([t for t in thread(bot, approval) if "is now paid in Xero" in t]) == 1
+    assert len(dms(bot, "U0MEMBER")) == 1
+    refused = await bot.storage.sync_notices.find_one({"state": "refused"})
+    assert refused["what"] == "payment_recorded" and refused["error"] == "channel_not_found"
+
+
 async def test_notices_saved_before_a_crash_are_posted_once_after_the_restart(bot, xero):
     books, forecast, approval = await export_invoice(bot, xero)
     sync = bot.container.xero_sync
