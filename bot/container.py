@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.home_tab import HomeTab
 from bot.slack_directory import SlackUserDirectory
 from bot.slack_gateway import SlackGateway, build_client
-from bot.sync_notifier import SlackSyncNotifier
+from bot.sync_outbox import SyncOutbox
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
 from services.customer_import import CustomerImportService
@@ -28,6 +28,7 @@ from services.org_reference import OrgReferenceStore
 from services.permissions import Permissions
 from services.po_import import PurchaseOrderImportService
 from services.storage import Storage
+from services.sync_notices import SYNC_NOTICE, SyncNoticeStore
 from services.workspace_settings import SettingsDefaults, WorkspaceSettingsService
 from services.xero.client import XeroClient
 from services.xero.identity import XeroIdentity
@@ -78,6 +79,7 @@ class Container:
     async def _sweep(self) -> None:
         await self.exports.sweep()
         await self.jobs.purge_done()
+        await self.xero_sync.sweep()
 
     async def close(self) -> None:
         await self.xero_sync.stop()
@@ -97,6 +99,9 @@ def register_jobs(container: Container) -> None:
     outbox = ExportOutbox(exports, container.gateway, after_sync=container.home.refresh)
     container.runner.register(SYNC_EXPORT, outbox.run, retry_base=2.0)
     ImportJobs(container.customer_import, container.po_import, exports, container.gateway).register(container.runner)
+    container.runner.register(SYNC_JOB, container.xero_sync.handle)
+    sync_outbox = SyncOutbox(container.xero_sync.notices, container.gateway)
+    container.runner.register(SYNC_NOTICE, sync_outbox.run, retry_base=2.0)
 
 
 def _secret(value) -> str | None:
@@ -144,20 +149,22 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         storage, forecast=forecast, xero=xero, connections=connections, links=links,
         workspace_settings=workspace_settings, permissions=permissions, queue=jobs,
     )
+    gateway = SlackGateway(slack)
     home = HomeTab(slack, connections, tokens, exports, permissions, workspace_settings)
     xero_sync = XeroSync(
         storage, xero=xero, forecast=forecast, connections=connections, links=links,
-        workspace_settings=workspace_settings, queue=jobs, notifier=SlackSyncNotifier(slack),
+        workspace_settings=workspace_settings, queue=jobs,
+        notifier=SyncOutbox(SyncNoticeStore(storage.sync_notices), gateway),
         settings=SyncSettings(interval_seconds=settings.sync_interval_minutes * 60,
                               day_reserve=settings.sync_day_reserve),
+        export_changed=exports.sync,
     )
-    runner.register(SYNC_JOB, xero_sync.handle)
     container = Container(
         settings=settings,
         storage=storage,
         http=http,
         slack=slack,
-        gateway=SlackGateway(slack),
+        gateway=gateway,
         box=box,
         tokens=tokens,
         connections=connections,

@@ -9,7 +9,8 @@ who did. History goes to `job_events` (one document per transition or attempt), 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, field_serializer
@@ -42,6 +43,17 @@ class PostedMessage(BaseModel):
     channel: str
     ts: str
     about: str  # what it was posted for: "failed:2", "exported", "rejected"
+
+
+class InXero(BaseModel):
+    """The exported invoice as sync last read it in Xero (services/invoice_sync.py labels)."""
+
+    label: str  # draft | submitted | authorised | part_paid | paid | voided | deleted | unknown
+    currency: str | None = None
+    total: Decimal | None = None
+    amount_paid: Decimal | None = None
+    amount_due: Decimal | None = None
+    paid_on: date | None = None
 
 
 class TenantChoice(BaseModel):
@@ -91,6 +103,7 @@ class ExportJob(BaseModel):
     notices: list[PostedMessage] = []  # failure notices in the notify channel (or an approver's DM)
     requester_dms: list[PostedMessage] = []
     approval_copies: list[PostedMessage] = []  # a second approval message (see bot/export_outbox.py)
+    in_xero: InXero | None = None  # set by sync; the approval message shows it instead of `xero_status`
 
     @field_serializer(*_TIMESTAMPS)
     def _epoch(self, value: datetime | None) -> float | None:
@@ -159,6 +172,12 @@ class JobStore:
     async def synced(self, job: ExportJob) -> None:
         """Slack shows this version of the job (a later change leaves needs_sync set)."""
         await self.jobs.update_one({"_id": job.job_id, "version": job.version}, {"$set": {"needs_sync": 0}})
+
+    async def set_in_xero(self, job: ExportJob, in_xero: InXero) -> ExportJob:
+        """What sync read in Xero (not a state change: no version bump); Slack is redrawn from it."""
+        await self.jobs.update_one({"_id": job.job_id}, {"$set": {"in_xero": in_xero.model_dump(mode="json"),
+                                                                 "needs_sync": 1}})
+        return job.model_copy(update={"in_xero": in_xero})
 
     async def save_messages(self, job: ExportJob, **messages: Any) -> None:
         """Where its messages are (not a state change: no version bump). Only the outbox job writes these."""

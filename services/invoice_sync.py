@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
 _NOTES_ID = re.compile(r"Xero payment ([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})")
 
+WAITING_FOR_KEY = "payments_wait_for_key"  # link detail: payments not copied, no Forecast key was set
 RAW_LABELS = {"DRAFT": "draft", "SUBMITTED": "submitted", "PAID": "paid", "VOIDED": "voided", "DELETED": "deleted"}
 StatusLabel = Literal["draft", "submitted", "authorised", "part_paid", "paid", "voided", "deleted", "unknown"]
 
@@ -150,7 +152,9 @@ class InvoiceSync:
     links: LinkStore
 
     async def sync(self, link: Link, invoice: XeroInvoiceState, *, api_key: str | None,
-                   exported: ForecastInvoice | None) -> InvoiceSynced:
+                   exported: ForecastInvoice | None,
+                   before_saving: Callable[[InvoiceSynced], Awaitable[None]] | None = None) -> InvoiceSynced:
+        """`before_saving` sees the report before the link remembers this state of the invoice."""
         status = status_of(invoice)
         report = InvoiceSynced(
             team_id=link.team_id, tenant_id=link.tenant_id, forecast_invoice_id=int(link.forecast_id),
@@ -169,8 +173,13 @@ class InvoiceSync:
             report.line_differences = compare_snapshots(baseline, snapshot)
         elif exported is not None:
             report.line_differences = compare_with_export(exported, snapshot)
-        await self.links.update_details(link, {**(link.details or {}), "status": invoice.status,
-                                               **status.to_details(), "snapshot": snapshot})
+        if before_saving is not None:
+            await before_saving(report)
+        details = {**(link.details or {}), "status": invoice.status, **status.to_details(), "snapshot": snapshot}
+        details.pop(WAITING_FOR_KEY, None)
+        if report.forecast_key_missing and invoice.live_payments:
+            details[WAITING_FOR_KEY] = 1  # the next scan reads it again, and copies them once a key is set
+        await self.links.update_details(link, details)
         return report
 
     # ----------------------------------------------------------------- payments

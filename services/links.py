@@ -151,6 +151,12 @@ class LinkStore:
                                          "tenant_id": tenant_id})
         return Link.from_doc(doc) if doc else None
 
+    async def with_detail(self, team_id: str, kind: LinkKind, tenant_id: str, name: str, value: object) -> list[Link]:
+        """Live links whose details hold `name` = `value` (e.g. invoices whose payments wait for a key)."""
+        cursor = self.links.find({"team_id": team_id, "kind": kind, "tenant_id": tenant_id, "status": LINKED,
+                                  f"details.{name}": value})
+        return [Link.from_doc(doc) async for doc in cursor]
+
     async def update_details(self, link: Link, details: dict) -> Link:
         """Replace what a link remembers about its objects (e.g. the invoice status sync last saw)."""
         await self.links.update_one(_key(link), {"$set": {"details": details}})

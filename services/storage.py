@@ -120,6 +120,10 @@ class Storage:
         return self.db["xero_sync"]
 
     @property
+    def sync_notices(self) -> AsyncCollection:
+        return self.db["sync_notices"]
+
+    @property
     def xero_reference(self) -> AsyncCollection:
         return self.db["xero_reference"]
 
@@ -174,6 +178,7 @@ class Storage:
                                             ("sort_key", ASCENDING)])
         await self.xero_events.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("state", ASCENDING)])
         await self.xero_sync.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("kind", ASCENDING)])
+        await self.sync_notices.create_index([("team_id", ASCENDING), ("state", ASCENDING)])
 
     async def close(self) -> None:
         await self.client.close()

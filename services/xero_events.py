@@ -78,5 +78,10 @@ class XeroEventStore:
             await self.collection.update_many({"_id": {"$in": event_ids}, "state": NEW},
                                               {"$set": {"state": DONE, "handled_at": self.clock()}})
 
+    async def purge_done(self, older_than: float) -> int:
+        """Forgets events handled a while ago (Xero retries a delivery for a day at most)."""
+        result = await self.collection.delete_many({"state": DONE, "handled_at": {"$lt": self.clock() - older_than}})
+        return result.deleted_count
+
     async def count(self, **query: Any) -> int:
         return await self.collection.count_documents(query)

@@ -6,8 +6,11 @@
   SYNC_INTERVAL_MINUTES, or `/xero sync`), every sales invoice and contact changed since the last scan
   (`If-Modified-Since`). Each invoice and contact goes through the same code (services/invoice_sync.py,
   services/contact_sync.py), whichever way it came.
-- Before each read it checks what Xero said is left of the organisation's day (`X-DayLimit-Remaining`);
-  below SYNC_DAY_RESERVE the job waits an hour, so exports keep their calls.
+- Before each read it asks the limiter what is left of the organisation's day (our count and Xero's
+  `X-DayLimit-Remaining`); below SYNC_DAY_RESERVE the job waits (at most an hour), so exports keep their calls.
+- What people should hear is saved as notices (services/sync_notices.py) before the link remembers the new
+  state, and sent by the `slack.sync_notice` job; the status goes on the export job (`in_xero`), whose
+  outbox redraws the approval message.
 - A periodic ticker in every process enqueues the scans that are due (the key makes that idempotent).
 The job is idempotent: events are marked done only after they were handled.
 """
@@ -20,19 +23,21 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from services.connections import CONNECTED, ConnectionsService, Tenant, TenantNotFound
 from services.contact_sync import ContactSync, ContactSynced
-from services.export_jobs import ExportJob, JobStore
+from services.export_jobs import ExportJob, InXero, JobStore
 from services.forecast import ForecastApi
-from services.invoice_sync import InvoiceSync, InvoiceSynced
+from services.invoice_sync import WAITING_FOR_KEY, InvoiceSync, InvoiceSynced
 from services.jobs import GiveUp, Job, JobQueue, Periodic, RetryLater
 from services.links import LinkKind, LinkStore
 from services.logfmt import fields
 from services.storage import Storage
+from services.sync_notices import SYNC_NOTICE, SyncNotice, SyncNoticeStore, digest, notice_key
 from services.sync_state import SyncRequest, SyncStateStore
 from services.workspace_settings import WorkspaceSettingsService
 from services.xero.client import MAX_INVOICES_PER_REQUEST, TenantAuth, XeroClient
@@ -46,6 +51,7 @@ log = logging.getLogger(__name__)
 SYNC_JOB = "xero.sync"
 SCAN_OVERLAP = timedelta(minutes=5)  # clocks differ a little; reading a change twice is harmless
 BUDGET_WAIT_SECONDS = 3600.0
+EVENTS_KEPT_SECONDS = 7 * 86_400.0
 MINUTE_RESERVE = 10  # calls of Xero's 60 a minute that a sync read never takes: exports go first
 MINUTE_PAUSE_SECONDS = 15.0
 MAX_TICK_SECONDS = 60.0
@@ -56,12 +62,6 @@ def sync_key(team_id: str, tenant_id: str) -> str:
 
 
 class SyncNotifier(Protocol):
-    async def invoice_synced(self, report: InvoiceSynced, job: ExportJob | None, notify_channel: str | None) -> None:
-        """Status line on the approval message, a reply in its thread per change, the requester told of payment."""
-
-    async def contact_synced(self, report: ContactSynced, tenant_name: str, notify_channel: str | None) -> None:
-        """Tell the notification channel what changed on a Forecast client."""
-
     async def sync_answered(self, request: SyncRequest, summary: SyncSummary) -> None:
         """Answer whoever typed /xero sync."""
 
@@ -98,11 +98,14 @@ class XeroSync:
     def __init__(self, storage: Storage, *, xero: XeroClient, forecast: ForecastApi,
                  connections: ConnectionsService, links: LinkStore, workspace_settings: WorkspaceSettingsService,
                  queue: JobQueue, notifier: SyncNotifier, settings: SyncSettings = SyncSettings(),
+                 export_changed: Callable[[ExportJob], Awaitable[None]] | None = None,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep):
         self.events = XeroEventStore(storage.xero_events, clock=clock)
         self.state = SyncStateStore(storage.xero_sync, clock=clock)
         self.export_jobs = JobStore(storage)
+        self.notices = SyncNoticeStore(storage.sync_notices, clock=clock)
+        self.export_changed = export_changed  # ExportService.sync: the approval message is redrawn
         self.xero = xero
         self.connections = connections
         self.links = links
@@ -224,7 +227,7 @@ class XeroSync:
             raise
         await self._answer_requests(tenant, started, summary)
         if summary.postponed:
-            raise RetryLater(BUDGET_WAIT_SECONDS, "keeping the day's remaining Xero calls for exports")
+            raise RetryLater(self._budget_wait(tenant_id), "keeping the day's remaining Xero calls for exports")
         state = await self.state.get(team_id, tenant_id)
         if await self.events.has_pending(team_id, tenant_id) or (state.scan_requested_at or 0) > started:
             raise RetryLater(0.2, "more to do: events or a /xero sync arrived while this ran")
@@ -247,6 +250,8 @@ class XeroSync:
             since = datetime.fromtimestamp(state.last_scan_at or tenant.connected_at.timestamp(), tz=timezone.utc)
             await self._read_changed_since(auth, since - SCAN_OVERLAP, linked_invoices, linked_contacts,
                                            invoices, contacts, summary)
+            pending = pending.model_copy(update={"invoice_ids": [*pending.invoice_ids,
+                                                                 *await self._waiting_for_key(tenant)]})
         if not summary.postponed:
             await self._read_events(auth, pending, linked_invoices, linked_contacts, invoices, contacts, summary)
         await self._apply(tenant, invoices, contacts, summary)
@@ -311,26 +316,58 @@ class XeroSync:
             if link is None:
                 continue  # unlinked meanwhile
             job = await self.export_jobs.exported_job_for(team_id, int(link.forecast_id))
-            report = await self.invoices.sync(link, invoice, api_key=api_key,
-                                              exported=job.invoice if job else None)
+            report = await self.invoices.sync(link, invoice, api_key=api_key, exported=job.invoice if job else None,
+                                              before_saving=partial(self._invoice_read, job, notify_channel))
             if report.changed:
                 summary.invoices.append(report)
-                await self._tell("invoice_synced", report, job, notify_channel)
-        if not api_key:
-            return  # contacts change Forecast clients only; the invoice reports said the key is missing
-        for xero_id, contact in contacts.items():
-            if xero_id not in contact_links:
-                continue
-            contact_report = await self.contacts.sync(contact_links[xero_id], contact, api_key=api_key)
-            if contact_report is not None and contact_report.changed:
-                summary.contacts.append(contact_report)
-                await self._tell("contact_synced", contact_report, tenant.name, notify_channel)
+        if api_key:  # contacts change Forecast clients only; the invoice reports said the key is missing
+            for xero_id, contact in contacts.items():
+                if xero_id not in contact_links:
+                    continue
+                contact_report = await self.contacts.sync(contact_links[xero_id], contact, api_key=api_key)
+                if contact_report is not None and contact_report.changed:
+                    summary.contacts.append(contact_report)
+                    await self.notices.add(contact_notices(contact_report, tenant.name, notify_channel))
+        if summary.invoices or summary.contacts:
+            await self.deliver_notices(team_id)
+
+    async def _invoice_read(self, job: ExportJob | None, notify_channel: str | None, report: InvoiceSynced) -> None:
+        """Before sync saves what it saw: the notices of what changed, and the status on the export job, so a
+        crash in between leaves the change unseen and the next run says it (once: the notices' ids are stable)."""
+        if report.changed:
+            await self.notices.add(invoice_notices(report, job, notify_channel))
+        if job is None:
+            return
+        status = report.status
+        in_xero = InXero(label=status.label, currency=report.currency, total=status.total,
+                         amount_paid=status.amount_paid, amount_due=status.amount_due, paid_on=status.paid_on)
+        if job.in_xero != in_xero:
+            job = await self.export_jobs.set_in_xero(job, in_xero)
+            if self.export_changed is not None:
+                await self.export_changed(job)
+
+    async def deliver_notices(self, team_id: str) -> None:
+        await self.queue.enqueue(SYNC_NOTICE, {"team_id": team_id}, key=notice_key(team_id), max_attempts=20)
+
+    async def sweep(self) -> None:
+        """Heals a lost enqueue of notices, and forgets handled events and sent notices after a week."""
+        for team_id in await self.notices.teams_with_unsent():
+            await self.deliver_notices(team_id)
+        await self.events.purge_done(EVENTS_KEPT_SECONDS)
+        await self.notices.purge_finished()
 
     @staticmethod
     def _keep_invoice(row: dict, linked: set[str], into: dict[str, XeroInvoiceState]) -> None:
         invoice_id = str(row.get("InvoiceID") or "").lower()
         if invoice_id in linked:
             into[invoice_id] = XeroInvoiceState.model_validate(row)
+
+    async def _waiting_for_key(self, tenant: Tenant) -> list[str]:
+        """Invoices whose payments were not copied for want of a Forecast key, once there is one."""
+        if not await self.workspace_settings.forecast_api_key(tenant.team_id):
+            return []
+        links = await self.links.with_detail(tenant.team_id, "invoice", tenant.tenant_id, WAITING_FOR_KEY, 1)
+        return [link.xero_id for link in links if link.xero_id]
 
     async def _linked_ids(self, tenant: Tenant, kind: LinkKind) -> set[str]:
         return {i.lower() for i in await self.links.linked_xero_ids(tenant.team_id, kind, tenant.tenant_id)}
@@ -339,14 +376,17 @@ class XeroSync:
         """False when the day's calls are needed for exports; waits while this minute's are nearly gone."""
         if not self._budget_left(tenant_id):
             return False
-        minute = self.xero.day_budget.minute_remaining(tenant_id)
-        if minute is not None and minute < MINUTE_RESERVE:
+        if self.xero.calls_left_this_minute(tenant_id) < MINUTE_RESERVE:
             await self.sleep(MINUTE_PAUSE_SECONDS)
         return True
 
     def _budget_left(self, tenant_id: str) -> bool:
-        remaining = self.xero.day_budget.remaining(tenant_id)
-        return remaining is None or remaining > self.settings.day_reserve
+        """The limiter's count of today's calls left (ours and what Xero says): the reserve is for exports."""
+        return self.xero.calls_left_today(tenant_id) > self.settings.day_reserve
+
+    def _budget_wait(self, tenant_id: str) -> float:
+        """Until the rolling day gives calls back, at least a minute, at most an hour."""
+        return min(BUDGET_WAIT_SECONDS, max(60.0, self.xero.day_resets_in(tenant_id)))
 
     async def _answer_requests(self, tenant: Tenant, started: float, summary: SyncSummary) -> None:
         for request in await self.state.open_requests(tenant.team_id, tenant.tenant_id, made_before=started):
@@ -364,3 +404,54 @@ class XeroSync:
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def invoice_notices(report: InvoiceSynced, job: ExportJob | None, notify_channel: str | None) -> list[SyncNotice]:
+    """What to tell whom about one invoice: replies in the approval message's thread, a copy of an inexact
+    amount in the notify channel, a DM to the requester once it is paid; without a known approval message,
+    one message in the notify channel."""
+    team, tenant, invoice = report.team_id, report.tenant_id, report.xero_invoice_id.lower()
+    data = report.model_dump(mode="json")
+
+    def notice(what, channel, *key, thread_ts=None, item=None, seq=0) -> SyncNotice:
+        return SyncNotice(id=digest(team, tenant, invoice, what, *key), team_id=team, what=what, channel=channel,
+                          thread_ts=thread_ts, report=data, item=item or {}, seq=seq)
+
+    if job is None or not (job.approval_channel and job.approval_ts):
+        return [notice("unlinked_invoice", notify_channel, digest(data | {"previous_status": None}))] \
+            if notify_channel else []
+    channel, ts = job.approval_channel, job.approval_ts
+    thread: list[tuple] = []
+    for payment in report.payments_recorded:
+        thread.append(("payment_recorded", payment.xero_payment_id, payment.model_dump(mode="json")))
+        if not payment.exact:
+            thread.append(("inexact_payment", payment.xero_payment_id, payment.model_dump(mode="json")))
+    for removed in report.payments_removed:
+        thread.append(("payment_removed", removed.xero_payment_id, removed.model_dump(mode="json")))
+    if report.status_changed and report.previous_status is not None:
+        thread.append(("status", f"{report.status.label}:{report.status.amount_paid}", None))
+    if report.line_differences:
+        thread.append(("lines_edited", digest([d.model_dump() for d in report.line_differences]), None))
+    for problem in report.problems:
+        thread.append(("problem", digest(problem, report.status.model_dump(mode="json")), {"problem": problem}))
+    if report.forecast_key_missing and (report.payments_recorded or report.status.amount_paid):
+        thread.append(("key_missing", str(report.status.amount_paid), None))
+    notices = [notice(what, channel, key, thread_ts=ts, item=item, seq=seq)
+               for seq, (what, key, item) in enumerate(thread)]
+    if notify_channel and notify_channel != channel:
+        notices += [notice("inexact_payment", notify_channel, payment.xero_payment_id, "notify",
+                           item=payment.model_dump(mode="json"), seq=len(notices))
+                    for payment in report.inexact_payments]
+    if report.became_paid and job.requested_by:
+        notices.append(notice("paid", job.requested_by, seq=len(notices)))
+    return notices
+
+
+def contact_notices(report: ContactSynced, tenant_name: str, notify_channel: str | None) -> list[SyncNotice]:
+    """The notify channel hears what changed on a Forecast client (once per new set of values)."""
+    if not notify_channel:
+        return []
+    version = digest([c.model_dump() for c in report.changes], report.problem)
+    return [SyncNotice(id=digest(report.team_id, report.tenant_id, "client", report.forecast_client_id, version),
+                       team_id=report.team_id, what="client_changed", channel=notify_channel,
+                       report=report.model_dump(mode="json"), tenant_name=tenant_name)]

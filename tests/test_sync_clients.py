@@ -31,7 +31,7 @@ async def test_invoices_are_read_fifty_at_a_time_by_id_with_their_lines_and_paym
     assert sent.query["IDs"] == [",".join(IDS)] and sent.query["page"] == ["1"]
     invoice = XeroInvoiceState.model_validate(row)
     assert invoice.amount_due == Decimal("640") and invoice.live_payments[0].date == date(2025, 12, 3)
-    assert client.day_budget.remaining(TENANT.tenant_id) == 987
+    assert client.calls_left_today(TENANT.tenant_id) == 987
     with pytest.raises(ValueError):
         await client.get_invoices_by_ids(TENANT, [f"{n}" for n in range(51)])
 

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from services.exports import SYNC_EXPORT
+from services.sync_notices import SYNC_NOTICE
 from services.workspace_settings import SettingsChanges
 from services.xero_sync import SYNC_JOB
 from tests.contracts import require_contracts, validate_xero_accounting_request
@@ -54,10 +56,11 @@ async def export_invoice(bot, xero, *, integer_amounts: bool = False):
 
 
 async def settle(bot, timeout: float = 8.0) -> None:
-    """Waits until no sync job is running or due in the next few seconds (a retry after a failure is)."""
+    """Waits until no sync job, and none of the Slack jobs after it, is running or due in the next few
+    seconds (a retry after a failure is)."""
     deadline = time.monotonic() + timeout
     while True:
-        busy = await bot.container.jobs.count(kind=SYNC_JOB, **{"$or": [
+        busy = await bot.container.jobs.count(kind={"$in": [SYNC_JOB, SYNC_NOTICE, SYNC_EXPORT]}, **{"$or": [
             {"state": "running"}, {"state": "queued", "due_at": {"$lte": time.time() + 5}}]})
         if not busy:
             return
@@ -344,7 +347,7 @@ async def test_xero_sync_runs_now_and_answers_with_what_changed(bot, xero):
 
 async def test_sync_waits_when_the_days_calls_are_needed_for_exports(bot, xero):
     books, forecast, _ = await export_invoice(bot, xero)
-    bot.container.xero.day_budget.observe(UK_TENANT, {"X-DayLimit-Remaining": "150"})
+    bot.container.xero.observe_limits(UK_TENANT, {"X-DayLimit-Remaining": "150"})
     books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books))
 
@@ -373,7 +376,7 @@ async def test_every_request_sync_sends_to_xero_matches_xeros_spec(bot, xero):
 
 async def test_xero_sync_says_at_once_when_the_days_calls_are_kept_for_exports(bot, xero):
     books, forecast, _ = await export_invoice(bot, xero)
-    bot.container.xero.day_budget.observe(UK_TENANT, {"X-DayLimit-Remaining": "120"})
+    bot.container.xero.observe_limits(UK_TENANT, {"X-DayLimit-Remaining": "120"})
     answer = await bot.ask("sync", user="U0ADMIN")
     assert "Not syncing *Demo Company (UK)*" in text_of(answer) and "kept for exports" in text_of(answer)
     assert await bot.container.jobs.count(kind=SYNC_JOB) == 0 and books.calls == []
@@ -387,7 +390,7 @@ async def test_sync_reads_wait_while_this_minutes_calls_are_nearly_gone(bot, xer
         paused.append(seconds)
 
     bot.container.xero_sync.sleep = no_wait
-    bot.container.xero.day_budget.observe(UK_TENANT, {"X-MinLimit-Remaining": "4"})
+    bot.container.xero.observe_limits(UK_TENANT, {"X-MinLimit-Remaining": "4"})
     books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books))
 
@@ -401,3 +404,160 @@ async def test_xero_sync_on_an_organisation_xero_refuses_says_why(bot, xero):
     answer = await bot.slack.wait_for("chat.postEphemeral", lambda c: "could not be read" in text_of(c))
     assert "Demo Company (UK)" in text_of(answer) and "reconnect" in text_of(answer)
     assert forecast.created == []
+
+
+# ----------------------------------------------------------------------------- Slack away, crashes, limits
+
+
+async def test_a_thread_reply_slack_refused_once_is_delivered_later_exactly_once(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    await settle(bot)  # the export's own messages are all out
+    bot.slack.fail_next("chat.postMessage", "fatal_error")  # Slack's own trouble: worth trying again
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books))
+
+    # the refused call, then the one Slack took; nothing after it
+    assert len([t for t in thread(bot, approval) if "payment of GBP 500.00" in t]) == 2
+    [notice] = [n async for n in bot.storage.sync_notices.find({"what": "payment_recorded"})]
+    assert notice["state"] == "sent" and notice["ts"]
+    assert await bot.storage.sync_notices.count_documents({"state": "unsent"}) == 0
+    assert len(forecast.created) == 1
+
+
+async def test_a_notice_slack_refuses_for_good_is_skipped_and_the_others_are_sent(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    await settle(bot)
+    bot.slack.fail_next("chat.postMessage", "channel_not_found")
+    books.pay(UK_TENANT, "1140.00")
+    await deliver(bot, invoice_event(books))
+
+    assert len([t for t in thread(bot, approval) if "payment of GBP 1,140.00" in t]) == 1  # refused, not retried
+    assert len([t for t in thread(bot, approval) if "is now paid in Xero" in t]) == 1
+    assert len(dms(bot, "U0MEMBER")) == 1
+    refused = await bot.storage.sync_notices.find_one({"state": "refused"})
+    assert refused["what"] == "payment_recorded" and refused["error"] == "channel_not_found"
+
+
+async def test_notices_saved_before_a_crash_are_posted_once_after_the_restart(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    sync = bot.container.xero_sync
+    real_deliver = sync.deliver_notices
+
+    async def process_dies_before_posting(team_id):
+        raise RuntimeError("process stopped")
+
+    sync.deliver_notices = process_dies_before_posting
+    books.pay(UK_TENANT, "1140.00")
+    await deliver(bot, invoice_event(books, when="2026-12-03T10:00:00.000"))
+    sync.deliver_notices = real_deliver
+    assert thread(bot, approval) == [] and dms(bot, "U0MEMBER") == []
+    assert await bot.storage.sync_notices.count_documents({"state": "unsent"}) >= 2
+
+    # Xero delivers the event again and the job runs again: the same notices, not saved twice
+    await bot.storage.xero_events.update_many({}, {"$set": {"state": "new"}})
+    await sync.enqueue(TEAM_ID, UK_TENANT)
+    await settle(bot)
+    await bot.container._sweep()  # the next process's sweep finds what was never posted
+    await settle(bot)
+    outbox = bot.container.runner.kinds[SYNC_NOTICE].handler  # and a second run of the job posts nothing more
+    await outbox(type("Queued", (), {"payload": {"team_id": TEAM_ID}})())
+
+    assert len([t for t in thread(bot, approval) if "payment of GBP 1,140.00" in t]) == 1
+    assert len([t for t in thread(bot, approval) if "is now paid in Xero" in t]) == 1
+    assert len(dms(bot, "U0MEMBER")) == 1
+    assert len(forecast.created) == 1
+
+
+async def test_a_crash_between_posting_a_notice_and_marking_it_sends_only_that_one_again(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    notices = bot.container.xero_sync.notices
+    real_mark, died = notices.mark, []
+
+    async def dies_after_first_post(notice, state, **kwargs):
+        if not died:
+            died.append(notice.what)
+            raise RuntimeError("process stopped")
+        return await real_mark(notice, state, **kwargs)
+
+    notices.mark = dies_after_first_post  # the outbox job and sync share the one store
+    books.pay(UK_TENANT, "1140.00")
+    await deliver(bot, invoice_event(books))
+
+    replies = thread(bot, approval)
+    assert died == ["payment_recorded"]
+    assert len([t for t in replies if "payment of GBP 1,140.00" in t]) == 2  # the one message in the window
+    assert len([t for t in replies if "is now paid in Xero" in t]) == 1
+    assert len(dms(bot, "U0MEMBER")) == 1
+
+
+async def test_the_approval_message_keeps_the_xero_status_across_an_outbox_redraw(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    exported_status = (await bot.storage.export_jobs.find_one({"approval_ts": approval["ts"]}))["xero_status"]
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books))
+
+    job_doc = await bot.storage.export_jobs.find_one({"approval_ts": approval["ts"]})
+    assert job_doc["in_xero"]["label"] == "part_paid" and float(job_doc["in_xero"]["amount_paid"]) == 500
+    job = await bot.container.exports.get_job(TEAM_ID, job_doc["_id"])
+    await bot.container.exports.sync(job)  # any later redraw of the export's messages
+    await settle(bot)
+
+    updates = [text_of(c) for c in bot.slack.called("chat.update") if c["ts"] == approval["ts"]]
+    assert len(updates) >= 2
+    assert "Part paid 500.00 of GBP 1,140.00" in updates[-1]
+    assert exported_status and any(f"({exported_status})" in u for u in updates)  # the export's wording
+    assert f"({exported_status})" not in updates[-1]  # Xero's newer status replaces it
+
+
+async def test_sync_backs_off_when_xeros_answers_say_the_days_calls_are_needed_for_exports(bot, xero):
+    books, forecast, _ = await export_invoice(bot, xero)
+    books.day_remaining = 150  # below SYNC_DAY_RESERVE: what Xero says on its next answer
+    contact = books.edit_contact(UK_TENANT, Name="Acme Group Ltd")
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books), event(contact["ContactID"], UK_TENANT, category="CONTACT"))
+
+    assert len(books.calls) == 1  # the invoices were read; Xero's answer stopped the contacts' read
+    assert len(forecast.created) == 1 and forecast.client_updates == []
+    assert bot.container.xero.calls_left_today(UK_TENANT) == 150
+    [waiting] = [j async for j in bot.storage.jobs.find({"kind": SYNC_JOB, "state": "queued"})]
+    assert waiting["due_at"] > time.time() + 3000
+    assert await bot.storage.xero_events.count_documents({"state": "new"}) == 2
+
+
+async def test_handled_events_and_sent_notices_are_forgotten_after_a_week(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books, when="2026-12-03T10:00:00.000"))
+    books.pay(UK_TENANT, "100.00")
+    await deliver(bot, invoice_event(books, when="2026-12-04T10:00:00.000"))
+    first = await bot.storage.xero_events.find_one({"event_date": "2026-12-03T10:00:00.000"})
+    await bot.storage.xero_events.update_one({"_id": first["_id"]}, {"$set": {"handled_at": time.time() - 8 * 86400}})
+    sent = await bot.storage.sync_notices.count_documents({"state": "sent"})
+    await bot.storage.sync_notices.update_many({}, {"$set": {"finished_at": time.time() - 8 * 86400}})
+
+    await bot.container._sweep()
+
+    assert await bot.storage.xero_events.count_documents({}) == 1
+    assert sent and await bot.storage.sync_notices.count_documents({}) == 0
+
+
+async def test_payments_not_copied_for_want_of_a_forecast_key_are_copied_at_the_next_scan_after_one_is_set(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    settings = bot.container.workspace_settings
+    await settings.update(TEAM_ID, SettingsChanges(use_default_forecast_key=True), updated_by="U0ADMIN")
+    assert await settings.forecast_api_key(TEAM_ID) is None
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books))
+    assert forecast.created == []
+    assert any("were not copied to Forecast" in t for t in thread(bot, approval))
+
+    await settings.update(TEAM_ID, SettingsChanges(forecast_api_key=FORECAST_KEY), updated_by="U0ADMIN")
+    books.invoice(UK_TENANT)["_updated"] = 0  # nothing changes in Xero again: only the bot remembers
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time() - 16 * 60)
+    assert await bot.container.xero_sync.enqueue_due() == 1
+    await settle(bot)
+
+    assert [p["amount"] for p in forecast.created] == [500]
+    assert any("payment of GBP 500.00" in t and "added to INV-101" in t for t in thread(bot, approval))
+    link = await bot.storage.links.find_one({"kind": "invoice"})
+    assert "payments_wait_for_key" not in link["details"]

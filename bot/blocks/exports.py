@@ -142,8 +142,11 @@ def _state_blocks(job) -> list[dict]:
         return [section(f":hourglass_flowing_sand: Exporting to *{escape(job.tenant_name or '')}*… "
                         f"approved by {user(job.approved_by)}")]
     if job.state == "exported":
-        return [section(_exported_line(job), accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url)),
-                context(f"Approved by {user(job.approved_by)}")]
+        blocks = [section(_exported_line(job), accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url)),
+                  context(f"Approved by {user(job.approved_by)}")]
+        if job.in_xero is not None:
+            blocks.append(context(f":receipt: *In Xero:* {escape(in_xero_line(job.in_xero))}"))
+        return blocks
     if job.state == "failed":
         return _failed_blocks(job)
     if job.withdrawn:
@@ -154,13 +157,47 @@ def _state_blocks(job) -> list[dict]:
 
 def _exported_line(job) -> str:
     number = escape(job.xero_invoice_number or job.reference)
-    status = f" ({job.xero_status})" if job.xero_status else ""
+    status = f" ({job.xero_status})" if job.xero_status and job.in_xero is None else ""  # sync has newer news
     where = escape(job.tenant_name or "")
     if job.outcome == "found_in_xero":
         return f":link: {number} was already in *{where}*{status}; linked to it instead of creating another."
     if job.outcome == "already_linked":
         return f":link: Already exported as {number}{status}; nothing new was created."
     return f":white_check_mark: Exported to *{where}* as {number}{status}."
+
+
+IN_XERO_WORDS = {"draft": "a draft", "submitted": "awaiting approval", "authorised": "awaiting payment",
+                 "part_paid": "part paid", "paid": "paid", "voided": "voided", "deleted": "deleted",
+                 "unknown": "in an unknown state"}
+
+
+def in_xero_line(status, currency: str | None = None) -> str:
+    """An invoice's status in Xero in one line, e.g. *Paid 1,200.00 of GBP 1,200.00 on 3 Dec*."""
+    currency = currency or getattr(status, "currency", None)
+    label = status.label if status.label in IN_XERO_WORDS else "unknown"
+    if label == "paid":
+        return (f"Paid {_number(status.amount_paid)} of {_amount(currency, status.total)} "
+                f"on {_day(status.paid_on)}")
+    if label == "part_paid":
+        return (f"Part paid {_number(status.amount_paid)} of {_amount(currency, status.total)} · "
+                f"{_number(status.amount_due)} due")
+    if label == "authorised":
+        return f"Awaiting payment · {_amount(currency, status.amount_due)} due"
+    if label in ("voided", "deleted"):
+        return f"{label.capitalize()} in Xero · Forecast keeps the invoice"
+    return f"{IN_XERO_WORDS[label].capitalize()} in Xero"
+
+
+def _number(value) -> str:
+    return f"{(value or 0):,.2f}"
+
+
+def _amount(currency: str | None, value) -> str:
+    return f"{currency or ''} {_number(value)}".strip()
+
+
+def _day(value) -> str:
+    return f"{value.day} {value:%b}" if value else "an unknown date"
 
 
 def _pending_blocks(job) -> list[dict]:

@@ -13,9 +13,7 @@ CLIENT_FIELD_NAMES = {"name": "Name", "street": "Street", "zip": "Post code", "c
 LINE_FIELD_NAMES = {"description": "description", "quantity": "quantity", "unit_amount": "unit price",
                     "discount": "discount %"}
 TOTAL_NAMES = {"sub_total": "Total before tax", "total_tax": "Tax", "total": "Total"}
-STATUS_WORDS = {"draft": "a draft", "submitted": "awaiting approval", "authorised": "awaiting payment",
-                "part_paid": "part paid", "paid": "paid", "voided": "voided", "deleted": "deleted",
-                "unknown": "in an unknown state"}
+STATUS_WORDS = export_blocks.IN_XERO_WORDS
 
 
 def number(value: Decimal | None) -> str:
@@ -32,52 +30,47 @@ def day(value: date | None) -> str:
 
 def status_line(report) -> str:
     """One line for the approval message, e.g. *Paid 1,200.00 of GBP 1,200.00 on 3 Dec*."""
-    status, currency = report.status, report.currency
-    label = status.label
-    if label == "paid":
-        return f"Paid {number(status.amount_paid)} of {amount(currency, status.total)} on {day(status.paid_on)}"
-    if label == "part_paid":
-        return (f"Part paid {number(status.amount_paid)} of {amount(currency, status.total)} · "
-                f"{number(status.amount_due)} due")
-    if label == "authorised":
-        return f"Awaiting payment · {amount(currency, status.amount_due)} due"
-    if label in ("voided", "deleted"):
-        return f"{label.capitalize()} in Xero · Forecast keeps the invoice"
-    return f"{STATUS_WORDS[label].capitalize()} in Xero"
-
-
-def approval_with_status(job, report) -> dict:
-    """The approval message as the export left it, with the invoice's status in Xero under it."""
-    payload = export_blocks.approval_message(job)
-    blocks = [*payload["blocks"], context(f":receipt: *In Xero:* {escape(status_line(report))}")]
-    return {**payload, "blocks": blocks}
+    return export_blocks.in_xero_line(report.status, report.currency)
 
 
 def thread_replies(report) -> list[dict]:
     """One reply per change, oldest first: payments, then the status, then edits and problems."""
-    ref, currency = escape(report.reference), report.currency
     replies = []
     for payment in report.payments_recorded:
-        text = (f":heavy_plus_sign: A payment of {amount(currency, payment.amount)} on {day(payment.paid_on)} "
-                f"was recorded in Xero and added to {ref} in Forecast.")
-        replies.append(message(text, [section(text)]))
+        replies.append(payment_recorded(report, payment))
         if not payment.exact:
             replies.append(inexact_payment(report, payment))
-    for payment in report.payments_removed:
-        text = (f":heavy_minus_sign: A payment of {amount(currency, payment.amount)} was removed in Xero, so it "
-                f"was deleted from {ref} in Forecast.")
-        replies.append(message(text, [section(text)]))
+    replies += [payment_removed(report, payment) for payment in report.payments_removed]
     if report.status_changed and report.previous_status is not None:
         replies.append(status_reply(report))
     if report.line_differences:
         replies.append(lines_edited(report))
-    for problem in report.problems:
-        text = f":warning: Forecast could not be updated for {ref}: {escape(problem)}"
-        replies.append(message(text, [section(text), context("The next sync tries again.")]))
+    replies += [forecast_problem(report, problem) for problem in report.problems]
     if report.forecast_key_missing and (report.payments_recorded or report.status.amount_paid):
-        text = f":warning: Payments on {ref} were not copied to Forecast: no Forecast API key is set."
-        replies.append(message(text, [section(text), context("An admin can add one with `/xero settings`.")]))
+        replies.append(key_missing(report))
     return replies
+
+
+def payment_recorded(report, payment) -> dict:
+    text = (f":heavy_plus_sign: A payment of {amount(report.currency, payment.amount)} on {day(payment.paid_on)} "
+            f"was recorded in Xero and added to {escape(report.reference)} in Forecast.")
+    return message(text, [section(text)])
+
+
+def payment_removed(report, payment) -> dict:
+    text = (f":heavy_minus_sign: A payment of {amount(report.currency, payment.amount)} was removed in Xero, so it "
+            f"was deleted from {escape(report.reference)} in Forecast.")
+    return message(text, [section(text)])
+
+
+def forecast_problem(report, problem: str) -> dict:
+    text = f":warning: Forecast could not be updated for {escape(report.reference)}: {escape(problem)}"
+    return message(text, [section(text), context("The next sync tries again.")])
+
+
+def key_missing(report) -> dict:
+    text = f":warning: Payments on {escape(report.reference)} were not copied to Forecast: no Forecast API key is set."
+    return message(text, [section(text), context("An admin can add one with `/xero settings`.")])
 
 
 def status_reply(report) -> dict:

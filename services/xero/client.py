@@ -16,7 +16,6 @@ import aiohttp
 from pydantic import BaseModel
 
 from services.retry import RetryPolicy
-from services.xero.day_budget import DayBudget
 from services.xero.errors import (
     XeroAuthError,
     XeroError,
@@ -95,7 +94,6 @@ class XeroClient:
         on_refused: Callable[[TenantAuth], Awaitable[object]] | None = None,
         on_success: Callable[[TenantAuth], Awaitable[object]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-        day_budget: DayBudget | None = None,
     ):
         self._session = session
         self._base_url = api_url.rstrip("/") + ACCOUNTING_PATH
@@ -109,7 +107,6 @@ class XeroClient:
         self._on_success = on_success  # told (throttled) that a call to an organisation succeeded
         self._monotonic = monotonic
         self._success_reported: dict[str, float] = {}
-        self.day_budget = day_budget or DayBudget()
 
     # ----------------------------------------------------------------- transport
 
@@ -188,7 +185,6 @@ class XeroClient:
                 method, self._base_url + path, params=query or None, data=body, headers=headers,
                 timeout=self._timeout,
             ) as response:
-                self.day_budget.observe(tenant.tenant_id, response.headers)
                 self._observe(tenant.tenant_id, response.headers)
                 return _Answer(response.status, response.headers, await response.read())
 
@@ -245,6 +241,13 @@ class XeroClient:
     def calls_left_today(self, tenant_id: str) -> int:
         """The smaller of our own count and what Xero last said (X-DayLimit-Remaining)."""
         return self._limiter.calls_left_today(tenant_id)
+
+    def calls_left_this_minute(self, tenant_id: str) -> int:
+        return self._limiter.calls_left_this_minute(tenant_id)
+
+    def observe_limits(self, tenant_id: str, headers: Any) -> None:
+        """What Xero says is left (its headers), as read from every answer."""
+        self._observe(tenant_id, headers)
 
     def day_resets_in(self, tenant_id: str) -> float:
         """Seconds until the day budget grows again."""

@@ -81,6 +81,13 @@ class TenantLimiter:
         budget = self._budget(tenant_id)
         return max(0, self._day_left(budget, self._clock()))
 
+    def calls_left_this_minute(self, tenant_id: str) -> int:
+        """Calls that may start now within Xero's minute (ours and what Xero last counted)."""
+        budget = self._budget(tenant_id)
+        now = self._clock()
+        elsewhere = _recent(budget.minute_elsewhere, now, self.minute)
+        return max(0, self.per_minute - self._minute_used(budget, now) - elsewhere)
+
     def day_resets_in(self, tenant_id: str) -> float:
         """Seconds until a call of today's budget is given back (a rolling day: the oldest call ages out)."""
         budget = self._budget(tenant_id)

@@ -1,0 +1,58 @@
+"""The `slack.sync_notice` job: what sync saved to tell people (services/sync_notices.py) reaches Slack.
+
+Through the one gateway (bot/slack_gateway.py). Notices are sent oldest first and each is marked sent
+right after Slack took it. Slack unreachable: the job raises and the runner tries again later, from the
+first notice not sent. Slack refusing one for good (a deleted channel, a deactivated requester) marks that
+one refused (the gateway logged why) and the rest go on. A crash between a post and its mark sends that
+one notice again on the next run (Slack has no idempotency key); nothing else is sent twice.
+
+Also answers /xero sync (an ephemeral message, else a DM: best effort, like every answer to a person).
+"""
+
+from __future__ import annotations
+
+from bot.blocks import sync as blocks
+from bot.slack_gateway import SlackGateway, SlackRefused
+from services.contact_sync import ContactSynced
+from services.invoice_sync import InvoiceSynced, PaymentRecorded, PaymentRemoved
+from services.jobs import Job
+from services.sync_notices import REFUSED, SENT, SyncNotice, SyncNoticeStore
+from services.sync_state import SyncRequest
+from services.xero_sync import SyncSummary
+
+
+class SyncOutbox:
+    def __init__(self, notices: SyncNoticeStore, gateway: SlackGateway):
+        self.notices = notices
+        self.gateway = gateway
+
+    async def run(self, queued: Job) -> None:
+        for notice in await self.notices.unsent(queued.payload["team_id"]):
+            payload = render(notice)
+            if notice.thread_ts:
+                payload = {**payload, "thread_ts": notice.thread_ts}
+            try:
+                _, ts = await self.gateway.post(notice.channel, payload)
+            except SlackRefused as refused:
+                await self.notices.mark(notice, REFUSED, error=refused.error)
+                continue
+            await self.notices.mark(notice, SENT, ts=ts)
+
+    async def sync_answered(self, request: SyncRequest, summary: SyncSummary) -> None:
+        await self.gateway.notify_user(request.user_id, request.channel_id, blocks.sync_answer(summary))
+
+
+def render(notice: SyncNotice) -> dict:
+    if notice.what == "client_changed":
+        return blocks.client_changed(ContactSynced.model_validate(notice.report), notice.tenant_name or "")
+    report = InvoiceSynced.model_validate(notice.report)
+    if notice.what in ("payment_recorded", "inexact_payment"):
+        payment = PaymentRecorded.model_validate(notice.item)
+        return (blocks.payment_recorded if notice.what == "payment_recorded" else blocks.inexact_payment)(
+            report, payment)
+    if notice.what == "payment_removed":
+        return blocks.payment_removed(report, PaymentRemoved.model_validate(notice.item))
+    if notice.what == "problem":
+        return blocks.forecast_problem(report, str(notice.item.get("problem", "")))
+    return {"status": blocks.status_reply, "lines_edited": blocks.lines_edited, "key_missing": blocks.key_missing,
+            "paid": blocks.paid_notice, "unlinked_invoice": blocks.unlinked_invoice_notice}[notice.what](report)
