@@ -37,6 +37,11 @@ SEED = int(os.environ.get("FAULT_SEED", "8"))
 HOOKS = ("after_refresh_answer", "after_xero_create", "before_xero_create")
 REQUESTER, APPROVER, ADMIN = "U0MEMBER", "U0APPROVER", "U0ADMIN"
 
+# What a kill may leave unfinished and must not: exports, their messages and imports. (The Xero sync's
+# periodic scan may rightly wait a minute for Xero's per-minute budget: it is not part of these stories.)
+UNFINISHED_WORK = {"state": {"$in": ["queued", "running"]},
+                   "kind": {"$in": ["export.run", "slack.sync_export", "import.customers", "import.purchase_orders"]}}
+
 
 @pytest.fixture
 async def stand_ins():
@@ -98,7 +103,7 @@ async def check_final(stand_ins: StandIns, storage, reference: str) -> None:
     assert len(invoices_in_xero(stand_ins, reference)) == 1, f"{reference}: not exactly one invoice in Xero"
     jobs = [j async for j in storage.export_jobs.find({"reference": reference})]
     assert [j["state"] for j in jobs] == ["exported"], f"{reference}: {[j['state'] for j in jobs]}"
-    assert await storage.jobs.count_documents({"state": {"$in": ["queued", "running"]}}) == 0
+    assert await storage.jobs.count_documents(UNFINISHED_WORK) == 0
     messages = about(stand_ins, reference)
     approval = [m for m in messages if m["channel"] == "C0APPROVALS"]
     assert len(approval) == 1, f"{reference}: {len(approval)} approval messages"
@@ -114,7 +119,7 @@ async def settled(stand_ins: StandIns, storage, reference: str) -> bool:
     job = await storage.export_jobs.find_one({"reference": reference})
     if job is None or job["state"] != "exported" or job.get("needs_sync") != 0:
         return False
-    if await storage.jobs.count_documents({"state": {"$in": ["queued", "running"]}}):
+    if await storage.jobs.count_documents(UNFINISHED_WORK):
         return False
     return any(m["channel"].startswith("D") for m in about(stand_ins, reference))
 
@@ -154,7 +159,8 @@ async def export_with_kills(stand_ins: StandIns, storage, bot: BotProcess, refer
     await asyncio.sleep(rng.uniform(0.0, 1.0))
     bot.kill()
     await bot.start()
-    await eventually(lambda: settled(stand_ins, storage, reference), timeout=30)
+    # Up to 90 s: after a dozen exports the bot rightly waits for Xero's next minute (60 calls a minute).
+    await eventually(lambda: settled(stand_ins, storage, reference), timeout=90)
     await check_final(stand_ins, storage, reference)
 
 
@@ -260,7 +266,7 @@ async def test_an_import_whose_process_died_after_creating_the_client_finishes_b
     assert await bot.wait_dead(15)
     await bot.start()  # nobody submits again: the import job is taken over and links the client it made
     await imported_once(stand_ins, storage, contact)
-    assert await storage.jobs.count_documents({"state": {"$in": ["queued", "running"]}}) == 0
+    assert await storage.jobs.count_documents(UNFINISHED_WORK) == 0
 
 
 async def test_a_kill_between_posting_the_approval_message_and_saving_it_heals_when_the_copy_is_clicked(
@@ -310,7 +316,7 @@ async def test_an_export_whose_process_dies_in_every_attempt_ends_failed_with_re
     [notice] = failed["notices"]
     shown = stand_ins.slack.find_message(notice["channel"], notice["ts"])
     assert "export_retry" in action_ids(shown) and "on our side" in shown["text"]
-    assert await storage.jobs.count_documents({"state": {"$in": ["queued", "running"]}}) == 0
+    assert await storage.jobs.count_documents(UNFINISHED_WORK) == 0
 
     bot.stop()
     await bot.start()
