@@ -42,6 +42,9 @@ class ExportOutbox:
         job = await self.exports.get_job(queued.payload["team_id"], queued.payload["job_id"])
         if job is None:
             return
+        if job.batch_id:  # one message for the whole batch (bot/batch_outbox.py)
+            await self.exports.jobs.synced(job)
+            return
         job = await self._connected_choices_only(job)
         if not await self._approval_message(job):
             return

@@ -91,6 +91,10 @@ class ExportJob(BaseModel):
     notices: list[PostedMessage] = []  # failure notices in the notify channel (or an approver's DM)
     requester_dms: list[PostedMessage] = []
     approval_copies: list[PostedMessage] = []  # a second approval message (see bot/export_outbox.py)
+    batch_id: str | None = None  # one of several invoices approved together (services/export_batches.py)
+    allow_duplicate: bool = False  # an admin chose to export it although a removed organisation has it
+    xero_total: str | None = None  # Xero's Total after a batch export
+    total_differs: bool = False  # ... and it differs from Forecast's
 
     @field_serializer(*_TIMESTAMPS)
     def _epoch(self, value: datetime | None) -> float | None:
@@ -180,6 +184,9 @@ class JobStore:
             query["requested_by"] = requested_by
         cursor = self.jobs.find(query).sort("requested_at", DESCENDING).limit(limit)
         return [ExportJob.from_doc(doc) async for doc in cursor]
+
+    async def of_batch(self, team_id: str, batch_id: str) -> list[ExportJob]:
+        return [ExportJob.from_doc(doc) async for doc in self.jobs.find({"team_id": team_id, "batch_id": batch_id})]
 
     async def open_job_for(self, team_id: str, forecast_invoice_id: int) -> ExportJob | None:
         doc = await self.jobs.find_one({"team_id": team_id, "forecast_invoice_id": forecast_invoice_id,

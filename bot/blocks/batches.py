@@ -141,6 +141,9 @@ def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "exported_to_removed_org":
         return (":warning: exported before to an organisation since removed: "
                 "exported again only if an admin chooses to (it will then exist twice)")
+    if code == "choose_organisation":
+        return (":no_entry: not ready: the client is linked to no single organisation "
+                "(export it alone with `/xero export` to choose one)")
     return f":question: {escape(code)}"
 
 
@@ -394,3 +397,38 @@ def line_from(check, client: str, organisation: str | None, outcome=None, url: s
         messages=tuple(outcome.messages) if outcome else (),
         url=url,
     )
+
+
+# ----------------------------------------------------------------------------- after the decision
+
+
+def batch_requester_notice(view: BatchView, link: str | None) -> dict:
+    """The requester's one DM once every invoice of the batch is decided."""
+    title = _title(view)
+    where = f" <{link}|See the approval message>." if link else ""
+    blocks = [section(f"*{escape(title)}* — {_summary(view)}.{where}")]
+    attention = [line for line in view.lines if line.needs_attention][:SHOWN_LINES]
+    blocks += _line_sections(attention)
+    blocks += _state_blocks(view) if view.state == "rejected" else []
+    return message(title, blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def batch_withdrawn(view: BatchView, error: str) -> dict:
+    text = f"I could not post the approval request in the approval channel ({error})."
+    return message(text, [section(f":warning: {escape(text)} Nothing was exported."), context(
+        "Invite me to that channel (`/invite @Ledgerline`), or an admin can choose another with `/xero settings`, "
+        "then ask again.")])
+
+
+BATCH_REFUSALS = {
+    "not_found": "This batch no longer exists.",
+    "not_approver": "Only approvers can approve or reject exports.",
+    "own_request": "You asked for this export, so someone else must approve it.",
+    "already_handled": "This batch was already approved or rejected.",
+    "not_admin": "Only a workspace admin can choose to export an invoice again to a second organisation.",
+}
+
+
+def batch_click_refused(code: str) -> dict:
+    text = BATCH_REFUSALS.get(code, "That did not work.")
+    return message(text, [section(f":no_entry: {text}")])
