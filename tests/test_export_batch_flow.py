@@ -156,3 +156,58 @@ async def test_a_batch_job_run_again_after_a_crash_creates_nothing_twice(bot, xe
     jobs = [j async for j in bot.storage.export_jobs.find({})]
     assert {(j["state"], j["outcome"]) for j in jobs} == {("exported", "linked_existing")}
     assert await bot.storage.links.count_documents({"kind": "invoice"}) == 2
+
+
+async def test_an_invoice_exported_to_a_removed_organisation_goes_again_only_when_an_admin_picks_it(bot, xero):
+    bot.slack.users["U0FINANCE"] = {"id": "U0FINANCE", "is_admin": False}
+    books = await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(102)],
+                          settings={"approver_users": ["U0FINANCE", "U0APPROVER"]})
+    await bot.container.links.link(TEAM_ID, "invoice", 101, "removed-org", xero_id="old", xero_number="INV-101")
+    await bot.storage.links.update_one({"forecast_id": "101"}, {"$set": {"status": "unlinked"}})  # as removal does
+    await bot.ask("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    assert "exported before to an organisation since removed" in text_of(message)
+    picked = {"batch_allow_duplicates_block": {"batch_allow_duplicates": {
+        "type": "multi_static_select", "selected_options": [{"text": {"type": "plain_text", "text": "INV-101"},
+                                                             "value": "INV-101"}]}}}
+
+    not_admin = await bot.click("batch_approve_all", batch_id_of(message), user="U0FINANCE", channel="C0APPROVALS",
+                                state=picked)
+    assert "Only a workspace admin" in text_of(await bot.reply_to(not_admin))
+    assert books.sent("PUT", "Invoices") == []
+
+    await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS", state=picked)
+    await batch_shows(bot, message, "Exported 2 invoices")
+    assert sorted(i["InvoiceNumber"] for i in books.invoices[UK_TENANT]) == ["INV-101", "INV-102"]
+    assert (await bot.storage.export_jobs.find_one({"reference": "INV-101"}))["allow_duplicate"] in (True, 1)
+
+
+async def test_without_the_admins_choice_an_invoice_of_a_removed_organisation_is_not_exported_again(bot, xero):
+    books = await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(102)])
+    await bot.container.links.link(TEAM_ID, "invoice", 101, "removed-org", xero_id="old", xero_number="INV-101")
+    await bot.storage.links.update_one({"forecast_id": "101"}, {"$set": {"status": "unlinked"}})
+    await bot.ask("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
+    done = await batch_shows(bot, message, "Exported 2 invoices")
+    assert "since removed" in text_of(done) and "not exported" in text_of(done)
+    assert [i["InvoiceNumber"] for i in books.invoices[UK_TENANT]] == ["INV-102"]
+
+
+async def test_when_xeros_day_budget_would_run_out_the_batch_waits_and_the_message_says_so(bot, xero):
+    books = await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(102)])
+    client = bot.container.xero
+    client.calls_left_today = lambda tenant_id: 3
+    client.day_resets_in = lambda tenant_id: 3600.0
+    await bot.ask("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
+    waiting = await batch_shows(bot, message, "waiting for Xero's daily limit")
+    assert "goes on by itself" in text_of(waiting) and books.sent("PUT", "Invoices") == []
+    assert {j["state"] async for j in bot.storage.export_jobs.find({})} == {"exporting"}
+
+    # Xero's day comes back: the same job goes on and exports the rest.
+    del client.calls_left_today, client.day_resets_in
+    await bot.storage.jobs.update_one({"kind": "export.batch", "state": "queued"}, {"$set": {"due_at": 0}})
+    await batch_shows(bot, message, "Exported 2 invoices")
+    assert sorted(i["InvoiceNumber"] for i in books.invoices[UK_TENANT]) == ["INV-101", "INV-102"]
