@@ -211,3 +211,17 @@ async def test_when_xeros_day_budget_would_run_out_the_batch_waits_and_the_messa
     await bot.storage.jobs.update_one({"kind": "export.batch", "state": "queued"}, {"$set": {"due_at": 0}})
     await batch_shows(bot, message, "Exported 2 invoices")
     assert sorted(i["InvoiceNumber"] for i in books.invoices[UK_TENANT]) == ["INV-101", "INV-102"]
+
+
+async def test_a_long_batch_stays_within_slacks_limits_with_every_line_one_click_away(bot, xero):
+    await prepare(bot, xero, invoices=[invoices_with(100 + n) for n in range(1, 31)])
+    said = text_of(await bot.ask("export INV-101..INV-130", user="U0MEMBER"))
+    assert "30 invoices went to" in said
+    message = await batch_message(bot)
+    assert len(message["blocks"]) <= 50 and "and 15 more" in text_of(message)
+    assert "INV-130" not in text_of(message)
+
+    await bot.click("batch_see_all", batch_id_of(message), user="U0MEMBER", channel="C0APPROVALS")
+    opened = await bot.slack.wait_for("views.open")
+    modal = text_of(opened["view"])
+    assert all(f"INV-{100 + n}" in modal for n in range(1, 31))
