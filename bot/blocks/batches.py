@@ -309,6 +309,7 @@ def batch_requested(requested: int, refused: list[RefusedReference], view: Batch
         what = "1 invoice" if count == 1 else f"{count} invoices"
         where = f"<#{approval_channel}>" if approval_channel else "the approval channel"
         blocks.append(section(f":outbox_tray: {what} went to {where} for approval: {_summary(view)}."))
+        blocks.append(section(", ".join(f"`{escape(line.reference)}`" for line in view.lines)))
         text = f"{what} went for approval"
     else:
         blocks.append(section(":warning: Nothing went for approval."))
