@@ -99,7 +99,8 @@ def register_jobs(container: Container) -> None:
     container.runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
     outbox = ExportOutbox(exports, container.gateway, after_sync=container.home.refresh)
     container.runner.register(SYNC_EXPORT, outbox.run, retry_base=2.0)
-    container.runner.register(EXPORT_BATCH, container.batches.run_batch_job)
+    container.runner.register(EXPORT_BATCH, container.batches.run_batch_job,
+                              on_give_up=container.batches.on_batch_gave_up)
     container.runner.register(SYNC_BATCH, BatchOutbox(container.batches, container.gateway).run, retry_base=2.0)
     ImportJobs(container.customer_import, container.po_import, exports, container.gateway).register(container.runner)
 

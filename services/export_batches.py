@@ -28,12 +28,14 @@ from services.logfmt import fields
 from services.org_reference import OrgReferenceStore
 from services.storage import Storage, stamp
 from services.xero.client import TenantAuth
+from services.xero.errors import XeroError
 
 log = logging.getLogger(__name__)
 
 SYNC_BATCH = "slack.sync_batch"
 READY_CODES = ("ready", "already_in_xero")
 NO_ORGANISATION = "choose_organisation"  # the line's check when the client's organisation is not known
+NOT_CHECKED = "not_checked"  # Xero could not be asked when the batch was requested
 GENERATION = 1  # one generation per batch: a rerun of the same chunk replays Xero's answer
 
 BatchDecision = Literal["pending", "approved", "rejected"]
@@ -173,10 +175,17 @@ class BatchExportService:
             mine = [j for j in jobs if j.tenant_id == tenant_id]
             tenant = connected[tenant_id]
             account_code, tax_type = settings.line_defaults(tenant_id)
-            checks = await self.exporter.preflight(
-                team_id, TenantAuth(tenant_id, tenant.token_set_id), [_item(j) for j in mine],
-                BatchSettings(account_code=account_code, tax_type=tax_type, status=settings.export_status),
-                set(connected))
+            try:
+                checks = await self.exporter.preflight(
+                    team_id, TenantAuth(tenant_id, tenant.token_set_id), [_item(j) for j in mine],
+                    BatchSettings(account_code=account_code, tax_type=tax_type, status=settings.export_status),
+                    set(connected))
+            except XeroError as exc:  # the request stands; Approve all checks again when it exports
+                log.warning("export.batch_preflight_failed", **fields(team=team_id, tenant=tenant_id, error=str(exc)))
+                for job in mine:
+                    lines[job.job_id] = {"check": NOT_CHECKED, "currency": job.invoice.currency,
+                                         "total": str(job.invoice.total), "check_data": {}}
+                continue
             for job, check in zip(mine, checks, strict=True):
                 problem = check.problem(check.code)
                 lines[job.job_id] = {"check": check.code, "currency": check.currency,
@@ -309,6 +318,18 @@ class BatchExportService:
         await self.store.set(batch, waiting_until=None)
         log.info("export.batch_done", **fields(team=team_id, batch=batch.batch_id, tenant=tenant_id,
                                                invoices=len(running)))
+        await self.sync(batch)
+
+    async def on_batch_gave_up(self, queued: Job, error: str) -> None:
+        """The job runner stopped trying: the organisation's unfinished invoices are failed, so the sweep does
+        not start them again, and they can be asked for again (the number look-up links what Xero has)."""
+        batch = await self.store.get(queued.payload["team_id"], queued.payload["batch_id"])
+        if batch is None:
+            return
+        log.warning("export.batch_gave_up", **fields(team=batch.team_id, batch=batch.batch_id, error=error))
+        for job in await self.jobs_of(batch):
+            if job.tenant_id == queued.payload["tenant_id"] and job.state in (APPROVED, EXPORTING):
+                await self._record(job, None, "Something went wrong on our side while exporting, several times")
         await self.sync(batch)
 
     async def _record(self, job: ExportJob, outcome: ItemOutcome | None, error: str | None = None) -> None:

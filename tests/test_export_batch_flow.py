@@ -225,3 +225,19 @@ async def test_a_long_batch_stays_within_slacks_limits_with_every_line_one_click
     opened = await bot.slack.wait_for("views.open")
     modal = text_of(opened["view"])
     assert all(f"INV-{100 + n}" in modal for n in range(1, 31))
+
+
+async def test_a_batch_job_that_keeps_failing_ends_with_its_invoices_failed_not_running_for_ever(bot, xero,
+                                                                                                 monkeypatch):
+    books = await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(102)])
+    for _ in range(40):
+        books.fail_next("GET", "Invoices", 400, {"Message": "something odd"})
+    monkeypatch.setattr("services.jobs.backoff", lambda *args, **kwargs: 0.0)  # every retry is due at once
+    await bot.ask("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
+    assert "not checked yet" in text_of(message)  # Xero could not be asked for the pre-flight check
+    done = await batch_shows(bot, message, "Exported 2 invoices", timeout=30)
+    assert "several times" in text_of(done)
+    assert {j["state"] async for j in bot.storage.export_jobs.find({})} == {"failed"}
+    assert books.sent("PUT", "Invoices") == []
