@@ -50,7 +50,7 @@ def _line(batch: Batch, job: ExportJob) -> blocks.BatchLine:
     return blocks.BatchLine(
         reference=job.reference, client=job.customer.name, currency=line.get("currency") or job.invoice.currency,
         total=Decimal(str(line.get("total") or job.invoice.total)), organisation=job.tenant_name,
-        check=line.get("check") or "ready", check_data=dict(line.get("check_data") or {}), outcome=outcome,
+        check=line.get("check") or "not_checked", check_data=dict(line.get("check_data") or {}), outcome=outcome,
         xero_number=job.xero_invoice_number, xero_status=job.xero_status,
         xero_total=Decimal(job.xero_total) if job.xero_total else None,
         messages=tuple(job.error_details or ([job.error] if job.error else [])), url=job.xero_url)

@@ -97,7 +97,8 @@ def register_jobs(container: Container) -> None:
 
     exports = container.exports
     container.runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
-    outbox = ExportOutbox(exports, container.gateway, after_sync=container.home.refresh)
+    outbox = ExportOutbox(exports, container.gateway, after_sync=container.home.refresh,
+                          batch_sync=container.batches.sync_of)
     container.runner.register(SYNC_EXPORT, outbox.run, retry_base=2.0)
     container.runner.register(EXPORT_BATCH, container.batches.run_batch_job,
                               on_give_up=container.batches.on_batch_gave_up)

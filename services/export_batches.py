@@ -129,7 +129,11 @@ class BatchExportService:
             raise ExportRefused(f"I could not read the invoices from Forecast: {exc}",
                                 "Nothing was exported.") from None
         refused = list(selection.refused)
-        batch_id = uuid.uuid4().hex
+        batch = Batch(batch_id=uuid.uuid4().hex, team_id=team_id, requested_by=user_id, job_ids=[], lines={},
+                      export_status=settings.export_status, approval_channel=settings.approval_channel)
+        if selection.selected:  # first, so a crash while its jobs are made leaves them findable (sweep)
+            await self.store.create(batch)
+        batch_id = batch.batch_id
         jobs: list[ExportJob] = []
         for chosen in selection.selected:
             job = await self._create_job(team_id, user_id, channel_id, batch_id, chosen, settings, tenants)
@@ -139,11 +143,13 @@ class BatchExportService:
                 jobs.append(job)
         requested = len(selection.selected) + len(selection.refused)
         if not jobs:
+            if selection.selected:
+                await self.store.batches.delete_one({"_id": batch_id})
             return BatchRequested(None, [], refused, requested)
-        lines = await self._preflight(team_id, jobs, settings, tenants)
-        batch = Batch(batch_id=batch_id, team_id=team_id, requested_by=user_id, job_ids=[j.job_id for j in jobs],
-                      lines=lines, export_status=settings.export_status, approval_channel=settings.approval_channel)
-        await self.store.create(batch)
+        batch.job_ids = [j.job_id for j in jobs]
+        await self.store.set(batch, job_ids=batch.job_ids)
+        batch.lines = await self._preflight(team_id, jobs, settings, tenants)
+        await self.store.set(batch, lines=batch.lines)
         await self.sync(batch)
         log.info("export.batch_requested", **fields(team=team_id, user=user_id, batch=batch_id, invoices=len(jobs)))
         return BatchRequested(batch, jobs, refused, requested)
@@ -364,8 +370,16 @@ class BatchExportService:
 
     # Reading and telling ------------------------------------------------------------------
     async def jobs_of(self, batch: Batch) -> list[ExportJob]:
-        found = {job.job_id: job for job in await self.exports.jobs.of_batch(batch.team_id, batch.batch_id)}
-        return [found[job_id] for job_id in batch.job_ids if job_id in found]
+        """In the order requested (a job a crash left out of `job_ids` comes last)."""
+        found = await self.exports.jobs.of_batch(batch.team_id, batch.batch_id)
+        order = {job_id: n for n, job_id in enumerate(batch.job_ids)}
+        return sorted(found, key=lambda job: order.get(job.job_id, len(order)))
+
+    async def sync_of(self, job: ExportJob) -> None:
+        """A batch's invoice needs Slack to catch up (the sweep found it): its batch's message is redrawn."""
+        batch = await self.store.get(job.team_id, job.batch_id or "")
+        if batch is not None:
+            await self.sync(batch)
 
     async def sync(self, batch: Batch) -> None:
         """Slack will show the batch's saved state (one outbox job per batch). Never raises."""
