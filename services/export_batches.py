@@ -214,10 +214,13 @@ class BatchExportService:
             return refusal or "not_found"
         if duplicates and not await self.exports.permissions.is_admin(user_id):
             return "not_admin"
-        if not await self.store.decide(batch, "approved", user_id):
+        if batch.decision != "pending":
             return "already_handled"
+        # Each invoice is decided by its own atomic transition, the batch afterwards: a crash in between
+        # leaves the rest pending and the buttons on the message; the approved ones are exported (sweep).
         wanted = {ref.casefold() for ref in duplicates}
         tenants: set[str] = set()
+        decided = 0
         for job in await self.jobs_of(batch):
             if job.state != PENDING:
                 continue
@@ -230,9 +233,14 @@ class BatchExportService:
                     exporting_by=user_id, allow_duplicate=chosen)
                 if moved is not None and job.tenant_id:
                     tenants.add(job.tenant_id)
+                    decided += 1
             else:
-                await self.exports.jobs.transition(job, "rejected", by=user_id, note="left out of the batch",
-                                                   rejected_by=user_id, finished_at=self.exports.clock())
+                left = await self.exports.jobs.transition(job, "rejected", by=user_id, note="left out of the batch",
+                                                          rejected_by=user_id, finished_at=self.exports.clock())
+                decided += left is not None
+        if not decided:  # another approver (or a reject) decided every invoice first
+            return "already_handled"
+        await self.store.decide(batch, "approved", user_id)
         for tenant_id in sorted(tenants):
             await self._start(batch, tenant_id)
         log.info("export.batch_approved", **fields(team=team_id, user=user_id, batch=batch_id,
@@ -245,12 +253,18 @@ class BatchExportService:
         refusal = await self._check_clicker(batch, user_id)
         if refusal or batch is None:
             return refusal or "not_found"
-        if not await self.store.decide(batch, "rejected", user_id):
+        if batch.decision != "pending":
             return "already_handled"
+        decided = 0
         for job in await self.jobs_of(batch):
             if job.state == PENDING:
-                await self.exports.jobs.transition(job, "rejected", by=user_id, rejected_by=user_id,
-                                                   rejected_at=self.exports.clock(), finished_at=self.exports.clock())
+                rejected = await self.exports.jobs.transition(
+                    job, "rejected", by=user_id, rejected_by=user_id, rejected_at=self.exports.clock(),
+                    finished_at=self.exports.clock())
+                decided += rejected is not None
+        if not decided:
+            return "already_handled"
+        await self.store.decide(batch, "rejected", user_id)
         await self.sync(batch)
         return None
 

@@ -241,3 +241,36 @@ async def test_a_batch_job_that_keeps_failing_ends_with_its_invoices_failed_not_
     assert "several times" in text_of(done)
     assert {j["state"] async for j in bot.storage.export_jobs.find({})} == {"failed"}
     assert books.sent("PUT", "Invoices") == []
+
+
+async def test_two_approvers_clicking_approve_all_together_export_each_invoice_once(bot, xero):
+    import asyncio
+
+    bot.slack.users["U0THIRD"] = {"id": "U0THIRD", "is_admin": True}
+    books = await prepare(bot, xero, invoices=[invoices_with(100 + n) for n in range(1, 7)])
+    await bot.ask("export INV-101..INV-106", user="U0MEMBER")
+    message = await batch_message(bot)
+    batch = batch_id_of(message)
+    await asyncio.gather(bot.click("batch_approve_all", batch, user="U0APPROVER", channel="C0APPROVALS"),
+                         bot.click("batch_approve_all", batch, user="U0THIRD", channel="C0APPROVALS"))
+    await batch_shows(bot, message, "Exported 6 invoices")
+    numbers = [i["InvoiceNumber"] for i in books.invoices[UK_TENANT]]
+    assert sorted(numbers) == [f"INV-{100 + n}" for n in range(1, 7)]
+    approvals = [e async for e in bot.storage.job_events.find({"to_state": "approved"})]
+    assert len(approvals) == 6
+
+
+async def test_a_crash_in_the_middle_of_approve_all_leaves_the_rest_approvable_and_exports_each_once(bot, xero):
+    books = await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(102)])
+    await bot.ask("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    # As if the process died after approving INV-101 only: the sweep starts its organisation's job.
+    first = await bot.storage.export_jobs.find_one({"reference": "INV-101"})
+    await bot.storage.export_jobs.update_one({"_id": first["_id"]}, {"$set": {
+        "state": "approved", "approved_by": "U0APPROVER", "version": first["version"] + 1}})
+    await bot.container.exports.sweep()
+    await bot.slack.wait_for("chat.update", lambda c: "INV-101" in text_of(c) and "created as" in text_of(c), 15)
+
+    await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
+    await batch_shows(bot, message, "Exported 2 invoices")
+    assert sorted(i["InvoiceNumber"] for i in books.invoices[UK_TENANT]) == ["INV-101", "INV-102"]
