@@ -19,7 +19,8 @@ from bot.sync_outbox import SyncOutbox
 from services.connections import ConnectionsService
 from services.crypto import SecretBox
 from services.customer_import import CustomerImportService
-from services.exports import EXPORT_RUN, SYNC_EXPORT, ExportService
+from services.export_batches import SYNC_BATCH, BatchExportService
+from services.exports import EXPORT_BATCH, EXPORT_RUN, SYNC_EXPORT, ExportService
 from services.forecast import ForecastApi
 from services.jobs import JobQueue, JobRunner, Periodic
 from services.ledger_choices import LedgerChoices
@@ -58,6 +59,7 @@ class Container:
     links: LinkStore
     xero_cache: XeroCache
     exports: ExportService
+    batches: BatchExportService
     customer_import: CustomerImportService
     po_import: PurchaseOrderImportService
     ledger_choices: LedgerChoices
@@ -91,13 +93,18 @@ class Container:
 
 def register_jobs(container: Container) -> None:
     """Every job kind this process's workers run."""
+    from bot.batch_outbox import BatchOutbox
     from bot.export_outbox import ExportOutbox
     from bot.import_jobs import ImportJobs
 
     exports = container.exports
     container.runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
-    outbox = ExportOutbox(exports, container.gateway, after_sync=container.home.refresh)
+    outbox = ExportOutbox(exports, container.gateway, after_sync=container.home.refresh,
+                          batch_sync=container.batches.sync_of)
     container.runner.register(SYNC_EXPORT, outbox.run, retry_base=2.0)
+    container.runner.register(EXPORT_BATCH, container.batches.run_batch_job,
+                              on_give_up=container.batches.on_batch_gave_up)
+    container.runner.register(SYNC_BATCH, BatchOutbox(container.batches, container.gateway).run, retry_base=2.0)
     ImportJobs(container.customer_import, container.po_import, exports, container.gateway).register(container.runner)
     container.runner.register(SYNC_JOB, container.xero_sync.handle)
     sync_outbox = SyncOutbox(container.xero_sync.notices, container.gateway)
@@ -175,6 +182,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         links=links,
         xero_cache=xero_cache,
         exports=exports,
+        batches=BatchExportService(storage, exports, reference_store),
         customer_import=CustomerImportService(*import_services),
         po_import=PurchaseOrderImportService(*import_services),
         ledger_choices=LedgerChoices(connections, reference_store),

@@ -33,14 +33,21 @@ log = logging.getLogger(__name__)
 
 class ExportOutbox:
     def __init__(self, exports: ExportService, gateway: SlackGateway,
-                 after_sync: Callable[[str], Awaitable[None]] | None = None):
+                 after_sync: Callable[[str], Awaitable[None]] | None = None,
+                 batch_sync: Callable[[ExportJob], Awaitable[None]] | None = None):
         self.exports = exports
         self.gateway = gateway
         self.after_sync = after_sync  # e.g. redraw the Home tabs of the workspace
+        self.batch_sync = batch_sync  # a batch's invoice: its batch's one message (bot/batch_outbox.py)
 
     async def run(self, queued: Job) -> None:
         job = await self.exports.get_job(queued.payload["team_id"], queued.payload["job_id"])
         if job is None:
+            return
+        if job.batch_id:  # one message for the whole batch (bot/batch_outbox.py)
+            if self.batch_sync is not None:
+                await self.batch_sync(job)
+            await self.exports.jobs.synced(job)
             return
         job = await self._connected_choices_only(job)
         if not await self._approval_message(job):

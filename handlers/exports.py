@@ -6,6 +6,7 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.batch_outbox import BatchOutbox, batch_view
 from bot.blocks import batches as batch_blocks
 from bot.blocks import exports as blocks
 from bot.container import Container
@@ -27,14 +28,26 @@ async def export(ctx: CommandContext) -> None:
     if too_many is not None:  # nothing is requested: the admin splits the list
         await ctx.reply(blocks.too_many_references(MAX_REFERENCES + too_many.count, MAX_REFERENCES))
         return
-    if asked.unexported:
-        await ctx.reply(batch_blocks.unexported_not_available())
-        return
     if len(asked.references) == 1 and not asked.problems:
         await ctx.reply(await _request_one(ctx, asked.references[0]))
         return
-    answers = [(reference, await _request_one(ctx, reference)) for reference in asked.references]
-    await ctx.reply(batch_blocks.several_answers(answers, batch_blocks.problems_as_refusals(asked.problems)))
+    await ctx.reply(await _request_batch(ctx, asked))
+
+
+async def _request_batch(ctx: CommandContext, asked) -> dict:
+    """Several references, a range or `unexported`: one batch, one approval message, one answer."""
+    container = ctx.container
+    try:
+        requested = await container.batches.request(ctx.team_id, ctx.user_id, ctx.channel_id, asked)
+    except ExportRefused as refusal:
+        return blocks.refused(refusal.message, refusal.hint)
+    refused = batch_blocks.problems_as_refusals(asked.problems) + [
+        batch_blocks.RefusedReference(r.reference, r.reason, dict(r.data)) for r in requested.refused]
+    view = None
+    if requested.batch is not None:
+        view = batch_view(requested.batch, requested.jobs, 0.0)
+    channel = requested.batch.approval_channel if requested.batch else None
+    return batch_blocks.batch_requested(requested.requested + len(asked.problems), refused, view, channel)
 
 
 async def _request_one(ctx: CommandContext, reference: str) -> dict:
@@ -119,3 +132,58 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         outcome = await service.reject(submission.team_id, meta.job_id, user_id, reason)
         if isinstance(outcome, Refused):
             await notify_user(container, user_id, meta.channel_id, blocks.click_refused(outcome))
+
+    register_batch_actions(app, container)
+
+
+def chosen_duplicates(state: State | None) -> list[str]:
+    """The invoices an admin picked to export again despite a removed organisation."""
+    for block in (state.values if state else {}).values():
+        picked = block.get(batch_blocks.DUPLICATE_ACTION)
+        if picked:
+            return [option.value for option in picked.selected_options]
+    return []
+
+
+def register_batch_actions(app: AsyncApp, container: Container) -> None:
+    batches = container.batches
+    outbox = BatchOutbox(batches, container.gateway)
+
+    async def approve_batch(context, respond, *, only_ready: bool) -> None:
+        click = BlockAction.of(context)
+        refusal = await batches.approve(click.team_id, click.record_id(), click.user_id, only_ready=only_ready,
+                                        duplicates=chosen_duplicates(click.state))
+        if refusal:
+            await answer_click(container, click, respond, batch_blocks.batch_click_refused(refusal))
+
+    @app.action(batch_blocks.APPROVE_ALL_ACTION)
+    async def approve_all(ack, context, respond):
+        await ack()  # the export runs in one job per organisation (services/export_batches.py)
+        await approve_batch(context, respond, only_ready=False)
+
+    @app.action(batch_blocks.APPROVE_READY_ACTION)
+    async def approve_ready(ack, context, respond):
+        await ack()
+        await approve_batch(context, respond, only_ready=True)
+
+    @app.action(batch_blocks.REJECT_ACTION)
+    async def reject_batch(ack, context, respond):
+        await ack()
+        click = BlockAction.of(context)
+        refusal = await batches.reject(click.team_id, click.record_id(), click.user_id)
+        if refusal:
+            await answer_click(container, click, respond, batch_blocks.batch_click_refused(refusal))
+
+    @app.action(batch_blocks.DUPLICATE_ACTION)
+    async def duplicates_picked(ack):
+        await ack()  # read from the message state when Approve is clicked
+
+    @app.action(batch_blocks.SEE_ALL_ACTION)
+    async def see_all(ack, context, respond):
+        await ack()
+        click = BlockAction.of(context)
+        view = await outbox.view(click.team_id, click.record_id())
+        if view is None:
+            await answer_click(container, click, respond, batch_blocks.batch_click_refused("not_found"))
+            return
+        await container.gateway.open_modal(click.trigger(), batch_blocks.batch_lines_modal(view))

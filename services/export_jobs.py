@@ -104,6 +104,10 @@ class ExportJob(BaseModel):
     requester_dms: list[PostedMessage] = []
     approval_copies: list[PostedMessage] = []  # a second approval message (see bot/export_outbox.py)
     in_xero: InXero | None = None  # set by sync; the approval message shows it instead of `xero_status`
+    batch_id: str | None = None  # one of several invoices approved together (services/export_batches.py)
+    allow_duplicate: bool = False  # an admin chose to export it although a removed organisation has it
+    xero_total: str | None = None  # Xero's Total after a batch export
+    total_differs: bool = False  # ... and it differs from Forecast's
 
     @field_serializer(*_TIMESTAMPS)
     def _epoch(self, value: datetime | None) -> float | None:
@@ -149,6 +153,7 @@ class JobStore:
         await self.jobs.create_index("open_key", unique=True, sparse=True)
         await self.jobs.create_index("needs_sync")
         await self.jobs.create_index("state")
+        await self.jobs.create_index("batch_id")  # the invoices of one batch
         # Requests made before open_key existed get it now (a duplicate of an earlier one keeps none).
         async for doc in self.jobs.find({"state": {"$in": list(OPEN_STATES)}}):
             if not doc.get("open_key"):
@@ -199,6 +204,9 @@ class JobStore:
             query["requested_by"] = requested_by
         cursor = self.jobs.find(query).sort("requested_at", DESCENDING).limit(limit)
         return [ExportJob.from_doc(doc) async for doc in cursor]
+
+    async def of_batch(self, team_id: str, batch_id: str) -> list[ExportJob]:
+        return [ExportJob.from_doc(doc) async for doc in self.jobs.find({"team_id": team_id, "batch_id": batch_id})]
 
     async def open_job_for(self, team_id: str, forecast_invoice_id: int) -> ExportJob | None:
         doc = await self.jobs.find_one({"team_id": team_id, "forecast_invoice_id": forecast_invoice_id,

@@ -125,6 +125,13 @@ def export_run_key(team_id: str, forecast_invoice_id: int) -> str:
     return f"export:{team_id}:{forecast_invoice_id}"
 
 
+EXPORT_BATCH = "export.batch"  # the invoices of a batch in one organisation (services/export_batches.py)
+
+
+def batch_run_key(team_id: str, batch_id: str, tenant_id: str) -> str:
+    return f"batch:{team_id}:{batch_id}:{tenant_id}"
+
+
 # ----------------------------------------------------------------------------- the service
 
 
@@ -485,7 +492,12 @@ class ExportService:
         runs it every lease period): an approved or exporting job with nothing running it gets its
         export job; a job whose Slack messages lag behind its state gets its outbox job."""
         for job in await self.jobs.in_states((APPROVED, EXPORTING)):
-            if await self.queue.open_job(export_run_key(job.team_id, job.forecast_invoice_id)) is None:
+            if job.batch_id and job.tenant_id:  # its organisation's `export.batch` job runs it
+                key = batch_run_key(job.team_id, job.batch_id, job.tenant_id)
+                if await self.queue.open_job(key) is None:
+                    await self.queue.enqueue(EXPORT_BATCH, {"team_id": job.team_id, "batch_id": job.batch_id,
+                                                            "tenant_id": job.tenant_id}, key=key)
+            elif await self.queue.open_job(export_run_key(job.team_id, job.forecast_invoice_id)) is None:
                 await self._start_export(job)
         for job in await self.jobs.needing_sync():
             if await self.queue.open_job(f"sync:{job.job_id}") is None:

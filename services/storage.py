@@ -127,6 +127,10 @@ class Storage:
     def xero_reference(self) -> AsyncCollection:
         return self.db["xero_reference"]
 
+    @property
+    def export_batches(self) -> AsyncCollection:
+        return self.db["export_batches"]
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:

@@ -6,7 +6,6 @@ from tests.support.export_flow import (
     CLIENT,
     click,
     final_update,
-    invoice,
     job,
     job_id_of,
     prepare,
@@ -121,27 +120,6 @@ async def test_a_linked_client_uses_its_linked_contact_without_searching(bot, xe
     await final_update(bot, job_id_of(approval), "exported")
     assert books.sent("GET", "Contacts") == [] and books.sent("PUT", "Contacts") == []
     assert books.sent_bodies("PUT", "Invoices")[0]["Invoices"][0]["Contact"] == {"ContactID": "c-linked"}
-
-
-async def test_several_references_at_once_get_one_answer_saying_what_became_of_each(bot, xero):
-    await prepare(bot, xero, invoices=[invoice(), invoice(id=102, invoice_reference="INV-102")])
-    name = await bot.command("export INV-101..INV-102, INV-999 INV-9..INV-1", user="U0MEMBER")
-    from tests.support.export_flow import replies
-
-    (answer,) = await replies(bot, name, 1)  # one use of the response_url, whatever the number of invoices
-    said = text_of(answer)
-    assert "INV-101 for" in said and "INV-102 for" in said and "for approval" in said
-    assert "No Forecast invoice has the reference INV-999" in said
-    assert "INV-9..INV-1" in said and "the range runs backwards" in said
-    await bot.slack.wait_for("chat.postMessage", lambda c: "INV-102" in text_of(c))
-    assert await bot.storage.export_jobs.count_documents({"state": "pending"}) == 2
-
-
-async def test_export_unexported_says_it_is_not_available_yet_and_requests_nothing(bot, xero):
-    await prepare(bot, xero)
-    said = text_of(await bot.ask("export unexported Acme", user="U0MEMBER"))
-    assert "not available yet" in said and "INV-101..INV-130" in said
-    assert await bot.storage.export_jobs.count_documents({}) == 0
 
 
 async def test_an_invoice_already_waiting_for_approval_is_not_requested_twice(bot, xero):

@@ -225,7 +225,27 @@ async def test_newcomer_walks_the_whole_story(stack, browser):
     listing = slack.last_message("Connected Xero organisations (1)")
     await listing.wait_for()
     assert "Demo Company (US)" not in await listing.inner_text()
+    await month_end_in_one_go(stack, member, approver)
     assert_bot_answered_everything(stack)
+
+
+async def month_end_in_one_go(stack, member: Workspace, approver: Workspace) -> None:
+    """Max asks for every unexported invoice; Grace approves them all from one message."""
+    await member.type("/xero export unexported")
+    await member.page.locator(".message.ephemeral", has_text="for approval").last.wait_for()
+    await approver.open("U0APPROVER", "C0APPROVALS")
+    batch = approver.page.locator(".message", has_text="INV-102").filter(
+        has=approver.page.locator(".bk-button[data-action-id=batch_approve_all]")).last
+    await batch.wait_for()
+    assert "INV-101" not in await batch.inner_text()  # exported earlier: not asked for again
+    await approver.shot("09-month-end-batch")
+    await batch.locator(".bk-button[data-action-id=batch_approve_all]").click()
+    done = approver.page.locator(".message", has_text="Exported").filter(has_text="created as").last
+    await done.wait_for()
+    await approver.shot("10-month-end-exported")
+    uk = stack.xero_state.tenant_id("Demo Company (UK)")
+    numbers = [i["InvoiceNumber"] for i in stack.xero_state.invoices(uk)]
+    assert numbers.count("INV-102") == 1 and numbers.count("INV-101") == 1
 
 
 def assert_bot_answered_everything(stack) -> None:

@@ -141,6 +141,11 @@ def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "exported_to_removed_org":
         return (":warning: exported before to an organisation since removed: "
                 "exported again only if an admin chooses to (it will then exist twice)")
+    if code == "not_checked":
+        return ":question: not checked yet: Xero could not be asked (*Approve all* checks it when exporting)"
+    if code == "choose_organisation":
+        return (":no_entry: not ready: the client is linked to no single organisation "
+                "(export it alone with `/xero export` to choose one)")
     return f":question: {escape(code)}"
 
 
@@ -306,6 +311,7 @@ def batch_requested(requested: int, refused: list[RefusedReference], view: Batch
         what = "1 invoice" if count == 1 else f"{count} invoices"
         where = f"<#{approval_channel}>" if approval_channel else "the approval channel"
         blocks.append(section(f":outbox_tray: {what} went to {where} for approval: {_summary(view)}."))
+        blocks.append(section(", ".join(f"`{escape(line.reference)}`" for line in view.lines)))
         text = f"{what} went for approval"
     else:
         blocks.append(section(":warning: Nothing went for approval."))
@@ -336,30 +342,6 @@ def refusal_reason(refused: RefusedReference) -> str:
         "client_not_found": "no Forecast client has this name",
     }
     return reasons.get(refused.reason, escape(refused.reason))
-
-
-# ----------------------------------------------------------------------------- several references, one answer
-
-
-def several_answers(answers: list[tuple[str, dict]], refused: list[RefusedReference]) -> dict:
-    """One answer for `/xero export` with several references (a response_url takes only 5 posts): a line
-    per reference, saying what became of it, then what could not be read. `answers` pairs each reference
-    with the message a single request would have got."""
-    lines = [f"• {_about(reference, _first_line(payload))}" for reference, payload in answers]
-    lines += [f"• `{escape(r.reference)}` — {refusal_reason(r)}" for r in refused]
-    count = len(answers) + len(refused)
-    text = f"{count} invoice references: what became of each"
-    blocks = [section(f"*{escape(text)}*")]
-    blocks += [section("\n".join(lines[i:i + LINES_PER_SECTION])) for i in range(0, len(lines), LINES_PER_SECTION)]
-    blocks.append(context("Requests go to the approval channel one invoice at a time; you will hear back here "
-                          "or in a DM."))
-    return message(text, blocks[:MAX_MESSAGE_BLOCKS])
-
-
-def unexported_not_available() -> dict:
-    text = "`/xero export unexported` is not available yet."
-    return message(text, [section(f":information_source: {text}"), context(
-        "Name the invoices instead: several at once, or a range like `/xero export INV-101..INV-130`.")])
 
 
 def problems_as_refusals(problems) -> list[RefusedReference]:
@@ -394,3 +376,38 @@ def line_from(check, client: str, organisation: str | None, outcome=None, url: s
         messages=tuple(outcome.messages) if outcome else (),
         url=url,
     )
+
+
+# ----------------------------------------------------------------------------- after the decision
+
+
+def batch_requester_notice(view: BatchView, link: str | None) -> dict:
+    """The requester's one DM once every invoice of the batch is decided."""
+    title = _title(view)
+    where = f" <{link}|See the approval message>." if link else ""
+    blocks = [section(f"*{escape(title)}* — {_summary(view)}.{where}")]
+    attention = [line for line in view.lines if line.needs_attention][:SHOWN_LINES]
+    blocks += _line_sections(attention)
+    blocks += _state_blocks(view) if view.state == "rejected" else []
+    return message(title, blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def batch_withdrawn(view: BatchView, error: str) -> dict:
+    text = f"I could not post the approval request in the approval channel ({error})."
+    return message(text, [section(f":warning: {escape(text)} Nothing was exported."), context(
+        "Invite me to that channel (`/invite @Ledgerline`), or an admin can choose another with `/xero settings`, "
+        "then ask again.")])
+
+
+BATCH_REFUSALS = {
+    "not_found": "This batch no longer exists.",
+    "not_approver": "Only approvers can approve or reject exports.",
+    "own_request": "You asked for this export, so someone else must approve it.",
+    "already_handled": "This batch was already approved or rejected.",
+    "not_admin": "Only a workspace admin can choose to export an invoice again to a second organisation.",
+}
+
+
+def batch_click_refused(code: str) -> dict:
+    text = BATCH_REFUSALS.get(code, "That did not work.")
+    return message(text, [section(f":no_entry: {text}")])

@@ -39,6 +39,7 @@ async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, sett
         xero.get(f"{FORECAST_API}/invoices", payload=invoices if invoices is not None else [invoice()], repeat=True)
         for client in clients or [CLIENT]:
             xero.get(f"{FORECAST_API}/clients/{client['id']}", payload=client, repeat=True)
+        xero.get(f"{FORECAST_API}/clients", payload=list(clients or [CLIENT]), repeat=True)
     return XeroBooks().install(xero)
 
 
