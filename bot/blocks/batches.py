@@ -355,14 +355,6 @@ def problems_as_refusals(problems) -> list[RefusedReference]:
     return refused
 
 
-def _about(reference: str, text: str) -> str:
-    return text if reference.casefold() in text.casefold() else f"`{escape(reference)}` — {text}"
-
-
-def _first_line(payload: dict) -> str:
-    return escape(payload.get("text") or "").splitlines()[0] if payload.get("text") else "no answer"
-
-
 def line_from(check, client: str, organisation: str | None, outcome=None, url: str | None = None) -> BatchLine:
     """A BatchLine from services.preflight.Preflight and, once exported, services.batch_export.ItemOutcome."""
     problem = next((p for p in check.problems if p.code == check.code), None)
