@@ -78,6 +78,11 @@ def consent_failed(failure: ConsentFailed) -> dict:
     )
 
 
+def disconnect_failed(error: Exception) -> dict:
+    return error_message(f"Xero could not disconnect the organisation: {error_words(error)}",
+                         "Nothing was changed. Try again in a few minutes.")
+
+
 def consent_declined() -> dict:
     return error_message(
         "Access to Xero was not granted, so nothing was connected.",

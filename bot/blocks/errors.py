@@ -26,13 +26,48 @@ FORECAST_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "no_such_invoice": lambda d: (f"No Forecast invoice has the reference {d['reference']}. "
                                   "Check the reference on the invoice in Forecast (for example INV-123)."),
 }
+RECONNECT = "reconnect with /xero connect"
+XERO_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "unauthorised": lambda d: f"The connection to Xero is no longer authorised — {RECONNECT}",
+    "forbidden": lambda d: ("Xero refused access to this organisation (missing permission or the organisation was "
+                            f"disconnected) — {RECONNECT}"),
+    "invalid_grant": lambda d: f"Xero no longer accepts this connection (invalid_grant): an admin must {RECONNECT}",
+    "expired": lambda d: f"The connection to Xero has expired: an admin must {RECONNECT}",
+    "not_found": lambda d: f"Xero could not find the {d['subject']}",
+    "rate_limited": lambda d: "Xero is rate limiting this organisation" + (
+        f" ({d['problem']} limit)" if d.get("problem") else ""),
+    "day_used_up": lambda d: ("Xero's daily call limit for this organisation is used up (day limit) — "
+                              "try again later"),
+    "unavailable": lambda d: f"Xero is unavailable right now (HTTP {d['status']})",
+    "timeout": lambda d: f"Xero did not answer within {d['seconds']:g} seconds",
+    "unreachable": lambda d: "Could not reach Xero (connection failed)",
+    "rejected": lambda d: f"Xero rejected the {d['subject']}",
+    "http_error": lambda d: f"Xero could not process the {d['subject']} (HTTP {d['status']})",
+    "no_organisation": lambda d: "Xero returned no organisation for this connection",
+    "no_created_contact": lambda d: "Xero did not return the created contact",
+    "not_json": lambda d: "Xero sent an answer that is not JSON",
+    "identity_silent": lambda d: "Xero did not answer while listing connected organisations",
+    "sign_in_failed": lambda d: f"Xero's sign-in service failed (HTTP {d['status']})",
+    "sign_in_silent": lambda d: f"Xero's sign-in service did not answer ({d['purpose']})",
+    "sign_in_refused": lambda d: f"Xero refused the {d['purpose']}: {d['described']}",
+    "unexpected_body": lambda d: f"Xero answered the {d['purpose']} with an unexpected body",
+}
 
 
-def forecast_words(error: ForecastError) -> str:
-    """What failed, then what Forecast itself said when it adds anything."""
+def xero_words(error: XeroError) -> str:
+    """What failed, how often it was tried, then Xero's own messages."""
+    words = XERO_WORDS.get(error.code)
+    said = words(error.data) if words else error.message
+    if error.data.get("attempts"):
+        said += f" — gave up after {error.data['attempts']} attempts"
+    return f"{said}: " + "; ".join(error.details) if error.details else said
+
+
+def forecast_words(error: ForecastError, *, quote: bool = True) -> str:
+    """What failed, then (`quote`) what Forecast itself said when it adds anything."""
     words = FORECAST_WORDS.get(error.code)
     said = words(error.data) if words else error.message
-    if error.forecast_message and error.forecast_message not in said:
+    if quote and error.forecast_message and error.forecast_message not in said:
         return f"{said} (Forecast said: {error.forecast_message})"
     return said
 
@@ -42,5 +77,5 @@ def error_words(error: Exception) -> str:
     if isinstance(error, ForecastError):
         return forecast_words(error)
     if isinstance(error, XeroError):
-        return str(error)
+        return xero_words(error)
     return type(error).__name__

@@ -179,7 +179,8 @@ class TokenService:
         if doc is None:
             raise TokenSetNotFound("This Xero connection no longer exists: reconnect with /xero connect")
         if doc["status"] == NEEDS_RECONNECT:
-            raise XeroAuthError("The connection to Xero has expired: an admin must reconnect with /xero connect")
+            raise XeroAuthError("The connection to Xero has expired: an admin must reconnect with /xero connect",
+                                code="expired")
         return doc
 
     def _fresh(self, doc: dict[str, Any]) -> bool:
