@@ -12,6 +12,7 @@ from services.connections import ConnectionsService, Tenant
 from services.forecast import ForecastApi
 from services.links import LinkStore
 from services.workspace_settings import WorkspaceSettingsService
+from services.xero.errors import XeroError
 from services.xero_cache import TenantRefresh, XeroCache
 
 Result = Literal["created", "linked", "similar", "skipped", "failed"]
@@ -44,7 +45,7 @@ class OrganisationStatus:
     name: str
     count: int
     fetched_at: datetime | None
-    error: str | None = None
+    error: XeroError | None = None
     linked: int = 0
 
     @property

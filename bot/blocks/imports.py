@@ -166,7 +166,8 @@ def organisation_lines(organisations: list[OrganisationStatus], noun: str) -> li
         else:
             since = (f" Showing the {noun}s read on {slack_date(org.fetched_at)}." if org.fetched_at
                      else f" None of its {noun}s are shown.")
-            lines.append(f":warning: {name} is unavailable: {escape(org.error or 'unknown error')}.{since}")
+            why = error_words(org.error) if org.error else "unknown error"
+            lines.append(f":warning: {name} is unavailable: {escape(why)}.{since}")
     return [context(*lines[i:i + 10]) for i in range(0, len(lines), 10)]
 
 

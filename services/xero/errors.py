@@ -1,6 +1,6 @@
 """What can go wrong talking to Xero: a `code` and its `data` (bot/blocks/errors.py words them), and Xero's own
-validation messages as `details`. `message` is the older wording, still read by services/export_xero.py,
-xero_cache.py and the sync services."""
+validation messages as `details`. `message` is the older wording, still read by services/export_xero.py, the
+sync services and contact_sync.py (xero_cache.py keeps it as a fallback for codes bot/blocks does not know)."""
 
 from __future__ import annotations
 
