@@ -14,7 +14,7 @@ from bot.blocks.common import (
     section,
     user,
 )
-from bot.blocks.errors import forecast_words
+from bot.blocks.errors import error_words, forecast_words
 from services.forecast import ForecastError
 
 SETTINGS_CALLBACK_ID = "workspace_settings"
@@ -92,8 +92,9 @@ def organisation_blocks(current, organisations) -> list[dict]:
         account_code, tax_type = current.line_defaults(tenant.tenant_id)
         if choices.error:
             kept = f"account {account_code or 'first revenue account'}, tax {tax_type or 'the account’s own'}"
+            why = escape(error_words(choices.error))
             blocks.append(context(f":warning: *{escape(tenant.name)}*: Xero could not be read "
-                                  f"({escape(choices.error)}). Its choice stays as it is: {escape(kept)}."))
+                                  f"({why}). Its choice stays as it is: {escape(kept)}."))
             continue
         first = choices.accounts[0] if choices.accounts else None
         accounts = [_option(USE_DEFAULT, f"Xero's first revenue account ({first.code} {first.name})" if first
