@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from bot.blocks import connections as connection_blocks
 from bot.blocks import imports as import_blocks
-from bot.blocks.errors import error_words, forecast_words, xero_words
+from bot.blocks.errors import FORECAST_WORDS, XERO_WORDS, error_words, forecast_words, xero_words
 from services.connections import ConsentFailed, RemovalResult, Tenant
 from services.forecast.errors import ForecastUnavailable, error_for
 from services.imports import ImportProblem, ImportSummary, MissingForecastKey, Outcome
 from services.po_import import CurrencyRefused, cost_in
 from services.xero.errors import XeroError, XeroRateLimited, parse_xero_error
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def reason(code: str, data: dict | None = None, noun: str = "contact") -> str:
@@ -136,3 +140,26 @@ def test_a_removal_xero_was_not_told_of_says_where_to_finish_it():
     untold = connection_blocks.removal_done(RemovalResult(tenant=TENANT, unlinked=2, xero_still_listed=True), "U1")
     assert "Connected apps" not in json.dumps(told["blocks"])
     assert "still be listed under Connected apps in Xero" in json.dumps(untold["blocks"])
+
+
+# Every code a service gives has words: a new one would otherwise reach people as a bare code. ----------
+
+def codes_in(paths: list[str], *patterns: str) -> set[str]:
+    texts = [(ROOT / path).read_text() for path in paths]
+    return {code for text in texts for pattern in patterns for code in re.findall(pattern, text)}
+
+
+def test_every_code_the_services_give_has_words():
+    xero = codes_in([f"services/xero/{name}.py" for name in ("errors", "client", "oauth", "identity", "limiter",
+                                                              "tokens")], r'code="(\w+)"')
+    forecast = codes_in(["services/forecast/errors.py", "services/forecast/client.py"], r'code="(\w+)"')
+    problems = codes_in(["services/po_import.py", "services/imports.py"], r'ImportProblem\(\s*"(\w+)"',
+                        r'__init__\("(\w+)"')
+    reasons = codes_in(["services/customer_import.py", "services/po_import.py"],
+                       r'summary\.add\([^)]*?"(?:created|linked|similar|skipped|failed)", "(\w+)"',
+                       r'return "(\w+)", \{', r'CurrencyRefused\("(\w+)"')
+    assert len(xero) > 15 and len(forecast) > 8 and len(problems) == 7 and len(reasons) >= 14
+    assert xero <= set(XERO_WORDS)
+    assert forecast <= set(FORECAST_WORDS)
+    assert problems <= set(import_blocks.PROBLEMS)
+    assert reasons - {"similar_name"} <= set(import_blocks.REASONS)

@@ -33,6 +33,7 @@ XERO_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
                             f"disconnected) — {RECONNECT}"),
     "invalid_grant": lambda d: f"Xero no longer accepts this connection (invalid_grant): an admin must {RECONNECT}",
     "expired": lambda d: f"The connection to Xero has expired: an admin must {RECONNECT}",
+    "connection_gone": lambda d: f"This Xero connection no longer exists: {RECONNECT}",
     "not_found": lambda d: f"Xero could not find the {d['subject']}",
     "rate_limited": lambda d: "Xero is rate limiting this organisation" + (
         f" ({d['problem']} limit)" if d.get("problem") else ""),
