@@ -9,7 +9,6 @@ of the same name is linked, not created again).
 from __future__ import annotations
 
 from bot.blocks import imports as blocks
-from bot.blocks.common import error_message
 from bot.slack_gateway import SlackGateway
 from services.customer_import import CustomerImportService, Decision
 from services.customer_import import Selection as CustomerSelection
@@ -67,9 +66,9 @@ class ImportJobs:
         try:
             payload = await run()
         except ImportProblem as problem:
-            payload = error_message(problem.message, problem.hint)
+            payload = blocks.problem_message(problem)
         except ForecastError as exc:
-            payload = error_message(f"Forecast could not be read: {exc}", "Nothing was imported. Try again later.")
+            payload = blocks.forecast_unreadable(exc)
         await self.gateway.notify_user(job.payload["user_id"], job.payload.get("channel_id"), payload)
 
     async def gave_up(self, job: Job, error: str) -> None:

@@ -54,8 +54,8 @@ class WebRoutes:
             log.info("consent.invalid_state")
             return html(pages.invalid_state_page(), status=400)
         except ConsentFailed as failure:
-            await self.tell(failure.user_id, blocks.consent_failed(failure.reason))
-            return html(pages.failed_page(failure.reason), status=502)
+            await self.tell(failure.user_id, blocks.consent_failed(failure))
+            return html(pages.failed_page(blocks.consent_failure_words(failure)), status=502)
         await self.tell(result.user_id, blocks.consent_succeeded(result.tenants))
         await self.container.exports.redraw_pending(result.team_id)  # a reconnected organisation is offered again
         await self.container.home.refresh(result.team_id)

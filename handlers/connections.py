@@ -93,8 +93,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         except TenantNotFound:
             payload = error_message("That organisation was already removed.", "Run `/xero list` to check.")
         except XeroError as exc:
-            payload = error_message(f"Xero could not disconnect the organisation: {exc}",
-                                    "Nothing was changed. Try again in a few minutes.")
+            payload = blocks.disconnect_failed(exc)
         await notify_user(container, user_id, meta.channel_id, payload)
         await container.exports.redraw_pending(submission.team_id)  # pending requests are routed without it
 

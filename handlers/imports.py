@@ -9,7 +9,6 @@ import re
 from slack_bolt.async_app import AsyncApp
 
 from bot.blocks import imports as blocks
-from bot.blocks.common import error_message
 from bot.blocks.connections import not_admin
 from bot.container import Container
 from bot.import_jobs import IMPORT_CUSTOMERS, IMPORT_PURCHASE_ORDERS
@@ -46,14 +45,14 @@ async def import_customers(ctx: CommandContext) -> None:
     try:
         await service.check_ready(ctx.team_id)
     except ImportProblem as problem:
-        await ctx.reply(error_message(problem.message, problem.hint))
+        await ctx.reply(blocks.problem_message(problem))
         return
     view_id = await open_loading(ctx, blocks.loading_view(blocks.CUSTOMERS_TITLE, blocks.CUSTOMERS_CALLBACK,
                                                           "customers"))
     try:
         view = blocks.customers_modal(await service.prepare(ctx.team_id), metadata=_metadata(ctx))
     except ImportProblem as problem:
-        view = blocks.problem_view(blocks.CUSTOMERS_TITLE, blocks.CUSTOMERS_CALLBACK, problem.message, problem.hint)
+        view = blocks.problem_view(blocks.CUSTOMERS_TITLE, blocks.CUSTOMERS_CALLBACK, problem)
     await update_view(ctx.container, view_id, view)
 
 
@@ -62,14 +61,14 @@ async def import_purchase_orders(ctx: CommandContext) -> None:
     try:
         await service.check_ready(ctx.team_id)
     except ImportProblem as problem:
-        await ctx.reply(error_message(problem.message, problem.hint))
+        await ctx.reply(blocks.problem_message(problem))
         return
     view_id = await open_loading(ctx, blocks.loading_view(blocks.PO_TITLE, blocks.PO_CALLBACK, "purchase orders"))
     try:
         listing, projects = await service.prepare(ctx.team_id)
         view = blocks.po_modal(listing, projects, metadata=_metadata(ctx))
     except ImportProblem as problem:
-        view = blocks.problem_view(blocks.PO_TITLE, blocks.PO_CALLBACK, problem.message, problem.hint)
+        view = blocks.problem_view(blocks.PO_TITLE, blocks.PO_CALLBACK, problem)
     await update_view(ctx.container, view_id, view)
 
 
@@ -139,7 +138,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             new_view = blocks.po_modal(listing, projects, metadata=view.private_metadata,
                                        selected_project=picked_project(view.state))
         except ImportProblem as problem:
-            new_view = blocks.problem_view(blocks.PO_TITLE, blocks.PO_CALLBACK, problem.message, problem.hint)
+            new_view = blocks.problem_view(blocks.PO_TITLE, blocks.PO_CALLBACK, problem)
         await update_view(container, view.id or "", new_view, view.hash)
 
     @app.view(blocks.PO_CALLBACK)

@@ -164,7 +164,7 @@ async def _key_problem(container: Container, team_id: str, form: dict) -> str | 
     except ForecastAuthError:
         return "Forecast refused this key. Copy it again from Forecast > Admin > API keys; nothing was saved."
     except ForecastError as exc:
-        return f"I could not check this key with Forecast ({exc.message}). Try again in a minute; nothing was saved."
+        return blocks.key_check_failed(exc)
     return None
 
 

@@ -65,7 +65,7 @@ class RemovalPreview(BaseModel):
 class RemovalResult(BaseModel):
     tenant: Tenant
     unlinked: int
-    xero_note: str | None = None  # set when Xero could not be told
+    xero_still_listed: bool = False  # Xero could not be told: the app may still be under Connected apps there
 
 
 class ConsentStateInvalid(Exception):
@@ -73,13 +73,15 @@ class ConsentStateInvalid(Exception):
 
 
 class ConsentFailed(Exception):
-    """Xero refused or failed during the consent; nothing was stored."""
+    """Xero refused or failed during the consent; nothing was stored. `reason`: "xero_failed" (`error` says how)
+    or "no_organisation" (access granted to none)."""
 
-    def __init__(self, team_id: str, user_id: str, reason: str):
-        super().__init__(reason)
+    def __init__(self, team_id: str, user_id: str, reason: str, error: Exception | None = None):
+        super().__init__(f"{reason}: {error}" if error else reason)
         self.team_id = team_id
         self.user_id = user_id
         self.reason = reason
+        self.error = error
 
 
 class TenantNotFound(Exception):
@@ -135,9 +137,9 @@ class ConnectionsService:
             granted = await self.identity.connections(grant.access_token)
         except XeroError as exc:
             log.warning("consent.failed", **fields(team=team_id, user=user_id, error=str(exc)))
-            raise ConsentFailed(team_id, user_id, str(exc)) from exc
+            raise ConsentFailed(team_id, user_id, "xero_failed", exc) from exc
         if not granted:
-            raise ConsentFailed(team_id, user_id, "Xero granted access to no organisation")
+            raise ConsentFailed(team_id, user_id, "no_organisation")
         # Only now, with everything Xero said in hand, is anything stored.
         replaced = await self._token_sets_of(team_id, [c.tenant_id for c in granted])
         token_set_id = await self.tokens.save(grant, team_id=team_id, user_id=user_id)
@@ -247,7 +249,7 @@ class ConnectionsService:
 
     async def remove(self, team_id: str, tenant_id: str, *, removed_by: str) -> RemovalResult:
         tenant = await self.get_tenant(team_id, tenant_id)
-        xero_note = await self._disconnect_at_xero(tenant)
+        xero_still_listed = not await self._disconnect_at_xero(tenant)
         now = self.clock()
         claimed = await self.storage.tenants.find_one_and_update(
             {"team_id": team_id, "tenant_id": tenant_id, "status": {"$ne": REMOVED}},
@@ -259,15 +261,15 @@ class ConnectionsService:
         unlinked = await self.links.unlink_organisation(team_id, tenant_id, by=removed_by, at=now)
         log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id, unlinked=unlinked))
         await self._retire_if_unused(tenant.token_set_id)
-        return RemovalResult(tenant=tenant, unlinked=unlinked, xero_note=xero_note)
+        return RemovalResult(tenant=tenant, unlinked=unlinked, xero_still_listed=xero_still_listed)
 
-    async def _disconnect_at_xero(self, tenant: Tenant) -> str | None:
+    async def _disconnect_at_xero(self, tenant: Tenant) -> bool:
+        """False when Xero no longer accepts the connection's credentials, so it could not be told."""
         try:
             token = await self.tokens.access_token(tenant.token_set_id)
             await self.identity.delete_connection(token, tenant.connection_id)
         except XeroNotFound:
-            return None  # already gone at Xero: nothing more to do
+            return True  # already gone at Xero: nothing more to do
         except XeroAuthError:
-            return ("Xero no longer accepts this connection's credentials, so the app may still be listed "
-                    "under Connected apps in Xero; you can disconnect it there.")
-        return None
+            return False
+        return True

@@ -93,7 +93,7 @@ class CustomerImportService(ImportBase):
             target = next((c for c in clients if c.id == link_to), None)
             if target is None:
                 summary = ImportSummary()
-                summary.add("?", "", "failed", "that Forecast client no longer exists")
+                summary.add("?", "", "failed", "client_gone")
                 return summary
             by_name = {**by_name, **{await self._contact_name(team_id, s): target for s in selections}}
         by_similar = {} if decision == "create" else {similar_name_key(c.name): c for c in reversed(clients)}
@@ -112,31 +112,30 @@ class CustomerImportService(ImportBase):
                           by_similar: dict[str, ForecastCustomer]) -> None:
         tenant = tenants.get(selection.tenant_id)
         if tenant is None:
-            summary.add(selection.contact_id, "?", "failed", "its organisation is no longer connected")
+            summary.add(selection.contact_id, "?", "failed", "organisation_gone")
             return
         record = await self.cache.get(team_id, tenant.tenant_id, CONTACTS, selection.contact_id)
         if record is None:
-            summary.add(selection.contact_id, tenant.name, "failed",
-                        "it is no longer a customer in Xero (run the import again to refresh the list)")
+            summary.add(selection.contact_id, tenant.name, "failed", "contact_gone")
             return
         contact = XeroContact.model_validate(record)
         name = (contact.name or "").strip()
         if not name:
-            summary.add("(no name)", tenant.name, "failed", "a contact with no name cannot become a Forecast client")
+            summary.add("(no name)", tenant.name, "failed", "no_name")
             return
         existing = await self.links.by_xero_id(team_id, CLIENT, tenant.tenant_id, selection.contact_id)
         if existing is not None:
-            client_name = existing.details.get("forecast_client_name") or f"id {existing.forecast_id}"
-            summary.add(name, tenant.name, "skipped", f"already linked to Forecast client {client_name}")
+            linked_to = {"client_name": existing.details.get("forecast_client_name"), "client_id": existing.forecast_id}
+            summary.add(name, tenant.name, "skipped", "already_linked", linked_to)
             return
         claim = f"contact:{selection.contact_id}"
         if not await self.links.claim(team_id, CLIENT, claim, tenant.tenant_id, claimed_by=user_id):
-            summary.add(name, tenant.name, "skipped", "another import of this contact is running")
+            summary.add(name, tenant.name, "skipped", "another_import_running")
             return
         try:
             similar = by_similar.get(similar_name_key(name)) if name.casefold() not in by_name else None
             if similar is not None:
-                summary.add(name, tenant.name, "similar", similar.name, tenant_id=tenant.tenant_id,
+                summary.add(name, tenant.name, "similar", "similar_name", tenant_id=tenant.tenant_id,
                             record_id=contact.contact_id, similar_client_id=similar.id,
                             similar_client_name=similar.name)
                 return
@@ -152,15 +151,14 @@ class CustomerImportService(ImportBase):
         if client is not None:
             taken = await self.links.get(team_id, CLIENT, client.id, tenant.tenant_id)
             if taken is not None and taken.status == "linked" and taken.xero_id != contact.contact_id:
-                summary.add(name, tenant.name, "failed", f"Forecast client {client.name} is already linked to "
-                            "another contact of this organisation")
+                summary.add(name, tenant.name, "failed", "client_taken", {"client_name": client.name})
                 return
             result: Result = "linked"
         else:
             try:
                 client = await self.forecast.create_customer(api_key, new_client(contact, name))
             except ForecastError as exc:
-                summary.add(name, tenant.name, "failed", str(exc))
+                summary.add(name, tenant.name, "failed", "forecast_refused", {"error": exc})
                 return
             by_name[name.casefold()] = client
             by_similar.setdefault(similar_name_key(name), client)
@@ -168,7 +166,7 @@ class CustomerImportService(ImportBase):
             result = "created"
         await self.links.link(team_id, CLIENT, client.id, tenant.tenant_id, xero_id=contact.contact_id,
                               linked_by=user_id, details={"contact_name": name, "forecast_client_name": client.name})
-        summary.add(name, tenant.name, result, f"Forecast client {client.name} (id {client.id})")
+        summary.add(name, tenant.name, result, "client", {"client_name": client.name, "client_id": client.id})
 
 
 def new_client(contact: XeroContact, name: str) -> NewForecastCustomer:

@@ -3,38 +3,38 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from services.connections import ConnectionsService, Tenant
 from services.forecast import ForecastApi
 from services.links import LinkStore
 from services.workspace_settings import WorkspaceSettingsService
+from services.xero.errors import XeroError
 from services.xero_cache import TenantRefresh, XeroCache
 
 Result = Literal["created", "linked", "similar", "skipped", "failed"]
 
 
 class ImportProblem(Exception):
-    """Nothing can be imported; `message` says why and `hint` what to do instead."""
+    """Nothing can be imported. `code` says why (bot/blocks/imports.py words it); `error` is the failure behind it."""
 
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    def __init__(self, code: str, error: Exception | None = None):
+        super().__init__(f"{code}: {error}" if error else code)
+        self.code = code
+        self.error = error
 
 
 class NoOrganisations(ImportProblem):
     def __init__(self) -> None:
-        super().__init__("No Xero organisation is connected to this workspace yet.",
-                         "Connect one with `/xero connect`, then run the import again.")
+        super().__init__("no_organisations")
 
 
 class MissingForecastKey(ImportProblem):
     def __init__(self) -> None:
-        super().__init__("The Forecast API key is not set for this workspace.",
-                         "An admin can set it with `/xero settings` (or the FORECAST_API_KEY environment variable).")
+        super().__init__("no_forecast_key")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class OrganisationStatus:
     name: str
     count: int
     fetched_at: datetime | None
-    error: str | None = None
+    error: XeroError | None = None
     linked: int = 0
 
     @property
@@ -55,12 +55,13 @@ class OrganisationStatus:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one selected item."""
+    """What happened to one selected item: `reason` is a code, `data` what bot/blocks/imports.py words it with."""
 
     label: str  # the contact's name or the purchase order's number
     organisation: str
     result: Result
     reason: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)  # may hold `error`: the ForecastError behind a failure
     tenant_id: str | None = None  # for "similar": which contact, and the Forecast client it resembles
     record_id: str | None = None
     similar_client_id: int | None = None
@@ -72,8 +73,9 @@ class ImportSummary:
     outcomes: list[Outcome] = field(default_factory=list)
     destination: str | None = None  # e.g. the Forecast project the purchase orders went into
 
-    def add(self, label: str, organisation: str, result: Result, reason: str = "", **details) -> None:
-        self.outcomes.append(Outcome(label, organisation, result, reason, **details))
+    def add(self, label: str, organisation: str, result: Result, reason: str = "",
+            data: Mapping[str, Any] | None = None, **details) -> None:
+        self.outcomes.append(Outcome(label, organisation, result, reason, data or {}, **details))
 
     @property
     def counts(self) -> Counter:

@@ -40,7 +40,7 @@ class OrganisationChoices:
     tenant: Tenant
     accounts: list[AccountChoice] = field(default_factory=list)
     tax_rates: list[TaxChoice] = field(default_factory=list)
-    error: str | None = None  # plain words when Xero could not be read
+    error: XeroError | None = None  # when Xero could not be read
 
     def account(self, code: str) -> AccountChoice | None:
         return next((a for a in self.accounts if a.code == code), None)
@@ -73,7 +73,7 @@ class LedgerChoices:
             reference = await self.reference.get(team_id, TenantAuth(tenant.tenant_id, tenant.token_set_id))
         except XeroError as exc:
             log.warning("ledger_choices.unavailable", **fields(team=team_id, tenant=tenant.tenant_id, error=str(exc)))
-            return OrganisationChoices(tenant, error=str(exc))
+            return OrganisationChoices(tenant, error=exc)
         return _choices(tenant, reference)
 
 

@@ -67,11 +67,13 @@ class Cost:
 
 
 class CurrencyRefused(Exception):
-    """The order cannot be put in Forecast's currency with what Xero says; `reason` says why."""
+    """The order cannot be put in Forecast's currency with what Xero says: `reason` ("not_base_currency",
+    "no_rate") and the currencies in `data`."""
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
+    def __init__(self, reason: str, **data: str | None):
+        super().__init__(f"{reason}: {data}")
         self.reason = reason
+        self.data = data
 
 
 def cost_in(company_currency: str, total: Decimal, currency: str, rate: Decimal | None,
@@ -81,12 +83,10 @@ def cost_in(company_currency: str, total: Decimal, currency: str, rate: Decimal 
     if currency == company_currency:
         return Cost(total, currency)
     if base_currency != company_currency:
-        raise CurrencyRefused(
-            f"it is in {currency} and Forecast keeps costs in {company_currency}; Xero's exchange rate converts "
-            f"only to the organisation's base currency ({base_currency or 'unknown'}), so it was not imported "
-            f"rather than stored as the wrong currency")
+        raise CurrencyRefused("not_base_currency", currency=currency, company_currency=company_currency,
+                              base_currency=base_currency)
     if not rate or rate <= 0:
-        raise CurrencyRefused(f"it is in {currency} and Xero gives no exchange rate to {company_currency} for it")
+        raise CurrencyRefused("no_rate", currency=currency, company_currency=company_currency)
     return Cost((total / rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), company_currency, rate)
 
 
@@ -128,7 +128,7 @@ class PurchaseOrderImportService(ImportBase):
         try:
             projects = await self.forecast.list_projects(api_key)
         except ForecastError as exc:
-            raise ImportProblem(f"Could not read the Forecast projects: {exc}", "Try again in a few minutes.") from exc
+            raise ImportProblem("projects_unreadable", exc) from exc
         return sorted(projects, key=lambda p: (p.stage == "DONE", p.name.casefold()))
 
     async def _listing(self, team_id: str, refreshes: list[TenantRefresh], statuses: list[str] | None
@@ -161,8 +161,7 @@ class PurchaseOrderImportService(ImportBase):
         try:
             project = await self.forecast.get_project(api_key, project_id)
         except ForecastNotFound as exc:
-            raise ImportProblem("The Forecast project you picked no longer exists, so nothing was imported.",
-                                "Run `/xero import purchase-orders` again and pick another project.") from exc
+            raise ImportProblem("project_gone", exc) from exc
         category = await self._expense_category(api_key)
         company_currency = await self._company_currency(api_key)
         tenants = {t.tenant_id: t for t in await self.connections.list_tenants(team_id)}
@@ -186,8 +185,7 @@ class PurchaseOrderImportService(ImportBase):
         """Forecast requires a category; the first enabled one, in Forecast's own order, is used."""
         categories = [c for c in await self.forecast.list_expense_categories(api_key) if not c.disabled]
         if not categories:
-            raise ImportProblem("Forecast has no expense category to file the purchase orders under.",
-                                "Create one in Forecast (Admin > Expense categories), then import again.")
+            raise ImportProblem("no_expense_category")
         return categories[0]
 
     async def _company_currency(self, api_key: str) -> str:
@@ -195,10 +193,9 @@ class PurchaseOrderImportService(ImportBase):
         try:
             company = await self.forecast.get_company(api_key)
         except ForecastError as exc:
-            raise ImportProblem(f"Could not read Forecast's company currency: {exc}",
-                                "Nothing was imported. Try again in a few minutes.") from exc
+            raise ImportProblem("currency_unreadable", exc) from exc
         if not company.currency:
-            raise ImportProblem("Forecast did not say which currency it keeps costs in, so nothing was imported.")
+            raise ImportProblem("no_company_currency")
         return company.currency.upper()
 
     async def _base_currency(self, tenant: Tenant, bases: dict[str, str | None]) -> str | None:
@@ -223,28 +220,27 @@ class PurchaseOrderImportService(ImportBase):
                           summary: ImportSummary, company_currency: str, bases: dict[str, str | None]) -> None:
         tenant = tenants.get(selection.tenant_id)
         if tenant is None:
-            summary.add(selection.purchase_order_id, "?", "failed", "its organisation is no longer connected")
+            summary.add(selection.purchase_order_id, "?", "failed", "organisation_gone")
             return
         record = await self.cache.get(team_id, tenant.tenant_id, PURCHASE_ORDERS, selection.purchase_order_id)
         if record is None:
-            summary.add(selection.purchase_order_id, tenant.name, "failed",
-                        "it is no longer in Xero's list (run the import again to refresh it)")
+            summary.add(selection.purchase_order_id, tenant.name, "failed", "order_gone")
             return
         row = _row(tenant.tenant_id, tenant.name, record, None)
         if row.total is None:
-            summary.add(row.number, tenant.name, "failed", "it has no total in Xero")
+            summary.add(row.number, tenant.name, "failed", "no_total")
             return
         try:
             cost = await self._cost(row, tenant, company_currency, bases)
         except CurrencyRefused as refused:
-            summary.add(row.number, tenant.name, "failed", refused.reason)
+            summary.add(row.number, tenant.name, "failed", refused.reason, refused.data)
             return
         po_id = row.purchase_order_id
         claimed = await self.links.claim_or_take_over(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id,
                                                       claimed_by=user_id)
         if claimed is None:
             existing = await self.links.get(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id)
-            summary.add(row.number, tenant.name, "skipped", already_imported(existing))
+            summary.add(row.number, tenant.name, "skipped", *already_imported(existing))
             return
         new_item = expense_item(row, category, cost)
         try:
@@ -255,8 +251,10 @@ class PurchaseOrderImportService(ImportBase):
                 crash_point("after_expense_item_created")
         except ForecastError as exc:
             await self.links.release_claim(team_id, PURCHASE_ORDER, po_id, tenant.tenant_id)
-            reason = "the Forecast project no longer exists" if isinstance(exc, ForecastNotFound) else str(exc)
-            summary.add(row.number, tenant.name, "failed", reason)
+            if isinstance(exc, ForecastNotFound):
+                summary.add(row.number, tenant.name, "failed", "project_gone")
+            else:
+                summary.add(row.number, tenant.name, "failed", "forecast_refused", {"error": exc})
             return
         await self.links.link(
             team_id, PURCHASE_ORDER, po_id, tenant.tenant_id, xero_id=po_id, xero_number=row.number,
@@ -264,8 +262,8 @@ class PurchaseOrderImportService(ImportBase):
             details={"expense_item_id": item.id, "project_id": project.id, "project_name": project.name,
                      "project_display_id": project.display_id},
         )
-        summary.add(row.number, tenant.name, "created",
-                    f"expense item {item.id} in {project.display_id} {project.name}".strip())
+        summary.add(row.number, tenant.name, "created", "expense_item",
+                    {"expense_item_id": item.id, "project": f"{project.display_id} {project.name}".strip()})
 
 
 def expense_item(row: PurchaseOrderRow, category: ForecastExpenseCategory,
@@ -286,12 +284,13 @@ def expense_item(row: PurchaseOrderRow, category: ForecastExpenseCategory,
     )
 
 
-def already_imported(link: Link | None) -> str:
+def already_imported(link: Link | None) -> tuple[str, dict]:
+    """Why an order is skipped: the reason code and its data."""
     if link is None or link.status == PENDING:
-        return "another import of this purchase order is running"
+        return "another_import_running", {}
     details = link.details or {}
     project = f"{details.get('project_display_id', '')} {details.get('project_name', '')}".strip()
-    return f"already imported as expense item {details.get('expense_item_id')} in project {project}"
+    return "already_imported", {"expense_item_id": details.get("expense_item_id"), "project": project}
 
 
 def _row(tenant_id: str, organisation: str, record: dict, link: Link | None) -> PurchaseOrderRow:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 
@@ -45,12 +45,12 @@ GONE_CONTACT_STATUSES = {"ARCHIVED", "GDPRREQUEST"}
 
 @dataclass(frozen=True)
 class TenantRefresh:
-    """How reading one organisation went: `error` is plain words when it failed."""
+    """How reading one organisation went: `error` is Xero's failure (its code, data and details) when it failed."""
 
     tenant: Tenant
     fetched_at: datetime | None  # last successful fetch (this one, or an earlier one when this failed)
     changed: int = 0
-    error: str | None = None
+    error: XeroError | None = None
 
     @property
     def available(self) -> bool:
@@ -111,8 +111,8 @@ class XeroCache:
         except XeroError as exc:
             log.warning("xero_cache.unavailable", **fields(team=team_id, tenant=tenant.tenant_id, kind=kind,
                                                            error=str(exc)))
-            await self._set_fetch(team_id, tenant.tenant_id, kind, last_error=str(exc))
-            return TenantRefresh(tenant, previous, error=str(exc))
+            await self._set_fetch(team_id, tenant.tenant_id, kind, last_error=_stored_error(exc))
+            return TenantRefresh(tenant, previous, error=exc)
         if not incremental:
             await self.collection.delete_many(_records_filter(team_id, [tenant.tenant_id], kind))
         await self._store(team_id, tenant.tenant_id, kind, rows)
@@ -124,7 +124,7 @@ class XeroCache:
     async def state(self, team_id: str, tenant: Tenant, kind: CacheKind) -> TenantRefresh:
         """How the last refresh of this organisation's list went, without asking Xero."""
         meta = await self.collection.find_one({"_id": _fetch_id(team_id, tenant.tenant_id, kind)}) or {}
-        return TenantRefresh(tenant, meta.get("fetched_at"), error=meta.get("last_error"))
+        return TenantRefresh(tenant, meta.get("fetched_at"), error=_read_error(meta.get("last_error")))
 
     async def _set_fetch(self, team_id: str, tenant_id: str, kind: CacheKind, **values) -> None:
         await self.collection.update_one(
@@ -195,3 +195,16 @@ def _record_id(team_id: str, tenant_id: str, kind: str, record_id: str) -> str:
 def _fetch_id(team_id: str, tenant_id: str, kind: str) -> str:
     return f"{team_id}|{tenant_id}|{kind}"
 
+
+def _stored_error(error: XeroError) -> dict[str, Any]:
+    return {"code": error.code, "data": error.data, "details": error.details, "message": error.message}
+
+
+def _read_error(stored: dict[str, Any] | str | None) -> XeroError | None:
+    """The failure of the last refresh, as stored (plain text before codes were stored)."""
+    if not stored:
+        return None
+    if isinstance(stored, str):
+        return XeroError(stored)
+    return XeroError(stored.get("message") or "", code=stored.get("code") or "failed", data=stored.get("data"),
+                     details=stored.get("details"))

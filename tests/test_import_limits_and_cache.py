@@ -6,18 +6,19 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from bot.blocks import imports as blocks
+from bot.blocks.errors import error_words
 from services.connections import Tenant
 from services.customer_import import CustomerChoice, new_client
 from services.forecast import ForecastProject
 from services.imports import ImportSummary, OrganisationStatus
 from services.po_import import PurchaseOrderListing, PurchaseOrderRow
-from services.xero.errors import XeroUnavailable
+from services.xero.errors import XeroError, XeroUnavailable
 from services.xero.models import XeroContact
 from services.xero_cache import CONTACTS, XeroCache
 
 
 def org(n: int, error: str | None = None) -> OrganisationStatus:
-    return OrganisationStatus(f"t{n}", f"Organisation {n}", 10, None, error)
+    return OrganisationStatus(f"t{n}", f"Organisation {n}", 10, None, XeroError(error) if error else None)
 
 
 def order(n: int) -> PurchaseOrderRow:
@@ -122,9 +123,12 @@ async def test_cache_merges_changes_drops_archived_and_reads_in_full_after_a_day
 async def test_a_failed_refresh_keeps_the_last_list_and_says_why(storage):
     xero = StubXero()
     cache = XeroCache(storage, xero)
-    xero.answers = [[{"ContactID": "a", "Name": "Alpha"}], XeroUnavailable("Xero is down")]
+    down = XeroUnavailable("Xero is down", code="unavailable", data={"status": 503, "attempts": 4})
+    xero.answers = [[{"ContactID": "a", "Name": "Alpha"}], down]
     await cache.refresh("T1", [TENANT], CONTACTS)
     [result] = await cache.refresh("T1", [TENANT], CONTACTS)
-    assert result.error == "Xero is down" and result.fetched_at is not None
+    assert result.error is down and result.fetched_at is not None
     assert await names(cache) == ["Alpha"]
-    assert (await cache.state("T1", TENANT, CONTACTS)).error == "Xero is down"
+    stored = (await cache.state("T1", TENANT, CONTACTS)).error
+    assert stored is not None and (stored.code, stored.data) == ("unavailable", {"status": 503, "attempts": 4})
+    assert error_words(stored) == "Xero is unavailable right now (HTTP 503) — gave up after 4 attempts"

@@ -10,6 +10,7 @@ from services.customer_import import CustomerChoice
 from services.forecast import ForecastProject
 from services.imports import OrganisationStatus
 from services.po_import import PurchaseOrderListing, PurchaseOrderRow
+from services.xero.errors import XeroError
 
 
 def context_lines(view: dict) -> list[str]:
@@ -37,7 +38,7 @@ def test_one_record_is_counted_in_the_singular():
 
 
 def test_an_unavailable_organisation_names_its_records_in_the_plural():
-    view = blocks.customers_modal([OrganisationStatus("t1", "Solo Ltd", 0, None, "Xero is down")])
+    view = blocks.customers_modal([OrganisationStatus("t1", "Solo Ltd", 0, None, XeroError("Xero is down"))])
     assert context_lines(view) == [
         ":warning: *Solo Ltd* is unavailable: Xero is down. None of its customers are shown."]
 

@@ -18,6 +18,8 @@ from bot.blocks.common import (
     slack_date,
     user,
 )
+from bot.blocks.errors import error_words
+from services.connections import ConsentFailed
 
 STATUS_LABELS = {
     "connected": ":white_check_mark: Connected",
@@ -63,11 +65,22 @@ def consent_succeeded(tenants) -> dict:
     return message(text, blocks)
 
 
-def consent_failed(reason: str) -> dict:
+def consent_failure_words(failure: ConsentFailed) -> str:
+    if failure.reason == "no_organisation":
+        return "Xero granted access to no organisation"
+    return error_words(failure.error) if failure.error else "Xero did not finish the sign-in"
+
+
+def consent_failed(failure: ConsentFailed) -> dict:
     return error_message(
-        f"Connecting to Xero did not work: {escape(reason)}",
+        f"Connecting to Xero did not work: {escape(consent_failure_words(failure))}",
         "Nothing was saved. Try again with `/xero connect`.",
     )
+
+
+def disconnect_failed(error: Exception) -> dict:
+    return error_message(f"Xero could not disconnect the organisation: {error_words(error)}",
+                         "Nothing was changed. Try again in a few minutes.")
 
 
 def consent_declined() -> dict:
@@ -152,8 +165,9 @@ def removal_done(result, removed_by: str) -> dict:
     text = (f":wastebasket: {user(removed_by)} removed *{escape(result.tenant.name)}*. "
             f"{result.unlinked} links were marked unlinked.")
     blocks = [section(text)]
-    if result.xero_note:
-        blocks.append(context(f":information_source: {escape(result.xero_note)}"))
+    if result.xero_still_listed:
+        blocks.append(context(":information_source: Xero no longer accepts this connection's credentials, so the "
+                              "app may still be listed under Connected apps in Xero; you can disconnect it there."))
     return message(f"Removed {result.tenant.name}", blocks)
 
 

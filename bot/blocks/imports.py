@@ -23,7 +23,8 @@ from bot.blocks.common import (
     section,
     slack_date,
 )
-from services.imports import ImportSummary, OrganisationStatus
+from bot.blocks.errors import error_words
+from services.imports import ImportProblem, ImportSummary, OrganisationStatus, Outcome
 from services.po_import import ALL_STATUSES, PurchaseOrderListing, PurchaseOrderRow
 
 MAX_VIEW_BLOCKS = 100
@@ -52,6 +53,41 @@ STATUS_LABELS = {"DRAFT": "Draft", "SUBMITTED": "Awaiting approval", "AUTHORISED
 RESULT_LABELS = {"created": "Created", "linked": "Linked to an existing Forecast client",
                  "similar": "Not created: Forecast has a client with a similar name",
                  "skipped": "Skipped", "failed": "Failed"}
+TRY_LATER = "Try again in a few minutes."
+PROBLEMS: dict[str, tuple[str, str | None]] = {  # ImportProblem code: what is wrong, what to do instead
+    "no_organisations": ("No Xero organisation is connected to this workspace yet.",
+                         "Connect one with `/xero connect`, then run the import again."),
+    "no_forecast_key": ("The Forecast API key is not set for this workspace.",
+                        "An admin can set it with `/xero settings` (or the FORECAST_API_KEY environment variable)."),
+    "projects_unreadable": ("Could not read the Forecast projects: {error}", TRY_LATER),
+    "project_gone": ("The Forecast project you picked no longer exists, so nothing was imported.",
+                     "Run `/xero import purchase-orders` again and pick another project."),
+    "no_expense_category": ("Forecast has no expense category to file the purchase orders under.",
+                            "Create one in Forecast (Admin > Expense categories), then import again."),
+    "currency_unreadable": ("Could not read Forecast's company currency: {error}",
+                            f"Nothing was imported. {TRY_LATER}"),
+    "no_company_currency": ("Forecast did not say which currency it keeps costs in, so nothing was imported.", None),
+}
+REASONS = {  # Outcome reason code: why, formatted with the outcome's data
+    "organisation_gone": "its organisation is no longer connected",
+    "another_import_running": "another import of this {noun} is running",
+    "forecast_refused": "{error}",
+    "client_gone": "that Forecast client no longer exists",
+    "contact_gone": "it is no longer a customer in Xero (run the import again to refresh the list)",
+    "no_name": "a contact with no name cannot become a Forecast client",
+    "already_linked": "already linked to Forecast client {client_name}",
+    "client_taken": "Forecast client {client_name} is already linked to another contact of this organisation",
+    "client": "Forecast client {client_name} (id {client_id})",
+    "order_gone": "it is no longer in Xero's list (run the import again to refresh it)",
+    "no_total": "it has no total in Xero",
+    "not_base_currency": ("it is in {currency} and Forecast keeps costs in {company_currency}; Xero's exchange rate "
+                          "converts only to the organisation's base currency ({base_currency}), so it was not "
+                          "imported rather than stored as the wrong currency"),
+    "no_rate": "it is in {currency} and Xero gives no exchange rate to {company_currency} for it",
+    "already_imported": "already imported as expense item {expense_item_id} in project {project}",
+    "project_gone": "the Forecast project no longer exists",
+    "expense_item": "expense item {expense_item_id} in {project}",
+}
 SIMILAR_LINK_ACTION = "import_similar_link"
 SIMILAR_CREATE_ACTION = "import_similar_create"
 
@@ -130,7 +166,8 @@ def organisation_lines(organisations: list[OrganisationStatus], noun: str) -> li
         else:
             since = (f" Showing the {noun}s read on {slack_date(org.fetched_at)}." if org.fetched_at
                      else f" None of its {noun}s are shown.")
-            lines.append(f":warning: {name} is unavailable: {escape(org.error or 'unknown error')}.{since}")
+            why = error_words(org.error) if org.error else "unknown error"
+            lines.append(f":warning: {name} is unavailable: {escape(why)}.{since}")
     return [context(*lines[i:i + 10]) for i in range(0, len(lines), 10)]
 
 
@@ -144,7 +181,21 @@ def loading_view(title: str, callback_id: str, what: str) -> dict:
     ])
 
 
-def problem_view(title: str, callback_id: str, text: str, hint: str | None = None) -> dict:
+def problem_words(problem: ImportProblem) -> tuple[str, str | None]:
+    text, hint = PROBLEMS.get(problem.code, ("Nothing can be imported right now.", TRY_LATER))
+    return text.format(error=error_words(problem.error) if problem.error else ""), hint
+
+
+def problem_message(problem: ImportProblem) -> dict:
+    return error_message(*problem_words(problem))
+
+
+def forecast_unreadable(error: Exception) -> dict:
+    return error_message(f"Forecast could not be read: {error_words(error)}", "Nothing was imported. Try again later.")
+
+
+def problem_view(title: str, callback_id: str, problem: ImportProblem) -> dict:
+    text, hint = problem_words(problem)
     blocks = [section(f":warning: {escape(text)}")]
     if hint:
         blocks.append(context(hint))
@@ -210,7 +261,7 @@ def import_gave_up() -> dict:
 def customer_summary(summary: ImportSummary) -> dict:
     similar = [o for o in summary.outcomes if o.result == "similar"]
     results = ("created", "linked") + (("similar",) if similar else ()) + ("skipped", "failed")
-    payload = summary_message("Customer import", summary, results)
+    payload = summary_message("Customer import", summary, results, noun="contact")
     for outcome in similar[:10]:
         payload["blocks"] += _similar_choice(outcome)
     payload["blocks"] = fit_blocks(payload["blocks"], MAX_MESSAGE_BLOCKS)
@@ -332,13 +383,13 @@ def order_line(order: PurchaseOrderRow) -> str:
 
 def po_summary(summary: ImportSummary) -> dict:
     title = f"Purchase order import into {summary.destination}" if summary.destination else "Purchase order import"
-    return summary_message(title, summary, ("created", "skipped", "failed"))
+    return summary_message(title, summary, ("created", "skipped", "failed"), noun="purchase order")
 
 
 # Summaries -------------------------------------------------------------------------------------
 
 
-def summary_message(title: str, summary: ImportSummary, results: tuple[str, ...]) -> dict:
+def summary_message(title: str, summary: ImportSummary, results: tuple[str, ...], noun: str = "item") -> dict:
     counts = summary.counts
     totals = ", ".join(f"{counts.get(r, 0)} {r}" for r in results)
     blocks: list[Block] = [header(title), section(f"*{totals}*")]
@@ -346,16 +397,29 @@ def summary_message(title: str, summary: ImportSummary, results: tuple[str, ...]
         outcomes = [o for o in summary.outcomes if o.result == result]
         if not outcomes:
             continue
-        lines = [f"• *{escape(o.label)}* ({escape(o.organisation)})" + _reason(o) for o in outcomes]
+        lines = [f"• *{escape(o.label)}* ({escape(o.organisation)})" + _reason(o, noun) for o in outcomes]
         blocks.append(section(f"*{RESULT_LABELS[result]}*"))
         blocks += packed_sections(lines, per_section=20)
     return message(f"{title}: {totals}", fit_blocks(blocks, MAX_MESSAGE_BLOCKS))
 
 
-def _reason(outcome) -> str:
+def _reason(outcome: Outcome, noun: str) -> str:
     if outcome.result == "similar":
         return f": looks like *{escape(outcome.similar_client_name or '')}*"
-    return f": {escape(outcome.reason)}" if outcome.reason else ""
+    return f": {escape(reason_words(outcome, noun))}" if outcome.reason else ""
+
+
+def reason_words(outcome: Outcome, noun: str = "item") -> str:
+    """Why one item was skipped or failed, or what it became; an unknown code is shown as it is."""
+    data = dict(outcome.data)
+    if "error" in data:
+        data["error"] = error_words(data["error"])
+    if outcome.reason == "already_linked" and not data.get("client_name"):
+        data["client_name"] = f"id {data.get('client_id')}"
+    if outcome.reason == "not_base_currency":
+        data["base_currency"] = data.get("base_currency") or "unknown"
+    words = REASONS.get(outcome.reason)
+    return words.format(noun=noun, **data).strip() if words else outcome.reason
 
 
 def _clip(text: str, limit: int) -> str:

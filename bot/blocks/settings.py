@@ -14,6 +14,8 @@ from bot.blocks.common import (
     section,
     user,
 )
+from bot.blocks.errors import error_words, forecast_words
+from services.forecast import ForecastError
 
 SETTINGS_CALLBACK_ID = "workspace_settings"
 NO_USERGROUP = "none"
@@ -90,8 +92,9 @@ def organisation_blocks(current, organisations) -> list[dict]:
         account_code, tax_type = current.line_defaults(tenant.tenant_id)
         if choices.error:
             kept = f"account {account_code or 'first revenue account'}, tax {tax_type or 'the account’s own'}"
+            why = escape(error_words(choices.error))
             blocks.append(context(f":warning: *{escape(tenant.name)}*: Xero could not be read "
-                                  f"({escape(choices.error)}). Its choice stays as it is: {escape(kept)}."))
+                                  f"({why}). Its choice stays as it is: {escape(kept)}."))
             continue
         first = choices.accounts[0] if choices.accounts else None
         accounts = [_option(USE_DEFAULT, f"Xero's first revenue account ({first.code} {first.name})" if first
@@ -205,3 +208,9 @@ def _organisation_line(saved, choices) -> str:
     account_words = (f"{account.code} {account.name}" if account else account_code) or "first revenue account"
     tax_words = (f"{rate.name}{_rate(rate.rate)}" if rate else tax_type) or "the account's own tax rate"
     return f"• *{escape(choices.tenant.name)}*: {escape(account_words)} · {escape(tax_words)}"
+
+
+def key_check_failed(error: ForecastError) -> str:
+    """The settings form's answer when Forecast could not be asked about a new key (not a refusal)."""
+    return (f"I could not check this key with Forecast ({forecast_words(error, quote=False)}). "
+            "Try again in a minute; nothing was saved.")

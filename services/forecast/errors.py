@@ -1,4 +1,5 @@
-"""What can go wrong talking to Forecast: plain words for people, Forecast's own text kept beside them."""
+"""What can go wrong talking to Forecast: a `code` and its `data` (bot/blocks/errors.py words them), Forecast's
+own text kept beside them. `message` is the older wording, still read by services/exports.py and export_xero.py."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
 
 
 class ForecastError(Exception):
-    """Any failure from Forecast. `message` is plain words; `forecast_message` is Forecast's own text."""
+    """Any failure from Forecast: `code` and `data` say what happened; `forecast_message` is Forecast's own text."""
 
-    def __init__(self, message: str, *, status: int | None = None, forecast_message: str | None = None):
+    def __init__(self, message: str, *, code: str = "failed", data: dict[str, Any] | None = None,
+                 status: int | None = None, forecast_message: str | None = None):
         super().__init__(message)
         self.message = message
+        self.code = code
+        self.data = data or {}
         self.status = status
         self.forecast_message = forecast_message
 
@@ -70,19 +74,24 @@ def error_for(status: int, text: str, *, what: str, api_key: str, retry_after: s
     said = scrub(said, api_key) if said else None
     log.warning("Forecast answered %s for %s: %s", status, what, said)
     if status in (401, 403):
-        return ForecastAuthError(BAD_KEY_MESSAGE, status=status, forecast_message=said)
+        return ForecastAuthError(BAD_KEY_MESSAGE, code="bad_key", status=status, forecast_message=said)
     if status == 404:
-        return ForecastNotFound(f"Forecast could not find {what}", status=status, forecast_message=said)
+        return ForecastNotFound(f"Forecast could not find {what}", code="not_found", data={"what": what},
+                                status=status, forecast_message=said)
     if status in RETRYABLE_STATUSES or status >= 500:
         busy = "is busy" if status == 429 else "is having trouble"
         return ForecastUnavailable(
             f"Forecast {busy} (HTTP {status}) — try again in a few minutes",
+            code="busy" if status == 429 else "trouble",
+            data={"status": status},
             status=status,
             forecast_message=said,
             retry_after=parse_retry_after(retry_after),
         )
     if status in (400, 415, 422):
         return ForecastValidationError(
-            f"Forecast refused the request for {what}", status=status, forecast_message=said
+            f"Forecast refused the request for {what}", code="refused", data={"what": what}, status=status,
+            forecast_message=said,
         )
-    return ForecastError(f"Forecast answered HTTP {status} for {what}", status=status, forecast_message=said)
+    return ForecastError(f"Forecast answered HTTP {status} for {what}", code="http_error",
+                         data={"status": status, "what": what}, status=status, forecast_message=said)

@@ -1,4 +1,6 @@
-"""What can go wrong talking to Xero, in words a finance admin understands."""
+"""What can go wrong talking to Xero: a `code` and its `data` (bot/blocks/errors.py words them), and Xero's own
+validation messages as `details`. `message` is the older wording, still read by services/export_xero.py, the
+sync services and contact_sync.py (xero_cache.py keeps it as a fallback for codes bot/blocks does not know)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ from services.retry import parse_retry_after
 
 
 class XeroError(Exception):
-    """Any failure from Xero. `message` is plain words; `details` are Xero's own validation messages."""
+    """Any failure from Xero: `code` and `data` say what happened; `details` are Xero's own validation messages."""
 
-    def __init__(self, message: str, *, status: int | None = None, details: list[str] | None = None):
+    def __init__(self, message: str, *, code: str = "failed", data: dict[str, Any] | None = None,
+                 status: int | None = None, details: list[str] | None = None):
         super().__init__(message)
         self.message = message
+        self.code = code
+        self.data = data or {}
         self.status = status
         self.details = details or []
 
@@ -67,32 +72,39 @@ def parse_xero_error(
     payload = _as_dict(body)
     headers = headers or {}
     if status == 401:
-        return XeroAuthError(f"The connection to Xero is no longer authorised — {RECONNECT_HINT}", status=status)
+        return XeroAuthError(f"The connection to Xero is no longer authorised — {RECONNECT_HINT}", code="unauthorised",
+                             status=status)
     if status == 403:
         return XeroAuthError(
             f"Xero refused access to this organisation (missing permission or the organisation was "
             f"disconnected) — {RECONNECT_HINT}",
+            code="forbidden",
             status=status,
         )
     if status == 404:
-        return XeroNotFound(f"Xero could not find the {subject}", status=status)
+        return XeroNotFound(f"Xero could not find the {subject}", code="not_found", data={"subject": subject},
+                            status=status)
     if status == 429:
         problem = _header(headers, "X-Rate-Limit-Problem")
         return XeroRateLimited(
             rate_limit_message(problem),
+            code="rate_limited",
+            data={"problem": problem},
             status=status,
             retry_after=parse_retry_after(_header(headers, "Retry-After")),
             problem=problem,
         )
     if status >= 500:
-        return XeroUnavailable(f"Xero is unavailable right now (HTTP {status})", status=status)
+        return XeroUnavailable(f"Xero is unavailable right now (HTTP {status})", code="unavailable",
+                               data={"status": status}, status=status)
     details = validation_messages(payload)
     if status == 400 and (details or payload.get("Type") == "ValidationException"):
         return XeroValidationError(
-            f"Xero rejected the {subject}", status=status, details=details or _own_words(payload)
+            f"Xero rejected the {subject}", code="rejected", data={"subject": subject}, status=status,
+            details=details or _own_words(payload)
         )
-    return XeroError(f"Xero could not process the {subject} (HTTP {status})", status=status,
-                     details=_own_words(payload))
+    return XeroError(f"Xero could not process the {subject} (HTTP {status})", code="http_error",
+                     data={"subject": subject, "status": status}, status=status, details=_own_words(payload))
 
 
 def rate_limit_message(problem: str | None) -> str:

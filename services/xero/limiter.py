@@ -117,6 +117,7 @@ class TenantLimiter:
             if self._day_left(budget, now) <= 0:
                 raise XeroRateLimited(
                     "Xero's daily call limit for this organisation is used up (day limit) — try again later",
+                    code="day_used_up",
                     retry_after=self._day_wait(budget, now),
                     problem="day",
                 )
