@@ -147,7 +147,7 @@ async def export_with_kills(stand_ins: StandIns, storage, bot: BotProcess, refer
             await storage.token_sets.update_many({}, {"$set": {"expires_at": 0.0}})
         await bot.start(BOT_CRASH_AT=hook)
         await click_approve(stand_ins, job)
-        assert await bot.wait_dead(15), f"the bot did not reach {hook}"
+        assert await bot.wait_dead(75), f"the bot did not reach {hook}"  # it may wait for Xero's next minute
     else:
         await while_killing(bot, click_approve(stand_ins, job), rng.uniform(0.0, 1.0))
     await bot.start()
