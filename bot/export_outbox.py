@@ -10,10 +10,11 @@ missing:
 It is idempotent (what was posted is saved on the export job, each message right after its post) and
 raises on Slack trouble, so the job runner tries again until Slack has it all.
 
-A crash between a post and the save of its ts posts that message again on the next run (Slack has no
-idempotency key, and finding the first copy would need the history scopes, which would let the bot read
-every message of the channels it is in). The window is one database write. A click on a stray approval
-message is answered from the saved state, and records the copy so that it is redrawn from then on.
+Slack has no idempotency key. The approval message is tagged with the export's id (message metadata) and
+the attempt is noted before posting, so a run after a crash between the post and the save of its ts finds
+that message with conversations.history instead of posting a second one. A failure notice or DM lost that
+way is posted again (the window is one database write). A click on a stray approval message is answered
+from the saved state, and records the copy so that it is redrawn from then on.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ from services.exports import ExportJob, ExportService
 from services.jobs import Job
 
 log = logging.getLogger(__name__)
+
+
+APPROVAL_EVENT = "ledgerline_approval_request"
+
+
+def approval_tag(job: ExportJob) -> dict:
+    """Message metadata naming the export, so a post whose ts was lost in a crash can be found again."""
+    return {"metadata": {"event_type": APPROVAL_EVENT, "event_payload": {"job_id": job.job_id}}}
 
 
 class ExportOutbox:
@@ -77,8 +86,11 @@ class ExportOutbox:
             return True
         if job.state != "pending" and job.withdrawn:
             return True
+        if await self._adopt_lost_approval_post(job, payload):
+            return True
+        await self.exports.jobs.mark_approval_posting(job)
         try:
-            channel, ts = await self.gateway.post(job.approval_channel or "", payload)
+            channel, ts = await self.gateway.post(job.approval_channel or "", {**payload, **approval_tag(job)})
         except SlackRefused as refused:  # the bot cannot post there: withdraw, and tell the requester
             if await self.exports.approval_channel_refused(job, refused.error):
                 await self.exports.sync(job)
@@ -86,6 +98,23 @@ class ExportOutbox:
         crash_point("after_approval_post")
         await self.exports.jobs.set_message(job, channel, ts)
         job.approval_channel, job.approval_ts = channel, ts
+        return True
+
+    async def _adopt_lost_approval_post(self, job: ExportJob, payload: dict) -> bool:
+        """An earlier run may have posted the approval message and died before saving where: find it by its
+        metadata (conversations.history) instead of posting a second one."""
+        if job.approval_posting_at is None or not job.approval_channel:
+            return False
+        try:
+            ts = await self.gateway.find_tagged(job.approval_channel, APPROVAL_EVENT, "job_id", job.job_id,
+                                                since=job.approval_posting_at - 1)
+        except SlackRefused:  # e.g. an install without the history scopes: post again rather than never
+            return False
+        if ts is None:
+            return False
+        await self.exports.jobs.set_message(job, job.approval_channel, ts)
+        job.approval_ts = ts
+        await self.gateway.update(job.approval_channel, ts, payload)
         return True
 
     async def _failure_notices(self, job: ExportJob) -> None:

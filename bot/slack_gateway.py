@@ -91,6 +91,18 @@ class SlackGateway:
         answer = await self._call("chat.postMessage", channel=channel, **payload)
         return answer["channel"], answer["ts"]
 
+    async def find_tagged(self, channel: str, event_type: str, key: str, value: str, *, since: float) -> str | None:
+        """The ts of the bot's message in `channel` since `since` whose metadata says `key` = `value`: finds a
+        message Slack accepted although the bot died before it saved the ts. None when there is none."""
+        answer = await self._call("conversations.history", read=True, channel=channel, oldest=f"{since:.6f}",
+                                  include_all_metadata="true", limit=200)
+        for message in answer.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == event_type and (metadata.get("event_payload") or {}).get(key) == value:
+                ts = message.get("ts")
+                return str(ts) if ts else None
+        return None
+
     async def update(self, channel: str, ts: str, payload: dict) -> None:
         await self._call("chat.update", channel=channel, ts=ts, **payload)
 

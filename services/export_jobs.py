@@ -78,6 +78,7 @@ class ExportJob(BaseModel):
     tenant_choices: list[TenantChoice] = []
     approval_channel: str | None = None
     approval_ts: str | None = None
+    approval_posting_at: float | None = None  # epoch: when a post of the approval message was last attempted
     notify_channel: str | None = None
     approved_by: str | None = None
     approved_at: datetime | None = None
@@ -218,6 +219,12 @@ class JobStore:
         doc = await self.jobs.find_one({"team_id": team_id, "forecast_invoice_id": forecast_invoice_id,
                                         "state": EXPORTED}, sort=[("updated_at", DESCENDING)])
         return ExportJob.from_doc(doc) if doc else None
+
+    async def mark_approval_posting(self, job: ExportJob) -> None:
+        """Saved before the approval message is posted: a run after a crash then looks for that post first."""
+        now = stamp(self.clock())
+        await self.jobs.update_one({"_id": job.job_id}, {"$set": {"approval_posting_at": now}})
+        job.approval_posting_at = now
 
     async def set_message(self, job: ExportJob, channel: str, ts: str) -> ExportJob:
         """Where the approval message lives (not a state change: no version bump)."""

@@ -239,10 +239,13 @@ class SlackState:
         return f"{candidate:.6f}"
 
     def add_message(self, channel_id: str, *, user: str, text: str = "", blocks: list | None = None,
-                    ephemeral_to: str | None = None, thread_ts: str | None = None) -> dict[str, Any]:
+                    ephemeral_to: str | None = None, thread_ts: str | None = None,
+                    metadata: dict[str, Any] | None = None) -> dict[str, Any]:
         message = {"type": "message", "ts": self.next_ts(), "channel": channel_id, "user": user,
                    "text": text or "", "blocks": _fill_missing_ids(blocks or []), "ephemeral_to": ephemeral_to,
                    "edited": False}
+        if metadata:
+            message["metadata"] = metadata
         if user == BOT_USER_ID:
             message["bot_id"] = BOT_ID
             message["app_id"] = API_APP_ID

@@ -130,6 +130,7 @@ class WebApi:
             "views.push": self.views_push,
             "views.publish": self.views_publish,
             "conversations.open": self.conversations_open,
+            "conversations.history": self.conversations_history,
             "conversations.info": self.conversations_info,
             "conversations.list": self.conversations_list,
             "usergroups.list": self.usergroups_list,
@@ -166,8 +167,9 @@ class WebApi:
         blocks = _blocks(args)
         if not args.get("text") and not blocks and not args.get("attachments"):
             raise SlackApiFailure("no_text")
+        metadata = args.get("metadata") if isinstance(args.get("metadata"), dict) else None
         message = self.state.add_message(channel_id, user=BOT_USER_ID, text=str(args.get("text") or ""),
-                                         blocks=blocks, thread_ts=args.get("thread_ts"))
+                                         blocks=blocks, thread_ts=args.get("thread_ts"), metadata=metadata)
         return {"channel": channel_id, "ts": message["ts"], "message": public_message(message)}
 
     def chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -277,6 +279,22 @@ class WebApi:
         if not _truthy(args.get("return_im")):
             channel = {"id": channel["id"]}
         return {"channel": channel, "no_op": True, "already_open": True}
+
+    def conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first; metadata only with include_all_metadata, as Slack does."""
+        channel_id = _channel(args)
+        oldest = float(args.get("oldest") or 0)
+        limit = max(1, min(int(args.get("limit") or 100), 999))
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        found = [m for m in self.state.channel_messages.get(channel_id, [])
+                 if not m.get("ephemeral_to") and not m.get("thread_ts") and float(m["ts"]) > oldest]
+        messages = []
+        for message in reversed(found[-limit:]):
+            shown = public_message(message)
+            if not with_metadata:
+                shown.pop("metadata", None)
+            messages.append(shown)
+        return {"messages": messages, "has_more": len(found) > limit, "response_metadata": {"next_cursor": ""}}
 
     def conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"channel": channel_object(_channel(args))}
