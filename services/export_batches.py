@@ -114,20 +114,16 @@ class BatchExportService:
         settings = await exports.settings.get(team_id)
         api_key = await exports.settings.forecast_api_key(team_id)
         if not api_key:
-            raise ExportRefused("No Forecast API key is set, so I cannot read invoices.",
-                                "An admin can add one with `/xero settings`.")
+            raise ExportRefused("no_api_key")
         tenants = await exports.connections.list_tenants(team_id)
         if not tenants:
-            raise ExportRefused("No Xero organisation is connected, so there is nowhere to export to.",
-                                "An admin can connect one with `/xero connect`.")
+            raise ExportRefused("no_organisation")
         if not settings.approval_channel:
-            raise ExportRefused("No approval channel is set, so nobody could approve this export.",
-                                "An admin must choose an approval channel with `/xero settings`.")
+            raise ExportRefused("no_approval_channel")
         try:
             selection = await self._select(api_key, team_id, asked)
         except ForecastError as exc:
-            raise ExportRefused(f"I could not read the invoices from Forecast: {exc}",
-                                "Nothing was exported.") from None
+            raise ExportRefused("invoices_unreadable", error=exc) from None
         refused = list(selection.refused)
         batch = Batch(batch_id=uuid.uuid4().hex, team_id=team_id, requested_by=user_id, job_ids=[], lines={},
                       export_status=settings.export_status, approval_channel=settings.approval_channel)

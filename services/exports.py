@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -57,12 +57,16 @@ MAX_REJECT_REASON = 500
 
 
 class ExportRefused(Exception):
-    """The request cannot go ahead; `message` says why and `hint` what to do instead."""
+    """The request cannot go ahead: `code` says why and `data` gives the particulars (bot/blocks/exports.py
+    words them). A failure from Forecast comes as `data["error"]`."""
 
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    def __init__(self, code: str, **data: Any):
+        super().__init__(code)
+        self.code = code
+        self.data = data
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.data}"
 
 
 class ExportRequested(BaseModel):
@@ -167,15 +171,12 @@ class ExportService:
         settings = await self.settings.get(team_id)
         api_key = await self.settings.forecast_api_key(team_id)
         if not api_key:
-            raise ExportRefused("No Forecast API key is set, so I cannot read invoices.",
-                                "An admin can add one with `/xero settings`.")
+            raise ExportRefused("no_api_key")
         tenants = await self.connections.list_tenants(team_id)
         if not tenants:
-            raise ExportRefused("No Xero organisation is connected, so there is nowhere to export to.",
-                                "An admin can connect one with `/xero connect`.")
+            raise ExportRefused("no_organisation")
         if not settings.approval_channel:
-            raise ExportRefused("No approval channel is set, so nobody could approve this export.",
-                                "An admin must choose an approval channel with `/xero settings`.")
+            raise ExportRefused("no_approval_channel")
         invoice, customer = await self._read_forecast(api_key, reference)
 
         existing = await self._live_invoice_link(team_id, invoice.id)
@@ -198,17 +199,13 @@ class ExportService:
             open_job = await self.jobs.open_job_for(team_id, invoice.id)
             if open_job:
                 return AlreadyRequested(job=open_job)
-            raise ExportRefused(f"{invoice.invoice_reference} was just handled by someone else.",
-                                f"Ask again with `/xero export {invoice.invoice_reference}` to see where it is.")
+            raise ExportRefused("handled_elsewhere", reference=invoice.invoice_reference)
         await self.sync(job)  # posts the approval message
         log.info("export.requested", **fields(team=team_id, user=user_id, job=job.job_id, invoice=invoice.id,
                                               tenant=job.tenant_id))
         job = await self._wait_for_approval_message(job)
         if job.withdrawn:
-            raise ExportRefused(
-                f"I could not post the approval request in the approval channel ({job.withdrawn}).",
-                "Invite me to that channel (`/invite @Ledgerline`), "
-                "or an admin can choose another with `/xero settings`.")
+            raise ExportRefused("approval_channel_unavailable", error=job.withdrawn)
         return ExportRequested(job=job)
 
     async def _wait_for_approval_message(self, job: ExportJob, timeout: float = 2.0) -> ExportJob:
@@ -232,24 +229,20 @@ class ExportService:
         try:
             invoice = await self.forecast.find_invoice(api_key, reference)
         except ForecastNotFound as exc:
-            raise ExportRefused(
-                str(exc), "Type the reference as Forecast shows it, e.g. `/xero export INV-123`.") from None
+            raise ExportRefused("no_such_invoice", error=exc) from None
         except ForecastAuthError as exc:
-            raise ExportRefused(str(exc), "Nothing was exported.") from None
+            raise ExportRefused("forecast_refused_key", error=exc) from None
         except ForecastError as exc:
-            raise ExportRefused(f"I could not read the invoice from Forecast: {exc}", "Nothing was exported.") from None
+            raise ExportRefused("invoice_unreadable", error=exc) from None
         ref = invoice.invoice_reference
         if not invoice.entries:
-            raise ExportRefused(f"{ref} has no lines in Forecast, so there is nothing to export.",
-                                "Add lines to the invoice in Forecast, then export it again.")
+            raise ExportRefused("no_lines", reference=ref)
         if invoice.client_id is None:
-            raise ExportRefused(f"{ref} has no client in Forecast, so I cannot tell who to bill.",
-                                "Choose a client for the invoice in Forecast, then export it again.")
+            raise ExportRefused("no_client", reference=ref)
         try:
             customer = await self.forecast.get_customer(api_key, invoice.client_id)
         except ForecastError as exc:
-            raise ExportRefused(f"I could not read the client of {ref} from Forecast: {exc}",
-                                "Nothing was exported.") from None
+            raise ExportRefused("client_unreadable", reference=ref, error=exc) from None
         return invoice, customer
 
     async def _route(self, team_id: str, client_id: int, tenants: list[Tenant]) -> dict:

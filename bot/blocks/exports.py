@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from bot.blocks.common import (
     actions,
@@ -17,6 +19,7 @@ from bot.blocks.common import (
     section,
     user,
 )
+from bot.blocks.errors import forecast_words
 
 APPROVE_ACTION = "export_approve"
 REJECT_ACTION = "export_reject"
@@ -49,7 +52,39 @@ def too_many_references(count: int, limit: int) -> dict:
     )
 
 
-def refused(text: str, hint: str | None) -> dict:
+NOTHING_EXPORTED = "Nothing was exported."
+REFUSALS: dict[str, Callable[[dict[str, Any]], tuple[str, str | None]]] = {
+    "no_api_key": lambda d: ("No Forecast API key is set, so I cannot read invoices.",
+                             "An admin can add one with `/xero settings`."),
+    "no_organisation": lambda d: ("No Xero organisation is connected, so there is nowhere to export to.",
+                                  "An admin can connect one with `/xero connect`."),
+    "no_approval_channel": lambda d: ("No approval channel is set, so nobody could approve this export.",
+                                      "An admin must choose an approval channel with `/xero settings`."),
+    "handled_elsewhere": lambda d: (f"{d['reference']} was just handled by someone else.",
+                                    f"Ask again with `/xero export {d['reference']}` to see where it is."),
+    "approval_channel_unavailable": lambda d: (
+        f"I could not post the approval request in the approval channel ({d['error']}).",
+        "Invite me to that channel (`/invite @Ledgerline`), or an admin can choose another with `/xero settings`."),
+    "no_such_invoice": lambda d: (forecast_words(d["error"]),
+                                  "Type the reference as Forecast shows it, e.g. `/xero export INV-123`."),
+    "forecast_refused_key": lambda d: (forecast_words(d["error"]), NOTHING_EXPORTED),
+    "invoice_unreadable": lambda d: (f"I could not read the invoice from Forecast: {forecast_words(d['error'])}",
+                                     NOTHING_EXPORTED),
+    "invoices_unreadable": lambda d: (f"I could not read the invoices from Forecast: {forecast_words(d['error'])}",
+                                      NOTHING_EXPORTED),
+    "no_lines": lambda d: (f"{d['reference']} has no lines in Forecast, so there is nothing to export.",
+                           "Add lines to the invoice in Forecast, then export it again."),
+    "no_client": lambda d: (f"{d['reference']} has no client in Forecast, so I cannot tell who to bill.",
+                            "Choose a client for the invoice in Forecast, then export it again."),
+    "client_unreadable": lambda d: (
+        f"I could not read the client of {d['reference']} from Forecast: {forecast_words(d['error'])}",
+        NOTHING_EXPORTED),
+}
+
+
+def refused(code: str, data: dict[str, Any]) -> dict:
+    """Why a request for export cannot go ahead, and what to do instead."""
+    text, hint = REFUSALS[code](data)
     return error_message(escape(text), hint)
 
 
