@@ -310,7 +310,7 @@ class BatchExportService:
             running.append(job)
         if tenant is None:
             for job in running:
-                await self._record(job, None, "The organisation was removed before the export")
+                await self._record(job, None, "organisation_removed")
             await self.sync(batch)
             return
         settings = await self.exports.settings.get(team_id)
@@ -345,10 +345,10 @@ class BatchExportService:
         log.warning("export.batch_gave_up", **fields(team=batch.team_id, batch=batch.batch_id, error=error))
         for job in await self.jobs_of(batch):
             if job.tenant_id == queued.payload["tenant_id"] and job.state in (APPROVED, EXPORTING):
-                await self._record(job, None, "Something went wrong on our side while exporting, several times")
+                await self._record(job, None, "gave_up")
         await self.sync(batch)
 
-    async def _record(self, job: ExportJob, outcome: ItemOutcome | None, error: str | None = None) -> None:
+    async def _record(self, job: ExportJob, outcome: ItemOutcome | None, error_code: str | None = None) -> None:
         jobs, now = self.exports.jobs, self.exports.clock()
         if outcome is not None and outcome.outcome in ("created", "linked_existing", "already_linked"):
             url = self.exports.xero.invoice_url(outcome.xero_invoice_id) if outcome.xero_invoice_id else None
@@ -360,12 +360,13 @@ class BatchExportService:
                                   total_differs=outcome.total_differs)
             return
         if outcome is not None and outcome.outcome == "not_exportable":
-            error = "The pre-flight check failed when it was exported"
+            error_code = "preflight_failed"
             if outcome.preflight is not None:
                 await self._line_check(job, outcome)
         details = list(outcome.messages) if outcome is not None else []
-        await jobs.transition(job, "failed", by=job.approved_by, note=error or "Xero refused it",
-                              error=error or "Xero refused it", error_details=details, finished_at=now,
+        error_code = error_code or "xero_refused"
+        await jobs.transition(job, "failed", by=job.approved_by, note=error_code,
+                              error_code=error_code, error_data={}, error_details=details, finished_at=now,
                               outcome=outcome.outcome if outcome is not None else "failed",
                               failures=job.failures + 1)
 

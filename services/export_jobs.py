@@ -92,9 +92,11 @@ class ExportJob(BaseModel):
     xero_status: str | None = None
     xero_url: str | None = None
     outcome: str | None = None  # created | found_in_xero | already_linked
-    error: str | None = None
-    error_details: list[str] = []
-    error_hint: str | None = None
+    error_code: str | None = None  # why it failed: bot/blocks/exports.py words it with `error_data`
+    error_data: dict[str, Any] = {}
+    error_details: list[str] = []  # Xero's own messages
+    error: str | None = None  # the failure's words, as stored by versions before `error_code`
+    error_hint: str | None = None  # ... and what to do, likewise
     failed_by: str | None = None
     finished_at: datetime | None = None
     updated_at: datetime | None = None

@@ -378,7 +378,8 @@ class ExportService:
         if job.state != FAILED:
             return Refused(reason="not_retryable", job=job)
         reopened = await self.jobs.transition(job, APPROVED, by=user_id, note="retry", exporting_by=user_id,
-                                              error=None, error_details=[], error_hint=None)
+                                              error_code=None, error_data={},
+                                              error_details=[], error=None, error_hint=None)
         if reopened is None:
             latest = await self.jobs.get(team_id, job_id)
             if latest is not None and latest.state == FAILED:  # a newer request of the invoice is open
@@ -435,22 +436,21 @@ class ExportService:
         if job is None or job.state not in (APPROVED, EXPORTING):
             return
         log.warning("export.gave_up", **fields(team=job.team_id, job=job.job_id, error=error))
-        failure = ExportFailure("Something went wrong on our side while exporting, several times", create_sent=True,
-                                hint="Click Retry: it checks Xero first, so no duplicate can be created.")
+        failure = ExportFailure("gave_up", create_sent=True)
         await self._failed(job, job.generation or 0, failure, created_nothing=False, record_attempt=False)
 
     async def _failed(self, job: ExportJob, generation: int, failure: ExportFailure, *,
                       created_nothing: bool, record_attempt: bool = True) -> ExportJob:
         if record_attempt:
             await self.jobs.finish_attempt(job, generation=generation, created_nothing=created_nothing,
-                                           note=failure.message)
+                                           note=str(failure))
         failed = await self.jobs.transition(
-            job, FAILED, by=job.exporting_by, note=failure.message, generation=generation or job.generation,
-            error=failure.message, error_details=failure.details, error_hint=failure.hint,
+            job, FAILED, by=job.exporting_by, note=str(failure), generation=generation or job.generation,
+            error_code=failure.code, error_data=failure.data, error_details=failure.xero_details,
             failed_by=job.exporting_by, finished_at=self.clock(), failures=job.failures + 1,
         )
         failed = failed or await self.jobs.get(job.team_id, job.job_id)
-        log.warning("export.failed", **fields(team=job.team_id, job=job.job_id, error=failure.message,
+        log.warning("export.failed", **fields(team=job.team_id, job=job.job_id, error=str(failure),
                                               created_nothing=created_nothing))
         await self.sync(failed)
         return failed

@@ -55,12 +55,18 @@ XERO_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
+def xero_summary(code: str, data: dict[str, Any], fallback: str = "Xero could not do it") -> str:
+    """What failed and how often it was tried, without Xero's own messages."""
+    words = XERO_WORDS.get(code)
+    said = words(data) if words else fallback
+    if data.get("attempts"):
+        said += f" — gave up after {data['attempts']} attempts"
+    return said
+
+
 def xero_words(error: XeroError) -> str:
     """What failed, how often it was tried, then Xero's own messages."""
-    words = XERO_WORDS.get(error.code)
-    said = words(error.data) if words else error.message
-    if error.data.get("attempts"):
-        said += f" — gave up after {error.data['attempts']} attempts"
+    said = xero_summary(error.code, error.data, error.message)
     return f"{said}: " + "; ".join(error.details) if error.details else said
 
 
