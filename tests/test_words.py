@@ -12,11 +12,19 @@ import pytest
 
 from bot.blocks import connections as connection_blocks
 from bot.blocks import imports as import_blocks
-from bot.blocks.errors import FORECAST_WORDS, XERO_WORDS, error_words, forecast_words, xero_words
+from bot.blocks.errors import (
+    FORECAST_WORDS,
+    XERO_WORDS,
+    error_words,
+    forecast_words,
+    problem_words,
+    xero_words,
+)
 from services.connections import ConsentFailed, RemovalResult, Tenant
 from services.forecast.errors import ForecastUnavailable, error_for
 from services.imports import ImportProblem, ImportSummary, MissingForecastKey, Outcome
 from services.po_import import CurrencyRefused, cost_in
+from services.problems import Problem
 from services.xero.errors import XeroError, XeroRateLimited, parse_xero_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +104,8 @@ def test_a_purchase_order_summary_words_its_reasons():
 def test_xero_errors_read_as_before(status, body, headers):
     error = parse_xero_error(status, body, headers, subject="invoice")
     assert xero_words(error) == str(error)
+    stored = Problem.model_validate(json.loads(json.dumps(Problem.of(error).model_dump(mode="json"))))
+    assert problem_words(stored) == str(error)  # as a sync report keeps it
 
 
 def test_xero_words_keep_xeros_own_messages_and_the_attempts():
@@ -112,6 +122,13 @@ def test_xero_words_keep_xeros_own_messages_and_the_attempts():
 def test_forecast_errors_read_as_before(status):
     error = error_for(status, json.dumps({"message": "no"}), what="the projects", api_key="k")
     assert forecast_words(error) == str(error)
+    stored = Problem.model_validate(json.loads(json.dumps(Problem.of(error).model_dump(mode="json"))))
+    assert problem_words(stored) == str(error)  # as a sync report keeps it
+
+
+def test_a_problem_stored_by_an_older_version_reads_as_it_was_stored():
+    assert problem_words("Forecast is busy (HTTP 429) — try again in a few minutes") == \
+        "Forecast is busy (HTTP 429) — try again in a few minutes"
 
 
 def test_forecast_words_can_leave_out_forecasts_own_text():

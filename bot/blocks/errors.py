@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.forecast import ForecastError
+from services.problems import Problem
 from services.xero.errors import XeroError
 
 TRY_LATER = "try again in a few minutes"
@@ -70,13 +71,28 @@ def xero_words(error: XeroError) -> str:
     return f"{said}: " + "; ".join(error.details) if error.details else said
 
 
-def forecast_words(error: ForecastError, *, quote: bool = True) -> str:
+def forecast_summary(code: str, data: dict[str, Any], forecast_said: str | None, *, quote: bool = True,
+                     fallback: str = "Forecast could not do it") -> str:
     """What failed, then (`quote`) what Forecast itself said when it adds anything."""
-    words = FORECAST_WORDS.get(error.code)
-    said = words(error.data) if words else error.message
-    if quote and error.forecast_message and error.forecast_message not in said:
-        return f"{said} (Forecast said: {error.forecast_message})"
+    words = FORECAST_WORDS.get(code)
+    said = words(data) if words else fallback
+    if quote and forecast_said and forecast_said not in said:
+        return f"{said} (Forecast said: {forecast_said})"
     return said
+
+
+def forecast_words(error: ForecastError, *, quote: bool = True) -> str:
+    return forecast_summary(error.code, error.data, error.forecast_message, quote=quote, fallback=error.message)
+
+
+def problem_words(problem: Problem | str) -> str:
+    """A failure as a report keeps it; a report stored by an older version holds its words already."""
+    if isinstance(problem, str):
+        return problem
+    if problem.source == "forecast":
+        return forecast_summary(problem.code, problem.data, problem.said)
+    said = xero_summary(problem.code, problem.data)
+    return f"{said}: " + "; ".join(problem.details) if problem.details else said
 
 
 def error_words(error: Exception) -> str:
