@@ -22,9 +22,12 @@ from services.storage import Storage, stamp
 from services.xero.tokens import utcnow
 
 JobState = Literal["pending", "approved", "exporting", "exported", "failed", "rejected"]
-PENDING, APPROVED, EXPORTING, EXPORTED, FAILED, REJECTED = (
-    "pending", "approved", "exporting", "exported", "failed", "rejected",
-)
+PENDING: JobState = "pending"
+APPROVED: JobState = "approved"
+EXPORTING: JobState = "exporting"
+EXPORTED: JobState = "exported"
+FAILED: JobState = "failed"
+REJECTED: JobState = "rejected"
 OPEN_STATES = (PENDING, APPROVED, EXPORTING)
 # "approved" and "exporting" are true only while an `export.run` job (services/jobs.py) is open for the
 # invoice: its lease, not a timestamp here, says whether someone is working on it.
@@ -196,6 +199,10 @@ class JobStore:
         doc = await self.jobs.find_one({"_id": job_id, "team_id": team_id})
         return ExportJob.from_doc(doc) if doc else None
 
+    async def current(self, job: ExportJob) -> ExportJob:
+        """The job as saved now (after someone else moved it); as read, should it be gone."""
+        return await self.get(job.team_id, job.job_id) or job
+
     async def recent(self, team_id: str, *, states: tuple[str, ...] | None = None,
                      requested_by: str | None = None, limit: int = 8) -> list[ExportJob]:
         """Newest requests first (the App Home lists them)."""
@@ -259,7 +266,8 @@ class JobStore:
         await self._event(job, "attempt", by=job.exporting_by, generation=generation,
                           created_nothing=created_nothing, note=note)
 
-    async def next_generation(self, team_id: str, tenant_id: str, forecast_invoice_id: int) -> tuple[int, bool]:
+    async def next_generation(self, team_id: str, tenant_id: str | None,
+                              forecast_invoice_id: int) -> tuple[int, bool]:
         """The export attempt generation that goes into the Idempotency-Key, and whether it is fresh
         (no attempt of it has started yet).
 

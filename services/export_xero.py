@@ -119,7 +119,7 @@ class XeroInvoiceExporter:
         try:
             existing = await self.xero.find_invoice_by_number(auth, job.invoice.invoice_reference)
             if existing and existing.invoice_id:
-                return await self._link_invoice(job, existing, by, outcome="found_in_xero")
+                return await self._link_invoice(job, tenant, existing.invoice_id, existing, by, outcome="found_in_xero")
             await self._check_currency(auth, job, tenant)
             contact_id = await self._contact(auth, job, tenant, generation, by)
             account_code, tax_type = await self._line_defaults(auth, settings, tenant)
@@ -129,9 +129,11 @@ class XeroInvoiceExporter:
             crash_point("before_xero_create")
             created = (await self.xero.create_invoices(auth, [invoice], idempotency_key=key))[0]
             crash_point("after_xero_create")
+            if not created.invoice_id:
+                raise XeroError(code="no_created_invoice")
         except XeroError as exc:
             raise _failure(exc, create_sent=create_sent, refused=isinstance(exc, DEFINITE_REFUSALS)) from exc
-        return await self._link_invoice(job, created, by, outcome="created")
+        return await self._link_invoice(job, tenant, created.invoice_id, created, by, outcome="created")
 
     # ----------------------------------------------------------------- steps
 
@@ -148,14 +150,15 @@ class XeroInvoiceExporter:
                                   self.xero.invoice_url(link.xero_id), outcome="already_linked")
         return None
 
-    async def _link_invoice(self, job: ExportJob, invoice: XeroInvoice, by: str | None, *, outcome: str) -> ExportDone:
-        await self.links.link(job.team_id, "invoice", job.forecast_invoice_id, job.tenant_id,
-                              xero_id=invoice.invoice_id, xero_number=invoice.invoice_number, linked_by=by,
+    async def _link_invoice(self, job: ExportJob, tenant: Tenant, invoice_id: str, invoice: XeroInvoice,
+                            by: str | None, *, outcome: str) -> ExportDone:
+        await self.links.link(job.team_id, "invoice", job.forecast_invoice_id, tenant.tenant_id,
+                              xero_id=invoice_id, xero_number=invoice.invoice_number, linked_by=by,
                               details={"status": invoice.status, "reference": job.reference})
-        log.info("export.linked", **fields(team=job.team_id, job=job.job_id, tenant=job.tenant_id,
-                                           invoice=invoice.invoice_id, outcome=outcome))
-        return ExportDone(invoice.invoice_id, invoice.invoice_number, invoice.status,
-                          self.xero.invoice_url(invoice.invoice_id), outcome=outcome)
+        log.info("export.linked", **fields(team=job.team_id, job=job.job_id, tenant=tenant.tenant_id,
+                                           invoice=invoice_id, outcome=outcome))
+        return ExportDone(invoice_id, invoice.invoice_number, invoice.status, self.xero.invoice_url(invoice_id),
+                          outcome=outcome)
 
     async def _check_currency(self, auth: TenantAuth, job: ExportJob, tenant: Tenant) -> None:
         wanted = (job.invoice.currency or "").upper()
@@ -180,6 +183,8 @@ class XeroInvoiceExporter:
         else:
             key = contact_idempotency_key(job.team_id, tenant.tenant_id, customer.id, generation)
             contact = await self.xero.create_contact(auth, new_contact(job), idempotency_key=key)
+        if not contact.contact_id:
+            raise XeroError(code="no_created_contact")
         await self.links.link(job.team_id, "client", customer.id, tenant.tenant_id, xero_id=contact.contact_id,
                               linked_by=by, details={"name": customer.name})
         return contact.contact_id
@@ -191,7 +196,7 @@ class XeroInvoiceExporter:
             return account_code, tax_type
         accounts = await self.xero.get_accounts(auth, where='Type=="REVENUE"&&Status=="ACTIVE"')
         revenue = next((a for a in accounts if a.code and a.type == "REVENUE" and a.status in (None, "ACTIVE")), None)
-        if revenue is None:
+        if revenue is None or not revenue.code:
             raise ExportFailure("no_revenue_account", {"tenant_name": tenant.name})
         return revenue.code, tax_type or revenue.tax_type
 

@@ -180,7 +180,7 @@ class ExportService:
         invoice, customer = await self._read_forecast(api_key, reference)
 
         existing = await self._live_invoice_link(team_id, invoice.id)
-        if existing:
+        if existing and existing.xero_id:
             tenant_name = next((t.name for t in tenants if t.tenant_id == existing.tenant_id), existing.tenant_id)
             return AlreadyExported(reference=invoice.invoice_reference, tenant_name=tenant_name,
                                    invoice_number=existing.xero_number, url=self.xero.invoice_url(existing.xero_id))
@@ -276,13 +276,13 @@ class ExportService:
             return user_id in await self.permissions.directory.usergroup_members(policy.usergroup)
         return False
 
-    async def _check_clicker(self, team_id: str, job_id: str, user_id: str) -> tuple[ExportJob | None, Refused | None]:
+    async def _check_clicker(self, team_id: str, job_id: str, user_id: str) -> ExportJob | Refused:
         job = await self.jobs.get(team_id, job_id)
         if job is None:
-            return None, Refused(reason="not_found")
+            return Refused(reason="not_found")
         if not await self.is_approver(team_id, user_id):
-            return job, Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
-        return job, None
+            return Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
+        return job
 
     async def clicked_on(self, team_id: str, job_id: str, channel: str | None, ts: str | None) -> None:
         """A click came from this message. A copy of the approval message that a crash left unrecorded
@@ -300,9 +300,9 @@ class ExportService:
     async def approve(self, team_id: str, job_id: str, user_id: str,
                       chosen_tenant_id: str | None = None) -> ClickOutcome:
         """pending -> approved, and the export job is enqueued (it runs approved -> exporting -> exported | failed)."""
-        job, refusal = await self._check_clicker(team_id, job_id, user_id)
-        if refusal:
-            return refusal
+        job = await self._check_clicker(team_id, job_id, user_id)
+        if isinstance(job, Refused):
+            return job
         if user_id == job.requested_by:
             return Refused(reason="own_request", job=job)
         if job.state != PENDING:
@@ -332,25 +332,26 @@ class ExportService:
         if chosen_tenant_id:
             allowed = job.tenant_choices or ([TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or "")]
                                              if job.tenant_id else [])
-            choice = next((c for c in allowed if c.tenant_id == chosen_tenant_id), None)
-            if choice is None:
+            allowed_choice = next((c for c in allowed if c.tenant_id == chosen_tenant_id), None)
+            if allowed_choice is None:
                 return Refused(reason="unknown_tenant", job=job)
+            return allowed_choice
         return choice
 
     # Reject ------------------------------------------------------------------------
     async def can_reject(self, team_id: str, job_id: str, user_id: str) -> ClickOutcome:
         """Checked before the reason modal opens, so nobody types a reason for nothing."""
-        job, refusal = await self._check_clicker(team_id, job_id, user_id)
-        if refusal:
-            return refusal
+        job = await self._check_clicker(team_id, job_id, user_id)
+        if isinstance(job, Refused):
+            return job
         if job.state != PENDING:
             return Refused(reason="already_handled", job=job)
         return Accepted(job=job)
 
     async def reject(self, team_id: str, job_id: str, user_id: str, reason: str | None) -> ClickOutcome:
-        job, refusal = await self._check_clicker(team_id, job_id, user_id)
-        if refusal:
-            return refusal
+        job = await self._check_clicker(team_id, job_id, user_id)
+        if isinstance(job, Refused):
+            return job
         if job.state != PENDING:
             return Refused(reason="already_handled", job=job)
         reason = " ".join((reason or "").split())[:MAX_REJECT_REASON] or None
@@ -366,9 +367,9 @@ class ExportService:
     # Retry -------------------------------------------------------------------------
     async def retry(self, team_id: str, job_id: str, user_id: str) -> ClickOutcome:
         """At once, on a failed job or one whose export job is gone (abandoned): idempotently again."""
-        job, refusal = await self._check_clicker(team_id, job_id, user_id)
-        if refusal:
-            return refusal
+        job = await self._check_clicker(team_id, job_id, user_id)
+        if isinstance(job, Refused):
+            return job
         if job.state in (APPROVED, EXPORTING):
             running = await self.queue.open_job(export_run_key(team_id, job.forecast_invoice_id))
             if running is not None:
@@ -403,7 +404,7 @@ class ExportService:
         if job.state == APPROVED:
             by = job.exporting_by or job.approved_by
             moved = await self.jobs.transition(job, EXPORTING, by=by, attempts=job.attempts + 1, exporting_by=by)
-            job = moved or await self.jobs.get(job.team_id, job.job_id)
+            job = moved or await self.jobs.current(job)
         if job.state != EXPORTING:  # already finished (a crash after the state was saved): just tell people
             await self.sync(job)
             return
@@ -425,7 +426,7 @@ class ExportService:
             xero_invoice_id=done.invoice_id, xero_invoice_number=done.invoice_number, xero_status=done.status,
             xero_url=done.url, finished_at=self.clock(),
         )
-        exported = exported or await self.jobs.get(job.team_id, job.job_id)
+        exported = exported or await self.jobs.current(job)
         log.info("export.done", **fields(team=job.team_id, job=job.job_id, outcome=done.outcome))
         await self.sync(exported)
         await self.redraw_pending(job.team_id)  # the client is linked now: its other pending requests go there
@@ -449,7 +450,7 @@ class ExportService:
             error_code=failure.code, error_data=failure.data, error_details=failure.xero_details,
             failed_by=job.exporting_by, finished_at=self.clock(), failures=job.failures + 1,
         )
-        failed = failed or await self.jobs.get(job.team_id, job.job_id)
+        failed = failed or await self.jobs.current(job)
         log.warning("export.failed", **fields(team=job.team_id, job=job.job_id, error=str(failure),
                                               created_nothing=created_nothing))
         await self.sync(failed)

@@ -47,6 +47,7 @@ XERO_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "http_error": lambda d: f"Xero could not process the {d['subject']} (HTTP {d['status']})",
     "no_organisation": lambda d: "Xero returned no organisation for this connection",
     "no_created_contact": lambda d: "Xero did not return the created contact",
+    "no_created_invoice": lambda d: "Xero did not return the created invoice",
     "not_json": lambda d: "Xero sent an answer that is not JSON",
     "identity_silent": lambda d: "Xero did not answer while listing connected organisations",
     "sign_in_failed": lambda d: f"Xero's sign-in service failed (HTTP {d['status']})",
