@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.blocks import batches as blocks
+from bot.blocks.exports import failure_words
 from bot.slack_gateway import SlackGateway, SlackRefused
 from services.export_batches import Batch, BatchExportService
 from services.export_jobs import EXPORTED, FAILED, OPEN_STATES, PENDING, REJECTED, ExportJob
@@ -53,7 +54,8 @@ def _line(batch: Batch, job: ExportJob) -> blocks.BatchLine:
         check=line.get("check") or "not_checked", check_data=dict(line.get("check_data") or {}), outcome=outcome,
         xero_number=job.xero_invoice_number, xero_status=job.xero_status,
         xero_total=Decimal(job.xero_total) if job.xero_total else None,
-        messages=tuple(job.error_details or ([job.error] if job.error else [])), url=job.xero_url)
+        messages=tuple(job.error_details or ([failure_words(job)[0]] if job.error_code or job.error else [])),
+        url=job.xero_url)
 
 
 class BatchOutbox:

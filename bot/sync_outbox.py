@@ -16,6 +16,7 @@ from bot.slack_gateway import SlackGateway, SlackRefused
 from services.contact_sync import ContactSynced
 from services.invoice_sync import InvoiceSynced, PaymentRecorded, PaymentRemoved
 from services.jobs import Job
+from services.problems import Problem
 from services.sync_notices import REFUSED, SENT, SyncNotice, SyncNoticeStore
 from services.sync_state import SyncRequest
 from services.xero_sync import SyncSummary
@@ -53,6 +54,7 @@ def render(notice: SyncNotice) -> dict:
     if notice.what == "payment_removed":
         return blocks.payment_removed(report, PaymentRemoved.model_validate(notice.item))
     if notice.what == "problem":
-        return blocks.forecast_problem(report, str(notice.item.get("problem", "")))
+        said = notice.item.get("problem", "")
+        return blocks.forecast_problem(report, said if isinstance(said, str) else Problem.model_validate(said))
     return {"status": blocks.status_reply, "lines_edited": blocks.lines_edited, "key_missing": blocks.key_missing,
             "paid": blocks.paid_notice, "unlinked_invoice": blocks.unlinked_invoice_notice}[notice.what](report)

@@ -40,7 +40,7 @@ async def _request_batch(ctx: CommandContext, asked) -> dict:
     try:
         requested = await container.batches.request(ctx.team_id, ctx.user_id, ctx.channel_id, asked)
     except ExportRefused as refusal:
-        return blocks.refused(refusal.message, refusal.hint)
+        return blocks.refused(refusal.code, refusal.data)
     refused = batch_blocks.problems_as_refusals(asked.problems) + [
         batch_blocks.RefusedReference(r.reference, r.reason, dict(r.data)) for r in requested.refused]
     view = None
@@ -54,7 +54,7 @@ async def _request_one(ctx: CommandContext, reference: str) -> dict:
     try:
         outcome = await ctx.container.exports.request_export(ctx.team_id, ctx.user_id, ctx.channel_id, reference)
     except ExportRefused as refusal:
-        return blocks.refused(refusal.message, refusal.hint)
+        return blocks.refused(refusal.code, refusal.data)
     if outcome.kind == "already_exported":
         return blocks.already_exported(outcome)
     if outcome.kind == "already_requested":

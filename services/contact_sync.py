@@ -16,6 +16,7 @@ from services.customer_import import new_client
 from services.forecast import ForecastApi, ForecastError
 from services.links import Link, LinkStore
 from services.logfmt import fields
+from services.problems import Problem
 from services.xero.models import XeroContact
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class ContactSynced(BaseModel):
     forecast_client_id: int
     client_name: str
     changes: list[FieldChange] = []
-    problem: str | None = None  # Forecast refused or failed, in its words
+    problem: Problem | str | None = None  # Forecast refused or failed (a string: stored by older versions)
 
     @property
     def changed(self) -> bool:
@@ -62,7 +63,7 @@ class ContactSync:
         except ForecastError as exc:
             return ContactSynced(team_id=link.team_id, tenant_id=link.tenant_id, forecast_client_id=client_id,
                                  client_name=(link.details or {}).get("contact_name") or str(client_id),
-                                 problem=str(exc))
+                                 problem=Problem.of(exc))
         current = {name: getattr(client, name) or None for name in CLIENT_FIELDS}
         seen = (link.details or {}).get("xero_contact") or current
         values = contact_values(contact)
@@ -74,7 +75,7 @@ class ContactSync:
             try:
                 await self.forecast.update_customer(api_key, client_id, {c.field: c.after for c in changes})
             except ForecastError as exc:
-                report.problem = str(exc)
+                report.problem = Problem.of(exc)
                 return report  # the snapshot stays, so the next sync tries again
             log.info("sync.client_updated", **fields(team=link.team_id, tenant=link.tenant_id, client=client_id,
                                                      fields=",".join(c.field for c in changes)))

@@ -114,20 +114,16 @@ class BatchExportService:
         settings = await exports.settings.get(team_id)
         api_key = await exports.settings.forecast_api_key(team_id)
         if not api_key:
-            raise ExportRefused("No Forecast API key is set, so I cannot read invoices.",
-                                "An admin can add one with `/xero settings`.")
+            raise ExportRefused("no_api_key")
         tenants = await exports.connections.list_tenants(team_id)
         if not tenants:
-            raise ExportRefused("No Xero organisation is connected, so there is nowhere to export to.",
-                                "An admin can connect one with `/xero connect`.")
+            raise ExportRefused("no_organisation")
         if not settings.approval_channel:
-            raise ExportRefused("No approval channel is set, so nobody could approve this export.",
-                                "An admin must choose an approval channel with `/xero settings`.")
+            raise ExportRefused("no_approval_channel")
         try:
             selection = await self._select(api_key, team_id, asked)
         except ForecastError as exc:
-            raise ExportRefused(f"I could not read the invoices from Forecast: {exc}",
-                                "Nothing was exported.") from None
+            raise ExportRefused("invoices_unreadable", error=exc) from None
         refused = list(selection.refused)
         batch = Batch(batch_id=uuid.uuid4().hex, team_id=team_id, requested_by=user_id, job_ids=[], lines={},
                       export_status=settings.export_status, approval_channel=settings.approval_channel)
@@ -314,7 +310,7 @@ class BatchExportService:
             running.append(job)
         if tenant is None:
             for job in running:
-                await self._record(job, None, "The organisation was removed before the export")
+                await self._record(job, None, "organisation_removed")
             await self.sync(batch)
             return
         settings = await self.exports.settings.get(team_id)
@@ -349,10 +345,10 @@ class BatchExportService:
         log.warning("export.batch_gave_up", **fields(team=batch.team_id, batch=batch.batch_id, error=error))
         for job in await self.jobs_of(batch):
             if job.tenant_id == queued.payload["tenant_id"] and job.state in (APPROVED, EXPORTING):
-                await self._record(job, None, "Something went wrong on our side while exporting, several times")
+                await self._record(job, None, "gave_up")
         await self.sync(batch)
 
-    async def _record(self, job: ExportJob, outcome: ItemOutcome | None, error: str | None = None) -> None:
+    async def _record(self, job: ExportJob, outcome: ItemOutcome | None, error_code: str | None = None) -> None:
         jobs, now = self.exports.jobs, self.exports.clock()
         if outcome is not None and outcome.outcome in ("created", "linked_existing", "already_linked"):
             url = self.exports.xero.invoice_url(outcome.xero_invoice_id) if outcome.xero_invoice_id else None
@@ -364,12 +360,13 @@ class BatchExportService:
                                   total_differs=outcome.total_differs)
             return
         if outcome is not None and outcome.outcome == "not_exportable":
-            error = "The pre-flight check failed when it was exported"
+            error_code = "preflight_failed"
             if outcome.preflight is not None:
                 await self._line_check(job, outcome)
         details = list(outcome.messages) if outcome is not None else []
-        await jobs.transition(job, "failed", by=job.approved_by, note=error or "Xero refused it",
-                              error=error or "Xero refused it", error_details=details, finished_at=now,
+        error_code = error_code or "xero_refused"
+        await jobs.transition(job, "failed", by=job.approved_by, note=error_code,
+                              error_code=error_code, error_data={}, error_details=details, finished_at=now,
                               outcome=outcome.outcome if outcome is not None else "failed",
                               failures=job.failures + 1)
 

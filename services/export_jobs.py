@@ -22,9 +22,12 @@ from services.storage import Storage, stamp
 from services.xero.tokens import utcnow
 
 JobState = Literal["pending", "approved", "exporting", "exported", "failed", "rejected"]
-PENDING, APPROVED, EXPORTING, EXPORTED, FAILED, REJECTED = (
-    "pending", "approved", "exporting", "exported", "failed", "rejected",
-)
+PENDING: JobState = "pending"
+APPROVED: JobState = "approved"
+EXPORTING: JobState = "exporting"
+EXPORTED: JobState = "exported"
+FAILED: JobState = "failed"
+REJECTED: JobState = "rejected"
 OPEN_STATES = (PENDING, APPROVED, EXPORTING)
 # "approved" and "exporting" are true only while an `export.run` job (services/jobs.py) is open for the
 # invoice: its lease, not a timestamp here, says whether someone is working on it.
@@ -93,9 +96,11 @@ class ExportJob(BaseModel):
     xero_status: str | None = None
     xero_url: str | None = None
     outcome: str | None = None  # created | found_in_xero | already_linked
-    error: str | None = None
-    error_details: list[str] = []
-    error_hint: str | None = None
+    error_code: str | None = None  # why it failed: bot/blocks/exports.py words it with `error_data`
+    error_data: dict[str, Any] = {}
+    error_details: list[str] = []  # Xero's own messages
+    error: str | None = None  # the failure's words, as stored by versions before `error_code`
+    error_hint: str | None = None  # ... and what to do, likewise
     failed_by: str | None = None
     finished_at: datetime | None = None
     updated_at: datetime | None = None
@@ -195,6 +200,10 @@ class JobStore:
         doc = await self.jobs.find_one({"_id": job_id, "team_id": team_id})
         return ExportJob.from_doc(doc) if doc else None
 
+    async def current(self, job: ExportJob) -> ExportJob:
+        """The job as saved now (after someone else moved it); as read, should it be gone."""
+        return await self.get(job.team_id, job.job_id) or job
+
     async def recent(self, team_id: str, *, states: tuple[str, ...] | None = None,
                      requested_by: str | None = None, limit: int = 8) -> list[ExportJob]:
         """Newest requests first (the App Home lists them)."""
@@ -264,7 +273,8 @@ class JobStore:
         await self._event(job, "attempt", by=job.exporting_by, generation=generation,
                           created_nothing=created_nothing, note=note)
 
-    async def next_generation(self, team_id: str, tenant_id: str, forecast_invoice_id: int) -> tuple[int, bool]:
+    async def next_generation(self, team_id: str, tenant_id: str | None,
+                              forecast_invoice_id: int) -> tuple[int, bool]:
         """The export attempt generation that goes into the Idempotency-Key, and whether it is fresh
         (no attempt of it has started yet).
 

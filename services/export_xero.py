@@ -15,6 +15,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from services.connections import ConnectionsService, Tenant, TenantNotFound
 from services.crash_points import crash_point
@@ -24,7 +25,6 @@ from services.logfmt import fields
 from services.workspace_settings import WorkspaceSettings
 from services.xero.client import MAX_IDEMPOTENCY_KEY_LENGTH, TenantAuth, XeroClient
 from services.xero.errors import (
-    RECONNECT_HINT,
     XeroAuthError,
     XeroError,
     XeroNotFound,
@@ -49,17 +49,21 @@ class ExportDone:
 
 
 class ExportFailure(Exception):
-    """The attempt failed. `create_sent`: the invoice create went out; `refused`: Xero answered it with a
-    definite refusal (so it certainly created nothing)."""
+    """The attempt failed: `code` and `data` say why (bot/blocks/exports.py words them); `xero_details` are
+    Xero's own validation messages. `create_sent`: the invoice create went out; `refused`: Xero answered it
+    with a definite refusal (so it certainly created nothing)."""
 
-    def __init__(self, message: str, *, create_sent: bool = False, refused: bool = False,
-                 details: list[str] | None = None, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, code: str, data: dict[str, Any] | None = None, *, create_sent: bool = False,
+                 refused: bool = False, xero_details: list[str] | None = None):
+        super().__init__(code)
+        self.code = code
+        self.data = data or {}
         self.create_sent = create_sent
         self.refused = refused
-        self.details = details or []
-        self.hint = hint
+        self.xero_details = xero_details or []
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.data}" + (": " + "; ".join(self.xero_details) if self.xero_details else "")
 
     def created_nothing(self, fresh_generation: bool) -> bool:
         """Whether no attempt of this generation can have created the invoice.
@@ -115,7 +119,7 @@ class XeroInvoiceExporter:
         try:
             existing = await self.xero.find_invoice_by_number(auth, job.invoice.invoice_reference)
             if existing and existing.invoice_id:
-                return await self._link_invoice(job, existing, by, outcome="found_in_xero")
+                return await self._link_invoice(job, tenant, existing.invoice_id, existing, by, outcome="found_in_xero")
             await self._check_currency(auth, job, tenant)
             contact_id = await self._contact(auth, job, tenant, generation, by)
             account_code, tax_type = await self._line_defaults(auth, settings, tenant)
@@ -125,9 +129,11 @@ class XeroInvoiceExporter:
             crash_point("before_xero_create")
             created = (await self.xero.create_invoices(auth, [invoice], idempotency_key=key))[0]
             crash_point("after_xero_create")
+            if not created.invoice_id:
+                raise XeroError(code="no_created_invoice")
         except XeroError as exc:
             raise _failure(exc, create_sent=create_sent, refused=isinstance(exc, DEFINITE_REFUSALS)) from exc
-        return await self._link_invoice(job, created, by, outcome="created")
+        return await self._link_invoice(job, tenant, created.invoice_id, created, by, outcome="created")
 
     # ----------------------------------------------------------------- steps
 
@@ -135,10 +141,7 @@ class XeroInvoiceExporter:
         try:
             return await self.connections.get_tenant(job.team_id, job.tenant_id or "")
         except TenantNotFound:
-            raise ExportFailure(
-                f"{job.tenant_name or 'The organisation'} is no longer connected",
-                hint="An admin can connect it again with `/xero connect`, then click Retry.",
-            ) from None
+            raise ExportFailure("not_connected", {"tenant_name": job.tenant_name}) from None
 
     async def _already_exported(self, job: ExportJob) -> ExportDone | None:
         for link in await self.links.linked(job.team_id, "invoice", job.forecast_invoice_id):
@@ -147,14 +150,15 @@ class XeroInvoiceExporter:
                                   self.xero.invoice_url(link.xero_id), outcome="already_linked")
         return None
 
-    async def _link_invoice(self, job: ExportJob, invoice: XeroInvoice, by: str | None, *, outcome: str) -> ExportDone:
-        await self.links.link(job.team_id, "invoice", job.forecast_invoice_id, job.tenant_id,
-                              xero_id=invoice.invoice_id, xero_number=invoice.invoice_number, linked_by=by,
+    async def _link_invoice(self, job: ExportJob, tenant: Tenant, invoice_id: str, invoice: XeroInvoice,
+                            by: str | None, *, outcome: str) -> ExportDone:
+        await self.links.link(job.team_id, "invoice", job.forecast_invoice_id, tenant.tenant_id,
+                              xero_id=invoice_id, xero_number=invoice.invoice_number, linked_by=by,
                               details={"status": invoice.status, "reference": job.reference})
-        log.info("export.linked", **fields(team=job.team_id, job=job.job_id, tenant=job.tenant_id,
-                                           invoice=invoice.invoice_id, outcome=outcome))
-        return ExportDone(invoice.invoice_id, invoice.invoice_number, invoice.status,
-                          self.xero.invoice_url(invoice.invoice_id), outcome=outcome)
+        log.info("export.linked", **fields(team=job.team_id, job=job.job_id, tenant=tenant.tenant_id,
+                                           invoice=invoice_id, outcome=outcome))
+        return ExportDone(invoice_id, invoice.invoice_number, invoice.status, self.xero.invoice_url(invoice_id),
+                          outcome=outcome)
 
     async def _check_currency(self, auth: TenantAuth, job: ExportJob, tenant: Tenant) -> None:
         wanted = (job.invoice.currency or "").upper()
@@ -162,15 +166,8 @@ class XeroInvoiceExporter:
             return  # Xero uses the organisation's base currency
         codes = {currency.code.upper() for currency in await self.xero.get_currencies(auth)}
         if wanted not in codes:
-            hint = f"Add {wanted} in Xero (Accounting > Advanced > Currencies), then click Retry."
-            if len(job.tenant_choices) > 1:
-                hint += (f" Or, if it belongs in another organisation, ask again with "
-                         f"`/xero export {job.reference}` and pick another organisation.")
-            raise ExportFailure(  # our words, not Xero's: no `details`, which the notice shows as Xero's
-                f"{tenant.name} does not use {wanted}, the currency of {job.reference} "
-                f"(its currencies: {', '.join(sorted(codes)) or 'none'})",
-                hint=hint,
-            )
+            raise ExportFailure("currency_missing", {"tenant_name": tenant.name, "currency": wanted,
+                                                     "currencies": sorted(codes)})
 
     async def _contact(self, auth: TenantAuth, job: ExportJob, tenant: Tenant, generation: int,
                        by: str | None) -> str:
@@ -186,6 +183,8 @@ class XeroInvoiceExporter:
         else:
             key = contact_idempotency_key(job.team_id, tenant.tenant_id, customer.id, generation)
             contact = await self.xero.create_contact(auth, new_contact(job), idempotency_key=key)
+        if not contact.contact_id:
+            raise XeroError(code="no_created_contact")
         await self.links.link(job.team_id, "client", customer.id, tenant.tenant_id, xero_id=contact.contact_id,
                               linked_by=by, details={"name": customer.name})
         return contact.contact_id
@@ -197,11 +196,8 @@ class XeroInvoiceExporter:
             return account_code, tax_type
         accounts = await self.xero.get_accounts(auth, where='Type=="REVENUE"&&Status=="ACTIVE"')
         revenue = next((a for a in accounts if a.code and a.type == "REVENUE" and a.status in (None, "ACTIVE")), None)
-        if revenue is None:
-            raise ExportFailure(
-                f"{tenant.name} has no active revenue account to book the lines on",
-                hint=f"An admin can choose {tenant.name}'s revenue account with `/xero settings`.",
-            )
+        if revenue is None or not revenue.code:
+            raise ExportFailure("no_revenue_account", {"tenant_name": tenant.name})
         return revenue.code, tax_type or revenue.tax_type
 
     @staticmethod
@@ -252,13 +248,14 @@ def _decimal(value: float) -> Decimal:
 
 
 def _failure(exc: XeroError, *, create_sent: bool, refused: bool) -> ExportFailure:
+    """Xero's failure as stored on the job: its code and data, and which kind of remedy it needs."""
     if isinstance(exc, XeroAuthError):
-        hint = f"An admin must {RECONNECT_HINT}, then click Retry."
+        remedy = "reconnect"
     elif isinstance(exc, XeroValidationError):
-        hint = "Fix this in Xero, in Forecast or in `/xero settings`, then click Retry."
+        remedy = "fix_data"
     elif isinstance(exc, XeroRateLimited):
-        hint = "Xero asked us to slow down; click Retry in a little while."
+        remedy = "wait"
     else:
-        hint = "Click Retry; no duplicate can be created."
-    return ExportFailure(exc.message, create_sent=create_sent, refused=refused,
-                         details=list(exc.details), hint=hint)
+        remedy = "retry"
+    return ExportFailure("xero", {"xero_code": exc.code, "xero_data": exc.data, "remedy": remedy},
+                         create_sent=create_sent, refused=refused, xero_details=list(exc.details))

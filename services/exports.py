@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -57,12 +57,16 @@ MAX_REJECT_REASON = 500
 
 
 class ExportRefused(Exception):
-    """The request cannot go ahead; `message` says why and `hint` what to do instead."""
+    """The request cannot go ahead: `code` says why and `data` gives the particulars (bot/blocks/exports.py
+    words them). A failure from Forecast comes as `data["error"]`."""
 
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    def __init__(self, code: str, **data: Any):
+        super().__init__(code)
+        self.code = code
+        self.data = data
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.data}"
 
 
 class ExportRequested(BaseModel):
@@ -167,19 +171,16 @@ class ExportService:
         settings = await self.settings.get(team_id)
         api_key = await self.settings.forecast_api_key(team_id)
         if not api_key:
-            raise ExportRefused("No Forecast API key is set, so I cannot read invoices.",
-                                "An admin can add one with `/xero settings`.")
+            raise ExportRefused("no_api_key")
         tenants = await self.connections.list_tenants(team_id)
         if not tenants:
-            raise ExportRefused("No Xero organisation is connected, so there is nowhere to export to.",
-                                "An admin can connect one with `/xero connect`.")
+            raise ExportRefused("no_organisation")
         if not settings.approval_channel:
-            raise ExportRefused("No approval channel is set, so nobody could approve this export.",
-                                "An admin must choose an approval channel with `/xero settings`.")
+            raise ExportRefused("no_approval_channel")
         invoice, customer = await self._read_forecast(api_key, reference)
 
         existing = await self._live_invoice_link(team_id, invoice.id)
-        if existing:
+        if existing and existing.xero_id:
             tenant_name = next((t.name for t in tenants if t.tenant_id == existing.tenant_id), existing.tenant_id)
             return AlreadyExported(reference=invoice.invoice_reference, tenant_name=tenant_name,
                                    invoice_number=existing.xero_number, url=self.xero.invoice_url(existing.xero_id))
@@ -198,17 +199,13 @@ class ExportService:
             open_job = await self.jobs.open_job_for(team_id, invoice.id)
             if open_job:
                 return AlreadyRequested(job=open_job)
-            raise ExportRefused(f"{invoice.invoice_reference} was just handled by someone else.",
-                                f"Ask again with `/xero export {invoice.invoice_reference}` to see where it is.")
+            raise ExportRefused("handled_elsewhere", reference=invoice.invoice_reference)
         await self.sync(job)  # posts the approval message
         log.info("export.requested", **fields(team=team_id, user=user_id, job=job.job_id, invoice=invoice.id,
                                               tenant=job.tenant_id))
         job = await self._wait_for_approval_message(job)
         if job.withdrawn:
-            raise ExportRefused(
-                f"I could not post the approval request in the approval channel ({job.withdrawn}).",
-                "Invite me to that channel (`/invite @Ledgerline`), "
-                "or an admin can choose another with `/xero settings`.")
+            raise ExportRefused("approval_channel_unavailable", error=job.withdrawn)
         return ExportRequested(job=job)
 
     async def _wait_for_approval_message(self, job: ExportJob, timeout: float = 2.0) -> ExportJob:
@@ -232,24 +229,20 @@ class ExportService:
         try:
             invoice = await self.forecast.find_invoice(api_key, reference)
         except ForecastNotFound as exc:
-            raise ExportRefused(
-                str(exc), "Type the reference as Forecast shows it, e.g. `/xero export INV-123`.") from None
+            raise ExportRefused("no_such_invoice", error=exc) from None
         except ForecastAuthError as exc:
-            raise ExportRefused(str(exc), "Nothing was exported.") from None
+            raise ExportRefused("forecast_refused_key", error=exc) from None
         except ForecastError as exc:
-            raise ExportRefused(f"I could not read the invoice from Forecast: {exc}", "Nothing was exported.") from None
+            raise ExportRefused("invoice_unreadable", error=exc) from None
         ref = invoice.invoice_reference
         if not invoice.entries:
-            raise ExportRefused(f"{ref} has no lines in Forecast, so there is nothing to export.",
-                                "Add lines to the invoice in Forecast, then export it again.")
+            raise ExportRefused("no_lines", reference=ref)
         if invoice.client_id is None:
-            raise ExportRefused(f"{ref} has no client in Forecast, so I cannot tell who to bill.",
-                                "Choose a client for the invoice in Forecast, then export it again.")
+            raise ExportRefused("no_client", reference=ref)
         try:
             customer = await self.forecast.get_customer(api_key, invoice.client_id)
         except ForecastError as exc:
-            raise ExportRefused(f"I could not read the client of {ref} from Forecast: {exc}",
-                                "Nothing was exported.") from None
+            raise ExportRefused("client_unreadable", reference=ref, error=exc) from None
         return invoice, customer
 
     async def _route(self, team_id: str, client_id: int, tenants: list[Tenant]) -> dict:
@@ -283,13 +276,13 @@ class ExportService:
             return user_id in await self.permissions.directory.usergroup_members(policy.usergroup)
         return False
 
-    async def _check_clicker(self, team_id: str, job_id: str, user_id: str) -> tuple[ExportJob | None, Refused | None]:
+    async def _check_clicker(self, team_id: str, job_id: str, user_id: str) -> ExportJob | Refused:
         job = await self.jobs.get(team_id, job_id)
         if job is None:
-            return None, Refused(reason="not_found")
+            return Refused(reason="not_found")
         if not await self.is_approver(team_id, user_id):
-            return job, Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
-        return job, None
+            return Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
+        return job
 
     async def clicked_on(self, team_id: str, job_id: str, channel: str | None, ts: str | None) -> None:
         """A click came from this message. A copy of the approval message that a crash left unrecorded
@@ -307,9 +300,9 @@ class ExportService:
     async def approve(self, team_id: str, job_id: str, user_id: str,
                       chosen_tenant_id: str | None = None) -> ClickOutcome:
         """pending -> approved, and the export job is enqueued (it runs approved -> exporting -> exported | failed)."""
-        job, refusal = await self._check_clicker(team_id, job_id, user_id)
-        if refusal:
-            return refusal
+        job = await self._check_clicker(team_id, job_id, user_id)
+        if isinstance(job, Refused):
+            return job
         if user_id == job.requested_by:
             return Refused(reason="own_request", job=job)
         if job.state != PENDING:
@@ -339,25 +332,26 @@ class ExportService:
         if chosen_tenant_id:
             allowed = job.tenant_choices or ([TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or "")]
                                              if job.tenant_id else [])
-            choice = next((c for c in allowed if c.tenant_id == chosen_tenant_id), None)
-            if choice is None:
+            allowed_choice = next((c for c in allowed if c.tenant_id == chosen_tenant_id), None)
+            if allowed_choice is None:
                 return Refused(reason="unknown_tenant", job=job)
+            return allowed_choice
         return choice
 
     # Reject ------------------------------------------------------------------------
     async def can_reject(self, team_id: str, job_id: str, user_id: str) -> ClickOutcome:
         """Checked before the reason modal opens, so nobody types a reason for nothing."""
-        job, refusal = await self._check_clicker(team_id, job_id, user_id)
-        if refusal:
-            return refusal
+        job = await self._check_clicker(team_id, job_id, user_id)
+        if isinstance(job, Refused):
+            return job
         if job.state != PENDING:
             return Refused(reason="already_handled", job=job)
         return Accepted(job=job)
 
     async def reject(self, team_id: str, job_id: str, user_id: str, reason: str | None) -> ClickOutcome:
-        job, refusal = await self._check_clicker(team_id, job_id, user_id)
-        if refusal:
-            return refusal
+        job = await self._check_clicker(team_id, job_id, user_id)
+        if isinstance(job, Refused):
+            return job
         if job.state != PENDING:
             return Refused(reason="already_handled", job=job)
         reason = " ".join((reason or "").split())[:MAX_REJECT_REASON] or None
@@ -373,9 +367,9 @@ class ExportService:
     # Retry -------------------------------------------------------------------------
     async def retry(self, team_id: str, job_id: str, user_id: str) -> ClickOutcome:
         """At once, on a failed job or one whose export job is gone (abandoned): idempotently again."""
-        job, refusal = await self._check_clicker(team_id, job_id, user_id)
-        if refusal:
-            return refusal
+        job = await self._check_clicker(team_id, job_id, user_id)
+        if isinstance(job, Refused):
+            return job
         if job.state in (APPROVED, EXPORTING):
             running = await self.queue.open_job(export_run_key(team_id, job.forecast_invoice_id))
             if running is not None:
@@ -385,7 +379,8 @@ class ExportService:
         if job.state != FAILED:
             return Refused(reason="not_retryable", job=job)
         reopened = await self.jobs.transition(job, APPROVED, by=user_id, note="retry", exporting_by=user_id,
-                                              error=None, error_details=[], error_hint=None)
+                                              error_code=None, error_data={},
+                                              error_details=[], error=None, error_hint=None)
         if reopened is None:
             latest = await self.jobs.get(team_id, job_id)
             if latest is not None and latest.state == FAILED:  # a newer request of the invoice is open
@@ -409,7 +404,7 @@ class ExportService:
         if job.state == APPROVED:
             by = job.exporting_by or job.approved_by
             moved = await self.jobs.transition(job, EXPORTING, by=by, attempts=job.attempts + 1, exporting_by=by)
-            job = moved or await self.jobs.get(job.team_id, job.job_id)
+            job = moved or await self.jobs.current(job)
         if job.state != EXPORTING:  # already finished (a crash after the state was saved): just tell people
             await self.sync(job)
             return
@@ -431,7 +426,7 @@ class ExportService:
             xero_invoice_id=done.invoice_id, xero_invoice_number=done.invoice_number, xero_status=done.status,
             xero_url=done.url, finished_at=self.clock(),
         )
-        exported = exported or await self.jobs.get(job.team_id, job.job_id)
+        exported = exported or await self.jobs.current(job)
         log.info("export.done", **fields(team=job.team_id, job=job.job_id, outcome=done.outcome))
         await self.sync(exported)
         await self.redraw_pending(job.team_id)  # the client is linked now: its other pending requests go there
@@ -442,22 +437,21 @@ class ExportService:
         if job is None or job.state not in (APPROVED, EXPORTING):
             return
         log.warning("export.gave_up", **fields(team=job.team_id, job=job.job_id, error=error))
-        failure = ExportFailure("Something went wrong on our side while exporting, several times", create_sent=True,
-                                hint="Click Retry: it checks Xero first, so no duplicate can be created.")
+        failure = ExportFailure("gave_up", create_sent=True)
         await self._failed(job, job.generation or 0, failure, created_nothing=False, record_attempt=False)
 
     async def _failed(self, job: ExportJob, generation: int, failure: ExportFailure, *,
                       created_nothing: bool, record_attempt: bool = True) -> ExportJob:
         if record_attempt:
             await self.jobs.finish_attempt(job, generation=generation, created_nothing=created_nothing,
-                                           note=failure.message)
+                                           note=str(failure))
         failed = await self.jobs.transition(
-            job, FAILED, by=job.exporting_by, note=failure.message, generation=generation or job.generation,
-            error=failure.message, error_details=failure.details, error_hint=failure.hint,
+            job, FAILED, by=job.exporting_by, note=str(failure), generation=generation or job.generation,
+            error_code=failure.code, error_data=failure.data, error_details=failure.xero_details,
             failed_by=job.exporting_by, finished_at=self.clock(), failures=job.failures + 1,
         )
-        failed = failed or await self.jobs.get(job.team_id, job.job_id)
-        log.warning("export.failed", **fields(team=job.team_id, job=job.job_id, error=failure.message,
+        failed = failed or await self.jobs.current(job)
+        log.warning("export.failed", **fields(team=job.team_id, job=job.job_id, error=str(failure),
                                               created_nothing=created_nothing))
         await self.sync(failed)
         return failed

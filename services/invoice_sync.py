@@ -33,6 +33,7 @@ from services.forecast import (
 )
 from services.links import LINKED, Link, LinkStore
 from services.logfmt import fields
+from services.problems import Problem
 from services.xero.sync_models import XeroInvoiceState, XeroPayment
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class InvoiceSynced(BaseModel):
     payments_recorded: list[PaymentRecorded] = []
     payments_removed: list[PaymentRemoved] = []
     line_differences: list[LineDifference] = []
-    problems: list[str] = []  # what could not be done in Forecast, in Forecast's words
+    problems: list[Problem | str] = []  # what could not be done in Forecast (strings: stored by older versions)
     forecast_key_missing: bool = False  # payments could not be copied: no Forecast API key is set
 
     @property
@@ -190,7 +191,7 @@ class InvoiceSync:
         try:
             in_forecast = await self.forecast.list_invoice_payments(api_key, invoice_id)
         except ForecastError as exc:
-            report.problems.append(str(exc))
+            report.problems.append(Problem.of(exc))
             return
         ours = {match.group(1).lower(): payment for payment in in_forecast
                 if (match := _NOTES_ID.search(payment.notes or ""))}
@@ -199,7 +200,7 @@ class InvoiceSync:
             try:
                 await self._record(link, invoice_id, payment, ours.get(payment_id), api_key, report)
             except ForecastError as exc:
-                report.problems.append(str(exc))
+                report.problems.append(Problem.of(exc))
         for payment_id, forecast_payment in ours.items():
             if payment_id in live:
                 continue
@@ -208,7 +209,7 @@ class InvoiceSync:
             except ForecastNotFound:
                 pass
             except ForecastError as exc:
-                report.problems.append(str(exc))
+                report.problems.append(Problem.of(exc))
                 continue
             stale = await self.links.get(link.team_id, "payment", payment_id, link.tenant_id)
             if stale is not None and stale.status == LINKED:

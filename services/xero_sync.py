@@ -36,6 +36,7 @@ from services.invoice_sync import WAITING_FOR_KEY, InvoiceSync, InvoiceSynced
 from services.jobs import GiveUp, Job, JobQueue, Periodic, RetryLater
 from services.links import LinkKind, LinkStore
 from services.logfmt import fields
+from services.problems import Problem
 from services.storage import Storage
 from services.sync_notices import SYNC_NOTICE, SyncNotice, SyncNoticeStore, digest, notice_key
 from services.sync_state import SyncRequest, SyncStateStore
@@ -72,7 +73,7 @@ class SyncSummary(BaseModel):
     tenant_name: str
     scanned: bool = False
     postponed: bool = False  # the day's calls are kept for exports
-    failure: str | None = None  # Xero could not be read, in plain words
+    failure: Problem | str | None = None  # Xero could not be read
     invoices: list[InvoiceSynced] = []
     contacts: list[ContactSynced] = []
 
@@ -220,7 +221,8 @@ class XeroSync:
         except XeroError as exc:
             last_try = isinstance(exc, XeroAuthError) or job.attempts >= job.max_attempts
             if last_try:  # whoever asked with /xero sync hears why nothing came
-                failed = SyncSummary(team_id=team_id, tenant_id=tenant_id, tenant_name=tenant.name, failure=str(exc))
+                failed = SyncSummary(team_id=team_id, tenant_id=tenant_id, tenant_name=tenant.name,
+                                     failure=Problem.of(exc))
                 await self._answer_requests(tenant, started, failed)
             if isinstance(exc, XeroAuthError):
                 raise GiveUp(str(exc)) from exc  # it shows Needs reconnect; the next scan after that catches up
@@ -433,7 +435,8 @@ def invoice_notices(report: InvoiceSynced, job: ExportJob | None, notify_channel
     if report.line_differences:
         thread.append(("lines_edited", digest([d.model_dump() for d in report.line_differences]), None))
     for problem in report.problems:
-        thread.append(("problem", digest(problem, report.status.model_dump(mode="json")), {"problem": problem}))
+        said = problem.model_dump(mode="json") if isinstance(problem, Problem) else problem
+        thread.append(("problem", digest(said, report.status.model_dump(mode="json")), {"problem": said}))
     if report.forecast_key_missing and (report.payments_recorded or report.status.amount_paid):
         thread.append(("key_missing", str(report.status.amount_paid), None))
     notices = [notice(what, channel, key, thread_ts=ts, item=item, seq=seq)
@@ -451,7 +454,7 @@ def contact_notices(report: ContactSynced, tenant_name: str, notify_channel: str
     """The notify channel hears what changed on a Forecast client (once per new set of values)."""
     if not notify_channel:
         return []
-    version = digest([c.model_dump() for c in report.changes], report.problem)
+    version = digest([c.model_dump() for c in report.changes], report.model_dump(mode="json")["problem"])
     return [SyncNotice(id=digest(report.team_id, report.tenant_id, "client", report.forecast_client_id, version),
                        team_id=report.team_id, what="client_changed", channel=notify_channel,
                        report=report.model_dump(mode="json"), tenant_name=tenant_name)]

@@ -238,3 +238,22 @@ async def test_two_jobs_of_one_invoice_for_different_organisations_create_it_onc
 def picked(tenant_id: str) -> dict:
     return {"export_pick_tenant_block": {"export_pick_tenant": {
         "type": "static_select", "selected_option": {"value": tenant_id, "text": {"type": "plain_text", "text": "x"}}}}}
+
+
+async def test_an_answer_without_the_created_invoices_id_fails_with_retry_instead_of_linking_nothing(bot, xero,
+                                                                                                     monkeypatch):
+    await prepare(bot, xero)
+    real_create = bot.container.xero.create_invoices
+
+    async def create_without_id(*args, **kwargs):
+        return [created.model_copy(update={"invoice_id": None}) for created in await real_create(*args, **kwargs)]
+
+    monkeypatch.setattr(bot.container.xero, "create_invoices", create_without_id)
+    job_id, _, notice = await approve_and_fail(bot, xero)
+    assert "Xero did not return the created invoice" in text_of(notice)
+    assert "Click Retry; no duplicate can be created." in text_of(notice)
+    assert await bot.storage.links.find_one({"kind": "invoice"}) is None
+    monkeypatch.setattr(bot.container.xero, "create_invoices", real_create)
+    await click(bot, "export_retry", job_id)
+    done = await final_update(bot, job_id, "exported")
+    assert "already in" in text_of(done)  # the same key: Xero's invoice is found and linked, not made twice

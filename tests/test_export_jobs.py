@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
+from bot.blocks.exports import failure_notice
 from services.export_jobs import ExportJob, JobStore
 from services.export_xero import ExportFailure, idempotency_key
 from services.forecast import ForecastCustomer, ForecastInvoice
@@ -74,3 +76,28 @@ def test_idempotency_keys_stay_within_xeros_limit():
     assert key == f"fc-export:T1:{TENANT}:inv101:g3"
     long = idempotency_key("T" * 100, TENANT, 101, 3)
     assert len(long) <= 128 and long != idempotency_key("T" * 100, TENANT, 101, 4)
+
+
+async def test_a_failure_is_stored_as_its_code_and_data_and_read_back_in_words(storage):
+    jobs = JobStore(storage)
+    job = await jobs.create(new_job(), by="U1")
+    failed = await jobs.transition(job, "failed", by="U1", error_code="currency_missing",
+                                   error_data={"tenant_name": "Acme NZ", "currency": "EUR", "currencies": ["NZD"]})
+    loaded = await jobs.get("T1", job.job_id)
+    assert failed is not None and loaded.error_data["currencies"] == ["NZD"]
+    notice = failure_notice(loaded)
+    assert notice["text"] == ("Export of INV-101 to UK failed: Acme NZ does not use EUR, the currency of INV-101 "
+                              "(its currencies: NZD)")
+    assert "Add EUR in Xero (Accounting &gt; Advanced &gt; Currencies), then click Retry." in json.dumps(notice)
+
+
+async def test_a_job_failed_by_an_older_version_shows_its_stored_sentences_as_they_are(storage):
+    jobs = JobStore(storage)
+    job = await jobs.create(new_job(), by="U1")
+    await jobs.transition(job, "failed", by="U1", error="Xero said no, in the old words",
+                          error_hint="Do the old thing.")
+    loaded = await jobs.get("T1", job.job_id)
+    assert loaded.error_code is None
+    notice = failure_notice(loaded)
+    assert notice["text"] == "Export of INV-101 to UK failed: Xero said no, in the old words"
+    assert "Do the old thing." in json.dumps(notice)

@@ -12,11 +12,19 @@ import pytest
 
 from bot.blocks import connections as connection_blocks
 from bot.blocks import imports as import_blocks
-from bot.blocks.errors import FORECAST_WORDS, XERO_WORDS, error_words, forecast_words, xero_words
+from bot.blocks.errors import (
+    FORECAST_WORDS,
+    XERO_WORDS,
+    error_words,
+    forecast_words,
+    problem_words,
+    xero_words,
+)
 from services.connections import ConsentFailed, RemovalResult, Tenant
 from services.forecast.errors import ForecastUnavailable, error_for
 from services.imports import ImportProblem, ImportSummary, MissingForecastKey, Outcome
 from services.po_import import CurrencyRefused, cost_in
+from services.problems import Problem
 from services.xero.errors import XeroError, XeroRateLimited, parse_xero_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,19 +91,24 @@ def test_a_purchase_order_summary_words_its_reasons():
 
 # Xero and Forecast errors: the words are those the services' `message` gave, so callers can move over unchanged.
 
-@pytest.mark.parametrize("status, body, headers", [
-    (401, "", {}),
-    (403, "", {}),
-    (404, "Not found", {}),
-    (429, "", {"X-Rate-Limit-Problem": "minute"}),
-    (429, "", {}),
-    (503, "", {}),
-    (400, {"Type": "ValidationException", "Elements": [{"ValidationErrors": [{"Message": "Email is invalid"}]}]}, {}),
-    (400, {"Message": "Bad where clause"}, {}),
+@pytest.mark.parametrize("status, body, headers, words", [
+    (401, "", {}, "The connection to Xero is no longer authorised — reconnect with /xero connect"),
+    (403, "", {}, "Xero refused access to this organisation (missing permission or the organisation was "
+                  "disconnected) — reconnect with /xero connect"),
+    (404, "Not found", {}, "Xero could not find the invoice"),
+    (429, "", {"X-Rate-Limit-Problem": "minute"}, "Xero is rate limiting this organisation (minute limit)"),
+    (429, "", {}, "Xero is rate limiting this organisation"),
+    (503, "", {}, "Xero is unavailable right now (HTTP 503)"),
+    (400, {"Type": "ValidationException", "Elements": [{"ValidationErrors": [{"Message": "Email is invalid"}]}]}, {},
+     "Xero rejected the invoice: Email is invalid"),
+    (400, {"Message": "Bad where clause"}, {}, "Xero could not process the invoice (HTTP 400): Bad where clause"),
 ])
-def test_xero_errors_read_as_before(status, body, headers):
+def test_xero_errors_read_as_before(status, body, headers, words):
     error = parse_xero_error(status, body, headers, subject="invoice")
-    assert xero_words(error) == str(error)
+    assert xero_words(error) == words
+    stored = Problem.model_validate(json.loads(json.dumps(Problem.of(error).model_dump(mode="json"))))
+    assert problem_words(stored) == words  # as a sync report keeps it
+    assert "/xero" not in str(error)  # what the service says is for logs
 
 
 def test_xero_words_keep_xeros_own_messages_and_the_attempts():
@@ -108,10 +121,25 @@ def test_xero_words_keep_xeros_own_messages_and_the_attempts():
     assert xero_words(XeroError("legacy words only")) == "legacy words only"
 
 
-@pytest.mark.parametrize("status", [401, 404, 422, 429, 500, 418])
-def test_forecast_errors_read_as_before(status):
+@pytest.mark.parametrize("status, words", [
+    (401, "Forecast refused the API key — an admin can set a new one in /xero settings (Forecast said: no)"),
+    (404, "Forecast could not find the projects"),
+    (422, "Forecast refused the request for the projects (Forecast said: no)"),
+    (429, "Forecast is busy (HTTP 429) — try again in a few minutes (Forecast said: no)"),
+    (500, "Forecast is having trouble (HTTP 500) — try again in a few minutes (Forecast said: no)"),
+    (418, "Forecast answered HTTP 418 for the projects (Forecast said: no)"),
+])
+def test_forecast_errors_read_as_before(status, words):
     error = error_for(status, json.dumps({"message": "no"}), what="the projects", api_key="k")
-    assert forecast_words(error) == str(error)
+    assert forecast_words(error) == words
+    stored = Problem.model_validate(json.loads(json.dumps(Problem.of(error).model_dump(mode="json"))))
+    assert problem_words(stored) == words  # as a sync report keeps it
+    assert "/xero" not in str(error)  # what the service says is for logs
+
+
+def test_a_problem_stored_by_an_older_version_reads_as_it_was_stored():
+    assert problem_words("Forecast is busy (HTTP 429) — try again in a few minutes") == \
+        "Forecast is busy (HTTP 429) — try again in a few minutes"
 
 
 def test_forecast_words_can_leave_out_forecasts_own_text():

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.blocks.errors import xero_summary, xero_words
 from services.xero.client import TenantAuth, XeroClient
 from services.xero.errors import (
     XeroAuthError,
@@ -267,7 +268,7 @@ async def test_day_limit_is_reported_at_once_instead_of_waited_out(client, xero,
 
     assert caught.value.problem == "day"
     assert caught.value.retry_after == 41000
-    assert "day limit" in str(caught.value)
+    assert "day limit" in xero_words(caught.value)
     assert sleeps.delays == []
     assert len(xero.requests) == 1
 
@@ -306,7 +307,7 @@ async def test_unreachable_xero_is_retried_then_reported(tokens, sleeps):
         with pytest.raises(XeroUnavailable) as caught:
             await client.get_currencies(TENANT)
 
-    assert str(caught.value) == "Could not reach Xero (connection failed) — gave up after 4 attempts"
+    assert xero_words(caught.value) == "Could not reach Xero (connection failed) — gave up after 4 attempts"
     assert sleeps.delays == [0.5, 1.0, 2.0]
 
 
@@ -317,7 +318,7 @@ async def test_when_retries_run_out_the_user_hears_xero_is_unavailable(client, x
     with pytest.raises(XeroUnavailable) as caught:
         await client.get_organisation(TENANT)
 
-    assert str(caught.value) == "Xero is unavailable right now (HTTP 503) — gave up after 4 attempts"
+    assert xero_words(caught.value) == "Xero is unavailable right now (HTTP 503) — gave up after 4 attempts"
     assert caught.value.status == 503
     assert len(xero.requests) == 4
     assert sleeps.delays == [0.5, 1.0, 2.0]
@@ -331,7 +332,7 @@ async def test_when_rate_limiting_outlasts_the_retries_the_user_hears_it(client,
         await client.get_currencies(TENANT)
 
     assert caught.value.problem == "minute"
-    assert str(caught.value).startswith("Xero is rate limiting this organisation (minute limit)")
+    assert xero_words(caught.value).startswith("Xero is rate limiting this organisation (minute limit)")
     assert sleeps.delays == [2.5, 2.5, 2.5]
 
 
@@ -364,12 +365,12 @@ async def test_validation_error_carries_xeros_messages_and_is_not_retried(client
     with pytest.raises(XeroValidationError) as caught:
         await client.create_invoices(TENANT, [draft_invoice()], idempotency_key="k")
 
-    assert caught.value.message == "Xero rejected the invoice"
+    assert xero_summary(caught.value.code, caught.value.data) == "Xero rejected the invoice"
     assert caught.value.details == [
         "Email address must be valid.",
         "Account code '999' is not a valid code for this document.",
     ]
-    assert str(caught.value) == (
+    assert xero_words(caught.value) == (
         "Xero rejected the invoice: Email address must be valid.; "
         "Account code '999' is not a valid code for this document."
     )
@@ -394,7 +395,7 @@ async def test_revoked_connection_asks_the_user_to_reconnect(client, xero, sleep
     with pytest.raises(XeroAuthError) as caught:
         await client.get_organisation(TENANT)
 
-    assert "reconnect with /xero connect" in str(caught.value)
+    assert "reconnect with /xero connect" in xero_words(caught.value)
     assert len(xero.requests) == 1 and sleeps.delays == []
 
 
@@ -507,7 +508,7 @@ def test_xero_failures_become_plain_words(status, body, headers, kind, text):
 
     assert type(error) is kind
     assert error.status == status
-    assert text in str(error)
+    assert text in xero_words(error)
 
 
 def test_rate_limit_error_keeps_retry_after_and_problem():

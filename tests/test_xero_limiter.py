@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from bot.blocks.errors import xero_words
 from services.xero.errors import XeroRateLimited
 from services.xero.limiter import TenantLimiter
 
@@ -103,7 +104,7 @@ async def test_daily_limit_refuses_without_calling_until_the_day_rolls_over(limi
     assert not ran
     assert caught.value.problem == "day"
     assert 0 < caught.value.retry_after <= 86_400
-    assert "day limit" in str(caught.value)
+    assert "day limit" in xero_words(caught.value)
 
     clock.now += caught.value.retry_after
     async with limiter.slot("tenant-a"):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.forecast import ForecastError
+from services.problems import Problem
 from services.xero.errors import XeroError
 
 TRY_LATER = "try again in a few minutes"
@@ -46,6 +47,7 @@ XERO_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "http_error": lambda d: f"Xero could not process the {d['subject']} (HTTP {d['status']})",
     "no_organisation": lambda d: "Xero returned no organisation for this connection",
     "no_created_contact": lambda d: "Xero did not return the created contact",
+    "no_created_invoice": lambda d: "Xero did not return the created invoice",
     "not_json": lambda d: "Xero sent an answer that is not JSON",
     "identity_silent": lambda d: "Xero did not answer while listing connected organisations",
     "sign_in_failed": lambda d: f"Xero's sign-in service failed (HTTP {d['status']})",
@@ -55,22 +57,43 @@ XERO_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
+def xero_summary(code: str, data: dict[str, Any], fallback: str = "Xero could not do it") -> str:
+    """What failed and how often it was tried, without Xero's own messages."""
+    words = XERO_WORDS.get(code)
+    said = words(data) if words else fallback
+    if data.get("attempts"):
+        said += f" — gave up after {data['attempts']} attempts"
+    return said
+
+
 def xero_words(error: XeroError) -> str:
     """What failed, how often it was tried, then Xero's own messages."""
-    words = XERO_WORDS.get(error.code)
-    said = words(error.data) if words else error.message
-    if error.data.get("attempts"):
-        said += f" — gave up after {error.data['attempts']} attempts"
+    said = xero_summary(error.code, error.data, error.message)
     return f"{said}: " + "; ".join(error.details) if error.details else said
 
 
-def forecast_words(error: ForecastError, *, quote: bool = True) -> str:
+def forecast_summary(code: str, data: dict[str, Any], forecast_said: str | None, *, quote: bool = True,
+                     fallback: str = "Forecast could not do it") -> str:
     """What failed, then (`quote`) what Forecast itself said when it adds anything."""
-    words = FORECAST_WORDS.get(error.code)
-    said = words(error.data) if words else error.message
-    if quote and error.forecast_message and error.forecast_message not in said:
-        return f"{said} (Forecast said: {error.forecast_message})"
+    words = FORECAST_WORDS.get(code)
+    said = words(data) if words else fallback
+    if quote and forecast_said and forecast_said not in said:
+        return f"{said} (Forecast said: {forecast_said})"
     return said
+
+
+def forecast_words(error: ForecastError, *, quote: bool = True) -> str:
+    return forecast_summary(error.code, error.data, error.forecast_message, quote=quote, fallback=error.message)
+
+
+def problem_words(problem: Problem | str) -> str:
+    """A failure as a report keeps it; a report stored by an older version holds its words already."""
+    if isinstance(problem, str):
+        return problem
+    if problem.source == "forecast":
+        return forecast_summary(problem.code, problem.data, problem.said)
+    said = xero_summary(problem.code, problem.data)
+    return f"{said}: " + "; ".join(problem.details) if problem.details else said
 
 
 def error_words(error: Exception) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from bot.blocks.common import (
     actions,
@@ -17,6 +19,7 @@ from bot.blocks.common import (
     section,
     user,
 )
+from bot.blocks.errors import RECONNECT, forecast_words, xero_summary
 
 APPROVE_ACTION = "export_approve"
 REJECT_ACTION = "export_reject"
@@ -49,7 +52,79 @@ def too_many_references(count: int, limit: int) -> dict:
     )
 
 
-def refused(text: str, hint: str | None) -> dict:
+NOTHING_EXPORTED = "Nothing was exported."
+REFUSALS: dict[str, Callable[[dict[str, Any]], tuple[str, str | None]]] = {
+    "no_api_key": lambda d: ("No Forecast API key is set, so I cannot read invoices.",
+                             "An admin can add one with `/xero settings`."),
+    "no_organisation": lambda d: ("No Xero organisation is connected, so there is nowhere to export to.",
+                                  "An admin can connect one with `/xero connect`."),
+    "no_approval_channel": lambda d: ("No approval channel is set, so nobody could approve this export.",
+                                      "An admin must choose an approval channel with `/xero settings`."),
+    "handled_elsewhere": lambda d: (f"{d['reference']} was just handled by someone else.",
+                                    f"Ask again with `/xero export {d['reference']}` to see where it is."),
+    "approval_channel_unavailable": lambda d: (
+        f"I could not post the approval request in the approval channel ({d['error']}).",
+        "Invite me to that channel (`/invite @Ledgerline`), or an admin can choose another with `/xero settings`."),
+    "no_such_invoice": lambda d: (forecast_words(d["error"]),
+                                  "Type the reference as Forecast shows it, e.g. `/xero export INV-123`."),
+    "forecast_refused_key": lambda d: (forecast_words(d["error"]), NOTHING_EXPORTED),
+    "invoice_unreadable": lambda d: (f"I could not read the invoice from Forecast: {forecast_words(d['error'])}",
+                                     NOTHING_EXPORTED),
+    "invoices_unreadable": lambda d: (f"I could not read the invoices from Forecast: {forecast_words(d['error'])}",
+                                      NOTHING_EXPORTED),
+    "no_lines": lambda d: (f"{d['reference']} has no lines in Forecast, so there is nothing to export.",
+                           "Add lines to the invoice in Forecast, then export it again."),
+    "no_client": lambda d: (f"{d['reference']} has no client in Forecast, so I cannot tell who to bill.",
+                            "Choose a client for the invoice in Forecast, then export it again."),
+    "client_unreadable": lambda d: (
+        f"I could not read the client of {d['reference']} from Forecast: {forecast_words(d['error'])}",
+        NOTHING_EXPORTED),
+}
+
+
+def _currency_hint(job, d: dict[str, Any]) -> str:
+    hint = f"Add {d['currency']} in Xero (Accounting > Advanced > Currencies), then click Retry."
+    if len(job.tenant_choices) > 1:
+        hint += (f" Or, if it belongs in another organisation, ask again with "
+                 f"`/xero export {job.reference}` and pick another organisation.")
+    return hint
+
+
+XERO_REMEDIES = {
+    "reconnect": f"An admin must {RECONNECT}, then click Retry.",
+    "fix_data": "Fix this in Xero, in Forecast or in `/xero settings`, then click Retry.",
+    "wait": "Xero asked us to slow down; click Retry in a little while.",
+    "retry": "Click Retry; no duplicate can be created.",
+}
+FAILURES: dict[str, Callable[[Any, dict[str, Any]], tuple[str, str | None]]] = {
+    "not_connected": lambda job, d: (f"{d.get('tenant_name') or 'The organisation'} is no longer connected",
+                                     "An admin can connect it again with `/xero connect`, then click Retry."),
+    "currency_missing": lambda job, d: (
+        f"{d['tenant_name']} does not use {d['currency']}, the currency of {job.reference} "
+        f"(its currencies: {', '.join(d['currencies']) or 'none'})", _currency_hint(job, d)),
+    "no_revenue_account": lambda job, d: (
+        f"{d['tenant_name']} has no active revenue account to book the lines on",
+        f"An admin can choose {d['tenant_name']}'s revenue account with `/xero settings`."),
+    "xero": lambda job, d: (xero_summary(d["xero_code"], d["xero_data"]), XERO_REMEDIES.get(d.get("remedy", ""))),
+    "gave_up": lambda job, d: ("Something went wrong on our side while exporting, several times",
+                               "Click Retry: it checks Xero first, so no duplicate can be created."),
+    "preflight_failed": lambda job, d: ("The pre-flight check failed when it was exported", None),
+    "xero_refused": lambda job, d: ("Xero refused it", None),
+    "organisation_removed": lambda job, d: ("The organisation was removed before the export", None),
+}
+
+
+def failure_words(job) -> tuple[str, str | None]:
+    """Why the export failed and what to do about it. A job failed by a version that stored sentences keeps them."""
+    words = FAILURES.get(job.error_code or "")
+    if words:
+        return words(job, job.error_data)
+    return job.error or "unknown error", job.error_hint
+
+
+def refused(code: str, data: dict[str, Any]) -> dict:
+    """Why a request for export cannot go ahead, and what to do instead."""
+    text, hint = REFUSALS[code](data)
     return error_message(escape(text), hint)
 
 
@@ -131,7 +206,7 @@ def _state_text(job) -> str:
     if job.state == "exported":
         return f"{ref} exported to Xero ({job.tenant_name})"
     if job.state == "failed":
-        return f"Export of {ref} to Xero failed: {job.error}"
+        return f"Export of {ref} to Xero failed: {failure_words(job)[0]}"
     return f"Export of {ref} was rejected"
 
 
@@ -221,11 +296,12 @@ def _pending_blocks(job) -> list[dict]:
 
 
 def _failed_blocks(job) -> list[dict]:
-    blocks = [section(f":x: *Export failed*: {escape(job.error or 'unknown error')}")]
+    why, hint = failure_words(job)
+    blocks = [section(f":x: *Export failed*: {escape(why)}")]
     if job.error_details:
         blocks.append(section("\n".join(f"• {escape(d)}" for d in job.error_details[:10])))
-    if job.error_hint:
-        blocks.append(context(escape(job.error_hint)))
+    if hint:
+        blocks.append(context(escape(hint)))
     blocks.append(actions(button("Retry", RETRY_ACTION, job.job_id, style="primary"),
                           block_id=f"export_retry_{job.job_id}"))
     return blocks
@@ -234,8 +310,8 @@ def _failed_blocks(job) -> list[dict]:
 def failure_notice(job) -> dict:
     """Posted to the notify channel: which invoice, which organisation, Xero's words, and Retry."""
     where = escape(job.tenant_name or "Xero")
-    lines = [f":rotating_light: *Export of {escape(job.reference)} to {where} failed*",
-             f"{escape(job.error or 'unknown error')}"]
+    why, hint = failure_words(job)
+    lines = [f":rotating_light: *Export of {escape(job.reference)} to {where} failed*", escape(why)]
     blocks = [section("\n".join(lines))]
     if job.error_details:
         blocks.append(section("*Xero said:*\n" + "\n".join(f"• {escape(d)}" for d in job.error_details[:10])))
@@ -243,11 +319,11 @@ def failure_notice(job) -> dict:
                                   ("Total", money(job.invoice.currency, job.invoice.total)),
                                   ("Requested by", user(job.requested_by)),
                                   ("Approved by", user(job.approved_by) if job.approved_by else "—")]))
-    if job.error_hint:
-        blocks.append(context(escape(job.error_hint)))
+    if hint:
+        blocks.append(context(escape(hint)))
     blocks.append(actions(button("Retry", RETRY_ACTION, job.job_id, style="primary"),
                           block_id=f"export_retry_{job.job_id}"))
-    text = f"Export of {job.reference} to {job.tenant_name or 'Xero'} failed: {job.error}"
+    text = f"Export of {job.reference} to {job.tenant_name or 'Xero'} failed: {why}"
     return message(text, blocks)
 
 
@@ -278,10 +354,11 @@ def requester_notice(job, approval_link: str | None) -> dict:
         blocks = [section(f":white_check_mark: {escape(text)}{where}",
                           accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
     elif job.state == "failed":
-        text = f"Your export of {job.reference} to {job.tenant_name or 'Xero'} failed: {job.error}"
+        why, hint = failure_words(job)
+        text = f"Your export of {job.reference} to {job.tenant_name or 'Xero'} failed: {why}"
         blocks = [section(f":x: {escape(text)}{where}")]
-        if job.error_hint:
-            blocks.append(context("An approver can click Retry on the approval message. " + escape(job.error_hint)))
+        if hint:
+            blocks.append(context("An approver can click Retry on the approval message. " + escape(hint)))
     elif job.state == "rejected" and job.withdrawn:
         text = f"Your export of {job.reference} could not be sent for approval ({job.withdrawn})."
         blocks = [section(f":warning: {escape(text)}"),

@@ -15,7 +15,7 @@ from bot.blocks.common import (
     user,
 )
 from bot.blocks.connections import STATUS_LABELS
-from bot.blocks.exports import money
+from bot.blocks.exports import failure_words, money
 from bot.blocks.settings import STATUS_SHORT
 
 HOME_APPROVE_ACTION = "home_approve"
@@ -102,7 +102,7 @@ def _recent(data) -> list[dict]:
         if job.state == "exported" and job.xero_invoice_number:
             line += f" · Xero number {escape(job.xero_invoice_number)}"
         if job.state == "failed":
-            line += f"\n{escape(job.error or 'unknown error')}"
+            line += f"\n{escape(failure_words(job)[0])}"
             if job.error_details:
                 line += f": {escape('; '.join(job.error_details[:3]))}"
             if data.is_approver:

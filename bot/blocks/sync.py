@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from bot.blocks import exports as export_blocks
 from bot.blocks.common import context, escape, message, section
+from bot.blocks.errors import problem_words
+from services.problems import Problem
 
 CLIENT_FIELD_NAMES = {"name": "Name", "street": "Street", "zip": "Post code", "city": "City",
                       "country": "Country", "vat_number": "VAT number"}
@@ -63,8 +65,9 @@ def payment_removed(report, payment) -> dict:
     return message(text, [section(text)])
 
 
-def forecast_problem(report, problem: str) -> dict:
-    text = f":warning: Forecast could not be updated for {escape(report.reference)}: {escape(problem)}"
+def forecast_problem(report, problem: Problem | str) -> dict:
+    said = problem_words(problem)
+    text = f":warning: Forecast could not be updated for {escape(report.reference)}: {escape(said)}"
     return message(text, [section(text), context("The next sync tries again.")])
 
 
@@ -127,7 +130,7 @@ def client_changed(report, tenant_name: str) -> dict:
     client = escape(report.client_name)
     if report.problem:
         text = (f":warning: {client} changed in Xero ({escape(tenant_name)}), but the Forecast client could not "
-                f"be updated: {escape(report.problem)}")
+                f"be updated: {escape(problem_words(report.problem))}")
         return message(text, [section(text), context("The next sync tries again.")])
     bullets = "\n".join(f"• {CLIENT_FIELD_NAMES[c.field]}: {escape(c.before or '—')} → {escape(c.after or '—')}"
                         for c in report.changes)
@@ -159,8 +162,9 @@ def sync_started(requested) -> dict:
 def sync_answer(summary) -> dict:
     name = escape(summary.tenant_name)
     if summary.failure:
-        text = f"{summary.tenant_name}: Xero could not be read: {summary.failure}"
-        return message(text, [section(f":warning: *{name}*: Xero could not be read: {escape(summary.failure)}"),
+        failure = problem_words(summary.failure)
+        text = f"{summary.tenant_name}: Xero could not be read: {failure}"
+        return message(text, [section(f":warning: *{name}*: Xero could not be read: {escape(failure)}"),
                               context("Nothing was changed. The next sync tries again.")])
     if summary.postponed:
         text = (f"{summary.tenant_name}: sync postponed — the rest of today's Xero calls are kept for exports. "
@@ -168,15 +172,19 @@ def sync_answer(summary) -> dict:
         return message(text, [section(f":hourglass: *{name}*: sync postponed — the rest of today's Xero calls "
                                       f"are kept for exports. It resumes within an hour.")])
     lines = [f"• {escape(r.reference)}: {escape(_invoice_summary(r))}" for r in summary.invoices]
-    lines += [f"• {escape(r.client_name)}: " + (f"could not update ({escape(r.problem)})" if r.problem else
-              ", ".join(CLIENT_FIELD_NAMES[c.field] for c in r.changes) + " updated in Forecast")
-              for r in summary.contacts]
+    lines += [f"• {escape(r.client_name)}: " + _client_summary(r) for r in summary.contacts]
     if not lines:
         text = f"{summary.tenant_name}: nothing changed in Xero since the last sync."
         return message(text, [section(f":white_check_mark: *{name}*: nothing changed in Xero since the last sync.")])
     text = f"{summary.tenant_name}: {len(lines)} change{'s' if len(lines) != 1 else ''} from Xero."
     changes = "\n".join(lines[:30])
     return message(text, [section(f":arrows_counterclockwise: *{name}*: what changed in Xero\n{changes}")])
+
+
+def _client_summary(report) -> str:
+    if report.problem:
+        return f"could not update ({escape(problem_words(report.problem))})"
+    return ", ".join(CLIENT_FIELD_NAMES[c.field] for c in report.changes) + " updated in Forecast"
 
 
 def _invoice_summary(report) -> str:

@@ -2,7 +2,6 @@
 
 from services.forecast.client import API_KEY_HEADER, FORECAST_API_URL, ForecastApi
 from services.forecast.errors import (
-    BAD_KEY_MESSAGE,
     RETRYABLE_STATUSES,
     ForecastAuthError,
     ForecastError,
@@ -26,7 +25,7 @@ from services.forecast.models import (
 )
 
 __all__ = [
-    "API_KEY_HEADER", "BAD_KEY_MESSAGE", "FORECAST_API_URL", "ForecastApi", "ForecastAuthError", "ForecastCompany",
+    "API_KEY_HEADER", "FORECAST_API_URL", "ForecastApi", "ForecastAuthError", "ForecastCompany",
     "ForecastCustomer", "ForecastError", "ForecastExpenseCategory", "ForecastExpenseItem", "ForecastInvoice",
     "ForecastInvoiceEntry", "ForecastInvoicePayment", "ForecastModel", "ForecastNotFound", "ForecastProject",
     "ForecastUnavailable", "ForecastValidationError", "NewForecastCustomer", "NewForecastExpenseItem",

@@ -75,7 +75,7 @@ class ForecastApi:
         reference "INV-123" first, then as the invoice id."""
         wanted = " ".join(reference.split())
         if not wanted:
-            raise ForecastNotFound("Give an invoice reference, for example INV-123.", code="no_reference")
+            raise ForecastNotFound(code="no_reference")
         invoices = await self.list_invoices(api_key)
         by_reference = {invoice.invoice_reference.casefold(): invoice for invoice in reversed(invoices)}
         bare = _BARE_NUMBER.fullmatch(wanted)
@@ -85,11 +85,7 @@ class ForecastApi:
         else:
             match = by_reference.get(wanted.casefold())
         if match is None:
-            raise ForecastNotFound(
-                f"No Forecast invoice has the reference {wanted}. "
-                "Check the reference on the invoice in Forecast (for example INV-123).",
-                code="no_such_invoice", data={"reference": wanted}, status=404,
-            )
+            raise ForecastNotFound(code="no_such_invoice", data={"reference": wanted}, status=404)
         return match
 
     async def get_invoice(self, api_key: str, invoice_id: int) -> ForecastInvoice:
@@ -178,8 +174,7 @@ class ForecastApi:
         if isinstance(body, list):
             return body
         if not isinstance(body, dict) or "pageContents" not in body:
-            raise ForecastError(f"Forecast sent an unexpected answer listing {what}.", code="unexpected_answer",
-                                data={"what": what})
+            raise ForecastError(code="unexpected_answer", data={"what": what})
         rows = list(body.get("pageContents") or [])
         page_size = int(body.get("pageSize") or len(rows) or 100)
         total = body.get("totalObjectCount")
@@ -234,14 +229,7 @@ class ForecastApi:
                                 retry_after=response.headers.get("Retry-After"))
         except TimeoutError:
             log.warning("Forecast %s %s timed out", method, path)
-            raise ForecastUnavailable(
-                f"Forecast did not answer within {timeout:g} seconds — try again in a few minutes.",
-                code="timeout", data={"seconds": timeout},
-            ) from None
+            raise ForecastUnavailable(code="timeout", data={"seconds": timeout}) from None
         except aiohttp.ClientError as exc:
             log.warning("Forecast %s %s failed: %s", method, path, type(exc).__name__)
-            raise ForecastUnavailable(
-                "Could not reach Forecast — try again in a few minutes.",
-                code="unreachable",
-                forecast_message=scrub(str(exc), api_key) or None,
-            ) from None
+            raise ForecastUnavailable(code="unreachable", forecast_message=scrub(str(exc), api_key) or None) from None

@@ -1,5 +1,5 @@
 """What can go wrong talking to Forecast: a `code` and its `data` (bot/blocks/errors.py words them), Forecast's
-own text kept beside them. `message` is the older wording, still read by services/exports.py and export_xero.py."""
+own text kept beside them. `str()` of one is for logs, not for people."""
 
 from __future__ import annotations
 
@@ -11,26 +11,24 @@ from services.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
 
-BAD_KEY_MESSAGE = "Forecast refused the API key — an admin can set a new one in /xero settings"
 RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
 
 
 class ForecastError(Exception):
     """Any failure from Forecast: `code` and `data` say what happened; `forecast_message` is Forecast's own text."""
 
-    def __init__(self, message: str, *, code: str = "failed", data: dict[str, Any] | None = None,
+    def __init__(self, message: str = "", *, code: str = "failed", data: dict[str, Any] | None = None,
                  status: int | None = None, forecast_message: str | None = None):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message or code)
+        self.message = message  # words only where no code says what happened
         self.code = code
         self.data = data or {}
         self.status = status
         self.forecast_message = forecast_message
 
     def __str__(self) -> str:
-        if self.forecast_message and self.forecast_message not in self.message:
-            return f"{self.message} (Forecast said: {self.forecast_message})"
-        return self.message
+        text = " ".join(part for part in (self.code, str(self.data) if self.data else "", self.message) if part)
+        return f"{text} (Forecast said: {self.forecast_message})" if self.forecast_message else text
 
 
 class ForecastAuthError(ForecastError):
@@ -48,7 +46,7 @@ class ForecastValidationError(ForecastError):
 class ForecastUnavailable(ForecastError):
     """5xx, 429, timeouts or connection failures, after retries ran out. `retry_after`: seconds Forecast asked."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+    def __init__(self, message: str = "", *, retry_after: float | None = None, **kw: Any):
         super().__init__(message, **kw)
         self.retry_after = retry_after
 
@@ -74,24 +72,14 @@ def error_for(status: int, text: str, *, what: str, api_key: str, retry_after: s
     said = scrub(said, api_key) if said else None
     log.warning("Forecast answered %s for %s: %s", status, what, said)
     if status in (401, 403):
-        return ForecastAuthError(BAD_KEY_MESSAGE, code="bad_key", status=status, forecast_message=said)
+        return ForecastAuthError(code="bad_key", status=status, forecast_message=said)
     if status == 404:
-        return ForecastNotFound(f"Forecast could not find {what}", code="not_found", data={"what": what},
-                                status=status, forecast_message=said)
+        return ForecastNotFound(code="not_found", data={"what": what}, status=status, forecast_message=said)
     if status in RETRYABLE_STATUSES or status >= 500:
-        busy = "is busy" if status == 429 else "is having trouble"
-        return ForecastUnavailable(
-            f"Forecast {busy} (HTTP {status}) — try again in a few minutes",
-            code="busy" if status == 429 else "trouble",
-            data={"status": status},
-            status=status,
-            forecast_message=said,
-            retry_after=parse_retry_after(retry_after),
-        )
+        return ForecastUnavailable(code="busy" if status == 429 else "trouble", data={"status": status},
+                                   status=status, forecast_message=said,
+                                   retry_after=parse_retry_after(retry_after))
     if status in (400, 415, 422):
-        return ForecastValidationError(
-            f"Forecast refused the request for {what}", code="refused", data={"what": what}, status=status,
-            forecast_message=said,
-        )
-    return ForecastError(f"Forecast answered HTTP {status} for {what}", code="http_error",
-                         data={"status": status, "what": what}, status=status, forecast_message=said)
+        return ForecastValidationError(code="refused", data={"what": what}, status=status, forecast_message=said)
+    return ForecastError(code="http_error", data={"status": status, "what": what}, status=status,
+                         forecast_message=said)

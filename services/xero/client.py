@@ -24,7 +24,6 @@ from services.xero.errors import (
     XeroUnavailable,
     XeroValidationError,
     parse_xero_error,
-    rate_limit_message,
     validation_messages,
 )
 from services.xero.limiter import TenantLimiter
@@ -134,13 +133,10 @@ class XeroClient:
                 answer = await self._attempt(tenant, method, path, query, body, idempotency_key, if_modified_since)
             except TimeoutError:
                 self._log(method, path, tenant, "timeout", attempt)
-                failure: XeroError = XeroUnavailable(
-                    f"Xero did not answer within {self._timeout.total:g} seconds", code="timeout",
-                    data={"seconds": self._timeout.total},
-                )
+                failure: XeroError = XeroUnavailable(code="timeout", data={"seconds": self._timeout.total})
             except aiohttp.ClientConnectionError as exc:
                 self._log(method, path, tenant, f"connection error ({type(exc).__name__})", attempt)
-                failure = XeroUnavailable("Could not reach Xero (connection failed)", code="unreachable")
+                failure = XeroUnavailable(code="unreachable")
             else:
                 self._log(method, path, tenant, answer.status, attempt)
                 if answer.status < 300:
@@ -223,7 +219,7 @@ class XeroClient:
         answer = await self.request(tenant, "GET", "/Organisation")
         organisations = answer.get("Organisations") or []
         if not organisations:
-            raise XeroError("Xero returned no organisation for this connection", code="no_organisation")
+            raise XeroError(code="no_organisation")
         organisation: dict[str, Any] = organisations[0]
         return organisation
 
@@ -280,7 +276,7 @@ class XeroClient:
         _raise_element_errors(answer, "Contacts", "contact")
         contacts = _parse_list(XeroContact, answer, "Contacts")
         if not contacts:
-            raise XeroError("Xero did not return the created contact", code="no_created_contact")
+            raise XeroError(code="no_created_contact")
         return contacts[0]
 
     async def find_contacts_by_names(self, tenant: TenantAuth, names: list[str]) -> list[XeroContact]:
@@ -470,7 +466,7 @@ def _decode(body: bytes) -> dict[str, Any]:
     try:
         decoded = jsonlib.loads(body)
     except ValueError as exc:
-        raise XeroError("Xero sent an answer that is not JSON", code="not_json") from exc
+        raise XeroError(code="not_json") from exc
     return decoded if isinstance(decoded, dict) else {"items": decoded}
 
 
@@ -481,15 +477,10 @@ def _retryable(failure: XeroError) -> bool:
 
 
 def _gave_up(failure: XeroError, attempts: int) -> XeroError:
-    tried = f"gave up after {attempts} attempts"
     if isinstance(failure, XeroRateLimited):
-        return XeroRateLimited(
-            f"{rate_limit_message(failure.problem)} — {tried}",
-            code=failure.code, data={**failure.data, "attempts": attempts},
-            status=failure.status, retry_after=failure.retry_after, problem=failure.problem,
-        )
-    return XeroUnavailable(f"{failure.message} — {tried}", code=failure.code,
-                           data={**failure.data, "attempts": attempts}, status=failure.status)
+        return XeroRateLimited(code=failure.code, data={**failure.data, "attempts": attempts}, status=failure.status,
+                               retry_after=failure.retry_after, problem=failure.problem)
+    return XeroUnavailable(code=failure.code, data={**failure.data, "attempts": attempts}, status=failure.status)
 
 
 def _subject(path: str, json: Any) -> str:
@@ -510,5 +501,5 @@ def _raise_element_errors(answer: dict[str, Any], key: str, subject: str) -> Non
         if row.get("HasErrors") or row.get("HasValidationErrors") or row.get("ValidationErrors")
     ]
     if failed:
-        raise XeroValidationError(f"Xero rejected the {subject}", code="rejected", data={"subject": subject},
+        raise XeroValidationError(code="rejected", data={"subject": subject},
                                   status=200, details=validation_messages(failed))

@@ -1,6 +1,6 @@
 """What can go wrong talking to Xero: a `code` and its `data` (bot/blocks/errors.py words them), and Xero's own
-validation messages as `details`. `message` is the older wording, still read by services/export_xero.py, the
-sync services and contact_sync.py (xero_cache.py keeps it as a fallback for codes bot/blocks does not know)."""
+validation messages as `details`. `str()` of one is for logs, not for people; `message` holds words only for a
+failure stored as text by an older version (services/xero_cache.py)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,18 @@ from services.retry import parse_retry_after
 class XeroError(Exception):
     """Any failure from Xero: `code` and `data` say what happened; `details` are Xero's own validation messages."""
 
-    def __init__(self, message: str, *, code: str = "failed", data: dict[str, Any] | None = None,
+    def __init__(self, message: str = "", *, code: str = "failed", data: dict[str, Any] | None = None,
                  status: int | None = None, details: list[str] | None = None):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message or code)
+        self.message = message  # words only where no code says what happened (a failure stored as text)
         self.code = code
         self.data = data or {}
         self.status = status
         self.details = details or []
 
     def __str__(self) -> str:
-        if self.details:
-            return f"{self.message}: " + "; ".join(self.details)
-        return self.message
+        text = " ".join(part for part in (self.code, str(self.data) if self.data else "", self.message) if part)
+        return f"{text}: " + "; ".join(self.details) if self.details else text
 
 
 class XeroAuthError(XeroError):
@@ -44,7 +43,8 @@ class XeroNotFound(XeroError):
 class XeroRateLimited(XeroError):
     """429 after retries ran out. `retry_after` seconds and Xero's X-Rate-Limit-Problem."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, problem: str | None = None, **kw: Any):
+    def __init__(self, message: str = "", *, retry_after: float | None = None, problem: str | None = None,
+                 **kw: Any):
         super().__init__(message, **kw)
         self.retry_after = retry_after
         self.problem = problem
@@ -54,7 +54,6 @@ class XeroUnavailable(XeroError):
     """5xx or timeouts after retries ran out."""
 
 
-RECONNECT_HINT = "reconnect with /xero connect"
 _GENERIC_XERO_MESSAGES = {"A validation exception occurred"}
 
 
@@ -72,45 +71,23 @@ def parse_xero_error(
     payload = _as_dict(body)
     headers = headers or {}
     if status == 401:
-        return XeroAuthError(f"The connection to Xero is no longer authorised — {RECONNECT_HINT}", code="unauthorised",
-                             status=status)
+        return XeroAuthError(code="unauthorised", status=status)
     if status == 403:
-        return XeroAuthError(
-            f"Xero refused access to this organisation (missing permission or the organisation was "
-            f"disconnected) — {RECONNECT_HINT}",
-            code="forbidden",
-            status=status,
-        )
+        return XeroAuthError(code="forbidden", status=status)
     if status == 404:
-        return XeroNotFound(f"Xero could not find the {subject}", code="not_found", data={"subject": subject},
-                            status=status)
+        return XeroNotFound(code="not_found", data={"subject": subject}, status=status)
     if status == 429:
         problem = _header(headers, "X-Rate-Limit-Problem")
-        return XeroRateLimited(
-            rate_limit_message(problem),
-            code="rate_limited",
-            data={"problem": problem},
-            status=status,
-            retry_after=parse_retry_after(_header(headers, "Retry-After")),
-            problem=problem,
-        )
+        return XeroRateLimited(code="rate_limited", data={"problem": problem}, status=status,
+                               retry_after=parse_retry_after(_header(headers, "Retry-After")), problem=problem)
     if status >= 500:
-        return XeroUnavailable(f"Xero is unavailable right now (HTTP {status})", code="unavailable",
-                               data={"status": status}, status=status)
+        return XeroUnavailable(code="unavailable", data={"status": status}, status=status)
     details = validation_messages(payload)
     if status == 400 and (details or payload.get("Type") == "ValidationException"):
-        return XeroValidationError(
-            f"Xero rejected the {subject}", code="rejected", data={"subject": subject}, status=status,
-            details=details or _own_words(payload)
-        )
-    return XeroError(f"Xero could not process the {subject} (HTTP {status})", code="http_error",
-                     data={"subject": subject, "status": status}, status=status, details=_own_words(payload))
-
-
-def rate_limit_message(problem: str | None) -> str:
-    if problem:
-        return f"Xero is rate limiting this organisation ({problem} limit)"
-    return "Xero is rate limiting this organisation"
+        return XeroValidationError(code="rejected", data={"subject": subject}, status=status,
+                                   details=details or _own_words(payload))
+    return XeroError(code="http_error", data={"subject": subject, "status": status}, status=status,
+                     details=_own_words(payload))
 
 
 def validation_messages(payload: Any) -> list[str]:

@@ -50,8 +50,7 @@ class XeroIdentity:
                 status = response.status
                 body = await response.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise XeroUnavailable("Xero did not answer while listing connected organisations",
-                                  code="identity_silent") from exc
+            raise XeroUnavailable(code="identity_silent") from exc
         log.info("xero.identity", **fields(method=method, path=path.split("/")[1], status=status))
         if status in (200, 201):
             return _parse_json(body)
@@ -63,4 +62,4 @@ def _parse_json(body: str) -> Any:
     try:
         return json.loads(body) if body else None
     except ValueError as exc:
-        raise XeroError("Xero answered with something that is not JSON", code="not_json") from exc
+        raise XeroError(code="not_json") from exc

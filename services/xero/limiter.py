@@ -115,12 +115,7 @@ class TenantLimiter:
         while True:
             now = self._clock()
             if self._day_left(budget, now) <= 0:
-                raise XeroRateLimited(
-                    "Xero's daily call limit for this organisation is used up (day limit) — try again later",
-                    code="day_used_up",
-                    retry_after=self._day_wait(budget, now),
-                    problem="day",
-                )
+                raise XeroRateLimited(code="day_used_up", retry_after=self._day_wait(budget, now), problem="day")
             elsewhere = _recent(budget.minute_elsewhere, now, self.minute)
             if self._minute_used(budget, now) + elsewhere < self.per_minute:
                 budget.calls_open += 1

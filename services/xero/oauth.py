@@ -103,11 +103,10 @@ class XeroOAuth:
         if status == 200 or payload.get("error") == "invalid_grant":
             return
         if status >= 500:
-            raise XeroUnavailable(f"Xero's sign-in service failed (HTTP {status})", code="sign_in_failed",
-                                  data={"status": status}, status=status)
+            raise XeroUnavailable(code="sign_in_failed", data={"status": status}, status=status)
         described = payload.get("error_description") or payload.get("error") or f"HTTP {status}"
-        raise XeroError(f"Xero refused the token revocation: {described}", code="sign_in_refused",
-                        data={"purpose": "token revocation", "described": described}, status=status)
+        raise XeroError(code="sign_in_refused", data={"purpose": "token revocation", "described": described},
+                        status=status)
 
     async def _post_form(self, url: str, body: str, purpose: str) -> tuple[int, dict[str, Any]]:
         """POSTs a form with the client's credentials, as Xero's identity endpoints want them."""
@@ -123,8 +122,7 @@ class XeroOAuth:
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("xero.token_request_failed", **fields(purpose=purpose, error=type(exc).__name__))
-            raise XeroUnavailable(f"Xero's sign-in service did not answer ({purpose})", code="sign_in_silent",
-                                  data={"purpose": purpose}) from exc
+            raise XeroUnavailable(code="sign_in_silent", data={"purpose": purpose}) from exc
         log.info("xero.token_request", **fields(purpose=purpose, status=status))
         return status, payload
 
@@ -134,20 +132,14 @@ class XeroOAuth:
             try:
                 return TokenGrant.model_validate(payload)
             except ValidationError as exc:
-                raise XeroError(f"Xero answered the {purpose} with an unexpected body", code="unexpected_body",
-                                data={"purpose": purpose}, status=status) from exc
+                raise XeroError(code="unexpected_body", data={"purpose": purpose}, status=status) from exc
         error = str(payload.get("error") or "")
         if error == "invalid_grant":
-            raise XeroAuthError(
-                "Xero no longer accepts this connection (invalid_grant): an admin must reconnect with /xero connect",
-                code="invalid_grant", status=status,
-            )
+            raise XeroAuthError(code="invalid_grant", status=status)
         if status >= 500:
-            raise XeroUnavailable(f"Xero's sign-in service failed (HTTP {status})", code="sign_in_failed",
-                                  data={"status": status}, status=status)
+            raise XeroUnavailable(code="sign_in_failed", data={"status": status}, status=status)
         described = payload.get("error_description") or error or f"HTTP {status}"
-        raise XeroError(f"Xero refused the {purpose}: {described}", code="sign_in_refused",
-                        data={"purpose": purpose, "described": described}, status=status)
+        raise XeroError(code="sign_in_refused", data={"purpose": purpose, "described": described}, status=status)
 
 
 async def _json_or_empty(response: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -177,11 +177,9 @@ class TokenService:
     async def _load(self, token_set_id: str) -> dict[str, Any]:
         doc: dict[str, Any] | None = await self.storage.token_sets.find_one({"_id": token_set_id})
         if doc is None:
-            raise TokenSetNotFound("This Xero connection no longer exists: reconnect with /xero connect",
-                                   code="connection_gone")
+            raise TokenSetNotFound(code="connection_gone")
         if doc["status"] == NEEDS_RECONNECT:
-            raise XeroAuthError("The connection to Xero has expired: an admin must reconnect with /xero connect",
-                                code="expired")
+            raise XeroAuthError(code="expired")
         return doc
 
     def _fresh(self, doc: dict[str, Any]) -> bool:
