@@ -111,15 +111,7 @@ class BatchExportService:
                       asked: ExportRequestArgs) -> BatchRequested:
         """Several references (or every unexported invoice) for approval as one batch. Raises ExportRefused."""
         exports = self.exports
-        settings = await exports.settings.get(team_id)
-        api_key = await exports.settings.forecast_api_key(team_id)
-        if not api_key:
-            raise ExportRefused("no_api_key")
-        tenants = await exports.connections.list_tenants(team_id)
-        if not tenants:
-            raise ExportRefused("no_organisation")
-        if not settings.approval_channel:
-            raise ExportRefused("no_approval_channel")
+        settings, api_key, tenants = await exports.ready_to_request(team_id)
         try:
             selection = await self._select(api_key, team_id, asked)
         except ForecastError as exc:

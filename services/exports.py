@@ -44,7 +44,7 @@ from services.links import Link, LinkStore
 from services.logfmt import fields
 from services.permissions import Permissions
 from services.storage import Storage
-from services.workspace_settings import WorkspaceSettingsService
+from services.workspace_settings import WorkspaceSettings, WorkspaceSettingsService
 from services.xero.client import XeroClient
 from services.xero.tokens import utcnow
 
@@ -165,9 +165,9 @@ class ExportService:
         self.exporter = XeroInvoiceExporter(xero, connections, links)
 
     # Request -----------------------------------------------------------------------
-    async def request_export(self, team_id: str, user_id: str, channel_id: str | None,
-                             reference: str) -> RequestOutcome:
-        """Read the invoice, decide where it goes and ask for approval. Raises ExportRefused."""
+    async def ready_to_request(self, team_id: str) -> tuple[WorkspaceSettings, str, list[Tenant]]:
+        """What any export request needs first: a Forecast key, an organisation, an approval channel.
+        Raises ExportRefused naming the first that is missing."""
         settings = await self.settings.get(team_id)
         api_key = await self.settings.forecast_api_key(team_id)
         if not api_key:
@@ -177,6 +177,12 @@ class ExportService:
             raise ExportRefused("no_organisation")
         if not settings.approval_channel:
             raise ExportRefused("no_approval_channel")
+        return settings, api_key, tenants
+
+    async def request_export(self, team_id: str, user_id: str, channel_id: str | None,
+                             reference: str) -> RequestOutcome:
+        """Read the invoice, decide where it goes and ask for approval. Raises ExportRefused."""
+        settings, api_key, tenants = await self.ready_to_request(team_id)
         invoice, customer = await self._read_forecast(api_key, reference)
 
         existing = await self._live_invoice_link(team_id, invoice.id)
