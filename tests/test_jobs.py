@@ -304,8 +304,8 @@ async def test_a_job_whose_process_was_killed_is_finished_by_another_process(sto
     runner.register("slow", fast)
     runner.start()
     deadline = time.monotonic() + 10
-    while not finished and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    while (await queue.get(job.id)).state != DONE and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # until it is recorded done, not only run: stopping earlier hands it back
     await runner.stop()
     assert finished == [job.id]
     stored = await queue.get(job.id)
