@@ -1,5 +1,5 @@
 """In a real browser (Debian's chromium): a waiting approval message redrawn once its client is linked, and the
-requester's DM with the bot linking back to the approval message.
+requester's DM with the bot, whose link opens the approval message.
 
 Its screenshots land in tests/artifacts/story-dm-*.png.
 """
@@ -7,6 +7,7 @@ Its screenshots land in tests/artifacts/story-dm-*.png.
 from __future__ import annotations
 
 from tests.test_sandbox_story import (  # noqa: F401 - fixtures
+    ARTIFACTS,
     Workspace,
     approval_message,
     assert_bot_answered_everything,
@@ -69,6 +70,15 @@ async def test_a_waiting_request_is_redrawn_after_its_client_is_linked_and_the_r
     link = dm.locator("a", has_text="approval message")
     assert (await link.get_attribute("href") or "").endswith(f"#C0APPROVALS/p{first_ts.replace('.', '')}")
     await member.shot("dm-03-requester-dm")
+    async with browser.expect_page() as approval_tab:
+        await link.click()
+    opened = await approval_tab.value
+    await opened.locator("#channel-title", has_text="finance-approvals").wait_for()
+    linked = opened.locator(f".message.focused[data-ts='{first_ts}']")
+    await linked.wait_for()
+    assert "INV-101" in await linked.inner_text()
+    await opened.screenshot(path=str(ARTIFACTS / "story-dm-04-approval-message-from-the-link.png"))
+    await opened.close()
 
     uk = stack.xero_state.tenant_id("Demo Company (UK)")
     assert [i["InvoiceNumber"] for i in stack.xero_state.invoices(uk)].count("INV-101") == 1
