@@ -22,6 +22,7 @@ from services.customer_import import CustomerImportService
 from services.export_batches import SYNC_BATCH, BatchExportService
 from services.exports import EXPORT_BATCH, EXPORT_RUN, SYNC_EXPORT, ExportService
 from services.forecast import ForecastApi
+from services.home_viewers import HomeViewerStore
 from services.jobs import JobQueue, JobRunner, Periodic
 from services.ledger_choices import LedgerChoices
 from services.links import LinkStore
@@ -157,7 +158,8 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         workspace_settings=workspace_settings, permissions=permissions, queue=jobs,
     )
     gateway = SlackGateway(slack)
-    home = HomeTab(slack, connections, tokens, exports, permissions, workspace_settings)
+    home = HomeTab(slack, connections, tokens, exports, permissions, workspace_settings,
+                   HomeViewerStore(storage.home_viewers))
     xero_sync = XeroSync(
         storage, xero=xero, forecast=forecast, connections=connections, links=links,
         workspace_settings=workspace_settings, queue=jobs,

@@ -1,7 +1,7 @@
 """Publishes each person's App Home tab (views.publish), and redraws it when what it shows changes.
 
-Who to redraw: everyone who opened the Home tab since this process started (Slack sends `app_home_opened`
-on every visit, so a restarted process catches up at the next visit). Call `refresh(team_id)` after a change
+Who to redraw: everyone who has ever opened the Home tab in the workspace, kept in MongoDB (`home_viewers`)
+so any process, after a restart or on another replica, redraws them all. Call `refresh(team_id)` after a change
 that everyone sees (organisations, settings, an export's state), or with `user_ids` for a few people.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +20,7 @@ from bot.slack_directory import slack_error
 from services.connections import ConnectionsService, Tenant
 from services.export_jobs import PENDING, ExportJob
 from services.exports import ExportService
+from services.home_viewers import HomeViewerStore
 from services.logfmt import fields
 from services.permissions import Permissions
 from services.workspace_settings import WorkspaceSettings, WorkspaceSettingsService
@@ -48,22 +48,30 @@ class HomeData:
 
 class HomeTab:
     def __init__(self, slack: AsyncWebClient, connections: ConnectionsService, tokens: TokenService,
-                 exports: ExportService, permissions: Permissions, workspace_settings: WorkspaceSettingsService):
+                 exports: ExportService, permissions: Permissions, workspace_settings: WorkspaceSettingsService,
+                 viewers: HomeViewerStore):
         self.slack = slack
         self.connections = connections
         self.tokens = tokens
         self.exports = exports
         self.permissions = permissions
         self.workspace_settings = workspace_settings
-        self.viewers: defaultdict[str, set[str]] = defaultdict(set)
+        self.viewers = viewers
 
     async def opened(self, team_id: str, user_id: str) -> None:
-        self.viewers[team_id].add(user_id)
+        try:
+            await self.viewers.opened(team_id, user_id)
+        except Exception:  # the Home tab still shows; only later redraws miss this person
+            log.exception("home.viewer_not_saved", **fields(team=team_id, user=user_id))
         await self.publish(team_id, user_id)
 
     async def refresh(self, team_id: str, user_ids: list[str] | None = None) -> None:
         """Redraw the Home tab of these people (default: everyone who has opened it). Never raises."""
-        targets = list(user_ids) if user_ids is not None else sorted(self.viewers.get(team_id, ()))
+        try:
+            targets = list(user_ids) if user_ids is not None else await self.viewers.viewers(team_id)
+        except Exception:
+            log.exception("home.viewers_unreadable", **fields(team=team_id))
+            return
         await asyncio.gather(*(self.publish(team_id, user_id) for user_id in targets))
 
     async def publish(self, team_id: str, user_id: str) -> None:

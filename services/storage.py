@@ -131,6 +131,10 @@ class Storage:
     def export_batches(self) -> AsyncCollection:
         return self.db["export_batches"]
 
+    @property
+    def home_viewers(self) -> AsyncCollection:
+        return self.db["home_viewers"]
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:
@@ -183,6 +187,7 @@ class Storage:
         await self.xero_events.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("state", ASCENDING)])
         await self.xero_sync.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("kind", ASCENDING)])
         await self.sync_notices.create_index([("team_id", ASCENDING), ("state", ASCENDING)])
+        await self.home_viewers.create_index([("team_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
 
     async def close(self) -> None:
         await self.client.close()

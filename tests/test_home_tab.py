@@ -9,7 +9,7 @@ import aiohttp
 from services.xero.client import TenantAuth, XeroClient
 from tests.support.export_flow import click, final_update, job_id_of, prepare, request
 from tests.support.fake_slack import TEAM_ID
-from tests.support.harness import XERO_API
+from tests.support.harness import XERO_API, start_harness, stop_harness
 from tests.support.xero_books import validation_error
 from tests.support.xero_identity import UK, UK_TENANT, US
 
@@ -178,3 +178,16 @@ async def test_a_request_and_its_approval_in_the_channel_redraw_the_requesters_h
     await final_update(bot, job_id_of(approval), "exported")
     await bot.slack.wait_for("views.publish", lambda c: c["user_id"] == "U0MEMBER" and "in Xero" in json.dumps(
         c["view"]) and bot.homes_published("U0MEMBER") > published)
+
+
+async def test_another_process_redraws_the_home_of_someone_who_opened_it_elsewhere(bot, xero, storage):
+    await prepare(bot, xero)
+    _, approval = await request(bot, user="U0MEMBER")
+    await bot.open_home("U0MEMBER")  # opened on this process only
+    other = await start_harness(storage)  # a restarted process, or another replica, on the same database
+    try:
+        await other.home_click("home_approve", job_id_of(approval), user="U0APPROVER")
+        redrawn = await other.home_published("U0MEMBER", after=0)
+        assert "INV-101" in text(redrawn)
+    finally:
+        await stop_harness(other)

@@ -631,8 +631,23 @@ function renderMessages() {
       ? "This is the very beginning of your direct message history with Ledgerline."
       : "This is the very beginning of the channel. Type /xero help below."));
   }
-  if (atBottom || !renderMessages.done) container.scrollTop = container.scrollHeight;
+  const focused = app.focusTs && messageNode(container, app.focusTs);
+  if (focused) {  // opened from a permalink: that message, highlighted
+    focused.classList.add("focused");
+    focused.scrollIntoView({block: "center"});
+    app.focusTs = null;
+  } else if (atBottom || !renderMessages.done) container.scrollTop = container.scrollHeight;
   renderMessages.done = true;
+}
+
+function messageNode(container, ts) {
+  return [...container.querySelectorAll(".message")].find(node => node.dataset.ts === ts) || null;
+}
+
+// chat.getPermalink's ".../#C0APPROVALS/p1700000000000100" names the message with ts 1700000000.000100.
+function permalinkTs(permalink) {
+  const digits = /^p(\d{7,})$/.exec(permalink || "");
+  return digits ? `${digits[1].slice(0, -6)}.${digits[1].slice(-6)}` : null;
 }
 
 // ---------------------------------------------------------------- App Home
@@ -848,7 +863,9 @@ function connectStream() {
 function start() {
   const params = new URLSearchParams(location.search);
   app.user = params.get("user") || localStorage.getItem("sandbox-slack-user") || "U0ADMIN";
-  app.channel = location.hash.slice(1) || localStorage.getItem("sandbox-slack-channel") || "C0GENERAL";
+  const [channel, permalink] = location.hash.slice(1).split("/");
+  app.channel = channel || localStorage.getItem("sandbox-slack-channel") || "C0GENERAL";
+  app.focusTs = permalinkTs(permalink);
   const input = document.getElementById("composer-input");
   document.getElementById("composer").addEventListener("submit", event => { event.preventDefault(); sendComposer(); });
   input.addEventListener("keydown", event => {
