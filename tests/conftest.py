@@ -53,3 +53,13 @@ def xero():
 
     with aioresponses(passthrough=["http://127.0.0.1"]) as mocked:
         yield mocked
+
+
+@pytest.fixture
+async def stand_ins():
+    """The sandbox's stand-ins on local ports, for real bot processes to talk to (tests/support/bot_process.py)."""
+    from tests.support.bot_process import start_stand_ins
+
+    running = await start_stand_ins()
+    yield running
+    await running.close()

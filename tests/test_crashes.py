@@ -28,7 +28,6 @@ from tests.support.bot_process import (
     eventually,
     invoices_in_xero,
     new_bot,
-    start_stand_ins,
     uk_tenant,
 )
 
@@ -42,12 +41,6 @@ REQUESTER, APPROVER, ADMIN = "U0MEMBER", "U0APPROVER", "U0ADMIN"
 UNFINISHED_WORK = {"state": {"$in": ["queued", "running"]},
                    "kind": {"$in": ["export.run", "slack.sync_export", "import.customers", "import.purchase_orders"]}}
 
-
-@pytest.fixture
-async def stand_ins():
-    running = await start_stand_ins()
-    yield running
-    await running.close()
 
 
 @pytest.fixture

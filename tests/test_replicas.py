@@ -19,16 +19,8 @@ from tests.support.bot_process import (
     eventually,
     invoices_in_xero,
     new_bot,
-    start_stand_ins,
 )
 from tests.support.signing import command_body, payload_body, signed_headers
-
-
-@pytest.fixture
-async def stand_ins():
-    running = await start_stand_ins()
-    yield running
-    await running.close()
 
 
 @pytest.fixture
