@@ -47,7 +47,7 @@ def failed_page(reason: str) -> str:
 
 def front_page() -> str:
     """What a browser sees at the bot's own address: people use the bot in Slack, not here."""
-    return _page("bot-home", "Xero for Slack is running",
+    return _page("bot-home", "Ledgerline is running",
                  "<p>This address is for Slack and Xero: Slack sends its requests to <code>/slack/events</code>, "
                  "Xero returns from its sign-in page to <code>/xero/callback</code>.</p>"
                  "<p class='hint'>Use the bot in Slack: type <code>/xero help</code>. In the sandbox, open the "

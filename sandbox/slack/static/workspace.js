@@ -675,7 +675,7 @@ function renderSidebar() {
   dms.innerHTML = "";
   dms.append(h("li", {class: "channel-link home-link" + (app.channel === HOME ? " active" : ""),
     dataset: {channel: HOME}, onclick: () => selectChannel(HOME)},
-  h("span", {class: "app-dot"}, "X"), h("span", {}, "Xero Bot · Home")));
+  h("span", {class: "app-dot"}, "L"), h("span", {}, "Ledgerline · Home")));
   app.snapshot.channels.forEach(channel => {
     const messages = app.snapshot.messages[channel.id] || [];
     const latest = messages.length ? messages[messages.length - 1].ts : "0";
@@ -690,7 +690,7 @@ function renderSidebar() {
   });
   document.getElementById("composer").hidden = app.channel === HOME;
   if (app.channel === HOME) {
-    document.getElementById("channel-title").textContent = "Xero Bot · Home";
+    document.getElementById("channel-title").textContent = "Ledgerline · Home";
     document.getElementById("channel-purpose").textContent = "The bot's App Home tab";
     return;
   }
