@@ -683,7 +683,7 @@ function renderSidebar() {
     const unread = channel.id !== app.channel && app.lastSeen[channel.id] !== undefined && latest > app.lastSeen[channel.id];
     const item = h("li", {class: "channel-link" + (channel.id === app.channel ? " active" : "") + (unread ? " unread" : ""),
       dataset: {channel: channel.id}, onclick: () => selectChannel(channel.id)},
-    channel.is_im ? h("span", {class: "app-dot"}, "X") : h("span", {class: "prefix"}, "#"),
+    channel.is_im ? h("span", {class: "app-dot"}, "L") : h("span", {class: "prefix"}, "#"),
     h("span", {}, channel.name));
     (channel.is_im ? dms : channels).append(item);
     if (app.lastSeen[channel.id] === undefined) app.lastSeen[channel.id] = latest;
