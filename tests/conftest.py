@@ -63,3 +63,20 @@ async def stand_ins():
     running = await start_stand_ins()
     yield running
     await running.close()
+
+
+@pytest.fixture
+def standin(xero):
+    """The sandbox's own Xero handlers behind aioresponses (tests/support/xero_standin.py)."""
+    from tests.support.xero_standin import XeroStandIn
+
+    return XeroStandIn().install(xero)
+
+
+@pytest.fixture
+async def session():
+    """An aiohttp session, closed after the test."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        yield http

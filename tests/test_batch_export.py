@@ -17,29 +17,9 @@ from services.org_reference import OrgReferenceStore
 from services.xero.client import TenantAuth, XeroClient
 from services.xero.errors import XeroUnavailable
 from services.xero.limiter import TenantLimiter
-from tests.support.xero_standin import API_URL, XeroStandIn
+from tests.support.xero_standin import API_URL, Tokens, no_sleep
 
 TEAM = "T1"
-
-
-class Tokens:
-    async def access_token(self, token_set_id: str) -> str:
-        return "access-" + token_set_id
-
-
-async def no_sleep(_seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-def standin(xero) -> XeroStandIn:
-    return XeroStandIn().install(xero)
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession() as http:
-        yield http
 
 
 def client(session, limiter: TenantLimiter | None = None) -> XeroClient:

@@ -4,34 +4,13 @@ from __future__ import annotations
 
 import re
 
-import aiohttp
 import pytest
 from aioresponses import CallbackResult
 
 from services.xero.client import TenantAuth, XeroClient
 from services.xero.limiter import TenantLimiter
 from services.xero.models import XeroContact, XeroInvoice, XeroLineItem
-from tests.support.xero_standin import API_URL, XeroStandIn
-
-
-class Tokens:
-    async def access_token(self, token_set_id: str) -> str:
-        return "access-token"
-
-
-async def no_sleep(_seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-def standin(xero) -> XeroStandIn:
-    return XeroStandIn().install(xero)
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession() as http:
-        yield http
+from tests.support.xero_standin import API_URL, Tokens, no_sleep
 
 
 def new_invoice(number: str, contact_name: str, **changes) -> XeroInvoice:

@@ -94,3 +94,14 @@ class XeroStandIn:
         if key and call.method != "GET":
             self.replays[replay_key] = answer
         return answer
+
+
+class Tokens:
+    """Access tokens for the Xero client without OAuth: each token set has a fixed one."""
+
+    async def access_token(self, token_set_id: str) -> str:
+        return "access-" + token_set_id
+
+
+async def no_sleep(_seconds: float) -> None:
+    """The Xero client's retry wait, not waiting."""
