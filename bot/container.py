@@ -23,7 +23,7 @@ from services.export_batches import SYNC_BATCH, BatchExportService
 from services.exports import EXPORT_BATCH, EXPORT_RUN, SYNC_EXPORT, ExportService
 from services.forecast import ForecastApi
 from services.home_viewers import HomeViewerStore
-from services.jobs import JobQueue, JobRunner, Periodic
+from services.jobs import Job, JobQueue, JobRunner, Periodic
 from services.ledger_choices import LedgerChoices
 from services.links import LinkStore
 from services.org_reference import OrgReferenceStore
@@ -92,6 +92,9 @@ class Container:
         await self.http.close()
 
 
+REFRESH_HOME = "slack.refresh_home"
+
+
 def register_jobs(container: Container) -> None:
     """Every job kind this process's workers run."""
     from bot.batch_outbox import BatchOutbox
@@ -100,7 +103,17 @@ def register_jobs(container: Container) -> None:
 
     exports = container.exports
     container.runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
-    outbox = ExportOutbox(exports, container.gateway, after_sync=container.home.refresh,
+
+    async def refresh_home(job: Job) -> None:
+        await container.home.refresh(job.payload["team_id"])
+
+    async def refresh_home_soon(team_id: str) -> None:
+        """One keyed job per workspace: a burst of export changes (a batch) redraws each Home tab once or twice,
+        not once per change."""
+        await container.jobs.enqueue(REFRESH_HOME, {"team_id": team_id}, key=f"home:{team_id}")
+
+    container.runner.register(REFRESH_HOME, refresh_home)
+    outbox = ExportOutbox(exports, container.gateway, after_sync=refresh_home_soon,
                           batch_sync=container.batches.sync_of)
     container.runner.register(SYNC_EXPORT, outbox.run, retry_base=2.0)
     container.runner.register(EXPORT_BATCH, container.batches.run_batch_job,
