@@ -34,7 +34,7 @@ def batch_view(batch: Batch, jobs: list[ExportJob], now: float) -> blocks.BatchV
     resumes = datetime.fromtimestamp(batch.waiting_until, UTC) if batch.waiting_until else None
     return blocks.BatchView(batch_id=batch.batch_id, requested_by=batch.requested_by, state=state,
                             export_status=batch.export_status, lines=lines, decided_by=batch.decided_by,
-                            resumes_at=resumes)
+                            reason=batch.reject_reason, resumes_at=resumes)
 
 
 def _line(batch: Batch, job: ExportJob) -> blocks.BatchLine:
@@ -55,7 +55,8 @@ def _line(batch: Batch, job: ExportJob) -> blocks.BatchLine:
         xero_number=job.xero_invoice_number, xero_status=job.xero_status,
         xero_total=Decimal(job.xero_total) if job.xero_total else None,
         messages=tuple(job.error_details or ([failure_words(job)[0]] if job.error_code or job.error else [])),
-        url=job.xero_url)
+        url=job.xero_url, job_id=job.job_id, client_id=job.customer.id, tenant_id=job.tenant_id,
+        choices=tuple((c.tenant_id, c.name) for c in job.tenant_choices) if job.state == PENDING else ())
 
 
 class BatchOutbox:

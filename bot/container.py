@@ -181,6 +181,8 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
                               day_reserve=settings.sync_day_reserve),
         export_changed=exports.sync,
     )
+    batches = BatchExportService(storage, exports, reference_store)
+    exports.batch_rerouted = batches.recheck_routed  # a batch's lines are checked again when routing changes
     container = Container(
         settings=settings,
         storage=storage,
@@ -197,7 +199,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         links=links,
         xero_cache=xero_cache,
         exports=exports,
-        batches=BatchExportService(storage, exports, reference_store),
+        batches=batches,
         customer_import=CustomerImportService(*import_services),
         po_import=PurchaseOrderImportService(*import_services),
         ledger_choices=LedgerChoices(connections, reference_store),

@@ -91,6 +91,7 @@ class ViewMetadata(Model):
     channel_id: SlackId | None = None
     tenant_id: RecordId | None = None
     job_id: RecordId | None = None
+    batch_id: RecordId | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -192,6 +193,12 @@ class BlockAction(Interaction):
             return TypeAdapter(RecordId).validate_python(self.action.value, strict=True)
         except ValidationError:
             raise UnreadablePayload("the button carries no record id") from None
+
+    def selected_value(self) -> str:
+        """The option picked in a select menu."""
+        if self.action.selected_option is None:
+            raise UnreadablePayload("the action carries no selected option")
+        return self.action.selected_option.value
 
     def open_view(self) -> View:
         if self.view is None or self.view.id is None:

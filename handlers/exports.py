@@ -167,12 +167,47 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         await approve_batch(context, respond, only_ready=True)
 
     @app.action(batch_blocks.REJECT_ACTION)
-    async def reject_batch(ack, context, respond):
+    async def open_batch_reject(ack, context, respond):
         await ack()
         click = BlockAction.of(context)
-        refusal = await batches.reject(click.team_id, click.record_id(), click.user_id)
+        batch_id = click.record_id()
+        refusal = await batches.can_reject(click.team_id, batch_id, click.user_id)
+        view = None if refusal else await outbox.view(click.team_id, batch_id)
+        if view is None:
+            await answer_click(container, click, respond, batch_blocks.batch_click_refused(refusal or "not_found"))
+            return
+        await container.gateway.open_modal(click.trigger(),
+                                           batch_blocks.batch_reject_modal(view, channel_id=click.channel_id))
+
+    @app.view(batch_blocks.REJECT_CALLBACK_ID)
+    async def reject_batch(ack, context):
+        submission = ViewSubmission.of(context)
+        meta = submission.metadata
+        if meta.batch_id is None:
+            raise UnreadablePayload("the reject form names no batch")
+        await ack()
+        reason = submission.view.state.element(batch_blocks.REJECT_REASON_BLOCK,
+                                               batch_blocks.REJECT_REASON_ACTION).value
+        refusal = await batches.reject(submission.team_id, meta.batch_id, submission.user_id, reason)
+        if refusal:
+            await notify_user(container, submission.user_id, meta.channel_id,
+                              batch_blocks.batch_click_refused(refusal))
+
+    @app.action(batch_blocks.CHOOSE_ORGANISATION_ACTION)
+    async def choose_organisation(ack, context, respond):
+        await ack()  # the line is checked in that organisation (a Xero call or two), then the message redrawn
+        click = BlockAction.of(context)
+        choice = batch_blocks.read_organisation_choice(click.selected_value())
+        if choice is None:
+            raise UnreadablePayload("the organisation picker's value is not ours")
+        refusal = await batches.choose_organisation(click.team_id, choice.batch_id, click.user_id, choice.tenant_id,
+                                                    job_id=choice.job_id, client_id=choice.client_id)
         if refusal:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused(refusal))
+        if click.view is not None and click.view.id:  # chosen in "See all": the modal shows it too
+            view = await outbox.view(click.team_id, choice.batch_id)
+            if view is not None:
+                await container.gateway.update_modal(click.view.id, batch_blocks.batch_lines_modal(view))
 
     @app.action(batch_blocks.DUPLICATE_ACTION)
     async def duplicates_picked(ack):

@@ -21,7 +21,7 @@ from services.batch_export import BatchExporter, BatchItem, BatchSettings, DayBu
 from services.batch_select import Refusal, Selected, Selection, select_references, select_unexported
 from services.export_jobs import APPROVED, EXPORTING, PENDING, ExportJob
 from services.export_refs import ExportRequestArgs
-from services.exports import EXPORT_BATCH, ExportRefused, ExportService, batch_run_key
+from services.exports import EXPORT_BATCH, MAX_REJECT_REASON, ExportRefused, ExportService, batch_run_key
 from services.forecast import ForecastError
 from services.jobs import Job, RetryLater
 from services.logfmt import fields
@@ -55,6 +55,7 @@ class Batch:
     decided_by: str | None = None
     waiting_until: float | None = None  # epoch seconds: Xero's day budget comes back
     requester_dm: dict[str, str] | None = None
+    reject_reason: str | None = None
 
     @classmethod
     def from_doc(cls, doc: dict) -> Batch:
@@ -63,7 +64,7 @@ class Batch:
                    export_status=doc.get("export_status") or "DRAFT", approval_channel=doc.get("approval_channel"),
                    approval_ts=doc.get("approval_ts"), decision=doc.get("decision") or "pending",
                    decided_by=doc.get("decided_by"), waiting_until=doc.get("waiting_until"),
-                   requester_dm=doc.get("requester_dm"))
+                   requester_dm=doc.get("requester_dm"), reject_reason=doc.get("reject_reason"))
 
 
 class BatchStore:
@@ -82,11 +83,17 @@ class BatchStore:
         doc = await self.batches.find_one({"_id": batch_id, "team_id": team_id})
         return Batch.from_doc(doc) if doc else None
 
-    async def decide(self, batch: Batch, decision: BatchDecision, by: str) -> bool:
+    async def decide(self, batch: Batch, decision: BatchDecision, by: str, **values: Any) -> bool:
         """pending -> approved | rejected, once (of two clicks together one wins)."""
         won = await self.batches.find_one_and_update({"_id": batch.batch_id, "decision": "pending"},
-                                                     {"$set": {"decision": decision, "decided_by": by}})
+                                                     {"$set": {"decision": decision, "decided_by": by, **values}})
         return won is not None
+
+    async def set_lines(self, batch_id: str, lines: dict[str, dict[str, Any]]) -> None:
+        """Some lines' pre-flight results, each on its own path: two choices at once lose neither."""
+        if lines:
+            await self.batches.update_one({"_id": batch_id},
+                                          {"$set": {f"lines.{job_id}": line for job_id, line in lines.items()}})
 
     async def set(self, batch: Batch, **values: Any) -> None:
         await self.batches.update_one({"_id": batch.batch_id}, {"$set": values})
@@ -167,7 +174,10 @@ class BatchExportService:
         lines: dict[str, dict] = {}
         for tenant_id in dict.fromkeys(j.tenant_id for j in jobs if j.tenant_id):
             mine = [j for j in jobs if j.tenant_id == tenant_id]
-            tenant = connected[tenant_id]
+            tenant = connected.get(tenant_id)
+            if tenant is None:  # removed meanwhile: Approve all reports it (or redraw_pending routes it again)
+                lines.update({job.job_id: _unchecked(job) for job in mine})
+                continue
             account_code, tax_type = settings.line_defaults(tenant_id)
             try:
                 checks = await self.exporter.preflight(
@@ -176,9 +186,7 @@ class BatchExportService:
                     set(connected))
             except XeroError as exc:  # the request stands; Approve all checks again when it exports
                 log.warning("export.batch_preflight_failed", **fields(team=team_id, tenant=tenant_id, error=str(exc)))
-                for job in mine:
-                    lines[job.job_id] = {"check": NOT_CHECKED, "currency": job.invoice.currency,
-                                         "total": str(job.invoice.total), "check_data": {}}
+                lines.update({job.job_id: _unchecked(job) for job in mine})
                 continue
             for job, check in zip(mine, checks, strict=True):
                 problem = check.problem(check.code)
@@ -190,6 +198,62 @@ class BatchExportService:
             lines.setdefault(job.job_id, {"check": NO_ORGANISATION, "currency": job.invoice.currency,
                                           "total": str(job.invoice.total), "check_data": {}})
         return lines
+
+    # Routing a line ------------------------------------------------------------------
+    async def choose_organisation(self, team_id: str, batch_id: str, user_id: str, tenant_id: str, *,
+                                  job_id: str | None = None, client_id: int | None = None) -> str | None:
+        """An approver picks the organisation of one line (`job_id`) or of every line of a client whose
+        organisation is to be chosen (`client_id`). Those lines are routed there and checked again.
+        None when done, else a refusal code (not_found, not_approver, own_request, already_handled,
+        unknown_tenant, tenant_removed, line_changed)."""
+        batch = await self.store.get(team_id, batch_id)
+        refusal = await self._check_clicker(batch, user_id)
+        if refusal or batch is None:
+            return refusal or "not_found"
+        if batch.decision != "pending":
+            return "already_handled"
+        jobs = [job for job in await self.jobs_of(batch)
+                if job.job_id == job_id or (client_id is not None and job.customer.id == client_id
+                                             and job.tenant_choices)]
+        if not jobs:
+            return "not_found"
+        if any(job.state != PENDING for job in jobs):
+            return "already_handled"
+        choice = next((c for c in jobs[0].tenant_choices if c.tenant_id == tenant_id), None)
+        if choice is None or any(all(c.tenant_id != tenant_id for c in job.tenant_choices) for job in jobs):
+            return "unknown_tenant"
+        tenants = await self.exports.connections.list_tenants(team_id)
+        if tenant_id not in {t.tenant_id for t in tenants}:  # a stale picker: removed since it was drawn
+            return "tenant_removed"
+        routed: list[ExportJob] = []
+        for job in jobs:
+            if job.tenant_id == tenant_id:
+                routed.append(job)
+                continue
+            moved = await self.exports.jobs.transition(job, PENDING, by=user_id, note="organisation chosen",
+                                                       tenant_id=tenant_id, tenant_name=choice.name)
+            if moved is None:  # changed meanwhile (another choice, a decision): the message shows what won
+                await self.sync(batch)
+                return "line_changed"
+            routed.append(moved)
+        log.info("export.batch_routed", **fields(team=team_id, user=user_id, batch=batch_id, tenant=tenant_id,
+                                                 invoices=len(routed)))
+        await self.recheck(batch, routed, tenants)
+        return None
+
+    async def recheck_routed(self, team_id: str, batch_id: str, job_ids: list[str]) -> None:
+        """The `ExportService.redraw_pending` hook: these invoices of a pending batch were routed again (a
+        client linked, an organisation removed or connected), so their lines are checked again and redrawn."""
+        batch = await self.store.get(team_id, batch_id)
+        if batch is None or batch.decision != "pending":
+            return
+        pending = [job for job in await self.jobs_of(batch) if job.state == PENDING and job.job_id in job_ids]
+        await self.recheck(batch, pending, await self.exports.connections.list_tenants(team_id))
+
+    async def recheck(self, batch: Batch, jobs: list[ExportJob], tenants) -> None:
+        settings = await self.exports.settings.get(batch.team_id)
+        await self.store.set_lines(batch.batch_id, await self._preflight(batch.team_id, jobs, settings, tenants))
+        await self.sync(batch)
 
     # Approve / reject ----------------------------------------------------------------
     async def approve(self, team_id: str, batch_id: str, user_id: str, *, only_ready: bool,
@@ -236,23 +300,34 @@ class BatchExportService:
         await self.sync(batch)
         return None
 
-    async def reject(self, team_id: str, batch_id: str, user_id: str) -> str | None:
+    async def can_reject(self, team_id: str, batch_id: str, user_id: str) -> str | None:
+        """Checked before the reason modal opens, so nobody types a reason for nothing."""
+        batch = await self.store.get(team_id, batch_id)
+        refusal = await self._check_clicker(batch, user_id)
+        if refusal or batch is None:
+            return refusal or "not_found"
+        return "already_handled" if batch.decision != "pending" else None
+
+    async def reject(self, team_id: str, batch_id: str, user_id: str, reason: str | None = None) -> str | None:
+        """Every pending invoice of the batch is rejected, with the approver's reason (kept on each)."""
         batch = await self.store.get(team_id, batch_id)
         refusal = await self._check_clicker(batch, user_id)
         if refusal or batch is None:
             return refusal or "not_found"
         if batch.decision != "pending":
             return "already_handled"
+        reason = " ".join((reason or "").split())[:MAX_REJECT_REASON] or None
         decided = 0
         for job in await self.jobs_of(batch):
             if job.state == PENDING:
                 rejected = await self.exports.jobs.transition(
-                    job, "rejected", by=user_id, rejected_by=user_id, rejected_at=self.exports.clock(),
-                    finished_at=self.exports.clock())
+                    job, "rejected", by=user_id, note=reason, rejected_by=user_id, rejected_at=self.exports.clock(),
+                    reject_reason=reason, finished_at=self.exports.clock())
                 decided += rejected is not None
         if not decided:
             return "already_handled"
-        await self.store.decide(batch, "rejected", user_id)
+        await self.store.decide(batch, "rejected", user_id, reject_reason=reason)
+        log.info("export.batch_rejected", **fields(team=team_id, user=user_id, batch=batch_id))
         await self.sync(batch)
         return None
 
@@ -327,6 +402,7 @@ class BatchExportService:
         log.info("export.batch_done", **fields(team=team_id, batch=batch.batch_id, tenant=tenant_id,
                                                invoices=len(running)))
         await self.sync(batch)
+        await self.exports.redraw_pending(team_id)  # its clients are linked now: their other requests go there
 
     async def on_batch_gave_up(self, queued: Job, error: str) -> None:
         """The job runner stopped trying: the organisation's unfinished invoices are failed, so the sweep does
@@ -391,6 +467,10 @@ class BatchExportService:
                                              key=f"sync_batch:{batch.batch_id}", max_attempts=20)
         except Exception:
             log.exception("export.batch_sync_enqueue_failed", **fields(team=batch.team_id, batch=batch.batch_id))
+
+
+def _unchecked(job: ExportJob) -> dict[str, Any]:
+    return {"check": NOT_CHECKED, "currency": job.invoice.currency, "total": str(job.invoice.total), "check_data": {}}
 
 
 def _item(job: ExportJob) -> BatchItem:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -163,6 +163,9 @@ class ExportService:
         self.queue = queue
         self.clock = clock
         self.exporter = XeroInvoiceExporter(xero, connections, links)
+        # Set by bot/container.py to BatchExportService.recheck_routed (services/export_batches.py imports this
+        # module): a pending batch whose invoices redraw_pending routed again checks those lines again.
+        self.batch_rerouted: Callable[[str, str, list[str]], Awaitable[None]] | None = None
 
     # Request -----------------------------------------------------------------------
     async def ready_to_request(self, team_id: str) -> tuple[WorkspaceSettings, str, list[Tenant]]:
@@ -478,14 +481,26 @@ class ExportService:
         tenants = await self.connections.list_tenants(team_id)
         if not tenants:
             return  # nowhere to route to: an approval is refused with the reason
+        rerouted: dict[str, list[str]] = {}  # batch id -> its invoices routed again
         for job in await self.jobs.in_states((PENDING,), team_id=team_id):
             route = {"tenant_id": None, "tenant_name": None, "tenant_choices": [],
                      **await self._route(team_id, job.customer.id, tenants)}
+            if route["tenant_id"] is None and any(c.tenant_id == job.tenant_id for c in route["tenant_choices"]):
+                route.update(tenant_id=job.tenant_id, tenant_name=job.tenant_name)  # a batch line's chosen one
             current = {"tenant_id": job.tenant_id, "tenant_name": job.tenant_name,
                        "tenant_choices": job.tenant_choices}
             if route != current:
-                await self.jobs.transition(job, PENDING, by=None, note="routed again", **route)
+                moved = await self.jobs.transition(job, PENDING, by=None, note="routed again", **route)
                 await self.sync(job)
+                if moved is not None and job.batch_id:
+                    rerouted.setdefault(job.batch_id, []).append(job.job_id)
+        for batch_id, job_ids in rerouted.items():
+            if self.batch_rerouted is None:
+                continue
+            try:
+                await self.batch_rerouted(team_id, batch_id, job_ids)
+            except Exception:  # the routes are saved; the lines keep their last check until Approve all
+                log.exception("export.batch_recheck_failed", **fields(team=team_id, batch=batch_id))
 
     async def sweep(self) -> None:
         """Heals what a crash between saving a state and enqueueing its job left behind (every process

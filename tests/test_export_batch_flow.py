@@ -129,7 +129,8 @@ async def test_only_approvers_other_than_the_requester_decide_and_reject_rejects
     assert "Only approvers" in text_of(await bot.reply_to(member))
 
     await bot.click("batch_reject", batch, user="U0APPROVER", channel="C0APPROVALS")
-    await batch_shows(bot, message, "rejected")
+    await bot.submit((await bot.slack.wait_for("views.open"))["view"], user="U0APPROVER")  # no reason given
+    await batch_shows(bot, message, "(no reason given)")
     late = await bot.click("batch_approve_all", batch, user="U0APPROVER", channel="C0APPROVALS")
     assert "already approved or rejected" in text_of(await bot.reply_to(late))
     assert {j["state"] async for j in bot.storage.export_jobs.find({})} == {"rejected"}

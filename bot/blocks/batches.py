@@ -35,12 +35,19 @@ SEE_ALL_ACTION = "batch_see_all"
 DUPLICATE_ACTION = "batch_allow_duplicates"  # admins pick invoices to export again despite a removed organisation
 DUPLICATE_BLOCK = "batch_allow_duplicates_block"
 SEE_ALL_CALLBACK_ID = "batch_all_lines"
+CHOOSE_ORGANISATION_ACTION = "batch_choose_organisation"  # a line's (or a client's lines') organisation
+REJECT_CALLBACK_ID = "batch_reject_reason"
+REJECT_REASON_BLOCK = "reason"
+REJECT_REASON_ACTION = "reason"
 
 SHOWN_LINES = 15  # lines on the message itself; the modal shows them all
 LINES_PER_SECTION = 10  # ten lines stay well under a section's 3,000 characters
 MAX_MESSAGE_BLOCKS = 50
 MAX_MODAL_BLOCKS = 100
 MAX_DUPLICATE_OPTIONS = 100
+MAX_OPTIONS = 100  # a static_select's options
+CLIENT_PICKERS_ON_MESSAGE = 5  # "all of this client's lines" pickers: 15 line pickers + 5 stay far under 50 blocks
+CLIENT_PICKERS_IN_MODAL = 20  # 50 lines + 20 + a few stay under a modal's 100 blocks
 
 BatchState = Literal["pending", "exporting", "waiting", "done", "rejected"]
 READY_CODES = {"ready", "already_in_xero"}
@@ -62,6 +69,10 @@ class BatchLine:
     xero_status: str | None = None
     messages: tuple[str, ...] = ()  # Xero's own words
     url: str | None = None
+    job_id: str | None = None
+    client_id: int | None = None
+    tenant_id: str | None = None  # where it goes, when known
+    choices: tuple[tuple[str, str], ...] = ()  # (tenant id, name): an approver picks one (pending lines only)
 
     @property
     def ready(self) -> bool:
@@ -144,8 +155,7 @@ def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "not_checked":
         return ":question: not checked yet: Xero could not be asked (*Approve all* checks it when exporting)"
     if code == "choose_organisation":
-        return (":no_entry: not ready: the client is linked to no single organisation "
-                "(export it alone with `/xero export` to choose one)")
+        return ":no_entry: not ready: choose its organisation (the client is linked to no single one yet)"
     return f":question: {escape(code)}"
 
 
@@ -182,7 +192,7 @@ def batch_approval_message(view: BatchView) -> dict:
         context(f"Requested by {user(view.requested_by)} · invoices are created in Xero as "
                 f"*{STATUS_WORDS.get(view.export_status, view.export_status)}*"),
     ]
-    blocks += _line_sections(shown)
+    blocks += _line_sections(shown, _choosing(view))
     if len(shown) < len(lines):
         blocks.append(context(f"…and {len(lines) - len(shown)} more: every line is under *See all*."))
     blocks += _state_blocks(view)
@@ -190,8 +200,10 @@ def batch_approval_message(view: BatchView) -> dict:
 
 
 def batch_lines_modal(view: BatchView) -> dict:
-    """Every line, in sections of ten (50 invoices: 5 sections)."""
-    blocks = [section(_summary(view))] + _line_sections(list(view.lines))
+    """Every line, in sections of ten (50 invoices: 5 sections); while pending, a line whose organisation is to
+    be chosen has a section of its own with a picker (50 invoices: at most 50 + 20 client pickers + 1 blocks)."""
+    blocks = [section(_summary(view))] + _client_pickers(view, CLIENT_PICKERS_IN_MODAL)
+    blocks += _line_sections(list(view.lines), _choosing(view))
     return {
         "type": "modal",
         "callback_id": SEE_ALL_CALLBACK_ID,
@@ -250,9 +262,82 @@ def _shown(lines: list[BatchLine]) -> list[BatchLine]:
     return ordered[:SHOWN_LINES]
 
 
-def _line_sections(lines: list[BatchLine]) -> list[dict]:
+def _line_sections(lines: list[BatchLine], batch_id: str | None = None) -> list[dict]:
+    """Ten lines a section. With `batch_id` (a pending batch), a line whose organisation an approver picks
+    gets a section of its own with the picker."""
+    blocks: list[dict] = []
+    group: list[BatchLine] = []
+    for line in lines:
+        if batch_id and line.choices and line.job_id:
+            blocks += _grouped(group)
+            group = []
+            blocks.append(section(line_text(line), accessory=_picker(
+                f"{batch_id}:{line.job_id}", line.choices, line.tenant_id, "Choose organisation")))
+        else:
+            group.append(line)
+    return blocks + _grouped(group)
+
+
+def _grouped(lines: list[BatchLine]) -> list[dict]:
     return [section("\n".join(line_text(line) for line in lines[i:i + LINES_PER_SECTION]))
             for i in range(0, len(lines), LINES_PER_SECTION)]
+
+
+def _choosing(view: BatchView) -> str | None:
+    """The batch id the pickers carry, while an approver can still choose."""
+    return view.batch_id if view.state == "pending" else None
+
+
+def _picker(target: str, choices: tuple[tuple[str, str], ...], chosen: str | None, placeholder: str) -> dict:
+    options = [{"text": plain(name[:75]), "value": f"{target}:{tenant_id}"[:150]}
+               for tenant_id, name in choices[:MAX_OPTIONS]]
+    picker = {"type": "static_select", "action_id": CHOOSE_ORGANISATION_ACTION, "placeholder": plain(placeholder),
+              "options": options}
+    initial = next((o for o, (tenant_id, _) in zip(options, choices, strict=False) if tenant_id == chosen), None)
+    if initial is not None:
+        picker["initial_option"] = initial
+    return picker
+
+
+def _client_pickers(view: BatchView, limit: int) -> list[dict]:
+    """One picker for all of a client's lines whose organisation is to be chosen (two or more of them)."""
+    batch_id = _choosing(view)
+    if batch_id is None:
+        return []
+    by_client: dict[int, list[BatchLine]] = {}
+    for line in view.lines:
+        if line.choices and line.client_id is not None:
+            by_client.setdefault(line.client_id, []).append(line)
+    blocks = []
+    for client_id, lines in [(c, ls) for c, ls in by_client.items() if len(ls) > 1][:limit]:
+        chosen = {line.tenant_id for line in lines}
+        blocks.append(section(
+            f"*{escape(lines[0].client)}*: the organisation of all {len(lines)} of its invoices here",
+            accessory=_picker(f"{batch_id}:client-{client_id}", lines[0].choices,
+                              chosen.pop() if len(chosen) == 1 else None, "Choose for all")))
+    return blocks
+
+
+@dataclass(frozen=True)
+class OrganisationChoice:
+    """What a picker's option carries: the batch, the line (a job id) or client, the organisation."""
+
+    batch_id: str
+    tenant_id: str
+    job_id: str | None = None
+    client_id: int | None = None
+
+
+def read_organisation_choice(value: str) -> OrganisationChoice | None:
+    """None when the value is not one our pickers made."""
+    parts = value.split(":", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    batch_id, target, tenant_id = parts
+    if target.startswith("client-"):
+        number = target.removeprefix("client-")
+        return OrganisationChoice(batch_id, tenant_id, client_id=int(number)) if number.isdigit() else None
+    return OrganisationChoice(batch_id, tenant_id, job_id=target)
 
 
 def _state_blocks(view: BatchView) -> list[dict]:
@@ -263,7 +348,7 @@ def _state_blocks(view: BatchView) -> list[dict]:
         return [context(f":hourglass: Xero's daily call limit for an organisation is nearly used up: the rest "
                         f"goes on by itself {when}. Approved by {user(view.decided_by or view.requested_by)}.")]
     if view.state == "rejected":
-        reason = f": {escape(view.reason)}" if view.reason else ""
+        reason = f": {escape(view.reason)}" if view.reason else " (no reason given)" if view.decided_by else ""
         return [context(f":no_entry_sign: Rejected by {user(view.decided_by or '')}{reason}")]
     controls = [context(f"Approved by {user(view.decided_by)}")] if view.decided_by else []
     if len(view.lines) > SHOWN_LINES:
@@ -280,7 +365,7 @@ def _pending_controls(view: BatchView) -> list[dict]:
     buttons.append(button("Reject", REJECT_ACTION, view.batch_id, style="danger"))
     if len(view.lines) > SHOWN_LINES:
         buttons.append(button("See all", SEE_ALL_ACTION, view.batch_id))
-    blocks = []
+    blocks = _client_pickers(view, CLIENT_PICKERS_ON_MESSAGE)
     twice = [line for line in view.lines if line.check == "exported_to_removed_org"][:MAX_DUPLICATE_OPTIONS]
     if twice:
         blocks.append(section(
@@ -380,8 +465,37 @@ def batch_requester_notice(view: BatchView, link: str | None) -> dict:
     blocks = [section(f"*{escape(title)}* — {_summary(view)}.{where}")]
     attention = [line for line in view.lines if line.needs_attention][:SHOWN_LINES]
     blocks += _line_sections(attention)
-    blocks += _state_blocks(view) if view.state == "rejected" else []
+    if view.state == "rejected":
+        blocks += _state_blocks(view)
+        blocks.append(context("Each invoice can be asked for again with `/xero export` once what was wrong is fixed"
+                              + (f", or ask {user(view.decided_by)} about it." if view.decided_by else ".")))
     return message(title, blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def batch_reject_modal(view: BatchView, *, channel_id: str | None) -> dict:
+    count = len(view.lines)
+    what = "1 invoice" if count == 1 else f"all {count} invoices"
+    listed = ", ".join(f"`{escape(line.reference)}`" for line in view.lines)
+    return {
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK_ID,
+        "private_metadata": json.dumps({"batch_id": view.batch_id, "channel_id": channel_id}),
+        "title": plain("Reject export"),
+        "submit": plain("Reject"),
+        "close": plain("Cancel"),
+        "blocks": [
+            section(f"Reject the export of {what} of this batch? {listed}"),
+            {
+                "type": "input",
+                "block_id": REJECT_REASON_BLOCK,
+                "optional": True,
+                "label": plain("Reason"),
+                "hint": plain("Whoever asked for the export is told, with your reason."),
+                "element": {"type": "plain_text_input", "action_id": REJECT_REASON_ACTION, "multiline": True,
+                            "max_length": 500},
+            },
+        ],
+    }
 
 
 def batch_withdrawn(view: BatchView, error: str) -> dict:
@@ -397,6 +511,10 @@ BATCH_REFUSALS = {
     "own_request": "You asked for this export, so someone else must approve it.",
     "already_handled": "This batch was already approved or rejected.",
     "not_admin": "Only a workspace admin can choose to export an invoice again to a second organisation.",
+    "unknown_tenant": "That organisation is not one of the choices for this invoice.",
+    "tenant_removed": "That organisation is no longer connected, so nothing was changed. Choose another one.",
+    "line_changed": "That invoice changed meanwhile (another approver, or its client was linked): "
+                    "look at the message again.",
 }
 
 
