@@ -485,8 +485,9 @@ class ExportService:
         for job in await self.jobs.in_states((PENDING,), team_id=team_id):
             route = {"tenant_id": None, "tenant_name": None, "tenant_choices": [],
                      **await self._route(team_id, job.customer.id, tenants)}
-            if route["tenant_id"] is None and any(c.tenant_id == job.tenant_id for c in route["tenant_choices"]):
-                route.update(tenant_id=job.tenant_id, tenant_name=job.tenant_name)  # a batch line's chosen one
+            chosen = job.tenant_id if job.tenant_choices else None  # an approver picked it (a batch's line)
+            if route["tenant_id"] is None and any(c.tenant_id == chosen for c in route["tenant_choices"]):
+                route.update(tenant_id=job.tenant_id, tenant_name=job.tenant_name)  # the choice stands
             current = {"tenant_id": job.tenant_id, "tenant_name": job.tenant_name,
                        "tenant_choices": job.tenant_choices}
             if route != current:

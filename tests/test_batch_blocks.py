@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -154,3 +155,57 @@ def test_a_line_is_built_from_the_pre_flight_and_the_export_outcome():
     unmapped = preflight(forecast.model_copy(update={"entries": [forecast.entries[0].model_copy(update={"tax": 7})]}),
                          "T-US", reference)
     assert batches.line_from(unmapped, "Acme", "Demo Company (US)").check_data == {"percents": ["7"]}
+
+
+CHOICES = (("T-UK", "Demo Company (UK)"), ("T-US", "Demo Company (US)"))
+
+
+def unrouted(n: int, client: int) -> BatchLine:
+    return line(n, "choose_organisation", organisation=None, job_id=f"job{n}", client_id=client,
+                client=f"Client {client}", choices=CHOICES)
+
+
+def test_fifty_lines_to_route_fit_slacks_limits_with_a_picker_per_line_and_per_client():
+    lines = [unrouted(100 + n, n // 2) for n in range(50)]  # 25 clients with 2 invoices each, none linked
+    payload = batches.batch_approval_message(view(lines))
+    assert_valid_blocks(payload["blocks"], 50)
+    pickers = [b["accessory"] for b in payload["blocks"]
+               if b.get("accessory", {}).get("action_id") == batches.CHOOSE_ORGANISATION_ACTION]
+    assert len(pickers) == 15 + 5  # each line shown, and the first clients' "all of its invoices"
+    assert "choose its organisation" in text_of(payload)
+
+    modal = batches.batch_lines_modal(view(lines))
+    validate_view(modal)
+    assert_valid_blocks(modal["blocks"], 100)
+    in_modal = [b for b in modal["blocks"] if b.get("accessory")]
+    assert len(in_modal) == 50 + 20 and all(f"INV-{n}" in str(modal["blocks"]) for n in range(100, 150))
+
+
+def test_a_pickers_value_names_the_batch_the_line_or_client_and_the_organisation():
+    chosen = replace(unrouted(2, 7), tenant_id="T-US", organisation="Demo Company (US)")
+    payload = batches.batch_approval_message(view([unrouted(1, 7), chosen]))
+    line_picker, client_picker = [], []
+    for block in payload["blocks"]:
+        accessory = block.get("accessory") or {}
+        if accessory.get("action_id") == batches.CHOOSE_ORGANISATION_ACTION:
+            (client_picker if "all 2 of its invoices" in block["text"]["text"] else line_picker).append(accessory)
+    assert len(client_picker) == 1 and len(line_picker) == 2
+    first = batches.read_organisation_choice(line_picker[0]["options"][1]["value"])
+    assert first == batches.OrganisationChoice("b-1", "T-US", job_id="job1")
+    assert line_picker[1]["initial_option"]["text"]["text"] == "Demo Company (US)"  # the choice made shows
+    client = batches.read_organisation_choice(client_picker[0]["options"][0]["value"])
+    assert client == batches.OrganisationChoice("b-1", "T-UK", client_id=7)
+    assert batches.read_organisation_choice("not-ours") is None
+    assert batches.read_organisation_choice("b-1:client-x:T-UK") is None
+
+
+def test_no_picker_once_the_batch_is_decided_and_a_rejection_says_why():
+    rejected = view([unrouted(1, 7)], state="rejected", decided_by="U0GRACE", reason="Wrong month")
+    payload = batches.batch_approval_message(rejected)
+    assert not any(b.get("accessory") for b in payload["blocks"])
+    assert "Rejected by <@U0GRACE>: Wrong month" in text_of(payload)
+    notice = batches.batch_requester_notice(rejected, "https://slack/link")
+    assert "Wrong month" in text_of(notice) and "/xero export" in text_of(notice)
+    modal = batches.batch_reject_modal(view([line(1), line(2)]), channel_id="C0APPROVALS")
+    validate_view(modal)
+    assert "all 2 invoices" in text_of(modal) and modal["callback_id"] == batches.REJECT_CALLBACK_ID
