@@ -33,6 +33,7 @@ async def test_embedded_server_keeps_data_across_a_restart(tmp_path):
         server = EmbeddedMongo(path)
         await server.start()
         store = Storage(server.uri, "xero_slack_bot")
+        await store.connect()
         try:
             if attempt == 0:
                 await store.tenants.insert_one({"team_id": "T", "tenant_id": "t1", "name": "Kept"})
