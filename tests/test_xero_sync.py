@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -55,13 +56,17 @@ async def export_invoice(bot, xero, *, integer_amounts: bool = False):
     return books, forecast, {"ts": stored["approval_ts"], "channel": stored["approval_channel"]}
 
 
+def in_seconds(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
 async def settle(bot, timeout: float = 8.0) -> None:
     """Waits until no sync job, and none of the Slack jobs after it, is running or due in the next few
     seconds (a retry after a failure is)."""
     deadline = time.monotonic() + timeout
     while True:
         busy = await bot.container.jobs.count(kind={"$in": [SYNC_JOB, SYNC_NOTICE, SYNC_EXPORT]}, **{"$or": [
-            {"state": "running"}, {"state": "queued", "due_at": {"$lte": time.time() + 5}}]})
+            {"state": "running"}, {"state": "queued", "due_at": {"$lte": in_seconds(5)}}]})
         if not busy:
             return
         assert time.monotonic() < deadline, "sync jobs did not finish"
@@ -287,7 +292,7 @@ async def test_a_restart_in_the_middle_of_handling_events_hands_them_to_the_next
     runner.queue.release = real_release
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 1
     await bot.storage.jobs.update_many({"kind": SYNC_JOB, "state": "running"},
-                                       {"$set": {"lease_until": time.time() - 1}})  # its lease ran out
+                                       {"$set": {"lease_until": in_seconds(-1)}})  # its lease ran out
     runner.start()  # the bot comes back
     await settle(bot)
 
@@ -354,7 +359,7 @@ async def test_sync_waits_when_the_days_calls_are_needed_for_exports(bot, xero):
     assert books.calls == [] and forecast.created == []
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 1
     [waiting] = [j async for j in bot.storage.jobs.find({"kind": SYNC_JOB, "state": "queued"})]
-    assert waiting["due_at"] > time.time() + 3000
+    assert waiting["due_at"] > in_seconds(3000)
 
 
 async def test_every_request_sync_sends_to_xero_matches_xeros_spec(bot, xero):
@@ -520,7 +525,7 @@ async def test_sync_backs_off_when_xeros_answers_say_the_days_calls_are_needed_f
     assert len(forecast.created) == 1 and forecast.client_updates == []
     assert bot.container.xero.calls_left_today(UK_TENANT) == 150
     [waiting] = [j async for j in bot.storage.jobs.find({"kind": SYNC_JOB, "state": "queued"})]
-    assert waiting["due_at"] > time.time() + 3000
+    assert waiting["due_at"] > in_seconds(3000)
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 2
 
 
@@ -531,9 +536,9 @@ async def test_handled_events_and_sent_notices_are_forgotten_after_a_week(bot, x
     books.pay(UK_TENANT, "100.00")
     await deliver(bot, invoice_event(books, when="2026-12-04T10:00:00.000"))
     first = await bot.storage.xero_events.find_one({"event_date": "2026-12-03T10:00:00.000"})
-    await bot.storage.xero_events.update_one({"_id": first["_id"]}, {"$set": {"handled_at": time.time() - 8 * 86400}})
+    await bot.storage.xero_events.update_one({"_id": first["_id"]}, {"$set": {"handled_at": in_seconds(-8 * 86400)}})
     sent = await bot.storage.sync_notices.count_documents({"state": "sent"})
-    await bot.storage.sync_notices.update_many({}, {"$set": {"finished_at": time.time() - 8 * 86400}})
+    await bot.storage.sync_notices.update_many({}, {"$set": {"finished_at": in_seconds(-8 * 86400)}})
 
     await bot.container._sweep()
 
