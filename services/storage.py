@@ -112,7 +112,7 @@ class Storage:
 
     @property
     def xero_sync(self) -> AsyncCollection:
-        return self.db["xero_sync"]
+        return self._collection("xero_sync")
 
     @property
     def sync_notices(self) -> AsyncCollection:

@@ -50,7 +50,7 @@ async def export_invoice(bot, xero, *, integer_amounts: bool = False):
     await click(bot, "export_approve", job_id)
     await final_update(bot, job_id, "exported")
     books.invoice(UK_TENANT)["Status"] = "AUTHORISED"
-    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time())
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(0))
     books.calls.clear()
     stored = await bot.storage.export_jobs.find_one({"_id": job_id})
     return books, forecast, {"ts": stored["approval_ts"], "channel": stored["approval_channel"]}
@@ -319,7 +319,7 @@ async def test_a_contact_edited_in_xero_updates_the_forecast_client_and_tells_th
 
 async def test_the_periodic_sync_catches_a_change_that_had_no_event(bot, xero):
     books, forecast, approval = await export_invoice(bot, xero)
-    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time() - 16 * 60)
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(-16 * 60))
     books.pay(UK_TENANT, "1140.00")
 
     assert await bot.container.xero_sync.enqueue_due() == 1
@@ -368,7 +368,7 @@ async def test_every_request_sync_sends_to_xero_matches_xeros_spec(bot, xero):
     contact = books.edit_contact(UK_TENANT, Name="Acme Group Ltd")
     books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books), event(contact["ContactID"], UK_TENANT, category="CONTACT"))
-    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time() - 16 * 60)
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(-16 * 60))
     await bot.container.xero_sync.enqueue_due()
     await settle(bot)
 
@@ -558,7 +558,7 @@ async def test_payments_not_copied_for_want_of_a_forecast_key_are_copied_at_the_
 
     await settings.update(TEAM_ID, SettingsChanges(forecast_api_key=FORECAST_KEY), updated_by="U0ADMIN")
     books.invoice(UK_TENANT)["_updated"] = 0  # nothing changes in Xero again: only the bot remembers
-    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time() - 16 * 60)
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(-16 * 60))
     assert await bot.container.xero_sync.enqueue_due() == 1
     await settle(bot)
 
