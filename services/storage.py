@@ -120,7 +120,7 @@ class Storage:
 
     @property
     def xero_reference(self) -> AsyncCollection:
-        return self.db["xero_reference"]
+        return self._collection("xero_reference")
 
     @property
     def export_batches(self) -> AsyncCollection:

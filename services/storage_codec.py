@@ -30,6 +30,7 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "sync_notices": frozenset({"created_at", "finished_at"}),
     "export_batches": frozenset({"waiting_until"}),
     "home_viewers": frozenset({"opened_at"}),
+    "xero_reference": frozenset({"fetched_at"}),
     "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at"}),
 }
 BOOL_FIELDS: dict[str, frozenset[str]] = {}

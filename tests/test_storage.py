@@ -8,9 +8,11 @@ from services.export_jobs import ExportJob, JobStore
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.home_viewers import HomeViewerStore
 from services.jobs import JobQueue
+from services.org_reference import OrgReferenceStore
 from services.storage import Storage, StorageUnavailable, mask_uri
 from services.sync_notices import SyncNotice, SyncNoticeStore
 from services.sync_state import SyncStateStore
+from services.xero.client import TenantAuth
 from services.xero_events import XeroEvent, XeroEventStore
 from tests.support.export_flow import CLIENT, INVOICE
 
@@ -130,6 +132,8 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
     await batches.create(Batch(batch_id="b1", team_id="T1", requested_by="U1", job_ids=[], lines={}))
     await batches.set(await batches.get("T1", "b1"), waiting_until=now + timedelta(hours=3))
     await HomeViewerStore(storage.home_viewers).opened("T1", "U1")
+    reference = OrgReferenceStore(storage, NoReferenceData())
+    await reference.get("T1", TenantAuth("t1", "ts1"))
     scans = SyncStateStore(storage.xero_sync)
     asked = await scans.request_scan("T1", "t1", user_id="U1", channel_id=None)
     await scans.scanned("T1", "t1", now)
@@ -141,12 +145,13 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
         read.requested_at, read.updated_at, read.approved_at, read.approval_posting_at, done.due_at, done.created_at,
         done.finished_at, job.lease_until, notice.created_at, (await batches.get("T1", "b1")).waiting_until,
         (await scans.get("T1", "t1")).last_scan_at, (await scans.get("T1", "t1")).scan_requested_at,
+        (await reference.stored("T1", "t1")).fetched_at,
         *[event.at for event in await exports.history(approved.job_id)]))
     assert abs((read.approved_at - now).total_seconds()) < 0.01
     saved = {"export_jobs": ("requested_at", "updated_at", "approved_at", "approval_posting_at"), "job_events": ("at",),
              "jobs": ("due_at", "created_at", "finished_at"), "xero_events": ("received_at", "handled_at"),
              "sync_notices": ("created_at", "finished_at"), "export_batches": ("waiting_until",),
-             "home_viewers": ("opened_at",),
+             "home_viewers": ("opened_at",), "xero_reference": ("fetched_at",),
              "xero_sync": ("last_scan_at", "scan_requested_at", "requested_at", "answered_at")}
     for name, fields in saved.items():
         for field in fields:
@@ -162,6 +167,15 @@ async def test_the_codec_turns_dates_in_update_operators_and_distinct_values_int
     await jobs.update_one({"_id": "j"}, {"$max": {"due_at": earlier - timedelta(days=1)}})  # not later: unchanged
     assert (await jobs.find_one({"_id": "j"}))["due_at"] == earlier
     assert await jobs.distinct("due_at", {"due_at": {"$lte": earlier}}) == [earlier]
+
+
+class NoReferenceData:
+    """Xero's currencies, accounts and tax rates of an organisation that has none."""
+
+    async def get_currencies(self, tenant: TenantAuth) -> list:
+        return []
+
+    get_accounts = get_tax_rates = get_currencies
 
 
 def export_job(job_id: str) -> ExportJob:
