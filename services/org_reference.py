@@ -29,7 +29,7 @@ class OrgReference:
     currencies: tuple[str, ...]
     accounts: tuple[XeroAccount, ...]
     tax_rates: tuple[XeroTaxRate, ...]
-    fetched_at: datetime | None  # None: read before this was kept
+    fetched_at: datetime | None  # None: not known
 
     def has_currency(self, code: str) -> bool:
         return code.upper() in self.currencies
