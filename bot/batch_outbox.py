@@ -21,7 +21,7 @@ from services.jobs import Job
 FINISHED = (EXPORTED, FAILED, REJECTED)
 
 
-def batch_view(batch: Batch, jobs: list[ExportJob], now: float) -> blocks.BatchView:
+def batch_view(batch: Batch, jobs: list[ExportJob], now: datetime) -> blocks.BatchView:
     lines = tuple(_line(batch, job) for job in jobs)
     if batch.decision == "rejected":
         state: blocks.BatchState = "rejected"
@@ -31,10 +31,9 @@ def batch_view(batch: Batch, jobs: list[ExportJob], now: float) -> blocks.BatchV
         state = "waiting" if batch.waiting_until and batch.waiting_until > now else "exporting"
     else:
         state = "done"
-    resumes = datetime.fromtimestamp(batch.waiting_until, UTC) if batch.waiting_until else None
     return blocks.BatchView(batch_id=batch.batch_id, requested_by=batch.requested_by, state=state,
                             export_status=batch.export_status, lines=lines, decided_by=batch.decided_by,
-                            reason=batch.reject_reason, resumes_at=resumes)
+                            reason=batch.reject_reason, resumes_at=batch.waiting_until)
 
 
 def _line(batch: Batch, job: ExportJob) -> blocks.BatchLine:
@@ -69,7 +68,7 @@ class BatchOutbox:
         if batch is None:
             return None
         jobs = await self.batches.jobs_of(batch)
-        return batch_view(batch, jobs, datetime.now(UTC).timestamp())
+        return batch_view(batch, jobs, datetime.now(UTC))
 
     async def run(self, queued: Job) -> None:
         store = self.batches.store
@@ -77,7 +76,7 @@ class BatchOutbox:
         if batch is None:
             return
         jobs = await self.batches.jobs_of(batch)
-        view = batch_view(batch, jobs, datetime.now(UTC).timestamp())
+        view = batch_view(batch, jobs, datetime.now(UTC))
         payload = blocks.batch_approval_message(view)
         if batch.approval_ts and batch.approval_channel:
             try:

@@ -107,7 +107,7 @@ class ExportOutbox:
             return False
         try:
             ts = await self.gateway.find_tagged(job.approval_channel, APPROVAL_EVENT, "job_id", job.job_id,
-                                                since=job.approval_posting_at - 1)
+                                                since=job.approval_posting_at.timestamp() - 1)
         except SlackRefused:  # e.g. an install without the history scopes: post again rather than never
             return False
         if ts is None:

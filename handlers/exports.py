@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from slack_bolt.async_app import AsyncApp
 
@@ -45,7 +46,7 @@ async def _request_batch(ctx: CommandContext, asked) -> dict:
         batch_blocks.RefusedReference(r.reference, r.reason, dict(r.data)) for r in requested.refused]
     view = None
     if requested.batch is not None:
-        view = batch_view(requested.batch, requested.jobs, 0.0)
+        view = batch_view(requested.batch, requested.jobs, datetime.now(UTC))
     channel = requested.batch.approval_channel if requested.batch else None
     return batch_blocks.batch_requested(requested.requested + len(asked.problems), refused, view, channel)
 

@@ -15,6 +15,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from services.batch_export import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
@@ -26,7 +27,7 @@ from services.forecast import ForecastError
 from services.jobs import Job, RetryLater
 from services.logfmt import fields
 from services.org_reference import OrgReferenceStore
-from services.storage import Storage, stamp
+from services.storage import Storage
 from services.xero.client import TenantAuth
 from services.xero.errors import XeroError
 
@@ -53,7 +54,7 @@ class Batch:
     approval_ts: str | None = None
     decision: BatchDecision = "pending"
     decided_by: str | None = None
-    waiting_until: float | None = None  # epoch seconds: Xero's day budget comes back
+    waiting_until: datetime | None = None  # when Xero's day budget comes back
     requester_dm: dict[str, str] | None = None
     reject_reason: str | None = None
 
@@ -392,7 +393,7 @@ class BatchExportService:
             for job in running:
                 if job.forecast_invoice_id in done:
                     await self._record(job, done[job.forecast_invoice_id])
-            await self.store.set(batch, waiting_until=stamp(self.exports.clock()) + waiting.delay)
+            await self.store.set(batch, waiting_until=self.exports.clock() + timedelta(seconds=waiting.delay))
             await self.sync(batch)
             raise RetryLater(waiting.delay, waiting.reason) from None
         by_invoice = {o.forecast_invoice_id: o for o in outcomes}

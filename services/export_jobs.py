@@ -13,12 +13,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, field_serializer
+from pydantic import BaseModel
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.forecast import ForecastCustomer, ForecastInvoice
-from services.storage import Storage, stamp
+from services.storage import Storage
 from services.xero.tokens import utcnow
 
 JobState = Literal["pending", "approved", "exporting", "exported", "failed", "rejected"]
@@ -32,7 +32,7 @@ OPEN_STATES = (PENDING, APPROVED, EXPORTING)
 # "approved" and "exporting" are true only while an `export.run` job (services/jobs.py) is open for the
 # invoice: its lease, not a timestamp here, says whether someone is working on it.
 
-_TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at")
+_TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "approval_posting_at")
 
 
 def open_key(team_id: str, forecast_invoice_id: int) -> str:
@@ -81,7 +81,7 @@ class ExportJob(BaseModel):
     tenant_choices: list[TenantChoice] = []
     approval_channel: str | None = None
     approval_ts: str | None = None
-    approval_posting_at: float | None = None  # epoch: when a post of the approval message was last attempted
+    approval_posting_at: datetime | None = None  # when a post of the approval message was last attempted
     notify_channel: str | None = None
     approved_by: str | None = None
     approved_at: datetime | None = None
@@ -115,16 +115,17 @@ class ExportJob(BaseModel):
     xero_total: str | None = None  # Xero's Total after a batch export
     total_differs: bool = False  # ... and it differs from Forecast's
 
-    @field_serializer(*_TIMESTAMPS)
-    def _epoch(self, value: datetime | None) -> float | None:
-        return stamp(value) if value is not None else None
-
     @classmethod
     def from_doc(cls, doc: dict) -> ExportJob:
         return cls.model_validate({k: v for k, v in doc.items() if k != "_id"})
 
     def to_doc(self) -> dict:
-        return {"_id": self.job_id, **self.model_dump(mode="json")}
+        return {"_id": self.job_id, **self.stored()}
+
+    def stored(self, include: set[str] | None = None) -> dict[str, Any]:
+        """Its fields as saved: JSON values, except its dates, which stay dates (MongoDB stores them so)."""
+        dumped = self.model_dump(mode="json", include=include)
+        return {**dumped, **{name: getattr(self, name) for name in _TIMESTAMPS if name in dumped}}
 
 
 class JobEvent(BaseModel):
@@ -231,7 +232,7 @@ class JobStore:
 
     async def mark_approval_posting(self, job: ExportJob) -> None:
         """Saved before the approval message is posted: a run after a crash then looks for that post first."""
-        now = stamp(self.clock())
+        now = self.clock()
         await self.jobs.update_one({"_id": job.job_id}, {"$set": {"approval_posting_at": now}})
         job.approval_posting_at = now
 
@@ -246,7 +247,7 @@ class JobStore:
         now = self.clock()
         changes = job.model_copy(update={**values, "state": to_state, "version": job.version + 1,
                                          "updated_at": now})
-        dumped = changes.model_dump(mode="json", include={*values, "state", "version", "updated_at"})
+        dumped = changes.stored(include={*values, "state", "version", "updated_at"})
         query = {"_id": job.job_id, "state": job.state, "version": job.version, **(extra_filter or {})}
         update: dict[str, Any] = {"$set": {**dumped, "needs_sync": 1}}
         if to_state in OPEN_STATES:
@@ -306,7 +307,7 @@ class JobStore:
     async def _event(self, job: ExportJob, kind: str, **values: Any) -> None:
         await self.events.insert_one({
             "job_id": job.job_id, "team_id": job.team_id, "tenant_id": job.tenant_id,
-            "forecast_invoice_id": job.forecast_invoice_id, "kind": kind, "at": stamp(self.clock()),
+            "forecast_invoice_id": job.forecast_invoice_id, "kind": kind, "at": self.clock(),
             "seq": uuid.uuid1().time,  # orders events written within the same clock tick
             **values,
         })

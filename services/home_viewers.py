@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.storage import stamp
-
 
 class HomeViewerStore:
     """Owns the `home_viewers` collection: one document per (team_id, user_id), with `opened_at`."""
@@ -17,7 +15,7 @@ class HomeViewerStore:
         self.collection = collection
 
     async def opened(self, team_id: str, user_id: str, at: datetime | None = None) -> None:
-        when = stamp(at or datetime.now(UTC))
+        when = at or datetime.now(UTC)
         await self.collection.update_one(
             {"team_id": team_id, "user_id": user_id},
             {"$set": {"opened_at": when}, "$setOnInsert": {"team_id": team_id, "user_id": user_id}},

@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -61,12 +62,12 @@ class Job(BaseModel):
     state: JobState = QUEUED
     attempts: int = 0
     max_attempts: int = MAX_ATTEMPTS
-    due_at: float
+    due_at: datetime
     lease_owner: str | None = None
-    lease_until: float | None = None
+    lease_until: datetime | None = None
     last_error: str | None = None
-    created_at: float
-    finished_at: float | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Job:
@@ -92,9 +93,12 @@ class JobQueue:
     def __init__(self, collection: AsyncCollection[dict[str, Any]], *, clock: Callable[[], float] = time.time,
                  lease_seconds: float = LEASE_SECONDS):
         self.collection = collection
-        self.clock = clock
+        self.clock = clock  # epoch seconds; the documents hold dates
         self.lease_seconds = lease_seconds
         self._listeners: list[Callable[[], None]] = []
+
+    def now(self, later_by: float = 0.0) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC) + timedelta(seconds=later_by)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("open_key", unique=True, sparse=True)
@@ -107,9 +111,9 @@ class JobQueue:
     async def enqueue(self, kind: str, payload: dict[str, Any] | None = None, *, key: str | None = None,
                       delay: float = 0.0, max_attempts: int = MAX_ATTEMPTS) -> tuple[Job, bool]:
         """Adds a job; with a `key` already open, returns that open job instead. (job, created)"""
-        now = self.clock()
-        job = Job(id=uuid.uuid4().hex, kind=kind, payload=payload or {}, key=key, due_at=now + delay,
-                  max_attempts=max_attempts, created_at=now)
+        now = self.now()
+        job = Job(id=uuid.uuid4().hex, kind=kind, payload=payload or {}, key=key,
+                  due_at=now + timedelta(seconds=delay), max_attempts=max_attempts, created_at=now)
         doc = {"_id": job.id, **job.model_dump(exclude={"id"}), "rerun": 0}
         if key is not None:
             doc["open_key"] = key
@@ -139,12 +143,12 @@ class JobQueue:
 
     async def claim(self, owner: str, kinds: list[str]) -> Job | None:
         """Takes the next due job (or one whose owner's lease ran out) of these kinds."""
-        now = self.clock()
+        now = self.now()
         due = {"$or": [{"state": QUEUED, "due_at": {"$lte": now}},
                        {"state": RUNNING, "lease_until": {"$lt": now}}],
                "kind": {"$in": kinds}}
         doc = await self.collection.find_one_and_update(
-            due, {"$set": {"state": RUNNING, "lease_owner": owner, "lease_until": now + self.lease_seconds},
+            due, {"$set": {"state": RUNNING, "lease_owner": owner, "lease_until": self.now(self.lease_seconds)},
                   "$inc": {"attempts": 1}},
             sort=[("due_at", ASCENDING)], return_document=ReturnDocument.AFTER)
         return Job.from_doc(doc) if doc else None
@@ -152,7 +156,7 @@ class JobQueue:
     async def heartbeat(self, job: Job) -> bool:
         """Extends the lease; False when the job is no longer ours (someone took it over)."""
         result = await self.collection.update_one(
-            self._held(job), {"$set": {"lease_until": self.clock() + self.lease_seconds}})
+            self._held(job), {"$set": {"lease_until": self.now(self.lease_seconds)}})
         return result.matched_count == 1
 
     async def complete(self, job: Job) -> bool:
@@ -163,7 +167,7 @@ class JobQueue:
         while True:
             again = await self.collection.update_one(
                 {**self._held(job), "rerun": 1},
-                {"$set": {"state": QUEUED, "due_at": self.clock(), "rerun": 0, "attempts": 0, "lease_owner": None,
+                {"$set": {"state": QUEUED, "due_at": self.now(), "rerun": 0, "attempts": 0, "lease_owner": None,
                           "lease_until": None}})
             if again.matched_count == 1:
                 for listener in self._listeners:
@@ -178,7 +182,7 @@ class JobQueue:
         return await self._close(job, FAILED, error)
 
     async def retry(self, job: Job, error: str | None, delay: float, *, count_attempt: bool = True) -> bool:
-        changes: dict[str, Any] = {"$set": {"state": QUEUED, "due_at": self.clock() + delay, "last_error": error,
+        changes: dict[str, Any] = {"$set": {"state": QUEUED, "due_at": self.now(delay), "last_error": error,
                                             "lease_owner": None, "lease_until": None}}
         if not count_attempt:
             changes["$inc"] = {"attempts": -1}
@@ -192,7 +196,7 @@ class JobQueue:
     async def requeue(self, job_id: str) -> Job | None:
         """Retry now: a failed job, or a running one whose owner is gone, starts again with fresh attempts.
         None when the job is neither, or another open job has its key meanwhile."""
-        now = self.clock()
+        now = self.now()
         job = await self.get(job_id)
         if job is None:
             return None
@@ -214,7 +218,7 @@ class JobQueue:
 
     async def purge_done(self, older_than: float = DONE_KEPT_SECONDS) -> int:
         """Forgets jobs that finished well, a while ago (failed ones stay: they are what someone looks into)."""
-        result = await self.collection.delete_many({"state": DONE, "finished_at": {"$lt": self.clock() - older_than}})
+        result = await self.collection.delete_many({"state": DONE, "finished_at": {"$lt": self.now(-older_than)}})
         return result.deleted_count
 
     async def count(self, **query: Any) -> int:
@@ -223,7 +227,7 @@ class JobQueue:
     async def _close(self, job: Job, state: str, error: str | None, *, unless_rerun: bool = False) -> bool:
         held = {**self._held(job), "rerun": {"$ne": 1}} if unless_rerun else self._held(job)
         result = await self.collection.update_one(held, {
-            "$set": {"state": state, "last_error": error, "finished_at": self.clock(), "lease_owner": None,
+            "$set": {"state": state, "last_error": error, "finished_at": self.now(), "lease_owner": None,
                      "lease_until": None},
             "$unset": {"open_key": ""},
         })

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.storage import Storage
@@ -28,7 +29,7 @@ class OrgReference:
     currencies: tuple[str, ...]
     accounts: tuple[XeroAccount, ...]
     tax_rates: tuple[XeroTaxRate, ...]
-    fetched_at: float
+    fetched_at: datetime | None  # None: not known
 
     def has_currency(self, code: str) -> bool:
         return code.upper() in self.currencies
@@ -63,12 +64,15 @@ class OrgReferenceStore:
         self.collection = storage.xero_reference
         self.xero = xero
         self.ttl = ttl
-        self.clock = clock
+        self.clock = clock  # epoch seconds; the documents hold dates
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     async def get(self, team_id: str, tenant: TenantAuth, *, refresh: bool = False) -> OrgReference:
         """The organisation's reference data, from MongoDB when younger than the TTL, else from Xero."""
         doc = None if refresh else await self.collection.find_one({"_id": _doc_id(team_id, tenant.tenant_id)})
-        if doc and self.clock() - float(doc.get("fetched_at") or 0) < self.ttl:
+        if doc and doc.get("fetched_at") and (self._now() - doc["fetched_at"]).total_seconds() < self.ttl:
             return _from_doc(tenant.tenant_id, doc)
         return await self._fetch(team_id, tenant)
 
@@ -85,7 +89,7 @@ class OrgReferenceStore:
         currencies, accounts, tax_rates = await asyncio.gather(
             self.xero.get_currencies(tenant), self.xero.get_accounts(tenant), self.xero.get_tax_rates(tenant))
         reference = OrgReference(tenant.tenant_id, _codes(currencies), tuple(accounts), tuple(tax_rates),
-                                 self.clock())
+                                 self._now())
         await self.collection.update_one({"_id": _doc_id(team_id, tenant.tenant_id)}, {"$set": {
             "team_id": team_id, "tenant_id": tenant.tenant_id, "fetched_at": reference.fetched_at,
             "currencies": list(reference.currencies),
@@ -111,7 +115,7 @@ def _from_doc(tenant_id: str, doc: dict) -> OrgReference:
         tuple(doc.get("currencies") or ()),
         tuple(XeroAccount.model_validate(a) for a in doc.get("accounts") or ()),
         tuple(XeroTaxRate.model_validate(r) for r in doc.get("tax_rates") or ()),
-        float(doc.get("fetched_at") or 0),
+        doc.get("fetched_at"),
     )
 
 

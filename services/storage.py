@@ -9,7 +9,6 @@ Notes on the embedded server:
   (MongoDB keeps real dates) and hands stores real dates either way.
 - `$push` of sub-documents is broken: history goes into its own collection. Upserts use `update_one`.
 - Regex objects are not accepted: use `{"$regex": ..., "$options": "i"}`.
-- `stamp()` (epoch seconds) remains for collections not declared in the codec (export_jobs, job_events).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,11 +36,6 @@ from services.storage_codec import BOOL_FIELDS, DATE_FIELDS, Codec, CodecCollect
 log = logging.getLogger(__name__)
 
 OAUTH_STATE_TTL_SECONDS = 600
-
-
-def stamp(when: datetime) -> float:
-    """Epoch seconds, for collections that do not declare their dates in the codec."""
-    return when.timestamp()
 
 
 class StorageUnavailable(RuntimeError):
@@ -69,6 +62,8 @@ class Storage:
     def _collection(self, name: str) -> AsyncCollection:
         """The collection; on the embedded server, behind the codec when it declares fields."""
         collection = self.db[name]
+        if self.embedded is None and (name in DATE_FIELDS or name in BOOL_FIELDS):
+            raise RuntimeError(f"{name}: call connect() first (it tells whether the storage codec is needed)")
         if self.embedded and (name in DATE_FIELDS or name in BOOL_FIELDS):
             codec = Codec(DATE_FIELDS.get(name, frozenset()), BOOL_FIELDS.get(name, frozenset()))
             return cast(AsyncCollection, CodecCollection(collection, codec))  # the same API, see storage_codec
@@ -96,11 +91,11 @@ class Storage:
 
     @property
     def export_jobs(self) -> AsyncCollection:
-        return self.db["export_jobs"]
+        return self._collection("export_jobs")
 
     @property
     def job_events(self) -> AsyncCollection:
-        return self.db["job_events"]
+        return self._collection("job_events")
 
 
     @property
@@ -109,31 +104,31 @@ class Storage:
 
     @property
     def jobs(self) -> AsyncCollection:
-        return self.db["jobs"]
+        return self._collection("jobs")
 
     @property
     def xero_events(self) -> AsyncCollection:
-        return self.db["xero_events"]
+        return self._collection("xero_events")
 
     @property
     def xero_sync(self) -> AsyncCollection:
-        return self.db["xero_sync"]
+        return self._collection("xero_sync")
 
     @property
     def sync_notices(self) -> AsyncCollection:
-        return self.db["sync_notices"]
+        return self._collection("sync_notices")
 
     @property
     def xero_reference(self) -> AsyncCollection:
-        return self.db["xero_reference"]
+        return self._collection("xero_reference")
 
     @property
     def export_batches(self) -> AsyncCollection:
-        return self.db["export_batches"]
+        return self._collection("export_batches")
 
     @property
     def home_viewers(self) -> AsyncCollection:
-        return self.db["home_viewers"]
+        return self._collection("home_viewers")
 
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:

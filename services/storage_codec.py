@@ -3,8 +3,10 @@
 On MongoDB and Atlas documents are stored as they are: dates as dates, booleans as booleans. On the embedded
 server (nx-27017) a datetime written with `$set` reads back as a string and a boolean as 1, so for the fields
 a collection declares in `DATE_FIELDS`/`BOOL_FIELDS`, `CodecCollection` stores dates as epoch seconds (in
-inserts, `$set`, `$setOnInsert` and filters) and turns dates and booleans back on the way out.
-`bulk_write` and aggregation pass through unchanged: keep declared fields out of them.
+inserts, filters, `$set`, `$setOnInsert`, `$min` and `$max`) and turns dates and booleans back on the way out
+(documents, and `distinct` values). Every field of a declared collection is encoded the same way, so sorts and
+range filters compare epochs with epochs. `bulk_write` and aggregation pass through unchanged: keep declared
+fields out of them.
 """
 
 from __future__ import annotations
@@ -20,8 +22,19 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "links": frozenset({"linked_at", "unlinked_at", "claim_until"}),
     "workspace_settings": frozenset({"updated_at"}),
     "xero_cache": frozenset({"fetched_at"}),
+    "export_jobs": frozenset({"requested_at", "approved_at", "rejected_at", "finished_at", "updated_at",
+                              "approval_posting_at"}),
+    "job_events": frozenset({"at"}),
+    "jobs": frozenset({"due_at", "lease_until", "created_at", "finished_at"}),
+    "xero_events": frozenset({"received_at", "handled_at"}),
+    "sync_notices": frozenset({"created_at", "finished_at"}),
+    "export_batches": frozenset({"waiting_until"}),
+    "home_viewers": frozenset({"opened_at"}),
+    "xero_reference": frozenset({"fetched_at"}),
+    "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at"}),
 }
 BOOL_FIELDS: dict[str, frozenset[str]] = {}
+DATED_OPERATORS = frozenset({"$set", "$setOnInsert", "$min", "$max"})  # update operators whose values are dates
 PASSED_THROUGH = frozenset({"name", "full_name", "database", "create_index", "create_indexes", "list_indexes",
                             "index_information", "drop", "drop_index", "bulk_write", "aggregate"})
 
@@ -47,7 +60,7 @@ class Codec:
     def encode_update(self, update: Any) -> Any:
         if not isinstance(update, Mapping):
             return update  # an update pipeline
-        return {op: self.encode(fields) if op in ("$set", "$setOnInsert") else fields for op, fields in update.items()}
+        return {op: self.encode(fields) if op in DATED_OPERATORS else fields for op, fields in update.items()}
 
     def decode(self, doc: Any) -> Any:
         if not isinstance(doc, dict):
@@ -143,6 +156,12 @@ class CodecCollection:
 
     async def delete_many(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         return await self._collection.delete_many(self._codec.encode(filter), *args, **kwargs)
+
+    async def distinct(self, key: str, filter: Any = None, *args: Any, **kwargs: Any) -> list[Any]:
+        values = await self._collection.distinct(key, self._codec.encode(filter), *args, **kwargs)
+        if key not in self._codec.dates:
+            return list(values)
+        return [self._codec.decode({key: value})[key] for value in values]
 
     async def count_documents(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         return await self._collection.count_documents(self._codec.encode(filter), *args, **kwargs)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -49,7 +50,7 @@ class SyncNotice(BaseModel):
     item: dict[str, Any] = {}  # the payment or problem it is about, when it is about one
     tenant_name: str | None = None
     seq: int = 0  # order within one sync of one object
-    created_at: float = 0.0
+    created_at: datetime | None = None  # set when saved
     state: str = UNSENT
 
     @classmethod
@@ -60,11 +61,14 @@ class SyncNotice(BaseModel):
 class SyncNoticeStore:
     def __init__(self, collection: AsyncCollection, *, clock: Callable[[], float] = time.time):
         self.collection = collection
-        self.clock = clock
+        self.clock = clock  # epoch seconds; the documents hold dates
+
+    def now(self, later_by: float = 0.0) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC) + timedelta(seconds=later_by)
 
     async def add(self, notices: list[SyncNotice]) -> int:
         """Saves the notices not saved before (same id: the same change); how many were new."""
-        added, now = 0, self.clock()
+        added, now = 0, self.now()
         for notice in notices:
             doc = {"_id": notice.id, **notice.model_dump(exclude={"id"}), "created_at": now, "state": UNSENT}
             try:
@@ -84,11 +88,11 @@ class SyncNoticeStore:
 
     async def mark(self, notice: SyncNotice, state: str, *, ts: str | None = None, error: str | None = None) -> None:
         await self.collection.update_one({"_id": notice.id}, {"$set": {
-            "state": state, "ts": ts, "error": error, "finished_at": self.clock()}})
+            "state": state, "ts": ts, "error": error, "finished_at": self.now()}})
 
     async def purge_finished(self, older_than: float = SENT_KEPT_SECONDS) -> int:
         result = await self.collection.delete_many({"state": {"$in": [SENT, REFUSED]},
-                                                    "finished_at": {"$lt": self.clock() - older_than}})
+                                                    "finished_at": {"$lt": self.now(-older_than)}})
         return result.deleted_count
 
     async def count(self, **query: Any) -> int:

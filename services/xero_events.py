@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,7 +47,10 @@ class PendingEvents(BaseModel):
 class XeroEventStore:
     def __init__(self, collection: AsyncCollection, *, clock: Callable[[], float] = time.time):
         self.collection = collection
-        self.clock = clock
+        self.clock = clock  # epoch seconds; the documents hold dates
+
+    def now(self, later_by: float = 0.0) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC) + timedelta(seconds=later_by)
 
     async def add(self, team_id: str, event: XeroEvent) -> bool:
         """False when this event was stored before (a retry or a duplicate)."""
@@ -54,7 +58,7 @@ class XeroEventStore:
             await self.collection.insert_one({
                 "_id": event.event_id, "team_id": team_id, "tenant_id": event.tenant_id,
                 "resource_id": event.resource_id, "category": event.event_category, "type": event.event_type,
-                "event_date": event.event_date_utc, "state": NEW, "received_at": self.clock(),
+                "event_date": event.event_date_utc, "state": NEW, "received_at": self.now(),
             })
             return True
         except DuplicateKeyError:
@@ -76,11 +80,11 @@ class XeroEventStore:
     async def mark_done(self, event_ids: list[str]) -> None:
         if event_ids:
             await self.collection.update_many({"_id": {"$in": event_ids}, "state": NEW},
-                                              {"$set": {"state": DONE, "handled_at": self.clock()}})
+                                              {"$set": {"state": DONE, "handled_at": self.now()}})
 
     async def purge_done(self, older_than: float) -> int:
         """Forgets events handled a while ago (Xero retries a delivery for a day at most)."""
-        result = await self.collection.delete_many({"state": DONE, "handled_at": {"$lt": self.clock() - older_than}})
+        result = await self.collection.delete_many({"state": DONE, "handled_at": {"$lt": self.now(-older_than)}})
         return result.deleted_count
 
     async def count(self, **query: Any) -> int:

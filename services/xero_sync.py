@@ -121,6 +121,9 @@ class XeroSync:
         tick = min(MAX_TICK_SECONDS, self.settings.interval_seconds)
         self._ticker = Periodic("sync.tick", self.enqueue_due, tick, first_delay=tick)
 
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), timezone.utc)
+
     # ----------------------------------------------------------------- webhook events in
 
     async def receive(self, payload: Any) -> Received:
@@ -182,7 +185,7 @@ class XeroSync:
 
     async def enqueue_due(self) -> int:
         """Enqueue the scans that are due (organisations with something linked). How many were enqueued."""
-        now, count = self.clock(), 0
+        now, count = self.now(), 0
         for tenant in await self.connections.all_connected():
             state = await self.state.get(tenant.team_id, tenant.tenant_id)
             if not state.scan_due(now, self.settings.interval_seconds):
@@ -213,7 +216,7 @@ class XeroSync:
                 await self.events.mark_done((await self.events.pending(team_id, tenant_id)).ids)
             log.info("sync.skipped", **fields(team=team_id, tenant=tenant_id, reason="not connected"))
             return
-        started = self.clock()
+        started = self.now()
         try:
             summary = await self.sync_tenant(tenant, started)
         except XeroRateLimited as exc:
@@ -231,10 +234,11 @@ class XeroSync:
         if summary.postponed:
             raise RetryLater(self._budget_wait(tenant_id), "keeping the day's remaining Xero calls for exports")
         state = await self.state.get(team_id, tenant_id)
-        if await self.events.has_pending(team_id, tenant_id) or (state.scan_requested_at or 0) > started:
+        asked_meanwhile = state.scan_requested_at is not None and state.scan_requested_at > started
+        if await self.events.has_pending(team_id, tenant_id) or asked_meanwhile:
             raise RetryLater(0.2, "more to do: events or a /xero sync arrived while this ran")
 
-    async def sync_tenant(self, tenant: Tenant, started: float) -> SyncSummary:
+    async def sync_tenant(self, tenant: Tenant, started: datetime) -> SyncSummary:
         team_id, tenant_id = tenant.team_id, tenant.tenant_id
         summary = SyncSummary(team_id=team_id, tenant_id=tenant_id, tenant_name=tenant.name)
         auth = TenantAuth(tenant_id, tenant.token_set_id)
@@ -249,7 +253,7 @@ class XeroSync:
         invoices: dict[str, XeroInvoiceState] = {}
         contacts: dict[str, XeroContact] = {}
         if scan:
-            since = datetime.fromtimestamp(state.last_scan_at or tenant.connected_at.timestamp(), tz=timezone.utc)
+            since = state.last_scan_at or tenant.connected_at
             await self._read_changed_since(auth, since - SCAN_OVERLAP, linked_invoices, linked_contacts,
                                            invoices, contacts, summary)
             pending = pending.model_copy(update={"invoice_ids": [*pending.invoice_ids,
@@ -390,7 +394,7 @@ class XeroSync:
         """Until the rolling day gives calls back, at least a minute, at most an hour."""
         return min(BUDGET_WAIT_SECONDS, max(60.0, self.xero.day_resets_in(tenant_id)))
 
-    async def _answer_requests(self, tenant: Tenant, started: float, summary: SyncSummary) -> None:
+    async def _answer_requests(self, tenant: Tenant, started: datetime, summary: SyncSummary) -> None:
         for request in await self.state.open_requests(tenant.team_id, tenant.tenant_id, made_before=started):
             if summary.postponed or summary.scanned or summary.failure:
                 if await self.state.answered(request):

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -33,6 +34,7 @@ from tests.support.bot_process import (
 
 KILLS = int(os.environ.get("FAULT_KILLS", "30"))
 SEED = int(os.environ.get("FAULT_SEED", "8"))
+LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)
 HOOKS = ("after_refresh_answer", "after_xero_create", "before_xero_create")
 REQUESTER, APPROVER, ADMIN = "U0MEMBER", "U0APPROVER", "U0ADMIN"
 
@@ -137,7 +139,7 @@ async def export_with_kills(stand_ins: StandIns, storage, bot: BotProcess, refer
     if hook:
         bot.stop()
         if hook == "after_refresh_answer":  # the access token is due: the export must refresh it first
-            await storage.token_sets.update_many({}, {"$set": {"expires_at": 0.0}})
+            await storage.token_sets.update_many({}, {"$set": {"expires_at": LONG_AGO}})
         await bot.start(BOT_CRASH_AT=hook)
         await click_approve(stand_ins, job)
         assert await bot.wait_dead(75), f"the bot did not reach {hook}"  # it may wait for Xero's next minute
@@ -183,7 +185,7 @@ async def test_a_kill_after_xero_answered_a_refresh_and_before_the_save_leaves_t
                                                                  "approval_ts": {"$ne": None}}))
     before = stand_ins.xero.token_endpoint_calls["refresh_token"]
     bot.stop()
-    await storage.token_sets.update_many({}, {"$set": {"expires_at": 0.0}})
+    await storage.token_sets.update_many({}, {"$set": {"expires_at": LONG_AGO}})
     await bot.start(BOT_CRASH_AT="after_refresh_answer")
     await click_approve(stand_ins, job)
     assert await bot.wait_dead(15)

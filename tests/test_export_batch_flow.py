@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from services.jobs import Job
 from tests.support.export_flow import CLIENT, invoice, prepare
@@ -14,6 +15,7 @@ def text_of(payload) -> str:
     return json.dumps(payload.get("blocks"), ensure_ascii=False) + " " + str(payload.get("text"))
 
 GLOBEX = {**CLIENT, "id": 8, "name": "Globex Inc", "country": "US"}
+LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def batch_id_of(message) -> str:
@@ -150,7 +152,8 @@ async def test_a_batch_job_run_again_after_a_crash_creates_nothing_twice(bot, xe
     await bot.storage.export_jobs.update_many({}, {"$set": {"state": "exporting"}})
     await bot.storage.links.delete_many({"kind": "invoice"})
     rerun = Job(id="again", kind="export.batch", key=f"batch:{TEAM_ID}:{batch}:{UK_TENANT}", state="running",
-                due_at=0, created_at=0, payload={"team_id": TEAM_ID, "batch_id": batch, "tenant_id": UK_TENANT})
+                due_at=LONG_AGO, created_at=LONG_AGO,
+                payload={"team_id": TEAM_ID, "batch_id": batch, "tenant_id": UK_TENANT})
     await bot.container.batches.run_batch_job(rerun)
 
     assert sorted(i["InvoiceNumber"] for i in books.invoices[UK_TENANT]) == ["INV-101", "INV-102"]
@@ -209,7 +212,7 @@ async def test_when_xeros_day_budget_would_run_out_the_batch_waits_and_the_messa
 
     # Xero's day comes back: the same job goes on and exports the rest.
     del client.calls_left_today, client.day_resets_in
-    await bot.storage.jobs.update_one({"kind": "export.batch", "state": "queued"}, {"$set": {"due_at": 0}})
+    await bot.storage.jobs.update_one({"kind": "export.batch", "state": "queued"}, {"$set": {"due_at": LONG_AGO}})
     await batch_shows(bot, message, "Exported 2 invoices")
     assert sorted(i["InvoiceNumber"] for i in books.invoices[UK_TENANT]) == ["INV-101", "INV-102"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tests.support.export_flow import (
     CLIENT,
     click,
@@ -75,7 +77,7 @@ async def test_every_transition_is_recorded_with_who_and_when(bot, xero):
     assert [(e["from_state"], e["to_state"], e["by"]) for e in events] == [
         (None, "pending", "U0MEMBER"), ("pending", "approved", "U0APPROVER"),
         ("approved", "exporting", "U0APPROVER"), ("exporting", "exported", "U0APPROVER")]
-    assert all(isinstance(e["at"], float) for e in events)
+    assert all(isinstance(e["at"], datetime) for e in events)
 
 
 async def test_idempotency_key_is_derived_from_tenant_invoice_and_generation(bot, xero):

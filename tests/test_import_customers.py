@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+from datetime import UTC, datetime, timedelta
 
 from aioresponses import CallbackResult
 
@@ -27,6 +27,10 @@ async def ready(bot, xero, *, uk=(ACME, BETA), us=(GLOBEX,), tenants=None) -> Fa
     await connect_organisations(bot, xero, **({"tenants": tenants} if tenants else {}))
     await set_forecast_key(bot)
     return FakeXeroLists(contacts={UK_TENANT: list(uk), US_TENANT: list(us)}).install(xero)
+
+
+def in_seconds(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 def pick(*pairs: tuple[str, str]) -> dict:
@@ -272,11 +276,11 @@ async def test_a_claim_left_by_a_process_that_died_mid_import_expires(bot, xero)
     bodies = forecast_clients(xero)
     claim = {"team_id": "T0TEST", "kind": "client", "forecast_id": f"contact:{ACME['ContactID']}",
              "tenant_id": UK_TENANT, "status": "pending", "linked_by": "U0GONE", "details": {}}
-    await bot.storage.links.insert_one({**claim, "linked_at": time.time() - 30, "claim_until": time.time() + 90})
+    await bot.storage.links.insert_one({**claim, "linked_at": in_seconds(-30), "claim_until": in_seconds(90)})
     blocked = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
     assert "another import" in json.dumps(blocked["blocks"]) and bodies == []  # while its claim lasts
     await bot.storage.links.update_one({"forecast_id": claim["forecast_id"]},
-                                       {"$set": {"claim_until": time.time() - 1}})  # the two minutes are over
+                                       {"$set": {"claim_until": in_seconds(-1)}})  # the two minutes are over
     answer = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
     assert "1 created" in answer["text"] and len(bodies) == 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 from aioresponses import CallbackResult
 
@@ -13,6 +14,7 @@ from tests.support.harness import FORECAST_API
 from tests.support.xero_identity import UK_TENANT, US_TENANT, connect_organisations
 from tests.support.xero_lists import FakeXeroLists, forecast_calls, open_import, purchase_order, set_forecast_key
 
+LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)
 UK_OLD = purchase_order(1, tenant="uk", day=3, supplier="Paper Co", total=120.5)
 UK_NEW = purchase_order(2, tenant="uk", day=20, supplier="Ink Ltd", total=1234.56, status="BILLED")
 UK_DRAFT = purchase_order(3, tenant="uk", day=25, status="DRAFT")
@@ -243,8 +245,8 @@ async def test_an_import_that_died_after_creating_the_expense_item_links_it_inst
     xero.get(f"{FORECAST_API}/projects/11/expense_items", payload=[made], repeat=True)
     await bot.storage.links.insert_one({  # the claim the dead process left, its two minutes over
         "team_id": "T0TEST", "kind": "purchase_order", "forecast_id": UK_OLD["PurchaseOrderID"],
-        "tenant_id": UK_TENANT, "status": "pending", "linked_by": "U0ADMIN", "linked_at": 0.0,
-        "details": {}, "claim_until": 0.0, "holder": "a-dead-job"})
+        "tenant_id": UK_TENANT, "status": "pending", "linked_by": "U0ADMIN", "linked_at": LONG_AGO,
+        "details": {}, "claim_until": LONG_AGO, "holder": "a-dead-job"})
     answer = await submit_and_wait(bot, view, choose(11, UK_OLD))
     assert "1 created" in answer["text"] and bodies == []  # the item the dead import made, not a second one
     link = await bot.storage.links.find_one({"forecast_id": UK_OLD["PurchaseOrderID"]})

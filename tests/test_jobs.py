@@ -124,9 +124,10 @@ async def test_a_failing_job_is_retried_with_backoff_then_fails_and_tells_someon
         stored = await queue.get(job.id)
         assert stored.attempts == attempt
         if attempt < 3:
-            assert stored.state == QUEUED and stored.due_at > clock.now and "Xero is down" in stored.last_error
+            assert stored.state == QUEUED and "Xero is down" in stored.last_error
+            assert stored.due_at.timestamp() > clock.now
             assert not await runner.run_once()  # not due yet
-            clock.now = stored.due_at
+            clock.now = stored.due_at.timestamp()
     assert (await queue.get(job.id)).state == FAILED
     assert told == [(job.id, "RuntimeError: Xero is down")]
 
@@ -255,7 +256,7 @@ async def test_stopping_hands_a_running_job_back_at_once(queue, clock):
     await asyncio.wait_for(started.wait(), 5)
     await runner.stop()
     stored = await queue.get(job.id)
-    assert stored.state == QUEUED and stored.attempts == 0 and stored.due_at <= clock.now
+    assert stored.state == QUEUED and stored.attempts == 0 and stored.due_at.timestamp() <= clock.now
 
 
 WORKER = textwrap.dedent("""
@@ -265,6 +266,7 @@ WORKER = textwrap.dedent("""
 
     async def main(uri, db):
         storage = Storage(uri, db)
+        await storage.connect()
         queue = JobQueue(storage.jobs, lease_seconds=1.0)
         runner = JobRunner(queue, heartbeat_seconds=0.3, poll_seconds=0.05)
 

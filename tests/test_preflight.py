@@ -24,7 +24,7 @@ REFERENCE = OrgReference(
               XeroAccount(code="260", type="REVENUE", status="ARCHIVED")),
     tax_rates=(rate("INPUT2", 15, revenue=False), rate("OUTPUT2", 15), rate("OUTPUT3", 20), rate("NONE", 0),
                rate("ZERORATEDOUTPUT", 0), rate("OLD20", 20, status="DELETED")),
-    fetched_at=0,
+    fetched_at=None,
 )
 
 

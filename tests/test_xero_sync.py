@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -49,10 +50,14 @@ async def export_invoice(bot, xero, *, integer_amounts: bool = False):
     await click(bot, "export_approve", job_id)
     await final_update(bot, job_id, "exported")
     books.invoice(UK_TENANT)["Status"] = "AUTHORISED"
-    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time())
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(0))
     books.calls.clear()
     stored = await bot.storage.export_jobs.find_one({"_id": job_id})
     return books, forecast, {"ts": stored["approval_ts"], "channel": stored["approval_channel"]}
+
+
+def in_seconds(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 async def settle(bot, timeout: float = 8.0) -> None:
@@ -61,7 +66,7 @@ async def settle(bot, timeout: float = 8.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         busy = await bot.container.jobs.count(kind={"$in": [SYNC_JOB, SYNC_NOTICE, SYNC_EXPORT]}, **{"$or": [
-            {"state": "running"}, {"state": "queued", "due_at": {"$lte": time.time() + 5}}]})
+            {"state": "running"}, {"state": "queued", "due_at": {"$lte": in_seconds(5)}}]})
         if not busy:
             return
         assert time.monotonic() < deadline, "sync jobs did not finish"
@@ -287,7 +292,7 @@ async def test_a_restart_in_the_middle_of_handling_events_hands_them_to_the_next
     runner.queue.release = real_release
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 1
     await bot.storage.jobs.update_many({"kind": SYNC_JOB, "state": "running"},
-                                       {"$set": {"lease_until": time.time() - 1}})  # its lease ran out
+                                       {"$set": {"lease_until": in_seconds(-1)}})  # its lease ran out
     runner.start()  # the bot comes back
     await settle(bot)
 
@@ -314,7 +319,7 @@ async def test_a_contact_edited_in_xero_updates_the_forecast_client_and_tells_th
 
 async def test_the_periodic_sync_catches_a_change_that_had_no_event(bot, xero):
     books, forecast, approval = await export_invoice(bot, xero)
-    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time() - 16 * 60)
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(-16 * 60))
     books.pay(UK_TENANT, "1140.00")
 
     assert await bot.container.xero_sync.enqueue_due() == 1
@@ -354,7 +359,7 @@ async def test_sync_waits_when_the_days_calls_are_needed_for_exports(bot, xero):
     assert books.calls == [] and forecast.created == []
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 1
     [waiting] = [j async for j in bot.storage.jobs.find({"kind": SYNC_JOB, "state": "queued"})]
-    assert waiting["due_at"] > time.time() + 3000
+    assert waiting["due_at"] > in_seconds(3000)
 
 
 async def test_every_request_sync_sends_to_xero_matches_xeros_spec(bot, xero):
@@ -363,7 +368,7 @@ async def test_every_request_sync_sends_to_xero_matches_xeros_spec(bot, xero):
     contact = books.edit_contact(UK_TENANT, Name="Acme Group Ltd")
     books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books), event(contact["ContactID"], UK_TENANT, category="CONTACT"))
-    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time() - 16 * 60)
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(-16 * 60))
     await bot.container.xero_sync.enqueue_due()
     await settle(bot)
 
@@ -520,7 +525,7 @@ async def test_sync_backs_off_when_xeros_answers_say_the_days_calls_are_needed_f
     assert len(forecast.created) == 1 and forecast.client_updates == []
     assert bot.container.xero.calls_left_today(UK_TENANT) == 150
     [waiting] = [j async for j in bot.storage.jobs.find({"kind": SYNC_JOB, "state": "queued"})]
-    assert waiting["due_at"] > time.time() + 3000
+    assert waiting["due_at"] > in_seconds(3000)
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 2
 
 
@@ -531,9 +536,9 @@ async def test_handled_events_and_sent_notices_are_forgotten_after_a_week(bot, x
     books.pay(UK_TENANT, "100.00")
     await deliver(bot, invoice_event(books, when="2026-12-04T10:00:00.000"))
     first = await bot.storage.xero_events.find_one({"event_date": "2026-12-03T10:00:00.000"})
-    await bot.storage.xero_events.update_one({"_id": first["_id"]}, {"$set": {"handled_at": time.time() - 8 * 86400}})
+    await bot.storage.xero_events.update_one({"_id": first["_id"]}, {"$set": {"handled_at": in_seconds(-8 * 86400)}})
     sent = await bot.storage.sync_notices.count_documents({"state": "sent"})
-    await bot.storage.sync_notices.update_many({}, {"$set": {"finished_at": time.time() - 8 * 86400}})
+    await bot.storage.sync_notices.update_many({}, {"$set": {"finished_at": in_seconds(-8 * 86400)}})
 
     await bot.container._sweep()
 
@@ -553,7 +558,7 @@ async def test_payments_not_copied_for_want_of_a_forecast_key_are_copied_at_the_
 
     await settings.update(TEAM_ID, SettingsChanges(forecast_api_key=FORECAST_KEY), updated_by="U0ADMIN")
     books.invoice(UK_TENANT)["_updated"] = 0  # nothing changes in Xero again: only the bot remembers
-    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, time.time() - 16 * 60)
+    await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(-16 * 60))
     assert await bot.container.xero_sync.enqueue_due() == 1
     await settle(bot)
 
