@@ -207,12 +207,9 @@ class BatchExportService:
         organisation is to be chosen (`client_id`). Those lines are routed there and checked again.
         None when done, else a refusal code (not_found, not_approver, own_request, already_handled,
         unknown_tenant, tenant_removed, line_changed)."""
-        batch = await self.store.get(team_id, batch_id)
-        refusal = await self._check_clicker(batch, user_id)
-        if refusal or batch is None:
-            return refusal or "not_found"
-        if batch.decision != "pending":
-            return "already_handled"
+        batch = await self._pending_for(team_id, batch_id, user_id)
+        if isinstance(batch, str):
+            return batch
         jobs = [job for job in await self.jobs_of(batch)
                 if job.job_id == job_id or (client_id is not None and job.customer.id == client_id
                                              and job.tenant_choices)]
@@ -261,14 +258,11 @@ class BatchExportService:
                       duplicates: list[str]) -> str | None:
         """None when accepted, else a refusal code (not_found, not_approver, own_request, already_handled,
         not_admin)."""
-        batch = await self.store.get(team_id, batch_id)
-        refusal = await self._check_clicker(batch, user_id)
-        if refusal or batch is None:
-            return refusal or "not_found"
+        batch = await self._pending_for(team_id, batch_id, user_id)
+        if isinstance(batch, str):
+            return batch
         if duplicates and not await self.exports.permissions.is_admin(user_id):
             return "not_admin"
-        if batch.decision != "pending":
-            return "already_handled"
         # Each invoice is decided by its own atomic transition, the batch afterwards: a crash in between
         # leaves the rest pending and the buttons on the message; the approved ones are exported (sweep).
         wanted = {ref.casefold() for ref in duplicates}
@@ -303,20 +297,14 @@ class BatchExportService:
 
     async def can_reject(self, team_id: str, batch_id: str, user_id: str) -> str | None:
         """Checked before the reason modal opens, so nobody types a reason for nothing."""
-        batch = await self.store.get(team_id, batch_id)
-        refusal = await self._check_clicker(batch, user_id)
-        if refusal or batch is None:
-            return refusal or "not_found"
-        return "already_handled" if batch.decision != "pending" else None
+        batch = await self._pending_for(team_id, batch_id, user_id)
+        return batch if isinstance(batch, str) else None
 
     async def reject(self, team_id: str, batch_id: str, user_id: str, reason: str | None = None) -> str | None:
         """Every pending invoice of the batch is rejected, with the approver's reason (kept on each)."""
-        batch = await self.store.get(team_id, batch_id)
-        refusal = await self._check_clicker(batch, user_id)
-        if refusal or batch is None:
-            return refusal or "not_found"
-        if batch.decision != "pending":
-            return "already_handled"
+        batch = await self._pending_for(team_id, batch_id, user_id)
+        if isinstance(batch, str):
+            return batch
         reason = " ".join((reason or "").split())[:MAX_REJECT_REASON] or None
         decided = 0
         for job in await self.jobs_of(batch):
@@ -341,14 +329,16 @@ class BatchExportService:
                                                    note=f"approval channel unavailable: {error}",
                                                    finished_at=self.exports.clock())
 
-    async def _check_clicker(self, batch: Batch | None, user_id: str) -> str | None:
+    async def _pending_for(self, team_id: str, batch_id: str, user_id: str) -> Batch | str:
+        """The batch, still to be decided, if this person may decide it; else the refusal code."""
+        batch = await self.store.get(team_id, batch_id)
         if batch is None:
             return "not_found"
         if not await self.exports.is_approver(batch.team_id, user_id):
             return "not_approver"
         if user_id == batch.requested_by:
             return "own_request"
-        return None
+        return "already_handled" if batch.decision != "pending" else batch
 
     async def _start(self, batch: Batch, tenant_id: str) -> None:
         await self.exports.queue.enqueue(EXPORT_BATCH, {"team_id": batch.team_id, "batch_id": batch.batch_id,
