@@ -114,6 +114,10 @@ class ExportJob(BaseModel):
     allow_duplicate: bool = False  # an admin chose to export it although a removed organisation has it
     xero_total: str | None = None  # Xero's Total after a batch export
     total_differs: bool = False  # ... and it differs from Forecast's
+    check: str | None = None  # the pre-flight result (services.preflight code, or "not_checked"); None: unchecked
+    check_data: dict[str, Any] = {}  # ... its particulars (the problem's data)
+    check_tenant_id: str | None = None  # the organisation it was checked for (picked on the message, if routed none)
+    check_tenant_name: str | None = None
 
     @field_serializer(*_TIMESTAMPS)
     def _epoch(self, value: datetime | None) -> float | None:
