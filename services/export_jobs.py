@@ -194,6 +194,11 @@ class JobStore:
                                                                  "needs_sync": 1}})
         return job.model_copy(update={"in_xero": in_xero})
 
+    async def save_check(self, job: ExportJob, check: dict[str, Any]) -> ExportJob:
+        """The pre-flight result made at request, before its approval message is posted (no version bump)."""
+        await self.jobs.update_one({"_id": job.job_id}, {"$set": check})
+        return job.model_copy(update=check)
+
     async def save_messages(self, job: ExportJob, **messages: Any) -> None:
         """Where its messages are (not a state change: no version bump). Only the outbox job writes these."""
         values = {name: [m.model_dump() for m in value] if isinstance(value, list) else value

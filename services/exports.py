@@ -5,6 +5,8 @@ saved state through the `slack.sync_export` job (the outbox, in bot/export_outbo
 runs in an `export.run` job (services/jobs.py), never inside a click's request, so a process that dies
 mid-export leaves a job that any process takes over when its lease expires.
 The job's states and history live in `services.export_jobs`; one attempt at Xero in `services.export_xero`.
+One invoice is a batch of one: it is pre-flight checked with the batch's own code (`BatchExporter.preflight`)
+before anyone approves, and Approve is refused while the check says it would not go into Xero as it is.
 """
 
 from __future__ import annotations
@@ -220,13 +222,13 @@ class ExportService:
             approval_channel=settings.approval_channel, notify_channel=settings.notify_channel,
             **await self._route(team_id, customer.id, tenants),
         )
-        if job.tenant_id:  # else it is checked once an organisation is picked on the message
-            job = job.model_copy(update=await self._check(job, job.tenant_id, tenants))
         if await self.jobs.create(job, by=user_id) is None:  # another request (maybe another process) won
             open_job = await self.jobs.open_job_for(team_id, invoice.id)
             if open_job:
                 return AlreadyRequested(job=open_job)
             raise ExportRefused("handled_elsewhere", reference=invoice.invoice_reference)
+        if job.tenant_id:  # checked by the request that won only; else once an organisation is picked
+            job = await self.jobs.save_check(job, await self._check(job, job.tenant_id, tenants))
         await self.sync(job)  # posts the approval message
         log.info("export.requested", **fields(team=team_id, user=user_id, job=job.job_id, invoice=invoice.id,
                                               tenant=job.tenant_id))
@@ -405,19 +407,25 @@ class ExportService:
     async def _checked_for(self, job: ExportJob, target: TenantChoice) -> ExportJob | None:
         """The job with a pre-flight result for `target`, checked now unless it was found exportable there
         already. A blocking result is checked again from fresh reference data (it may have been fixed in
-        Xero since). A changed result is saved and redrawn; None when someone else moved the job first."""
-        if job.check_tenant_id == target.tenant_id and job.check in EXPORTABLE:
-            return job
-        again = job.check_tenant_id == target.tenant_id and blocks_export(job.check)
-        checked = await self._check(job, target.tenant_id, refresh=again)
-        if not checked["check_tenant_name"]:
-            checked["check_tenant_name"] = target.name or None
-        if all(getattr(job, name) == value for name, value in checked.items()):
-            return job
-        moved = await self.jobs.transition(job, PENDING, by=None, note="checked", **checked)
-        if moved is not None:
-            await self.sync(moved)
-        return moved
+        Xero since). A changed result is saved and redrawn; None when the job is no longer pending."""
+        for _ in range(3):  # a pick and an Approve clicked together both check: the later one reads again
+            if job.check_tenant_id == target.tenant_id and job.check in EXPORTABLE:
+                return job
+            again = job.check_tenant_id == target.tenant_id and blocks_export(job.check)
+            checked = await self._check(job, target.tenant_id, refresh=again)
+            if not checked["check_tenant_name"]:
+                checked["check_tenant_name"] = target.name or None
+            if all(getattr(job, name) == value for name, value in checked.items()):
+                return job
+            moved = await self.jobs.transition(job, PENDING, by=None, note="checked", **checked)
+            if moved is not None:
+                await self.sync(moved)
+                return moved
+            latest = await self.jobs.get(job.team_id, job.job_id)
+            if latest is None or latest.state != PENDING:
+                return None
+            job = latest
+        return job
 
     async def pick_tenant(self, team_id: str, job_id: str, user_id: str, tenant_id: str) -> ClickOutcome:
         """An approver picked the organisation on the message: checked there now, and the message redrawn."""
