@@ -95,8 +95,22 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await note_message(click)
 
     @app.action(blocks.PICK_TENANT_ACTION)
-    async def tenant_picked(ack):
-        await ack()  # the choice is read from the message state when Approve is clicked
+    async def tenant_picked(ack, context, respond):
+        await ack()  # checked in that organisation and redrawn; Approve reads the choice from the message too
+        click = BlockAction.of(context)
+        job_id = blocks.picked_job_id(click.action.block_id)
+        picked = click.action.selected_option
+        if job_id is None or picked is None:
+            return  # a picker drawn before it named its export: Approve reads the choice
+        outcome = await service.pick_tenant(click.team_id, job_id, click.user_id, picked.value)
+        await answer(click, respond, outcome)
+
+    @app.action(blocks.ALLOW_DUPLICATE_ACTION)
+    async def allow_duplicate(ack, context, respond):
+        await ack()
+        click = BlockAction.of(context)
+        outcome = await service.allow_duplicate(click.team_id, click.record_id(), click.user_id)
+        await answer(click, respond, outcome)
 
     @app.action(blocks.OPEN_XERO_ACTION)
     async def xero_link_opened(ack):

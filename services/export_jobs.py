@@ -114,6 +114,10 @@ class ExportJob(BaseModel):
     allow_duplicate: bool = False  # an admin chose to export it although a removed organisation has it
     xero_total: str | None = None  # Xero's Total after a batch export
     total_differs: bool = False  # ... and it differs from Forecast's
+    check: str | None = None  # the pre-flight result (services.preflight code, or "not_checked"); None: unchecked
+    check_data: dict[str, Any] = {}  # ... its particulars (the problem's data)
+    check_tenant_id: str | None = None  # the organisation it was checked for (picked on the message, if routed none)
+    check_tenant_name: str | None = None
 
     @classmethod
     def from_doc(cls, doc: dict) -> ExportJob:
@@ -190,6 +194,11 @@ class JobStore:
         await self.jobs.update_one({"_id": job.job_id}, {"$set": {"in_xero": in_xero.model_dump(mode="json"),
                                                                  "needs_sync": 1}})
         return job.model_copy(update={"in_xero": in_xero})
+
+    async def save_check(self, job: ExportJob, check: dict[str, Any]) -> ExportJob:
+        """The pre-flight result made at request, before its approval message is posted (no version bump)."""
+        await self.jobs.update_one({"_id": job.job_id}, {"$set": check})
+        return job.model_copy(update=check)
 
     async def save_messages(self, job: ExportJob, **messages: Any) -> None:
         """Where its messages are (not a state change: no version bump). Only the outbox job writes these."""

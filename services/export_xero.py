@@ -4,24 +4,30 @@ Order of the steps, each chosen so that a repeat after any failure or crash is s
 1. an invoice link for this Forecast invoice already exists -> done, nothing created;
 2. an invoice with this InvoiceNumber exists in the organisation -> link it, nothing created
    (this covers a crash between Xero's answer and our link write, and a reconnect);
-3. the organisation has the invoice's currency (checked before anything is created);
+3. the pre-flight check, the batch's own (services/preflight.py) with the organisation's reference data
+   cached by services/org_reference.py (read at request time, so usually no call here): currency,
+   account, each line's tax % mapped to a TaxType, totals to the cent; nothing is created if it fails;
 4. the contact: the client's link, else an exact name match, else created (and linked at once);
-5. the invoice, created with an Idempotency-Key derived from (tenant, Forecast invoice, generation).
+5. the invoice as pre-flight planned it (services/batch_export.build_invoice), created with an
+   Idempotency-Key derived from (tenant, Forecast invoice, generation).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
+from services.batch_export import build_invoice
 from services.connections import ConnectionsService, Tenant, TenantNotFound
 from services.crash_points import crash_point
 from services.export_jobs import ExportJob
 from services.links import LinkStore
 from services.logfmt import fields
+from services.org_reference import OrgReferenceStore
+from services.preflight import Preflight, preflight
 from services.workspace_settings import WorkspaceSettings
 from services.xero.client import MAX_IDEMPOTENCY_KEY_LENGTH, TenantAuth, XeroClient
 from services.xero.errors import (
@@ -31,7 +37,7 @@ from services.xero.errors import (
     XeroRateLimited,
     XeroValidationError,
 )
-from services.xero.models import XeroAddress, XeroContact, XeroInvoice, XeroLineItem
+from services.xero.models import XeroAddress, XeroContact, XeroInvoice
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +99,12 @@ def contact_idempotency_key(team_id: str, tenant_id: str, client_id: int, genera
 
 
 class XeroInvoiceExporter:
-    def __init__(self, xero: XeroClient, connections: ConnectionsService, links: LinkStore):
+    def __init__(self, xero: XeroClient, connections: ConnectionsService, links: LinkStore,
+                 reference: OrgReferenceStore):
         self.xero = xero
         self.connections = connections
         self.links = links
+        self.reference = reference
 
     async def export(self, job: ExportJob, settings: WorkspaceSettings, *, generation: int,
                      by: str | None) -> ExportDone:
@@ -120,10 +128,9 @@ class XeroInvoiceExporter:
             existing = await self.xero.find_invoice_by_number(auth, job.invoice.invoice_reference)
             if existing and existing.invoice_id:
                 return await self._link_invoice(job, tenant, existing.invoice_id, existing, by, outcome="found_in_xero")
-            await self._check_currency(auth, job, tenant)
+            planned = await self._preflight(auth, job, tenant, settings)
             contact_id = await self._contact(auth, job, tenant, generation, by)
-            account_code, tax_type = await self._line_defaults(auth, settings, tenant)
-            invoice = self._invoice(job, contact_id, account_code, tax_type, settings.export_status)
+            invoice = build_invoice(job.invoice, planned, contact_id, settings.export_status)
             key = idempotency_key(job.team_id, tenant.tenant_id, job.forecast_invoice_id, generation)
             create_sent = True
             crash_point("before_xero_create")
@@ -160,14 +167,23 @@ class XeroInvoiceExporter:
         return ExportDone(invoice_id, invoice.invoice_number, invoice.status, self.xero.invoice_url(invoice_id),
                           outcome=outcome)
 
-    async def _check_currency(self, auth: TenantAuth, job: ExportJob, tenant: Tenant) -> None:
-        wanted = (job.invoice.currency or "").upper()
-        if not wanted:
-            return  # Xero uses the organisation's base currency
-        codes = {currency.code.upper() for currency in await self.xero.get_currencies(auth)}
-        if wanted not in codes:
-            raise ExportFailure("currency_missing", {"tenant_name": tenant.name, "currency": wanted,
-                                                     "currencies": sorted(codes)})
+    async def _preflight(self, auth: TenantAuth, job: ExportJob, tenant: Tenant,
+                         settings: WorkspaceSettings) -> Preflight:
+        """The invoice as it will be sent, checked as at request time; a failing check is made again with
+        fresh reference data once (it may have been fixed in Xero since), then fails the export."""
+        account_code, tax_type = settings.line_defaults(tenant.tenant_id)
+        connected = {t.tenant_id for t in await self.connections.list_tenants(job.team_id)}
+        history = await self.links.history(job.team_id, "invoice", [job.forecast_invoice_id])
+        for refresh in (False, True):
+            reference = await self.reference.get(job.team_id, auth, refresh=refresh)
+            check = preflight(job.invoice, tenant.tenant_id, reference, account_code=account_code,
+                              tax_type=tax_type, links=history, connected_tenant_ids=connected,
+                              allow_duplicate=job.allow_duplicate)
+            if check.exportable:
+                return check
+            if check.code == "exported_to_removed_org":  # fresh reference data would not change that
+                break
+        raise _not_exportable(check, tenant, account_code)
 
     async def _contact(self, auth: TenantAuth, job: ExportJob, tenant: Tenant, generation: int,
                        by: str | None) -> str:
@@ -189,45 +205,6 @@ class XeroInvoiceExporter:
                               linked_by=by, details={"name": customer.name})
         return contact.contact_id
 
-    async def _line_defaults(self, auth: TenantAuth, settings: WorkspaceSettings,
-                             tenant: Tenant) -> tuple[str, str | None]:
-        account_code, tax_type = settings.line_defaults(tenant.tenant_id)
-        if account_code:
-            return account_code, tax_type
-        accounts = await self.xero.get_accounts(auth, where='Type=="REVENUE"&&Status=="ACTIVE"')
-        revenue = next((a for a in accounts if a.code and a.type == "REVENUE" and a.status in (None, "ACTIVE")), None)
-        if revenue is None or not revenue.code:
-            raise ExportFailure("no_revenue_account", {"tenant_name": tenant.name})
-        return revenue.code, tax_type or revenue.tax_type
-
-    @staticmethod
-    def _invoice(job: ExportJob, contact_id: str, account_code: str, tax_type: str | None,
-                 status: str) -> XeroInvoice:
-        source = job.invoice
-        lines = [
-            XeroLineItem(
-                description=_line_description(entry.name, entry.description),
-                quantity=_decimal(entry.quantity),
-                unit_amount=_decimal(entry.unit_price),
-                discount_rate=_decimal(entry.discount) if entry.discount else None,
-                account_code=account_code,
-                tax_type=tax_type,
-            )
-            for entry in source.entries
-        ]
-        return XeroInvoice(
-            type="ACCREC",
-            contact=XeroContact(contact_id=contact_id),
-            invoice_number=source.invoice_reference,
-            reference=source.name or source.invoice_reference,
-            date=source.created_date,
-            due_date=source.due_date or source.created_date,
-            currency_code=(source.currency or "").upper() or None,
-            line_amount_types="Exclusive",
-            status=status,
-            line_items=lines,
-        )
-
 
 def new_contact(job: ExportJob) -> XeroContact:
     customer = job.customer
@@ -238,13 +215,17 @@ def new_contact(job: ExportJob) -> XeroContact:
                        addresses=[address] if has_address else None)
 
 
-def _line_description(name: str, description: str | None) -> str:
-    parts = [p.strip() for p in (name, description or "") if p and p.strip()]
-    return " — ".join(dict.fromkeys(parts)) or "Forecast invoice line"
-
-
-def _decimal(value: float) -> Decimal:
-    return Decimal(str(value))
+def _not_exportable(check: Preflight, tenant: Tenant, account_code: str | None) -> ExportFailure:
+    """The failing check as the failure people are told of (the currency and account ones as before)."""
+    problem = check.problem(check.code)
+    data = json.loads(json.dumps(dict(problem.data) if problem else {}, default=str))
+    if check.code == "currency_not_enabled":
+        return ExportFailure("currency_missing", {"tenant_name": tenant.name, "currency": data.get("currency"),
+                                                  "currencies": sorted(data.get("enabled") or [])})
+    if check.code == "account_invalid" and not account_code:
+        return ExportFailure("no_revenue_account", {"tenant_name": tenant.name})
+    return ExportFailure("preflight_failed", {"tenant_name": tenant.name, "check": check.code, "check_data": data,
+                                              "currency": check.currency})
 
 
 def _failure(exc: XeroError, *, create_sent: bool, refused: bool) -> ExportFailure:

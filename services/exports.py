@@ -5,11 +5,14 @@ saved state through the `slack.sync_export` job (the outbox, in bot/export_outbo
 runs in an `export.run` job (services/jobs.py), never inside a click's request, so a process that dies
 mid-export leaves a job that any process takes over when its lease expires.
 The job's states and history live in `services.export_jobs`; one attempt at Xero in `services.export_xero`.
+One invoice is a batch of one: it is pre-flight checked with the batch's own code (`BatchExporter.preflight`)
+before anyone approves, and Approve is refused while the check says it would not go into Xero as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from services.batch_export import BatchExporter, BatchItem, BatchSettings
 from services.connections import ConnectionsService, Tenant
 from services.crash_points import crash_point
 from services.export_jobs import (
@@ -42,10 +46,13 @@ from services.forecast import (
 from services.jobs import Job, JobQueue
 from services.links import Link, LinkStore
 from services.logfmt import fields
+from services.org_reference import OrgReferenceStore
 from services.permissions import Permissions
+from services.preflight import EXPORTABLE
 from services.storage import Storage
 from services.workspace_settings import WorkspaceSettings, WorkspaceSettingsService
-from services.xero.client import XeroClient
+from services.xero.client import TenantAuth, XeroClient
+from services.xero.errors import XeroError
 from services.xero.tokens import utcnow
 
 log = logging.getLogger(__name__)
@@ -100,7 +107,8 @@ class ApproverPolicy(BaseModel):
 
 
 RefusalReason = Literal["not_found", "not_approver", "own_request", "choose_tenant", "unknown_tenant",
-                        "tenant_removed", "already_handled", "not_retryable", "reopened_elsewhere"]
+                        "tenant_removed", "already_handled", "not_retryable", "reopened_elsewhere",
+                        "not_exportable", "not_admin"]
 
 
 class Refused(BaseModel):
@@ -118,6 +126,16 @@ class Accepted(BaseModel):
 
 
 ClickOutcome = Refused | Accepted
+
+
+NOT_CHECKED = "not_checked"  # the pre-flight check's result when Xero could not be asked (as a batch's line)
+UNCHECKED: dict[str, Any] = {"check": None, "check_data": {}, "check_tenant_id": None, "check_tenant_name": None}
+
+
+def blocks_export(check: str | None) -> bool:
+    """A pre-flight result that stops Approve: Xero would refuse it or make it differ (not_checked goes, and
+    is checked when it is exported)."""
+    return check is not None and check != NOT_CHECKED and check not in EXPORTABLE
 
 
 EXPORT_RUN = "export.run"  # job kinds; the outbox kind is handled in bot/ (it renders and posts)
@@ -151,6 +169,7 @@ class ExportService:
         workspace_settings: WorkspaceSettingsService,
         permissions: Permissions,
         queue: JobQueue,
+        reference: OrgReferenceStore | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.jobs = JobStore(storage, clock=clock)
@@ -162,7 +181,9 @@ class ExportService:
         self.permissions = permissions
         self.queue = queue
         self.clock = clock
-        self.exporter = XeroInvoiceExporter(xero, connections, links)
+        self.reference = reference or OrgReferenceStore(storage, xero)
+        self.checker = BatchExporter(xero, links, self.reference)  # a single invoice is checked as a batch of one
+        self.exporter = XeroInvoiceExporter(xero, connections, links, self.reference)
         # Set by bot/container.py to BatchExportService.recheck_routed (services/export_batches.py imports this
         # module): a pending batch whose invoices redraw_pending routed again checks those lines again.
         self.batch_rerouted: Callable[[str, str, list[str]], Awaitable[None]] | None = None
@@ -209,6 +230,8 @@ class ExportService:
             if open_job:
                 return AlreadyRequested(job=open_job)
             raise ExportRefused("handled_elsewhere", reference=invoice.invoice_reference)
+        if job.tenant_id:  # checked by the request that won only; else once an organisation is picked
+            job = await self.jobs.save_check(job, await self._check(job, job.tenant_id, tenants))
         await self.sync(job)  # posts the approval message
         log.info("export.requested", **fields(team=team_id, user=user_id, job=job.job_id, invoice=invoice.id,
                                               tenant=job.tenant_id))
@@ -319,6 +342,12 @@ class ExportService:
         target = await self._target(job, chosen_tenant_id)
         if isinstance(target, Refused):
             return target
+        checked = await self._checked_for(job, target)
+        if checked is None:
+            return Refused(reason="already_handled", job=await self.jobs.get(team_id, job_id))
+        job = checked
+        if blocks_export(job.check):
+            return Refused(reason="not_exportable", job=job)
         approved = await self.jobs.transition(job, APPROVED, by=user_id, approved_by=user_id,
                                               approved_at=self.clock(), tenant_id=target.tenant_id,
                                               tenant_name=target.name)
@@ -329,6 +358,8 @@ class ExportService:
         return Accepted(job=approved)
 
     async def _target(self, job: ExportJob, chosen_tenant_id: str | None) -> TenantChoice | Refused:
+        if not job.tenant_id and not chosen_tenant_id:  # picked on the message earlier (and checked then)
+            chosen_tenant_id = job.check_tenant_id
         if job.tenant_id and not chosen_tenant_id:
             choice = TenantChoice(tenant_id=job.tenant_id, name=job.tenant_name or job.tenant_id)
         elif not chosen_tenant_id:
@@ -346,6 +377,94 @@ class ExportService:
                 return Refused(reason="unknown_tenant", job=job)
             return allowed_choice
         return choice
+
+    # Pre-flight ----------------------------------------------------------------------
+    async def _check(self, job: ExportJob, tenant_id: str, tenants: list[Tenant] | None = None, *,
+                     refresh: bool = False) -> dict[str, Any]:
+        """The batch's pre-flight check of this one invoice in this organisation, as the job's `check` fields
+        (`not_checked` when Xero cannot be asked). `refresh`: read the organisation's reference data again."""
+        connected = {t.tenant_id: t for t in tenants or await self.connections.list_tenants(job.team_id)}
+        tenant = connected.get(tenant_id)
+        result: dict[str, Any] = {"check": NOT_CHECKED, "check_data": {}, "check_tenant_id": tenant_id,
+                                  "check_tenant_name": tenant.name if tenant else job.tenant_name}
+        if tenant is None:
+            return result
+        settings = await self.settings.get(job.team_id)
+        account_code, tax_type = settings.line_defaults(tenant_id)
+        try:
+            if refresh:
+                await self.reference.forget(job.team_id, tenant_id)
+            [check] = await self.checker.preflight(
+                job.team_id, TenantAuth(tenant_id, tenant.token_set_id),
+                [BatchItem(job.invoice, job.customer, allow_duplicate=job.allow_duplicate)],
+                BatchSettings(account_code=account_code, tax_type=tax_type, status=settings.export_status),
+                set(connected))
+        except XeroError as exc:  # the request stands; Approve checks again
+            log.warning("export.preflight_failed", **fields(team=job.team_id, job=job.job_id, tenant=tenant_id,
+                                                            error=str(exc)))
+            return result
+        problem = check.problem(check.code)
+        data = json.loads(json.dumps(dict(problem.data) if problem else {}, default=str))
+        return {**result, "check": check.code, "check_data": data}
+
+    async def _checked_for(self, job: ExportJob, target: TenantChoice) -> ExportJob | None:
+        """The job with a pre-flight result for `target`, checked now unless it was found exportable there
+        already. A blocking result is checked again from fresh reference data (it may have been fixed in
+        Xero since). A changed result is saved and redrawn; None when the job is no longer pending."""
+        for _ in range(3):  # a pick and an Approve clicked together both check: the later one reads again
+            if job.check_tenant_id == target.tenant_id and job.check in EXPORTABLE:
+                return job
+            again = job.check_tenant_id == target.tenant_id and blocks_export(job.check)
+            checked = await self._check(job, target.tenant_id, refresh=again)
+            if not checked["check_tenant_name"]:
+                checked["check_tenant_name"] = target.name or None
+            if all(getattr(job, name) == value for name, value in checked.items()):
+                return job
+            moved = await self.jobs.transition(job, PENDING, by=None, note="checked", **checked)
+            if moved is not None:
+                await self.sync(moved)
+                return moved
+            latest = await self.jobs.get(job.team_id, job.job_id)
+            if latest is None or latest.state != PENDING:
+                return None
+            job = latest
+        return job
+
+    async def pick_tenant(self, team_id: str, job_id: str, user_id: str, tenant_id: str) -> ClickOutcome:
+        """An approver picked the organisation on the message: checked there now, and the message redrawn."""
+        job = await self._check_clicker(team_id, job_id, user_id)
+        if isinstance(job, Refused):
+            return job
+        if job.state != PENDING or job.tenant_id:
+            return Refused(reason="already_handled", job=job)
+        target = await self._target(job, tenant_id)
+        if isinstance(target, Refused):
+            return target
+        checked = await self._checked_for(job, target)
+        if checked is None:
+            return Refused(reason="already_handled", job=await self.jobs.get(team_id, job_id))
+        return Accepted(job=checked)
+
+    async def allow_duplicate(self, team_id: str, job_id: str, user_id: str) -> ClickOutcome:
+        """An admin chose to export again an invoice exported before to an organisation since removed."""
+        job = await self.jobs.get(team_id, job_id)
+        if job is None:
+            return Refused(reason="not_found")
+        if not await self.permissions.is_admin(user_id):
+            return Refused(reason="not_admin", job=job)
+        if job.state != PENDING:
+            return Refused(reason="already_handled", job=job)
+        tenant_id = job.tenant_id or job.check_tenant_id
+        if not tenant_id:
+            return Refused(reason="choose_tenant", job=job)
+        allowed = job.model_copy(update={"allow_duplicate": True})
+        moved = await self.jobs.transition(job, PENDING, by=user_id, note="export again allowed", allow_duplicate=True,
+                                           **await self._check(allowed, tenant_id))
+        if moved is None:
+            return Refused(reason="already_handled", job=await self.jobs.get(team_id, job_id))
+        log.info("export.duplicate_allowed", **fields(team=team_id, user=user_id, job=job_id))
+        await self.sync(moved)
+        return Accepted(job=moved)
 
     # Reject ------------------------------------------------------------------------
     async def can_reject(self, team_id: str, job_id: str, user_id: str) -> ClickOutcome:
@@ -491,7 +610,10 @@ class ExportService:
             current = {"tenant_id": job.tenant_id, "tenant_name": job.tenant_name,
                        "tenant_choices": job.tenant_choices}
             if route != current:
-                moved = await self.jobs.transition(job, PENDING, by=None, note="routed again", **route)
+                check = {} if job.batch_id else UNCHECKED  # a batch's lines are its own (services/export_batches.py)
+                if not job.batch_id and route["tenant_id"]:
+                    check = await self._check(job, route["tenant_id"], tenants)
+                moved = await self.jobs.transition(job, PENDING, by=None, note="routed again", **route, **check)
                 await self.sync(job)
                 if moved is not None and job.batch_id:
                     rerouted.setdefault(job.batch_id, []).append(job.job_id)

@@ -65,6 +65,7 @@ class OrgReferenceStore:
         self.xero = xero
         self.ttl = ttl
         self.clock = clock  # epoch seconds; the documents hold dates
+        self._fetching: dict[str, asyncio.Future[OrgReference]] = {}
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -74,7 +75,17 @@ class OrgReferenceStore:
         doc = None if refresh else await self.collection.find_one({"_id": _doc_id(team_id, tenant.tenant_id)})
         if doc and doc.get("fetched_at") and (self._now() - doc["fetched_at"]).total_seconds() < self.ttl:
             return _from_doc(tenant.tenant_id, doc)
-        return await self._fetch(team_id, tenant)
+        return await self._fetch_once(team_id, tenant)
+
+    async def _fetch_once(self, team_id: str, tenant: TenantAuth) -> OrgReference:
+        """Requests checked at the same moment share one read from Xero (per process), not three calls each."""
+        key = _doc_id(team_id, tenant.tenant_id)
+        running = self._fetching.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._fetch(team_id, tenant))
+            self._fetching[key] = running
+            running.add_done_callback(lambda _: self._fetching.pop(key, None))
+        return await asyncio.shield(running)
 
     async def stored(self, team_id: str, tenant_id: str) -> OrgReference | None:
         """The last copy read from Xero, however old; None when there is none."""

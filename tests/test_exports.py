@@ -6,8 +6,10 @@ from datetime import datetime
 
 from tests.support.export_flow import (
     CLIENT,
+    INVOICE,
     click,
     final_update,
+    invoice,
     job,
     job_id_of,
     prepare,
@@ -16,6 +18,11 @@ from tests.support.export_flow import (
     text_of,
 )
 from tests.support.xero_identity import UK_TENANT
+
+
+def called(books) -> list[str]:
+    """The Xero calls made so far, as `METHOD Resource`."""
+    return [f"{method} {url.split('/2.0/')[1].split('?')[0]}" for method, url, _, _ in books.calls]
 
 
 async def test_export_asks_for_approval_and_creates_the_invoice_in_xero_when_approved(bot, xero):
@@ -32,7 +39,8 @@ async def test_export_asks_for_approval_and_creates_the_invoice_in_xero_when_app
     assert buttons["export_approve"]["style"] == "primary" and buttons["export_reject"]["style"] == "danger"
     job_id = job_id_of(approval)
     assert (await job(bot, job_id))["state"] == "pending"
-    assert books.calls == []  # nothing reaches Xero before the approval
+    assert "ready" in shown  # the batch's pre-flight line: client, total, organisation, result
+    assert called(books) == ["GET Currencies", "GET Accounts", "GET TaxRates", "GET Invoices"]  # reads only
 
     await click(bot, "export_approve", job_id)
     exporting = await bot.slack.wait_for("chat.update", lambda c: "Exporting" in text_of(c))
@@ -41,6 +49,8 @@ async def test_export_asks_for_approval_and_creates_the_invoice_in_xero_when_app
     assert exporting["ts"] == done["ts"] == stored["approval_ts"] and done["channel"] == "C0APPROVALS"
     assert stored["state"] == "exported" and stored["approved_by"] == "U0APPROVER"
 
+    # reference data from the request's cache: the number look-up, the contact, the invoice
+    assert called(books)[4:] == ["GET Invoices", "GET Contacts", "PUT Contacts", "PUT Invoices"]
     [sent] = books.sent_bodies("PUT", "Invoices")
     [xero_invoice] = sent["Invoices"]
     assert xero_invoice["Type"] == "ACCREC" and xero_invoice["InvoiceNumber"] == "INV-101"
@@ -91,15 +101,17 @@ async def test_idempotency_key_is_derived_from_tenant_invoice_and_generation(bot
 
 
 async def test_settings_choose_status_account_and_tax_type(bot, xero):
-    books = await prepare(bot, xero, settings={"export_status": "AUTHORISED", "account_code": "4000",
-                                               "tax_type": "NONE"})
+    zero_rated = invoice(entries=[{**entry, "tax": 0} for entry in INVOICE["entries"]])  # NONE is a 0% rate
+    books = await prepare(bot, xero, invoices=[zero_rated], settings={
+        "export_status": "AUTHORISED", "account_code": "4000", "tax_type": "NONE"})
+    books.accounts[UK_TENANT].append({"Code": "4000", "Name": "Consulting", "Type": "REVENUE", "Status": "ACTIVE"})
     _, approval = await request(bot)
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
     [sent] = books.sent_bodies("PUT", "Invoices")
     assert sent["Invoices"][0]["Status"] == "AUTHORISED"
     assert {(li["AccountCode"], li["TaxType"]) for li in sent["Invoices"][0]["LineItems"]} == {("4000", "NONE")}
-    assert books.sent("GET", "Accounts") == []  # no need to ask Xero for a default
+    assert len(books.sent("GET", "Accounts")) == 1  # read once, when it was requested (the export used that copy)
 
 
 async def test_an_existing_contact_with_the_same_name_is_used_not_created(bot, xero):

@@ -199,8 +199,8 @@ async def test_newcomer_walks_the_whole_story(stack, browser):
     await approve_first_export_choosing_the_organisation(stack, browser, approver)
     await record_a_payment_in_xero(stack, browser, approver)
 
-    await make_the_next_invoice_call_fail(browser, stack)
     await export_as_member(member, "INV-109")
+    await make_the_next_invoice_call_fail(browser, stack)  # after the request's pre-flight: the export meets it
     await approver.open("U0APPROVER", "C0APPROVALS")
     request = approval_message(approver, "INV-109")
     await request.locator(".bk-button[data-action-id=export_approve]").click()

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.workspace_settings import SettingsChanges
-from tests.support.export_flow import click, final_update, job_id_of, prepare, request
+from tests.support.export_flow import INVOICE, click, final_update, invoice, job_id_of, prepare, request
 from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API, start_harness, stop_harness
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
@@ -72,7 +72,8 @@ async def test_each_organisation_gets_pickers_filled_from_its_own_accounts_and_t
 
 
 async def test_choices_are_stored_per_organisation_and_used_by_the_export(bot, xero):
-    books = await prepare(bot, xero, tenants=(UK,))
+    zero_rated = invoice(entries=[{**entry, "tax": 0} for entry in INVOICE["entries"]])  # NONE is a 0% rate
+    books = await prepare(bot, xero, tenants=(UK,), invoices=[zero_rated])
     books.accounts[UK_TENANT].append({"Code": "4000", "Name": "Consulting", "Type": "REVENUE", "Status": "ACTIVE"})
     view = await filled_modal(bot)
     response = await bot.submit(view, values=form(**{ACCOUNT: picked("4000"), TAX: picked("NONE")}))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
+from bot.blocks.batches import READY_CODES, BatchLine, _check, line_text
 from bot.blocks.common import (
     actions,
     button,
@@ -25,6 +27,7 @@ APPROVE_ACTION = "export_approve"
 REJECT_ACTION = "export_reject"
 RETRY_ACTION = "export_retry"
 PICK_TENANT_ACTION = "export_pick_tenant"
+ALLOW_DUPLICATE_ACTION = "export_allow_duplicate"  # an admin exports again despite a removed organisation
 OPEN_XERO_ACTION = "export_open_xero"  # a link button; Slack still tells the app it was clicked
 PICK_TENANT_BLOCK = "export_pick_tenant_block"
 REJECT_CALLBACK_ID = "export_reject_reason"
@@ -108,7 +111,10 @@ FAILURES: dict[str, Callable[[Any, dict[str, Any]], tuple[str, str | None]]] = {
     "xero": lambda job, d: (xero_summary(d["xero_code"], d["xero_data"]), XERO_REMEDIES.get(d.get("remedy", ""))),
     "gave_up": lambda job, d: ("Something went wrong on our side while exporting, several times",
                                "Click Retry: it checks Xero first, so no duplicate can be created."),
-    "preflight_failed": lambda job, d: ("The pre-flight check failed when it was exported", None),
+    "preflight_failed": lambda job, d: (
+        (f"It would not go into {d.get('tenant_name') or 'the organisation'} as it is: "
+         f"{check_words(d['check'], d.get('check_data') or {}, d.get('currency'))}", XERO_REMEDIES["fix_data"])
+        if d.get("check") else ("The pre-flight check failed when it was exported", None)),
     "xero_refused": lambda job, d: ("Xero refused it", None),
     "organisation_removed": lambda job, d: ("The organisation was removed before the export", None),
 }
@@ -151,6 +157,31 @@ def _summary_fields(job) -> dict:
     return fields_section(pairs)
 
 
+def preflight_line(job) -> str | None:
+    """The line a batch shows for this invoice: client, total, organisation and the pre-flight result."""
+    if job.check is None:
+        return None
+    line = BatchLine(reference=job.reference, client=job.customer.name, currency=job.invoice.currency,
+                     total=Decimal(str(job.invoice.total)), organisation=job.tenant_name or job.check_tenant_name,
+                     check=job.check, check_data=dict(job.check_data))
+    return line_text(line)
+
+
+def check_words(code: str, data: dict[str, Any], currency: str | None) -> str:
+    """A pre-flight result in the batch line's words, without its emoji."""
+    words = _check(code, data, currency)
+    return words.split(" ", 1)[1] if words.startswith(":") else words
+
+
+def not_exportable(job) -> bool:
+    return job.check is not None and job.check != "not_checked" and job.check not in READY_CODES
+
+
+def _preflight_blocks(job) -> list[dict]:
+    line = preflight_line(job)
+    return [section(line)] if line else []
+
+
 # ----------------------------------------------------------------------------- answers to /xero export
 
 
@@ -159,6 +190,7 @@ def export_requested(job) -> dict:
     blocks = [
         section(f":outbox_tray: *{escape(job.reference)}* will be exported to Xero once approved."),
         _summary_fields(job),
+        *_preflight_blocks(job),
         context(f"Sent for approval in <#{job.approval_channel}>. You will hear back here or in a DM."),
     ]
     return message(text, blocks)
@@ -283,16 +315,33 @@ def _pending_blocks(job) -> list[dict]:
     blocks = []
     if job.tenant_choices and not job.tenant_id:
         blocks.append(section("Which organisation should this invoice go to? "
-                              "This client has not been sent to one of them before."))
+                              "This client has not been sent to one of them before. "
+                              "It is checked there as soon as you pick one."))
+        options = [{"text": plain(c.name[:75]), "value": c.tenant_id} for c in job.tenant_choices[:100]]
         picker = {
             "type": "static_select",
             "action_id": PICK_TENANT_ACTION,
             "placeholder": plain("Choose the organisation"),
-            "options": [{"text": plain(c.name[:75]), "value": c.tenant_id} for c in job.tenant_choices[:100]],
+            "options": options,
         }
-        blocks.append(actions(picker, block_id=PICK_TENANT_BLOCK))
+        picked = next((o for o in options if o["value"] == job.check_tenant_id), None)
+        if picked is not None:
+            picker["initial_option"] = picked
+        blocks.append(actions(picker, block_id=f"{PICK_TENANT_BLOCK}_{job.job_id}"))
+    blocks += _preflight_blocks(job)
+    if job.check == "exported_to_removed_org":
+        buttons.append(button("Export again anyway (admins)", ALLOW_DUPLICATE_ACTION, job.job_id))
+    if not_exportable(job):
+        blocks.append(context("*Approve* is refused until this is fixed (in Xero, in Forecast or in "
+                              "`/xero settings`): clicking it checks again."))
     blocks.append(actions(*buttons, block_id=f"export_decide_{job.job_id}"))
     return blocks
+
+
+def picked_job_id(block_id: str | None) -> str | None:
+    """The export whose organisation picker this is (its block id names it)."""
+    prefix = f"{PICK_TENANT_BLOCK}_"
+    return block_id[len(prefix):] or None if block_id and block_id.startswith(prefix) else None
 
 
 def _failed_blocks(job) -> list[dict]:
@@ -406,6 +455,16 @@ def click_refused(refusal) -> dict:
     if reason == "tenant_removed":
         return error_message("That organisation is no longer connected, so nothing was exported.",
                              "Choose another one, or an admin can connect it again with `/xero connect`.")
+    if reason == "not_exportable":
+        where = escape(job.tenant_name or job.check_tenant_name or "the organisation")
+        words = check_words(job.check, job.check_data, job.invoice.currency)
+        hint = ("An admin can click *Export again anyway* to export it a second time."
+                if job.check == "exported_to_removed_org"
+                else "Fix it in Xero, in Forecast or in `/xero settings`, then click Approve again: it checks again. "
+                     "Nothing was exported.")
+        return error_message(f"{escape(job.reference)} cannot go into {where} as it is: {words}", hint)
+    if reason == "not_admin":
+        return error_message("Only a workspace admin can choose to export an invoice again to a second organisation.")
     if reason == "reopened_elsewhere":
         return error_message(f"{job.reference} was asked for again since this failed, so retry that request instead.",
                              "Nothing was changed.")
