@@ -153,7 +153,7 @@ def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
         return (":warning: exported before to an organisation since removed: "
                 "exported again only if an admin chooses to (it will then exist twice)")
     if code == "not_checked":
-        return ":question: not checked yet: Xero could not be asked (*Approve all* checks it when exporting)"
+        return ":question: not checked yet: Xero could not be asked (it is checked again when exported)"
     if code == "choose_organisation":
         return ":no_entry: not ready: choose its organisation (the client is linked to no single one yet)"
     return f":question: {escape(code)}"
