@@ -2,7 +2,9 @@
 
 Every Accounting call goes to the sandbox's own handlers (sandbox/xero/accounting.py) over the three demo
 organisations, with Xero's Idempotency-Key replay, and is checked against Xero's OpenAPI spec when the
-contracts are available. `after_commit` lets a test break the connection after Xero has done the work.
+contracts are available. `after_commit` lets a test break the connection after Xero has done the work,
+`refuse` answers a call with a failure instead, `before` holds a call (async) before it is answered.
+`connected_as` and `holding` give the organisations the tenant ids and the records a test needs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,14 @@ class Call:
     def resource(self) -> str:
         return _PATTERN.match(self.url).group("resource")
 
+    @property
+    def tenant(self) -> str:
+        return self.headers.get("xero-tenant-id", "")
+
+    @property
+    def if_modified_since(self) -> str | None:
+        return self.headers.get("If-Modified-Since")
+
 
 @dataclass
 class XeroStandIn:
@@ -44,11 +54,37 @@ class XeroStandIn:
     replays: dict[str, tuple[int, Any]] = field(default_factory=dict)
     after_commit: Callable[[Call], None] | None = None  # may raise to cut the connection after the work is done
     refuse: Callable[[Call], tuple[int, Any, dict] | None] | None = None  # (status, body, headers) instead
+    before: Callable[[Call], Awaitable[None]] | None = None
 
     def install(self, mocked) -> XeroStandIn:
         for method in ("get", "put", "post"):
             getattr(mocked, method)(_PATTERN, callback=self._callback(method.upper()), repeat=True)
         return self
+
+    def connected_as(self, tenant_ids: dict[str, str]) -> XeroStandIn:
+        """Files demo organisations (by short name: "UK", "US") under the tenant ids a test connected."""
+        for short, tenant_id in tenant_ids.items():
+            org = self.organisations.pop(self.tenant_id(short))
+            org["TenantID"] = tenant_id
+            self.organisations[tenant_id] = org
+        return self
+
+    def holding(self, tenant_id: str, *, contacts: Iterable[dict] = (), purchase_orders: Iterable[dict] = (),
+                changed_at: float | None = None) -> XeroStandIn:
+        """The organisation's contacts and purchase orders become exactly these, last changed a day ago."""
+        org = self.organisations[tenant_id]
+        org["Contacts"], org["PurchaseOrders"] = {}, {}
+        for row in contacts:
+            self.change(tenant_id, row, at=changed_at or time.time() - 86400)
+        for row in purchase_orders:
+            self.change(tenant_id, row, at=changed_at or time.time() - 86400)
+        return self
+
+    def change(self, tenant_id: str, row: dict, *, at: float | None = None) -> None:
+        """Someone adds or edits a contact or purchase order in Xero: If-Modified-Since now finds it."""
+        records, key = ((self.organisations[tenant_id]["PurchaseOrders"], "PurchaseOrderID")
+                        if "PurchaseOrderID" in row else (self.organisations[tenant_id]["Contacts"], "ContactID"))
+        records[row[key]] = {**row, "_updated": time.time() if at is None else at}
 
     def tenant_id(self, short: str) -> str:
         return next(tid for tid, org in self.organisations.items() if org["Short"] == short)
@@ -60,11 +96,13 @@ class XeroStandIn:
         return [c for c in self.calls if c.method == method and c.resource == resource]
 
     def _callback(self, method: str):
-        def callback(url, **kwargs):
+        async def callback(url, **kwargs):
             headers = {str(k): str(v) for k, v in (kwargs.get("headers") or {}).items()}
             body = kwargs.get("data")
             call = Call(method, str(url), headers, body)
             self.calls.append(call)
+            if self.before is not None:
+                await self.before(call)
             if CONTRACTS_DIR is not None:
                 validate_xero_accounting_request(method, str(url), headers, body)
             refused = self.refuse(call) if self.refuse is not None else None
