@@ -8,8 +8,8 @@ import json
 from services.workspace_settings import SettingsChanges
 from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API
-from tests.support.xero_books import XeroBooks
-from tests.support.xero_identity import UK, connect_organisations
+from tests.support.xero_identity import UK, UK_TENANT, US_TENANT, connect_organisations
+from tests.support.xero_standin import XeroStandIn, connected_books
 
 FORECAST_KEY = "fc-key-very-secret-123"
 CLIENT = {"id": 7, "name": "Acme Ltd", "street": "1 High Street", "zip": "N1 1AA", "city": "London",
@@ -29,7 +29,7 @@ def invoice(**changes) -> dict:
 
 
 async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, settings: dict | None = None,
-                  forecast: bool = True) -> XeroBooks:
+                  forecast: bool = True) -> XeroStandIn:
     """Organisations connected, settings made, Forecast (unless `forecast=False`) and Xero answering."""
     await connect_organisations(bot, xero, tenants=tenants)
     values = {"forecast_api_key": FORECAST_KEY, "approval_channel": "C0APPROVALS", "notify_channel": "C0ALERTS",
@@ -40,7 +40,7 @@ async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, sett
         for client in clients or [CLIENT]:
             xero.get(f"{FORECAST_API}/clients/{client['id']}", payload=client, repeat=True)
         xero.get(f"{FORECAST_API}/clients", payload=list(clients or [CLIENT]), repeat=True)
-    return XeroBooks().install(xero)
+    return connected_books(xero, {"UK": UK_TENANT, "US": US_TENANT})
 
 
 async def replies(bot, name: str, count: int) -> list:

@@ -10,7 +10,7 @@ from services.workspace_settings import SettingsChanges
 from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API
 from tests.support.xero_identity import UK_TENANT, US_TENANT
-from tests.support.xero_standin import XeroStandIn
+from tests.support.xero_standin import XeroStandIn, connected_books
 
 FORECAST_KEY = "fc-test-key-0001"
 
@@ -30,7 +30,7 @@ def purchase_order(n: int, *, tenant: str = "a", status: str = "AUTHORISED", day
 
 def xero_holding(xero, *, uk_contacts=(), us_contacts=(), uk_orders=(), us_orders=()) -> XeroStandIn:
     """The connected UK and US organisations with exactly these contacts and purchase orders."""
-    standin = XeroStandIn().connected_as({"UK": UK_TENANT, "US": US_TENANT}).install(xero)
+    standin = connected_books(xero, {"UK": UK_TENANT, "US": US_TENANT})
     standin.holding(UK_TENANT, contacts=uk_contacts, purchase_orders=uk_orders)
     standin.holding(US_TENANT, contacts=us_contacts, purchase_orders=us_orders)
     return standin
