@@ -15,16 +15,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aioresponses import CallbackResult
 from multidict import MultiDict, MultiDictProxy
 
-from sandbox.xero import accounting
+from sandbox.xero import accounting, bookkeeping
 from sandbox.xero.demo_data import build_organisations
+from sandbox.xero.state import XeroState
 from tests.contracts import CONTRACTS_DIR, validate_xero_accounting_request
 
 API_URL = "https://api.xero.test"
+EDITABLE_LINE_FIELDS = ("Description", "Quantity", "UnitAmount", "DiscountRate", "AccountCode", "TaxType", "ItemCode")
 _PATTERN = re.compile(r"^" + re.escape(API_URL) + r"/api\.xro/2\.0/(?P<resource>\w+)(?:/(?P<key>[^?]+))?(?:\?.*)?$")
 
 
@@ -139,6 +142,53 @@ class XeroStandIn:
             "InvoiceID": invoice_id, "InvoiceNumber": number, "Type": "ACCREC", "Status": "DRAFT",
             "_created": time.time(), "_updated": time.time(), **fields}
         return invoice_id
+
+    # What people do in Xero (the sandbox's own bookkeeping) ---------------------------------------
+    def invoice(self, tenant_id: str, number: str = "INV-101") -> dict:
+        [found] = self.invoices_numbered(tenant_id, number)
+        return found
+
+    def total(self, tenant_id: str, number: str = "INV-101") -> Decimal:
+        return Decimal(str(self.invoice(tenant_id, number)["Total"]))
+
+    def approve(self, tenant_id: str, number: str = "INV-101") -> None:
+        bookkeeping.approve(self._books(), tenant_id, self.invoice(tenant_id, number)["InvoiceID"])
+
+    def pay(self, tenant_id: str, amount: str, on: str = "2026-12-03", number: str = "INV-101",
+            reference: str = "Bank transfer") -> str:
+        """A payment recorded against the invoice; returns its PaymentID."""
+        invoice = self.invoice(tenant_id, number)
+        bookkeeping.record_payment(self._books(), tenant_id, invoice["InvoiceID"], amount, on)
+        invoice["Payments"][-1]["Reference"] = reference
+        return invoice["Payments"][-1]["PaymentID"]
+
+    def remove_payment(self, tenant_id: str, payment_id: str, number: str = "INV-101") -> None:
+        bookkeeping.remove_payment(self._books(), tenant_id, self.invoice(tenant_id, number)["InvoiceID"], payment_id)
+
+    def void(self, tenant_id: str, number: str = "INV-101") -> None:
+        bookkeeping.void(self._books(), tenant_id, self.invoice(tenant_id, number)["InvoiceID"])
+
+    def edit_line(self, tenant_id: str, line: int, number: str = "INV-101", **changes: Any) -> None:
+        """A line changed in Xero's invoice editor: saved through the Accounting API's update, totals and all."""
+        invoice = self.invoice(tenant_id, number)
+        lines = [{k: v for k, v in item.items() if k in EDITABLE_LINE_FIELDS} for item in invoice["LineItems"]]
+        lines[line - 1].update(changes)
+        request = accounting.ApiRequest(
+            "POST", "Invoices", None, MultiDictProxy(MultiDict()), {},
+            {"Invoices": [{"InvoiceID": invoice["InvoiceID"], "LineItems": lines}]},
+            self.organisations[tenant_id], time.time())
+        status, answer = accounting.save_invoices(request)
+        assert status == 200, answer
+        bookkeeping.restate(self.invoice(tenant_id, number))
+
+    def edit_contact(self, tenant_id: str, **changes: Any) -> dict:
+        """The organisation's first contact edited in Xero; returns it."""
+        contact = next(iter(self.organisations[tenant_id]["Contacts"].values()))
+        contact.update(changes, _updated=time.time())
+        return contact
+
+    def _books(self) -> XeroState:
+        return XeroState(None, time.time, "", "", organisations=self.organisations)
 
     def tenant_id(self, short: str) -> str:
         return next(tid for tid, org in self.organisations.items() if org["Short"] == short)
