@@ -262,7 +262,9 @@ async def test_the_requester_hears_of_a_failure_in_a_dm_linking_to_the_approval_
     await click(bot, "export_approve", job_id)
     told = await requester_dm(bot, "U0MEMBER", "failed")
     stored = await job(bot, job_id)
-    assert "INV-101" in text_of(told) and f"p{stored['approval_ts']}" in text_of(told)
+    [permalink] = [c.response["permalink"] for c in bot.slack.called("chat.getPermalink")
+                   if c["message_ts"] == stored["approval_ts"]]
+    assert "INV-101" in text_of(told) and permalink in text_of(told)
     await click(bot, "export_retry", job_id)
     await final_update(bot, job_id, "exported")
     await requester_dm(bot, "U0MEMBER", "is in Xero")

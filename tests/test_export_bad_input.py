@@ -13,8 +13,8 @@ from tests.support.export_flow import (
     request,
     text_of,
 )
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK_TENANT
 
 

@@ -6,7 +6,7 @@ import json
 
 from services.jobs import Job
 from tests.support.export_flow import CLIENT, invoice, prepare
-from tests.support.fake_slack import TEAM_ID
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
 
 

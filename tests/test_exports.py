@@ -62,7 +62,9 @@ async def test_export_asks_for_approval_and_creates_the_invoice_in_xero_when_app
     assert links["invoice"]["xero_number"] == "INV-101" and links["invoice"]["tenant_id"] == UK_TENANT
     assert links["client"]["xero_id"] == contact["ContactID"] and links["client"]["forecast_id"] == "7"
     told = await requester_dm(bot, "U0MEMBER", invoice_id)  # a DM: Slack keeps it, unlike an ephemeral
-    assert f"archives/C0APPROVALS/p{stored['approval_ts']}" in text_of(told)  # links to the approval message
+    [permalink] = [c.response["permalink"] for c in bot.slack.called("chat.getPermalink")
+                   if c["channel"] == "C0APPROVALS" and c["message_ts"] == stored["approval_ts"]]
+    assert permalink in text_of(told)  # links to the approval message
 
 
 async def test_every_transition_is_recorded_with_who_and_when(bot, xero):

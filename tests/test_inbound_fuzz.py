@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.storage import Storage
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import start_harness, stop_harness
 from tests.support.signing import SIGNING_SECRET, signed_headers
+from tests.support.slack_standin import TEAM_ID
 
 settings.register_profile(
     "inbound-fuzz",

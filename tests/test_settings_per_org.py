@@ -9,8 +9,8 @@ import pytest
 
 from services.workspace_settings import SettingsChanges
 from tests.support.export_flow import click, final_update, job_id_of, prepare, request
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API, start_harness, stop_harness
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
 
 ACCOUNT, TAX = f"account_code|{UK_TENANT}", f"tax_type|{UK_TENANT}"

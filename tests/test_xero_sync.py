@@ -15,8 +15,8 @@ from services.workspace_settings import SettingsChanges
 from services.xero_sync import SYNC_JOB
 from tests.contracts import require_contracts, validate_xero_accounting_request
 from tests.support.export_flow import CLIENT, FORECAST_KEY, click, final_update, invoice, job_id_of, request
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API, start_harness, stop_harness
+from tests.support.slack_standin import TEAM_ID
 from tests.support.sync_flow import WEBHOOK_KEY, ForecastPayments, delivery, event, post_webhook
 from tests.support.xero_identity import UK, UK_TENANT, US_TENANT, connect_organisations
 from tests.support.xero_standin import connected_books

@@ -6,8 +6,8 @@ import copy
 import json
 
 from services.workspace_settings import SettingsChanges
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US_TENANT, connect_organisations
 from tests.support.xero_standin import XeroStandIn, connected_books
 

@@ -7,8 +7,8 @@ the tenant ids `connect_organisations` connects, holding only the contacts and p
 from __future__ import annotations
 
 from services.workspace_settings import SettingsChanges
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK_TENANT, US_TENANT
 from tests.support.xero_standin import XeroStandIn, connected_books
 
