@@ -62,7 +62,17 @@ def job_id_of(approval) -> str:
 
 
 async def click(bot, action: str, job_id: str, *, user: str = "U0APPROVER", state: dict | None = None) -> str:
-    return await bot.click(action, job_id, user=user, channel="C0APPROVALS", state=state)
+    """A button of the job's approval message, clicked there (Slack sends the message along)."""
+    return await bot.click(action, job_id, user=user, channel="C0APPROVALS", state=state,
+                           message=approval_message(bot, job_id))
+
+
+def approval_message(bot, job_id: str) -> dict | None:
+    """The job's approval message as Slack keeps it (newest first), if the bot posted one."""
+    for call in reversed(bot.slack.called("chat.postMessage")):
+        if call.response.get("ok") and job_id in json.dumps(call.get("blocks")):
+            return call.response["message"]
+    return None
 
 
 async def final_update(bot, job_id: str, state: str, timeout: float = 10.0):
