@@ -1,10 +1,18 @@
-"""The sandbox's Xero organisations answering through aioresponses: real totals, tax types, per-item errors.
+"""The sandbox's Xero organisations answering through aioresponses: the one Xero double of the tests.
 
-Every Accounting call goes to the sandbox's own handlers (sandbox/xero/accounting.py) over the three demo
-organisations, with Xero's Idempotency-Key replay, and is checked against Xero's OpenAPI spec when the
-contracts are available. `after_commit` lets a test break the connection after Xero has done the work,
-`refuse` answers a call with a failure instead, `before` holds a call (async) before it is answered.
-`connected_as` and `holding` give the organisations the tenant ids and the records a test needs.
+Every Accounting call goes to the sandbox's own handlers (sandbox/xero/accounting.py) over its demo
+organisations, with Xero's Idempotency-Key replay, real totals, tax types and per-item errors, and is checked
+against Xero's OpenAPI spec when the contracts are available.
+
+- Setting up: `connected_books(xero, {"UK": UK_TENANT})` files demo organisations under the tenant ids the
+  bot connected, empty; `add_contact`, `add_invoice`, `add_account`, `add_currency`/`remove_currency`,
+  `holding` and `change` (which If-Modified-Since then finds) put in what a test needs.
+- What a bookkeeper does: `approve`, `pay`, `remove_payment`, `void`, `edit_line`, `edit_contact`
+  (the sandbox's own bookkeeping, sandbox/xero/bookkeeping.py).
+- Failures and timing: `fail_next` (the next matching call), `refuse` (any call, by a function),
+  `refuse_invoice` (one invoice of a batch), `before` (holds a call, async), `after_commit` (may raise to cut
+  the connection after Xero has done the work), `day_remaining` (X-DayLimit-Remaining).
+- What the bot sent: `calls`, `sent(method, resource)`, `bodies(method, resource)`.
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ class Call:
     @property
     def resource(self) -> str:
         return _PATTERN.match(self.url).group("resource")
+
+    def __iter__(self):
+        """Unpacks as (method, url, headers, body)."""
+        return iter((self.method, self.url, self.headers, self.body))
 
     @property
     def tenant(self) -> str:
