@@ -8,8 +8,6 @@ first request), and measured in turns (bare, bot, bare, bot) so a busy moment of
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import socket
@@ -24,6 +22,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from sandbox.server import SIGNING_SECRET
+from sandbox.slack.signing import signed_headers
 
 HOST = "127.0.0.1"
 ROUNDS = 1000
@@ -86,11 +85,7 @@ def signed_command(text: str, response_url: str, number: int) -> tuple[str, dict
         "channel_name": "general", "user_id": "U0MAX", "user_name": "max", "command": "/xero", "text": text,
         "api_app_id": "A0SANDBOX", "response_url": response_url, "trigger_id": f"bench-trigger-{number}",
     })
-    timestamp = str(int(time.time()))
-    signature = "v0=" + hmac.new(SIGNING_SECRET.encode(), f"v0:{timestamp}:{body}".encode(),
-                                 hashlib.sha256).hexdigest()
-    return body, {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature,
-                  "Content-Type": "application/x-www-form-urlencoded"}
+    return body, signed_headers(SIGNING_SECRET, body.encode())
 
 
 async def load(session: aiohttp.ClientSession, port: int, response_base: str, rounds: int) -> list[float]:

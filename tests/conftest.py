@@ -38,7 +38,7 @@ async def storage(mongo_uri):
 
 @pytest.fixture
 async def bot(storage):
-    """The whole bot over HTTP: signed Slack requests in, Web API calls out to a fake Slack."""
+    """The whole bot over HTTP: signed Slack requests in, Web API calls out to the sandbox's Slack stand-in."""
     from tests.support.harness import start_harness, stop_harness
 
     harness = await start_harness(storage)

@@ -4,9 +4,9 @@ meanwhile re-checks its lines, and Reject asks why and tells the requester. Sign
 from __future__ import annotations
 
 from tests.support.export_flow import CLIENT, prepare
-from tests.support.fake_slack import TEAM_ID
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
-from tests.test_export_batch_flow import GLOBEX, batch_id_of, batch_message, batch_shows, invoices_with, text_of
+from tests.test_export_batch_flow import GLOBEX, US_TAX, batch_id_of, batch_message, batch_shows, invoices_with, text_of
 
 ACME_PICKS_US = "→ Demo Company (US) — :large_green_circle: ready"
 
@@ -30,10 +30,14 @@ async def choose(bot, message, reference: str, organisation: str, *, user: str =
 
 
 async def month_end_batch(bot, xero):
-    """Acme (two USD invoices) is linked to no organisation, Globex to the UK one; both organisations connected."""
+    """Acme (two USD invoices, US sales tax) is linked to no organisation, Globex to the UK one (which has no USD);
+    both organisations connected."""
     books = await prepare(bot, xero, tenants=(UK, US), clients=[CLIENT, GLOBEX], invoices=[
-        invoices_with(101, currency="USD"), invoices_with(102, currency="USD"), invoices_with(201, client=8)])
-    await bot.container.links.link(TEAM_ID, "client", 8, UK_TENANT, xero_id="c-globex")
+        invoices_with(101, currency="USD", entries=US_TAX), invoices_with(102, currency="USD", entries=US_TAX),
+        invoices_with(201, client=8)])
+    books.remove_currency(UK_TENANT, "USD")
+    globex = books.add_contact(UK_TENANT, "Globex Inc")
+    await bot.container.links.link(TEAM_ID, "client", 8, UK_TENANT, xero_id=globex)
     said = text_of(await bot.ask("export INV-101 INV-102 INV-201", user="U0MEMBER"))
     assert "3 invoices went" in said
     return books, await batch_message(bot)
@@ -54,8 +58,8 @@ async def test_an_approver_chooses_the_organisation_of_a_line_which_is_checked_t
 
     await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
     await batch_shows(bot, message, "Exported 3 invoices")
-    assert [i["InvoiceNumber"] for i in books.invoices[US_TENANT]] == ["INV-101"]
-    assert [i["InvoiceNumber"] for i in books.invoices[UK_TENANT]] == ["INV-201"]
+    assert [i["InvoiceNumber"] for i in books.invoices(US_TENANT)] == ["INV-101"]
+    assert [i["InvoiceNumber"] for i in books.invoices(UK_TENANT)] == ["INV-201"]
     states = {j["reference"]: j["state"] async for j in bot.storage.export_jobs.find({})}
     assert states == {"INV-101": "exported", "INV-102": "rejected", "INV-201": "exported"}
 
@@ -70,13 +74,13 @@ async def test_a_line_chosen_into_an_organisation_that_cannot_take_it_says_why(b
 async def test_one_choice_routes_all_of_a_clients_lines_from_the_see_all_list(bot, xero):
     _, message = await month_end_batch(bot, xero)
     await bot.click("batch_see_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
-    opened = (await bot.slack.wait_for("views.open"))["view"]
+    call = await bot.slack.wait_for("views.open")
+    opened = {**call["view"], "id": call.response["view"]["id"]}
     value = picker_value(opened, "Acme Ltd", "Demo Company (US)")
-    await bot.view_action({**opened, "id": "V0SEEALL"}, {"action_id": "batch_choose_organisation", **pick(value)},
-                          user="U0APPROVER")
+    await bot.view_action(opened, {"action_id": "batch_choose_organisation", **pick(value)}, user="U0APPROVER")
     redrawn = await batch_shows(bot, message, ACME_PICKS_US)
     assert text_of(redrawn).count(ACME_PICKS_US) == 2 and "choose its organisation" not in text_of(redrawn)
-    modal = await bot.slack.wait_for("views.update", lambda c: c.get("view_id") == "V0SEEALL")
+    modal = await bot.slack.wait_for("views.update", lambda c: c.get("view_id") == opened["id"])
     assert text_of(modal["view"]).count(ACME_PICKS_US) == 2
 
 

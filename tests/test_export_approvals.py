@@ -15,8 +15,8 @@ from tests.support.export_flow import (
     requester_dm,
     text_of,
 )
-from tests.support.xero_books import validation_error
 from tests.support.xero_identity import UK, UK_TENANT, US, US_CONNECTION, US_TENANT, delete_url
+from tests.support.xero_standin import validation_error
 
 
 def writes(books) -> list:
@@ -75,7 +75,7 @@ async def test_two_approvers_clicking_together_export_exactly_once(bot, xero):
     loser_name = second if winner == "U0APPROVER" else first
     assert f"already approved by <@{winner}>" in await refusal(bot, loser_name) or \
         "already exported" in await refusal(bot, loser_name)
-    assert len(books.sent("PUT", "Invoices")) == 1 and len(books.invoices[UK_TENANT]) == 1
+    assert len(books.sent("PUT", "Invoices")) == 1 and len(books.invoices(UK_TENANT)) == 1
     approvals = [e async for e in bot.storage.job_events.find({"job_id": job_id, "to_state": "approved"})]
     assert len(approvals) == 1
 
@@ -162,13 +162,14 @@ async def test_with_one_organisation_the_unlinked_client_goes_there_and_becomes_
 
 async def test_a_linked_client_goes_to_its_organisation_among_several(bot, xero):
     books = await prepare(bot, xero, tenants=(UK, US))
-    await bot.container.links.link("T0TEST", "client", 7, US_TENANT, xero_id="c-us")
-    books.currencies[US_TENANT].append("GBP")
+    us_contact = books.add_contact(US_TENANT, "Acme Ltd")
+    await bot.container.links.link("T0TEST", "client", 7, US_TENANT, xero_id=us_contact)
+    books.add_currency(US_TENANT, "GBP")
     answer, approval = await request(bot)
     assert "Demo Company (US)" in text_of(answer) and "Demo Company (US)" in text_of(approval)
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
-    assert len(books.invoices[US_TENANT]) == 1 and books.invoices[UK_TENANT] == []
+    assert len(books.invoices(US_TENANT)) == 1 and books.invoices(UK_TENANT) == []
 
 
 async def test_several_organisations_and_an_unlinked_client_need_a_choice_before_approve(bot, xero):
@@ -189,7 +190,7 @@ async def test_several_organisations_and_an_unlinked_client_need_a_choice_before
         "selected_option": {"value": UK_TENANT, "text": {"type": "plain_text", "text": "UK"}}}}}
     await click(bot, "export_approve", job_id, state=picked)
     await final_update(bot, job_id, "exported")
-    assert len(books.invoices[UK_TENANT]) == 1 and books.invoices[US_TENANT] == []
+    assert len(books.invoices(UK_TENANT)) == 1 and books.invoices(US_TENANT) == []
     [link] = await bot.container.links.linked("T0TEST", "client", 7)
     assert link.tenant_id == UK_TENANT
 
@@ -266,7 +267,9 @@ async def test_the_requester_hears_of_a_failure_in_a_dm_linking_to_the_approval_
     await click(bot, "export_approve", job_id)
     told = await requester_dm(bot, "U0MEMBER", "failed")
     stored = await job(bot, job_id)
-    assert "INV-101" in text_of(told) and f"p{stored['approval_ts']}" in text_of(told)
+    [permalink] = [c.response["permalink"] for c in bot.slack.called("chat.getPermalink")
+                   if c["message_ts"] == stored["approval_ts"]]
+    assert "INV-101" in text_of(told) and permalink in text_of(told)
     await click(bot, "export_retry", job_id)
     await final_update(bot, job_id, "exported")
     await requester_dm(bot, "U0MEMBER", "is in Xero")

@@ -13,8 +13,8 @@ from tests.support.export_flow import (
     request,
     text_of,
 )
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK_TENANT
 
 
@@ -105,7 +105,7 @@ async def test_exporting_an_exported_invoice_answers_with_it_and_creates_nothing
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
     said = text_of(await bot.ask("export INV-101", user="U0MEMBER"))
-    invoice_id = books.invoices[UK_TENANT][0]["InvoiceID"]
+    invoice_id = books.invoices(UK_TENANT)[0]["InvoiceID"]
     assert "already in" in said and "Demo Company (UK)" in said and invoice_id in said
     assert await bot.storage.export_jobs.count_documents({}) == 1
     assert len(books.sent("PUT", "Invoices")) == 1
@@ -113,12 +113,11 @@ async def test_exporting_an_exported_invoice_answers_with_it_and_creates_nothing
 
 async def test_an_invoice_already_in_xero_with_that_number_is_linked_not_duplicated(bot, xero):
     books = await prepare(bot, xero)
-    books.invoices[UK_TENANT].append({"InvoiceID": "inv-made-before", "InvoiceNumber": "INV-101", "Type": "ACCREC",
-                                      "Status": "AUTHORISED"})
+    made_before = books.add_invoice(UK_TENANT, "INV-101", Status="AUTHORISED")
     _, approval = await request(bot)
     await click(bot, "export_approve", job_id_of(approval))
     done = await final_update(bot, job_id_of(approval), "exported")
-    assert "inv-made-before" in text_of(done) and "already in" in text_of(done)
+    assert made_before in text_of(done) and "already in" in text_of(done)
     assert books.sent("PUT", "Invoices") == [] and books.sent("PUT", "Contacts") == []
     link = await bot.storage.links.find_one({"kind": "invoice"})
-    assert link["xero_id"] == "inv-made-before"
+    assert link["xero_id"] == made_before

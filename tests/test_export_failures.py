@@ -14,12 +14,12 @@ from tests.support.export_flow import (
     request,
     text_of,
 )
-from tests.support.xero_books import validation_error
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
+from tests.support.xero_standin import validation_error
 
 
 def keys(books) -> list[str]:
-    return [headers["Idempotency-Key"] for _, _, headers, _ in books.sent("PUT", "Invoices")]
+    return [call.headers["Idempotency-Key"] for call in books.sent("PUT", "Invoices")]
 
 
 async def approve_and_fail(bot, xero, books=None):
@@ -48,7 +48,7 @@ async def test_a_validation_error_is_reported_with_xeros_words_and_retry_fixes_i
 
     await click(bot, "export_retry", job_id)
     await final_update(bot, job_id, "exported")
-    assert len(books.invoices[UK_TENANT]) == 1
+    assert len(books.invoices(UK_TENANT)) == 1
     first, second = keys(books)
     assert first.endswith(":g1") and second.endswith(":g2")  # Xero refused g1, so it certainly created nothing
     events = [e async for e in bot.storage.job_events.find({"job_id": job_id, "kind": "transition"}).sort("seq", 1)]
@@ -73,10 +73,10 @@ async def test_an_error_between_create_and_link_heals_itself_without_a_duplicate
     job_id = job_id_of(approval)
     await click(bot, "export_approve", job_id)
     done = await final_update(bot, job_id, "exported")  # the job runner tried again by itself
-    assert crashed and len(books.invoices[UK_TENANT]) == 1 and len(books.sent("PUT", "Invoices")) == 1
+    assert crashed and len(books.invoices(UK_TENANT)) == 1 and len(books.sent("PUT", "Invoices")) == 1
     assert "already in" in text_of(done)
     link = await bot.storage.links.find_one({"kind": "invoice"})
-    assert link["xero_id"] == books.invoices[UK_TENANT][0]["InvoiceID"]
+    assert link["xero_id"] == books.invoices(UK_TENANT)[0]["InvoiceID"]
     assert (await job(bot, job_id))["outcome"] == "found_in_xero"
     assert not [c for c in bot.slack.called("chat.postMessage") if c["channel"] == "C0ALERTS"]
 
@@ -94,11 +94,11 @@ async def test_an_export_that_keeps_erring_ends_failed_with_a_notice_and_retry_w
     monkeypatch.setattr(bot.container.links, "link", link_that_always_dies)
     job_id, updated, notice = await approve_and_fail(bot, xero)
     assert "on our side" in text_of(notice) and "export_retry" in text_of(notice)
-    assert len(books.invoices[UK_TENANT]) == 1  # every attempt found or replayed the one invoice
+    assert len(books.invoices(UK_TENANT)) == 1  # every attempt found or replayed the one invoice
     monkeypatch.setattr(bot.container.links, "link", real_link)
     await click(bot, "export_retry", job_id)
     await final_update(bot, job_id, "exported")
-    assert len(books.invoices[UK_TENANT]) == 1
+    assert len(books.invoices(UK_TENANT)) == 1
     [posted] = (await job(bot, job_id))["notices"]
     resolved = await bot.slack.wait_for("chat.update", lambda c: c["ts"] == posted["ts"]
                                         and "since retried" in text_of(c), timeout=10)
@@ -114,7 +114,7 @@ async def test_an_export_left_exporting_with_nothing_running_it_is_picked_up(bot
     await bot.storage.export_jobs.update_one({"_id": job_id}, {"$set": stuck})
     await click(bot, "export_retry", job_id)  # Retry works at once: nothing is running it
     await final_update(bot, job_id, "exported")
-    assert len(books.invoices[UK_TENANT]) == 1
+    assert len(books.invoices(UK_TENANT)) == 1
 
 
 async def test_the_sweep_restarts_an_approved_export_whose_job_was_never_enqueued(bot, xero):
@@ -125,7 +125,7 @@ async def test_the_sweep_restarts_an_approved_export_whose_job_was_never_enqueue
         "state": "approved", "approved_by": "U0APPROVER", "tenant_id": UK_TENANT, "tenant_name": "Demo Company (UK)"}})
     await bot.container.exports.sweep()  # every process runs it each lease period
     await final_update(bot, job_id, "exported")
-    assert len(books.invoices[UK_TENANT]) == 1
+    assert len(books.invoices(UK_TENANT)) == 1
 
 
 async def test_rate_limit_waits_retry_after_and_the_job_still_exports_once(bot, xero):
@@ -138,7 +138,7 @@ async def test_rate_limit_waits_retry_after_and_the_job_still_exports_once(bot, 
     assert 7.0 <= slept < 8.0  # Xero's Retry-After, spread by up to a second
     first, second = keys(books)
     assert first == second  # the retry of one call carries the same Idempotency-Key
-    assert len(books.invoices[UK_TENANT]) == 1
+    assert len(books.invoices(UK_TENANT)) == 1
 
 
 async def test_retries_exhausted_fail_loudly_and_the_retry_keeps_the_same_key(bot, xero):
@@ -151,15 +151,15 @@ async def test_retries_exhausted_fail_loudly_and_the_retry_keeps_the_same_key(bo
     await click(bot, "export_retry", job_id)
     await final_update(bot, job_id, "exported")
     assert len(set(keys(books))) == 1  # Xero may have made it: the same key lets Xero answer with that one
-    assert len(books.invoices[UK_TENANT]) == 1
+    assert len(books.invoices(UK_TENANT)) == 1
 
 
 async def test_a_currency_dropped_in_xero_after_the_check_fails_the_export_before_anything_is_created(bot, xero):
     books = await prepare(bot, xero, invoices=[invoice(currency="USD")])
-    books.currencies[UK_TENANT].append("USD")
+    books.add_currency(UK_TENANT, "USD")
     _, approval = await request(bot)
     assert "ready" in text_of(approval)
-    books.currencies[UK_TENANT].remove("USD")  # meanwhile, in Xero; and the cached copy has expired
+    books.remove_currency(UK_TENANT, "USD")  # meanwhile, in Xero; and the cached copy has expired
     await bot.container.exports.reference.forget("T0TEST", UK_TENANT)
     job_id = job_id_of(approval)
     await click(bot, "export_approve", job_id)
@@ -169,7 +169,7 @@ async def test_a_currency_dropped_in_xero_after_the_check_fails_the_export_befor
     assert "does not use USD" in said and "Add USD in Xero" in said and "EUR, GBP" in said
     assert "Xero said" not in said  # those are our words, not Xero's
     assert books.sent("PUT", "Invoices") == [] and books.sent("PUT", "Contacts") == []
-    books.currencies[UK_TENANT].append("USD")
+    books.add_currency(UK_TENANT, "USD")
     await click(bot, "export_retry", job_id)
     await final_update(bot, job_id, "exported")
     assert keys(books) == [keys(books)[0]] and keys(books)[0].endswith(":g2")  # g1 certainly created nothing
@@ -177,6 +177,7 @@ async def test_a_currency_dropped_in_xero_after_the_check_fails_the_export_befor
 
 async def test_a_currency_an_organisation_picked_on_the_message_lacks_is_refused_and_another_can_be_picked(bot, xero):
     books = await prepare(bot, xero, tenants=(UK, US), invoices=[invoice(currency="USD")])
+    books.remove_currency(UK_TENANT, "USD")
     _, approval = await request(bot)
     job_id = job_id_of(approval)
     name = await click(bot, "export_approve", job_id, state=picked(UK_TENANT))
@@ -185,7 +186,7 @@ async def test_a_currency_an_organisation_picked_on_the_message_lacks_is_refused
     assert (await job(bot, job_id))["state"] == "pending" and books.sent("PUT", "Invoices") == []
     await click(bot, "export_approve", job_id, state=picked(US_TENANT))
     await final_update(bot, job_id, "exported")
-    assert len(books.invoices[US_TENANT]) == 1 and books.invoices[UK_TENANT] == []
+    assert len(books.invoices(US_TENANT)) == 1 and books.invoices(UK_TENANT) == []
 
 
 async def test_an_expired_connection_fails_with_a_reconnect_hint(bot, xero):
@@ -217,12 +218,12 @@ async def test_only_approvers_may_retry_and_an_exported_job_is_not_retried(bot, 
     await final_update(bot, job_id, "exported")
     name = await click(bot, "export_retry", job_id)
     assert "already exported" in text_of(await bot.reply_to(name))
-    assert len(books.invoices[UK_TENANT]) == 1
+    assert len(books.invoices(UK_TENANT)) == 1
 
 
 async def test_two_jobs_of_one_invoice_for_different_organisations_create_it_once(bot, xero):
     books = await prepare(bot, xero, tenants=(UK, US))
-    books.currencies[US_TENANT].append("GBP")
+    books.add_currency(US_TENANT, "GBP")
     for _ in range(2):  # the number look-up of the check at approval (it goes on unchecked), then the export's
         books.fail_next("GET", "Invoices", 400, validation_error("Sandbox: made to fail"))
     _, first_request = await request(bot)
@@ -240,7 +241,7 @@ async def test_two_jobs_of_one_invoice_for_different_organisations_create_it_onc
     await final_update(bot, second, "exported")
     assert "asked for again" in text_of(await bot.reply_to(retried))
     assert (await job(bot, first))["state"] == "failed"
-    assert len(books.invoices[UK_TENANT]) + len(books.invoices[US_TENANT]) == 1
+    assert len(books.invoices(UK_TENANT)) + len(books.invoices(US_TENANT)) == 1
     assert len(books.sent("PUT", "Invoices")) == 1
 
 

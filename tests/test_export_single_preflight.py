@@ -14,8 +14,8 @@ from tests.support.export_flow import (
     prepare,
     request,
 )
-from tests.support.xero_books import validation_error
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
+from tests.support.xero_standin import validation_error
 
 PICKER_BLOCK = "export_pick_tenant_block"
 
@@ -54,7 +54,8 @@ async def test_the_single_approval_message_shows_the_batch_line_with_the_pre_fli
 
 async def test_a_eur_invoice_to_an_organisation_without_eur_is_flagged_and_not_exported_on_approve(bot, xero):
     books = await prepare(bot, xero, invoices=[invoice(currency="EUR")])
-    books.currencies[UK_TENANT] = ["GBP"]
+    books.remove_currency(UK_TENANT, "EUR")
+    books.remove_currency(UK_TENANT, "USD")
     _, approval = await request(bot)
     shown = text_of(approval)
     assert "EUR 1,140.00 → Demo Company (UK) — :no_entry: EUR is not enabled there (it has GBP)" in shown
@@ -70,16 +71,15 @@ async def test_a_eur_invoice_to_an_organisation_without_eur_is_flagged_and_not_e
     assert books.sent("PUT", "Invoices") == [] and books.sent("PUT", "Contacts") == []
     assert books.sent("GET", "Contacts") == []  # it never got as far as the export
 
-    books.currencies[UK_TENANT].append("EUR")  # fixed in Xero: Approve checks again with fresh data
+    books.add_currency(UK_TENANT, "EUR")  # fixed in Xero: Approve checks again with fresh data
     await click(bot, "export_approve", job_id)
     await final_update(bot, job_id, "exported")
-    assert books.sent_bodies("PUT", "Invoices")[0]["Invoices"][0]["CurrencyCode"] == "EUR"
+    assert books.bodies("PUT", "Invoices")[0]["Invoices"][0]["CurrencyCode"] == "EUR"
 
 
 async def test_an_invoice_already_in_the_organisation_says_it_will_be_linked_and_is_linked(bot, xero):
     books = await prepare(bot, xero)
-    books.invoices[UK_TENANT].append({"InvoiceID": "inv-existing", "InvoiceNumber": "INV-101", "Status": "AUTHORISED",
-                                      "Total": 1140.0, "Type": "ACCREC"})
+    existing = books.add_invoice(UK_TENANT, "INV-101", Status="AUTHORISED", Total=1140.0)
     _, approval = await request(bot)
     assert "already in Xero with this number: it will be linked, not created" in text_of(approval)
     assert "is refused until" not in text_of(approval)
@@ -87,7 +87,7 @@ async def test_an_invoice_already_in_the_organisation_says_it_will_be_linked_and
     await click(bot, "export_approve", job_id)
     done = await final_update(bot, job_id, "exported")
     assert "linked to it instead of creating another" in text_of(done)
-    assert books.sent("PUT", "Invoices") == [] and (await job(bot, job_id))["xero_invoice_id"] == "inv-existing"
+    assert books.sent("PUT", "Invoices") == [] and (await job(bot, job_id))["xero_invoice_id"] == existing
 
 
 async def test_a_total_xero_would_round_differently_shows_both_amounts_on_the_line(bot, xero):
@@ -115,7 +115,7 @@ async def test_a_zero_percent_line_goes_with_a_zero_rate_not_the_accounts_defaul
     _, approval = await request(bot)
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
-    [line] = books.sent_bodies("PUT", "Invoices")[0]["Invoices"][0]["LineItems"]
+    [line] = books.bodies("PUT", "Invoices")[0]["Invoices"][0]["LineItems"]
     assert (line["AccountCode"], line["TaxType"]) == ("200", "NONE")  # account 200's own default is 20%
 
 
@@ -135,7 +135,7 @@ async def test_the_organisation_picked_on_the_message_is_checked_there_and_the_m
     await bot.click("export_pick_tenant", "", user="U0APPROVER", channel="C0APPROVALS", extra_action={
         "type": "static_select", "action_id": "export_pick_tenant", "block_id": f"{PICKER_BLOCK}_{job_id}",
         "selected_option": {"value": US_TENANT}})
-    flagged = await redrawn(bot, job_id, "GBP is not enabled there (it has USD)")
+    flagged = await redrawn(bot, job_id, "GBP is not enabled there (it has USD, CAD)")
     [picker] = [e for b in flagged["blocks"] if b["type"] == "actions" for e in b["elements"]
                 if e["type"] == "static_select"]
     assert picker["initial_option"]["value"] == US_TENANT  # the pick stays shown
@@ -145,7 +145,7 @@ async def test_the_organisation_picked_on_the_message_is_checked_there_and_the_m
     assert "cannot go into Demo Company (US)" in await refusal(bot, name)
     await click(bot, "export_approve", job_id, state=pick(UK_TENANT))
     await final_update(bot, job_id, "exported")
-    assert len(books.invoices[UK_TENANT]) == 1 and books.invoices[US_TENANT] == []
+    assert len(books.invoices(UK_TENANT)) == 1 and books.invoices(US_TENANT) == []
 
 
 async def test_an_invoice_exported_to_a_removed_organisation_needs_an_admins_choice(bot, xero):
@@ -167,7 +167,7 @@ async def test_an_invoice_exported_to_a_removed_organisation_needs_an_admins_cho
     assert (await job(bot, job_id))["allow_duplicate"]
     await click(bot, "export_approve", job_id)
     await final_update(bot, job_id, "exported")
-    assert len(books.invoices[UK_TENANT]) == 1
+    assert len(books.invoices(UK_TENANT)) == 1
 
 
 async def test_routing_changed_meanwhile_is_checked_again_for_the_new_organisation(bot, xero):
@@ -207,4 +207,4 @@ async def test_the_single_path_makes_few_xero_calls_and_reads_reference_data_onc
         "GET Invoices",  # INV-102 requested: reference data from the copy kept for 10 minutes
         "GET Invoices", "PUT Invoices",  # approved: the client is linked now
     ]
-    assert json.loads(books.calls[-1][3])["Invoices"][0]["InvoiceNumber"] == "INV-102"
+    assert json.loads(books.calls[-1].body)["Invoices"][0]["InvoiceNumber"] == "INV-102"

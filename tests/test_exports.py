@@ -51,7 +51,7 @@ async def test_export_asks_for_approval_and_creates_the_invoice_in_xero_when_app
 
     # reference data from the request's cache: the number look-up, the contact, the invoice
     assert called(books)[4:] == ["GET Invoices", "GET Contacts", "PUT Contacts", "PUT Invoices"]
-    [sent] = books.sent_bodies("PUT", "Invoices")
+    [sent] = books.bodies("PUT", "Invoices")
     [xero_invoice] = sent["Invoices"]
     assert xero_invoice["Type"] == "ACCREC" and xero_invoice["InvoiceNumber"] == "INV-101"
     assert xero_invoice["Reference"] == "March work" and xero_invoice["CurrencyCode"] == "GBP"
@@ -61,20 +61,22 @@ async def test_export_asks_for_approval_and_creates_the_invoice_in_xero_when_app
     assert design == {"Description": "Design — Sprint 4", "Quantity": 10.0, "UnitAmount": 100.0, "DiscountRate": 10.0,
                       "AccountCode": "200", "TaxType": "OUTPUT2"}
     assert "DiscountRate" not in hosting and hosting["UnitAmount"] == 50.0
-    [contact] = books.contacts[UK_TENANT]
+    [contact] = books.contacts(UK_TENANT)
     assert xero_invoice["Contact"] == {"ContactID": contact["ContactID"]}
     assert contact["Name"] == "Acme Ltd" and contact["TaxNumber"] == "GB123456789"
     assert contact["Addresses"] == [{"AddressType": "STREET", "AddressLine1": "1 High Street", "City": "London",
                                      "PostalCode": "N1 1AA", "Country": "GB"}]
 
-    invoice_id = books.invoices[UK_TENANT][0]["InvoiceID"]
+    invoice_id = books.invoices(UK_TENANT)[0]["InvoiceID"]
     assert f"InvoiceID={invoice_id}" in text_of(done)
     links = {doc["kind"]: doc async for doc in bot.storage.links.find({})}
     assert links["invoice"]["xero_id"] == invoice_id and links["invoice"]["forecast_id"] == "101"
     assert links["invoice"]["xero_number"] == "INV-101" and links["invoice"]["tenant_id"] == UK_TENANT
     assert links["client"]["xero_id"] == contact["ContactID"] and links["client"]["forecast_id"] == "7"
     told = await requester_dm(bot, "U0MEMBER", invoice_id)  # a DM: Slack keeps it, unlike an ephemeral
-    assert f"archives/C0APPROVALS/p{stored['approval_ts']}" in text_of(told)  # links to the approval message
+    [permalink] = [c.response["permalink"] for c in bot.slack.called("chat.getPermalink")
+                   if c["channel"] == "C0APPROVALS" and c["message_ts"] == stored["approval_ts"]]
+    assert permalink in text_of(told)  # links to the approval message
 
 
 async def test_every_transition_is_recorded_with_who_and_when(bot, xero):
@@ -95,7 +97,8 @@ async def test_idempotency_key_is_derived_from_tenant_invoice_and_generation(bot
     _, approval = await request(bot)
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
-    [(_, _, headers, _)] = books.sent("PUT", "Invoices")
+    [call] = books.sent("PUT", "Invoices")
+    headers = call.headers
     key = headers["Idempotency-Key"]
     assert UK_TENANT in key and "inv101" in key and key.endswith(":g1") and len(key) <= 128
 
@@ -104,11 +107,11 @@ async def test_settings_choose_status_account_and_tax_type(bot, xero):
     zero_rated = invoice(entries=[{**entry, "tax": 0} for entry in INVOICE["entries"]])  # NONE is a 0% rate
     books = await prepare(bot, xero, invoices=[zero_rated], settings={
         "export_status": "AUTHORISED", "account_code": "4000", "tax_type": "NONE"})
-    books.accounts[UK_TENANT].append({"Code": "4000", "Name": "Consulting", "Type": "REVENUE", "Status": "ACTIVE"})
+    books.add_account(UK_TENANT, "4000", "Consulting")
     _, approval = await request(bot)
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
-    [sent] = books.sent_bodies("PUT", "Invoices")
+    [sent] = books.bodies("PUT", "Invoices")
     assert sent["Invoices"][0]["Status"] == "AUTHORISED"
     assert {(li["AccountCode"], li["TaxType"]) for li in sent["Invoices"][0]["LineItems"]} == {("4000", "NONE")}
     assert len(books.sent("GET", "Accounts")) == 1  # read once, when it was requested (the export used that copy)
@@ -116,24 +119,25 @@ async def test_settings_choose_status_account_and_tax_type(bot, xero):
 
 async def test_an_existing_contact_with_the_same_name_is_used_not_created(bot, xero):
     books = await prepare(bot, xero)
-    books.contacts[UK_TENANT].append({"ContactID": "c-existing", "Name": "Acme Ltd", "ContactStatus": "ACTIVE"})
+    existing = books.add_contact(UK_TENANT, "Acme Ltd")
     _, approval = await request(bot)
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
     assert books.sent("PUT", "Contacts") == []
-    assert books.sent_bodies("PUT", "Invoices")[0]["Invoices"][0]["Contact"] == {"ContactID": "c-existing"}
+    assert books.bodies("PUT", "Invoices")[0]["Invoices"][0]["Contact"] == {"ContactID": existing}
     link = await bot.storage.links.find_one({"kind": "client"})
-    assert link["xero_id"] == "c-existing"
+    assert link["xero_id"] == existing
 
 
 async def test_a_linked_client_uses_its_linked_contact_without_searching(bot, xero):
     books = await prepare(bot, xero)
-    await bot.container.links.link("T0TEST", "client", 7, UK_TENANT, xero_id="c-linked")
+    linked = books.add_contact(UK_TENANT, "Acme Trading")  # named otherwise: found by its id, not its name
+    await bot.container.links.link("T0TEST", "client", 7, UK_TENANT, xero_id=linked)
     _, approval = await request(bot)
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
     assert books.sent("GET", "Contacts") == [] and books.sent("PUT", "Contacts") == []
-    assert books.sent_bodies("PUT", "Invoices")[0]["Invoices"][0]["Contact"] == {"ContactID": "c-linked"}
+    assert books.bodies("PUT", "Invoices")[0]["Invoices"][0]["Contact"] == {"ContactID": linked}
 
 
 async def test_an_invoice_already_waiting_for_approval_is_not_requested_twice(bot, xero):

@@ -8,10 +8,10 @@ import aiohttp
 
 from services.xero.client import TenantAuth, XeroClient
 from tests.support.export_flow import click, final_update, job_id_of, prepare, request
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import XERO_API, start_harness, stop_harness
-from tests.support.xero_books import validation_error
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US
+from tests.support.xero_standin import validation_error
 
 
 def text(view: dict) -> str:

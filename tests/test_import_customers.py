@@ -11,8 +11,18 @@ from aioresponses import CallbackResult
 from bot.blocks import imports as blocks
 from tests.contracts import validate_xero_accounting_request
 from tests.support.harness import FORECAST_API
+from tests.support.import_flow import (
+    FORECAST_KEY,
+    contact,
+    forecast_calls,
+    listings,
+    open_import,
+    refuse_tenant,
+    set_forecast_key,
+    xero_holding,
+)
 from tests.support.xero_identity import UK, UK_TENANT, US_TENANT, connect_organisations
-from tests.support.xero_lists import FORECAST_KEY, FakeXeroLists, contact, forecast_calls, open_import, set_forecast_key
+from tests.support.xero_standin import XeroStandIn
 
 ACME = contact(1, "Acme Ltd", tenant="uk", TaxNumber="GB123456789", Addresses=[
     {"AddressType": "POBOX", "AddressLine1": "PO Box 9", "City": "Nowhere"},
@@ -23,10 +33,10 @@ BETA = contact(2, "Beta GmbH", tenant="uk")
 GLOBEX = contact(1, "Globex Inc", tenant="us")
 
 
-async def ready(bot, xero, *, uk=(ACME, BETA), us=(GLOBEX,), tenants=None) -> FakeXeroLists:
+async def ready(bot, xero, *, uk=(ACME, BETA), us=(GLOBEX,), tenants=None) -> XeroStandIn:
     await connect_organisations(bot, xero, **({"tenants": tenants} if tenants else {}))
     await set_forecast_key(bot)
-    return FakeXeroLists(contacts={UK_TENANT: list(uk), US_TENANT: list(us)}).install(xero)
+    return xero_holding(xero, uk_contacts=uk, us_contacts=us)
 
 
 def in_seconds(seconds: float) -> datetime:
@@ -98,7 +108,7 @@ async def test_modal_opens_loading_then_shows_every_organisation(bot, xero):
     opened, view = await open_import(bot, "import customers")
     assert opened["trigger_id"].startswith("trigger-")
     assert "Loading" in json.dumps(opened["view"]) and "submit" not in opened["view"]
-    assert view["id"] == "V00001"  # the id views.open returned
+    assert view["id"] == opened.response["view"]["id"]  # the id views.open returned
     text = json.dumps(view["blocks"])
     assert "Demo Company (UK)*: 2 customers" in text and "Demo Company (US)*: 1 customer" in text
     element = next(b for b in view["blocks"] if b.get("block_id") == blocks.CUSTOMERS_BLOCK)["element"]
@@ -123,7 +133,7 @@ async def test_a_thousand_customers_are_paged_and_the_views_stay_within_slacks_l
     many = [contact(n, tenant="uk") for n in range(1000)]
     fake = await ready(bot, xero, uk=many)
     _, view = await open_import(bot, "import customers")
-    uk_pages = [s for s in fake.requests_to("Contacts") if s.tenant == UK_TENANT]
+    uk_pages = [s for s in fake.sent("GET", "Contacts") if s.tenant == UK_TENANT]
     assert len(uk_pages) == 11  # ten full pages, then a short (empty) one
     assert "1,000 customers" in json.dumps(view["blocks"]) and len(view["blocks"]) <= 100
     answer = await bot.suggest(blocks.CUSTOMERS_ACTION, "", view=view)
@@ -136,12 +146,13 @@ async def test_a_thousand_customers_are_paged_and_the_views_stay_within_slacks_l
 async def test_second_listing_asks_only_for_changes_and_still_shows_unchanged_customers(bot, xero):
     fake = await ready(bot, xero)
     await open_import(bot, "import customers")
-    assert all(s.if_modified_since is None for s in fake.sent)
-    fake.changed_contacts = {UK_TENANT: [{**BETA, "Name": "Beta AG"}, contact(3, "Gamma Co", tenant="uk")]}
-    fake.sent.clear()
+    assert all(s.if_modified_since is None for s in listings(fake))
+    fake.change(UK_TENANT, {**BETA, "Name": "Beta AG"})
+    fake.change(UK_TENANT, contact(3, "Gamma Co", tenant="uk"))
+    fake.calls.clear()
     bot.slack.calls.clear()
     _, view = await open_import(bot, "import customers")
-    assert fake.sent and all(s.if_modified_since for s in fake.sent)
+    assert listings(fake) and all(s.if_modified_since for s in listings(fake))
     names = [o["text"]["text"] for g in (await bot.suggest(blocks.CUSTOMERS_ACTION, "", view=view))["option_groups"]
              for o in g["options"]]
     assert names == ["Acme Ltd", "Beta AG", "Gamma Co", "Globex Inc"]
@@ -156,14 +167,14 @@ async def test_organisations_are_read_at_the_same_time(bot, xero):
         other = US_TENANT if sent.tenant == UK_TENANT else UK_TENANT
         await asyncio.wait_for(arrived[other].wait(), 2)  # read one after the other, this times out
 
-    fake.on_request = wait_for_the_other
+    fake.before = wait_for_the_other
     _, view = await open_import(bot, "import customers")
     assert "unavailable" not in json.dumps(view["blocks"])
 
 
 async def test_a_revoked_organisation_is_marked_unavailable_and_the_others_still_show(bot, xero):
     fake = await ready(bot, xero)
-    fake.failures[US_TENANT] = 403
+    refuse_tenant(fake, US_TENANT, 403)
     _, view = await open_import(bot, "import customers")
     text = json.dumps(view["blocks"])
     assert "Demo Company (US)* is unavailable" in text and "/xero connect" in text
@@ -174,13 +185,13 @@ async def test_a_revoked_organisation_is_marked_unavailable_and_the_others_still
 
 async def test_an_organisation_failing_after_retries_is_marked_unavailable(bot, xero):
     fake = await ready(bot, xero)  # the harness's Xero client records its waits instead of waiting
-    fake.failures[UK_TENANT] = 503
+    refuse_tenant(fake, UK_TENANT, 503)
     _, view = await open_import(bot, "import customers")
     text = json.dumps(view["blocks"])
     assert "Demo Company (UK)* is unavailable" in text and "gave up after 4 attempts" in text
     assert "Demo Company (US)*: 1 customer" in text
     assert len(bot.xero_sleeps) == 3
-    assert len([s for s in fake.sent if s.tenant == UK_TENANT]) == 4
+    assert len([s for s in fake.calls if s.tenant == UK_TENANT]) == 4
 
 
 async def test_requests_to_xero_match_the_official_accounting_spec(bot, xero):
@@ -188,8 +199,8 @@ async def test_requests_to_xero_match_the_official_accounting_spec(bot, xero):
     await open_import(bot, "import customers")
     bot.slack.calls.clear()
     await open_import(bot, "import customers")  # the second one sends If-Modified-Since
-    assert any(s.if_modified_since for s in fake.sent)
-    for sent in fake.sent:
+    assert any(s.if_modified_since for s in listings(fake))
+    for sent in listings(fake):
         validate_xero_accounting_request("GET", sent.url, sent.headers)
 
 

@@ -11,8 +11,17 @@ from aioresponses import CallbackResult
 from bot.blocks import imports as blocks
 from tests.contracts import validate_xero_accounting_request
 from tests.support.harness import FORECAST_API
+from tests.support.import_flow import (
+    forecast_calls,
+    listings,
+    open_import,
+    purchase_order,
+    refuse_tenant,
+    set_forecast_key,
+    xero_holding,
+)
 from tests.support.xero_identity import UK_TENANT, US_TENANT, connect_organisations
-from tests.support.xero_lists import FakeXeroLists, forecast_calls, open_import, purchase_order, set_forecast_key
+from tests.support.xero_standin import XeroStandIn
 
 LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)
 UK_OLD = purchase_order(1, tenant="uk", day=3, supplier="Paper Co", total=120.5)
@@ -25,11 +34,11 @@ CATEGORIES = [{"id": 3, "name": "Archived", "disabled": True}, {"id": 5, "name":
               {"id": 6, "name": "Travel"}]
 
 
-async def ready(bot, xero, *, uk=(UK_OLD, UK_NEW, UK_DRAFT), us=(US_MID,), projects=PROJECTS) -> FakeXeroLists:
+async def ready(bot, xero, *, uk=(UK_OLD, UK_NEW, UK_DRAFT), us=(US_MID,), projects=PROJECTS) -> XeroStandIn:
     await connect_organisations(bot, xero)
     await set_forecast_key(bot)
     xero.get(FORECAST_API + "/projects", payload=list(projects), repeat=True)
-    return FakeXeroLists(orders={UK_TENANT: list(uk), US_TENANT: list(us)}).install(xero)
+    return xero_holding(xero, uk_orders=uk, us_orders=us)
 
 
 def forecast_for_import(xero, *, project=PROJECTS[0], project_status=200, created=None) -> list[dict]:
@@ -102,16 +111,17 @@ async def test_default_status_filter_is_approved_and_billed_and_projects_come_fr
 async def test_changing_the_status_filter_redraws_the_modal_from_the_cache(bot, xero):
     fake = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
-    xero_calls = len(fake.sent)
+    xero_calls = len(fake.calls)
+    shown = bot.slack.view_hash(view["id"])  # the hash Slack sends with the action
     await bot.view_action(view, {"type": "multi_static_select", "action_id": blocks.PO_STATUS_ACTION,
                                  "selected_options": [{"value": "DRAFT"}]},
                           values=choose(12))
     redraw = await bot.slack.wait_for("views.update", lambda c: "PO-0003" in json.dumps(c["view"]))
-    assert redraw["view_id"] == view["id"] and redraw["hash"] == "h"
+    assert redraw["view_id"] == view["id"] and redraw["hash"] == shown and redraw.response["ok"]
     assert picker_values(redraw["view"]) == [blocks.pair_value(UK_TENANT, UK_DRAFT["PurchaseOrderID"])]
     project = next(b for b in redraw["view"]["blocks"] if b.get("block_id") == blocks.PO_PROJECT_BLOCK)
     assert project["element"]["initial_option"]["value"] == "12"  # the pick survives the redraw
-    assert len(fake.sent) == xero_calls  # no new call to Xero
+    assert len(fake.calls) == xero_calls  # no new call to Xero
 
 
 async def test_many_purchase_orders_keep_the_modal_within_slacks_limits(bot, xero):
@@ -125,7 +135,7 @@ async def test_many_purchase_orders_keep_the_modal_within_slacks_limits(bot, xer
 
 async def test_an_unavailable_organisation_says_why_and_the_others_still_show(bot, xero):
     fake = await ready(bot, xero)
-    fake.failures[UK_TENANT] = 401
+    refuse_tenant(fake, UK_TENANT, 401)
     _, view = await open_import(bot, "import purchase-orders")
     text = json.dumps(view["blocks"])
     assert "Demo Company (UK)* is unavailable" in text and "no longer authorised" in text
@@ -135,14 +145,14 @@ async def test_an_unavailable_organisation_says_why_and_the_others_still_show(bo
 async def test_second_listing_sends_if_modified_since_and_keeps_unchanged_orders(bot, xero):
     fake = await ready(bot, xero)
     await open_import(bot, "import purchase-orders")
-    fake.changed_orders = {US_TENANT: [{**US_MID, "Status": "BILLED"}]}
-    fake.sent.clear()
+    fake.change(US_TENANT, {**US_MID, "Status": "BILLED"})
+    fake.calls.clear()
     bot.slack.calls.clear()
     _, view = await open_import(bot, "import purchase-orders")
-    assert len(fake.sent) == 2 and all(s.if_modified_since for s in fake.sent)
+    assert len(listings(fake)) == 2 and all(s.if_modified_since for s in listings(fake))
     assert len(picker_values(view)) == 3
     assert "Steel Inc · 2026-01-11 · USD 99.00 · Billed" in json.dumps(view["blocks"], ensure_ascii=False)
-    for sent in fake.sent:
+    for sent in listings(fake):
         validate_xero_accounting_request("GET", sent.url, sent.headers)
 
 
@@ -262,7 +272,7 @@ async def test_without_a_forecast_key_the_admin_is_told_to_set_it(bot, xero):
 async def test_forecast_failing_to_list_projects_says_so_in_the_modal(bot, xero):
     await connect_organisations(bot, xero)
     await set_forecast_key(bot)
-    FakeXeroLists(orders={UK_TENANT: [UK_OLD]}).install(xero)
+    xero_holding(xero, uk_orders=[UK_OLD])
     xero.get(FORECAST_API + "/projects", status=401, payload={"status": 401, "message": "Bad key"})
     _, view = await open_import(bot, "import purchase-orders")
     assert "Could not read the Forecast projects" in json.dumps(view["blocks"]) and "submit" not in view

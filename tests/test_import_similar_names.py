@@ -7,9 +7,9 @@ import json
 import pytest
 
 from services.customer_import import similar_name_key
-from tests.support.fake_slack import TEAM_ID
+from tests.support.import_flow import contact, open_import
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK_TENANT
-from tests.support.xero_lists import contact, open_import
 from tests.test_import_customers import forecast_clients, pick, ready, submit_and_wait
 
 STARK_LTD = contact(1, "Stark Industries Ltd", tenant="uk")

@@ -15,8 +15,8 @@ from bot.blocks import imports as import_blocks
 from bot.blocks import requests as request_blocks
 from bot.blocks.connections import REMOVE_CALLBACK_ID
 from bot.slack_request import MAX_BODY_BYTES
-from tests.support.fake_slack import TEAM_ID
 from tests.support.signing import command_body, payload_body, signed_headers
+from tests.support.slack_standin import TEAM_ID
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -7,26 +7,16 @@ import json
 from decimal import Decimal
 
 import pytest
-from aioresponses import CallbackResult
 
 from services.po_import import CurrencyRefused, cost_in
-from tests.support.harness import FORECAST_API, XERO_API
-from tests.support.xero_identity import UK_TENANT, US_TENANT
-from tests.support.xero_lists import open_import, purchase_order
+from tests.support.harness import FORECAST_API
+from tests.support.import_flow import open_import, purchase_order
+from tests.support.xero_identity import US_TENANT
 from tests.test_import_purchase_orders import choose, forecast_for_import, ready, submit_and_wait
 
 UK_IN_USD = {**purchase_order(8, tenant="uk", supplier="Stark Industries", total=1080, currency="USD"),
              "CurrencyRate": 1.25}
 US_IN_USD = {**purchase_order(9, tenant="us", supplier="Steel Inc", total=1080, currency="USD"), "CurrencyRate": 1.0}
-BASES = {UK_TENANT: "GBP", US_TENANT: "USD"}
-
-
-def xero_organisations(xero) -> None:
-    def answer(url, **kwargs):
-        tenant = kwargs["headers"]["xero-tenant-id"]
-        return CallbackResult(payload={"Organisations": [{"Name": tenant, "BaseCurrency": BASES[tenant]}]})
-
-    xero.get(f"{XERO_API}/api.xro/2.0/Organisation", callback=answer, repeat=True)
 
 
 def test_xeros_rate_is_foreign_units_per_base_unit():
@@ -40,7 +30,6 @@ def test_xeros_rate_is_foreign_units_per_base_unit():
 
 async def test_an_order_in_a_foreign_currency_is_converted_with_the_rate_xero_used(bot, xero):
     await ready(bot, xero, uk=(UK_IN_USD,), us=())
-    xero_organisations(xero)
     _, view = await open_import(bot, "import purchase-orders")
     bodies = forecast_for_import(xero)
     answer = await submit_and_wait(bot, view, choose(11, UK_IN_USD))
@@ -52,7 +41,6 @@ async def test_an_order_in_a_foreign_currency_is_converted_with_the_rate_xero_us
 
 async def test_an_order_xero_cannot_convert_to_forecasts_currency_is_refused_with_the_reason(bot, xero):
     await ready(bot, xero, uk=(), us=(US_IN_USD,))
-    xero_organisations(xero)
     _, view = await open_import(bot, "import purchase-orders")
     bodies = forecast_for_import(xero)
     answer = await submit_and_wait(bot, view, choose(11, US_IN_USD, tenant=US_TENANT))

@@ -15,8 +15,8 @@ from sandbox.xero.keys import WEBHOOKS
 from sandbox.xero.webhooks import payload
 from tests.contracts import require_contracts, validate_xero_webhook_payload
 from tests.support.sandbox_stack import start_sandbox_stack, stop_sandbox_stack
+from tests.support.sync_flow import delivery, event
 from tests.support.xero_identity import UK_TENANT
-from tests.support.xero_sync_books import delivery, event
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from services.workspace_settings import SettingsChanges
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API
+from tests.support.slack_standin import TEAM_ID
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +126,7 @@ async def test_an_approver_user_group_can_be_chosen_and_cleared(bot):
     bot.slack.usergroups["S0FINANCE"] = ["U0MEMBER"]
     view = await open_modal(bot)
     options = block(view, "approver_usergroup")["element"]["options"]
-    assert [o["value"] for o in options] == ["none", "S0FINANCE"]
+    assert [o["value"] for o in options] == ["none", "S0APPROVERS", "S0FINANCE"]  # the sandbox's, and this one
     group = {"type": "static_select", "selected_option": {"value": "S0FINANCE"}}
     await bot.submit(view, values=form(approver_usergroup=group))
     await bot.slack.wait_for("chat.postEphemeral")

@@ -9,8 +9,8 @@ import pytest
 
 from services.workspace_settings import SettingsChanges
 from tests.support.export_flow import INVOICE, click, final_update, invoice, job_id_of, prepare, request
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API, start_harness, stop_harness
+from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
 
 ACCOUNT, TAX = f"account_code|{UK_TENANT}", f"tax_type|{UK_TENANT}"
@@ -58,14 +58,12 @@ def values_of(view: dict, block_id: str) -> list[str]:
 
 async def test_each_organisation_gets_pickers_filled_from_its_own_accounts_and_tax_rates(bot, xero):
     books = await prepare(bot, xero, tenants=(UK, US))
-    books.accounts[UK_TENANT] += [
-        {"Code": "4000", "Name": "Consulting", "Type": "REVENUE", "Class": "REVENUE", "Status": "ACTIVE"},
-        {"Code": "4100", "Name": "Old sales", "Type": "REVENUE", "Class": "REVENUE", "Status": "ARCHIVED"},
-        {"Code": "400", "Name": "Advertising", "Type": "EXPENSE", "Class": "EXPENSE", "Status": "ACTIVE"}]
-    view = await filled_modal(bot)
-    assert values_of(view, ACCOUNT) == ["default", "200", "4000"]  # active revenue accounts only
+    books.add_account(UK_TENANT, "4000", "Consulting")
+    books.add_account(UK_TENANT, "4100", "Old sales", Status="ARCHIVED")
+    view = await filled_modal(bot)  # besides, each demo organisation has expense accounts 400 and 429
+    assert values_of(view, ACCOUNT) == ["default", "200", "260", "270", "4000"]  # active revenue accounts only
     assert values_of(view, TAX) == ["default", "OUTPUT2", "NONE"]  # active rates that apply to sales
-    assert values_of(view, f"account_code|{US_TENANT}") == ["default", "200"]
+    assert values_of(view, f"account_code|{US_TENANT}") == ["default", "200", "260", "270"]
     labels = json.dumps(block(view, TAX))
     assert "20% (VAT on Income) (20%)" in labels and "VAT on Expenses" not in labels
     assert block(view, ACCOUNT)["optional"] is False
@@ -74,7 +72,7 @@ async def test_each_organisation_gets_pickers_filled_from_its_own_accounts_and_t
 async def test_choices_are_stored_per_organisation_and_used_by_the_export(bot, xero):
     zero_rated = invoice(entries=[{**entry, "tax": 0} for entry in INVOICE["entries"]])  # NONE is a 0% rate
     books = await prepare(bot, xero, tenants=(UK,), invoices=[zero_rated])
-    books.accounts[UK_TENANT].append({"Code": "4000", "Name": "Consulting", "Type": "REVENUE", "Status": "ACTIVE"})
+    books.add_account(UK_TENANT, "4000", "Consulting")
     view = await filled_modal(bot)
     response = await bot.submit(view, values=form(**{ACCOUNT: picked("4000"), TAX: picked("NONE")}))
     assert "errors" not in await response.text()
@@ -88,7 +86,7 @@ async def test_choices_are_stored_per_organisation_and_used_by_the_export(bot, x
     _, approval = await request(bot)
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
-    [sent] = books.sent_bodies("PUT", "Invoices")
+    [sent] = books.bodies("PUT", "Invoices")
     assert {(li["AccountCode"], li["TaxType"]) for li in sent["Invoices"][0]["LineItems"]} == {("4000", "NONE")}
 
 
@@ -180,7 +178,7 @@ async def test_the_bot_itself_cannot_be_an_approver(bot, xero):
 
 async def test_a_form_opened_by_another_bot_process_is_checked_with_xero_on_save(bot, xero):
     books = await prepare(bot, xero, tenants=(UK,))
-    books.accounts[UK_TENANT].append({"Code": "4000", "Name": "Consulting", "Type": "REVENUE", "Status": "ACTIVE"})
+    books.add_account(UK_TENANT, "4000", "Consulting")
     view = await filled_modal(bot)
     await bot.storage.xero_reference.delete_many({})  # as if no process had read the organisation yet
     response = await bot.submit(view, values=form(**{ACCOUNT: picked("4000"), TAX: picked("OUTPUT2")}))

@@ -7,14 +7,14 @@ import logging
 import pytest
 
 from bot.slack_gateway import SlackGateway, SlackRefused, SlackUnavailable, build_client
-from tests.support.fake_slack import BOT_TOKEN, FakeSlack
+from tests.support.slack_standin import BOT_TOKEN, SlackStandIn
 
 
 @pytest.fixture
 async def slack():
-    fake = await FakeSlack().start()
-    yield fake
-    await fake.close()
+    standin = await SlackStandIn().start()
+    yield standin
+    await standin.close()
 
 
 @pytest.fixture
@@ -43,10 +43,11 @@ async def test_a_refusal_for_good_is_told_apart_from_one_worth_retrying_and_logg
 
 
 async def test_a_modal_changed_meanwhile_is_not_an_error(slack, gateway):
-    slack.fail_next("views.update", "hash_conflict")
-    assert await gateway.update_modal("V1", {"type": "modal"}, hash="old") is None
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Import"}, "blocks": []}
+    view_id = slack.state.open_view("U0ADMIN", modal)["view"]["id"]
+    assert await gateway.update_modal(view_id, modal, hash="old") is None  # Slack's hash_conflict
     assert slack.called("views.update")[0]["hash"] == "old"
-    assert (await gateway.update_modal("V1", {"type": "modal"}))["id"] == "V1"
+    assert (await gateway.update_modal(view_id, modal))["id"] == view_id
 
 
 async def test_notify_user_falls_back_to_a_dm_when_the_ephemeral_cannot_be_posted(slack, gateway):

@@ -16,17 +16,11 @@ from services.workspace_settings import SettingsChanges
 from services.xero_sync import SYNC_JOB
 from tests.contracts import require_contracts, validate_xero_accounting_request
 from tests.support.export_flow import CLIENT, FORECAST_KEY, click, final_update, invoice, job_id_of, request
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API, start_harness, stop_harness
+from tests.support.slack_standin import TEAM_ID
+from tests.support.sync_flow import WEBHOOK_KEY, ForecastPayments, delivery, event, post_webhook
 from tests.support.xero_identity import UK, UK_TENANT, US_TENANT, connect_organisations
-from tests.support.xero_sync_books import (
-    WEBHOOK_KEY,
-    ForecastPayments,
-    SyncBooks,
-    delivery,
-    event,
-    post_webhook,
-)
+from tests.support.xero_standin import connected_books
 
 
 @pytest.fixture
@@ -43,13 +37,13 @@ async def export_invoice(bot, xero, *, integer_amounts: bool = False):
         forecast_api_key=FORECAST_KEY, approval_channel="C0APPROVALS", notify_channel="C0ALERTS"), updated_by="U0ADMIN")
     xero.get(f"{FORECAST_API}/invoices", payload=[invoice()], repeat=True)
     xero.get(f"{FORECAST_API}/clients/{CLIENT['id']}", payload=CLIENT, repeat=True)
-    books = SyncBooks().install(xero)
+    books = connected_books(xero, {"UK": UK_TENANT, "US": US_TENANT})
     forecast = ForecastPayments(invoice(), integer_amounts=integer_amounts).install(xero)
     _, approval = await request(bot)
     job_id = job_id_of(approval)
     await click(bot, "export_approve", job_id)
     await final_update(bot, job_id, "exported")
-    books.invoice(UK_TENANT)["Status"] = "AUTHORISED"
+    books.approve(UK_TENANT)
     await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(0))
     books.calls.clear()
     stored = await bot.storage.export_jobs.find_one({"_id": job_id})
@@ -169,7 +163,7 @@ async def test_a_partial_payment_then_the_rest_reach_forecast_once_each_and_slac
                for t in thread(bot, approval))
     assert dms(bot, "U0MEMBER") == []
     [invoice_gets] = books.sent("GET", "Invoices")
-    assert "IDs=" in invoice_gets[1]
+    assert "IDs=" in invoice_gets.url
 
     books.pay(UK_TENANT, "640.00", on="2026-12-03")
     await deliver(bot, invoice_event(books, when="2026-12-03T09:00:00.000"))
@@ -327,7 +321,7 @@ async def test_the_periodic_sync_catches_a_change_that_had_no_event(bot, xero):
 
     assert [p["amount"] for p in forecast.created] == [1140]
     assert "Paid 1,140.00 of GBP 1,140.00" in status_updates(bot, approval)[-1]
-    scans = [headers for method, url, headers, _ in books.calls if "/Invoices" in url and "IDs=" not in url]
+    scans = [c.headers for c in books.calls if "/Invoices" in c.url and "IDs=" not in c.url]
     assert scans and scans[0]["If-Modified-Since"].endswith("Z")
     assert await bot.container.xero_sync.enqueue_due() == 0  # just scanned: not due again
 
@@ -372,11 +366,11 @@ async def test_every_request_sync_sends_to_xero_matches_xeros_spec(bot, xero):
     await bot.container.xero_sync.enqueue_due()
     await settle(bot)
 
-    sent = {(method, url.split("/api.xro/2.0")[1].split("?")[0], "IDs=" in url) for method, url, _, _ in books.calls}
+    sent = {(c.method, c.url.split("/api.xro/2.0")[1].split("?")[0], "IDs=" in c.url) for c in books.calls}
     assert sent == {("GET", "/Invoices", True), ("GET", "/Contacts", True), ("GET", "/Invoices", False),
                     ("GET", "/Contacts", False)}
-    for method, url, headers, body in books.calls:
-        validate_xero_accounting_request(method, url, headers, body)
+    for call in books.calls:
+        validate_xero_accounting_request(call.method, call.url, call.headers, call.body)
 
 
 async def test_xero_sync_says_at_once_when_the_days_calls_are_kept_for_exports(bot, xero):

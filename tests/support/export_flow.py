@@ -6,10 +6,10 @@ import copy
 import json
 
 from services.workspace_settings import SettingsChanges
-from tests.support.fake_slack import TEAM_ID
 from tests.support.harness import FORECAST_API
-from tests.support.xero_books import XeroBooks
-from tests.support.xero_identity import UK, connect_organisations
+from tests.support.slack_standin import TEAM_ID
+from tests.support.xero_identity import UK, UK_TENANT, US_TENANT, connect_organisations
+from tests.support.xero_standin import XeroStandIn, connected_books
 
 FORECAST_KEY = "fc-key-very-secret-123"
 CLIENT = {"id": 7, "name": "Acme Ltd", "street": "1 High Street", "zip": "N1 1AA", "city": "London",
@@ -29,7 +29,7 @@ def invoice(**changes) -> dict:
 
 
 async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, settings: dict | None = None,
-                  forecast: bool = True) -> XeroBooks:
+                  forecast: bool = True) -> XeroStandIn:
     """Organisations connected, settings made, Forecast (unless `forecast=False`) and Xero answering."""
     await connect_organisations(bot, xero, tenants=tenants)
     values = {"forecast_api_key": FORECAST_KEY, "approval_channel": "C0APPROVALS", "notify_channel": "C0ALERTS",
@@ -40,7 +40,7 @@ async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, sett
         for client in clients or [CLIENT]:
             xero.get(f"{FORECAST_API}/clients/{client['id']}", payload=client, repeat=True)
         xero.get(f"{FORECAST_API}/clients", payload=list(clients or [CLIENT]), repeat=True)
-    return XeroBooks().install(xero)
+    return connected_books(xero, {"UK": UK_TENANT, "US": US_TENANT})
 
 
 async def replies(bot, name: str, count: int) -> list:
@@ -62,7 +62,17 @@ def job_id_of(approval) -> str:
 
 
 async def click(bot, action: str, job_id: str, *, user: str = "U0APPROVER", state: dict | None = None) -> str:
-    return await bot.click(action, job_id, user=user, channel="C0APPROVALS", state=state)
+    """A button of the job's approval message, clicked there (Slack sends the message along)."""
+    return await bot.click(action, job_id, user=user, channel="C0APPROVALS", state=state,
+                           message=approval_message(bot, job_id))
+
+
+def approval_message(bot, job_id: str) -> dict | None:
+    """The job's approval message as Slack keeps it (newest first), if the bot posted one."""
+    for call in reversed(bot.slack.called("chat.postMessage")):
+        if call.response.get("ok") and job_id in json.dumps(call.get("blocks")):
+            return call.response["message"]
+    return None
 
 
 async def final_update(bot, job_id: str, state: str, timeout: float = 10.0):

@@ -1,4 +1,4 @@
-"""The real aiohttp app with the real bolt app, a fake Slack Web API and a real MongoDB server."""
+"""The real aiohttp app with the real bolt app, the sandbox's Slack Web API stand-in and a real MongoDB server."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from bot.container import Container, build_container
 from bot.slack_app import build_web_app
 from services.crypto import generate_key
 from services.storage import Storage
-from tests.support.fake_slack import BOT_TOKEN, TEAM_ID, FakeSlack
 from tests.support.signing import SIGNING_SECRET, command_body, payload_body, signed_headers
+from tests.support.slack_standin import BOT_TOKEN, TEAM_ID, SlackStandIn
 
 XERO_API = "https://api.xero.test"
 XERO_TOKEN_URL = "https://identity.xero.test/connect/token"
@@ -43,7 +43,7 @@ def test_settings(slack_api_url: str, **overrides) -> Settings:
 @dataclass
 class BotHarness:
     client: TestClient
-    slack: FakeSlack
+    slack: SlackStandIn
     container: Container
     storage: Storage
     xero_sleeps: list[float] = field(default_factory=list)  # what the Xero client waited, without waiting
@@ -53,7 +53,8 @@ class BotHarness:
         """Types `/xero <text>` in Slack; returns the HTTP response the bot gave Slack."""
         name = f"cmd{next(self._ids)}"
         body = command_body(text, user_id=user, team_id=TEAM_ID, channel_id=channel,
-                            response_url=self.slack.response_url(name), trigger_id=f"trigger-{name}")
+                            response_url=self.slack.response_url(name, channel=channel, user=user),
+                            trigger_id=self.slack.trigger(f"trigger-{name}", user))
         response = await self.client.post("/slack/events", data=body, headers=signed_headers(body))
         assert response.status == 200, await response.text()
         return name
@@ -107,8 +108,9 @@ class BotHarness:
             "channel": {"id": channel, "name": "general"},
             "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.0")},
             "message": message or {"ts": "1.0", "text": "", "blocks": []},
-            "trigger_id": f"trigger-{name}",
-            "response_url": self.slack.response_url(name),
+            "trigger_id": self.slack.trigger(f"trigger-{name}", user),
+            "response_url": self.slack.response_url(name, channel=channel, user=user,
+                                                    message_ts=(message or {}).get("ts")),
             "actions": [action],
         }
         if state is not None:
@@ -131,8 +133,9 @@ class BotHarness:
         """An interactive element inside an open modal (e.g. an input with dispatch_action) changed."""
         payload = {"type": "block_actions", "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
                    "container": {"type": "view", "view_id": view.get("id", "V0")},
-                   "trigger_id": "trigger-view-action",
-                   "view": {"hash": "h", **view, "state": {"values": values or {}}},
+                   "trigger_id": self.slack.trigger("trigger-view-action", user),
+                   "view": {"hash": self.slack.view_hash(view.get("id", "V0")) or "h", **view,
+                            "state": {"values": values or {}}},
                    "actions": [{"block_id": "b", "action_ts": "1700000000.2", **action}]}
         response = await self.send_payload(payload)
         assert response.status == 200, await response.text()
@@ -146,14 +149,14 @@ class BotHarness:
         payload = {
             "type": "view_submission",
             "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-            "trigger_id": "trigger-view",
+            "trigger_id": self.slack.trigger("trigger-view", user),
             "view": {**view, "id": "V0SUBMIT", "state": {"values": values or {}}},
         }
         return await self.send_payload(payload)
 
 
 async def start_harness(mongo_storage: Storage, **setting_overrides):
-    slack = await FakeSlack().start()
+    slack = await SlackStandIn().start()
     settings = test_settings(slack.api_url, **setting_overrides)
     xero_sleeps: list[float] = []
 
