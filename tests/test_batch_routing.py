@@ -3,7 +3,7 @@ meanwhile re-checks its lines, and Reject asks why and tells the requester. Sign
 
 from __future__ import annotations
 
-from tests.support.export_flow import CLIENT, prepare
+from tests.support.export_flow import CLIENT, US_TAX, prepare
 from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
 from tests.test_export_batch_flow import GLOBEX, US_TAX, batch_id_of, batch_message, batch_shows, invoices_with, text_of

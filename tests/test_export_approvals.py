@@ -6,8 +6,10 @@ import asyncio
 import json
 
 from tests.support.export_flow import (
+    US_TAX,
     click,
     final_update,
+    invoice,
     job,
     job_id_of,
     prepare,
@@ -21,7 +23,7 @@ from tests.support.xero_standin import validation_error
 
 def writes(books) -> list:
     """What was sent to Xero to create or change something (the request's pre-flight check only reads)."""
-    return [call for call in books.calls if call[0] != "GET"]
+    return [call for call in books.calls if call.method != "GET"]
 
 
 async def refusal(bot, name: str) -> str:
@@ -161,7 +163,7 @@ async def test_with_one_organisation_the_unlinked_client_goes_there_and_becomes_
 
 
 async def test_a_linked_client_goes_to_its_organisation_among_several(bot, xero):
-    books = await prepare(bot, xero, tenants=(UK, US))
+    books = await prepare(bot, xero, tenants=(UK, US), invoices=[invoice(entries=US_TAX)])
     us_contact = books.add_contact(US_TENANT, "Acme Ltd")
     await bot.container.links.link("T0TEST", "client", 7, US_TENANT, xero_id=us_contact)
     books.add_currency(US_TENANT, "GBP")

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from services.jobs import Job
-from tests.support.export_flow import CLIENT, invoice, prepare
+from tests.support.export_flow import CLIENT, US_TAX, invoice, prepare
 from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
 
@@ -16,7 +16,6 @@ def text_of(payload) -> str:
 
 GLOBEX = {**CLIENT, "id": 8, "name": "Globex Inc", "country": "US"}
 LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)
-US_TAX = [{**entry, "tax": 8.5} for entry in invoice()["entries"]]  # Demo Company (US) taxes sales at 8.5%
 
 
 def batch_id_of(message) -> str:

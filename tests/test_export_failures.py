@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.support.export_flow import (
+    US_TAX,
     click,
     final_update,
     invoice,
@@ -176,7 +177,7 @@ async def test_a_currency_dropped_in_xero_after_the_check_fails_the_export_befor
 
 
 async def test_a_currency_an_organisation_picked_on_the_message_lacks_is_refused_and_another_can_be_picked(bot, xero):
-    books = await prepare(bot, xero, tenants=(UK, US), invoices=[invoice(currency="USD")])
+    books = await prepare(bot, xero, tenants=(UK, US), invoices=[invoice(currency="USD", entries=US_TAX)])
     books.remove_currency(UK_TENANT, "USD")
     _, approval = await request(bot)
     job_id = job_id_of(approval)
@@ -222,7 +223,7 @@ async def test_only_approvers_may_retry_and_an_exported_job_is_not_retried(bot, 
 
 
 async def test_two_jobs_of_one_invoice_for_different_organisations_create_it_once(bot, xero):
-    books = await prepare(bot, xero, tenants=(UK, US))
+    books = await prepare(bot, xero, tenants=(UK, US), invoices=[invoice(entries=US_TAX)])
     books.add_currency(US_TENANT, "GBP")
     for _ in range(2):  # the number look-up of the check at approval (it goes on unchecked), then the export's
         books.fail_next("GET", "Invoices", 400, validation_error("Sandbox: made to fail"))

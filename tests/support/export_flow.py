@@ -24,6 +24,9 @@ INVOICE = {
 }
 
 
+
+US_TAX = [{**entry, "tax": 8.5} for entry in INVOICE["entries"]]  # Demo Company (US) taxes sales at 8.5%
+
 def invoice(**changes) -> dict:
     return {**copy.deepcopy(INVOICE), **changes}
 
