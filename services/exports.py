@@ -339,13 +339,10 @@ class ExportService:
             return Refused(reason="own_request", job=job)
         if job.state != PENDING:
             return Refused(reason="already_handled", job=job)
-        target = await self._target(job, chosen_tenant_id)
-        if isinstance(target, Refused):
-            return target
-        checked = await self._checked_for(job, target)
-        if checked is None:
-            return Refused(reason="already_handled", job=await self.jobs.get(team_id, job_id))
-        job = checked
+        checked = await self._checked_at_target(job, chosen_tenant_id)
+        if isinstance(checked, Refused):
+            return checked
+        target, job = checked
         if blocks_export(job.check):
             return Refused(reason="not_exportable", job=job)
         approved = await self.jobs.transition(job, APPROVED, by=user_id, approved_by=user_id,
@@ -407,6 +404,17 @@ class ExportService:
         data = json.loads(json.dumps(dict(problem.data) if problem else {}, default=str))
         return {**result, "check": check.code, "check_data": data}
 
+    async def _checked_at_target(self, job: ExportJob,
+                                 chosen_tenant_id: str | None) -> tuple[TenantChoice, ExportJob] | Refused:
+        """The job checked again in the organisation it would go to (the one chosen, else its route)."""
+        target = await self._target(job, chosen_tenant_id)
+        if isinstance(target, Refused):
+            return target
+        checked = await self._checked_for(job, target)
+        if checked is None:
+            return Refused(reason="already_handled", job=await self.jobs.get(job.team_id, job.job_id))
+        return target, checked
+
     async def _checked_for(self, job: ExportJob, target: TenantChoice) -> ExportJob | None:
         """The job with a pre-flight result for `target`, checked now unless it was found exportable there
         already. A blocking result is checked again from fresh reference data (it may have been fixed in
@@ -437,13 +445,8 @@ class ExportService:
             return job
         if job.state != PENDING or job.tenant_id:
             return Refused(reason="already_handled", job=job)
-        target = await self._target(job, tenant_id)
-        if isinstance(target, Refused):
-            return target
-        checked = await self._checked_for(job, target)
-        if checked is None:
-            return Refused(reason="already_handled", job=await self.jobs.get(team_id, job_id))
-        return Accepted(job=checked)
+        checked = await self._checked_at_target(job, tenant_id)
+        return checked if isinstance(checked, Refused) else Accepted(job=checked[1])
 
     async def allow_duplicate(self, team_id: str, job_id: str, user_id: str) -> ClickOutcome:
         """An admin chose to export again an invoice exported before to an organisation since removed."""
