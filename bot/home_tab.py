@@ -1,6 +1,6 @@
 """Publishes each person's App Home tab (views.publish), and redraws it when what it shows changes.
 
-Who to redraw: everyone who has ever opened the Home tab in the workspace, kept in MongoDB (`home_viewers`)
+Who to redraw: everyone who opened the Home tab in the workspace in the last 30 days, kept in MongoDB (`home_viewers`)
 so any process, after a restart or on another replica, redraws them all. Call `refresh(team_id)` after a change
 that everyone sees (organisations, settings, an export's state), or with `user_ids` for a few people.
 """

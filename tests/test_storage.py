@@ -182,3 +182,15 @@ def export_job(job_id: str) -> ExportJob:
     return ExportJob(job_id=job_id, team_id="T1", reference="INV-101", forecast_invoice_id=101,
                      invoice=ForecastInvoice.model_validate(INVOICE), customer=ForecastCustomer.model_validate(CLIENT),
                      requested_by="U1", requested_at=datetime.now(UTC))
+
+
+async def test_someone_who_has_not_opened_home_for_a_month_is_no_longer_redrawn(storage):
+    viewers = HomeViewerStore(storage.home_viewers)
+    now = datetime.now(UTC)
+    await viewers.opened("T1", "U0QUIET", at=now - timedelta(days=31))
+    await viewers.opened("T1", "U0LATELY", at=now - timedelta(days=29))
+    await viewers.opened("T2", "U0ELSEWHERE", at=now - timedelta(days=31))
+    assert await viewers.viewers("T1", now=now) == ["U0LATELY"]
+    assert await storage.home_viewers.count_documents({"team_id": "T1"}) == 1  # forgotten, not kept for ever
+    await viewers.opened("T1", "U0QUIET", at=now)  # opened Home again: redrawn from now on
+    assert await viewers.viewers("T1", now=now) == ["U0LATELY", "U0QUIET"]
