@@ -480,11 +480,10 @@ class ExportService:
         return Accepted(job=job)
 
     async def reject(self, team_id: str, job_id: str, user_id: str, reason: str | None) -> ClickOutcome:
-        job = await self._check_clicker(team_id, job_id, user_id)
-        if isinstance(job, Refused):
-            return job
-        if job.state != PENDING:
-            return Refused(reason="already_handled", job=job)
+        allowed = await self.can_reject(team_id, job_id, user_id)
+        if isinstance(allowed, Refused):
+            return allowed
+        job = allowed.job
         reason = " ".join((reason or "").split())[:MAX_REJECT_REASON] or None
         rejected = await self.jobs.transition(job, REJECTED, by=user_id, note=reason, rejected_by=user_id,
                                               rejected_at=self.clock(), reject_reason=reason,
