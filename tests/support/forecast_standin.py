@@ -5,12 +5,13 @@ and `{"status", "message"}` errors included, over a company held in memory: the 
 unless a test says what Forecast holds.
 
 - Setting up: `ForecastStandIn(key=...).install(mocked)`; `holding(invoices=..., clients=..., projects=...,
-  expense_categories=..., expense_items=...)` replaces those records with exactly what a test gives;
+  expense_categories=..., expense_items=...)` replaces those records with exactly what a test gives, and
+  `delete(kind, id)` removes one as someone in Forecast would;
   `use_key` makes Forecast accept another key only (the one the bot has is then refused with a 401).
 - Failures and timing: `fail_next` (the next matching call), `refuse` (any call, by a function), `before`
   (holds a call, async), `whole_payment_amounts` (Forecast keeps a payment's amount without its cents).
 - What the bot sent and what Forecast holds: `calls`, `sent(method, path)`, `bodies(method, path)`,
-  `invoice(id)`, `payments(invoice_id)`, `client(id)`, `expense_items(project_id)`.
+  `invoice(id)`, `payments(invoice_id)`, `client(id)`, `clients()`, `expense_items(project_id)`.
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ class ForecastStandIn:
             invoice.setdefault("payments", [])
         return self
 
+    def delete(self, kind: str, row_id: int) -> None:
+        """Someone deletes this record in Forecast ("projects", 12): reading it is then a 404."""
+        self.store.data[kind].remove(self._found(kind, row_id))
+
     def fail_next(self, method: str, path: str, status: int, message: str = "Failed") -> None:
         """The next `method` call to `path` ("/invoices") is answered with this Forecast error instead."""
         self.scripted.append((method, path, status, message))
@@ -113,6 +118,9 @@ class ForecastStandIn:
 
     def client(self, client_id: int) -> dict:
         return self._found("clients", client_id)
+
+    def clients(self) -> list[dict]:
+        return list(self.store.rows("clients"))
 
     def expense_items(self, project_id: int) -> list[dict]:
         return [row for row in self.store.rows("expense_items") if row["project_id"] == project_id]
