@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 from aioresponses import CallbackResult
-from multidict import CIMultiDict
 from yarl import URL
 
 from sandbox.forecast import FORECAST_STORE, ForecastStore, create_forecast_app
+from tests.support import in_process
 from tests.support.harness import FORECAST_API
 
 FORECAST_KEY = "fc-key-very-secret-123"
@@ -52,16 +51,6 @@ class Call:
     @property
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
-
-
-class _Body:
-    """A request body the sandbox's handlers read as aiohttp would give it to them."""
-
-    def __init__(self, data: bytes):
-        self._chunks = [data, b""] if data else [b""]
-
-    async def readany(self) -> bytes:
-        return self._chunks.pop(0) if self._chunks else b""
 
 
 @dataclass
@@ -163,20 +152,8 @@ class ForecastStandIn:
 
     async def _answer(self, call: Call, url: URL) -> web.Response:
         """The sandbox app's own routing, key middleware and handler, called in process."""
-        body = self._as_stored(call)
         target = str(URL.build(path=call.path, query=url.query))
-
-        def request(match_info=None) -> web.Request:
-            extra = {} if match_info is None else {"match_info": match_info}
-            return make_mocked_request(call.method, target, headers=CIMultiDict(call.headers), app=self.app,
-                                       payload=_Body(body or b""), **extra)
-
-        match = await self.app.router.resolve(request())
-        if match.http_exception is not None:
-            status = match.http_exception.status
-            return web.json_response({"status": status, "message": match.http_exception.reason}, status=status)
-        [middleware] = self.app.middlewares
-        return await middleware(request(dict(match)), match.handler)
+        return await in_process.answer(self.app, call.method, target, call.headers, self._as_stored(call))
 
     def _as_stored(self, call: Call) -> bytes | None:
         if not (self.whole_payment_amounts and call.method == "POST" and call.path.endswith("/invoice_payments")):
