@@ -8,7 +8,7 @@ sandbox/xero/app.py) over a `XeroState` holding the UK and US demo organisations
   `connect_organisations(bot, xero, tenants=(UK, US))` runs the whole consent through Slack and the callback;
   `consent(authorize_params, tenants)` is the admin allowing access on Xero's page (returns the code);
   `grant(expires_in=...)` is a token pair issued without the bot, for TokenService tests; `revoke_all` is the
-  user revoking the app at Xero.
+  user revoking the app at Xero, `disconnect(tenant)` an organisation's admin removing it there.
 - Failures: `fail_next(method, path, status, payload, exception=...)` answers the next matching call instead.
 - What the bot sent and got: `calls`, `sent(method, path)`, `token_calls()`, `revocations()`, `issued`
   (every token answer, oldest first), `connections()`.
@@ -123,6 +123,10 @@ class XeroIdentity:
         answer = {**self.state.issue_tokens(auth_event_id), "expires_in": expires_in}
         self.issued.append(answer)
         return answer
+
+    def disconnect(self, tenant: dict) -> None:
+        """The organisation's admin removed the app at Xero: its connection is gone (a DELETE finds nothing)."""
+        self.state.disconnect_tenant(tenant["tenantId"])
 
     def revoke_all(self) -> None:
         """The user revoked the app at Xero: refresh tokens answer invalid_grant, access tokens 401."""
