@@ -64,7 +64,7 @@ class Call:
 
     @property
     def path(self) -> str:
-        """"/connect/token", "/connections", "/connections/{id}"."""
+        """The path: /connect/token, /connect/revocation, /connections or /connections/{id}."""
         return URL(self.url).path
 
     @property
@@ -106,7 +106,6 @@ class XeroIdentity:
     def consent(self, authorize_params: dict[str, str], tenants: Iterable[dict] = ()) -> str:
         """The admin allows access to `tenants` on Xero's consent page; returns the code Xero redirects with.
         A tenant connected before keeps its connection id, now under the new grant (one connection per tenant)."""
-        tenants = list(tenants)
         auth_event_id = self.state.record_consent(authorize_params["scope"], [])
         for tenant in tenants:
             self._connect(tenant, auth_event_id)
