@@ -1,6 +1,5 @@
 """ForecastApi against the sandbox's Forecast (tests/support/forecast_standin.py): headers, look-ups, errors,
-models; and against raw aioresponses answers for what the stand-in does not say on the wire (paged lists,
-429 with Retry-After, an HTML error page, a timeout)."""
+retries, models; paged lists against raw aioresponses answers (the stand-in's v1 lists are plain arrays)."""
 
 from __future__ import annotations
 
@@ -171,9 +170,9 @@ async def test_forecast_message_surfaces_on_bad_requests(api, forecast):
     assert isinstance(caught.value, ForecastError)
 
 
-async def test_server_errors_are_retried_then_reported_as_unavailable(api, mocked):
+async def test_server_errors_are_retried_then_reported_as_unavailable(api, forecast):
     for _ in range(3):
-        mocked.get(f"{BASE}/clients/1", status=503, body="<html>Service Unavailable</html>")
+        forecast.fail_next("GET", "/clients/1", 503, body="<html>Service Unavailable</html>")
 
     with pytest.raises(ForecastUnavailable) as caught:
         await api.get_customer(KEY, 1)
@@ -183,16 +182,16 @@ async def test_server_errors_are_retried_then_reported_as_unavailable(api, mocke
     assert api.sleeps == [0.5, 1.0]
 
 
-async def test_a_busy_forecast_is_given_the_time_it_asks_for_before_the_next_read(api, mocked):
-    mocked.get(f"{BASE}/clients/1", status=429, headers={"Retry-After": "3"}, payload={"message": "slow down"})
-    mocked.get(f"{BASE}/clients/1", payload={"id": 1, "name": "Acme"})
+async def test_a_busy_forecast_is_given_the_time_it_asks_for_before_the_next_read(api, forecast):
+    forecast.holding(clients=[{"id": 1, "name": "Acme"}])
+    forecast.fail_next("GET", "/clients/1", 429, "slow down", headers={"Retry-After": "3"})
 
     assert (await api.get_customer(KEY, 1)).name == "Acme"
     assert api.sleeps == [3.5]  # Retry-After in full, plus the jitter (half a second here)
 
 
-async def test_a_wait_longer_than_a_person_should_hold_on_for_is_reported_at_once(api, mocked):
-    mocked.get(f"{BASE}/clients/1", status=429, headers={"Retry-After": "3600"}, repeat=True)
+async def test_a_wait_longer_than_a_person_should_hold_on_for_is_reported_at_once(api, forecast):
+    forecast.fail_next("GET", "/clients/1", 429, "slow down", headers={"Retry-After": "3600"})
 
     with pytest.raises(ForecastUnavailable) as caught:
         await api.get_customer(KEY, 1)
@@ -207,8 +206,9 @@ async def test_a_server_error_that_clears_up_is_invisible(api, forecast):
     assert (await api.get_customer(KEY, 1)).name == "Acme"
 
 
-async def test_timeouts_become_unavailable(api, mocked):
-    mocked.get(f"{BASE}/clients/1", exception=TimeoutError(), repeat=True)
+async def test_timeouts_become_unavailable(api, forecast):
+    for _ in range(3):
+        forecast.fail_next("GET", "/clients/1", exception=TimeoutError())
 
     with pytest.raises(ForecastUnavailable) as caught:
         await api.get_customer(KEY, 1)

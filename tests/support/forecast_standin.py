@@ -8,8 +8,9 @@ unless a test says what Forecast holds.
   expense_categories=..., expense_items=...)` replaces those records with exactly what a test gives, and
   `delete(kind, id)` removes one as someone in Forecast would;
   `use_key` makes Forecast accept another key only (the one the bot has is then refused with a 401).
-- Failures and timing: `fail_next` (the next matching call), `refuse` (any call, by a function), `before`
-  (holds a call, async), `whole_payment_amounts` (Forecast keeps a payment's amount without its cents).
+- Failures and timing: `fail_next` (the next matching call: a status and Forecast's message, with headers such
+  as Retry-After, or an HTML page, or an exception such as TimeoutError), `refuse` (any call, by a function),
+  `before` (holds a call, async), `whole_payment_amounts` (Forecast keeps a payment's amount without its cents).
 - What the bot sent and what Forecast holds: `calls`, `sent(method, path)`, `bodies(method, path)`,
   `invoice(id)`, `payments(invoice_id)`, `client(id)`, `clients()`, `expense_items(project_id)`.
 """
@@ -54,13 +55,32 @@ class Call:
 
 
 @dataclass
+class Failure:
+    """An answer Forecast gives instead of the sandbox's (see `ForecastStandIn.fail_next`)."""
+
+    status: int
+    message: str = "Failed"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None  # a page that is not Forecast's JSON error (a proxy's HTML)
+    exception: BaseException | None = None  # raised instead of answering (a timeout)
+
+    def result(self) -> CallbackResult:
+        if self.exception is not None:
+            raise self.exception
+        if self.body is not None:
+            return CallbackResult(status=self.status, body=self.body, headers=self.headers, content_type="text/html")
+        return CallbackResult(status=self.status, payload={"status": self.status, "message": self.message},
+                              headers=self.headers)
+
+
+@dataclass
 class ForecastStandIn:
     key: str = FORECAST_KEY
     store: ForecastStore = field(default_factory=lambda: ForecastStore(None))
     calls: list[Call] = field(default_factory=list)
     refuse: Callable[[Call], tuple[int, str] | None] | None = None  # (status, Forecast's message) instead
     before: Callable[[Call], Awaitable[None]] | None = None
-    scripted: list[tuple[str, str, int, str]] = field(default_factory=list)  # see fail_next
+    scripted: list[tuple[str, str, Failure]] = field(default_factory=list)  # see fail_next
     whole_payment_amounts: bool = False  # Forecast keeping only whole amounts, as one part of its docs says
 
     def __post_init__(self) -> None:
@@ -94,9 +114,11 @@ class ForecastStandIn:
         """Someone deletes this record in Forecast ("projects", 12): reading it is then a 404."""
         self.store.data[kind].remove(self._found(kind, row_id))
 
-    def fail_next(self, method: str, path: str, status: int, message: str = "Failed") -> None:
+    def fail_next(self, method: str, path: str, status: int = 500, message: str = "Failed", *,
+                  headers: dict[str, str] | None = None, body: str | None = None,
+                  exception: BaseException | None = None) -> None:
         """The next `method` call to `path` ("/invoices") is answered with this Forecast error instead."""
-        self.scripted.append((method, path, status, message))
+        self.scripted.append((method, path, Failure(status, message, headers or {}, body, exception)))
 
     # What Forecast holds and what the bot sent ----------------------------------------------------------
     def invoice(self, invoice_id: int) -> dict:
@@ -135,19 +157,22 @@ class ForecastStandIn:
             self.calls.append(call)
             if self.before is not None:
                 await self.before(call)
-            refused = self._scripted(call) or (self.refuse(call) if self.refuse is not None else None)
+            scripted = self._scripted(call)
+            if scripted is not None:
+                return scripted.result()
+            refused = self.refuse(call) if self.refuse is not None else None
             if refused is not None:
-                return CallbackResult(status=refused[0], payload={"status": refused[0], "message": refused[1]})
+                return Failure(*refused).result()
             response = await self._answer(call, URL(str(url)))
             return CallbackResult(status=response.status, body=response.body or b"",
                                   content_type=response.content_type)
         return callback
 
-    def _scripted(self, call: Call) -> tuple[int, str] | None:
+    def _scripted(self, call: Call) -> Failure | None:
         for script in self.scripted:
             if script[0] == call.method and script[1] == call.path:
                 self.scripted.remove(script)
-                return script[2], script[3]
+                return script[2]
         return None
 
     async def _answer(self, call: Call, url: URL) -> web.Response:
