@@ -8,8 +8,9 @@ import pytest
 from services.batch_select import select_references, select_unexported
 from services.forecast import ForecastApi
 from services.links import LinkStore
+from tests.support.forecast_standin import ForecastStandIn
+from tests.support.harness import FORECAST_API
 
-FORECAST = "https://api.forecast.test/api/v1"
 KEY = "forecast-key"
 LINE = [{"name": "Work", "quantity": 1, "unit_price": 100, "tax": 20}]
 
@@ -21,22 +22,23 @@ def invoice(n: int, status: str = "SENT", client: int | None = 1, entries=LINE, 
 
 @pytest.fixture
 def forecast_lists(xero):
-    def install(invoices: list[dict]) -> None:
-        xero.get(f"{FORECAST}/invoices", payload=invoices, repeat=True)
-        xero.get(f"{FORECAST}/clients", payload=[{"id": 1, "name": "Acme Ltd"}, {"id": 2, "name": "Globex Corporation"},
-                                                 {"id": 3, "name": "Acme Holdings"}], repeat=True)
+    """The sandbox's Forecast holding these invoices of three clients."""
+    def install(invoices: list[dict]) -> ForecastStandIn:
+        return ForecastStandIn(key=KEY).install(xero).holding(invoices=invoices, clients=[
+            {"id": 1, "name": "Acme Ltd"}, {"id": 2, "name": "Globex Corporation"}, {"id": 3, "name": "Acme Holdings"}])
     return install
 
 
 @pytest.fixture
 async def forecast():
     async with aiohttp.ClientSession() as session:
-        yield ForecastApi(session, FORECAST)
+        yield ForecastApi(session, FORECAST_API)
 
 
-async def test_named_invoices_are_read_with_one_listing_and_each_refusal_has_a_reason(storage, forecast, forecast_lists,
-                                                                                    xero):
-    forecast_lists([invoice(101), invoice(102, client=None), invoice(103, entries=[]), invoice(104), invoice(105)])
+async def test_named_invoices_are_read_with_one_listing_and_each_refusal_has_a_reason(storage, forecast,
+                                                                                    forecast_lists):
+    standin = forecast_lists([invoice(101), invoice(102, client=None), invoice(103, entries=[]), invoice(104),
+                              invoice(105)])
     links = LinkStore(storage)
     await links.link("T", "invoice", 104, "tenant-uk", xero_id="x-104", xero_number="INV-104")
 
@@ -48,8 +50,7 @@ async def test_named_invoices_are_read_with_one_listing_and_each_refusal_has_a_r
     assert [(r.reference, r.reason) for r in chosen.refused] == [
         ("INV-999", "not_found"), ("INV-102", "no_client"), ("INV-103", "no_lines"), ("INV-104", "already_exported")]
     assert chosen.refused[3].data == {"tenant_id": "tenant-uk", "xero_number": "INV-104"}
-    invoice_listings = [k for k in xero.requests if str(k[1]).endswith("/invoices")]
-    assert sum(len(xero.requests[k]) for k in invoice_listings) == 1
+    assert len(standin.sent("GET", "/invoices")) == 1
 
 
 async def test_unexported_picks_approved_or_sent_invoices_not_in_xero_oldest_first(storage, forecast, forecast_lists):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
+from aiohttp import BasicAuth
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from services.xero.tokens import utcnow
-from tests.support.harness import XERO_API, XERO_AUTHORIZE_URL, XERO_TOKEN_URL
-from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT, answer_consent, grant, token_calls
+from tests.support.harness import XERO_AUTHORIZE_URL
+from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT, identity_for
 
 
 async def connect_link(bot, user="U0ADMIN") -> dict:
@@ -59,8 +60,8 @@ async def test_people_listed_in_bot_admins_may_connect(bot):
 
 async def test_allow_access_stores_every_granted_organisation_and_tells_the_admin(bot, xero):
     params = await connect_link(bot)
-    answer_consent(xero, tenants=(UK, US))
-    status, page = await callback(bot, code="the-code", state=params["state"])
+    code = identity_for(xero).consent(params, tenants=(UK, US))
+    status, page = await callback(bot, code=code, state=params["state"])
     assert status == 200
     assert "Demo Company (UK)" in page and "Demo Company (US)" in page
     tenants = [t async for t in bot.storage.tenants.find({"team_id": "T0TEST"})]
@@ -68,45 +69,45 @@ async def test_allow_access_stores_every_granted_organisation_and_tells_the_admi
     assert len({t["token_set_id"] for t in tenants}) == 1  # one consent, one token set, two tenants
     dm = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "U0ADMIN")
     assert "Demo Company (UK)" in dm["text"] and "Demo Company (US)" in dm["text"]
-    token_request = token_calls(xero)[0]
-    form = parse_qs(token_request.kwargs["data"])
-    assert form["grant_type"] == ["authorization_code"] and form["code"] == ["the-code"]
+    token_request = identity_for(xero).token_calls()[0]
+    form = token_request.form
+    assert form["grant_type"] == ["authorization_code"] and form["code"] == [code]
     assert form["code_verifier"][0]
-    assert token_request.kwargs["auth"].login == "test-client-id"  # client secret goes with HTTP Basic
+    assert BasicAuth.decode(token_request.headers["Authorization"]).login == "test-client-id"  # HTTP Basic
 
 
 async def test_tokens_are_encrypted_at_rest(bot, xero):
     params = await connect_link(bot)
-    answer_consent(xero)
-    await callback(bot, code="c", state=params["state"])
+    identity = identity_for(xero)
+    await callback(bot, code=identity.consent(params, tenants=(UK, US)), state=params["state"])
+    [tokens] = identity.issued
     raw = str([d async for d in bot.storage.token_sets.find({})])
-    assert "access-token-1-secret" not in raw and "refresh-token-1-secret" not in raw
+    assert tokens["access_token"] not in raw and tokens["refresh_token"] not in raw
     token_set = await bot.storage.token_sets.find_one({})
-    assert bot.container.box.decrypt(token_set["refresh_token"]) == "refresh-token-1-secret"
+    assert bot.container.box.decrypt(token_set["refresh_token"]) == tokens["refresh_token"]
 
 
 async def test_connecting_an_organisation_again_updates_it_instead_of_duplicating(bot, xero):
-    for n in (1, 2):
+    for _attempt in range(2):
         params = await connect_link(bot)
-        answer_consent(xero, tenants=(UK,), n=n)
-        status, _ = await callback(bot, code=f"c{n}", state=params["state"])
+        status, _ = await callback(bot, code=identity_for(xero).consent(params, tenants=(UK,)), state=params["state"])
         assert status == 200
     assert await bot.storage.tenants.count_documents({"tenant_id": UK_TENANT}) == 1
 
 
 async def test_a_used_state_cannot_be_used_again(bot, xero):
     params = await connect_link(bot)
-    answer_consent(xero)
-    assert (await callback(bot, code="c", state=params["state"]))[0] == 200
-    status, page = await callback(bot, code="c", state=params["state"])
+    code = identity_for(xero).consent(params, tenants=(UK, US))
+    assert (await callback(bot, code=code, state=params["state"]))[0] == 200
+    status, page = await callback(bot, code=code, state=params["state"])
     assert status == 400 and "/xero connect" in page
-    assert len(token_calls(xero)) == 1
+    assert len(identity_for(xero).token_calls()) == 1
 
 
 async def test_an_unknown_state_is_refused_without_exchanging_the_code(bot, xero):
     status, page = await callback(bot, code="c", state="made-up")
     assert status == 400 and "/xero connect" in page
-    assert token_calls(xero) == []
+    assert identity_for(xero).token_calls() == []
 
 
 async def test_an_expired_state_is_refused(bot, xero):
@@ -115,7 +116,7 @@ async def test_an_expired_state_is_refused(bot, xero):
         {"_id": params["state"]}, {"$set": {"expires_at": utcnow() - timedelta(seconds=1)}})
     status, _ = await callback(bot, code="c", state=params["state"])
     assert status == 400
-    assert token_calls(xero) == []
+    assert identity_for(xero).token_calls() == []
 
 
 async def test_access_denied_stores_nothing_and_tells_the_admin(bot, xero):
@@ -125,7 +126,7 @@ async def test_access_denied_stores_nothing_and_tells_the_admin(bot, xero):
     dm = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "U0ADMIN")
     assert "not granted" in dm["text"]
     assert await bot.storage.tenants.count_documents({}) == 0
-    assert token_calls(xero) == []
+    assert identity_for(xero).token_calls() == []
 
 
 async def assert_nothing_stored_and_admin_told(bot):
@@ -137,30 +138,31 @@ async def assert_nothing_stored_and_admin_told(bot):
 
 async def test_token_endpoint_refusing_the_code_stores_nothing(bot, xero):
     params = await connect_link(bot)
-    xero.post(XERO_TOKEN_URL, status=400, payload={"error": "invalid_grant"})
-    status, _ = await callback(bot, code="c", state=params["state"])
+    identity_for(xero)  # Xero never issued this code: invalid_grant
+    status, _ = await callback(bot, code="a-code-xero-never-issued", state=params["state"])
     assert 400 <= status < 600
     await assert_nothing_stored_and_admin_told(bot)
 
 
 async def test_token_endpoint_failing_stores_nothing(bot, xero):
     params = await connect_link(bot)
-    xero.post(XERO_TOKEN_URL, status=503)
-    await callback(bot, code="c", state=params["state"])
+    identity = identity_for(xero)
+    identity.fail_next("POST", "/connect/token", 503)
+    await callback(bot, code=identity.consent(params, tenants=(UK,)), state=params["state"])
     await assert_nothing_stored_and_admin_told(bot)
 
 
 async def test_connections_endpoint_failing_stores_nothing(bot, xero):
     params = await connect_link(bot)
-    xero.post(XERO_TOKEN_URL, payload=grant())
-    xero.get(f"{XERO_API}/connections", status=500)
-    await callback(bot, code="c", state=params["state"])
+    identity = identity_for(xero)
+    identity.fail_next("GET", "/connections", 500)
+    await callback(bot, code=identity.consent(params, tenants=(UK,)), state=params["state"])
     await assert_nothing_stored_and_admin_told(bot)
 
 
 async def test_connections_endpoint_timing_out_stores_nothing(bot, xero):
     params = await connect_link(bot)
-    xero.post(XERO_TOKEN_URL, payload=grant())
-    xero.get(f"{XERO_API}/connections", exception=TimeoutError())
-    await callback(bot, code="c", state=params["state"])
+    identity = identity_for(xero)
+    identity.fail_next("GET", "/connections", exception=TimeoutError())
+    await callback(bot, code=identity.consent(params, tenants=(UK,)), state=params["state"])
     await assert_nothing_stored_and_admin_told(bot)

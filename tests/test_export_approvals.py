@@ -17,7 +17,7 @@ from tests.support.export_flow import (
     requester_dm,
     text_of,
 )
-from tests.support.xero_identity import UK, UK_TENANT, US, US_CONNECTION, US_TENANT, delete_url
+from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
 from tests.support.xero_standin import validation_error
 
 
@@ -244,7 +244,6 @@ async def test_removing_an_organisation_redraws_pending_pickers_and_choosing_it_
     assert "Demo Company (US)" in json.dumps(approval["blocks"])
     await bot.click("remove_tenant_open", US_TENANT)
     view = (await bot.slack.wait_for("views.open"))["view"]
-    xero.delete(delete_url(US_CONNECTION), status=204)
     await bot.submit(view)
 
     def redrawn_without_us(call) -> bool:

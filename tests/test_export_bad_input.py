@@ -7,13 +7,13 @@ from tests.support.export_flow import (
     FORECAST_KEY,
     click,
     final_update,
+    forecast_holding,
     invoice,
     job_id_of,
     prepare,
     request,
     text_of,
 )
-from tests.support.harness import FORECAST_API
 from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK_TENANT
 
@@ -38,7 +38,7 @@ async def test_an_unknown_reference_is_named_and_nothing_is_requested(bot, xero)
 
 async def test_a_bad_forecast_key_is_reported_without_echoing_it(bot, xero):
     books = await prepare(bot, xero, forecast=False)
-    xero.get(f"{FORECAST_API}/invoices", status=401, payload={"status": 401, "message": "Unauthorized"})
+    forecast_holding(xero).use_key("a-key-someone-made-since")
     said = text_of(await bot.ask("export INV-101", user="U0MEMBER"))
     assert "Forecast refused the API key" in said and "/xero settings" in said
     assert FORECAST_KEY not in said
@@ -47,7 +47,7 @@ async def test_a_bad_forecast_key_is_reported_without_echoing_it(bot, xero):
 
 async def test_a_forecast_outage_is_reported_in_plain_words(bot, xero):
     await prepare(bot, xero, forecast=False)
-    xero.get(f"{FORECAST_API}/invoices", status=503, payload={"status": 503, "message": "down"}, repeat=True)
+    forecast_holding(xero).refuse = lambda call: (503, "down")
     bot.container.forecast.sleep = _no_wait
     said = text_of(await bot.ask("export INV-101", user="U0MEMBER"))
     assert "I could not read the invoice from Forecast" in said and "try again" in said

@@ -1,4 +1,5 @@
-"""ForecastApi against mocked HTTP (aioresponses): headers, paging, look-ups, errors, models."""
+"""ForecastApi against the sandbox's Forecast (tests/support/forecast_standin.py): headers, look-ups, errors,
+retries, models; paged lists against raw aioresponses answers (the stand-in's v1 lists are plain arrays)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from services.forecast import (
     NewForecastCustomer,
     NewForecastExpenseItem,
 )
+from tests.support.forecast_standin import ForecastStandIn
+from tests.support.harness import FORECAST_API
 
-BASE = "https://forecast.test/api/v1"
+BASE = FORECAST_API
 KEY = "fc-secret-key-123"
 
 
@@ -48,6 +51,12 @@ def mocked():
 
 
 @pytest.fixture
+def forecast(mocked) -> ForecastStandIn:
+    """The sandbox's Forecast accepting KEY; its demo company unless a test says what it holds."""
+    return ForecastStandIn(key=KEY).install(mocked)
+
+
+@pytest.fixture
 async def api():
     sleeps: list[float] = []
 
@@ -60,33 +69,24 @@ async def api():
         yield client
 
 
-def sent_requests(mocked, method, url_part):
-    return [
-        call
-        for (verb, url), calls in mocked.requests.items()
-        if verb == method and url_part in str(url)
-        for call in calls
-    ]
-
-
-async def test_sends_the_api_key_header_and_parses_invoices(api, mocked):
-    mocked.get(f"{BASE}/invoices/80", payload=invoice(80, "INV-90", company_invoice_id=90))
+async def test_sends_the_api_key_header_and_parses_invoices(api, forecast):
+    forecast.holding(invoices=[invoice(80, "INV-90", company_invoice_id=90)])
 
     found = await api.get_invoice(KEY, 80)
 
     assert found.invoice_reference == "INV-90"
     assert found.created_date == date(2025, 2, 1)
-    [call] = sent_requests(mocked, "GET", "/invoices/80")
-    assert call.kwargs["headers"]["X-FORECAST-API-KEY"] == KEY
+    [call] = forecast.sent("GET", "/invoices/80")
+    assert call.headers["X-FORECAST-API-KEY"] == KEY
 
 
-async def test_plain_array_lists_are_returned_whole(api, mocked):
-    mocked.get(f"{BASE}/clients", payload=[{"id": 1, "name": "Acme"}, {"id": 2, "name": "Globex"}])
+async def test_plain_array_lists_are_returned_whole(api, forecast):
+    forecast.holding(clients=[{"id": 1, "name": "Acme"}, {"id": 2, "name": "Globex"}])
 
     customers = await api.list_customers(KEY)
 
     assert [c.name for c in customers] == ["Acme", "Globex"]
-    assert len(sent_requests(mocked, "GET", "/clients")) == 1
+    assert len(forecast.sent("GET", "/clients")) == 1
 
 
 async def test_paged_lists_are_followed_to_the_last_page(api, mocked):
@@ -104,32 +104,32 @@ async def test_paged_lists_are_followed_to_the_last_page(api, mocked):
 
 
 @pytest.mark.parametrize("typed", ["INV-101", "inv-101", "  Inv-101 ", "101", "#101"])
-async def test_find_invoice_matches_reference_case_insensitively(api, mocked, typed):
-    mocked.get(f"{BASE}/invoices", payload=[invoice(101, "INV-999"), invoice(5001, "INV-101")])
+async def test_find_invoice_matches_reference_case_insensitively(api, forecast, typed):
+    forecast.holding(invoices=[invoice(101, "INV-999"), invoice(5001, "INV-101")])
 
     found = await api.find_invoice(KEY, typed)
 
     assert found.id == 5001
 
 
-async def test_find_invoice_bare_number_falls_back_to_the_invoice_id(api, mocked):
-    mocked.get(f"{BASE}/invoices", payload=[invoice(5001, "INV-101"), invoice(5002, "CUSTOM-7")])
+async def test_find_invoice_bare_number_falls_back_to_the_invoice_id(api, forecast):
+    forecast.holding(invoices=[invoice(5001, "INV-101"), invoice(5002, "CUSTOM-7")])
 
     found = await api.find_invoice(KEY, "5002")
 
     assert found.invoice_reference == "CUSTOM-7"
 
 
-async def test_find_invoice_uses_forecasts_default_reference_when_empty(api, mocked):
-    mocked.get(f"{BASE}/invoices", payload=[invoice(5011, "", company_invoice_id=111)])
+async def test_find_invoice_uses_forecasts_default_reference_when_empty(api, forecast):
+    forecast.holding(invoices=[invoice(5011, "", company_invoice_id=111)])
 
     found = await api.find_invoice(KEY, "INV-111")
 
     assert found.id == 5011
 
 
-async def test_find_invoice_not_found_says_so_plainly(api, mocked):
-    mocked.get(f"{BASE}/invoices", payload=[invoice(5001, "INV-101")])
+async def test_find_invoice_not_found_says_so_plainly(api, forecast):
+    forecast.holding(invoices=[invoice(5001, "INV-101")])
 
     with pytest.raises(ForecastNotFound) as caught:
         await api.find_invoice(KEY, "INV-404")
@@ -137,12 +137,8 @@ async def test_find_invoice_not_found_says_so_plainly(api, mocked):
     assert "No Forecast invoice has the reference INV-404" in forecast_words(caught.value)
 
 
-async def test_bad_key_raises_auth_error_without_the_key(api, mocked):
-    mocked.get(
-        f"{BASE}/invoices",
-        status=401,
-        payload={"status": 401, "message": f"Server failed to authenticate the request. key={KEY}"},
-    )
+async def test_bad_key_raises_auth_error_without_the_key(api, forecast):
+    forecast.fail_next("GET", "/invoices", 401, f"Server failed to authenticate the request. key={KEY}")
 
     with pytest.raises(ForecastAuthError) as caught:
         await api.list_invoices(KEY)
@@ -154,18 +150,17 @@ async def test_bad_key_raises_auth_error_without_the_key(api, mocked):
     assert caught.value.status == 401
 
 
-async def test_unknown_project_raises_not_found(api, mocked):
-    mocked.get(f"{BASE}/projects/99", status=404, payload={"status": 404, "message": "Project not found"})
+async def test_unknown_project_raises_not_found(api, forecast):
 
     with pytest.raises(ForecastNotFound) as caught:
         await api.get_project(KEY, 99)
 
     assert "project 99" in forecast_words(caught.value)
-    assert "Project not found" in forecast_words(caught.value)
+    assert "Project with id 99 does not exist" in forecast_words(caught.value)  # Forecast's own words
 
 
-async def test_forecast_message_surfaces_on_bad_requests(api, mocked):
-    mocked.post(f"{BASE}/clients", status=400, payload={"status": 400, "message": "country must be ISO 3166"})
+async def test_forecast_message_surfaces_on_bad_requests(api, forecast):
+    forecast.fail_next("POST", "/clients", 400, "country must be ISO 3166")
 
     with pytest.raises(ForecastValidationError) as caught:
         await api.create_customer(KEY, NewForecastCustomer(name="Acme", country="United Kingdom"))
@@ -175,9 +170,9 @@ async def test_forecast_message_surfaces_on_bad_requests(api, mocked):
     assert isinstance(caught.value, ForecastError)
 
 
-async def test_server_errors_are_retried_then_reported_as_unavailable(api, mocked):
+async def test_server_errors_are_retried_then_reported_as_unavailable(api, forecast):
     for _ in range(3):
-        mocked.get(f"{BASE}/clients/1", status=503, body="<html>Service Unavailable</html>")
+        forecast.fail_next("GET", "/clients/1", 503, body="<html>Service Unavailable</html>")
 
     with pytest.raises(ForecastUnavailable) as caught:
         await api.get_customer(KEY, 1)
@@ -187,16 +182,16 @@ async def test_server_errors_are_retried_then_reported_as_unavailable(api, mocke
     assert api.sleeps == [0.5, 1.0]
 
 
-async def test_a_busy_forecast_is_given_the_time_it_asks_for_before_the_next_read(api, mocked):
-    mocked.get(f"{BASE}/clients/1", status=429, headers={"Retry-After": "3"}, payload={"message": "slow down"})
-    mocked.get(f"{BASE}/clients/1", payload={"id": 1, "name": "Acme"})
+async def test_a_busy_forecast_is_given_the_time_it_asks_for_before_the_next_read(api, forecast):
+    forecast.holding(clients=[{"id": 1, "name": "Acme"}])
+    forecast.fail_next("GET", "/clients/1", 429, "slow down", headers={"Retry-After": "3"})
 
     assert (await api.get_customer(KEY, 1)).name == "Acme"
     assert api.sleeps == [3.5]  # Retry-After in full, plus the jitter (half a second here)
 
 
-async def test_a_wait_longer_than_a_person_should_hold_on_for_is_reported_at_once(api, mocked):
-    mocked.get(f"{BASE}/clients/1", status=429, headers={"Retry-After": "3600"}, repeat=True)
+async def test_a_wait_longer_than_a_person_should_hold_on_for_is_reported_at_once(api, forecast):
+    forecast.fail_next("GET", "/clients/1", 429, "slow down", headers={"Retry-After": "3600"})
 
     with pytest.raises(ForecastUnavailable) as caught:
         await api.get_customer(KEY, 1)
@@ -204,32 +199,32 @@ async def test_a_wait_longer_than_a_person_should_hold_on_for_is_reported_at_onc
     assert api.sleeps == []
 
 
-async def test_a_server_error_that_clears_up_is_invisible(api, mocked):
-    mocked.get(f"{BASE}/clients/1", status=502)
-    mocked.get(f"{BASE}/clients/1", payload={"id": 1, "name": "Acme"})
+async def test_a_server_error_that_clears_up_is_invisible(api, forecast):
+    forecast.holding(clients=[{"id": 1, "name": "Acme"}])
+    forecast.fail_next("GET", "/clients/1", 502, "Bad gateway")
 
     assert (await api.get_customer(KEY, 1)).name == "Acme"
 
 
-async def test_timeouts_become_unavailable(api, mocked):
-    mocked.get(f"{BASE}/clients/1", exception=TimeoutError(), repeat=True)
+async def test_timeouts_become_unavailable(api, forecast):
+    for _ in range(3):
+        forecast.fail_next("GET", "/clients/1", exception=TimeoutError())
 
     with pytest.raises(ForecastUnavailable) as caught:
         await api.get_customer(KEY, 1)
     assert "Forecast did not answer within 5 seconds" in forecast_words(caught.value)
 
 
-async def test_posts_are_not_retried(api, mocked):
-    mocked.post(f"{BASE}/clients", status=500, payload={"status": 500, "message": "boom"})
+async def test_posts_are_not_retried(api, forecast):
+    forecast.fail_next("POST", "/clients", 500, "boom")
 
     with pytest.raises(ForecastUnavailable):
         await api.create_customer(KEY, NewForecastCustomer(name="Acme"))
 
-    assert len(sent_requests(mocked, "POST", "/clients")) == 1
+    assert len(forecast.sent("POST", "/clients")) == 1 and forecast.scripted == []
 
 
-async def test_create_customer_sends_the_documented_fields(api, mocked):
-    mocked.post(f"{BASE}/clients", status=201, payload={"id": 9, "name": "Acme Corporation", "country": "GB"})
+async def test_create_customer_sends_the_documented_fields(api, forecast):
     new = NewForecastCustomer(
         name="Acme Corporation", street="1 Road Runner Way", zip="EC1A 1BB", city="London",
         country="GB", vat_number="GB123456789",
@@ -237,31 +232,28 @@ async def test_create_customer_sends_the_documented_fields(api, mocked):
 
     created = await api.create_customer(KEY, new)
 
-    assert created == ForecastCustomer(id=9, name="Acme Corporation", country="GB")
-    [call] = sent_requests(mocked, "POST", "/clients")
-    assert call.kwargs["json"] == {
+    made = forecast.clients()[-1]
+    assert created == ForecastCustomer.model_validate(made)
+    assert (created.id, created.name, created.country) == (made["id"], "Acme Corporation", "GB")
+    [call] = forecast.sent("POST", "/clients")
+    assert call.json == {
         "name": "Acme Corporation", "street": "1 Road Runner Way", "zip": "EC1A 1BB",
         "city": "London", "country": "GB", "vat_number": "GB123456789",
     }
-    assert call.kwargs["headers"]["Content-Type"].startswith("application/json")
+    assert call.headers["Content-Type"].startswith("application/json")
 
 
-async def test_create_expense_item_posts_to_the_project(api, mocked):
-    mocked.post(
-        f"{BASE}/projects/3/expense_items",
-        status=201,
-        payload={"id": 12, "name": "PO-0042 Laptops", "cost": 2400, "quantity": 2, "expense_category": 4,
-                 "expense_date": "2025-05-01", "billable": True},
-    )
+async def test_create_expense_item_posts_to_the_project(api, forecast):
     item = NewForecastExpenseItem(
         name="PO-0042 Laptops", cost=2400, quantity=2, expense_category=4, expense_date=date(2025, 5, 1)
     )
 
     created = await api.create_expense_item(KEY, 3, item)
 
-    assert (created.id, created.project_id, created.expense_date) == (12, 3, date(2025, 5, 1))
-    [call] = sent_requests(mocked, "POST", "/projects/3/expense_items")
-    assert call.kwargs["json"] == {
+    [made] = [row for row in forecast.expense_items(3) if row["name"] == "PO-0042 Laptops"]
+    assert (created.id, created.project_id, created.expense_date) == (made["id"], 3, date(2025, 5, 1))
+    [call] = forecast.sent("POST", "/projects/3/expense_items")
+    assert call.json == {
         "name": "PO-0042 Laptops", "cost": 2400.0, "quantity": 2.0, "expense_category": 4,
         "expense_date": "2025-05-01",
     }

@@ -108,14 +108,13 @@ async def test_saving_settings_redraws_the_home_of_everyone_who_opened_it(bot, x
 
 
 async def test_connecting_and_removing_an_organisation_redraws_home(bot, xero):
-    from tests.support.xero_identity import connect_organisations, delete_url
+    from tests.support.xero_identity import connect_organisations
 
     await bot.open_home("U0ADMIN")
     await connect_organisations(bot, xero, tenants=(UK,))
     home = await bot.home_published("U0ADMIN", after=1)
     assert "Demo Company (UK)" in text(home)
 
-    xero.delete(delete_url(UK["id"]), status=204)
     tenant = await bot.container.connections.get_tenant(TEAM_ID, UK_TENANT)
     await bot.submit({"type": "modal", "callback_id": "remove_tenant_confirm",
                       "private_metadata": json.dumps({"tenant_id": tenant.tenant_id})})

@@ -6,15 +6,13 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
-from aioresponses import CallbackResult
-
 from bot.blocks import imports as blocks
 from tests.contracts import validate_xero_accounting_request
-from tests.support.harness import FORECAST_API
+from tests.support.forecast_standin import ForecastStandIn
 from tests.support.import_flow import (
     FORECAST_KEY,
     contact,
-    forecast_calls,
+    forecast_holding,
     listings,
     open_import,
     refuse_tenant,
@@ -63,20 +61,14 @@ async def submit_and_wait(bot, view: dict, values: dict) -> dict:
     return call.args
 
 
-def forecast_clients(xero, clients=(), *, created=None) -> list[dict]:
-    """GET /clients answers `clients`; POST /clients creates with ids from 100 and records the bodies."""
-    bodies: list[dict] = []
-    xero.get(FORECAST_API + "/clients", payload=list(clients), repeat=True)
+def forecast_clients(xero, clients=()) -> ForecastStandIn:
+    """Forecast holding exactly these clients; what the bot creates is in `created(forecast)`."""
+    return forecast_holding(xero, clients=clients)
 
-    async def create(url, **kwargs):
-        body = kwargs["json"]
-        bodies.append(body)
-        if created:
-            return await created(body)
-        return CallbackResult(status=201, payload={"id": 99 + len(bodies), **body})
 
-    xero.post(FORECAST_API + "/clients", callback=create, repeat=True)
-    return bodies
+def created(forecast: ForecastStandIn) -> list[dict]:
+    """The clients the bot asked Forecast to create, as sent."""
+    return forecast.bodies("POST", "/clients")
 
 
 # Opening the modal ------------------------------------------------------------------------------
@@ -210,13 +202,14 @@ async def test_requests_to_xero_match_the_official_accounting_spec(bot, xero):
 async def test_import_creates_a_forecast_client_from_the_contact_and_links_it(bot, xero):
     await ready(bot, xero)
     _, view = await open_import(bot, "import customers")
-    bodies = forecast_clients(xero)
+    forecast = forecast_clients(xero)
     answer = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
-    assert bodies == [{"name": "Acme Ltd", "street": "1 High Street, Unit 4", "zip": "EC1A 1AA", "city": "London",
-                       "country": "United Kingdom", "vat_number": "GB123456789"}]
-    assert forecast_calls(xero, "POST", "/clients")[0].kwargs["headers"]["X-FORECAST-API-KEY"] == FORECAST_KEY
+    assert created(forecast) == [{"name": "Acme Ltd", "street": "1 High Street, Unit 4", "zip": "EC1A 1AA",
+                                  "city": "London", "country": "United Kingdom", "vat_number": "GB123456789"}]
+    assert forecast.sent("POST", "/clients")[0].headers["X-FORECAST-API-KEY"] == FORECAST_KEY
     link = await bot.container.links.by_xero_id("T0TEST", "client", UK_TENANT, ACME["ContactID"])
-    assert link is not None and link.forecast_id == "100"
+    [made] = forecast.clients()
+    assert link is not None and link.forecast_id == str(made["id"])
     assert "1 created, 0 linked, 0 skipped, 0 failed" in answer["text"]
     assert answer["channel"] == "C0GENERAL" and answer["user"] == "U0ADMIN"
 
@@ -224,9 +217,9 @@ async def test_import_creates_a_forecast_client_from_the_contact_and_links_it(bo
 async def test_a_forecast_client_with_the_same_name_is_linked_not_duplicated(bot, xero):
     await ready(bot, xero)
     _, view = await open_import(bot, "import customers")
-    bodies = forecast_clients(xero, [{"id": 7, "name": "ACME LTD"}])
+    forecast = forecast_clients(xero, [{"id": 7, "name": "ACME LTD"}])
     answer = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
-    assert bodies == []
+    assert created(forecast) == []
     assert (await bot.container.links.by_xero_id("T0TEST", "client", UK_TENANT, ACME["ContactID"])).forecast_id == "7"
     assert "0 created, 1 linked" in answer["text"]
 
@@ -235,12 +228,13 @@ async def test_the_same_name_in_two_organisations_becomes_one_forecast_client(bo
     us_acme = {**contact(5, "Acme Ltd", tenant="us")}
     await ready(bot, xero, us=(us_acme,))
     _, view = await open_import(bot, "import customers")
-    bodies = forecast_clients(xero)
+    forecast = forecast_clients(xero)
     answer = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"]), (US_TENANT, us_acme["ContactID"])))
-    assert len(bodies) == 1 and "1 created, 1 linked" in answer["text"]
+    assert len(created(forecast)) == 1 and "1 created, 1 linked" in answer["text"]
     uk = await bot.container.links.by_xero_id("T0TEST", "client", UK_TENANT, ACME["ContactID"])
     us = await bot.container.links.by_xero_id("T0TEST", "client", US_TENANT, us_acme["ContactID"])
-    assert uk.forecast_id == us.forecast_id == "100"
+    [made] = forecast.clients()
+    assert uk.forecast_id == us.forecast_id == str(made["id"])
 
 
 async def test_a_linked_contact_is_shown_as_such_and_not_imported_twice(bot, xero):
@@ -252,9 +246,9 @@ async def test_a_linked_contact_is_shown_as_such_and_not_imported_twice(bot, xer
     found = await bot.suggest(blocks.CUSTOMERS_ACTION, "acme", view=view)
     labels = [o["text"]["text"] for g in found["option_groups"] for o in g["options"]]
     assert labels == ["Acme Ltd (already linked)"]
-    bodies = forecast_clients(xero)
+    forecast = forecast_clients(xero)
     answer = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
-    assert bodies == [] and "0 created, 0 linked, 1 skipped" in answer["text"]
+    assert created(forecast) == [] and "0 created, 0 linked, 1 skipped" in answer["text"]
     assert "already linked to Forecast client Acme Ltd" in json.dumps(answer["blocks"])
 
 
@@ -264,12 +258,13 @@ async def test_two_submits_at_once_create_one_client(bot, xero):
     release = asyncio.Event()
     first_arrived = asyncio.Event()
 
-    async def slow_create(body):
-        first_arrived.set()
-        await asyncio.wait_for(release.wait(), 5)
-        return CallbackResult(status=201, payload={"id": 100, **body})
+    async def slow_create(call):
+        if call.method == "POST":
+            first_arrived.set()
+            await asyncio.wait_for(release.wait(), 5)
 
-    bodies = forecast_clients(xero, created=slow_create)
+    forecast = forecast_clients(xero)
+    forecast.before = slow_create
     values = pick((UK_TENANT, ACME["ContactID"]))
     await bot.submit(view, values=values)
     await asyncio.wait_for(first_arrived.wait(), 5)
@@ -278,22 +273,22 @@ async def test_two_submits_at_once_create_one_client(bot, xero):
     assert "1 skipped" in second["text"] and "another import" in json.dumps(second["blocks"])
     release.set()
     first = await bot.slack.wait_for("chat.postEphemeral", lambda c: "1 created" in c["text"])
-    assert first and len(bodies) == 1
+    assert first and len(created(forecast)) == 1
 
 
 async def test_a_claim_left_by_a_process_that_died_mid_import_expires(bot, xero):
     await ready(bot, xero)
     _, view = await open_import(bot, "import customers")
-    bodies = forecast_clients(xero)
+    forecast = forecast_clients(xero)
     claim = {"team_id": "T0TEST", "kind": "client", "forecast_id": f"contact:{ACME['ContactID']}",
              "tenant_id": UK_TENANT, "status": "pending", "linked_by": "U0GONE", "details": {}}
     await bot.storage.links.insert_one({**claim, "linked_at": in_seconds(-30), "claim_until": in_seconds(90)})
     blocked = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
-    assert "another import" in json.dumps(blocked["blocks"]) and bodies == []  # while its claim lasts
+    assert "another import" in json.dumps(blocked["blocks"]) and created(forecast) == []  # while its claim lasts
     await bot.storage.links.update_one({"forecast_id": claim["forecast_id"]},
                                        {"$set": {"claim_until": in_seconds(-1)}})  # the two minutes are over
     answer = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
-    assert "1 created" in answer["text"] and len(bodies) == 1
+    assert "1 created" in answer["text"] and len(created(forecast)) == 1
 
 
 async def test_a_selection_of_zero_customers_gets_an_inline_error(bot, xero):
@@ -310,9 +305,9 @@ async def test_a_contact_with_no_name_fails_with_a_reason(bot, xero):
     nameless = contact(9, "  ", tenant="uk")
     await ready(bot, xero, uk=(ACME, nameless))
     _, view = await open_import(bot, "import customers")
-    bodies = forecast_clients(xero)
+    forecast = forecast_clients(xero)
     answer = await submit_and_wait(bot, view, pick((UK_TENANT, nameless["ContactID"]), (UK_TENANT, ACME["ContactID"])))
-    assert [b["name"] for b in bodies] == ["Acme Ltd"]
+    assert [b["name"] for b in created(forecast)] == ["Acme Ltd"]
     assert "1 created, 0 linked, 0 skipped, 1 failed" in answer["text"]
     assert "a contact with no name" in json.dumps(answer["blocks"])
 
@@ -320,11 +315,7 @@ async def test_a_contact_with_no_name_fails_with_a_reason(bot, xero):
 async def test_forecast_rejecting_a_client_is_reported_with_forecasts_words_and_nothing_linked(bot, xero):
     await ready(bot, xero)
     _, view = await open_import(bot, "import customers")
-
-    async def reject(body):
-        return CallbackResult(status=400, payload={"status": 400, "message": "Client name is too long"})
-
-    forecast_clients(xero, created=reject)
+    forecast_clients(xero).fail_next("POST", "/clients", 400, "Client name is too long")
     answer = await submit_and_wait(bot, view, pick((UK_TENANT, ACME["ContactID"])))
     assert "1 failed" in answer["text"] and "Client name is too long" in json.dumps(answer["blocks"])
     assert await bot.container.links.by_xero_id("T0TEST", "client", UK_TENANT, ACME["ContactID"]) is None
@@ -340,9 +331,9 @@ async def test_only_the_one_organisation_when_one_is_connected(bot, xero):
 async def test_a_member_submitting_the_modal_imports_nothing(bot, xero):
     await ready(bot, xero)
     _, view = await open_import(bot, "import customers")
-    bodies = forecast_clients(xero)
+    forecast = forecast_clients(xero)
     response = await bot.submit(view, user="U0MEMBER", values=pick((UK_TENANT, ACME["ContactID"])))
     assert response.status == 200
     answer = await bot.slack.wait_for("chat.postEphemeral")
     assert answer["user"] == "U0MEMBER" and "Only admins" in json.dumps(answer["blocks"])
-    assert bodies == [] and await bot.storage.links.count_documents({}) == 0
+    assert created(forecast) == [] and await bot.storage.links.count_documents({}) == 0

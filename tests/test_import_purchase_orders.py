@@ -6,13 +6,11 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-from aioresponses import CallbackResult
-
 from bot.blocks import imports as blocks
 from tests.contracts import validate_xero_accounting_request
-from tests.support.harness import FORECAST_API
+from tests.support.forecast_standin import ForecastStandIn
 from tests.support.import_flow import (
-    forecast_calls,
+    forecast_holding,
     listings,
     open_import,
     purchase_order,
@@ -34,29 +32,22 @@ CATEGORIES = [{"id": 3, "name": "Archived", "disabled": True}, {"id": 5, "name":
               {"id": 6, "name": "Travel"}]
 
 
-async def ready(bot, xero, *, uk=(UK_OLD, UK_NEW, UK_DRAFT), us=(US_MID,), projects=PROJECTS) -> XeroStandIn:
+# Forecast's ids run on across projects: the next expense item made is 501.
+EARLIER_ITEM = {"id": 500, "project_id": 12, "name": "Courier", "expense_date": "2025-12-01", "cost": 20.0,
+                "quantity": 1, "expense_category": 6, "approved": True, "billable": True}
+
+
+async def ready(bot, xero, *, uk=(UK_OLD, UK_NEW, UK_DRAFT), us=(US_MID,),
+                projects=PROJECTS) -> tuple[XeroStandIn, ForecastStandIn]:
     await connect_organisations(bot, xero)
     await set_forecast_key(bot)
-    xero.get(FORECAST_API + "/projects", payload=list(projects), repeat=True)
-    return xero_holding(xero, uk_orders=uk, us_orders=us)
+    forecast = forecast_holding(xero, projects=projects, expense_categories=CATEGORIES, expense_items=[EARLIER_ITEM])
+    return xero_holding(xero, uk_orders=uk, us_orders=us), forecast
 
 
-def forecast_for_import(xero, *, project=PROJECTS[0], project_status=200, created=None) -> list[dict]:
-    bodies: list[dict] = []
-    xero.get(f"{FORECAST_API}/projects/{project['id']}", status=project_status,
-             payload=project if project_status == 200 else {"status": 404, "message": "Project not found"},
-             repeat=True)
-    xero.get(FORECAST_API + "/expense_categories", payload=CATEGORIES, repeat=True)
-    xero.get(FORECAST_API + "/company", payload={"name": "Agency", "currency": "GBP"}, repeat=True)
-
-    async def create(url, **kwargs):
-        bodies.append(kwargs["json"])
-        if created:
-            return await created(kwargs["json"])
-        return CallbackResult(status=201, payload={"id": 500 + len(bodies), **kwargs["json"]})
-
-    xero.post(f"{FORECAST_API}/projects/{project['id']}/expense_items", callback=create, repeat=True)
-    return bodies
+def items_sent(forecast: ForecastStandIn, project_id: int = 11) -> list[dict]:
+    """The expense items the bot asked Forecast to create in the project, as sent."""
+    return forecast.bodies("POST", f"/projects/{project_id}/expense_items")
 
 
 def choose(project_id: int | None, *orders: dict, tenant: str = UK_TENANT) -> dict:
@@ -109,7 +100,7 @@ async def test_default_status_filter_is_approved_and_billed_and_projects_come_fr
 
 
 async def test_changing_the_status_filter_redraws_the_modal_from_the_cache(bot, xero):
-    fake = await ready(bot, xero)
+    fake, _ = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
     xero_calls = len(fake.calls)
     shown = bot.slack.view_hash(view["id"])  # the hash Slack sends with the action
@@ -134,7 +125,7 @@ async def test_many_purchase_orders_keep_the_modal_within_slacks_limits(bot, xer
 
 
 async def test_an_unavailable_organisation_says_why_and_the_others_still_show(bot, xero):
-    fake = await ready(bot, xero)
+    fake, _ = await ready(bot, xero)
     refuse_tenant(fake, UK_TENANT, 401)
     _, view = await open_import(bot, "import purchase-orders")
     text = json.dumps(view["blocks"])
@@ -143,7 +134,7 @@ async def test_an_unavailable_organisation_says_why_and_the_others_still_show(bo
 
 
 async def test_second_listing_sends_if_modified_since_and_keeps_unchanged_orders(bot, xero):
-    fake = await ready(bot, xero)
+    fake, _ = await ready(bot, xero)
     await open_import(bot, "import purchase-orders")
     fake.change(US_TENANT, {**US_MID, "Status": "BILLED"})
     fake.calls.clear()
@@ -166,11 +157,10 @@ async def test_no_organisation_connected_says_how_to_connect(bot):
 
 
 async def test_import_creates_an_expense_item_and_remembers_it(bot, xero):
-    await ready(bot, xero)
+    _, forecast = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
-    bodies = forecast_for_import(xero)
     answer = await submit_and_wait(bot, view, choose(11, UK_NEW))
-    assert bodies == [{"name": "PO-0002 · Ink Ltd", "cost": 1234.56, "quantity": 1, "expense_category": 5,
+    assert items_sent(forecast) == [{"name": "PO-0002 · Ink Ltd", "cost": 1234.56, "quantity": 1, "expense_category": 5,
                        "expense_date": "2026-01-21",
                        "notes": "Xero purchase order PO-0002 from Demo Company (UK) (GBP 1,234.56, BILLED)."}]
     link = await bot.container.links.get("T0TEST", "purchase_order", UK_NEW["PurchaseOrderID"], UK_TENANT)
@@ -181,12 +171,11 @@ async def test_import_creates_an_expense_item_and_remembers_it(bot, xero):
 
 
 async def test_importing_the_same_purchase_order_again_points_to_the_existing_item(bot, xero):
-    await ready(bot, xero)
+    _, forecast = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
-    bodies = forecast_for_import(xero)
     await submit_and_wait(bot, view, choose(11, UK_NEW))
     again = await submit_and_wait(bot, view, choose(11, UK_NEW, UK_OLD))
-    assert len(bodies) == 2 and [b["name"] for b in bodies] == ["PO-0002 · Ink Ltd", "PO-0001 · Paper Co"]
+    assert [b["name"] for b in items_sent(forecast)] == ["PO-0002 · Ink Ltd", "PO-0001 · Paper Co"]
     assert "1 created, 1 skipped" in again["text"]
     assert "already imported as expense item 501 in project P4 Website" in json.dumps(again["blocks"])
     bot.slack.calls.clear()
@@ -195,16 +184,16 @@ async def test_importing_the_same_purchase_order_again_points_to_the_existing_it
 
 
 async def test_two_submits_at_once_create_one_expense_item(bot, xero):
-    await ready(bot, xero)
+    _, forecast = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
     release, arrived = asyncio.Event(), asyncio.Event()
 
-    async def slow(body):
-        arrived.set()
-        await asyncio.wait_for(release.wait(), 5)
-        return CallbackResult(status=201, payload={"id": 777, **body})
+    async def slow(call):
+        if call.method == "POST":
+            arrived.set()
+            await asyncio.wait_for(release.wait(), 5)
 
-    bodies = forecast_for_import(xero, created=slow)
+    forecast.before = slow
     await bot.submit(view, values=choose(11, UK_OLD))
     await asyncio.wait_for(arrived.wait(), 5)
     await bot.submit(view, values=choose(11, UK_OLD))
@@ -212,53 +201,49 @@ async def test_two_submits_at_once_create_one_expense_item(bot, xero):
     assert "1 skipped" in second["text"]
     release.set()
     await bot.slack.wait_for("chat.postEphemeral", lambda c: "1 created" in c["text"])
-    assert len(bodies) == 1
+    assert len(items_sent(forecast)) == 1
 
 
 async def test_a_project_that_no_longer_exists_is_a_clear_error_and_nothing_is_stored(bot, xero):
-    await ready(bot, xero)
+    _, forecast = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
-    bodies = forecast_for_import(xero, project=PROJECTS[1], project_status=404)
+    forecast.delete("projects", 12)  # someone deletes the project in Forecast meanwhile
     answer = await submit_and_wait(bot, view, choose(12, UK_NEW))
     assert "project you picked no longer exists" in answer["text"]
-    assert bodies == [] and await bot.storage.links.count_documents({}) == 0
+    assert items_sent(forecast, 12) == [] and await bot.storage.links.count_documents({}) == 0
 
 
 async def test_a_selection_of_zero_purchase_orders_gets_an_inline_error(bot, xero):
-    await ready(bot, xero)
+    _, forecast = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
     response = await bot.submit(view, values=choose(11))
     assert await response.json() == {"response_action": "errors",
                                      "errors": {blocks.PO_PICK_BLOCK: "Pick at least one purchase order to import."}}
-    assert forecast_calls(xero, "POST", "/projects/11/expense_items") == []
+    assert items_sent(forecast) == []
 
 
 async def test_forecast_rejecting_an_expense_item_is_reported_and_can_be_retried(bot, xero):
-    await ready(bot, xero)
+    _, forecast = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
-
-    async def reject(body):
-        return CallbackResult(status=400, payload={"status": 400, "message": "Cost must be positive"})
-
-    forecast_for_import(xero, created=reject)
+    forecast.fail_next("POST", "/projects/11/expense_items", 400, "Cost must be positive")
     answer = await submit_and_wait(bot, view, choose(11, UK_OLD))
     assert "1 failed" in answer["text"] and "Cost must be positive" in json.dumps(answer["blocks"])
     assert await bot.storage.links.count_documents({}) == 0  # the claim was released: a retry may import it
 
 
 async def test_an_import_that_died_after_creating_the_expense_item_links_it_instead_of_creating_another(bot, xero):
-    await ready(bot, xero)
+    _, forecast = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
-    bodies = forecast_for_import(xero)
     made = {"id": 777, "name": "PO-0001 · Paper Co", "notes": "Xero purchase order PO-0001 from Demo Company (UK) "
                                                               "(GBP 120.50, AUTHORISED).", "cost": 120.5}
-    xero.get(f"{FORECAST_API}/projects/11/expense_items", payload=[made], repeat=True)
+    forecast.holding(expense_items=[{**made, "project_id": 11}])
     await bot.storage.links.insert_one({  # the claim the dead process left, its two minutes over
         "team_id": "T0TEST", "kind": "purchase_order", "forecast_id": UK_OLD["PurchaseOrderID"],
         "tenant_id": UK_TENANT, "status": "pending", "linked_by": "U0ADMIN", "linked_at": LONG_AGO,
         "details": {}, "claim_until": LONG_AGO, "holder": "a-dead-job"})
     answer = await submit_and_wait(bot, view, choose(11, UK_OLD))
-    assert "1 created" in answer["text"] and bodies == []  # the item the dead import made, not a second one
+    assert "1 created" in answer["text"]
+    assert items_sent(forecast) == []  # the item the dead import made, not a second one
     link = await bot.storage.links.find_one({"forecast_id": UK_OLD["PurchaseOrderID"]})
     assert link["status"] == "linked" and link["details"]["expense_item_id"] == 777
 
@@ -273,19 +258,15 @@ async def test_forecast_failing_to_list_projects_says_so_in_the_modal(bot, xero)
     await connect_organisations(bot, xero)
     await set_forecast_key(bot)
     xero_holding(xero, uk_orders=[UK_OLD])
-    xero.get(FORECAST_API + "/projects", status=401, payload={"status": 401, "message": "Bad key"})
+    forecast_holding(xero).use_key("a-key-made-since")
     _, view = await open_import(bot, "import purchase-orders")
     assert "Could not read the Forecast projects" in json.dumps(view["blocks"]) and "submit" not in view
 
 
 async def test_after_removing_and_reconnecting_an_organisation_its_imported_orders_still_show_as_imported(bot, xero):
-    from tests.support.xero_identity import UK_CONNECTION, delete_url
-
-    await ready(bot, xero)
+    _, forecast = await ready(bot, xero)
     _, view = await open_import(bot, "import purchase-orders")
-    bodies = forecast_for_import(xero)
     await submit_and_wait(bot, view, choose(11, UK_NEW))
-    xero.delete(delete_url(UK_CONNECTION), status=204)
     await bot.container.connections.remove("T0TEST", UK_TENANT, removed_by="U0ADMIN")
     await connect_organisations(bot, xero)
     bot.slack.calls.clear()
@@ -295,4 +276,4 @@ async def test_after_removing_and_reconnecting_an_organisation_its_imported_orde
     assert texts[blocks.pair_value(UK_TENANT, UK_NEW["PurchaseOrderID"])].endswith("(imported)")
     assert "imported as expense item 501 in P4 Website" in json.dumps(view["blocks"])
     again = await submit_and_wait(bot, view, choose(11, UK_NEW))
-    assert len(bodies) == 1 and "already imported as expense item 501" in json.dumps(again["blocks"])
+    assert len(items_sent(forecast)) == 1 and "already imported as expense item 501" in json.dumps(again["blocks"])

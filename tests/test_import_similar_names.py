@@ -7,10 +7,11 @@ import json
 import pytest
 
 from services.customer_import import similar_name_key
+from tests.support.forecast_standin import ForecastStandIn
 from tests.support.import_flow import contact, open_import
 from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK_TENANT
-from tests.test_import_customers import forecast_clients, pick, ready, submit_and_wait
+from tests.test_import_customers import created, forecast_clients, pick, ready, submit_and_wait
 
 STARK_LTD = contact(1, "Stark Industries Ltd", tenant="uk")
 INITECH_UK = contact(2, "Initech UK", tenant="uk")
@@ -33,14 +34,14 @@ def test_different_companies_are_not_similar(one, other):
     assert similar_name_key(one) != similar_name_key(other)
 
 
-async def import_three(bot, xero) -> tuple[dict, list[dict]]:
+async def import_three(bot, xero) -> tuple[dict, ForecastStandIn]:
     await ready(bot, xero, uk=(STARK_LTD, INITECH_UK, UMBRELLA), us=())
-    created = forecast_clients(xero, CLIENTS)
+    forecast = forecast_clients(xero, CLIENTS)
     _, view = await open_import(bot, "import customers")
     said = await submit_and_wait(bot, view, pick((UK_TENANT, STARK_LTD["ContactID"]),
                                                  (UK_TENANT, INITECH_UK["ContactID"]),
                                                  (UK_TENANT, UMBRELLA["ContactID"])))
-    return said, created
+    return said, forecast
 
 
 async def click_and_wait(bot, button: dict) -> dict:
@@ -57,8 +58,8 @@ def similar_buttons(said: dict) -> list[dict]:
 
 
 async def test_similar_names_are_held_back_with_a_warning_and_nothing_is_created_for_them(bot, xero):
-    said, created = await import_three(bot, xero)
-    assert [body["name"] for body in created] == ["Umbrella Corporation"]  # not similar to Umbrella Health
+    said, forecast = await import_three(bot, xero)
+    assert [body["name"] for body in created(forecast)] == ["Umbrella Corporation"]  # not similar to Umbrella Health
     text = json.dumps(said["blocks"])
     assert "similar name" in text
     assert "Stark Industries Ltd" in text and "looks like the Forecast client *Stark Industries*" in text
@@ -69,23 +70,23 @@ async def test_similar_names_are_held_back_with_a_warning_and_nothing_is_created
 
 
 async def test_link_links_the_contact_to_the_existing_client_without_creating_one(bot, xero):
-    said, created = await import_three(bot, xero)
+    said, forecast = await import_three(bot, xero)
     answer = await click_and_wait(bot, similar_buttons(said)[0])
     assert "1 linked" in answer["text"] and "Stark Industries" in json.dumps(answer["blocks"])
-    assert [body["name"] for body in created] == ["Umbrella Corporation"]
+    assert [body["name"] for body in created(forecast)] == ["Umbrella Corporation"]
     linked = await bot.container.links.by_xero_id(TEAM_ID, "client", UK_TENANT, STARK_LTD["ContactID"])
     assert str(linked.forecast_id) == "11"
 
 
 async def test_create_makes_a_new_client_when_the_admin_says_so(bot, xero):
-    said, created = await import_three(bot, xero)
+    said, forecast = await import_three(bot, xero)
     answer = await click_and_wait(bot, similar_buttons(said)[3])  # Initech UK
     assert "1 created" in answer["text"]
-    assert [body["name"] for body in created] == ["Umbrella Corporation", "Initech UK"]
+    assert [body["name"] for body in created(forecast)] == ["Umbrella Corporation", "Initech UK"]
 
 
 async def test_members_cannot_use_the_link_button(bot, xero):
-    said, created = await import_three(bot, xero)
+    said, forecast = await import_three(bot, xero)
     link = similar_buttons(said)[0]
     name = await bot.click(link["action_id"], link["value"], user="U0MEMBER")
     assert "Only admins" in json.dumps((await bot.reply_to(name)).args)

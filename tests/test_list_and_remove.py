@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.xero_identity import UK, UK_CONNECTION, UK_TENANT, US_TENANT, connect_organisations, delete_url
+from tests.support.xero_identity import UK, UK_CONNECTION, UK_TENANT, US_TENANT, connect_organisations, identity_for
 
 
 async def test_list_shows_each_organisation_with_type_connector_date_and_status(bot, xero):
@@ -95,12 +95,12 @@ async def test_confirming_disconnects_at_xero_unlinks_and_confirms(bot, xero):
     await seed_links(bot, UK_TENANT)
     await seed_links(bot, US_TENANT)
     view = await open_modal_by_button(bot)
-    xero.delete(delete_url(UK_CONNECTION), status=204)
     response = await bot.submit(view)
     assert response.status == 200
     confirmation = await bot.slack.wait_for("chat.postEphemeral")
     assert "Demo Company (UK)" in confirmation["text"]
-    assert ("DELETE", delete_url(UK_CONNECTION)) in {(m, str(u)) for (m, u) in xero.requests}
+    assert identity_for(xero).sent("DELETE", f"/connections/{UK_CONNECTION}")
+    assert UK_CONNECTION not in [c["id"] for c in identity_for(xero).connections()]
     assert await bot.storage.links.count_documents({"tenant_id": UK_TENANT, "status": "unlinked"}) == 6
     assert await bot.storage.links.count_documents({"tenant_id": US_TENANT, "status": "linked"}) == 6
     reply = await bot.ask("list")
@@ -110,7 +110,7 @@ async def test_confirming_disconnects_at_xero_unlinks_and_confirms(bot, xero):
 async def test_a_404_from_xero_still_removes_the_organisation_here(bot, xero):
     await connect_organisations(bot, xero, tenants=(UK,))
     view = await open_modal_by_button(bot)
-    xero.delete(delete_url(UK_CONNECTION), status=404)
+    identity_for(xero).disconnect(UK)  # already removed at Xero: the DELETE answers 404
     await bot.submit(view)
     await bot.slack.wait_for("chat.postEphemeral")
     tenant = await bot.storage.tenants.find_one({"tenant_id": UK_TENANT})
@@ -121,7 +121,7 @@ async def test_xero_failing_during_remove_changes_nothing_and_says_so(bot, xero)
     await connect_organisations(bot, xero, tenants=(UK,))
     await seed_links(bot, UK_TENANT)
     view = await open_modal_by_button(bot)
-    xero.delete(delete_url(UK_CONNECTION), status=503)
+    identity_for(xero).fail_next("DELETE", f"/connections/{UK_CONNECTION}", 503)
     await bot.submit(view)
     message = await bot.slack.wait_for("chat.postEphemeral")
     assert "Nothing was changed" in json.dumps(message["blocks"])
@@ -132,7 +132,6 @@ async def test_xero_failing_during_remove_changes_nothing_and_says_so(bot, xero)
 async def test_removed_organisation_can_be_connected_again(bot, xero):
     await connect_organisations(bot, xero, tenants=(UK,))
     view = await open_modal_by_button(bot)
-    xero.delete(delete_url(UK_CONNECTION), status=204)
     await bot.submit(view)
     await bot.slack.wait_for("chat.postEphemeral")
     await connect_organisations(bot, xero, tenants=(UK,))

@@ -9,10 +9,9 @@ from decimal import Decimal
 import pytest
 
 from services.po_import import CurrencyRefused, cost_in
-from tests.support.harness import FORECAST_API
 from tests.support.import_flow import open_import, purchase_order
 from tests.support.xero_identity import US_TENANT
-from tests.test_import_purchase_orders import choose, forecast_for_import, ready, submit_and_wait
+from tests.test_import_purchase_orders import choose, items_sent, ready, submit_and_wait
 
 UK_IN_USD = {**purchase_order(8, tenant="uk", supplier="Stark Industries", total=1080, currency="USD"),
              "CurrencyRate": 1.25}
@@ -29,22 +28,20 @@ def test_xeros_rate_is_foreign_units_per_base_unit():
 
 
 async def test_an_order_in_a_foreign_currency_is_converted_with_the_rate_xero_used(bot, xero):
-    await ready(bot, xero, uk=(UK_IN_USD,), us=())
+    _, forecast = await ready(bot, xero, uk=(UK_IN_USD,), us=())
     _, view = await open_import(bot, "import purchase-orders")
-    bodies = forecast_for_import(xero)
     answer = await submit_and_wait(bot, view, choose(11, UK_IN_USD))
-    [item] = bodies
+    [item] = items_sent(forecast)
     assert item["cost"] == 864.0
     assert "USD 1,080.00 at Xero's rate 1.25 = GBP 864.00" in item["notes"]
     assert "1 created" in answer["text"]
 
 
 async def test_an_order_xero_cannot_convert_to_forecasts_currency_is_refused_with_the_reason(bot, xero):
-    await ready(bot, xero, uk=(), us=(US_IN_USD,))
+    _, forecast = await ready(bot, xero, uk=(), us=(US_IN_USD,))
     _, view = await open_import(bot, "import purchase-orders")
-    bodies = forecast_for_import(xero)
     answer = await submit_and_wait(bot, view, choose(11, US_IN_USD, tenant=US_TENANT))
-    assert bodies == []
+    assert items_sent(forecast) == []
     said = json.dumps(answer["blocks"])
     assert "1 failed" in answer["text"] and "in USD and Forecast keeps costs in GBP" in said
     assert "not imported rather than stored as the wrong currency" in said
@@ -52,13 +49,12 @@ async def test_an_order_xero_cannot_convert_to_forecasts_currency_is_refused_wit
 
 
 async def test_forecast_not_saying_its_currency_stops_the_import_before_anything_is_created(bot, xero):
-    await ready(bot, xero, uk=(UK_IN_USD,), us=())
+    _, forecast = await ready(bot, xero, uk=(UK_IN_USD,), us=())
     _, view = await open_import(bot, "import purchase-orders")
-    xero.get(FORECAST_API + "/company", status=503, payload={"status": 503, "message": "down"}, repeat=True)
+    forecast.refuse = lambda call: (503, "down") if call.path == "/company" else None
     bot.container.forecast.sleep = _no_wait
-    bodies = forecast_for_import(xero)
     answer = await submit_and_wait(bot, view, choose(11, UK_IN_USD))
-    assert bodies == [] and "company currency" in answer["text"]
+    assert items_sent(forecast) == [] and "company currency" in answer["text"]
 
 
 async def _no_wait(seconds: float) -> None:

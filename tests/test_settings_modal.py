@@ -7,14 +7,16 @@ import json
 import pytest
 
 from services.workspace_settings import SettingsChanges
-from tests.support.harness import FORECAST_API
+from tests.support.forecast_standin import ForecastStandIn
 from tests.support.slack_standin import TEAM_ID
+
+NEW_KEY = "fc-new-key-456"
 
 
 @pytest.fixture(autouse=True)
 def forecast_accepts_keys(xero):
-    """Forecast's GET /company answers: every key typed in these tests is accepted when checked."""
-    xero.get(f"{FORECAST_API}/company", payload={"name": "Agency", "currency": "GBP"}, repeat=True)
+    """The sandbox's Forecast accepts the key typed in these tests when it is checked."""
+    ForecastStandIn(key=NEW_KEY).install(xero)
 
 
 def channel(value):
@@ -27,7 +29,7 @@ def form(**overrides) -> dict:
         "notify_channel": channel("C0ALERTS"),
         "approver_users": {"type": "multi_users_select", "selected_users": ["U0APPROVER"]},
         "export_status": {"type": "radio_buttons", "selected_option": {"value": "AUTHORISED"}},
-        "forecast_api_key": {"type": "plain_text_input", "value": "fc-new-key-456"},
+        "forecast_api_key": {"type": "plain_text_input", "value": NEW_KEY},
     }
     for key, value in overrides.items():
         if value is None:

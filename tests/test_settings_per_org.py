@@ -8,8 +8,18 @@ import json
 import pytest
 
 from services.workspace_settings import SettingsChanges
-from tests.support.export_flow import INVOICE, click, final_update, invoice, job_id_of, prepare, request
-from tests.support.harness import FORECAST_API, start_harness, stop_harness
+from tests.support.export_flow import (
+    INVOICE,
+    click,
+    final_update,
+    forecast_holding,
+    invoice,
+    job_id_of,
+    prepare,
+    request,
+)
+from tests.support.forecast_standin import ForecastStandIn
+from tests.support.harness import start_harness, stop_harness
 from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US, US_TENANT
 
@@ -114,8 +124,7 @@ async def test_an_organisation_xero_cannot_read_keeps_its_choice_and_says_why(bo
 
 
 async def test_a_key_forecast_refuses_is_refused_in_the_form_and_not_saved(bot, xero):
-    await prepare(bot, xero, tenants=(UK,))
-    xero.get(f"{FORECAST_API}/company", status=401, payload={"status": 401, "message": "Unauthorized"})
+    await prepare(bot, xero, tenants=(UK,))  # Forecast accepts the workspace's key only
     view = await filled_modal(bot)
     response = await bot.submit(view, values=form("wrong-key", **{ACCOUNT: picked("default"), TAX: picked("default")}))
     answer = await response.json()
@@ -125,8 +134,8 @@ async def test_a_key_forecast_refuses_is_refused_in_the_form_and_not_saved(bot, 
 
 
 async def test_a_key_forecast_accepts_is_saved(bot, xero):
-    await prepare(bot, xero, tenants=(UK,))
-    xero.get(f"{FORECAST_API}/company", payload={"name": "Agency", "currency": "GBP"})
+    await prepare(bot, xero, tenants=(UK,), forecast=False)
+    forecast_holding(xero).use_key("good-key")  # a key the admin just made in Forecast
     view = await filled_modal(bot)
     response = await bot.submit(view, values=form("good-key", **{ACCOUNT: picked("default"), TAX: picked("default")}))
     assert "errors" not in await response.text()
@@ -166,7 +175,7 @@ async def test_the_approval_channel_is_required(bot):
 
 
 async def test_the_bot_itself_cannot_be_an_approver(bot, xero):
-    xero.get(f"{FORECAST_API}/company", payload={"name": "Agency", "currency": "GBP"})
+    ForecastStandIn(key="k").install(xero)
     await bot.command("settings")
     view = (await bot.slack.wait_for("views.open"))["view"]
     users = {"type": "multi_users_select", "selected_users": ["U0APPROVER", "U0BOT"]}

@@ -8,15 +8,16 @@ from decimal import Decimal
 import aiohttp
 import pytest
 from aioresponses import aioresponses
-from yarl import URL
 
 from services.forecast import ForecastApi, NewForecastInvoicePayment
 from services.xero.sync_models import XeroInvoiceState
 from tests.contracts import require_contracts, validate_xero_accounting_request
+from tests.support.export_flow import CLIENT, invoice
+from tests.support.forecast_standin import ForecastStandIn
+from tests.support.harness import FORECAST_API
 from tests.test_xero_client import TENANT, client, sleeps, tokens, xero  # noqa: F401 (fixtures)
 
 IDS = [f"00000000-0000-4000-8000-{n:012d}" for n in range(1, 4)]
-FORECAST = "https://forecast.test/api/v1"
 
 
 async def test_invoices_are_read_fifty_at_a_time_by_id_with_their_lines_and_payments(client, xero):
@@ -59,32 +60,30 @@ async def test_sync_reads_match_xeros_spec(client, xero):
 @pytest.fixture
 async def forecast():
     async with aiohttp.ClientSession() as session:
-        yield ForecastApi(session, FORECAST)
+        yield ForecastApi(session, FORECAST_API)
 
 
 async def test_a_forecast_payment_is_sent_exactly_and_what_forecast_kept_is_read_back(forecast):
     with aioresponses() as mocked:
-        url = f"{FORECAST}/invoices/101/invoice_payments"
-        mocked.post(url, payload={"id": 9, "amount": 150, "date": "2026-12-03", "notes": "n"})
-        mocked.post(url, payload={"id": 10, "amount": 150.5, "date": "2026-12-03", "notes": "n"})
+        standin = ForecastStandIn(key="key").install(mocked).holding(invoices=[invoice()])
         whole = await forecast.create_invoice_payment("key", 101, NewForecastInvoicePayment(
             amount=Decimal("150.00"), paid_on=date(2026, 12, 3), notes="Xero payment X"))
         cents = await forecast.create_invoice_payment("key", 101, NewForecastInvoicePayment(
             amount=Decimal("150.50"), paid_on=date(2026, 12, 3), notes="Xero payment Y"))
-        bodies = [call.kwargs["json"] for call in mocked.requests[("POST", URL(url))]]
+    bodies = standin.bodies("POST", "/invoices/101/invoice_payments")
     assert bodies[0] == {"amount": 150, "date": "2026-12-03", "notes": "Xero payment X"}
     assert bodies[1]["amount"] == 150.5 and isinstance(bodies[0]["amount"], int)
-    assert (whole.id, whole.amount, cents.amount) == (9, Decimal("150"), Decimal("150.5"))
+    kept = standin.payments(101)
+    assert (whole.id, whole.amount, cents.amount) == (kept[0]["id"], Decimal("150"), Decimal("150.5"))
 
 
 async def test_forecast_payments_are_listed_from_the_invoice_and_deleted_by_id(forecast):
     with aioresponses() as mocked:
-        mocked.get(f"{FORECAST}/invoices/101", payload={"id": 101, "payments": [
-            {"id": 9, "amount": 150.5, "date": "2026-12-03", "notes": "Xero payment X"}]})
-        mocked.delete(f"{FORECAST}/invoice_payments/9", status=204)
-        mocked.put(f"{FORECAST}/clients/7", payload={"id": 7, "name": "Acme Group Ltd"})
+        standin = ForecastStandIn(key="key").install(mocked).holding(clients=[CLIENT], invoices=[invoice(payments=[
+            {"id": 9, "invoice_id": 101, "amount": 150.5, "date": "2026-12-03", "notes": "Xero payment X"}])])
         [payment] = await forecast.list_invoice_payments("key", 101)
         await forecast.delete_invoice_payment("key", 9)
         client = await forecast.update_customer("key", 7, {"name": "Acme Group Ltd"})
     assert (payment.id, payment.amount, payment.paid_on) == (9, Decimal("150.5"), date(2026, 12, 3))
     assert client.name == "Acme Group Ltd"
+    assert standin.payments(101) == [] and standin.client(7)["name"] == "Acme Group Ltd"

@@ -3,67 +3,57 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from aiohttp import BasicAuth
 from aiohttp.test_utils import TestClient, TestServer
 
 from sandbox.xero import create_xero_app
-from tests.support.harness import XERO_TOKEN_URL
-from tests.support.xero_identity import UK, UK_TENANT, US, answer_consent, delete_url
-
-REVOCATION_URL = XERO_TOKEN_URL.rsplit("/", 1)[0] + "/revocation"  # derived from XERO_TOKEN_URL by default
+from tests.support.xero_identity import UK, UK_TENANT, US, connect_organisations, identity_for
 
 
-async def connect(bot, xero, tenants, n: int) -> str:
-    """An admin consents (again); Xero answers with grant number `n`. Returns the token set now in use."""
-    reply = await bot.ask("connect")
-    state = parse_qs(urlparse(reply["blocks"][0]["accessory"]["url"]).query)["state"][0]
-    answer_consent(xero, tenants=tenants, n=n)
-    response = await bot.client.get("/xero/callback", params={"code": f"code-{n}", "state": state})
-    assert response.status == 200, await response.text()
+async def connect(bot, xero, tenants) -> str:
+    """An admin consents (again) at the sandbox's Xero. Returns the token set now in use."""
+    await connect_organisations(bot, xero, tenants=tenants)
     return (await bot.storage.tenants.find_one({"tenant_id": tenants[0]["tenantId"]}))["token_set_id"]
 
 
 def revocations(xero) -> list:
-    return [call for (method, url), calls in xero.requests.items()
-            if method == "POST" and str(url) == REVOCATION_URL for call in calls]
+    return identity_for(xero).revocations()
 
 
 async def remove(bot, xero, organisation: dict) -> None:
     await bot.click("remove_tenant_open", organisation["tenantId"])
     opened = await bot.slack.wait_for("views.open", lambda c: organisation["tenantId"] in c["view"]["private_metadata"])
-    xero.delete(delete_url(organisation["id"]), status=204)
     await bot.submit(opened["view"])
     await bot.slack.wait_for("chat.postEphemeral", lambda c: c["text"] == f"Removed {organisation['tenantName']}")
 
 
 async def test_reconnecting_revokes_the_replaced_token_set_and_deletes_it(bot, xero):
-    first = await connect(bot, xero, (UK, US), n=1)
-    xero.post(REVOCATION_URL, status=200)
-    second = await connect(bot, xero, (UK, US), n=2)
+    first = await connect(bot, xero, (UK, US))
+    second = await connect(bot, xero, (UK, US))
     assert second != first
     [call] = revocations(xero)
-    assert call.kwargs["data"] == "token=refresh-token-1-secret&token_type_hint=refresh_token"
-    assert call.kwargs["auth"] == BasicAuth("test-client-id", "test-client-secret-0000")  # as for the token URL
+    replaced = identity_for(xero).issued[0]["refresh_token"]
+    assert call.body.decode() == f"token={replaced}&token_type_hint=refresh_token"
+    assert BasicAuth.decode(call.headers["Authorization"]) == BasicAuth("test-client-id", "test-client-secret-0000")
+    assert call.answer[0] == 200  # as for the token URL; Xero ended the grant
     assert await bot.storage.token_sets.find_one({"_id": first}) is None
     assert await bot.storage.token_sets.find_one({"_id": second}) is not None
 
 
 async def test_a_token_set_another_organisation_still_uses_is_kept(bot, xero):
-    first = await connect(bot, xero, (UK, US), n=1)
-    await connect(bot, xero, (UK,), n=2)  # US still runs on the first grant
+    first = await connect(bot, xero, (UK, US))
+    await connect(bot, xero, (UK,))  # US still runs on the first grant
     assert revocations(xero) == []
     assert await bot.storage.token_sets.find_one({"_id": first}) is not None
 
 
 async def test_removing_the_last_organisation_of_a_token_set_revokes_it(bot, xero):
-    token_set = await connect(bot, xero, (UK, US), n=1)
+    token_set = await connect(bot, xero, (UK, US))
     await remove(bot, xero, UK)
     assert revocations(xero) == []  # US still needs it
     assert await bot.storage.token_sets.find_one({"_id": token_set}) is not None
-    xero.post(REVOCATION_URL, status=200)
     await remove(bot, xero, US)
     assert len(revocations(xero)) == 1
     assert await bot.storage.token_sets.count_documents({}) == 0
@@ -71,20 +61,20 @@ async def test_removing_the_last_organisation_of_a_token_set_revokes_it(bot, xer
 
 async def test_when_xero_cannot_be_told_the_token_set_is_still_deleted_and_it_is_logged(bot, xero, caplog):
     caplog.set_level(logging.INFO)
-    token_set = await connect(bot, xero, (UK,), n=1)
-    xero.post(REVOCATION_URL, status=503)
+    token_set = await connect(bot, xero, (UK,))
+    identity_for(xero).fail_next("POST", "/connect/revocation", 503)
     await remove(bot, xero, UK)
     assert len(revocations(xero)) == 1
     assert await bot.storage.token_sets.find_one({"_id": token_set}) is None
     assert (await bot.storage.tenants.find_one({"tenant_id": UK_TENANT}))["status"] == "removed"
     assert any(r.getMessage() == "xero.revocation_failed" for r in caplog.records)
-    assert "refresh-token-1-secret" not in caplog.text
+    assert identity_for(xero).issued[0]["refresh_token"] not in caplog.text
 
 
 async def test_a_token_xero_no_longer_knows_counts_as_revoked(bot, xero, caplog):
     caplog.set_level(logging.INFO)
-    await connect(bot, xero, (UK,), n=1)
-    xero.post(REVOCATION_URL, status=400, payload={"error": "invalid_grant"})
+    await connect(bot, xero, (UK,))
+    identity_for(xero).fail_next("POST", "/connect/revocation", 400, {"error": "invalid_grant"})
     await remove(bot, xero, UK)
     assert await bot.storage.token_sets.count_documents({}) == 0
     assert not any(r.getMessage() == "xero.revocation_failed" for r in caplog.records)

@@ -15,10 +15,10 @@ from services.sync_notices import SYNC_NOTICE
 from services.workspace_settings import SettingsChanges
 from services.xero_sync import SYNC_JOB
 from tests.contracts import require_contracts, validate_xero_accounting_request
-from tests.support.export_flow import CLIENT, FORECAST_KEY, click, final_update, invoice, job_id_of, request
-from tests.support.harness import FORECAST_API, start_harness, stop_harness
+from tests.support.export_flow import FORECAST_KEY, click, final_update, forecast_holding, job_id_of, request
+from tests.support.harness import start_harness, stop_harness
 from tests.support.slack_standin import TEAM_ID
-from tests.support.sync_flow import WEBHOOK_KEY, ForecastPayments, delivery, event, post_webhook
+from tests.support.sync_flow import WEBHOOK_KEY, delivery, event, post_webhook
 from tests.support.xero_identity import UK, UK_TENANT, US_TENANT, connect_organisations
 from tests.support.xero_standin import connected_books
 
@@ -35,10 +35,9 @@ async def export_invoice(bot, xero, *, integer_amounts: bool = False):
     await connect_organisations(bot, xero, tenants=(UK,))
     await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(
         forecast_api_key=FORECAST_KEY, approval_channel="C0APPROVALS", notify_channel="C0ALERTS"), updated_by="U0ADMIN")
-    xero.get(f"{FORECAST_API}/invoices", payload=[invoice()], repeat=True)
-    xero.get(f"{FORECAST_API}/clients/{CLIENT['id']}", payload=CLIENT, repeat=True)
+    forecast = forecast_holding(xero)
+    forecast.whole_payment_amounts = integer_amounts
     books = connected_books(xero, {"UK": UK_TENANT, "US": US_TENANT})
-    forecast = ForecastPayments(invoice(), integer_amounts=integer_amounts).install(xero)
     _, approval = await request(bot)
     job_id = job_id_of(approval)
     await click(bot, "export_approve", job_id)
@@ -48,6 +47,10 @@ async def export_invoice(bot, xero, *, integer_amounts: bool = False):
     books.calls.clear()
     stored = await bot.storage.export_jobs.find_one({"_id": job_id})
     return books, forecast, {"ts": stored["approval_ts"], "channel": stored["approval_channel"]}
+
+
+INVOICE = "/invoices/101"  # INV-101 in Forecast: its payments come with it
+PAYMENTS = "/invoices/101/invoice_payments"
 
 
 def in_seconds(seconds: float) -> datetime:
@@ -145,7 +148,7 @@ async def test_events_of_unknown_organisations_and_unlinked_invoices_are_ignored
                   event("a3b4c5d6-0000-4000-8000-00000000000b", UK_TENANT, category="CONTACT"))
     assert await bot.storage.xero_events.count_documents({}) == 0
     assert await bot.container.jobs.count(kind=SYNC_JOB) == 0
-    assert books.calls == [] and forecast.created == []
+    assert books.calls == [] and forecast.bodies("POST", PAYMENTS) == []
 
 
 # ----------------------------------------------------------------------------- payments and statuses
@@ -156,7 +159,7 @@ async def test_a_partial_payment_then_the_rest_reach_forecast_once_each_and_slac
     first = books.pay(UK_TENANT, "500.00", on="2026-12-02")
     await deliver(bot, invoice_event(books, when="2026-12-02T09:00:00.000"))
 
-    [recorded] = forecast.created
+    [recorded] = forecast.bodies("POST", PAYMENTS)
     assert recorded == {"amount": 500, "date": "2026-12-02", "notes": f"Xero payment {first} · Bank transfer"}
     assert "Part paid 500.00 of GBP 1,140.00" in status_updates(bot, approval)[-1]
     assert any("payment of GBP 500.00 on 2 Dec" in t and "added to INV-101 in Forecast" in t
@@ -168,7 +171,7 @@ async def test_a_partial_payment_then_the_rest_reach_forecast_once_each_and_slac
     books.pay(UK_TENANT, "640.00", on="2026-12-03")
     await deliver(bot, invoice_event(books, when="2026-12-03T09:00:00.000"))
 
-    assert [p["amount"] for p in forecast.created] == [500, 640]
+    assert [p["amount"] for p in forecast.bodies("POST", PAYMENTS)] == [500, 640]
     assert "Paid 1,140.00 of GBP 1,140.00 on 3 Dec" in status_updates(bot, approval)[-1]
     assert any("is now paid in Xero" in t for t in thread(bot, approval))
     [paid] = dms(bot, "U0MEMBER")
@@ -189,7 +192,7 @@ async def test_duplicated_and_out_of_order_events_record_each_payment_once(bot, 
         assert response.status == 200
     await settle(bot)
 
-    assert len(forecast.created) == 1
+    assert len(forecast.bodies("POST", PAYMENTS)) == 1
     assert await bot.storage.xero_events.count_documents({}) == 2
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 0
     assert len([t for t in thread(bot, approval) if "payment of GBP 500.00" in t]) == 1
@@ -199,12 +202,13 @@ async def test_a_payment_removed_in_xero_is_deleted_in_forecast(bot, xero):
     books, forecast, approval = await export_invoice(bot, xero)
     payment = books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books, when="2026-12-03T10:00:00.000"))
-    [kept] = forecast.payments
+    [kept] = forecast.payments(101)
 
     books.remove_payment(UK_TENANT, payment)
     await deliver(bot, invoice_event(books, when="2026-12-03T11:00:00.000"))
 
-    assert forecast.deleted == [kept["id"]] and forecast.payments == []
+    assert [c.path for c in forecast.calls if c.method == "DELETE"] == [f"/invoice_payments/{kept['id']}"]
+    assert forecast.payments(101) == []
     assert any("was removed in Xero" in t for t in thread(bot, approval))
     assert "Awaiting payment · GBP 1,140.00 due" in status_updates(bot, approval)[-1]
     link = await bot.storage.links.find_one({"kind": "payment"})
@@ -236,7 +240,7 @@ async def test_an_amount_forecast_cannot_hold_exactly_is_reported_in_slack(bot, 
     books.pay(UK_TENANT, "500.50")
     await deliver(bot, invoice_event(books))
 
-    assert forecast.created[0]["amount"] == 500.5  # the exact amount was sent
+    assert forecast.bodies("POST", PAYMENTS)[0]["amount"] == 500.5  # the exact amount was sent
     said = [t for t in thread(bot, approval) if "Forecast kept GBP 500.00" in t]
     assert said and "GBP 500.50" in said[0]
     assert any("Forecast kept GBP 500.00" in text_of(c) for c in bot.slack.called("chat.postMessage")
@@ -258,22 +262,30 @@ async def test_a_sync_that_dies_after_forecast_created_the_payment_creates_nothi
     books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books))
 
-    assert died and len(forecast.created) == 1 and len(forecast.payments) == 1
+    assert died and len(forecast.bodies("POST", PAYMENTS)) == 1 and len(forecast.payments(101)) == 1
     assert await bot.storage.links.count_documents({"kind": "payment", "status": "linked"}) == 1
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 0
 
 
 async def test_a_restart_in_the_middle_of_handling_events_hands_them_to_the_next_process(bot, xero):
     books, forecast, approval = await export_invoice(bot, xero)
-    forecast.stall_first_read = True
+    reads: list = []
+
+    async def first_read_never_answers(call) -> None:  # the job's process dies while it waits
+        if call.method == "GET" and call.path == INVOICE:
+            reads.append(call)
+            if len(reads) == 1:
+                await asyncio.Event().wait()
+
+    forecast.before = first_read_never_answers
     books.pay(UK_TENANT, "500.00")
     response = await post_webhook(bot, delivery([invoice_event(books)]))
     assert response.status == 200
     for _ in range(100):
-        if forecast.reads:
+        if reads:
             break
         await asyncio.sleep(0.05)
-    assert forecast.reads == 1  # the job is in the middle of its work
+    assert len(reads) == 1  # the job is in the middle of its work
 
     runner = bot.container.runner
     real_release = runner.queue.release
@@ -290,7 +302,7 @@ async def test_a_restart_in_the_middle_of_handling_events_hands_them_to_the_next
     runner.start()  # the bot comes back
     await settle(bot)
 
-    assert len(forecast.created) == 1 and len(forecast.payments) == 1
+    assert len(forecast.bodies("POST", PAYMENTS)) == 1 and len(forecast.payments(101)) == 1
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 0
     assert any("payment of GBP 500.00" in t for t in thread(bot, approval))
 
@@ -303,7 +315,7 @@ async def test_a_contact_edited_in_xero_updates_the_forecast_client_and_tells_th
     contact = books.edit_contact(UK_TENANT, Name="Acme Group Ltd", TaxNumber="GB999999999")
     await deliver(bot, event(contact["ContactID"], UK_TENANT, category="CONTACT"))
 
-    assert forecast.client_updates == [{"name": "Acme Group Ltd", "vat_number": "GB999999999"}]
+    assert forecast.bodies("PUT", "/clients/7") == [{"name": "Acme Group Ltd", "vat_number": "GB999999999"}]
     [told] = [text_of(c) for c in bot.slack.called("chat.postMessage") if c["channel"] == "C0ALERTS"]
     assert "Name: Acme Ltd → Acme Group Ltd" in told and "VAT number: GB123456789 → GB999999999" in told
 
@@ -319,7 +331,7 @@ async def test_the_periodic_sync_catches_a_change_that_had_no_event(bot, xero):
     assert await bot.container.xero_sync.enqueue_due() == 1
     await settle(bot)
 
-    assert [p["amount"] for p in forecast.created] == [1140]
+    assert [p["amount"] for p in forecast.bodies("POST", PAYMENTS)] == [1140]
     assert "Paid 1,140.00 of GBP 1,140.00" in status_updates(bot, approval)[-1]
     scans = [c.headers for c in books.calls if "/Invoices" in c.url and "IDs=" not in c.url]
     assert scans and scans[0]["If-Modified-Since"].endswith("Z")
@@ -337,7 +349,7 @@ async def test_xero_sync_runs_now_and_answers_with_what_changed(bot, xero):
     answer = await bot.slack.wait_for("chat.postEphemeral", lambda c: c.get("user") == "U0ADMIN"
                                       and "what changed" in text_of(c))
     assert "INV-101" in text_of(answer) and "Part paid 500.00" in text_of(answer)
-    assert len(forecast.created) == 1
+    assert len(forecast.bodies("POST", PAYMENTS)) == 1
 
     again = await bot.ask("sync", user="U0ADMIN")
     assert again
@@ -350,7 +362,7 @@ async def test_sync_waits_when_the_days_calls_are_needed_for_exports(bot, xero):
     books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books))
 
-    assert books.calls == [] and forecast.created == []
+    assert books.calls == [] and forecast.bodies("POST", PAYMENTS) == []
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 1
     [waiting] = [j async for j in bot.storage.jobs.find({"kind": SYNC_JOB, "state": "queued"})]
     assert waiting["due_at"] > in_seconds(3000)
@@ -393,7 +405,7 @@ async def test_sync_reads_wait_while_this_minutes_calls_are_nearly_gone(bot, xer
     books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books))
 
-    assert paused and len(forecast.created) == 1  # it waited, then read
+    assert paused and len(forecast.bodies("POST", PAYMENTS)) == 1  # it waited, then read
 
 
 async def test_xero_sync_on_an_organisation_xero_refuses_says_why(bot, xero):
@@ -402,7 +414,7 @@ async def test_xero_sync_on_an_organisation_xero_refuses_says_why(bot, xero):
     await bot.ask("sync", user="U0ADMIN")
     answer = await bot.slack.wait_for("chat.postEphemeral", lambda c: "could not be read" in text_of(c))
     assert "Demo Company (UK)" in text_of(answer) and "reconnect" in text_of(answer)
-    assert forecast.created == []
+    assert forecast.bodies("POST", PAYMENTS) == []
 
 
 # ----------------------------------------------------------------------------- Slack away, crashes, limits
@@ -420,7 +432,7 @@ async def test_a_thread_reply_slack_refused_once_is_delivered_later_exactly_once
     [notice] = [n async for n in bot.storage.sync_notices.find({"what": "payment_recorded"})]
     assert notice["state"] == "sent" and notice["ts"]
     assert await bot.storage.sync_notices.count_documents({"state": "unsent"}) == 0
-    assert len(forecast.created) == 1
+    assert len(forecast.bodies("POST", PAYMENTS)) == 1
 
 
 async def test_a_notice_slack_refuses_for_good_is_skipped_and_the_others_are_sent(bot, xero):
@@ -464,7 +476,7 @@ async def test_notices_saved_before_a_crash_are_posted_once_after_the_restart(bo
     assert len([t for t in thread(bot, approval) if "payment of GBP 1,140.00" in t]) == 1
     assert len([t for t in thread(bot, approval) if "is now paid in Xero" in t]) == 1
     assert len(dms(bot, "U0MEMBER")) == 1
-    assert len(forecast.created) == 1
+    assert len(forecast.bodies("POST", PAYMENTS)) == 1
 
 
 async def test_a_crash_between_posting_a_notice_and_marking_it_sends_only_that_one_again(bot, xero):
@@ -516,7 +528,7 @@ async def test_sync_backs_off_when_xeros_answers_say_the_days_calls_are_needed_f
     await deliver(bot, invoice_event(books), event(contact["ContactID"], UK_TENANT, category="CONTACT"))
 
     assert len(books.calls) == 1  # the invoices were read; Xero's answer stopped the contacts' read
-    assert len(forecast.created) == 1 and forecast.client_updates == []
+    assert len(forecast.bodies("POST", PAYMENTS)) == 1 and forecast.bodies("PUT", "/clients/7") == []
     assert bot.container.xero.calls_left_today(UK_TENANT) == 150
     [waiting] = [j async for j in bot.storage.jobs.find({"kind": SYNC_JOB, "state": "queued"})]
     assert waiting["due_at"] > in_seconds(3000)
@@ -547,7 +559,7 @@ async def test_payments_not_copied_for_want_of_a_forecast_key_are_copied_at_the_
     assert await settings.forecast_api_key(TEAM_ID) is None
     books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books))
-    assert forecast.created == []
+    assert forecast.bodies("POST", PAYMENTS) == []
     assert any("were not copied to Forecast" in t for t in thread(bot, approval))
 
     await settings.update(TEAM_ID, SettingsChanges(forecast_api_key=FORECAST_KEY), updated_by="U0ADMIN")
@@ -556,7 +568,7 @@ async def test_payments_not_copied_for_want_of_a_forecast_key_are_copied_at_the_
     assert await bot.container.xero_sync.enqueue_due() == 1
     await settle(bot)
 
-    assert [p["amount"] for p in forecast.created] == [500]
+    assert [p["amount"] for p in forecast.bodies("POST", PAYMENTS)] == [500]
     assert any("payment of GBP 500.00" in t and "added to INV-101" in t for t in thread(bot, approval))
     link = await bot.storage.links.find_one({"kind": "invoice"})
     assert "payments_wait_for_key" not in link["details"]

@@ -6,12 +6,11 @@ import copy
 import json
 
 from services.workspace_settings import SettingsChanges
-from tests.support.harness import FORECAST_API
+from tests.support.forecast_standin import FORECAST_KEY, ForecastStandIn
 from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK, UK_TENANT, US_TENANT, connect_organisations
 from tests.support.xero_standin import XeroStandIn, connected_books
 
-FORECAST_KEY = "fc-key-very-secret-123"
 CLIENT = {"id": 7, "name": "Acme Ltd", "street": "1 High Street", "zip": "N1 1AA", "city": "London",
           "country": "GB", "vat_number": "GB123456789"}
 INVOICE = {
@@ -33,17 +32,22 @@ def invoice(**changes) -> dict:
 
 async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, settings: dict | None = None,
                   forecast: bool = True) -> XeroStandIn:
-    """Organisations connected, settings made, Forecast (unless `forecast=False`) and Xero answering."""
+    """Organisations connected, settings made, Forecast (unless `forecast=False`: then see `forecast_holding`)
+    and Xero answering."""
     await connect_organisations(bot, xero, tenants=tenants)
     values = {"forecast_api_key": FORECAST_KEY, "approval_channel": "C0APPROVALS", "notify_channel": "C0ALERTS",
               **(settings or {})}
     await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(**values), updated_by="U0ADMIN")
     if forecast:
-        xero.get(f"{FORECAST_API}/invoices", payload=invoices if invoices is not None else [invoice()], repeat=True)
-        for client in clients or [CLIENT]:
-            xero.get(f"{FORECAST_API}/clients/{client['id']}", payload=client, repeat=True)
-        xero.get(f"{FORECAST_API}/clients", payload=list(clients or [CLIENT]), repeat=True)
+        forecast_holding(xero, invoices=invoices, clients=clients)
     return connected_books(xero, {"UK": UK_TENANT, "US": US_TENANT})
+
+
+def forecast_holding(xero, *, invoices=None, clients=None) -> ForecastStandIn:
+    """The sandbox's Forecast (tests/support/forecast_standin.py) holding these invoices and clients,
+    INV-101 of Acme Ltd unless told."""
+    return ForecastStandIn().install(xero).holding(invoices=invoices if invoices is not None else [invoice()],
+                                                   clients=clients or [CLIENT])
 
 
 async def replies(bot, name: str, count: int) -> list:

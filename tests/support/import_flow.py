@@ -1,13 +1,14 @@
 """Xero records and the steps of an import as people do them in Slack, for the import tests.
 
 Xero is the sandbox's stand-in (tests/support/xero_standin.py), its UK and US demo organisations filed under
-the tenant ids `connect_organisations` connects, holding only the contacts and purchase orders a test gives.
+the tenant ids `connect_organisations` connects, holding only the contacts and purchase orders a test gives;
+Forecast is the sandbox's too (`forecast_holding`).
 """
 
 from __future__ import annotations
 
 from services.workspace_settings import SettingsChanges
-from tests.support.harness import FORECAST_API
+from tests.support.forecast_standin import ForecastStandIn
 from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK_TENANT, US_TENANT
 from tests.support.xero_standin import XeroStandIn, connected_books
@@ -52,9 +53,10 @@ async def set_forecast_key(bot) -> None:
                                                   updated_by="U0ADMIN")
 
 
-def forecast_calls(xero, method: str, path: str) -> list:
-    return [call for (m, url), calls in xero.requests.items()
-            if m == method and str(url).split("?")[0] == FORECAST_API + path for call in calls]
+def forecast_holding(xero, **records) -> ForecastStandIn:
+    """The sandbox's Forecast (tests/support/forecast_standin.py), accepting the key `set_forecast_key` sets and
+    holding exactly the records of each kind given (`ForecastStandIn.holding`)."""
+    return ForecastStandIn(key=FORECAST_KEY).install(xero).holding(**records)
 
 
 async def open_import(bot, text: str, **kwargs) -> tuple[dict, dict]:
