@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple
-
 from tests.contracts import require_contracts, validate_xero_accounting_request
 from tests.support.export_flow import click, final_update, job_id_of, prepare, request
 
@@ -15,8 +13,8 @@ async def test_every_accounting_request_of_a_full_export_matches_xeros_spec(bot,
     await click(bot, "export_approve", job_id_of(approval))
     await final_update(bot, job_id_of(approval), "exported")
 
-    sent = {(method, url.split("/api.xro/2.0")[1].split("?")[0]) for method, url, _, _ in map(astuple, books.calls)}
+    sent = {(method, url.split("/api.xro/2.0")[1].split("?")[0]) for method, url, _, _ in books.calls}
     assert sent == {("GET", "/Invoices"), ("GET", "/Currencies"), ("GET", "/Contacts"), ("PUT", "/Contacts"),
                     ("GET", "/Accounts"), ("GET", "/TaxRates"), ("PUT", "/Invoices")}  # tax rates: the pre-flight
-    for method, url, headers, body in map(astuple, books.calls):
+    for method, url, headers, body in books.calls:
         validate_xero_accounting_request(method, url, headers, body)

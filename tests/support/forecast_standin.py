@@ -37,21 +37,11 @@ _PATTERN = re.compile(r"^" + re.escape(FORECAST_API) + r"(?P<path>/[^?]*)?(?:\?.
 _KINDS = ("invoices", "clients", "projects", "expense_categories", "expense_items")
 
 
-@dataclass
-class Call:
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes | None
-
+class Call(in_process.Call):
     @property
     def path(self) -> str:
         """The path under the API's root, without the query: "/invoices/101"."""
         return _PATTERN.match(self.url).group("path") or "/"
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
 
 
 @dataclass

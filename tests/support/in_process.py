@@ -3,9 +3,32 @@ a server. The test adapters (forecast_standin.py, xero_identity.py) call it from
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from typing import Any
+
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
+
+
+@dataclass
+class Call:
+    """One request an adapter answered (each adapter adds what its tests read: path, resource, tenant)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    answer: tuple[int, bytes] = (0, b"")
+
+    def __iter__(self):
+        """Unpacks as (method, url, headers, body)."""
+        return iter((self.method, self.url, self.headers, self.body))
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
 
 
 class _Body:

@@ -54,14 +54,7 @@ _CONNECTION = re.compile(r"^" + re.escape(XERO_API) + r"/connections/[^/?]+$")
 _IDENTITIES: weakref.WeakKeyDictionary[Any, XeroIdentity] = weakref.WeakKeyDictionary()
 
 
-@dataclass
-class Call:
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes | None
-    answer: tuple[int, bytes] = (0, b"")
-
+class Call(in_process.Call):
     @property
     def path(self) -> str:
         """The path: /connect/token, /connect/revocation, /connections or /connections/{id}."""

@@ -33,26 +33,17 @@ from sandbox.xero import accounting, bookkeeping
 from sandbox.xero.demo_data import build_organisations
 from sandbox.xero.state import XeroState
 from tests.contracts import CONTRACTS_DIR, validate_xero_accounting_request
+from tests.support import in_process
 
 API_URL = "https://api.xero.test"
 EDITABLE_LINE_FIELDS = ("Description", "Quantity", "UnitAmount", "DiscountRate", "AccountCode", "TaxType", "ItemCode")
 _PATTERN = re.compile(r"^" + re.escape(API_URL) + r"/api\.xro/2\.0/(?P<resource>\w+)(?:/(?P<key>[^?]+))?(?:\?.*)?$")
 
 
-@dataclass
-class Call:
-    method: str
-    url: str
-    headers: dict
-    body: bytes | None
-
+class Call(in_process.Call):
     @property
     def resource(self) -> str:
         return _PATTERN.match(self.url).group("resource")
-
-    def __iter__(self):
-        """Unpacks as (method, url, headers, body)."""
-        return iter((self.method, self.url, self.headers, self.body))
 
     @property
     def tenant(self) -> str:
