@@ -467,26 +467,32 @@ async def test_notices_saved_before_a_crash_are_posted_once_after_the_restart(bo
     assert len(forecast.created) == 1
 
 
-async def test_a_crash_between_posting_a_notice_and_marking_it_sends_only_that_one_again(bot, xero):
+@pytest.mark.parametrize("dies_after", ["payment_recorded", "paid"])  # a reply in the thread; a DM
+async def test_a_crash_between_posting_a_notice_and_marking_it_finds_the_post_instead_of_sending_it_again(
+        bot, xero, dies_after):
     books, forecast, approval = await export_invoice(bot, xero)
     notices = bot.container.xero_sync.notices
     real_mark, died = notices.mark, []
 
-    async def dies_after_first_post(notice, state, **kwargs):
-        if not died:
+    async def dies_after_the_post(notice, state, **kwargs):
+        if notice.what == dies_after and not died:
             died.append(notice.what)
             raise RuntimeError("process stopped")
         return await real_mark(notice, state, **kwargs)
 
-    notices.mark = dies_after_first_post  # the outbox job and sync share the one store
+    notices.mark = dies_after_the_post  # the outbox job and sync share the one store
     books.pay(UK_TENANT, "1140.00")
     await deliver(bot, invoice_event(books))
+    await settle(bot)  # the job runs again after its failed attempt
 
     replies = thread(bot, approval)
-    assert died == ["payment_recorded"]
-    assert len([t for t in replies if "payment of GBP 1,140.00" in t]) == 2  # the one message in the window
+    assert died == [dies_after]
+    assert len([t for t in replies if "payment of GBP 1,140.00" in t]) == 1  # found by its metadata
     assert len([t for t in replies if "is now paid in Xero" in t]) == 1
     assert len(dms(bot, "U0MEMBER")) == 1
+    assert await bot.storage.sync_notices.count_documents({"state": {"$ne": "sent"}}) == 0
+    lookups = bot.slack.called("conversations.replies" if dies_after == "payment_recorded" else "conversations.history")
+    assert lookups, "the lost post was looked for before posting again"
 
 
 async def test_the_approval_message_keeps_the_xero_status_across_an_outbox_redraw(bot, xero):
