@@ -263,6 +263,46 @@ async def test_a_sync_that_dies_after_forecast_created_the_payment_creates_nothi
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 0
 
 
+def dies_before_saving(bot, what: str) -> list[str]:
+    """The process stops after the Forecast write, before the notices about `what` are saved."""
+    notices = bot.container.xero_sync.notices
+    real_add, died = notices.add, []
+
+    async def add(saved):
+        if not died and any(notice.what == what for notice in saved):
+            died.append(what)
+            raise RuntimeError("process stopped")
+        return await real_add(saved)
+
+    notices.add = add
+    return died
+
+
+async def test_a_sync_that_dies_after_recording_a_payment_before_saving_its_notice_tells_the_thread_once(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    died = dies_before_saving(bot, "payment_recorded")
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books))
+
+    assert died and len(forecast.created) == 1 and len(forecast.payments) == 1
+    assert len([t for t in thread(bot, approval) if "payment of GBP 500.00" in t]) == 1
+    assert await bot.storage.links.count_documents({"kind": "payment", "status": "linked"}) == 1
+
+
+async def test_a_sync_that_dies_after_deleting_a_payment_before_saving_its_notice_tells_the_thread_once(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    payment = books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books, when="2026-12-03T10:00:00.000"))
+    [kept] = forecast.payments
+    died = dies_before_saving(bot, "payment_removed")
+    books.remove_payment(UK_TENANT, payment)
+    await deliver(bot, invoice_event(books, when="2026-12-03T11:00:00.000"))
+
+    assert died and forecast.deleted == [kept["id"]] and forecast.payments == []
+    assert len([t for t in thread(bot, approval) if "was removed in Xero" in t]) == 1
+    assert (await bot.storage.links.find_one({"kind": "payment"}))["status"] == "unlinked"
+
+
 async def test_a_restart_in_the_middle_of_handling_events_hands_them_to_the_next_process(bot, xero):
     books, forecast, approval = await export_invoice(bot, xero)
     forecast.stall_first_read = True
