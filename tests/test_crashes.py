@@ -428,3 +428,38 @@ async def test_kills_after_a_sync_notice_is_posted_and_after_a_payment_is_writte
     assert len(replies("A payment of")) == 1
     assert len(forecast_invoice["payments"]) == 1
     assert await storage.links.count_documents({"kind": "payment", "status": "linked"}) == 1
+
+
+async def test_a_kill_after_a_client_is_updated_in_forecast_still_tells_the_notify_channel_once(
+        stand_ins, storage, bot):
+    await connect_uk(stand_ins, storage)
+    [reference] = add_invoices(stand_ins, 1, first=9941)
+    job = await requested_job(stand_ins, storage, reference)
+    await click_approve(stand_ins, job)
+    await eventually(lambda: settled(stand_ins, storage, reference))
+    [invoice] = invoices_in_xero(stand_ins, reference)
+    tenant = uk_tenant(stand_ins)
+    contact = stand_ins.xero.organisations[tenant]["Contacts"][invoice["Contact"]["ContactID"]]
+    street = next((a for a in contact.get("Addresses", []) if a.get("AddressType") == "STREET"), {})
+    new_name = f"{contact['Name']} Group"
+
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="after_forecast_client_updated")
+    await post_bookkeeping(stand_ins, f"/contacts/{tenant}/{contact['ContactID']}", {
+        "name": new_name, "tax_number": contact.get("TaxNumber") or "", "street": street.get("AddressLine1") or "",
+        "city": street.get("City") or "", "postal_code": street.get("PostalCode") or ""})
+    assert await bot.wait_dead(30)
+    assert any(c["name"] == new_name for c in stand_ins.forecast.rows("clients"))  # written; nobody told yet
+
+    def told() -> list[dict]:
+        return [m for m in stand_ins.slack.messages("C0ALERTS") if new_name in m["text"] + json.dumps(m["blocks"])]
+
+    assert told() == []
+    await bot.start()
+
+    async def told_once():
+        return told() and await storage.sync_notices.count_documents({"state": {"$ne": "sent"}}) == 0
+
+    await eventually(told_once, timeout=40)
+    await asyncio.sleep(1.0)  # nothing more arrives later
+    assert len(told()) == 1
