@@ -31,6 +31,7 @@ PERMANENT_ERRORS = frozenset({
     "user_not_found", "user_not_in_channel", "cannot_dm_bot", "invalid_blocks", "msg_too_long",
     "no_text", "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "not_authed",
     "restricted_action", "expired_trigger_id", "invalid_trigger_id", "not_found", "view_too_large",
+    "thread_not_found", "user_disabled",
 })
 
 

@@ -98,3 +98,11 @@ async def test_post_once_looks_for_a_thread_reply_in_its_thread(slack, gateway):
 
 async def _nothing() -> None:
     return None
+
+
+async def test_a_thread_whose_parent_was_deleted_is_no_reason_to_try_for_ever(slack, gateway):
+    _, parent = await gateway.post("C0GENERAL", {"text": "approval"})
+    slack.state.delete_message("C0GENERAL", parent)
+    tag = MessageTag("ledgerline_sync_notice", {"notice_id": "N1"})
+    with pytest.raises(SlackRefused):
+        await gateway.find_tagged("C0GENERAL", tag, since=0.0, thread_ts=parent)
