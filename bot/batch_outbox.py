@@ -4,6 +4,10 @@ Each run renders the batch and its invoices' export jobs (bot/blocks/batches.py)
 (posted if it never was, else redrawn) and, once every invoice is decided, DMs the requester one summary.
 Idempotent, and raises on Slack trouble so the job runner tries again. A batch's invoices post no messages
 of their own (bot/export_outbox.py skips them): a finance team reads one message per batch.
+
+Both messages are tagged with the batch's id (message metadata) and each post attempt is noted on the batch
+first, so a run after a crash between Slack taking a post and the save of its ts finds that message
+(bot/slack_gateway.py `post_once`) instead of posting it twice.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from decimal import Decimal
 
 from bot.blocks import batches as blocks
 from bot.blocks.exports import failure_words
-from bot.slack_gateway import SlackGateway, SlackRefused
+from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused
+from services.crash_points import crash_point
 from services.export_batches import Batch, BatchExportService
 from services.export_jobs import EXPORTED, FAILED, OPEN_STATES, PENDING, REJECTED, ExportJob
 from services.jobs import Job
 
 FINISHED = (EXPORTED, FAILED, REJECTED)
+BATCH_APPROVAL_EVENT = "ledgerline_batch_approval"
+BATCH_DM_EVENT = "ledgerline_batch_requester_dm"
 
 
 def batch_view(batch: Batch, jobs: list[ExportJob], now: datetime) -> blocks.BatchView:
@@ -84,14 +91,19 @@ class BatchOutbox:
             except SlackRefused:
                 pass  # deleted by someone: nothing to redraw
         else:
+            found_maybe = "approval" in batch.posting  # an earlier run's post, as it was then: redrawn below
             try:
-                channel, ts = await self.gateway.post(batch.approval_channel or "", payload)
+                channel, ts = await self._post_once(batch, "approval", batch.approval_channel or "", payload,
+                                                    MessageTag(BATCH_APPROVAL_EVENT, {"batch_id": batch.batch_id}))
             except SlackRefused as refused:  # nobody could approve it: withdrawn, and the requester told
                 await self.batches.withdraw(batch, refused.error)
                 await self._tell_requester(batch, blocks.batch_withdrawn(view, refused.error))
                 return
+            crash_point("after_batch_approval_post")
             await store.set(batch, approval_channel=channel, approval_ts=ts)
             batch.approval_channel, batch.approval_ts = channel, ts
+            if found_maybe:
+                await self.gateway.update(channel, ts, payload)
         if view.state in ("done", "rejected"):
             link = await self.gateway.permalink(batch.approval_channel or "", batch.approval_ts or "")
             await self._tell_requester(batch, blocks.batch_requester_notice(view, link))
@@ -104,7 +116,15 @@ class BatchOutbox:
                 pass
             return
         try:
-            channel, ts = await self.gateway.dm(batch.requested_by, payload)
+            channel, ts = await self._post_once(batch, "dm", batch.requested_by, payload,
+                                                MessageTag(BATCH_DM_EVENT, {"batch_id": batch.batch_id}))
         except SlackRefused:
             return  # no DM possible (a deactivated user): nobody left to tell
+        crash_point("after_batch_dm_post")
         await self.batches.store.set(batch, requester_dm={"channel": channel, "ts": ts})
+
+    async def _post_once(self, batch: Batch, key: str, channel: str, payload: dict,
+                         tag: MessageTag) -> tuple[str, str]:
+        """Posts, or finds the post an earlier run made before it died (each attempt is noted first)."""
+        return await self.gateway.post_once(channel, payload, tag, tried_since=batch.posting.get(key),
+                                            before_post=lambda: self.batches.store.mark_posting(batch, key))

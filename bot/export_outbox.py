@@ -10,11 +10,12 @@ missing:
 It is idempotent (what was posted is saved on the export job, each message right after its post) and
 raises on Slack trouble, so the job runner tries again until Slack has it all.
 
-Slack has no idempotency key. The approval message is tagged with the export's id (message metadata) and
-the attempt is noted before posting, so a run after a crash between the post and the save of its ts finds
-that message with conversations.history instead of posting a second one. A failure notice or DM lost that
-way is posted again (the window is one database write). A click on a stray approval message is answered
-from the saved state, and records the copy so that it is redrawn from then on.
+Slack has no idempotency key. Every message is tagged with what it is (message metadata: the approval
+request, a failure notice or a requester's DM, with the export's id and what it is about) and the attempt
+is noted on the job before posting, so a run after a crash between the post and the save of its ts finds
+that message (conversations.history; a DM's channel from conversations.open) instead of posting a second
+one. A click on a stray approval message is answered from the saved state, and records the copy so that
+it is redrawn from then on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.blocks import exports as blocks
-from bot.slack_gateway import SlackGateway, SlackRefused
+from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused
 from services.crash_points import crash_point
 from services.export_jobs import PostedMessage
 from services.exports import ExportJob, ExportService
@@ -33,11 +34,21 @@ log = logging.getLogger(__name__)
 
 
 APPROVAL_EVENT = "ledgerline_approval_request"
+FAILURE_NOTICE_EVENT = "ledgerline_failure_notice"
+REQUESTER_DM_EVENT = "ledgerline_requester_dm"
 
 
-def approval_tag(job: ExportJob) -> dict:
+def approval_tag(job: ExportJob) -> MessageTag:
     """Message metadata naming the export, so a post whose ts was lost in a crash can be found again."""
-    return {"metadata": {"event_type": APPROVAL_EVENT, "event_payload": {"job_id": job.job_id}}}
+    return MessageTag(APPROVAL_EVENT, {"job_id": job.job_id})
+
+
+def notice_tag(job: ExportJob, about: str) -> MessageTag:
+    return MessageTag(FAILURE_NOTICE_EVENT, {"job_id": job.job_id, "about": about})
+
+
+def requester_dm_tag(job: ExportJob, about: str) -> MessageTag:
+    return MessageTag(REQUESTER_DM_EVENT, {"job_id": job.job_id, "about": about})
 
 
 class ExportOutbox:
@@ -90,7 +101,8 @@ class ExportOutbox:
             return True
         await self.exports.jobs.mark_approval_posting(job)
         try:
-            channel, ts = await self.gateway.post(job.approval_channel or "", {**payload, **approval_tag(job)})
+            channel, ts = await self.gateway.post(job.approval_channel or "", {**payload,
+                                                                              **approval_tag(job).metadata()})
         except SlackRefused as refused:  # the bot cannot post there: withdraw, and tell the requester
             if await self.exports.approval_channel_refused(job, refused.error):
                 await self.exports.sync(job)
@@ -106,12 +118,13 @@ class ExportOutbox:
         if job.approval_posting_at is None or not job.approval_channel:
             return False
         try:
-            ts = await self.gateway.find_tagged(job.approval_channel, APPROVAL_EVENT, "job_id", job.job_id,
-                                                since=job.approval_posting_at.timestamp() - 1)
+            found = await self.gateway.find_tagged(job.approval_channel, approval_tag(job),
+                                                   since=job.approval_posting_at.timestamp() - 1)
         except SlackRefused:  # e.g. an install without the history scopes: post again rather than never
             return False
-        if ts is None:
+        if found is None:
             return False
+        ts = found[1]
         await self.exports.jobs.set_message(job, job.approval_channel, ts)
         job.approval_ts = ts
         await self.gateway.update(job.approval_channel, ts, payload)
@@ -130,13 +143,16 @@ class ExportOutbox:
         if job.state != "failed" or any(n.about == about for n in notices):
             return
         payload = blocks.failure_notice(job)
-        try:
-            channel, ts = await self.gateway.post(job.notify_channel or job.approval_channel or "", payload)
-        except SlackRefused:  # loud means somebody hears it: the approver who started the attempt, in a DM
+        channel, ts = "", ""  # nowhere to post it (logged by the gateway); the requester's DM still says it
+        # Loud means somebody hears it: else the approver who started the attempt, in a DM.
+        for target in (job.notify_channel or job.approval_channel or "",
+                       job.exporting_by or job.approved_by or job.requested_by):
             try:
-                channel, ts = await self.gateway.dm(job.exporting_by or job.approved_by or job.requested_by, payload)
-            except SlackRefused:  # nowhere to post it (logged by the gateway); the requester's DM still says it
-                channel, ts = "", ""
+                channel, ts = await self._post_once(job, f"notice:{about}", target, payload, notice_tag(job, about))
+                break
+            except SlackRefused:
+                continue
+        crash_point("after_failure_notice_post")
         notices.append(PostedMessage(channel=channel, ts=ts, about=about))
         await self.exports.jobs.save_messages(job, notices=notices)
 
@@ -157,8 +173,16 @@ class ExportOutbox:
         if not new:
             return
         try:
-            channel, ts = await self.gateway.dm(job.requested_by, payload)
+            channel, ts = await self._post_once(job, f"dm:{about}", job.requested_by, payload,
+                                                requester_dm_tag(job, about or ""))
         except SlackRefused:
             return  # no DM possible (a deactivated user): nobody left to tell
-        dms.append(PostedMessage(channel=channel, ts=ts, about=about))
+        crash_point("after_requester_dm_post")
+        dms.append(PostedMessage(channel=channel, ts=ts, about=about or ""))
         await self.exports.jobs.save_messages(job, requester_dms=dms)
+
+    async def _post_once(self, job: ExportJob, key: str, channel: str, payload: dict,
+                         tag: MessageTag) -> tuple[str, str]:
+        """Posts, or finds the post an earlier run made before it died (the job notes each attempt first)."""
+        return await self.gateway.post_once(channel, payload, tag, tried_since=job.posting.get(key),
+                                            before_post=lambda: self.exports.jobs.mark_posting(job, key))

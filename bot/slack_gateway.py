@@ -9,6 +9,8 @@ raises `SlackUnavailable`, which outbox jobs let through so the job runner tries
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -29,6 +31,7 @@ PERMANENT_ERRORS = frozenset({
     "user_not_found", "user_not_in_channel", "cannot_dm_bot", "invalid_blocks", "msg_too_long",
     "no_text", "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "not_authed",
     "restricted_action", "expired_trigger_id", "invalid_trigger_id", "not_found", "view_too_large",
+    "thread_not_found", "user_disabled",
 })
 
 
@@ -62,6 +65,25 @@ class SlackUnavailable(SlackCallFailed):
     """Slack could not be reached or failed after the client's own retries: try again later."""
 
 
+CLOCK_MARGIN_SECONDS = 60.0  # Slack's clock and ours may differ; the tag, not the time, picks the message
+
+
+@dataclass(frozen=True)
+class MessageTag:
+    """Slack message metadata naming what a message is (`event_type`) and about what (`payload`)."""
+
+    event_type: str
+    payload: dict[str, str]
+
+    def metadata(self) -> dict:
+        return {"metadata": {"event_type": self.event_type, "event_payload": dict(self.payload)}}
+
+    def names(self, metadata: dict) -> bool:
+        said = metadata.get("event_payload") or {}
+        return metadata.get("event_type") == self.event_type and all(
+            str(said.get(key)) == value for key, value in self.payload.items())
+
+
 class SlackGateway:
     def __init__(self, client: AsyncWebClient):
         self.client = client
@@ -91,17 +113,43 @@ class SlackGateway:
         answer = await self._call("chat.postMessage", channel=channel, **payload)
         return answer["channel"], answer["ts"]
 
-    async def find_tagged(self, channel: str, event_type: str, key: str, value: str, *, since: float) -> str | None:
-        """The ts of the bot's message in `channel` since `since` whose metadata says `key` = `value`: finds a
-        message Slack accepted although the bot died before it saved the ts. None when there is none."""
-        answer = await self._call("conversations.history", read=True, channel=channel, oldest=f"{since:.6f}",
-                                  include_all_metadata="true", limit=200)
+    async def post_once(self, channel: str, payload: dict, tag: MessageTag, *, tried_since: float | None,
+                        before_post: Callable[[], Awaitable[None]]) -> tuple[str, str]:
+        """Posts a message at most once although Slack has no idempotency key. The caller saves "posting
+        since" in `before_post` (awaited right before the post) and passes the saved time back as
+        `tried_since`: when an earlier run got that far, the message it may have posted (tagged with `tag`
+        in its metadata) is looked for first, and returned instead of posting a second one."""
+        if tried_since is not None:
+            try:
+                found = await self.find_tagged(channel, tag, since=tried_since - CLOCK_MARGIN_SECONDS,
+                                               thread_ts=payload.get("thread_ts"))
+            except SlackRefused:  # e.g. an install without the history scopes: post again rather than never
+                found = None
+            if found is not None:
+                return found
+        await before_post()
+        return await self.post(channel, {**payload, **tag.metadata()})
+
+    async def find_tagged(self, channel: str, tag: MessageTag, *, since: float,
+                          thread_ts: str | None = None) -> tuple[str, str] | None:
+        """(channel, ts) of the bot's message in `channel` (a user id: the DM with them; `thread_ts`: that
+        thread's replies) since `since` whose metadata is `tag`: finds a message Slack accepted although the
+        bot died before it saved the ts. None when there is none."""
+        if channel[:1] in ("U", "W"):
+            channel = await self.dm_channel(channel)
+        args = {"channel": channel, "oldest": f"{since:.6f}", "include_all_metadata": "true", "limit": 200}
+        if thread_ts:
+            answer = await self._call("conversations.replies", read=True, ts=thread_ts, **args)
+        else:
+            answer = await self._call("conversations.history", read=True, **args)
         for message in answer.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            if metadata.get("event_type") == event_type and (metadata.get("event_payload") or {}).get(key) == value:
-                ts = message.get("ts")
-                return str(ts) if ts else None
+            if tag.names(message.get("metadata") or {}) and message.get("ts"):
+                return channel, str(message["ts"])
         return None
+
+    async def dm_channel(self, user_id: str) -> str:
+        """The id of the bot's DM with a person (conversations.open, which only opens it once)."""
+        return str((await self._call("conversations.open", users=user_id))["channel"]["id"])
 
     async def update(self, channel: str, ts: str, payload: dict) -> None:
         await self._call("chat.update", channel=channel, ts=ts, **payload)

@@ -3,23 +3,29 @@
 Through the one gateway (bot/slack_gateway.py). Notices are sent oldest first and each is marked sent
 right after Slack took it. Slack unreachable: the job raises and the runner tries again later, from the
 first notice not sent. Slack refusing one for good (a deleted channel, a deactivated requester) marks that
-one refused (the gateway logged why) and the rest go on. A crash between a post and its mark sends that
-one notice again on the next run (Slack has no idempotency key); nothing else is sent twice.
+one refused (the gateway logged why) and the rest go on. Slack has no idempotency key: each notice is tagged
+with its id (message metadata) and its post attempt noted first, so after a crash between a post and its
+mark the next run finds the posted notice (in the thread, the channel or the DM) instead of sending it again.
 
 Also answers /xero sync (an ephemeral message, else a DM: best effort, like every answer to a person).
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from bot.blocks import sync as blocks
-from bot.slack_gateway import SlackGateway, SlackRefused
+from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused
 from services.contact_sync import ContactSynced
+from services.crash_points import crash_point
 from services.invoice_sync import InvoiceSynced, PaymentRecorded, PaymentRemoved
 from services.jobs import Job
 from services.problems import Problem
 from services.sync_notices import REFUSED, SENT, SyncNotice, SyncNoticeStore
 from services.sync_state import SyncRequest
 from services.xero_sync import SyncSummary
+
+SYNC_NOTICE_EVENT = "ledgerline_sync_notice"
 
 
 class SyncOutbox:
@@ -33,10 +39,13 @@ class SyncOutbox:
             if notice.thread_ts:
                 payload = {**payload, "thread_ts": notice.thread_ts}
             try:
-                _, ts = await self.gateway.post(notice.channel, payload)
+                _, ts = await self.gateway.post_once(
+                    notice.channel, payload, MessageTag(SYNC_NOTICE_EVENT, {"notice_id": notice.id}),
+                    tried_since=notice.posting_at, before_post=partial(self.notices.mark_posting, notice))
             except SlackRefused as refused:
                 await self.notices.mark(notice, REFUSED, error=refused.error)
                 continue
+            crash_point("after_sync_notice_post")
             await self.notices.mark(notice, SENT, ts=ts)
 
     async def sync_answered(self, request: SyncRequest, summary: SyncSummary) -> None:

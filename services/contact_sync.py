@@ -3,15 +3,22 @@
 Only what changed in Xero is sent (`PUT /clients/{id}` with those fields): the link remembers the contact
 as last seen, so a value someone typed in Forecast is overwritten only when Xero's value changes too.
 The first time, Forecast's current values are the baseline. An archived contact changes nothing.
+
+Crash safety: the Forecast update comes first, then `before_saving` (the notice is saved), and only then
+does the link remember the new values. A run that died in between finds Forecast already holding Xero's
+new values while the link still remembers the old ones, and reports those changes again, so the notice is
+saved then (its id depends on the new values only, so it is saved once).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from services.crash_points import crash_point
 from services.customer_import import new_client
 from services.forecast import ForecastApi, ForecastError
 from services.links import Link, LinkStore
@@ -54,9 +61,19 @@ class ContactSync:
     forecast: ForecastApi
     links: LinkStore
 
-    async def sync(self, link: Link, contact: XeroContact, *, api_key: str) -> ContactSynced | None:
+    async def sync(self, link: Link, contact: XeroContact, *, api_key: str,
+                   before_saving: Callable[[ContactSynced], Awaitable[None]] | None = None) -> ContactSynced | None:
+        """`before_saving` sees the report (when there is one) before the link remembers the new values."""
         if (contact.contact_status or "ACTIVE").upper() != "ACTIVE" or not (contact.name or "").strip():
             return None
+        report = await self._apply(link, contact, api_key)
+        if before_saving is not None:
+            await before_saving(report)
+        if report.problem is None:
+            await self.links.update_details(link, {**(link.details or {}), "xero_contact": contact_values(contact)})
+        return report
+
+    async def _apply(self, link: Link, contact: XeroContact, api_key: str) -> ContactSynced:
         client_id = int(link.forecast_id)
         try:
             client = await self.forecast.get_customer(api_key, client_id)
@@ -69,15 +86,24 @@ class ContactSync:
         values = contact_values(contact)
         changes = [FieldChange(field=name, before=current[name], after=values[name]) for name in CLIENT_FIELDS
                    if values[name] != seen.get(name) and values[name] != current[name] and values[name] is not None]
+        # Made by a run that died before its notice was saved: in Forecast already, not yet remembered.
+        done_before = {name: FieldChange(field=name, before=seen.get(name), after=values[name])
+                       for name in CLIENT_FIELDS
+                       if values[name] != seen.get(name) and values[name] == current[name] and values[name] is not None}
         report = ContactSynced(team_id=link.team_id, tenant_id=link.tenant_id, forecast_client_id=client_id,
                                client_name=client.name, changes=changes)
+        if changes and not (link.details or {}).get("xero_contact"):  # the baseline, kept for a run after a crash
+            link = await self.links.update_details(link, {**(link.details or {}), "xero_contact": seen})
         if changes:
             try:
                 await self.forecast.update_customer(api_key, client_id, {c.field: c.after for c in changes})
             except ForecastError as exc:
                 report.problem = Problem.of(exc)
                 return report  # the snapshot stays, so the next sync tries again
+            crash_point("after_forecast_client_updated")
             log.info("sync.client_updated", **fields(team=link.team_id, tenant=link.tenant_id, client=client_id,
                                                      fields=",".join(c.field for c in changes)))
-        await self.links.update_details(link, {**(link.details or {}), "xero_contact": values})
+        if done_before:
+            made = {c.field: c for c in changes} | done_before
+            report.changes = [made[name] for name in CLIENT_FIELDS if name in made]
         return report

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,6 +58,7 @@ class Batch:
     waiting_until: datetime | None = None  # when Xero's day budget comes back
     requester_dm: dict[str, str] | None = None
     reject_reason: str | None = None
+    posting: dict[str, float] = field(default_factory=dict)  # "approval" / "dm" -> epoch of the last post attempt
 
     @classmethod
     def from_doc(cls, doc: dict) -> Batch:
@@ -65,7 +67,8 @@ class Batch:
                    export_status=doc.get("export_status") or "DRAFT", approval_channel=doc.get("approval_channel"),
                    approval_ts=doc.get("approval_ts"), decision=doc.get("decision") or "pending",
                    decided_by=doc.get("decided_by"), waiting_until=doc.get("waiting_until"),
-                   requester_dm=doc.get("requester_dm"), reject_reason=doc.get("reject_reason"))
+                   requester_dm=doc.get("requester_dm"), reject_reason=doc.get("reject_reason"),
+                   posting={str(k): float(v) for k, v in (doc.get("posting") or {}).items()})
 
 
 class BatchStore:
@@ -98,6 +101,11 @@ class BatchStore:
 
     async def set(self, batch: Batch, **values: Any) -> None:
         await self.batches.update_one({"_id": batch.batch_id}, {"$set": values})
+
+    async def mark_posting(self, batch: Batch, key: str) -> None:
+        """Saved before the batch's approval message or DM is posted: a run after a crash looks for it first."""
+        batch.posting = {**batch.posting, key: time.time()}
+        await self.batches.update_one({"_id": batch.batch_id}, {"$set": {"posting": batch.posting}})
 
 
 @dataclass

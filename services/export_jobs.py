@@ -109,6 +109,7 @@ class ExportJob(BaseModel):
     notices: list[PostedMessage] = []  # failure notices in the notify channel (or an approver's DM)
     requester_dms: list[PostedMessage] = []
     approval_copies: list[PostedMessage] = []  # a second approval message (see bot/export_outbox.py)
+    posting: dict[str, float] = {}  # message ("notice:failed:1", "dm:exported") -> epoch of its last post attempt
     in_xero: InXero | None = None  # set by sync; the approval message shows it instead of `xero_status`
     batch_id: str | None = None  # one of several invoices approved together (services/export_batches.py)
     allow_duplicate: bool = False  # an admin chose to export it although a removed organisation has it
@@ -244,6 +245,12 @@ class JobStore:
         now = self.clock()
         await self.jobs.update_one({"_id": job.job_id}, {"$set": {"approval_posting_at": now}})
         job.approval_posting_at = now
+
+    async def mark_posting(self, job: ExportJob, key: str) -> None:
+        """Saved before a failure notice or DM is posted (`key` names it): a run after a crash then looks
+        for that post first. Only the job's outbox writes it, one run at a time."""
+        job.posting = {**job.posting, key: self.clock().timestamp()}
+        await self.jobs.update_one({"_id": job.job_id}, {"$set": {"posting": job.posting}})
 
     async def set_message(self, job: ExportJob, channel: str, ts: str) -> ExportJob:
         """Where the approval message lives (not a state change: no version bump)."""

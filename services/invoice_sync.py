@@ -8,6 +8,12 @@ one already naming the PaymentID is adopted, so a run that died after Forecast c
 before the link was written does not create it again. A Forecast payment naming a Xero payment that is
 no longer on the invoice (removed or reversed in Xero) is deleted.
 
+Crash safety without a transaction across Forecast and MongoDB: the Forecast write comes first (it can
+be found again by its notes), then `before_saving` saves the notices, and only then do the payment links
+remember what was done. A run that died after the Forecast write finds no link yet, so it reports the
+adopted payment (or a deletion whose link is still live) again and the notices are saved then (their ids
+are stable, so saving twice keeps one): the payment is never written twice and its notice never lost.
+
 Forecast documents `amount` as an Integer when sent and a Double when read; the bot sends the exact
 amount and reads back what Forecast kept: if that differs, the payment is reported as `inexact`.
 """
@@ -20,10 +26,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel
 
+from services.crash_points import crash_point
 from services.forecast import (
     ForecastApi,
     ForecastError,
@@ -164,8 +172,9 @@ class InvoiceSync:
             currency=invoice.currency_code, status=status,
             previous_status=InvoiceStatus.from_details(link.details or {}),
         )
+        links_to_save: list[Callable[[], Awaitable[object]]] = []  # after the notices are saved
         if api_key:
-            await self._sync_payments(link, invoice, api_key, report)
+            await self._sync_payments(link, invoice, api_key, report, links_to_save)
         else:
             report.forecast_key_missing = True
         snapshot = lines_snapshot(invoice)
@@ -176,6 +185,8 @@ class InvoiceSync:
             report.line_differences = compare_with_export(exported, snapshot)
         if before_saving is not None:
             await before_saving(report)
+        for save in links_to_save:
+            await save()
         details = {**(link.details or {}), "status": invoice.status, **status.to_details(), "snapshot": snapshot}
         details.pop(WAITING_FOR_KEY, None)
         if report.forecast_key_missing and invoice.live_payments:
@@ -186,7 +197,7 @@ class InvoiceSync:
     # ----------------------------------------------------------------- payments
 
     async def _sync_payments(self, link: Link, invoice: XeroInvoiceState, api_key: str,
-                             report: InvoiceSynced) -> None:
+                             report: InvoiceSynced, links_to_save: list[Callable[[], Awaitable[object]]]) -> None:
         invoice_id = int(link.forecast_id)
         try:
             in_forecast = await self.forecast.list_invoice_payments(api_key, invoice_id)
@@ -198,7 +209,7 @@ class InvoiceSync:
         live = {payment.payment_id.lower(): payment for payment in invoice.live_payments}
         for payment_id, payment in live.items():
             try:
-                await self._record(link, invoice_id, payment, ours.get(payment_id), api_key, report)
+                await self._record(link, invoice_id, payment, ours.get(payment_id), api_key, report, links_to_save)
             except ForecastError as exc:
                 report.problems.append(Problem.of(exc))
         for payment_id, forecast_payment in ours.items():
@@ -211,34 +222,52 @@ class InvoiceSync:
             except ForecastError as exc:
                 report.problems.append(Problem.of(exc))
                 continue
+            crash_point("after_forecast_payment_deleted")
             stale = await self.links.get(link.team_id, "payment", payment_id, link.tenant_id)
             if stale is not None and stale.status == LINKED:
-                await self.links.unlink(stale)
+                links_to_save.append(partial(self.links.unlink, stale))
             report.payments_removed.append(PaymentRemoved(
                 xero_payment_id=payment_id, amount=forecast_payment.amount, forecast_payment_id=forecast_payment.id))
+        await self._deleted_before_a_crash(link, invoice_id, live, ours, report, links_to_save)
+
+    async def _deleted_before_a_crash(self, link: Link, invoice_id: int, live: dict, ours: dict,
+                                      report: InvoiceSynced, links_to_save: list) -> None:
+        """A payment whose link is live although it is neither in Xero nor in Forecast any more: a run
+        deleted it and died before its notice was saved. It is reported (and unlinked) now."""
+        for stale in await self.links.with_detail(link.team_id, "payment", link.tenant_id,
+                                                  "forecast_invoice_id", invoice_id):
+            payment_id = str(stale.forecast_id).lower()
+            if payment_id in live or payment_id in ours:
+                continue
+            details = stale.details or {}
+            links_to_save.append(partial(self.links.unlink, stale))
+            report.payments_removed.append(PaymentRemoved(
+                xero_payment_id=payment_id, amount=_number(details.get("amount")),
+                forecast_payment_id=int(details.get("forecast_payment_id") or 0)))
 
     async def _record(self, link: Link, invoice_id: int, payment: XeroPayment, existing, api_key: str,
-                      report: InvoiceSynced) -> None:
+                      report: InvoiceSynced, links_to_save: list) -> None:
         payment_id = payment.payment_id.lower()
         known = await self.links.get(link.team_id, "payment", payment_id, link.tenant_id)
-        if existing is None and known is not None and known.status == LINKED:
-            return  # recorded once already; someone removed it in Forecast since: never create it twice
+        if known is not None and known.status == LINKED:
+            return  # recorded, and told, once already (if someone removed it in Forecast since: never twice)
         amount = payment.amount or Decimal(0)
+        created = existing is None
         if existing is None:
             existing = await self.forecast.create_invoice_payment(api_key, invoice_id, NewForecastInvoicePayment(
                 amount=amount, paid_on=payment.date or date.today(), notes=payment_notes(payment)))
+            crash_point("after_forecast_payment_created")
+            log.info("sync.payment_recorded", **fields(team=link.team_id, tenant=link.tenant_id, invoice=invoice_id))
+        if created or known is None:  # known None: made by a run that died before its notice was saved
             kept = existing.amount
             exact = kept is not None and kept.quantize(CENT) == amount.quantize(CENT)
             report.payments_recorded.append(PaymentRecorded(
                 xero_payment_id=payment_id, amount=amount, paid_on=payment.date, forecast_payment_id=existing.id,
                 forecast_amount=None if exact else (kept if kept is not None else Decimal(0))))
-            log.info("sync.payment_recorded", **fields(team=link.team_id, tenant=link.tenant_id,
-                                                       invoice=invoice_id, exact=exact))
-        if known is None or known.status != LINKED:
-            await self.links.link(link.team_id, "payment", payment_id, link.tenant_id, xero_id=payment_id,
-                                  linked_by="xero-sync", details={"forecast_payment_id": existing.id,
-                                                                  "forecast_invoice_id": invoice_id,
-                                                                  "amount": _text(amount)})
+        links_to_save.append(partial(
+            self.links.link, link.team_id, "payment", payment_id, link.tenant_id, xero_id=payment_id,
+            linked_by="xero-sync", details={"forecast_payment_id": existing.id, "forecast_invoice_id": invoice_id,
+                                            "amount": _text(amount)}))
 
 
 def payment_notes(payment: XeroPayment) -> str:

@@ -3,8 +3,9 @@
 Each notice has a stable `_id` derived from the Xero change it is about (a payment id, a status and the
 amount paid, a hash of a contact's new values, …), so a sync that runs again after a crash, or reads the
 same change twice, saves it once. The `slack.sync_notice` job (bot/sync_outbox.py) sends the notices not
-yet sent, oldest first, and marks each right after Slack took it: a crash between the post and that mark
-sends that one notice again, nothing else.
+yet sent, oldest first, notes `posting_at` before each post and marks each sent right after Slack took it:
+after a crash between the two, the next run finds the posted notice by its metadata instead of sending it
+again.
 
 A notice holds codes and data (`what`, the report it came from), not words: bot/blocks/sync.py renders it.
 """
@@ -52,6 +53,7 @@ class SyncNotice(BaseModel):
     seq: int = 0  # order within one sync of one object
     created_at: datetime | None = None  # set when saved
     state: str = UNSENT
+    posting_at: float | None = None  # epoch of the last post attempt (a crash after it: look before posting)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> SyncNotice:
@@ -85,6 +87,10 @@ class SyncNoticeStore:
 
     async def teams_with_unsent(self) -> list[str]:
         return [str(team) for team in await self.collection.distinct("team_id", {"state": UNSENT})]
+
+    async def mark_posting(self, notice: SyncNotice) -> None:
+        notice.posting_at = self.clock()
+        await self.collection.update_one({"_id": notice.id}, {"$set": {"posting_at": notice.posting_at}})
 
     async def mark(self, notice: SyncNotice, state: str, *, ts: str | None = None, error: str | None = None) -> None:
         await self.collection.update_one({"_id": notice.id}, {"$set": {

@@ -330,12 +330,18 @@ class XeroSync:
             for xero_id, contact in contacts.items():
                 if xero_id not in contact_links:
                     continue
-                contact_report = await self.contacts.sync(contact_links[xero_id], contact, api_key=api_key)
+                contact_report = await self.contacts.sync(
+                    contact_links[xero_id], contact, api_key=api_key,
+                    before_saving=partial(self._contact_read, tenant.name, notify_channel))
                 if contact_report is not None and contact_report.changed:
                     summary.contacts.append(contact_report)
-                    await self.notices.add(contact_notices(contact_report, tenant.name, notify_channel))
         if summary.invoices or summary.contacts:
             await self.deliver_notices(team_id)
+
+    async def _contact_read(self, tenant_name: str, notify_channel: str | None, report: ContactSynced) -> None:
+        """Before the link remembers the contact's new values: the notice of what changed (see above)."""
+        if report.changed:
+            await self.notices.add(contact_notices(report, tenant_name, notify_channel))
 
     async def _invoice_read(self, job: ExportJob | None, notify_channel: str | None, report: InvoiceSynced) -> None:
         """Before sync saves what it saw: the notices of what changed, and the status on the export job, so a
@@ -458,7 +464,8 @@ def contact_notices(report: ContactSynced, tenant_name: str, notify_channel: str
     """The notify channel hears what changed on a Forecast client (once per new set of values)."""
     if not notify_channel:
         return []
-    version = digest([c.model_dump() for c in report.changes], report.model_dump(mode="json")["problem"])
+    # The new values, not the old ones: a run after a crash may see another "before" for the same change.
+    version = digest([(c.field, c.after) for c in report.changes], report.model_dump(mode="json")["problem"])
     return [SyncNotice(id=digest(report.team_id, report.tenant_id, "client", report.forecast_client_id, version),
                        team_id=report.team_id, what="client_changed", channel=notify_channel,
                        report=report.model_dump(mode="json"), tenant_name=tenant_name)]

@@ -66,7 +66,7 @@ def test_manifest_declares_the_command_interactivity_and_only_needed_scopes():
     assert len({u.split("/")[2] for u in urls}) == 1  # one placeholder host
     assert set(data["oauth_config"]["scopes"]["bot"]) <= {
         "commands", "chat:write", "users:read", "usergroups:read", "channels:read", "groups:read",
-        "channels:history", "groups:history"}
+        "channels:history", "groups:history", "im:history", "im:write"}
 
 
 # Which bot scope each Web API method the bot calls needs (api.slack.com/methods).
@@ -76,8 +76,10 @@ SCOPE_OF_METHOD = {
     "conversations_info": "channels:read", "views_open": None, "views_update": None, "views_push": None,
     "views_publish": None,  # App Home: no scope, but the manifest enables the Home tab and app_home_opened
     "chat_getPermalink": None,
-    # finds an approval message whose post outlived the process that made it (bot/export_outbox.py)
-    "conversations_history": "channels:history",
+    # find a message whose post outlived the process that made it (bot/slack_gateway.py `post_once`); a DM's
+    # history needs im:history, its channel id conversations.open (im:write)
+    "conversations_history": "channels:history", "conversations_replies": "channels:history",
+    "conversations_open": "im:write",
 }
 
 
@@ -94,4 +96,6 @@ def test_manifest_grants_every_scope_the_bot_code_needs():
     unknown = called - SCOPE_OF_METHOD.keys()
     assert not unknown, f"add the scope of {unknown} to SCOPE_OF_METHOD and to manifest.yml"
     needed = {SCOPE_OF_METHOD[m] for m in called} - {None}
+    if called & {"conversations_history", "conversations_replies"}:  # private channels and DMs are read too
+        needed |= {"groups:history", "im:history"}
     assert needed <= set(manifest()["oauth_config"]["scopes"]["bot"])

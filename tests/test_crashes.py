@@ -322,3 +322,144 @@ async def test_an_export_whose_process_dies_in_every_attempt_ends_failed_with_re
                        channel=notice["channel"], message_ts=notice["ts"])  # Retry works at once
     await eventually(lambda: settled(stand_ins, storage, reference))
     await check_final(stand_ins, storage, reference)
+
+
+# ----------------------------------------------------------------------------- kills between a post and its save
+
+
+async def requested_job(stand_ins: StandIns, storage, reference: str) -> dict:
+    await type_export(stand_ins, reference)
+    return await eventually(lambda: storage.export_jobs.find_one({"reference": reference,
+                                                                  "approval_ts": {"$ne": None}}))
+
+
+async def test_a_kill_between_posting_the_requesters_dm_and_saving_it_finds_the_dm_instead_of_posting_again(
+        stand_ins, storage, bot):
+    await connect_uk(stand_ins, storage)
+    [reference] = add_invoices(stand_ins, 1, first=9911)
+    job = await requested_job(stand_ins, storage, reference)
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="after_requester_dm_post")
+    await click_approve(stand_ins, job)
+    assert await bot.wait_dead(30)
+    assert [m for m in about(stand_ins, reference) if m["channel"].startswith("D")]  # Slack has it; the bot died
+    await bot.start()
+    await eventually(lambda: settled(stand_ins, storage, reference))
+    await check_final(stand_ins, storage, reference)
+    assert len([m for m in about(stand_ins, reference) if m["channel"].startswith("D")]) == 1
+
+
+async def test_a_kill_between_posting_a_failure_notice_and_saving_it_finds_the_notice_instead_of_posting_again(
+        stand_ins, storage, bot):
+    await connect_uk(stand_ins, storage)
+    [reference] = add_invoices(stand_ins, 1, first=9921)
+    job = await requested_job(stand_ins, storage, reference)
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="after_failure_notice_post")
+    stand_ins.xero.inject_fault("validation", count=1, resource="Invoices", method="PUT")
+    await click_approve(stand_ins, job)
+    assert await bot.wait_dead(30)
+    await bot.start()
+
+    async def failed_and_told():
+        stored = await storage.export_jobs.find_one({"_id": job["_id"]})
+        told = [m for m in about(stand_ins, reference) if m["channel"].startswith("D")]
+        return stored["state"] == "failed" and stored.get("needs_sync") == 0 and told and stored
+
+    failed = await eventually(failed_and_told)
+    notices = [m for m in about(stand_ins, reference) if m["channel"] == "C0ALERTS"]
+    assert len(notices) == 1, [m["text"] for m in notices]
+    assert [(n["channel"], n["ts"]) for n in failed["notices"]] == [("C0ALERTS", notices[0]["ts"])]
+    assert "export_retry" in action_ids(notices[0])
+    assert len([m for m in about(stand_ins, reference) if m["channel"].startswith("D")]) == 1
+
+
+async def post_bookkeeping(stand_ins: StandIns, path: str, form: dict | None = None) -> None:
+    """What an accountant does in Xero (the stand-in's bookkeeping page); Xero sends the bot a webhook."""
+    async with stand_ins.http.post(f"{stand_ins.plan.sandbox_url}/xero{path}", data=form or {},
+                                   allow_redirects=False) as answer:
+        assert answer.status == 303, await answer.text()
+
+
+async def test_kills_after_a_sync_notice_is_posted_and_after_a_payment_is_written_lose_and_repeat_nothing(
+        stand_ins, storage, bot):
+    await connect_uk(stand_ins, storage)
+    [reference] = add_invoices(stand_ins, 1, first=9931)
+    job = await requested_job(stand_ins, storage, reference)
+    await click_approve(stand_ins, job)
+    await eventually(lambda: settled(stand_ins, storage, reference))
+    [invoice] = invoices_in_xero(stand_ins, reference)
+    path = f"/invoices/{uk_tenant(stand_ins)}/{invoice['InvoiceID']}"
+
+    def replies(words: str) -> list[dict]:
+        return [m for m in stand_ins.slack.messages("C0APPROVALS") if m.get("thread_ts") == job["approval_ts"]
+                and words in m["text"]]
+
+    # 1. Approved in Xero: the sync's thread reply is posted, and the bot dies before it marks it sent.
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="after_sync_notice_post")
+    await post_bookkeeping(stand_ins, path + "/approve")
+    assert await bot.wait_dead(30)
+    assert len(replies("is now")) == 1
+    await bot.start()
+
+    async def all_sent():
+        return await storage.sync_notices.count_documents({"state": {"$ne": "sent"}}) == 0 and \
+            await storage.sync_notices.count_documents({}) > 0
+
+    await eventually(all_sent)
+    assert len(replies("is now")) == 1  # found in the thread by its metadata, not posted again
+
+    # 2. Paid in Xero: the payment is written into Forecast, and the bot dies before the notice is saved.
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="after_forecast_payment_created")
+    await post_bookkeeping(stand_ins, path + "/payments", {"amount": str(invoice["Total"])})
+    assert await bot.wait_dead(30)
+    forecast_invoice = next(i for i in stand_ins.forecast.rows("invoices") if i["invoice_reference"] == reference)
+    assert len(forecast_invoice.get("payments") or []) == 1
+    assert replies("A payment of") == []
+    await bot.start()
+
+    async def told_once():
+        return replies("A payment of") and await storage.sync_notices.count_documents({"state": {"$ne": "sent"}}) == 0
+
+    await eventually(told_once, timeout=40)
+    await asyncio.sleep(1.0)  # nothing more arrives later
+    assert len(replies("A payment of")) == 1
+    assert len(forecast_invoice["payments"]) == 1
+    assert await storage.links.count_documents({"kind": "payment", "status": "linked"}) == 1
+
+
+async def test_a_kill_after_a_client_is_updated_in_forecast_still_tells_the_notify_channel_once(
+        stand_ins, storage, bot):
+    await connect_uk(stand_ins, storage)
+    [reference] = add_invoices(stand_ins, 1, first=9941)
+    job = await requested_job(stand_ins, storage, reference)
+    await click_approve(stand_ins, job)
+    await eventually(lambda: settled(stand_ins, storage, reference))
+    [invoice] = invoices_in_xero(stand_ins, reference)
+    tenant = uk_tenant(stand_ins)
+    contact = stand_ins.xero.organisations[tenant]["Contacts"][invoice["Contact"]["ContactID"]]
+    street = next((a for a in contact.get("Addresses", []) if a.get("AddressType") == "STREET"), {})
+    new_name = f"{contact['Name']} Group"
+
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="after_forecast_client_updated")
+    await post_bookkeeping(stand_ins, f"/contacts/{tenant}/{contact['ContactID']}", {
+        "name": new_name, "tax_number": contact.get("TaxNumber") or "", "street": street.get("AddressLine1") or "",
+        "city": street.get("City") or "", "postal_code": street.get("PostalCode") or ""})
+    assert await bot.wait_dead(30)
+    assert any(c["name"] == new_name for c in stand_ins.forecast.rows("clients"))  # written; nobody told yet
+
+    def told() -> list[dict]:
+        return [m for m in stand_ins.slack.messages("C0ALERTS") if new_name in m["text"] + json.dumps(m["blocks"])]
+
+    assert told() == []
+    await bot.start()
+
+    async def told_once():
+        return told() and await storage.sync_notices.count_documents({"state": {"$ne": "sent"}}) == 0
+
+    await eventually(told_once, timeout=40)
+    await asyncio.sleep(1.0)  # nothing more arrives later
+    assert len(told()) == 1

@@ -270,3 +270,31 @@ async def test_a_crash_in_the_middle_of_approve_all_leaves_the_rest_approvable_a
     await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
     await batch_shows(bot, message, "Exported 2 invoices")
     assert sorted(i["InvoiceNumber"] for i in books.invoices(UK_TENANT)) == ["INV-101", "INV-102"]
+
+
+async def test_a_crash_after_slack_took_a_batch_message_and_before_its_save_finds_it_instead_of_posting_again(
+        bot, xero):
+    await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(102)])
+    store = bot.container.batches.store
+    real_set, died = store.set, []
+
+    async def dies_once_after_each_post(batch, **values):
+        if ("approval_ts" in values or "requester_dm" in values) and set(values) - set(died):
+            died.extend(values)  # the process stops after Slack took the post, before its ts is saved
+            raise RuntimeError("process stopped")
+        return await real_set(batch, **values)
+
+    store.set = dies_once_after_each_post
+    await bot.ask("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    posted = message.response["ts"]
+    redrawn = await bot.slack.wait_for("chat.update", lambda c: c.get("ts") == posted)  # found again, redrawn
+    await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
+    await batch_shows(bot, message, "Exported 2 invoices to Xero")
+    await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "U0MEMBER")
+    await bot.slack.wait_for("conversations.history", lambda c: c["channel"].startswith("D"))  # the DM looked for
+
+    stored = await bot.storage.db["export_batches"].find_one({})
+    assert {"approval_ts", "requester_dm"} <= set(died) and stored["approval_ts"] == posted and redrawn
+    assert len([c for c in bot.slack.called("chat.postMessage") if c["channel"] == "C0APPROVALS"]) == 1
+    assert len([c for c in bot.slack.called("chat.postMessage") if c["channel"] == "U0MEMBER"]) == 1

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
-from bot.slack_gateway import SlackGateway, SlackRefused, SlackUnavailable, build_client
+from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused, SlackUnavailable, build_client
 from tests.support.slack_standin import BOT_TOKEN, SlackStandIn
 
 
@@ -58,3 +59,50 @@ async def test_notify_user_falls_back_to_a_dm_when_the_ephemeral_cannot_be_poste
     await gateway.notify_user("U0MEMBER", "C0GENERAL", {"text": "again"})
     assert slack.called("chat.postEphemeral")[-1]["user"] == "U0MEMBER"
     assert len(slack.called("chat.postMessage")) == 1
+
+
+async def test_post_once_finds_a_dm_posted_before_a_crash_and_posts_only_what_is_missing(slack, gateway):
+    tag, marks = MessageTag("ledgerline_requester_dm", {"job_id": "J1", "about": "exported"}), []
+
+    async def mark():
+        marks.append(True)
+
+    channel, ts = await gateway.post_once("U0MEMBER", {"text": "done"}, tag, tried_since=None, before_post=mark)
+    assert channel.startswith("D") and marks == [True]  # noted before the post; nothing looked for
+    assert slack.called("conversations.history") == []
+    # the process died before it saved (channel, ts): the next run finds that DM instead of posting again
+    found = await gateway.post_once("U0MEMBER", {"text": "done"}, tag, tried_since=time.time(), before_post=mark)
+    assert found == (channel, ts) and marks == [True] and len(slack.called("chat.postMessage")) == 1
+    other = MessageTag("ledgerline_requester_dm", {"job_id": "J1", "about": "failed:1"})  # another message
+    assert await gateway.post_once("U0MEMBER", {"text": "failed"}, other, tried_since=time.time(),
+                                   before_post=mark) != (channel, ts)
+    assert len(slack.called("chat.postMessage")) == 2
+
+
+async def test_post_once_posts_again_when_it_may_not_read_the_history(slack, gateway):
+    slack.fail_next("conversations.history", "missing_scope")  # installed before the history scopes
+    tag = MessageTag("ledgerline_failure_notice", {"job_id": "J1", "about": "failed:1"})
+    await gateway.post_once("C0GENERAL", {"text": "failed"}, tag, tried_since=time.time(), before_post=_nothing)
+    [posted] = slack.called("chat.postMessage")
+    assert posted["metadata"]["event_type"] == "ledgerline_failure_notice"
+
+
+async def test_post_once_looks_for_a_thread_reply_in_its_thread(slack, gateway):
+    _, parent = await gateway.post("C0GENERAL", {"text": "approval"})
+    tag = MessageTag("ledgerline_sync_notice", {"notice_id": "N1"})
+    reply = {"text": "paid", "thread_ts": parent}
+    first = await gateway.post_once("C0GENERAL", reply, tag, tried_since=None, before_post=_nothing)
+    assert await gateway.post_once("C0GENERAL", reply, tag, tried_since=time.time(), before_post=_nothing) == first
+    assert slack.called("conversations.replies")[0]["ts"] == parent
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def test_a_thread_whose_parent_was_deleted_is_no_reason_to_try_for_ever(slack, gateway):
+    _, parent = await gateway.post("C0GENERAL", {"text": "approval"})
+    slack.state.delete_message("C0GENERAL", parent)
+    tag = MessageTag("ledgerline_sync_notice", {"notice_id": "N1"})
+    with pytest.raises(SlackRefused):
+        await gateway.find_tagged("C0GENERAL", tag, since=0.0, thread_ts=parent)

@@ -267,6 +267,46 @@ async def test_a_sync_that_dies_after_forecast_created_the_payment_creates_nothi
     assert await bot.storage.xero_events.count_documents({"state": "new"}) == 0
 
 
+def dies_before_saving(bot, what: str) -> list[str]:
+    """The process stops after the Forecast write, before the notices about `what` are saved."""
+    notices = bot.container.xero_sync.notices
+    real_add, died = notices.add, []
+
+    async def add(saved):
+        if not died and any(notice.what == what for notice in saved):
+            died.append(what)
+            raise RuntimeError("process stopped")
+        return await real_add(saved)
+
+    notices.add = add
+    return died
+
+
+async def test_a_sync_that_dies_after_recording_a_payment_before_saving_its_notice_tells_the_thread_once(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    died = dies_before_saving(bot, "payment_recorded")
+    books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books))
+
+    assert died and len(forecast.created) == 1 and len(forecast.payments) == 1
+    assert len([t for t in thread(bot, approval) if "payment of GBP 500.00" in t]) == 1
+    assert await bot.storage.links.count_documents({"kind": "payment", "status": "linked"}) == 1
+
+
+async def test_a_sync_that_dies_after_deleting_a_payment_before_saving_its_notice_tells_the_thread_once(bot, xero):
+    books, forecast, approval = await export_invoice(bot, xero)
+    payment = books.pay(UK_TENANT, "500.00")
+    await deliver(bot, invoice_event(books, when="2026-12-03T10:00:00.000"))
+    [kept] = forecast.payments
+    died = dies_before_saving(bot, "payment_removed")
+    books.remove_payment(UK_TENANT, payment)
+    await deliver(bot, invoice_event(books, when="2026-12-03T11:00:00.000"))
+
+    assert died and forecast.deleted == [kept["id"]] and forecast.payments == []
+    assert len([t for t in thread(bot, approval) if "was removed in Xero" in t]) == 1
+    assert (await bot.storage.links.find_one({"kind": "payment"}))["status"] == "unlinked"
+
+
 async def test_a_restart_in_the_middle_of_handling_events_hands_them_to_the_next_process(bot, xero):
     books, forecast, approval = await export_invoice(bot, xero)
     reads: list = []
@@ -479,26 +519,32 @@ async def test_notices_saved_before_a_crash_are_posted_once_after_the_restart(bo
     assert len(forecast.bodies("POST", PAYMENTS)) == 1
 
 
-async def test_a_crash_between_posting_a_notice_and_marking_it_sends_only_that_one_again(bot, xero):
+@pytest.mark.parametrize("dies_after", ["payment_recorded", "paid"])  # a reply in the thread; a DM
+async def test_a_crash_between_posting_a_notice_and_marking_it_finds_the_post_instead_of_sending_it_again(
+        bot, xero, dies_after):
     books, forecast, approval = await export_invoice(bot, xero)
     notices = bot.container.xero_sync.notices
     real_mark, died = notices.mark, []
 
-    async def dies_after_first_post(notice, state, **kwargs):
-        if not died:
+    async def dies_after_the_post(notice, state, **kwargs):
+        if notice.what == dies_after and not died:
             died.append(notice.what)
             raise RuntimeError("process stopped")
         return await real_mark(notice, state, **kwargs)
 
-    notices.mark = dies_after_first_post  # the outbox job and sync share the one store
+    notices.mark = dies_after_the_post  # the outbox job and sync share the one store
     books.pay(UK_TENANT, "1140.00")
     await deliver(bot, invoice_event(books))
+    await settle(bot)  # the job runs again after its failed attempt
 
     replies = thread(bot, approval)
-    assert died == ["payment_recorded"]
-    assert len([t for t in replies if "payment of GBP 1,140.00" in t]) == 2  # the one message in the window
+    assert died == [dies_after]
+    assert len([t for t in replies if "payment of GBP 1,140.00" in t]) == 1  # found by its metadata
     assert len([t for t in replies if "is now paid in Xero" in t]) == 1
     assert len(dms(bot, "U0MEMBER")) == 1
+    assert await bot.storage.sync_notices.count_documents({"state": {"$ne": "sent"}}) == 0
+    lookups = bot.slack.called("conversations.replies" if dies_after == "payment_recorded" else "conversations.history")
+    assert lookups, "the lost post was looked for before posting again"
 
 
 async def test_the_approval_message_keeps_the_xero_status_across_an_outbox_redraw(bot, xero):

@@ -131,6 +131,7 @@ class WebApi:
             "views.publish": self.views_publish,
             "conversations.open": self.conversations_open,
             "conversations.history": self.conversations_history,
+            "conversations.replies": self.conversations_replies,
             "conversations.info": self.conversations_info,
             "conversations.list": self.conversations_list,
             "usergroups.list": self.usergroups_list,
@@ -295,6 +296,26 @@ class WebApi:
                 shown.pop("metadata", None)
             messages.append(shown)
         return {"messages": messages, "has_more": len(found) > limit, "response_metadata": {"next_cursor": ""}}
+
+    def conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread, oldest first: the parent, then its replies after `oldest`; metadata as in history."""
+        channel_id = _channel(args)
+        parent = self.state.find_message(channel_id, str(args.get("ts", "")))
+        if parent is None or parent.get("ephemeral_to"):
+            raise SlackApiFailure("thread_not_found")
+        oldest = float(args.get("oldest") or 0)
+        limit = max(1, min(int(args.get("limit") or 1000), 1000))
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        replies = [m for m in self.state.channel_messages.get(channel_id, [])
+                   if m.get("thread_ts") == parent["ts"] and m["ts"] != parent["ts"] and not m.get("ephemeral_to")
+                   and float(m["ts"]) > oldest]
+        messages = []
+        for message in [parent, *replies][:limit]:
+            shown = public_message(message)
+            if not with_metadata:
+                shown.pop("metadata", None)
+            messages.append(shown)
+        return {"messages": messages, "has_more": len(replies) + 1 > limit, "response_metadata": {"next_cursor": ""}}
 
     def conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"channel": channel_object(_channel(args))}
