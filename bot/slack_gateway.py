@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -113,7 +114,7 @@ class SlackGateway:
         answer = await self._call("chat.postMessage", channel=channel, **payload)
         return answer["channel"], answer["ts"]
 
-    async def post_once(self, channel: str, payload: dict, tag: MessageTag, *, tried_since: float | None,
+    async def post_once(self, channel: str, payload: dict, tag: MessageTag, *, tried_since: datetime | None,
                         before_post: Callable[[], Awaitable[None]]) -> tuple[str, str]:
         """Posts a message at most once although Slack has no idempotency key. The caller saves "posting
         since" in `before_post` (awaited right before the post) and passes the saved time back as
@@ -121,7 +122,7 @@ class SlackGateway:
         in its metadata) is looked for first, and returned instead of posting a second one."""
         if tried_since is not None:
             try:
-                found = await self.find_tagged(channel, tag, since=tried_since - CLOCK_MARGIN_SECONDS,
+                found = await self.find_tagged(channel, tag, since=tried_since.timestamp() - CLOCK_MARGIN_SECONDS,
                                                thread_ts=payload.get("thread_ts"))
             except SlackRefused:  # e.g. an install without the history scopes: post again rather than never
                 found = None

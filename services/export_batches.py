@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from services.batch_export import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
@@ -58,7 +57,7 @@ class Batch:
     waiting_until: datetime | None = None  # when Xero's day budget comes back
     requester_dm: dict[str, str] | None = None
     reject_reason: str | None = None
-    posting: dict[str, float] = field(default_factory=dict)  # "approval" / "dm" -> epoch of the last post attempt
+    posting: dict[str, datetime] = field(default_factory=dict)  # "approval" / "dm" -> its last post attempt
 
     @classmethod
     def from_doc(cls, doc: dict) -> Batch:
@@ -68,7 +67,7 @@ class Batch:
                    approval_ts=doc.get("approval_ts"), decision=doc.get("decision") or "pending",
                    decided_by=doc.get("decided_by"), waiting_until=doc.get("waiting_until"),
                    requester_dm=doc.get("requester_dm"), reject_reason=doc.get("reject_reason"),
-                   posting={str(k): float(v) for k, v in (doc.get("posting") or {}).items()})
+                   posting=dict(doc.get("posting") or {}))
 
 
 class BatchStore:
@@ -104,7 +103,7 @@ class BatchStore:
 
     async def mark_posting(self, batch: Batch, key: str) -> None:
         """Saved before the batch's approval message or DM is posted: a run after a crash looks for it first."""
-        batch.posting = {**batch.posting, key: time.time()}
+        batch.posting = {**batch.posting, key: datetime.now(UTC)}
         await self.batches.update_one({"_id": batch.batch_id}, {"$set": {"posting": batch.posting}})
 
 

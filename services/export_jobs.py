@@ -32,7 +32,8 @@ OPEN_STATES = (PENDING, APPROVED, EXPORTING)
 # "approved" and "exporting" are true only while an `export.run` job (services/jobs.py) is open for the
 # invoice: its lease, not a timestamp here, says whether someone is working on it.
 
-_TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "approval_posting_at")
+_TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "approval_posting_at",
+               "posting")
 
 
 def open_key(team_id: str, forecast_invoice_id: int) -> str:
@@ -109,7 +110,7 @@ class ExportJob(BaseModel):
     notices: list[PostedMessage] = []  # failure notices in the notify channel (or an approver's DM)
     requester_dms: list[PostedMessage] = []
     approval_copies: list[PostedMessage] = []  # a second approval message (see bot/export_outbox.py)
-    posting: dict[str, float] = {}  # message ("notice:failed:1", "dm:exported") -> epoch of its last post attempt
+    posting: dict[str, datetime] = {}  # message ("notice:failed:1", "dm:exported") -> its last post attempt
     in_xero: InXero | None = None  # set by sync; the approval message shows it instead of `xero_status`
     batch_id: str | None = None  # one of several invoices approved together (services/export_batches.py)
     allow_duplicate: bool = False  # an admin chose to export it although a removed organisation has it
@@ -249,7 +250,7 @@ class JobStore:
     async def mark_posting(self, job: ExportJob, key: str) -> None:
         """Saved before a failure notice or DM is posted (`key` names it): a run after a crash then looks
         for that post first. Only the job's outbox writes it, one run at a time."""
-        job.posting = {**job.posting, key: self.clock().timestamp()}
+        job.posting = {**job.posting, key: self.clock()}
         await self.jobs.update_one({"_id": job.job_id}, {"$set": {"posting": job.posting}})
 
     async def set_message(self, job: ExportJob, channel: str, ts: str) -> ExportJob:

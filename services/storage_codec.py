@@ -4,7 +4,8 @@ On MongoDB and Atlas documents are stored as they are: dates as dates, booleans 
 server (nx-27017) a datetime written with `$set` reads back as a string and a boolean as 1, so for the fields
 a collection declares in `DATE_FIELDS`/`BOOL_FIELDS`, `CodecCollection` stores dates as epoch seconds (in
 inserts, filters, `$set`, `$setOnInsert`, `$min` and `$max`) and turns dates and booleans back on the way out
-(documents, and `distinct` values). Every field of a declared collection is encoded the same way, so sorts and
+(documents, and `distinct` values). A declared field may also hold a map of names to dates (`posting`).
+Every field of a declared collection is encoded the same way, so sorts and
 range filters compare epochs with epochs. `bulk_write` and aggregation pass through unchanged: keep declared
 fields out of them.
 """
@@ -23,12 +24,12 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "workspace_settings": frozenset({"updated_at"}),
     "xero_cache": frozenset({"fetched_at"}),
     "export_jobs": frozenset({"requested_at", "approved_at", "rejected_at", "finished_at", "updated_at",
-                              "approval_posting_at"}),
+                              "approval_posting_at", "posting"}),
     "job_events": frozenset({"at"}),
     "jobs": frozenset({"due_at", "lease_until", "created_at", "finished_at"}),
     "xero_events": frozenset({"received_at", "handled_at"}),
-    "sync_notices": frozenset({"created_at", "finished_at"}),
-    "export_batches": frozenset({"waiting_until"}),
+    "sync_notices": frozenset({"created_at", "finished_at", "posting_at"}),
+    "export_batches": frozenset({"waiting_until", "posting"}),
     "home_viewers": frozenset({"opened_at"}),
     "xero_reference": frozenset({"fetched_at"}),
     "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at"}),
@@ -66,11 +67,19 @@ class Codec:
         if not isinstance(doc, dict):
             return doc
         for key in self.dates & doc.keys():
-            if isinstance(doc[key], (int, float)) and not isinstance(doc[key], bool):
-                doc[key] = datetime.fromtimestamp(doc[key], tz=UTC)
+            if isinstance(doc[key], dict):
+                doc[key] = {name: _date(value) for name, value in doc[key].items()}
+            else:
+                doc[key] = _date(doc[key])
         for key in self.bools & doc.keys():
             doc[key] = bool(doc[key]) if doc[key] is not None else None
         return doc
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC)
+    return value
 
 
 def _epochs(value: Any) -> Any:

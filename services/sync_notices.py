@@ -53,7 +53,7 @@ class SyncNotice(BaseModel):
     seq: int = 0  # order within one sync of one object
     created_at: datetime | None = None  # set when saved
     state: str = UNSENT
-    posting_at: float | None = None  # epoch of the last post attempt (a crash after it: look before posting)
+    posting_at: datetime | None = None  # the last post attempt (a crash after it: look before posting)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> SyncNotice:
@@ -89,7 +89,7 @@ class SyncNoticeStore:
         return [str(team) for team in await self.collection.distinct("team_id", {"state": UNSENT})]
 
     async def mark_posting(self, notice: SyncNotice) -> None:
-        notice.posting_at = self.clock()
+        notice.posting_at = self.now()
         await self.collection.update_one({"_id": notice.id}, {"$set": {"posting_at": notice.posting_at}})
 
     async def mark(self, notice: SyncNotice, state: str, *, ts: str | None = None, error: str | None = None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -71,10 +71,10 @@ async def test_post_once_finds_a_dm_posted_before_a_crash_and_posts_only_what_is
     assert channel.startswith("D") and marks == [True]  # noted before the post; nothing looked for
     assert slack.called("conversations.history") == []
     # the process died before it saved (channel, ts): the next run finds that DM instead of posting again
-    found = await gateway.post_once("U0MEMBER", {"text": "done"}, tag, tried_since=time.time(), before_post=mark)
+    found = await gateway.post_once("U0MEMBER", {"text": "done"}, tag, tried_since=datetime.now(UTC), before_post=mark)
     assert found == (channel, ts) and marks == [True] and len(slack.called("chat.postMessage")) == 1
     other = MessageTag("ledgerline_requester_dm", {"job_id": "J1", "about": "failed:1"})  # another message
-    assert await gateway.post_once("U0MEMBER", {"text": "failed"}, other, tried_since=time.time(),
+    assert await gateway.post_once("U0MEMBER", {"text": "failed"}, other, tried_since=datetime.now(UTC),
                                    before_post=mark) != (channel, ts)
     assert len(slack.called("chat.postMessage")) == 2
 
@@ -82,7 +82,7 @@ async def test_post_once_finds_a_dm_posted_before_a_crash_and_posts_only_what_is
 async def test_post_once_posts_again_when_it_may_not_read_the_history(slack, gateway):
     slack.fail_next("conversations.history", "missing_scope")  # installed before the history scopes
     tag = MessageTag("ledgerline_failure_notice", {"job_id": "J1", "about": "failed:1"})
-    await gateway.post_once("C0GENERAL", {"text": "failed"}, tag, tried_since=time.time(), before_post=_nothing)
+    await gateway.post_once("C0GENERAL", {"text": "failed"}, tag, tried_since=datetime.now(UTC), before_post=_nothing)
     [posted] = slack.called("chat.postMessage")
     assert posted["metadata"]["event_type"] == "ledgerline_failure_notice"
 
@@ -92,7 +92,8 @@ async def test_post_once_looks_for_a_thread_reply_in_its_thread(slack, gateway):
     tag = MessageTag("ledgerline_sync_notice", {"notice_id": "N1"})
     reply = {"text": "paid", "thread_ts": parent}
     first = await gateway.post_once("C0GENERAL", reply, tag, tried_since=None, before_post=_nothing)
-    assert await gateway.post_once("C0GENERAL", reply, tag, tried_since=time.time(), before_post=_nothing) == first
+    again = await gateway.post_once("C0GENERAL", reply, tag, tried_since=datetime.now(UTC), before_post=_nothing)
+    assert again == first
     assert slack.called("conversations.replies")[0]["ts"] == parent
 
 

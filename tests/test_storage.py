@@ -116,6 +116,7 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
     exports = JobStore(storage)
     request = await exports.create(export_job("e1"), by="U1")
     await exports.mark_approval_posting(request)
+    await exports.mark_posting(request, "dm:pending")
     approved = await exports.transition(request, "approved", by="U2", approved_by="U2", approved_at=now)
     queue = JobQueue(storage.jobs)
     await queue.enqueue("sync")
@@ -127,10 +128,12 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
     notices = SyncNoticeStore(storage.sync_notices)
     await notices.add([SyncNotice(id="n1", team_id="T1", what="paid", channel="C1", report={})])
     [notice] = await notices.unsent("T1")
+    await notices.mark_posting(notice)
     await notices.mark(notice, "sent", ts="1.2")
     batches = BatchStore(storage)
     await batches.create(Batch(batch_id="b1", team_id="T1", requested_by="U1", job_ids=[], lines={}))
     await batches.set(await batches.get("T1", "b1"), waiting_until=now + timedelta(hours=3))
+    await batches.mark_posting(await batches.get("T1", "b1"), "approval")
     await HomeViewerStore(storage.home_viewers).opened("T1", "U1")
     reference = OrgReferenceStore(storage, NoReferenceData())
     await reference.get("T1", TenantAuth("t1", "ts1"))
@@ -144,6 +147,8 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
     assert all(isinstance(when, datetime) for when in (
         read.requested_at, read.updated_at, read.approved_at, read.approval_posting_at, done.due_at, done.created_at,
         done.finished_at, job.lease_until, notice.created_at, (await batches.get("T1", "b1")).waiting_until,
+        read.posting["dm:pending"], (await batches.get("T1", "b1")).posting["approval"],
+        (await storage.sync_notices.find_one({"_id": "n1"}))["posting_at"],
         (await scans.get("T1", "t1")).last_scan_at, (await scans.get("T1", "t1")).scan_requested_at,
         (await reference.stored("T1", "t1")).fetched_at,
         *[event.at for event in await exports.history(approved.job_id)]))
@@ -153,10 +158,14 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
              "sync_notices": ("created_at", "finished_at"), "export_batches": ("waiting_until",),
              "home_viewers": ("opened_at",), "xero_reference": ("fetched_at",),
              "xero_sync": ("last_scan_at", "scan_requested_at", "requested_at", "answered_at")}
+    saved["sync_notices"] += ("posting_at",)
     for name, fields in saved.items():
         for field in fields:
             raw = await storage.db[name].find_one({field: {"$exists": True}}) or {}
             assert isinstance(raw.get(field), float if storage.embedded else datetime), f"{name}.{field}"
+    for name, key in (("export_jobs", "dm:pending"), ("export_batches", "approval")):  # a map of dates
+        raw = await storage.db[name].find_one({"posting": {"$exists": True}}) or {}
+        assert isinstance(raw["posting"][key], float if storage.embedded else datetime), f"{name}.posting"
 
 
 async def test_the_codec_turns_dates_in_update_operators_and_distinct_values_into_what_the_server_compares(storage):

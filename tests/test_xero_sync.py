@@ -288,7 +288,7 @@ async def test_a_sync_that_dies_after_recording_a_payment_before_saving_its_noti
     books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books))
 
-    assert died and len(forecast.created) == 1 and len(forecast.payments) == 1
+    assert died and len(forecast.sent("POST", PAYMENTS)) == 1 and len(forecast.payments(101)) == 1
     assert len([t for t in thread(bot, approval) if "payment of GBP 500.00" in t]) == 1
     assert await bot.storage.links.count_documents({"kind": "payment", "status": "linked"}) == 1
 
@@ -297,12 +297,13 @@ async def test_a_sync_that_dies_after_deleting_a_payment_before_saving_its_notic
     books, forecast, approval = await export_invoice(bot, xero)
     payment = books.pay(UK_TENANT, "500.00")
     await deliver(bot, invoice_event(books, when="2026-12-03T10:00:00.000"))
-    [kept] = forecast.payments
+    [kept] = forecast.payments(101)
     died = dies_before_saving(bot, "payment_removed")
     books.remove_payment(UK_TENANT, payment)
     await deliver(bot, invoice_event(books, when="2026-12-03T11:00:00.000"))
 
-    assert died and forecast.deleted == [kept["id"]] and forecast.payments == []
+    deleted = [call.path for call in forecast.calls if call.method == "DELETE"]
+    assert died and deleted == [f"/invoice_payments/{kept['id']}"] and forecast.payments(101) == []
     assert len([t for t in thread(bot, approval) if "was removed in Xero" in t]) == 1
     assert (await bot.storage.links.find_one({"kind": "payment"}))["status"] == "unlinked"
 
