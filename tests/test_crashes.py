@@ -374,6 +374,17 @@ async def test_a_kill_between_posting_a_failure_notice_and_saving_it_finds_the_n
     assert len([m for m in about(stand_ins, reference) if m["channel"].startswith("D")]) == 1
 
 
+async def exported(stand_ins: StandIns, storage, *, first: int) -> tuple[str, dict, dict]:
+    """A new invoice, requested, approved and in Xero: its reference, export job and Xero invoice."""
+    await connect_uk(stand_ins, storage)
+    [reference] = add_invoices(stand_ins, 1, first=first)
+    job = await requested_job(stand_ins, storage, reference)
+    await click_approve(stand_ins, job)
+    await eventually(lambda: settled(stand_ins, storage, reference))
+    [invoice] = invoices_in_xero(stand_ins, reference)
+    return reference, job, invoice
+
+
 async def post_bookkeeping(stand_ins: StandIns, path: str, form: dict | None = None) -> None:
     """What an accountant does in Xero (the stand-in's bookkeeping page); Xero sends the bot a webhook."""
     async with stand_ins.http.post(f"{stand_ins.plan.sandbox_url}/xero{path}", data=form or {},
@@ -383,12 +394,7 @@ async def post_bookkeeping(stand_ins: StandIns, path: str, form: dict | None = N
 
 async def test_kills_after_a_sync_notice_is_posted_and_after_a_payment_is_written_lose_and_repeat_nothing(
         stand_ins, storage, bot):
-    await connect_uk(stand_ins, storage)
-    [reference] = add_invoices(stand_ins, 1, first=9931)
-    job = await requested_job(stand_ins, storage, reference)
-    await click_approve(stand_ins, job)
-    await eventually(lambda: settled(stand_ins, storage, reference))
-    [invoice] = invoices_in_xero(stand_ins, reference)
+    reference, job, invoice = await exported(stand_ins, storage, first=9931)
     path = f"/invoices/{uk_tenant(stand_ins)}/{invoice['InvoiceID']}"
 
     def replies(words: str) -> list[dict]:
@@ -432,12 +438,7 @@ async def test_kills_after_a_sync_notice_is_posted_and_after_a_payment_is_writte
 
 async def test_a_kill_after_a_client_is_updated_in_forecast_still_tells_the_notify_channel_once(
         stand_ins, storage, bot):
-    await connect_uk(stand_ins, storage)
-    [reference] = add_invoices(stand_ins, 1, first=9941)
-    job = await requested_job(stand_ins, storage, reference)
-    await click_approve(stand_ins, job)
-    await eventually(lambda: settled(stand_ins, storage, reference))
-    [invoice] = invoices_in_xero(stand_ins, reference)
+    reference, job, invoice = await exported(stand_ins, storage, first=9941)
     tenant = uk_tenant(stand_ins)
     contact = stand_ins.xero.organisations[tenant]["Contacts"][invoice["Contact"]["ContactID"]]
     street = next((a for a in contact.get("Addresses", []) if a.get("AddressType") == "STREET"), {})
