@@ -92,6 +92,7 @@ class ViewMetadata(Model):
     tenant_id: RecordId | None = None
     job_id: RecordId | None = None
     batch_id: RecordId | None = None
+    page: int | None = Field(default=None, ge=0, le=10_000)  # the page of "See all" a batch's modal shows
 
     @model_validator(mode="before")
     @classmethod

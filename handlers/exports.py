@@ -222,7 +222,8 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         if click.view is not None and click.view.id:  # chosen in "See all": the modal shows it too
             view = await outbox.view(click.team_id, choice.batch_id)
             if view is not None:
-                await container.gateway.update_modal(click.view.id, batch_blocks.batch_lines_modal(view))
+                page = click.view.metadata.page or 0
+                await container.gateway.update_modal(click.view.id, batch_blocks.batch_lines_modal(view, page))
 
     @app.action(batch_blocks.DUPLICATE_ACTION)
     async def duplicates_picked(ack):
@@ -237,3 +238,15 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused("not_found"))
             return
         await container.gateway.open_modal(click.trigger(), batch_blocks.batch_lines_modal(view))
+
+    @app.action(batch_blocks.LINES_PAGE_ACTION)
+    async def see_page(ack, context):
+        await ack()  # Next / Previous in "See all": the modal shows that page
+        click = BlockAction.of(context)
+        opened = click.open_view()
+        page = batch_blocks.read_page(click.action.value)
+        if opened.metadata.batch_id is None or page is None:
+            raise UnreadablePayload("the page button names no batch or page")
+        view = await outbox.view(click.team_id, opened.metadata.batch_id)
+        if view is not None:
+            await container.gateway.update_modal(opened.id or "", batch_blocks.batch_lines_modal(view, page))

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.export_refs import MAX_REFERENCES
+from services.export_refs import MAX_BATCH
 from services.forecast import ForecastApi, ForecastCustomer, ForecastInvoice
 from services.links import LinkStore
 
@@ -58,8 +58,8 @@ async def select_references(forecast: ForecastApi, api_key: str, links: LinkStor
 
 async def select_unexported(forecast: ForecastApi, api_key: str, links: LinkStore, team_id: str,
                             client_name: str | None = None) -> Selection:
-    """Approved or sent invoices without a live link to Xero, oldest first, at most 50 (the rest refused
-    as too_many, to ask for again)."""
+    """Approved or sent invoices without a live link to Xero, oldest first, at most `MAX_BATCH` (the rest
+    refused as too_many, with the limit, to ask for again)."""
     invoices = [i for i in await forecast.list_invoices(api_key) if (i.status or "").upper() in UNEXPORTED_STATUSES]
     customers = {c.id: c for c in await forecast.list_customers(api_key)}
     if client_name:
@@ -71,8 +71,8 @@ async def select_unexported(forecast: ForecastApi, api_key: str, links: LinkStor
               if link.xero_id}
     pending = sorted((i for i in invoices if i.id not in linked), key=lambda i: (i.created_date is None,
                                                                                  i.created_date, i.id))
-    refused = [Refusal(i.invoice_reference, "too_many") for i in pending[MAX_REFERENCES:]]
-    return await _checked(forecast, api_key, links, team_id, pending[:MAX_REFERENCES], refused, customers)
+    refused = [Refusal(i.invoice_reference, "too_many", {"limit": MAX_BATCH}) for i in pending[MAX_BATCH:]]
+    return await _checked(forecast, api_key, links, team_id, pending[:MAX_BATCH], refused, customers)
 
 
 async def _checked(forecast: ForecastApi, api_key: str, links: LinkStore, team_id: str,

@@ -138,8 +138,12 @@ class BatchExportService:
             await self.store.create(batch)
         batch_id = batch.batch_id
         jobs: list[ExportJob] = []
+        routes: dict[int, dict] = {}  # client id -> where its invoices go: one look-up per client, not per invoice
         for chosen in selection.selected:
-            job = await self._create_job(team_id, user_id, channel_id, batch_id, chosen, settings, tenants)
+            client_id = chosen.customer.id
+            if client_id not in routes:
+                routes[client_id] = await self.exports._route(team_id, client_id, tenants)
+            job = await self._create_job(team_id, user_id, channel_id, batch_id, chosen, settings, routes[client_id])
             if job is None:
                 refused.append(Refusal(chosen.invoice.invoice_reference, "already_requested"))
             else:
@@ -164,7 +168,7 @@ class BatchExportService:
         return await select_references(forecast, api_key, links, team_id, list(asked.references))
 
     async def _create_job(self, team_id: str, user_id: str, channel_id: str | None, batch_id: str,
-                          chosen: Selected, settings, tenants) -> ExportJob | None:
+                          chosen: Selected, settings, route: dict) -> ExportJob | None:
         exports = self.exports
         now = exports.clock()
         job = ExportJob(
@@ -172,7 +176,7 @@ class BatchExportService:
             forecast_invoice_id=chosen.invoice.id, invoice=chosen.invoice, customer=chosen.customer,
             requested_by=user_id, requested_in=channel_id, requested_at=now, updated_at=now,
             approval_channel=settings.approval_channel, notify_channel=settings.notify_channel, batch_id=batch_id,
-            **await exports._route(team_id, chosen.customer.id, tenants),
+            **route,
         )
         return await exports.jobs.create(job, by=user_id)
 

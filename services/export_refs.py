@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-MAX_REFERENCES = 50  # one approval message, one Xero request of up to 50 invoices
+MAX_REFERENCES = 50  # typed references and ranges: a list a person can still read back
+MAX_BATCH = 500  # `unexported`: a month-end in one batch (Xero's 50 a request is handled per organisation)
 UNEXPORTED = "unexported"
 RANGE_MARKS = ("..", "…")
 

@@ -209,3 +209,47 @@ def test_no_picker_once_the_batch_is_decided_and_a_rejection_says_why():
     modal = batches.batch_reject_modal(view([line(1), line(2)]), channel_id="C0APPROVALS")
     validate_view(modal)
     assert "all 2 invoices" in text_of(modal) and modal["callback_id"] == batches.REJECT_CALLBACK_ID
+
+
+def long_client_line(n: int) -> BatchLine:
+    return line(n, client="Acme International Holdings Limited (Northern Europe)", organisation="Demo Company (UK)")
+
+
+def test_a_month_end_of_500_fits_the_message_and_see_all_pages_through_every_line():
+    lines = [long_client_line(n) for n in range(1000, 1480)] + [unrouted(1480 + n, n // 2) for n in range(20)]
+    lines[250] = replace(lines[250], check="tax_unmapped", check_data={"percents": ["12.5"]})
+    payload = batches.batch_approval_message(view(lines))
+    assert_valid_blocks(payload["blocks"], 50)
+    assert "…and 485 more" in text_of(payload) and "INV-1250" in text_of(payload)
+
+    seen: set[str] = set()
+    for page in range(5):
+        modal = batches.batch_lines_modal(view(lines), page)
+        validate_view(modal)
+        assert_valid_blocks(modal["blocks"], 100)
+        assert all(len(b["text"]["text"]) <= 3000 for b in modal["blocks"] if b["type"] == "section")
+        assert f"page {page + 1} of 5" in text_of(modal)
+        buttons = [e["text"]["text"] for b in modal["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert buttons == (["Next"] if page == 0 else ["Previous"] if page == 4 else ["Previous", "Next"])
+        seen |= {f"INV-{n}" for n in range(1000, 1500) if f"`INV-{n}`" in text_of(modal)}
+    assert seen == {f"INV-{n}" for n in range(1000, 1500)}
+    assert batches.batch_lines_modal(view(lines), 99)["private_metadata"] == '{"batch_id": "b-1", "page": 4}'
+
+
+def test_a_page_of_100_lines_to_route_keeps_pickers_for_as_many_as_fit_and_says_so():
+    lines = [unrouted(1000 + n, n) for n in range(100)] + [line(n) for n in range(2000, 2300)]
+    modal = batches.batch_lines_modal(view(lines))
+    assert_valid_blocks(modal["blocks"], 100)
+    pickers = [b for b in modal["blocks"] if b.get("accessory", {}).get("action_id") ==
+               batches.CHOOSE_ORGANISATION_ACTION]
+    assert 40 <= len(pickers) < 100 and "A picker is on the first" in text_of(modal)
+    assert all(f"`INV-{n}`" in text_of(modal) for n in range(1000, 1100))
+
+
+def test_the_requesters_answer_for_500_invoices_lists_what_a_section_holds_and_those_beyond_are_told_again():
+    lines = [line(n) for n in range(1000, 1500)]
+    refused = [RefusedReference(f"INV-{n}", "too_many", {"limit": 500}) for n in range(1500, 1510)]
+    payload = batches.batch_requested(510, refused, view(lines), "C0APPROVALS")
+    assert_valid_blocks(payload["blocks"], 50)
+    assert "500 invoices went to" in text_of(payload) and "more" in text_of(payload)
+    assert "at most 500 invoices go in one batch: ask again for these" in text_of(payload)

@@ -76,9 +76,10 @@ async def test_unexported_of_an_unknown_client_says_so(storage, forecast, foreca
                                                                                             "client_not_found")]
 
 
-async def test_more_than_fifty_unexported_keeps_the_oldest_fifty_and_names_the_rest(storage, forecast, forecast_lists):
-    forecast_lists([invoice(n, created=f"2026-{1 + n // 28:02d}-{1 + n % 28:02d}") for n in range(60)])
+async def test_more_than_five_hundred_unexported_keeps_the_oldest_five_hundred_and_names_the_rest(
+        storage, forecast, forecast_lists):
+    forecast_lists([invoice(n, created=f"2026-{1 + n // 50:02d}-{1 + n % 50 // 2:02d}") for n in range(505)][::-1])
     chosen = await select_unexported(forecast, KEY, LinkStore(storage), "T")
-    assert [s.invoice.id for s in chosen.selected] == list(range(50))
-    assert [r.reference for r in chosen.refused] == [f"INV-{n}" for n in range(50, 60)]
-    assert {r.reason for r in chosen.refused} == {"too_many"}
+    assert [s.invoice.id for s in chosen.selected] == list(range(500))
+    assert [r.reference for r in chosen.refused] == [f"INV-{n}" for n in range(500, 505)]
+    assert {(r.reason, r.data["limit"]) for r in chosen.refused} == {("too_many", 500)}

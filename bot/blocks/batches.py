@@ -35,6 +35,7 @@ SEE_ALL_ACTION = "batch_see_all"
 DUPLICATE_ACTION = "batch_allow_duplicates"  # admins pick invoices to export again despite a removed organisation
 DUPLICATE_BLOCK = "batch_allow_duplicates_block"
 SEE_ALL_CALLBACK_ID = "batch_all_lines"
+LINES_PAGE_ACTION = "batch_lines_page"  # Next / Previous in "See all": the page number to show
 CHOOSE_ORGANISATION_ACTION = "batch_choose_organisation"  # a line's (or a client's lines') organisation
 REJECT_CALLBACK_ID = "batch_reject_reason"
 REJECT_REASON_BLOCK = "reason"
@@ -48,6 +49,9 @@ MAX_DUPLICATE_OPTIONS = 100
 MAX_OPTIONS = 100  # a static_select's options
 CLIENT_PICKERS_ON_MESSAGE = 5  # "all of this client's lines" pickers: 15 line pickers + 5 stay far under 50 blocks
 CLIENT_PICKERS_IN_MODAL = 20  # 50 lines + 20 + a few stay under a modal's 100 blocks
+MODAL_PAGE_LINES = 100  # "See all" of a longer batch pages, Next / Previous
+MODAL_SECTION_LINES = 25  # a modal packs up to 25 lines a section…
+MAX_SECTION_TEXT = 3000  # …within a section's 3,000 characters
 
 BatchState = Literal["pending", "exporting", "waiting", "done", "rejected"]
 READY_CODES = {"ready", "already_in_xero"}
@@ -199,19 +203,79 @@ def batch_approval_message(view: BatchView) -> dict:
     return message(_title(view), blocks[:MAX_MESSAGE_BLOCKS])
 
 
-def batch_lines_modal(view: BatchView) -> dict:
-    """Every line, in sections of ten (50 invoices: 5 sections); while pending, a line whose organisation is to
-    be chosen has a section of its own with a picker (50 invoices: at most 50 + 20 client pickers + 1 blocks)."""
-    blocks = [section(_summary(view))] + _client_pickers(view, CLIENT_PICKERS_IN_MODAL)
-    blocks += _line_sections(list(view.lines), _choosing(view))
+def batch_lines_modal(view: BatchView, page: int = 0) -> dict:
+    """Every line, `MODAL_PAGE_LINES` a page, packed in sections. While pending, the client pickers come
+    first and a line whose organisation is to be chosen has a section of its own with a picker, as many of
+    the page's as fit in a modal's 100 blocks (the rest name the client pickers)."""
+    lines = list(view.lines)
+    pages = max(1, -(-len(lines) // MODAL_PAGE_LINES))
+    page = min(max(page, 0), pages - 1)
+    on_page = lines[page * MODAL_PAGE_LINES:(page + 1) * MODAL_PAGE_LINES]
+    head = [section(_summary(view))] + _client_pickers(view, CLIENT_PICKERS_IN_MODAL)
+    tail = _page_controls(view, page, pages, len(lines))
+    choosing = _choosing(view)
+    pickable = [line for line in on_page if line.choices and line.job_id] if choosing else []
+    budget = MAX_MODAL_BLOCKS - len(head) - len(tail) - 1  # one for the note on lines left without a picker
+    with_picker = len(pickable)
+    body = _packed_sections(on_page, choosing, set(id(line) for line in pickable))
+    while len(body) > budget and with_picker > 0:
+        with_picker = max(0, with_picker - 5)
+        body = _packed_sections(on_page, choosing, set(id(line) for line in pickable[:with_picker]))
+    if with_picker < len(pickable):
+        body.append(context(f"A picker is on the first {with_picker} lines here whose organisation is to be chosen; "
+                            "choose the others with their client's picker above, or choose these first."))
     return {
         "type": "modal",
         "callback_id": SEE_ALL_CALLBACK_ID,
         "title": plain("Invoices in this batch"),
         "close": plain("Close"),
-        "private_metadata": json.dumps({"batch_id": view.batch_id}),
-        "blocks": blocks[:MAX_MODAL_BLOCKS],
+        "private_metadata": json.dumps({"batch_id": view.batch_id, "page": page}),
+        "blocks": (head + body + tail)[:MAX_MODAL_BLOCKS],
     }
+
+
+def _page_controls(view: BatchView, page: int, pages: int, count: int) -> list[dict]:
+    if pages == 1:
+        return []
+    first = page * MODAL_PAGE_LINES + 1
+    last = min(count, (page + 1) * MODAL_PAGE_LINES)
+    buttons = []
+    if page > 0:
+        buttons.append(button("Previous", LINES_PAGE_ACTION, str(page - 1)))
+    if page < pages - 1:
+        buttons.append(button("Next", LINES_PAGE_ACTION, str(page + 1)))
+    return [context(f"Lines {first}–{last} of {count} · page {page + 1} of {pages}"), actions(*buttons)]
+
+
+def read_page(value: str | None) -> int | None:
+    """The page a Next / Previous button asks for; None when the value is not one of ours."""
+    return int(value) if value and value.isdigit() and len(value) < 6 else None
+
+
+def _packed_sections(lines: list[BatchLine], batch_id: str | None, pickers: set[int]) -> list[dict]:
+    """Lines packed up to `MODAL_SECTION_LINES` a section within its 3,000 characters; a line in `pickers`
+    (ids of BatchLines) gets a section of its own with the picker."""
+    blocks: list[dict] = []
+    texts: list[str] = []
+    size = 0
+    for line in lines:
+        if batch_id and id(line) in pickers:
+            blocks += _pack(texts)
+            texts, size = [], 0
+            blocks.append(section(line_text(line)[:MAX_SECTION_TEXT], accessory=_picker(
+                f"{batch_id}:{line.job_id}", line.choices, line.tenant_id, "Choose organisation")))
+            continue
+        text = line_text(line)[:MAX_SECTION_TEXT]
+        if texts and (len(texts) == MODAL_SECTION_LINES or size + 1 + len(text) > MAX_SECTION_TEXT):
+            blocks += _pack(texts)
+            texts, size = [], 0
+        texts.append(text)
+        size += len(text) + 1
+    return blocks + _pack(texts)
+
+
+def _pack(texts: list[str]) -> list[dict]:
+    return [section("\n".join(texts))] if texts else []
 
 
 def _title(view: BatchView) -> str:
@@ -396,7 +460,7 @@ def batch_requested(requested: int, refused: list[RefusedReference], view: Batch
         what = "1 invoice" if count == 1 else f"{count} invoices"
         where = f"<#{approval_channel}>" if approval_channel else "the approval channel"
         blocks.append(section(f":outbox_tray: {what} went to {where} for approval: {_summary(view)}."))
-        blocks.append(section(", ".join(f"`{escape(line.reference)}`" for line in view.lines)))
+        blocks.append(section(_references(view.lines)))
         text = f"{what} went for approval"
     else:
         blocks.append(section(":warning: Nothing went for approval."))
@@ -411,6 +475,19 @@ def batch_requested(requested: int, refused: list[RefusedReference], view: Batch
     return message(text, blocks)
 
 
+def _references(lines: tuple[BatchLine, ...]) -> str:
+    """The batch's references, as many as a section holds (a month-end of 500 does not)."""
+    listed: list[str] = []
+    size = 0
+    for n, line in enumerate(lines):
+        reference = f"`{escape(line.reference)}`"
+        if size + len(reference) + 2 > MAX_SECTION_TEXT - 40:
+            return ", ".join(listed) + f" …and {len(lines) - n} more"
+        listed.append(reference)
+        size += len(reference) + 2
+    return ", ".join(listed)
+
+
 def refusal_reason(refused: RefusedReference) -> str:
     data = refused.data
     reasons = {
@@ -420,7 +497,7 @@ def refusal_reason(refused: RefusedReference) -> str:
         "bad_range": "a range needs the same prefix at both ends and numbers at the end, like INV-101..INV-130",
         "reversed_range": "the range runs backwards: put the smaller number first",
         "range_too_long": f"the range has {data.get('count', 'too many')} invoices; at most 50 go in one request",
-        "too_many": "at most 50 invoices go in one request: ask again for these",
+        "too_many": f"at most {data.get('limit', 50)} invoices go in one batch: ask again for these",
         "not_sent": "not sent (only approved or sent Forecast invoices are exported)",
         "no_lines": "it has no lines in Forecast: nothing to export",
         "no_client": "it has no client in Forecast, so nobody to bill",
