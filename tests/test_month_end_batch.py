@@ -72,6 +72,10 @@ async def test_a_month_end_of_120_invoices_goes_as_one_batch_and_exports_the_rea
     assert "page 2 of 2" in text_of(second) and page_button(second, "Next") is None
     assert json.loads(second["private_metadata"])["page"] == 1
     seen |= lines_in(second)
+    updates = len(bot.slack.called("views.update"))
+    await bot.view_action(page, {"type": "button", "action_id": "batch_lines_page", "value": "last"},
+                          user="U0APPROVER")  # not a page of ours: answered, nothing redrawn
+    assert len(bot.slack.called("views.update")) == updates
     assert seen == {f"INV-{n}" for n in [*ACME_INVOICES, *GLOBEX_INVOICES]}
 
     await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
