@@ -14,7 +14,7 @@ from bot.container import Container
 from bot.slack_request import BlockAction, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
-from services.export_refs import MAX_REFERENCES, parse_export_args
+from services.export_refs import MAX_BATCH, parse_export_args
 from services.exports import ExportRefused, Refused
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ async def export(ctx: CommandContext) -> None:
         return
     too_many = next((p for p in asked.problems if p.code == "too_many"), None)
     if too_many is not None:  # nothing is requested: the admin splits the list
-        await ctx.reply(blocks.too_many_references(MAX_REFERENCES + too_many.count, MAX_REFERENCES))
+        await ctx.reply(blocks.too_many_references(MAX_BATCH + too_many.count, MAX_BATCH))
         return
     if len(asked.references) == 1 and not asked.problems:
         await ctx.reply(await _request_one(ctx, asked.references[0]))

@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-MAX_REFERENCES = 50  # typed references and ranges: a list a person can still read back
-MAX_BATCH = 500  # `unexported`: a month-end in one batch (Xero's 50 a request is handled per organisation)
+MAX_BATCH = 500  # a month-end in one batch, typed or `unexported` (Xero's 50 a request is handled per organisation)
 UNEXPORTED = "unexported"
 RANGE_MARKS = ("..", "…")
 
@@ -62,10 +61,10 @@ def parse_export_args(text: str) -> ExportRequestArgs:
         else:
             references.append(token)
     unique = _first_of_each(references)
-    if len(unique) > MAX_REFERENCES:
-        left_out = unique[MAX_REFERENCES:]
+    if len(unique) > MAX_BATCH:
+        left_out = unique[MAX_BATCH:]
         problems.append(RefProblem("too_many", " ".join(left_out), count=len(left_out)))
-        unique = unique[:MAX_REFERENCES]
+        unique = unique[:MAX_BATCH]
     return ExportRequestArgs(references=tuple(unique), problems=tuple(problems))
 
 
@@ -81,7 +80,7 @@ def expand_range(token: str) -> tuple[list[str], RefProblem | None]:
     if first > last:
         return [], RefProblem("reversed_range", token)
     count = last - first + 1
-    if count > MAX_REFERENCES:
+    if count > MAX_BATCH:
         return [], RefProblem("range_too_long", token, count=count)
     width = len(first_digits) if first_digits.startswith("0") or len(first_digits) == len(last_digits) else 0
     return [f"{prefix}{number:0{width}d}" for number in range(first, last + 1)], None

@@ -114,14 +114,14 @@ def test_the_requester_hears_once_what_went_and_what_was_refused_and_why():
     answer = batches.batch_requested(5, [
         RefusedReference("INV-999", "not_found"),
         RefusedReference("INV-7", "already_exported", {"organisation": "Demo Company (UK)"}),
-        RefusedReference("INV-1..INV-500", "range_too_long", {"count": 500}),
+        RefusedReference("INV-1..INV-600", "range_too_long", {"count": 600}),
     ], view([line(1), line(2, "tax_unmapped", check_data={"percents": ["7"]})]), "C0APPROVALS")
     shown = text_of(answer)
     assert answer["text"] == "2 invoices went for approval; 3 not sent"
     assert "<#C0APPROVALS>" in shown and "*1* ready" in shown and "*1* need attention first" in shown
     assert "`INV-999` — no Forecast invoice has this reference" in shown
     assert "already in Xero (Demo Company (UK))" in shown
-    assert "the range has 500 invoices; at most 50" in shown
+    assert "the range has 600 invoices; at most 500" in shown
     assert_valid_blocks(answer["blocks"], 50)
 
 

@@ -229,11 +229,11 @@ async def test_members_cannot_redraw_the_purchase_order_modal(bot):
     assert bot.slack.called("views.update") == []
 
 
-async def test_an_export_of_more_than_fifty_references_is_refused_with_a_clear_message(bot):
-    references = " ".join(f"INV-{n}" for n in range(51))
+async def test_an_export_of_more_than_five_hundred_references_is_refused_with_a_clear_message(bot):
+    references = " ".join(f"INV-{n}" for n in range(501))
     reply = await bot.ask(f"export {references}", user="U0MEMBER")
     text = json.dumps(reply["blocks"])
-    assert "51 invoices" in text and "at most 50" in text
+    assert "501 invoices" in text and "at most 500" in text
 
 
 async def test_a_listener_that_fails_before_it_acks_answers_at_once_and_logs_the_whole_trace(bot, logs):

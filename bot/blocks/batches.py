@@ -27,6 +27,7 @@ from bot.blocks.common import (
     slack_date,
     user,
 )
+from services.export_refs import MAX_BATCH
 
 APPROVE_ALL_ACTION = "batch_approve_all"
 APPROVE_READY_ACTION = "batch_approve_ready"
@@ -496,8 +497,9 @@ def refusal_reason(refused: RefusedReference) -> str:
         "already_requested": "already waiting for approval",
         "bad_range": "a range needs the same prefix at both ends and numbers at the end, like INV-101..INV-130",
         "reversed_range": "the range runs backwards: put the smaller number first",
-        "range_too_long": f"the range has {data.get('count', 'too many')} invoices; at most 50 go in one request",
-        "too_many": f"at most {data.get('limit', 50)} invoices go in one batch: ask again for these",
+        "range_too_long": f"the range has {data.get('count', 'too many')} invoices; "
+                          f"at most {MAX_BATCH} go in one request",
+        "too_many": f"at most {data.get('limit', MAX_BATCH)} invoices go in one batch: ask again for these",
         "not_sent": "not sent (only approved or sent Forecast invoices are exported)",
         "no_lines": "it has no lines in Forecast: nothing to export",
         "no_client": "it has no client in Forecast, so nobody to bill",
