@@ -8,7 +8,7 @@ import json
 from services.workspace_settings import SettingsChanges
 from tests.support.forecast_standin import FORECAST_KEY, ForecastStandIn
 from tests.support.slack_standin import TEAM_ID
-from tests.support.xero_identity import UK, UK_TENANT, US_TENANT, connect_organisations
+from tests.support.xero_identity import TENANTS, UK, connect_organisations
 from tests.support.xero_standin import XeroStandIn, connected_books
 
 CLIENT = {"id": 7, "name": "Acme Ltd", "street": "1 High Street", "zip": "N1 1AA", "city": "London",
@@ -40,7 +40,7 @@ async def prepare(bot, xero, *, tenants=(UK,), invoices=None, clients=None, sett
     await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(**values), updated_by="U0ADMIN")
     if forecast:
         forecast_holding(xero, invoices=invoices, clients=clients)
-    return connected_books(xero, {"UK": UK_TENANT, "US": US_TENANT})
+    return connected_books(xero, TENANTS)
 
 
 def forecast_holding(xero, *, invoices=None, clients=None) -> ForecastStandIn:

@@ -40,11 +40,15 @@ from tests.support.harness import XERO_API, XERO_TOKEN_URL
 
 UK_CONNECTION = "3f6c2b1e-8d4a-4c7e-9b2a-1a2b3c4d5e01"
 US_CONNECTION = "3f6c2b1e-8d4a-4c7e-9b2a-1a2b3c4d5e02"
+NZ_CONNECTION = "3f6c2b1e-8d4a-4c7e-9b2a-1a2b3c4d5e03"
 UK_TENANT = "b6f1c2d3-0000-4000-8000-00000000000a"
 US_TENANT = "b6f1c2d3-0000-4000-8000-00000000000b"
+NZ_TENANT = "b6f1c2d3-0000-4000-8000-00000000000c"
 # The organisations an admin can pick on Xero's consent page: their connection ids once connected.
 UK = {"id": UK_CONNECTION, "tenantId": UK_TENANT, "tenantName": "Demo Company (UK)"}
 US = {"id": US_CONNECTION, "tenantId": US_TENANT, "tenantName": "Demo Company (US)"}
+NZ = {"id": NZ_CONNECTION, "tenantId": NZ_TENANT, "tenantName": "Acme Holdings NZ"}
+TENANTS = {"UK": UK_TENANT, "US": US_TENANT, "NZ": NZ_TENANT}  # the demo organisations, by their short name
 
 IDENTITY_URL = XERO_TOKEN_URL.rsplit("/connect/", 1)[0]  # https://identity.xero.test
 REVOCATION_URL = f"{IDENTITY_URL}/connect/revocation"
@@ -77,7 +81,7 @@ class XeroIdentity:
     def __post_init__(self) -> None:
         organisations = {}
         for org in build_organisations(time.time()).values():
-            tenant_id = {"UK": UK_TENANT, "US": US_TENANT}.get(org["Short"], org["TenantID"])
+            tenant_id = TENANTS.get(org["Short"], org["TenantID"])
             organisations[tenant_id] = {**org, "TenantID": tenant_id}
         self.state = XeroState(None, time.time, self.client_id, self.client_secret, organisations=organisations)
         self.app = web.Application()
