@@ -292,6 +292,42 @@ async def test_a_kill_between_posting_the_approval_message_and_saving_it_finds_t
     assert len(invoices_in_xero(stand_ins, reference)) == 1
 
 
+async def test_kills_after_slack_took_a_batchs_approval_message_and_its_dm_repeat_neither(stand_ins, storage, bot):
+    await connect_uk(stand_ins, storage)
+    first, second = add_invoices(stand_ins, 2, first=9961)
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="after_batch_approval_post")
+    await type_export(stand_ins, f"{first} {second}")
+    assert await bot.wait_dead(15)
+    assert [m for m in about(stand_ins, first) if m["channel"] == "C0APPROVALS"]  # Slack has it; the bot died
+    await bot.start(BOT_CRASH_AT="after_batch_dm_post")
+    async def posted_batch():
+        found = await storage.export_batches.find_one({})
+        return found if found and found.get("approval_ts") else None
+
+    batch = await eventually(posted_batch)
+    [message] = [m for m in about(stand_ins, first) if m["channel"] == "C0APPROVALS"]
+    assert message["ts"] == batch["approval_ts"]  # the lost post was found by its metadata, not posted again
+
+    approve = next(b for b in message["blocks"] if b.get("type") == "actions"
+                   and any(e.get("action_id") == "batch_approve_all" for e in b["elements"]))
+    await stand_ins.ui("action", user=APPROVER, block_id=approve["block_id"], action_id="batch_approve_all",
+                       channel="C0APPROVALS", message_ts=message["ts"])
+    assert await bot.wait_dead(30)  # after Slack took the requester's DM
+    await bot.start()
+
+    async def told_once():
+        stored = await storage.export_batches.find_one({"_id": batch["_id"]})
+        return stored.get("requester_dm") and stored
+
+    done = await eventually(told_once, timeout=30)
+    dms = [m for m in stand_ins.slack.all_messages() if m["channel"].startswith("D")
+           and (m.get("metadata") or {}).get("event_type") == "ledgerline_batch_requester_dm"]
+    assert [m["ts"] for m in dms] == [done["requester_dm"]["ts"]]  # found again, not posted twice
+    assert len([m for m in about(stand_ins, first) if m["channel"] == "C0APPROVALS"]) == 1
+    assert len(invoices_in_xero(stand_ins, first)) == len(invoices_in_xero(stand_ins, second)) == 1
+
+
 async def test_an_export_whose_process_dies_in_every_attempt_ends_failed_with_retry(stand_ins, storage, bot):
     await connect_uk(stand_ins, storage)
     [reference] = add_invoices(stand_ins, 1, first=9951)
