@@ -30,6 +30,7 @@ from services.links import LINKED, Link, LinkStore
 from services.logfmt import fields
 from services.org_reference import OrgReference, OrgReferenceStore
 from services.preflight import CENT, Preflight, preflight
+from services.workspace_settings import WorkspaceSettings
 from services.xero.client import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_INVOICES_PER_REQUEST, TenantAuth, XeroClient
 from services.xero.errors import XeroRateLimited
 from services.xero.models import XeroAddress, XeroContact, XeroInvoice, XeroLineItem
@@ -57,6 +58,12 @@ class BatchSettings:
     account_code: str | None = None
     tax_type: str | None = None
     status: ExportStatus = "DRAFT"
+
+    @classmethod
+    def of(cls, settings: WorkspaceSettings, tenant_id: str) -> BatchSettings:
+        """The workspace's export status and this organisation's account and tax defaults."""
+        account_code, tax_type = settings.line_defaults(tenant_id)
+        return cls(account_code=account_code, tax_type=tax_type, status=settings.export_status)
 
 
 @dataclass(frozen=True)

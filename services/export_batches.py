@@ -11,7 +11,6 @@ again after a crash, it creates nothing twice (Xero's InvoiceNumbers look-up and
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -190,22 +189,17 @@ class BatchExportService:
             if tenant is None:  # removed meanwhile: Approve all reports it (or redraw_pending routes it again)
                 lines.update({job.job_id: _unchecked(job) for job in mine})
                 continue
-            account_code, tax_type = settings.line_defaults(tenant_id)
             try:
                 checks = await self.exporter.preflight(
                     team_id, TenantAuth(tenant_id, tenant.token_set_id), [_item(j) for j in mine],
-                    BatchSettings(account_code=account_code, tax_type=tax_type, status=settings.export_status),
-                    set(connected))
+                    BatchSettings.of(settings, tenant_id), set(connected))
             except XeroError as exc:  # the request stands; Approve all checks again when it exports
                 log.warning("export.batch_preflight_failed", **fields(team=team_id, tenant=tenant_id, error=str(exc)))
                 lines.update({job.job_id: _unchecked(job) for job in mine})
                 continue
             for job, check in zip(mine, checks, strict=True):
-                problem = check.problem(check.code)
                 lines[job.job_id] = {"check": check.code, "currency": check.currency,
-                                     "total": str(check.expected_total),
-                                     "check_data": json.loads(json.dumps(dict(problem.data) if problem else {},
-                                                                         default=str))}
+                                     "total": str(check.expected_total), "check_data": check.stored_data()}
         for job in jobs:
             lines.setdefault(job.job_id, {"check": NO_ORGANISATION, "currency": job.invoice.currency,
                                           "total": str(job.invoice.total), "check_data": {}})
@@ -383,11 +377,10 @@ class BatchExportService:
             await self.sync(batch)
             return
         settings = await self.exports.settings.get(team_id)
-        account_code, tax_type = settings.line_defaults(tenant_id)
         try:
             outcomes = await self.exporter.export(
                 team_id, batch.batch_id, TenantAuth(tenant_id, tenant.token_set_id), [_item(j) for j in running],
-                BatchSettings(account_code=account_code, tax_type=tax_type, status=settings.export_status),
+                BatchSettings.of(settings, tenant_id),
                 generation=GENERATION, connected_tenant_ids=connected, by=batch.decided_by)
         except DayBudgetSpent as waiting:
             done = {o.forecast_invoice_id: o for o in waiting.done}
@@ -444,10 +437,8 @@ class BatchExportService:
         check = outcome.preflight
         if check is None or not job.batch_id:
             return
-        problem = check.problem(check.code)
-        data = json.loads(json.dumps(dict(problem.data) if problem else {}, default=str))
         await self.store.batches.update_one({"_id": job.batch_id}, {"$set": {
-            f"lines.{job.job_id}.check": check.code, f"lines.{job.job_id}.check_data": data}})
+            f"lines.{job.job_id}.check": check.code, f"lines.{job.job_id}.check_data": check.stored_data()}})
 
     # Reading and telling ------------------------------------------------------------------
     async def jobs_of(self, batch: Batch) -> list[ExportJob]:

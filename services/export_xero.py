@@ -15,7 +15,6 @@ Order of the steps, each chosen so that a repeat after any failure or crash is s
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -217,8 +216,7 @@ def new_contact(job: ExportJob) -> XeroContact:
 
 def _not_exportable(check: Preflight, tenant: Tenant, account_code: str | None) -> ExportFailure:
     """The failing check as the failure people are told of (the currency and account ones as before)."""
-    problem = check.problem(check.code)
-    data = json.loads(json.dumps(dict(problem.data) if problem else {}, default=str))
+    data = check.stored_data()
     if check.code == "currency_not_enabled":
         return ExportFailure("currency_missing", {"tenant_name": tenant.name, "currency": data.get("currency"),
                                                   "currencies": sorted(data.get("enabled") or [])})

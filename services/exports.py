@@ -12,7 +12,6 @@ before anyone approves, and Approve is refused while the check says it would not
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -387,22 +386,18 @@ class ExportService:
         if tenant is None:
             return result
         settings = await self.settings.get(job.team_id)
-        account_code, tax_type = settings.line_defaults(tenant_id)
         try:
             if refresh:
                 await self.reference.forget(job.team_id, tenant_id)
             [check] = await self.checker.preflight(
                 job.team_id, TenantAuth(tenant_id, tenant.token_set_id),
                 [BatchItem(job.invoice, job.customer, allow_duplicate=job.allow_duplicate)],
-                BatchSettings(account_code=account_code, tax_type=tax_type, status=settings.export_status),
-                set(connected))
+                BatchSettings.of(settings, tenant_id), set(connected))
         except XeroError as exc:  # the request stands; Approve checks again
             log.warning("export.preflight_failed", **fields(team=job.team_id, job=job.job_id, tenant=tenant_id,
                                                             error=str(exc)))
             return result
-        problem = check.problem(check.code)
-        data = json.loads(json.dumps(dict(problem.data) if problem else {}, default=str))
-        return {**result, "check": check.code, "check_data": data}
+        return {**result, "check": check.code, "check_data": check.stored_data()}
 
     async def _checked_at_target(self, job: ExportJob,
                                  chosen_tenant_id: str | None) -> tuple[TenantChoice, ExportJob] | Refused:

@@ -20,6 +20,7 @@ because we send `unitdp=4`. Rounding is half away from zero.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -86,6 +87,11 @@ class Preflight:
 
     def problem(self, code: PreflightCode) -> Problem | None:
         return next((p for p in self.problems if p.code == code), None)
+
+    def stored_data(self) -> dict[str, Any]:
+        """The deciding problem's data as JSON values: how a check is saved (on an export or a batch line)."""
+        problem = self.problem(self.code)
+        return json.loads(json.dumps(dict(problem.data) if problem else {}, default=str))
 
 
 def preflight(
