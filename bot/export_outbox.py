@@ -97,12 +97,10 @@ class ExportOutbox:
             return True
         if job.state != "pending" and job.withdrawn:
             return True
-        if await self._adopt_lost_approval_post(job, payload):
-            return True
-        await self.exports.jobs.mark_approval_posting(job)
+        found_maybe = "approval" in job.posting  # an earlier run's post, as it was then: redrawn below
         try:
-            channel, ts = await self.gateway.post(job.approval_channel or "", {**payload,
-                                                                              **approval_tag(job).metadata()})
+            channel, ts = await self._post_once(job, "approval", job.approval_channel or "", payload,
+                                                approval_tag(job))
         except SlackRefused as refused:  # the bot cannot post there: withdraw, and tell the requester
             if await self.exports.approval_channel_refused(job, refused.error):
                 await self.exports.sync(job)
@@ -110,24 +108,8 @@ class ExportOutbox:
         crash_point("after_approval_post")
         await self.exports.jobs.set_message(job, channel, ts)
         job.approval_channel, job.approval_ts = channel, ts
-        return True
-
-    async def _adopt_lost_approval_post(self, job: ExportJob, payload: dict) -> bool:
-        """An earlier run may have posted the approval message and died before saving where: find it by its
-        metadata (conversations.history) instead of posting a second one."""
-        if job.approval_posting_at is None or not job.approval_channel:
-            return False
-        try:
-            found = await self.gateway.find_tagged(job.approval_channel, approval_tag(job),
-                                                   since=job.approval_posting_at.timestamp() - 1)
-        except SlackRefused:  # e.g. an install without the history scopes: post again rather than never
-            return False
-        if found is None:
-            return False
-        ts = found[1]
-        await self.exports.jobs.set_message(job, job.approval_channel, ts)
-        job.approval_ts = ts
-        await self.gateway.update(job.approval_channel, ts, payload)
+        if found_maybe:
+            await self.gateway.update(channel, ts, payload)
         return True
 
     async def _failure_notices(self, job: ExportJob) -> None:

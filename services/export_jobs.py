@@ -32,8 +32,7 @@ OPEN_STATES = (PENDING, APPROVED, EXPORTING)
 # "approved" and "exporting" are true only while an `export.run` job (services/jobs.py) is open for the
 # invoice: its lease, not a timestamp here, says whether someone is working on it.
 
-_TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "approval_posting_at",
-               "posting")
+_TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "posting")
 
 
 def open_key(team_id: str, forecast_invoice_id: int) -> str:
@@ -82,7 +81,6 @@ class ExportJob(BaseModel):
     tenant_choices: list[TenantChoice] = []
     approval_channel: str | None = None
     approval_ts: str | None = None
-    approval_posting_at: datetime | None = None  # when a post of the approval message was last attempted
     notify_channel: str | None = None
     approved_by: str | None = None
     approved_at: datetime | None = None
@@ -241,15 +239,9 @@ class JobStore:
                                         "state": EXPORTED}, sort=[("updated_at", DESCENDING)])
         return ExportJob.from_doc(doc) if doc else None
 
-    async def mark_approval_posting(self, job: ExportJob) -> None:
-        """Saved before the approval message is posted: a run after a crash then looks for that post first."""
-        now = self.clock()
-        await self.jobs.update_one({"_id": job.job_id}, {"$set": {"approval_posting_at": now}})
-        job.approval_posting_at = now
-
     async def mark_posting(self, job: ExportJob, key: str) -> None:
-        """Saved before a failure notice or DM is posted (`key` names it): a run after a crash then looks
-        for that post first. Only the job's outbox writes it, one run at a time."""
+        """Saved before the approval message, a failure notice or a DM is posted (`key` names it): a run after
+        a crash then looks for that post first. Only the job's outbox writes it, one run at a time."""
         job.posting = {**job.posting, key: self.clock()}
         await self.jobs.update_one({"_id": job.job_id}, {"$set": {"posting": job.posting}})
 

@@ -24,7 +24,7 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "workspace_settings": frozenset({"updated_at"}),
     "xero_cache": frozenset({"fetched_at"}),
     "export_jobs": frozenset({"requested_at", "approved_at", "rejected_at", "finished_at", "updated_at",
-                              "approval_posting_at", "posting"}),
+                              "posting"}),
     "job_events": frozenset({"at"}),
     "jobs": frozenset({"due_at", "lease_until", "created_at", "finished_at"}),
     "xero_events": frozenset({"received_at", "handled_at"}),

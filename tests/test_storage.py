@@ -115,7 +115,7 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
     now = datetime.now(UTC)
     exports = JobStore(storage)
     request = await exports.create(export_job("e1"), by="U1")
-    await exports.mark_approval_posting(request)
+    await exports.mark_posting(request, "approval")
     await exports.mark_posting(request, "dm:pending")
     approved = await exports.transition(request, "approved", by="U2", approved_by="U2", approved_at=now)
     queue = JobQueue(storage.jobs)
@@ -145,7 +145,7 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
     read = await exports.get("T1", "e1")
     done = await queue.get(job.id)
     assert all(isinstance(when, datetime) for when in (
-        read.requested_at, read.updated_at, read.approved_at, read.approval_posting_at, done.due_at, done.created_at,
+        read.requested_at, read.updated_at, read.approved_at, read.posting["approval"], done.due_at, done.created_at,
         done.finished_at, job.lease_until, notice.created_at, (await batches.get("T1", "b1")).waiting_until,
         read.posting["dm:pending"], (await batches.get("T1", "b1")).posting["approval"],
         (await storage.sync_notices.find_one({"_id": "n1"}))["posting_at"],
@@ -153,7 +153,7 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
         (await reference.stored("T1", "t1")).fetched_at,
         *[event.at for event in await exports.history(approved.job_id)]))
     assert abs((read.approved_at - now).total_seconds()) < 0.01
-    saved = {"export_jobs": ("requested_at", "updated_at", "approved_at", "approval_posting_at"), "job_events": ("at",),
+    saved = {"export_jobs": ("requested_at", "updated_at", "approved_at"), "job_events": ("at",),
              "jobs": ("due_at", "created_at", "finished_at"), "xero_events": ("received_at", "handled_at"),
              "sync_notices": ("created_at", "finished_at"), "export_batches": ("waiting_until",),
              "home_viewers": ("opened_at",), "xero_reference": ("fetched_at",),
@@ -163,7 +163,8 @@ async def test_every_store_saves_its_times_as_dates_and_reads_them_back_as_dates
         for field in fields:
             raw = await storage.db[name].find_one({field: {"$exists": True}}) or {}
             assert isinstance(raw.get(field), float if storage.embedded else datetime), f"{name}.{field}"
-    for name, key in (("export_jobs", "dm:pending"), ("export_batches", "approval")):  # a map of dates
+    for name, key in (("export_jobs", "approval"), ("export_jobs", "dm:pending"),
+                      ("export_batches", "approval")):  # a map of dates
         raw = await storage.db[name].find_one({"posting": {"$exists": True}}) or {}
         assert isinstance(raw["posting"][key], float if storage.embedded else datetime), f"{name}.posting"
 
