@@ -24,8 +24,8 @@ from bot.config import Settings
 from bot.container import build_container
 from bot.logging_setup import configure_logging
 from bot.slack_app import build_web_app
-from services.crypto import load_or_create_key
-from services.storage import EmbeddedMongo, Storage, StorageUnavailable
+from services.platform.crypto import load_or_create_key
+from services.platform.storage import EmbeddedMongo, Storage, StorageUnavailable
 
 if TYPE_CHECKING:
     from sandbox.server import SandboxPlan

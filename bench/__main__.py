@@ -20,8 +20,8 @@ import time
 import uuid
 
 from bench import ack, batch
-from services.crypto import SecretBox, generate_key
-from services.storage import EmbeddedMongo, Storage
+from services.platform.crypto import SecretBox, generate_key
+from services.platform.storage import EmbeddedMongo, Storage
 from services.xero.oauth import TokenGrant
 from services.xero.tokens import TokenService
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 import aiohttp
 
 from bench.ack import HOST, free_port, start_server
-from services.batch_export import BatchExporter, BatchItem, BatchSettings
+from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings
 from services.forecast import ForecastCustomer, ForecastInvoice
-from services.links import LinkStore
-from services.org_reference import OrgReferenceStore
-from services.storage import Storage
+from services.platform.storage import Storage
+from services.shared.links import LinkStore
 from services.xero.client import TenantAuth, XeroClient
 from services.xero.errors import XeroRateLimited
 from services.xero.limiter import TenantLimiter
+from services.xero.reference import OrgReferenceStore
 
 # A Xero minute lasts 5 s: a local call's latency (tens of ms on this machine) is then about as small a share
 # of the minute as a real call's few hundred ms is of Xero's real minute.

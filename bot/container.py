@@ -12,33 +12,33 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.home_tab import HomeTab
+from bot.outbox.home import HomeTab
+from bot.outbox.sync_notices import SyncOutbox
 from bot.slack_directory import SlackUserDirectory
 from bot.slack_gateway import SlackGateway, build_client
-from bot.sync_outbox import SyncOutbox
-from services.connections import ConnectionsService
-from services.crypto import SecretBox
-from services.customer_import import CustomerImportService
-from services.export_batches import SYNC_BATCH, BatchExportService
-from services.exports import EXPORT_BATCH, EXPORT_RUN, SYNC_EXPORT, ExportService
+from services.connections.ledger_choices import LedgerChoices
+from services.connections.service import ConnectionsService
+from services.exports.batches import REDRAW_BATCH, BatchExportService
+from services.exports.service import EXPORT_BATCH, EXPORT_RUN, REDRAW_EXPORT, ExportService
 from services.forecast import ForecastApi
-from services.home_viewers import HomeViewerStore
-from services.jobs import Job, JobQueue, JobRunner, Periodic
-from services.ledger_choices import LedgerChoices
-from services.links import LinkStore
-from services.org_reference import OrgReferenceStore
-from services.permissions import Permissions
-from services.po_import import PurchaseOrderImportService
-from services.storage import Storage
-from services.sync_notices import SYNC_NOTICE, SyncNoticeStore
-from services.workspace_settings import SettingsDefaults, WorkspaceSettingsService
+from services.imports.customers import CustomerImportService
+from services.imports.purchase_orders import PurchaseOrderImportService
+from services.imports.xero_lists import XeroCache
+from services.platform.crypto import SecretBox
+from services.platform.jobs import Job, JobQueue, JobRunner, Periodic
+from services.platform.storage import Storage
+from services.shared.home_viewers import HomeViewerStore
+from services.shared.links import LinkStore
+from services.shared.permissions import Permissions
+from services.shared.settings import SettingsDefaults, WorkspaceSettingsService
+from services.sync.engine import SYNC_JOB, SyncSettings, XeroSync
+from services.sync.notices import SYNC_NOTICE, SyncNoticeStore
 from services.xero.client import XeroClient
 from services.xero.identity import XeroIdentity
 from services.xero.limiter import TenantLimiter
 from services.xero.oauth import XeroOAuth
+from services.xero.reference import OrgReferenceStore
 from services.xero.tokens import TokenService
-from services.xero_cache import XeroCache
-from services.xero_sync import SYNC_JOB, SyncSettings, XeroSync
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Container:
     async def start(self) -> None:
         """Starts this process's job workers, its sweep and the periodic Xero sync (every replica runs them)."""
         await self.jobs.ensure_indexes()
-        await self.exports.jobs.ensure_indexes()
+        await self.exports.requests.ensure_indexes()
         self.runner.start()
         self.xero_sync.start()
         self.sweeper = Periodic("jobs.sweep", self._sweep, self.jobs.lease_seconds)
@@ -97,9 +97,9 @@ REFRESH_HOME = "slack.refresh_home"
 
 def register_jobs(container: Container) -> None:
     """Every job kind this process's workers run."""
-    from bot.batch_outbox import BatchOutbox
-    from bot.export_outbox import ExportOutbox
-    from bot.import_jobs import ImportJobs
+    from bot.outbox.batches import BatchOutbox
+    from bot.outbox.exports import ExportOutbox
+    from bot.outbox.imports import ImportJobs
 
     exports = container.exports
     container.runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
@@ -115,10 +115,13 @@ def register_jobs(container: Container) -> None:
     container.runner.register(REFRESH_HOME, refresh_home)
     outbox = ExportOutbox(exports, container.gateway, after_sync=refresh_home_soon,
                           batch_sync=container.batches.sync_of)
-    container.runner.register(SYNC_EXPORT, outbox.run, retry_base=2.0)
+    container.runner.register(REDRAW_EXPORT, outbox.run, retry_base=2.0)
+    container.runner.register("slack.sync_export", outbox.run, retry_base=2.0)  # queued by versions before 0.2
     container.runner.register(EXPORT_BATCH, container.batches.run_batch_job,
                               on_give_up=container.batches.on_batch_gave_up)
-    container.runner.register(SYNC_BATCH, BatchOutbox(container.batches, container.gateway).run, retry_base=2.0)
+    batch_outbox = BatchOutbox(container.batches, container.gateway)
+    container.runner.register(REDRAW_BATCH, batch_outbox.run, retry_base=2.0)
+    container.runner.register("slack.sync_batch", batch_outbox.run, retry_base=2.0)  # queued by versions before 0.2
     ImportJobs(container.customer_import, container.po_import, exports, container.gateway).register(container.runner)
     container.runner.register(SYNC_JOB, container.xero_sync.handle)
     sync_outbox = SyncOutbox(container.xero_sync.notices, container.gateway)
@@ -179,7 +182,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         notifier=SyncOutbox(SyncNoticeStore(storage.sync_notices), gateway),
         settings=SyncSettings(interval_seconds=settings.sync_interval_minutes * 60,
                               day_reserve=settings.sync_day_reserve),
-        export_changed=exports.sync,
+        export_changed=exports.redraw,
     )
     batches = BatchExportService(storage, exports, reference_store)
     exports.batch_rerouted = batches.recheck_routed  # a batch's lines are checked again when routing changes

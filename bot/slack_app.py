@@ -1,7 +1,7 @@
 """Builds the Slack app and the one aiohttp web application that serves everything.
 
 Every request to /slack/events goes through `SlackEndpoint` first: it verifies the signature on the raw
-bytes, parses the body itself and validates it into a typed payload (bot/slack_request.py). Only a valid
+bytes, parses the body itself and validates it into a typed payload (bot/requests/reader.py). Only a valid
 payload reaches bolt, which then only routes it to a listener; bolt's own verification and body parser
 are not used.
 """
@@ -29,7 +29,7 @@ from bot.acks import ACK_SENT
 from bot.blocks import requests as blocks
 from bot.container import Container
 from bot.logging_setup import quiet_malformed_http
-from bot.slack_request import (
+from bot.requests.reader import (
     CONTEXT_KEY,
     MAX_BODY_BYTES,
     BlockAction,
@@ -47,7 +47,7 @@ from bot.slack_request import (
 from bot.web import WebRoutes
 from handlers import register_all
 from handlers.router import CommandRouter
-from services.logfmt import fields
+from services.platform.logfmt import fields
 
 log = logging.getLogger(__name__)
 

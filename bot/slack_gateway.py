@@ -22,7 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from services.logfmt import fields
+from services.platform.logfmt import fields
 
 log = logging.getLogger(__name__)
 

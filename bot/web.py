@@ -10,8 +10,8 @@ from bot.blocks import connections as blocks
 from bot.blocks import pages
 from bot.container import Container
 from bot.xero_webhooks import XeroWebhookRoute
-from services.connections import ConsentFailed, ConsentStateInvalid
-from services.logfmt import fields
+from services.connections.service import ConsentFailed, ConsentStateInvalid
+from services.platform.logfmt import fields
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The raw body's base64 HMAC-SHA256 with XERO_WEBHOOK_KEY must equal `x-xero-signature` (compared in
 constant time): a mismatch gets 401 with no body, a match 200 with no body. Events are only stored and
-queued here (services/xero_sync.py handles them in a job), so Xero hears back well within its 5 seconds.
+queued here (services/sync/engine.py handles them in a job), so Xero hears back well within its 5 seconds.
 Without XERO_WEBHOOK_KEY every request gets 401: webhooks are off.
 """
 
@@ -17,8 +17,8 @@ import logging
 
 from aiohttp import web
 
-from services.logfmt import fields
-from services.xero_sync import XeroSync
+from services.platform.logfmt import fields
+from services.sync.engine import XeroSync
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks import connections as blocks
 from bot.blocks.common import error_message
 from bot.container import Container
-from bot.slack_request import BlockAction, UnreadablePayload, ViewSubmission
+from bot.requests.reader import BlockAction, UnreadablePayload, ViewSubmission
 from handlers.router import CommandContext, CommandRouter
-from services.connections import TenantNotFound
+from services.connections.service import TenantNotFound
 from services.xero.errors import XeroError
 
 log = logging.getLogger(__name__)

@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.batch_outbox import BatchOutbox, batch_view
 from bot.blocks import batches as batch_blocks
 from bot.blocks import exports as blocks
 from bot.container import Container
-from bot.slack_request import BlockAction, State, UnreadablePayload, ViewSubmission
+from bot.outbox.batches import BatchOutbox, batch_view
+from bot.requests.reader import BlockAction, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
-from services.export_refs import MAX_BATCH, parse_export_args
-from services.exports import ExportRefused, Refused
+from services.exports.refs import MAX_BATCH, parse_export_args
+from services.exports.service import ExportRefused, Refused
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
 
     @app.action(blocks.APPROVE_ACTION)
     async def approve(ack, context, respond):
-        await ack()  # the export itself runs in a job (services/exports.py): this only approves and enqueues
+        await ack()  # the export itself runs in a job (services/exports/service.py): this only approves and enqueues
         click = BlockAction.of(context)
         outcome = await service.approve(click.team_id, click.record_id(), click.user_id, chosen_tenant(click.state))
         await answer(click, respond, outcome)
@@ -173,7 +173,7 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
 
     @app.action(batch_blocks.APPROVE_ALL_ACTION)
     async def approve_all(ack, context, respond):
-        await ack()  # the export runs in one job per organisation (services/export_batches.py)
+        await ack()  # the export runs in one job per organisation (services/exports/batches.py)
         await approve_batch(context, respond, only_ready=False)
 
     @app.action(batch_blocks.APPROVE_READY_ACTION)

@@ -11,12 +11,12 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks import imports as blocks
 from bot.blocks.connections import not_admin
 from bot.container import Container
-from bot.import_jobs import IMPORT_CUSTOMERS, IMPORT_PURCHASE_ORDERS
-from bot.slack_request import BlockAction, BlockSuggestion, State, UnreadablePayload, ViewSubmission
+from bot.outbox.imports import IMPORT_CUSTOMERS, IMPORT_PURCHASE_ORDERS
+from bot.requests.reader import BlockAction, BlockSuggestion, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
-from services.customer_import import Decision
-from services.imports import ImportProblem
+from services.imports.common import ImportProblem
+from services.imports.customers import Decision
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
 
 async def import_and_report(container: Container, submission: ViewSubmission, usage: str, kind: str,
                             payload: dict) -> None:
-    """After a submitted import modal: admins only; the import runs as a job (bot/import_jobs.py), which
+    """After a submitted import modal: admins only; the import runs as a job (bot/outbox/imports.py), which
     tells the admin how it went, even if this process dies on the way."""
     user_id, channel_id = submission.user_id, submission.metadata.channel_id
     if not await container.permissions.is_admin(user_id):

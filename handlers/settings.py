@@ -11,13 +11,13 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks import settings as blocks
 from bot.blocks.connections import not_admin
 from bot.container import Container
+from bot.requests.reader import State, ViewSubmission
 from bot.slack_directory import slack_error
-from bot.slack_request import State, ViewSubmission
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.forecast import ForecastAuthError, ForecastError
-from services.logfmt import fields
-from services.workspace_settings import OrganisationDefaults, SettingsChanges
+from services.platform.logfmt import fields
+from services.shared.settings import OrganisationDefaults, SettingsChanges
 
 log = logging.getLogger(__name__)
 

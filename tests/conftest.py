@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from services.storage import EmbeddedMongo, Storage
+from services.platform.storage import EmbeddedMongo, Storage
 
 
 @pytest.fixture(scope="session")

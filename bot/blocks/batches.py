@@ -27,7 +27,7 @@ from bot.blocks.common import (
     slack_date,
     user,
 )
-from services.export_refs import MAX_BATCH
+from services.exports.refs import MAX_BATCH
 
 APPROVE_ALL_ACTION = "batch_approve_all"
 APPROVE_READY_ACTION = "batch_approve_ready"
@@ -66,9 +66,9 @@ class BatchLine:
     currency: str | None
     total: Decimal
     organisation: str | None
-    check: str  # services.preflight code
+    check: str  # services.exports.preflight code
     check_data: dict[str, Any] = field(default_factory=dict)
-    outcome: str | None = None  # services.batch_export outcome, once exported
+    outcome: str | None = None  # services.exports.batch_writer outcome, once exported
     xero_number: str | None = None
     xero_total: Decimal | None = None
     xero_status: str | None = None
@@ -110,7 +110,7 @@ class BatchView:
 class RefusedReference:
     reference: str
     reason: str  # not_found | already_exported | already_requested | bad_range | reversed_range | range_too_long
-    #             | too_many | not_sent | no_lines | no_client | client_not_found (services.batch_select)
+    #             | too_many | not_sent | no_lines | no_client | client_not_found (services.exports.selection)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -509,7 +509,7 @@ def refusal_reason(refused: RefusedReference) -> str:
 
 
 def problems_as_refusals(problems) -> list[RefusedReference]:
-    """services.export_refs problems, as lines of the requester's answer."""
+    """services.exports.refs problems, as lines of the requester's answer."""
     refused = []
     for problem in problems:
         if problem.code == "too_many":
@@ -520,7 +520,7 @@ def problems_as_refusals(problems) -> list[RefusedReference]:
 
 
 def line_from(check, client: str, organisation: str | None, outcome=None, url: str | None = None) -> BatchLine:
-    """A BatchLine from services.preflight.Preflight and, once exported, services.batch_export.ItemOutcome."""
+    """A BatchLine from a pre-flight check (services.exports.preflight) and, once exported, its ItemOutcome."""
     problem = next((p for p in check.problems if p.code == check.code), None)
     return BatchLine(
         reference=check.reference, client=client, currency=check.currency, total=check.expected_total,

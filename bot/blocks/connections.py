@@ -19,7 +19,7 @@ from bot.blocks.common import (
     user,
 )
 from bot.blocks.errors import error_words
-from services.connections import ConsentFailed
+from services.connections.service import ConsentFailed
 
 STATUS_LABELS = {
     "connected": ":white_check_mark: Connected",

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.forecast import ForecastError
-from services.problems import Problem
+from services.shared.problems import Problem
 from services.xero.errors import XeroError
 
 TRY_LATER = "try again in a few minutes"

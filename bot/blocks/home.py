@@ -34,7 +34,7 @@ STATE_LABELS = {
 
 
 def home_view(data) -> dict:
-    """`data`: bot.home_tab.HomeData for one person."""
+    """`data`: bot.outbox.home.HomeData for one person."""
     blocks = [header("Ledgerline"),
               context("Forecast invoices go to Xero after an approver's click; customers and purchase orders "
                       "come back. Type `/xero help` anywhere for every command.")]

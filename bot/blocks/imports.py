@@ -24,8 +24,8 @@ from bot.blocks.common import (
     slack_date,
 )
 from bot.blocks.errors import error_words
-from services.imports import ImportProblem, ImportSummary, OrganisationStatus, Outcome
-from services.po_import import ALL_STATUSES, PurchaseOrderListing, PurchaseOrderRow
+from services.imports.common import ImportProblem, ImportSummary, OrganisationStatus, Outcome
+from services.imports.purchase_orders import ALL_STATUSES, PurchaseOrderListing, PurchaseOrderRow
 
 MAX_VIEW_BLOCKS = 100
 MAX_MESSAGE_BLOCKS = 50

@@ -8,7 +8,7 @@ from decimal import Decimal
 from bot.blocks import exports as export_blocks
 from bot.blocks.common import context, escape, message, section
 from bot.blocks.errors import problem_words
-from services.problems import Problem
+from services.shared.problems import Problem
 
 CLIENT_FIELD_NAMES = {"name": "Name", "street": "Street", "zip": "Post code", "city": "City",
                       "country": "Country", "vat_number": "VAT number"}

@@ -29,7 +29,7 @@ from services.forecast.models import (
     NewForecastExpenseItem,
     NewForecastInvoicePayment,
 )
-from services.retry import RetryPolicy
+from services.platform.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import json
 import logging
 from typing import Any
 
-from services.retry import parse_retry_after
+from services.platform.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
 

@@ -241,7 +241,7 @@ class NewForecastExpenseItem(ForecastModel):
 
 class ForecastInvoicePayment(ForecastModel):
     """A payment on a Forecast invoice. The docs call `amount` a Double when read and an Integer when sent,
-    so what Forecast kept is always read back and compared (see services/invoice_sync.py)."""
+    so what Forecast kept is always read back and compared (see services/sync/invoices.py)."""
 
     id: int
     invoice_id: int | None = None

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
-from services.retry import RetryPolicy
+from services.platform.retry import RetryPolicy
 from services.xero.errors import (
     XeroAuthError,
     XeroError,

@@ -1,6 +1,6 @@
 """What can go wrong talking to Xero: a `code` and its `data` (bot/blocks/errors.py words them), and Xero's own
 validation messages as `details`. `str()` of one is for logs, not for people; `message` holds words only for a
-failure stored as text by an older version (services/xero_cache.py)."""
+failure stored as text by an older version (services/imports/xero_lists.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from services.retry import parse_retry_after
+from services.platform.retry import parse_retry_after
 
 
 class XeroError(Exception):

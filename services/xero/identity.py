@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.logfmt import fields
+from services.platform.logfmt import fields
 from services.xero.errors import XeroError, XeroUnavailable, parse_xero_error
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_r
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from pydantic import BaseModel, ValidationError
 
-from services.logfmt import fields
+from services.platform.logfmt import fields
 from services.xero.errors import XeroAuthError, XeroError, XeroUnavailable
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from services.crash_points import crash_point
-from services.crypto import SecretBox
-from services.logfmt import fields
-from services.storage import Storage
+from services.platform.crash_points import crash_point
+from services.platform.crypto import SecretBox
+from services.platform.logfmt import fields
+from services.platform.storage import Storage
 from services.xero.errors import XeroAuthError, XeroError
 from services.xero.oauth import TokenGrant, XeroOAuth
 

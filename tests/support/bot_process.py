@@ -22,8 +22,8 @@ from aiohttp import web
 
 from app import start_site
 from sandbox.server import STAND_INS, SandboxPlan, create_sandbox_app
-from services.crypto import generate_key
-from services.storage import free_port
+from services.platform.crypto import generate_key
+from services.platform.storage import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 1.5

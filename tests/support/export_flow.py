@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from services.workspace_settings import SettingsChanges
+from services.shared.settings import SettingsChanges
 from tests.support.forecast_standin import FORECAST_KEY, ForecastStandIn
 from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import TENANTS, UK, connect_organisations

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.config import Settings
 from bot.container import Container, build_container
 from bot.slack_app import build_web_app
-from services.crypto import generate_key
-from services.storage import Storage
+from services.platform.crypto import generate_key
+from services.platform.storage import Storage
 from tests.support.signing import SIGNING_SECRET, command_body, payload_body, signed_headers
 from tests.support.slack_standin import BOT_TOKEN, TEAM_ID, SlackStandIn
 

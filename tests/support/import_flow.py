@@ -7,7 +7,7 @@ Forecast is the sandbox's too (`forecast_holding`).
 
 from __future__ import annotations
 
-from services.workspace_settings import SettingsChanges
+from services.shared.settings import SettingsChanges
 from tests.support.forecast_standin import ForecastStandIn
 from tests.support.slack_standin import TEAM_ID
 from tests.support.xero_identity import UK_TENANT, US_TENANT

@@ -11,8 +11,8 @@ from bot.config import Settings
 from bot.container import Container, build_container
 from bot.slack_app import build_web_app
 from sandbox.server import STAND_INS, SandboxPlan, create_sandbox_app
-from services.crypto import generate_key
-from services.storage import Storage, free_port
+from services.platform.crypto import generate_key
+from services.platform.storage import Storage, free_port
 
 
 @dataclass

@@ -86,7 +86,7 @@ class XeroIdentity:
         self.state = XeroState(None, time.time, self.client_id, self.client_secret, organisations=organisations)
         self.app = web.Application()
         self.app[XERO_STATE] = self.state
-        self.app[SPEC_CHECKER] = None  # tests/test_contracts_bot.py checks the bot's identity calls
+        self.app[SPEC_CHECKER] = None  # tests/contracts/test_bot_contracts.py checks the bot's identity calls
         self.app.router.add_post("/connect/token", oauth.token_endpoint)
         self.app.router.add_post("/connect/revocation", oauth.revocation_endpoint)
         self.app.router.add_get("/connections", sandbox_app.list_connections)

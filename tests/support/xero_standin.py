@@ -32,8 +32,8 @@ from multidict import MultiDict, MultiDictProxy
 from sandbox.xero import accounting, bookkeeping
 from sandbox.xero.demo_data import build_organisations
 from sandbox.xero.state import XeroState
-from tests.contracts import CONTRACTS_DIR, validate_xero_accounting_request
 from tests.support import in_process
+from tests.support.contracts import CONTRACTS_DIR, validate_xero_accounting_request
 
 API_URL = "https://api.xero.test"
 EDITABLE_LINE_FIELDS = ("Description", "Quantity", "UnitAmount", "DiscountRate", "AccountCode", "TaxType", "ItemCode")

@@ -1,0 +1,114 @@
+"""Per-Slack-workspace settings, with the environment's values as defaults. The Forecast key is encrypted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+from services.platform.crypto import SecretBox
+from services.platform.storage import Storage
+from services.xero.tokens import utcnow
+
+ExportStatus = Literal["DRAFT", "AUTHORISED"]
+
+
+@dataclass(frozen=True)
+class SettingsDefaults:
+    """From the environment: APPROVAL_CHANNEL, NOTIFY_CHANNEL, FORECAST_API_KEY."""
+
+    approval_channel: str | None = None
+    notify_channel: str | None = None
+    forecast_api_key: str | None = None
+
+
+class OrganisationDefaults(BaseModel):
+    """Per Xero organisation: the account and tax type of exported invoice lines (None: Xero's own default)."""
+
+    account_code: str | None = None
+    tax_type: str | None = None
+
+
+class WorkspaceSettings(BaseModel):
+    team_id: str
+    approval_channel: str | None = None
+    notify_channel: str | None = None
+    approver_users: list[str] = []
+    approver_usergroup: str | None = None
+    export_status: ExportStatus = "DRAFT"
+    account_code: str | None = None  # workspace-wide, from before organisations had their own
+    tax_type: str | None = None
+    organisation_defaults: dict[str, OrganisationDefaults] = {}  # tenant id -> its own choices
+    has_forecast_key: bool = False
+    has_stored_forecast_key: bool = False  # False: the server's default key (if any) is used
+    has_default_forecast_key: bool = False
+
+    def line_defaults(self, tenant_id: str) -> tuple[str | None, str | None]:
+        """(account code, tax type) for this organisation's invoice lines; the workspace-wide values fill gaps."""
+        own = self.organisation_defaults.get(tenant_id) or OrganisationDefaults()
+        if own.account_code:
+            return own.account_code, own.tax_type
+        return self.account_code, own.tax_type or self.tax_type
+
+
+class SettingsChanges(BaseModel):
+    """What an admin may change; None leaves a value as it is, except where `clear_*` says otherwise."""
+
+    approval_channel: str | None = None
+    notify_channel: str | None = None
+    approver_users: list[str] | None = None
+    approver_usergroup: str | None = None
+    export_status: ExportStatus | None = None
+    account_code: str | None = None
+    tax_type: str | None = None
+    organisation_defaults: dict[str, OrganisationDefaults] | None = None  # merged into what is stored
+    forecast_api_key: str | None = None
+    use_default_forecast_key: bool | None = None  # True: forget the stored key, use the server's
+
+
+class WorkspaceSettingsService:
+    def __init__(self, storage: Storage, box: SecretBox, defaults: SettingsDefaults):
+        self.storage = storage
+        self.box = box
+        self.defaults = defaults
+
+    async def get(self, team_id: str) -> WorkspaceSettings:
+        doc = await self.storage.workspace_settings.find_one({"_id": team_id}) or {}
+        return WorkspaceSettings(
+            team_id=team_id,
+            approval_channel=doc.get("approval_channel") or self.defaults.approval_channel,
+            notify_channel=doc.get("notify_channel") or self.defaults.notify_channel,
+            approver_users=doc.get("approver_users") or [],
+            approver_usergroup=doc.get("approver_usergroup"),
+            export_status=doc.get("export_status") or "DRAFT",
+            account_code=doc.get("account_code"),
+            tax_type=doc.get("tax_type"),
+            organisation_defaults={tenant_id: OrganisationDefaults(**values) for tenant_id, values
+                                   in (doc.get("organisation_defaults") or {}).items()},
+            has_forecast_key=bool(doc.get("forecast_api_key") or self.defaults.forecast_api_key),
+            has_stored_forecast_key=bool(doc.get("forecast_api_key")),
+            has_default_forecast_key=bool(self.defaults.forecast_api_key),
+        )
+
+    async def update(self, team_id: str, changes: SettingsChanges, *, updated_by: str) -> WorkspaceSettings:
+        values = changes.model_dump(exclude_unset=True)
+        if values.pop("use_default_forecast_key", None):
+            values["forecast_api_key"] = None  # stored as None (not unset): `get` falls back to the default
+        elif values.get("forecast_api_key"):
+            values["forecast_api_key"] = self.box.encrypt(values["forecast_api_key"])
+        else:
+            values.pop("forecast_api_key", None)  # an empty key field keeps the stored key
+        if values.get("organisation_defaults") is not None:
+            stored = (await self.get(team_id)).organisation_defaults
+            merged = {k: v.model_dump() for k, v in stored.items()} | values["organisation_defaults"]
+            values["organisation_defaults"] = merged
+        values.update(updated_by=updated_by, updated_at=utcnow())
+        await self.storage.workspace_settings.update_one({"_id": team_id}, {"$set": values}, upsert=True)
+        return await self.get(team_id)
+
+    async def forecast_api_key(self, team_id: str) -> str | None:
+        doc = await self.storage.workspace_settings.find_one({"_id": team_id}, {"forecast_api_key": 1}) or {}
+        if doc.get("forecast_api_key"):
+            return self.box.decrypt(doc["forecast_api_key"])
+        return self.defaults.forecast_api_key
