@@ -27,6 +27,7 @@ from services.imports.xero_lists import XeroCache
 from services.platform.crypto import SecretBox
 from services.platform.jobs import Job, JobQueue, JobRunner, Periodic
 from services.platform.storage import Storage
+from services.shared.audit import AuditTrail
 from services.shared.home_viewers import HomeViewerStore
 from services.shared.links import LinkStore
 from services.shared.permissions import Permissions
@@ -74,6 +75,7 @@ class Container:
         """Starts this process's job workers, its sweep and the periodic Xero sync (every replica runs them)."""
         await self.jobs.ensure_indexes()
         await self.exports.requests.ensure_indexes()
+        await AuditTrail(self.storage).ensure_indexes(self.settings.data_retention_days)
         self.runner.start()
         self.xero_sync.start()
         self.sweeper = Periodic("jobs.sweep", self._sweep, self.jobs.lease_seconds)

@@ -177,6 +177,53 @@ class SlackGateway:
         except SlackCallFailed:
             pass
 
+    # People and files ----------------------------------------------------------------
+    async def time_zone(self, user_id: str) -> str | None:
+        """The person's time zone as Slack has it (users.info `tz`, e.g. Europe/London); None if unknown."""
+        try:
+            person = (await self._call("users.info", read=True, user=user_id)).get("user") or {}
+        except SlackCallFailed:
+            return None
+        return person.get("tz") or None
+
+    async def find_user(self, handle: str) -> str | None:
+        """The id of the person whose name, display name or real name is `handle` (without the @)."""
+        wanted = handle.lstrip("@").casefold()
+        cursor = None
+        for _ in range(20):  # 20 pages of 200 people
+            args: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            try:
+                answer = await self._call("users.list", read=True, **args)
+            except SlackCallFailed:
+                return None
+            for person in answer.get("members") or []:
+                profile = person.get("profile") or {}
+                names = {person.get("name"), profile.get("display_name"), profile.get("real_name"),
+                         person.get("real_name")}
+                if wanted in {(n or "").casefold() for n in names if n}:
+                    return str(person["id"])
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    async def upload_to_dm(self, user_id: str, *, filename: str, content: str, title: str, comment: str) -> None:
+        """A file in the bot's DM with the person (files.uploadV2: getUploadURLExternal, the upload,
+        completeUploadExternal). Raises SlackRefused / SlackUnavailable like every call here."""
+        channel = await self.dm_channel(user_id)
+        try:
+            await self.client.files_upload_v2(channel=channel, filename=filename, content=content.encode("utf-8"),
+                                              title=title, initial_comment=comment)
+        except SlackApiError as exc:
+            code = error_code(exc)
+            log.warning("slack.call_failed", **fields(method="files.uploadV2", error=code))
+            if code in PERMANENT_ERRORS or code.startswith("invalid_"):
+                raise SlackRefused("files.uploadV2", code) from None
+            raise SlackUnavailable("files.uploadV2", code) from None
+        except Exception as exc:  # the upload step itself (slack_sdk raises SlackRequestError), or the network
+            log.warning("slack.unreachable", **fields(method="files.uploadV2", error=type(exc).__name__))
+            raise SlackUnavailable("files.uploadV2", type(exc).__name__) from None
+
     # Modals --------------------------------------------------------------------------
     async def open_modal(self, trigger_id: str, view: dict) -> dict | None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.blocks.audit import AUDIT_HOME_ACTION
 from bot.blocks.common import (
     actions,
     button,
@@ -129,5 +130,6 @@ def _settings(settings) -> list[dict]:
                     f"Approvers: {', '.join(approvers) or 'workspace admins'} · "
                     f"Exported invoices: {STATUS_SHORT.get(settings.export_status, settings.export_status)} · "
                     f"Forecast API key: {key}"),
-            context("Change them with `/xero settings`.")]
+            context("Change them with `/xero settings`."),
+            actions(button("Audit trail", AUDIT_HOME_ACTION, "audit"))]
 

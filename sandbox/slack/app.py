@@ -527,6 +527,22 @@ async def handle_response_url(request: web.Request) -> web.Response:
     return web.Response(status=status, text=text)
 
 
+def upload_handlers(api: WebApi) -> tuple[Callable, Callable]:
+    """The upload URL files.getUploadURLExternal hands out, and where the page downloads a shared file."""
+    async def receive(request: web.Request) -> web.Response:
+        status, text = api.receive_upload(request.match_info["file_id"], await request.read())
+        return web.Response(status=status, text=text)
+
+    async def download(request: web.Request) -> web.Response:
+        record = api.file_content(request.match_info["file_id"])
+        if record is None:
+            return web.Response(status=404, text="file not found")
+        return web.Response(text=record["content"], content_type="text/csv" if record["name"].endswith(".csv")
+                            else "text/plain", headers={"Content-Disposition": f'inline; filename="{record["name"]}"'})
+
+    return receive, download
+
+
 async def handle_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "workspace.html", headers={"Cache-Control": "no-cache"})
 
@@ -565,6 +581,9 @@ def create_slack_app(data_dir: Path | None, *, bot_events_url: str, signing_secr
     app.router.add_static("/static", STATIC_DIR)
     app.router.add_route("*", "/api/{method}", make_api_handler(state, api, bot_token))
     app.router.add_post("/response/{token}", handle_response_url)
+    receive_upload, download_file = upload_handlers(api)
+    app.router.add_post("/upload/{file_id}", receive_upload)
+    app.router.add_get("/files/{file_id}", download_file)
     app.router.add_get("/ui/state", handle_state)
     app.router.add_get("/ui/stream", handle_stream)
     app.router.add_post("/ui/message", page_handler(Workspace.compose, ComposerRequest))

@@ -166,6 +166,7 @@ class SlackState:
         self.modal_stacks: dict[str, list[str]] = {}
         self.response_urls: dict[str, dict[str, Any]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}  # user id -> the Home tab the bot published for them
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> name, title, length, content (files.uploadV2)
         self.triggers: dict[str, dict[str, Any]] = {}
         self.api_calls: list[dict[str, Any]] = []
         self.bot_requests: list[dict[str, Any]] = []
@@ -185,6 +186,7 @@ class SlackState:
         self.modal_stacks = saved.get("modal_stacks", {})
         self.response_urls = saved.get("response_urls", {})
         self.home_views = saved.get("home_views", {})
+        self.files = saved.get("files", {})
         self._last_ts = saved.get("last_ts", 0.0)
 
     def _save(self) -> None:
@@ -193,7 +195,7 @@ class SlackState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"channel_messages": self.channel_messages, "views": self.views,
                     "modal_stacks": self.modal_stacks, "response_urls": self.response_urls,
-                    "home_views": self.home_views, "last_ts": self._last_ts}
+                    "home_views": self.home_views, "files": self.files, "last_ts": self._last_ts}
         temporary = self.path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
         temporary.replace(self.path)
@@ -240,10 +242,12 @@ class SlackState:
 
     def add_message(self, channel_id: str, *, user: str, text: str = "", blocks: list | None = None,
                     ephemeral_to: str | None = None, thread_ts: str | None = None,
-                    metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+                    metadata: dict[str, Any] | None = None, files: list | None = None) -> dict[str, Any]:
         message = {"type": "message", "ts": self.next_ts(), "channel": channel_id, "user": user,
                    "text": text or "", "blocks": _fill_missing_ids(blocks or []), "ephemeral_to": ephemeral_to,
                    "edited": False}
+        if files:
+            message["files"] = files
         if metadata:
             message["metadata"] = metadata
         if user == BOT_USER_ID:

@@ -136,6 +136,8 @@ class WebApi:
             "conversations.list": self.conversations_list,
             "usergroups.list": self.usergroups_list,
             "usergroups.users.list": self.usergroups_users_list,
+            "files.getUploadURLExternal": self.files_get_upload_url_external,
+            "files.completeUploadExternal": self.files_complete_upload_external,
         }
 
     def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +264,58 @@ class WebApi:
         record = self.state.replace_view(record, view)
         record["view"]["state"]["values"] = values
         return {"view": record["view"]}
+
+    # ---- files (files.uploadV2: an upload URL, the upload, then the completion shares it) ----------------------
+    def files_get_upload_url_external(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = str(args.get("filename") or "")
+        try:
+            length = int(args.get("length") or 0)
+        except (TypeError, ValueError):
+            length = 0
+        if not filename or length <= 0:
+            raise SlackApiFailure("invalid_arguments", response_metadata={"messages": [
+                "[ERROR] filename and a positive length are required"]})
+        file_id = f"F{len(self.state.files) + 1:08d}"
+        self.state.files[file_id] = {"id": file_id, "name": filename, "length": length, "content": None}
+        return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def receive_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        """POST to an upload URL: the bytes of a file announced by files.getUploadURLExternal."""
+        record = self.state.files.get(file_id)
+        if record is None:
+            return 404, "file not found"
+        if len(data) != record["length"]:
+            return 400, f"length mismatch: announced {record['length']}, received {len(data)}"
+        record["content"] = data.decode("utf-8", errors="replace")
+        return 200, f"OK - {len(data)}"
+
+    def files_complete_upload_external(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        if isinstance(files, str):
+            try:
+                files = json.loads(files)
+            except json.JSONDecodeError:
+                files = None
+        if not isinstance(files, list) or not files:
+            raise SlackApiFailure("invalid_arguments")
+        shared = []
+        for item in files:
+            record = self.state.files.get(str((item or {}).get("id")))
+            if record is None or record["content"] is None:
+                raise SlackApiFailure("file_not_found")
+            record["title"] = item.get("title") or record["name"]
+            shared.append({"id": record["id"], "name": record["name"], "title": record["title"],
+                           "size": record["length"], "mimetype": "text/csv" if record["name"].endswith(".csv")
+                           else "text/plain", "url_private": f"{self.base_url}/files/{record['id']}"})
+        if args.get("channel_id"):
+            channel_id = _channel({"channel": args["channel_id"]})
+            self.state.add_message(channel_id, user=BOT_USER_ID, text=str(args.get("initial_comment") or ""),
+                                   files=shared, thread_ts=args.get("thread_ts"))
+        return {"files": [{"id": f["id"], "title": f["title"]} for f in shared]}
+
+    def file_content(self, file_id: str) -> dict[str, Any] | None:
+        record = self.state.files.get(file_id)
+        return record if record and record["content"] is not None else None
 
     # ---- conversations and groups -----------------------------------------------------------------
     def conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pymongo import ReturnDocument
 from services.platform.crypto import SecretBox
 from services.platform.logfmt import fields
 from services.platform.storage import OAUTH_STATE_TTL_SECONDS, Storage
+from services.shared.audit import AuditTrail
 from services.shared.links import LinkKind, LinkStore
 from services.xero.errors import XeroAuthError, XeroError, XeroNotFound
 from services.xero.identity import XeroIdentity
@@ -105,6 +106,7 @@ class ConnectionsService:
         self.identity = identity
         self.tokens = tokens
         self.links = LinkStore(storage)  # the owner of `links`
+        self.audit = AuditTrail(storage, clock=clock)
         self.clock = clock
 
     # Connect ------------------------------------------------------------------------
@@ -145,6 +147,9 @@ class ConnectionsService:
         token_set_id = await self.tokens.save(grant, team_id=team_id, user_id=user_id)
         tenants = [await self._upsert_tenant(team_id, user_id, token_set_id, c) for c in granted]
         log.info("consent.completed", **fields(team=team_id, user=user_id, tenants=len(tenants)))
+        for tenant in tenants:
+            await self.audit.record(team_id, "connected", by=user_id, tenant_id=tenant.tenant_id,
+                                    tenant_name=tenant.name)
         for old_token_set_id in replaced - {token_set_id}:
             await self._retire_if_unused(old_token_set_id)
         return ConsentCompleted(team_id=team_id, user_id=user_id, tenants=tenants)
@@ -260,6 +265,8 @@ class ConnectionsService:
             raise TenantNotFound(tenant_id)
         unlinked = await self.links.unlink_organisation(team_id, tenant_id, by=removed_by, at=now)
         log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id, unlinked=unlinked))
+        await self.audit.record(team_id, "removed", by=removed_by, tenant_id=tenant_id, tenant_name=tenant.name,
+                                details={"unlinked": unlinked})
         await self._retire_if_unused(tenant.token_set_id)
         return RemovalResult(tenant=tenant, unlinked=unlinked, xero_still_listed=xero_still_listed)
 

@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.platform.storage import Storage
+from services.shared.audit import AuditAction, AuditTrail
 from services.xero.tokens import utcnow
 
 JobState = Literal["pending", "approved", "exporting", "exported", "failed", "rejected"]
@@ -31,6 +32,8 @@ REJECTED: JobState = "rejected"
 OPEN_STATES = (PENDING, APPROVED, EXPORTING)
 # "approved" and "exporting" are true only while an `export.run` job (services/platform/jobs.py) is open for the
 # invoice: its lease, not a timestamp here, says whether someone is working on it.
+
+AUTO_REQUESTER = "forecast"  # requested_by of a request the bot made when Forecast approved or sent the invoice
 
 _TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "posting")
 
@@ -148,6 +151,7 @@ class ExportStore:
     def __init__(self, storage: Storage, *, clock=utcnow):
         self.requests = storage.export_jobs
         self.events = storage.job_events
+        self.audit = AuditTrail(storage, clock=clock)
         self.clock = clock
 
     async def create(self, job: ExportRequest, *, by: str) -> ExportRequest | None:
@@ -158,6 +162,10 @@ class ExportStore:
         except DuplicateKeyError:
             return None
         await self._event(job, "transition", by=by, from_state=None, to_state=job.state, note="requested")
+        if by == AUTO_REQUESTER:
+            await self._audit(job, "auto_requested", None, {"batch": job.batch_id})
+        else:
+            await self._audit(job, "requested", by, {"batch": job.batch_id})
         return job
 
     async def ensure_indexes(self) -> None:
@@ -275,7 +283,29 @@ class ExportStore:
             return None
         moved = ExportRequest.from_doc(doc)
         await self._event(moved, "transition", by=by, from_state=job.state, to_state=to_state, note=note)
+        await self._audit_transition(job, moved, by, note)
         return moved
+
+    async def _audit_transition(self, before: ExportRequest, moved: ExportRequest, by: str | None,
+                                note: str | None) -> None:
+        """What a person reads in `/xero audit`: decisions and outcomes, not the machinery in between."""
+        if moved.state == APPROVED:
+            retried = before.state == FAILED or note == "retry"
+            await self._audit(moved, "retried" if retried else "approved", by, {})
+        elif moved.state == REJECTED and by is None:
+            await self._audit(moved, "withdrawn", None, {"reason": moved.withdrawn or note})
+        elif moved.state == REJECTED:
+            await self._audit(moved, "rejected", by, {"reason": note})
+        elif moved.state == EXPORTED:
+            await self._audit(moved, "exported", by, {"xero_number": moved.xero_invoice_number,
+                                                      "xero_status": moved.xero_status, "outcome": moved.outcome})
+        elif moved.state == FAILED:
+            await self._audit(moved, "failed", by, {"error": moved.error_code or note})
+
+    async def _audit(self, job: ExportRequest, action: AuditAction, by: str | None, details: dict[str, Any]) -> None:
+        await self.audit.record(job.team_id, action, by=by, reference=job.reference,
+                                forecast_invoice_id=job.forecast_invoice_id, tenant_id=job.tenant_id,
+                                tenant_name=job.tenant_name, details=details)
 
     async def start_attempt(self, job: ExportRequest) -> tuple[int, bool]:
         """Record that an attempt begins; returns its generation and whether that generation is fresh."""

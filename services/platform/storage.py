@@ -130,6 +130,11 @@ class Storage:
     def home_viewers(self) -> AsyncCollection:
         return self._collection("home_viewers")
 
+    @property
+    def audit(self) -> AsyncCollection:
+        """Append-only (services/shared/audit.py): never behind the codec, so its dates stay dates for the TTL."""
+        return self._collection("audit")
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from services.platform.crypto import SecretBox
 from services.platform.storage import Storage
+from services.shared.audit import AuditTrail
 from services.xero.tokens import utcnow
 
 ExportStatus = Literal["DRAFT", "AUTHORISED"]
@@ -72,6 +73,7 @@ class WorkspaceSettingsService:
         self.storage = storage
         self.box = box
         self.defaults = defaults
+        self.audit = AuditTrail(storage)
 
     async def get(self, team_id: str) -> WorkspaceSettings:
         doc = await self.storage.workspace_settings.find_one({"_id": team_id}) or {}
@@ -93,6 +95,8 @@ class WorkspaceSettingsService:
 
     async def update(self, team_id: str, changes: SettingsChanges, *, updated_by: str) -> WorkspaceSettings:
         values = changes.model_dump(exclude_unset=True)
+        before = await self.get(team_id)
+        key_changed = bool(values.get("forecast_api_key") or values.get("use_default_forecast_key"))
         if values.pop("use_default_forecast_key", None):
             values["forecast_api_key"] = None  # stored as None (not unset): `get` falls back to the default
         elif values.get("forecast_api_key"):
@@ -105,10 +109,22 @@ class WorkspaceSettingsService:
             values["organisation_defaults"] = merged
         values.update(updated_by=updated_by, updated_at=utcnow())
         await self.storage.workspace_settings.update_one({"_id": team_id}, {"$set": values}, upsert=True)
-        return await self.get(team_id)
+        after = await self.get(team_id)
+        changed = _changed_fields(before, after) + (["forecast_api_key"] if key_changed else [])
+        if changed:  # the names of what changed, never a value (the key is a secret)
+            await self.audit.record(team_id, "settings_changed", by=updated_by, details={"fields": ",".join(changed)})
+        return after
 
     async def forecast_api_key(self, team_id: str) -> str | None:
         doc = await self.storage.workspace_settings.find_one({"_id": team_id}, {"forecast_api_key": 1}) or {}
         if doc.get("forecast_api_key"):
             return self.box.decrypt(doc["forecast_api_key"])
         return self.defaults.forecast_api_key
+
+
+_AUDITED_FIELDS = ("approval_channel", "notify_channel", "approver_users", "approver_usergroup", "export_status",
+                   "account_code", "tax_type", "organisation_defaults")
+
+
+def _changed_fields(before: WorkspaceSettings, after: WorkspaceSettings) -> list[str]:
+    return [name for name in _AUDITED_FIELDS if getattr(before, name) != getattr(after, name)]

@@ -34,6 +34,7 @@ from services.forecast import ForecastApi
 from services.platform.jobs import GiveUp, Job, JobQueue, Periodic, RetryLater
 from services.platform.logfmt import fields
 from services.platform.storage import Storage
+from services.shared.audit import AuditTrail
 from services.shared.links import LinkKind, LinkStore
 from services.shared.problems import Problem
 from services.shared.settings import WorkspaceSettingsService
@@ -105,6 +106,7 @@ class XeroSync:
         self.events = XeroEventStore(storage.xero_events, clock=clock)
         self.state = SyncStateStore(storage.xero_sync, clock=clock)
         self.export_jobs = ExportStore(storage)
+        self.audit = AuditTrail(storage)
         self.notices = SyncNoticeStore(storage.sync_notices, clock=clock)
         self.export_changed = export_changed  # ExportService.sync: the approval message is redrawn
         self.xero = xero
@@ -323,7 +325,8 @@ class XeroSync:
                 continue  # unlinked meanwhile
             job = await self.export_jobs.exported_job_for(team_id, int(link.forecast_id))
             report = await self.invoices.sync(link, invoice, api_key=api_key, exported=job.invoice if job else None,
-                                              before_saving=partial(self._invoice_read, job, notify_channel))
+                                              before_saving=partial(self._invoice_read, job, notify_channel,
+                                                                    tenant.name))
             if report.changed:
                 summary.invoices.append(report)
         if api_key:  # contacts change Forecast clients only; the invoice reports said the key is missing
@@ -343,11 +346,13 @@ class XeroSync:
         if report.changed:
             await self.notices.add(contact_notices(report, tenant_name, notify_channel))
 
-    async def _invoice_read(self, job: ExportRequest | None, notify_channel: str | None, report: InvoiceSynced) -> None:
+    async def _invoice_read(self, job: ExportRequest | None, notify_channel: str | None, tenant_name: str,
+                            report: InvoiceSynced) -> None:
         """Before sync saves what it saw: the notices of what changed, and the status on the export job, so a
         crash in between leaves the change unseen and the next run says it (once: the notices' ids are stable)."""
         if report.changed:
             await self.notices.add(invoice_notices(report, job, notify_channel))
+            await self._audit_flowed_back(report, tenant_name)
         if job is None:
             return
         status = report.status
@@ -357,6 +362,26 @@ class XeroSync:
             job = await self.export_jobs.set_in_xero(job, in_xero)
             if self.export_changed is not None:
                 await self.export_changed(job)
+
+    async def _audit_flowed_back(self, report: InvoiceSynced, tenant_name: str) -> None:
+        """Payments and statuses Xero sent back, in the audit trail; keyed, so a rerun after a crash adds nothing."""
+        where: dict[str, Any] = {"reference": report.reference, "forecast_invoice_id": report.forecast_invoice_id,
+                 "tenant_id": report.tenant_id, "tenant_name": tenant_name, "by_name": "Xero"}
+        for paid in report.payments_recorded:
+            await self.audit.record(report.team_id, "payment_recorded", **where, key=f"paid:{paid.xero_payment_id}",
+                                    details={"amount": paid.amount, "currency": report.currency,
+                                             "paid_on": paid.paid_on})
+        for removed in report.payments_removed:
+            await self.audit.record(report.team_id, "payment_removed", **where,
+                                    key=f"unpaid:{removed.xero_payment_id}",
+                                    details={"amount": removed.amount, "currency": report.currency})
+        if report.status_changed:
+            status, before = report.status, report.previous_status
+            key = (f"status:{report.xero_invoice_id}:{before.label if before else ''}:{before and before.amount_paid}"
+                   f":{status.label}:{status.amount_paid}")
+            await self.audit.record(report.team_id, "status_changed", **where, key=key,
+                                    details={"status": status.label, "was": before.label if before else None,
+                                             "amount_due": status.amount_due, "currency": report.currency})
 
     async def deliver_notices(self, team_id: str) -> None:
         await self.queue.enqueue(SYNC_NOTICE, {"team_id": team_id}, key=notice_key(team_id), max_attempts=20)

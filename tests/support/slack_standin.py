@@ -77,6 +77,7 @@ class SlackStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         self.api = WebApi(self.state, base_url=str(self.server.make_url("")).rstrip("/"))
@@ -116,6 +117,14 @@ class SlackStandIn:
         body = await request.json()
         status, text = self.workspace.respond(request.match_info["name"], body if isinstance(body, dict) else {})
         await self._record(Call("response_url", {"name": request.match_info["name"], **body}, {"status": status}))
+        return web.Response(status=status, text=text)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """A file's bytes, posted to the URL files.getUploadURLExternal handed out."""
+        data = await request.read()
+        status, text = self.api.receive_upload(request.match_info["file_id"], data)
+        await self._record(Call("upload", {"file_id": request.match_info["file_id"], "bytes": len(data)},
+                                {"status": status}))
         return web.Response(status=status, text=text)
 
     async def _api(self, request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ const EMOJI = {
   ledger: "📒", books: "📚", card_index: "📇", credit_card: "💳", heavy_minus_sign: "➖", question: "❓",
   exclamation: "❗", point_right: "👉", key: "🔑", electric_plug: "🔌", bar_chart: "📊", file_folder: "📁",
   hammer_and_wrench: "🛠️", zap: "⚡", smile: "😄", slightly_smiling_face: "🙂", broken_heart: "💔",
-  rotating_light: "🚨", repeat: "🔁", thinking_face: "🤔",
+  rotating_light: "🚨", repeat: "🔁", thinking_face: "🤔", leftwards_arrow_with_hook: "↩️",
 };
 const STATEFUL_TYPES = new Set(["static_select", "external_select", "users_select", "conversations_select",
   "channels_select", "multi_static_select", "multi_external_select", "multi_users_select",
@@ -584,7 +584,7 @@ function renderBlocks(blocks, surface) {
 
 // ---------------------------------------------------------------- messages
 function messageKey(message) {
-  return JSON.stringify([message.ts, message.text, message.blocks, message.is_edited, app.user]);
+  return JSON.stringify([message.ts, message.text, message.blocks, message.files, message.is_edited, app.user]);
 }
 
 function renderMessage(message) {
@@ -602,7 +602,9 @@ function renderMessage(message) {
       message.is_edited ? h("span", {class: "message-edited"}, "(edited)") : null,
       inThread ? h("span", {class: "thread-note"}, "↳ reply in thread") : null),
     message.blocks && message.blocks.length ? renderBlocks(message.blocks, surface)
-      : h("div", {class: "message-text", html: mrkdwn(message.text)}));
+      : h("div", {class: "message-text", html: mrkdwn(message.text)}),
+    ...(message.files || []).map(file => h("a", {class: "message-file", href: file.url_private, target: "_blank",
+      rel: "noopener"}, `📄 ${file.title || file.name} · ${file.name} · ${file.size} bytes`)));
   const node = h("div", {class: "message" + (message.is_ephemeral ? " ephemeral" : "") + (inThread ? " thread-reply" : ""),
     dataset: {ts: message.ts, user: message.user}},
     h("div", {class: "avatar", style: `background:${author.color}`}, author.real_name.slice(0, 1)), body);
