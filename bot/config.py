@@ -72,6 +72,8 @@ class Settings(BaseSettings):
         120.0, gt=0, description="an import's claim on a contact or purchase order left by a process that "
                                  "died is taken over after this long")
 
+    forecast_watch_minutes: float = Field(
+        5, gt=0, description="how often Forecast's invoices are read for workspaces that ask by themselves")
     data_retention_days: int = Field(
         400, gt=0, description="how long the audit trail keeps an entry (a TTL index in MongoDB)")
 

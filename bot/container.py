@@ -18,6 +18,7 @@ from bot.slack_directory import SlackUserDirectory
 from bot.slack_gateway import SlackGateway, build_client
 from services.connections.ledger_choices import LedgerChoices
 from services.connections.service import ConnectionsService
+from services.exports.auto_requests import AUTO_REQUEST, DIGEST, AutoRequests
 from services.exports.batches import REDRAW_BATCH, BatchExportService
 from services.exports.service import EXPORT_BATCH, EXPORT_RUN, REDRAW_EXPORT, ExportService
 from services.forecast import ForecastApi
@@ -70,6 +71,8 @@ class Container:
     runner: JobRunner
     xero_sync: XeroSync
     sweeper: Periodic | None = None
+    auto_requests: AutoRequests | None = None  # invoices that ask to be exported (services/exports/auto_requests.py)
+    forecast_ticker: Periodic | None = None
 
     async def start(self) -> None:
         """Starts this process's job workers, its sweep and the periodic Xero sync (every replica runs them)."""
@@ -80,6 +83,10 @@ class Container:
         self.xero_sync.start()
         self.sweeper = Periodic("jobs.sweep", self._sweep, self.jobs.lease_seconds)
         self.sweeper.start()
+        if self.auto_requests is not None:
+            tick = min(60.0, self.settings.forecast_watch_minutes * 60)
+            self.forecast_ticker = Periodic("forecast_watch.tick", self.auto_requests.tick, tick, first_delay=tick)
+            self.forecast_ticker.start()
 
     async def _sweep(self) -> None:
         await self.exports.sweep()
@@ -88,6 +95,8 @@ class Container:
 
     async def close(self) -> None:
         await self.xero_sync.stop()
+        if self.forecast_ticker is not None:
+            await self.forecast_ticker.stop()
         if self.sweeper is not None:
             await self.sweeper.stop()
         await self.runner.stop()
@@ -128,6 +137,11 @@ def register_jobs(container: Container) -> None:
     container.runner.register(SYNC_JOB, container.xero_sync.handle)
     sync_outbox = SyncOutbox(container.xero_sync.notices, container.gateway)
     container.runner.register(SYNC_NOTICE, sync_outbox.run, retry_base=2.0)
+    if container.auto_requests is not None:
+        from bot.outbox.digest import DigestOutbox
+
+        container.runner.register(AUTO_REQUEST, container.auto_requests.run_job)
+        container.runner.register(DIGEST, DigestOutbox(container.auto_requests, container.gateway).run, retry_base=2.0)
 
 
 def _secret(value) -> str | None:
@@ -213,5 +227,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         runner=runner,
         xero_sync=xero_sync,
     )
+    container.auto_requests = AutoRequests(storage, exports, batches, workspace_settings, jobs,
+                                           interval_seconds=settings.forecast_watch_minutes * 60)
     register_jobs(container)
     return container

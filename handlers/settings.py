@@ -81,7 +81,16 @@ def read_form(state: State) -> dict:
         "organisations": per_organisation,
         "forecast_api_key": text(blocks.FORECAST_API_KEY),
         "use_default_forecast_key": bool(element(blocks.FORECAST_KEY_DEFAULT).selected_options),
+        "auto_request_on": [o.value for o in element(blocks.AUTO_REQUEST).selected_options
+                            if o.value in blocks.TRIGGER_LABELS],
+        "digest_hour": _hour(chosen(blocks.DIGEST_HOUR)),
+        "digest_channel": element(blocks.DIGEST_CHANNEL).selected_conversation,
+        "auto_shown": blocks.AUTO_REQUEST in state.values,
     }
+
+
+def _hour(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and 0 <= int(value) < 24 else None
 
 
 async def validate(container: Container, team_id: str, form: dict) -> dict[str, str]:
@@ -103,7 +112,8 @@ async def validate(container: Container, team_id: str, form: dict) -> dict[str, 
         errors[blocks.APPROVAL_CHANNEL] = "Choose a channel: export requests wait for approval there."
     if form["export_status"] not in blocks.STATUS_LABELS:
         errors[blocks.EXPORT_STATUS] = "Choose Draft or Approved."
-    for found in await asyncio.gather(channel(blocks.APPROVAL_CHANNEL), channel(blocks.NOTIFY_CHANNEL), approvers(),
+    for found in await asyncio.gather(channel(blocks.APPROVAL_CHANNEL), channel(blocks.NOTIFY_CHANNEL),
+                                      channel(blocks.DIGEST_CHANNEL), approvers(),
                                       _organisation_problems(container, team_id, form["organisations"]), key()):
         errors.update(found)
     return errors
@@ -205,7 +215,12 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        values = {k: v for k, v in form.items() if k not in ("usergroup_shown", "organisations")}
+        values = {k: v for k, v in form.items() if k not in ("usergroup_shown", "organisations", "auto_shown")}
+        if not form["auto_shown"]:  # a form from before these fields: keep what is stored
+            for name in ("auto_request_on", "digest_hour", "digest_channel"):
+                values.pop(name)
+        elif form["digest_hour"] is not None:
+            values["digest_tz"] = await container.gateway.time_zone(user_id) or "UTC"
         if not form["usergroup_shown"]:
             values.pop("approver_usergroup")  # the field was not offered: keep what is stored
         if not values["forecast_api_key"]:

@@ -10,6 +10,7 @@ updates. `GET /` is an HTML overview.
 from __future__ import annotations
 
 import argparse
+import copy
 import hmac
 import html
 import json
@@ -20,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.forecast_demo import PERSON_ID, demo_state
+from sandbox.forecast_demo import PERSON_ID, PERSONS, demo_state
 
 API_KEY_HEADER = "X-FORECAST-API-KEY"
 DEFAULT_API_KEY = "sandbox-forecast-key"
@@ -39,6 +40,7 @@ class ForecastStore:
             self.data: dict[str, list[dict[str, Any]]] = json.loads(self.path.read_text("utf-8"))
         else:
             self.data = demo_state()
+        self.data.setdefault("persons", copy.deepcopy(PERSONS))  # saved before the stand-in had people
 
     def rows(self, kind: str) -> list[dict[str, Any]]:
         return self.data[kind]
@@ -112,7 +114,8 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 def _key_middleware(api_key: str):
     @web.middleware
     async def middleware(request: web.Request, handler):
-        is_overview = request.method == "GET" and request.match_info.route.name == "overview"
+        is_page = request.method == "POST" and request.path.endswith("/page-action")  # the overview's buttons
+        is_overview = (request.method == "GET" and request.match_info.route.name == "overview") or is_page
         sent = request.headers.get(API_KEY_HEADER, "")
         if not is_overview and not hmac.compare_digest(sent.encode(), api_key.encode()):
             return _error(401, "Server failed to authenticate the request.")
@@ -220,6 +223,66 @@ async def list_project_invoices(request: web.Request) -> web.Response:
     project = _project(request)
     invoices = _store(request).rows("invoices")
     return web.json_response([row for row in invoices if row["project_id"] == project["id"]])
+
+
+INVOICE_STATUSES = ("DRAFT", "APPROVED", "SENT")
+
+
+def _stamp(row: dict[str, Any], person_id: int) -> None:
+    row["updated_by"] = person_id
+    row["updated_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def update_invoice(request: web.Request) -> web.Response:
+    """PUT /invoices/{id}: the fields given (here: status, name, notes, due_date) change."""
+    store = _store(request)
+    invoice = store.find("invoices", _id(request))
+    if invoice is None:
+        raise _not_found("Invoice", _id(request))
+    body = await _json_body(request)
+    if "status" in body and body["status"] not in INVOICE_STATUSES:
+        raise ForecastHttpError(400, "status must be DRAFT, APPROVED or SENT")
+    invoice.update({key: body[key] for key in ("status", "name", "notes", "due_date") if key in body})
+    _stamp(invoice, PERSON_ID)
+    store.save()
+    return web.json_response(invoice)
+
+
+async def delete_invoice(request: web.Request) -> web.Response:
+    store = _store(request)
+    invoice = store.find("invoices", _id(request))
+    if invoice is None:
+        raise _not_found("Invoice", _id(request))
+    store.rows("invoices").remove(invoice)
+    store.save()
+    return web.Response(status=204)
+
+
+async def page_invoice_action(request: web.Request) -> web.Response:
+    """The overview page's buttons: approve, send, back to draft or delete an invoice, as a person of the company."""
+    store = _store(request)
+    invoice = store.find("invoices", _id(request))
+    form = await request.post()
+    if invoice is not None:
+        action = str(form.get("action", ""))
+        person = int(str(form.get("person") or PERSON_ID)) if str(form.get("person") or "").isdigit() else PERSON_ID
+        if action == "delete":
+            store.rows("invoices").remove(invoice)
+        elif action.upper() in INVOICE_STATUSES:
+            invoice["status"] = action.upper()
+            _stamp(invoice, person)
+        store.save()
+    raise web.HTTPSeeOther(location=str(request.url.parent.parent.parent) + "/")
+
+
+# People -------------------------------------------------------------------------
+
+
+async def get_person(request: web.Request) -> web.Response:
+    person = _store(request).find("persons", _id(request))
+    if person is None:
+        raise _not_found("Person", _id(request))
+    return web.json_response(person)
 
 
 # Invoice payments ---------------------------------------------------------------
@@ -370,6 +433,28 @@ def _invoice_total(invoice: dict[str, Any]) -> str:
     return f"{total:,.2f}"
 
 
+def _invoice_table(store: ForecastStore, clients: dict[Any, Any]) -> str:
+    """The invoices, each with buttons that do what Forecast's invoice page does: approve, send, draft, delete."""
+    people = "".join(f'<option value="{p["id"]}">{html.escape(p["first_name"] + " " + p["last_name"])}</option>'
+                     for p in store.rows("persons"))
+    rows = []
+    for i in store.rows("invoices"):
+        reference = i["invoice_reference"] or f"INV-{i['company_invoice_id']}"
+        cells = [i["id"], reference, clients.get(i["client_id"]), i["currency"], i["status"], i["due_date"],
+                 len(i["entries"]), _invoice_total(i)]
+        buttons = "".join(f'<button name="action" value="{value}">{label}</button>' for value, label in
+                          (("approved", "Approve"), ("sent", "Send"), ("draft", "Back to draft"),
+                           ("delete", "Delete")))
+        form = (f'<form method="post" action="invoices/{i["id"]}/page-action" class="invoice-actions" '
+                f'data-reference="{html.escape(reference)}"><select name="person" aria-label="as">{people}</select>'
+                f'{buttons}</form>')
+        rows.append("<tr>" + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in cells)
+                    + f"<td>{form}</td></tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("id", "reference", "client", "currency", "status", "due", "lines",
+                                             "total", "in Forecast"))
+    return f"<h2>Invoices</h2><table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
 async def overview(request: web.Request) -> web.Response:
     store = _store(request)
     clients = {row["id"]: row["name"] for row in store.rows("clients")}
@@ -385,11 +470,7 @@ async def overview(request: web.Request) -> web.Response:
             [p["id"], p["name"], clients.get(p.get("client")), p.get("stage"), p.get("budget_type")]
             for p in store.rows("projects")
         ]),
-        _table("Invoices", ["id", "reference", "client", "currency", "status", "due", "lines", "total"], [
-            [i["id"], i["invoice_reference"] or f"INV-{i['company_invoice_id']}", clients.get(i["client_id"]),
-             i["currency"], i["status"], i["due_date"], len(i["entries"]), _invoice_total(i)]
-            for i in store.rows("invoices")
-        ]),
+        _invoice_table(store, clients),
         _table("Invoice payments", ["id", "invoice", "date", "amount", "notes"], [
             [p["id"], i["invoice_reference"] or f"INV-{i['company_invoice_id']}", p.get("date"), p.get("amount"),
              p.get("notes")]
@@ -433,6 +514,10 @@ def create_forecast_app(data_dir: Path | None, *, api_key: str = DEFAULT_API_KEY
     app.router.add_get("/invoices", list_invoices)
     app.router.add_get("/invoices/status/{status}", list_invoices_with_status)
     app.router.add_get(f"/invoices/{number}", get_invoice)
+    app.router.add_put(f"/invoices/{number}", update_invoice)
+    app.router.add_delete(f"/invoices/{number}", delete_invoice)
+    app.router.add_post(f"/invoices/{number}/page-action", page_invoice_action, name="page_invoice_action")
+    app.router.add_get(f"/persons/{number}", get_person)
     app.router.add_post(f"/invoices/{number}/invoice_payments", create_invoice_payment)
     app.router.add_put(f"/invoice_payments/{number}", update_invoice_payment)
     app.router.add_delete(f"/invoice_payments/{number}", delete_invoice_payment)

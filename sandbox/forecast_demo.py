@@ -142,9 +142,16 @@ def _invoices() -> list[dict[str, Any]]:
     return invoices
 
 
+PERSONS = [
+    {"id": PERSON_ID, "first_name": "Sam", "last_name": "Planner", "email": "sam@sandbox-agency.test"},
+    {"id": 2, "first_name": "Fiona", "last_name": "Finance", "email": "fiona@sandbox-agency.test"},
+]
+
+
 def demo_state() -> dict[str, Any]:
     """A fresh copy of the whole demo company."""
     return copy.deepcopy({
+        "persons": [_stamped(row) for row in PERSONS],
         "clients": [_stamped(row) for row in CLIENTS],
         "projects": [_stamped(row) for row in PROJECTS],
         "expense_categories": [_stamped(row) for row in EXPENSE_CATEGORIES],

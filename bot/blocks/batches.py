@@ -81,7 +81,7 @@ class BatchLine:
 
     @property
     def ready(self) -> bool:
-        return self.check in READY_CODES
+        return self.check in READY_CODES and self.outcome != "withdrawn"
 
     @property
     def needs_attention(self) -> bool:
@@ -104,6 +104,7 @@ class BatchView:
     decided_by: str | None = None
     reason: str | None = None  # a rejection's reason
     resumes_at: datetime | None = None  # waiting: when Xero's day budget comes back
+    origins: tuple[tuple[str, str, str | None], ...] = ()  # asked for by itself: (reference, status, who in Forecast)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,9 @@ def _outcome(line: BatchLine) -> str:
         return ":hourglass: waiting for Xero's daily limit"
     if line.outcome == "not_exportable":
         return _check(line.check, line.check_data, line.currency) + " — not exported"
+    if line.outcome == "withdrawn":
+        why = "deleted in Forecast" if "forecast_deleted" in line.messages else "back in Draft in Forecast"
+        return f":leftwards_arrow_with_hook: withdrawn: {why}"
     said = "; ".join(escape(m) for m in line.messages) or "no reason given"
     return f":x: Xero refused it: {said}"
 
@@ -194,7 +198,7 @@ def batch_approval_message(view: BatchView) -> dict:
     blocks = [
         header(_title(view)),
         section(_summary(view)),
-        context(f"Requested by {user(view.requested_by)} · invoices are created in Xero as "
+        context(f"{_requested_by(view)} · invoices are created in Xero as "
                 f"*{STATUS_WORDS.get(view.export_status, view.export_status)}*"),
     ]
     blocks += _line_sections(shown, _choosing(view))
@@ -202,6 +206,18 @@ def batch_approval_message(view: BatchView) -> dict:
         blocks.append(context(f"…and {len(lines) - len(shown)} more: every line is under *See all*."))
     blocks += _state_blocks(view)
     return message(_title(view), blocks[:MAX_MESSAGE_BLOCKS])
+
+
+FORECAST_DID = {"APPROVED": "approved", "SENT": "sent"}
+
+
+def _requested_by(view: BatchView) -> str:
+    if not view.origins:
+        return f"Requested by {user(view.requested_by)}"
+    said = [f"{escape(reference)} was {FORECAST_DID.get(status, 'approved or sent')} in Forecast"
+            + (f" by {escape(who)}" if who else "") for reference, status, who in view.origins[:5]]
+    more = f" (and {len(view.origins) - 5} more)" if len(view.origins) > 5 else ""
+    return ":robot_face: Asked for by itself: " + "; ".join(said) + more
 
 
 def batch_lines_modal(view: BatchView, page: int = 0) -> dict:
@@ -412,6 +428,9 @@ def _state_blocks(view: BatchView) -> list[dict]:
         when = slack_date(view.resumes_at) if view.resumes_at else "tomorrow"
         return [context(f":hourglass: Xero's daily call limit for an organisation is nearly used up: the rest "
                         f"goes on by itself {when}. Approved by {user(view.decided_by or view.requested_by)}.")]
+    if view.state == "rejected" and view.decided_by == "forecast":  # every invoice withdrawn in Forecast
+        return [context(":leftwards_arrow_with_hook: Withdrawn: its invoices are back in Draft or deleted in Forecast. "
+                        "Nothing was exported.")]
     if view.state == "rejected":
         reason = f": {escape(view.reason)}" if view.reason else " (no reason given)" if view.decided_by else ""
         return [context(f":no_entry_sign: Rejected by {user(view.decided_by or '')}{reason}")]

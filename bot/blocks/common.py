@@ -73,7 +73,12 @@ def slack_date(when: datetime) -> str:
     return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
+AUTO_REQUESTER_WORDS = "Ledgerline, as Forecast approved or sent it"  # requested_by `forecast`
+
+
 def user(user_id: str) -> str:
+    if user_id == "forecast":  # services.exports.store.AUTO_REQUESTER: the bot asked by itself
+        return AUTO_REQUESTER_WORDS
     return f"<@{user_id}>"
 
 

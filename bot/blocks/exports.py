@@ -37,6 +37,10 @@ REJECT_REASON_ACTION = "reason"
 USAGE = "/xero export INV-123 [INV-124 …]"
 
 
+IN_FORECAST_WORDS = {"forecast_draft": "the invoice is back in Draft in Forecast",
+                     "forecast_deleted": "the invoice was deleted in Forecast"}
+
+
 def money(currency: str | None, amount: float) -> str:
     return f"{currency or ''} {amount:,.2f}".strip()
 
@@ -256,6 +260,9 @@ def _state_blocks(job) -> list[dict]:
         return blocks
     if job.state == "failed":
         return _failed_blocks(job)
+    if job.withdrawn in IN_FORECAST_WORDS:
+        return [section(f":leftwards_arrow_with_hook: Withdrawn: {IN_FORECAST_WORDS[job.withdrawn]}. Nothing was "
+                        "exported.")]
     if job.withdrawn:
         return [section(f":no_entry_sign: Withdrawn: I could not post this request ({escape(job.withdrawn)}).")]
     reason = f": {escape(job.reject_reason)}" if job.reject_reason else " (no reason given)"
@@ -408,6 +415,10 @@ def requester_notice(job, approval_link: str | None) -> dict:
         blocks = [section(f":x: {escape(text)}{where}")]
         if hint:
             blocks.append(context("An approver can click Retry on the approval message. " + escape(hint)))
+    elif job.state == "rejected" and job.withdrawn in IN_FORECAST_WORDS:
+        text = f"Your request to export {job.reference} was withdrawn: {IN_FORECAST_WORDS[job.withdrawn]}."
+        blocks = [section(f":leftwards_arrow_with_hook: {escape(text)}"),
+                  context(f"Ask again with `/xero export {job.reference}` once it is approved again.")]
     elif job.state == "rejected" and job.withdrawn:
         text = f"Your export of {job.reference} could not be sent for approval ({job.withdrawn})."
         blocks = [section(f":warning: {escape(text)}"),

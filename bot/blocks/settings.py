@@ -29,6 +29,10 @@ ACCOUNT_CODE = "account_code"  # per organisation: "account_code|<tenant id>"
 TAX_TYPE = "tax_type"
 FORECAST_API_KEY = "forecast_api_key"
 FORECAST_KEY_DEFAULT = "forecast_key_default"
+AUTO_REQUEST = "auto_request_on"
+DIGEST_HOUR = "digest_hour"
+DIGEST_CHANNEL = "digest_channel"
+NO_DIGEST = "off"
 USE_DEFAULT = "default"  # the option value meaning "no choice of ours: Xero's own default"
 
 STATUS_LABELS = {"DRAFT": "Draft (someone approves it in Xero)", "AUTHORISED": "Approved (Authorised) at once"}
@@ -128,6 +132,35 @@ def _forecast_key_blocks(current) -> list[dict]:
     return blocks
 
 
+TRIGGER_LABELS = {"APPROVED": "when an invoice is approved in Forecast", "SENT": "when an invoice is sent in Forecast"}
+
+
+def hour_label(hour: int) -> str:
+    return f"{hour:02d}:00"
+
+
+def auto_request_blocks(current) -> list[dict]:
+    """Invoices that ask to be exported by themselves, and the daily digest of what still waits."""
+    triggers = [_option(code, label) for code, label in TRIGGER_LABELS.items()]
+    asked = {"type": "checkboxes", "options": triggers}
+    chosen = [o for o in triggers if o["value"] in current.auto_request_on]
+    if chosen:
+        asked["initial_options"] = chosen
+    hours = [_option(NO_DIGEST, "No digest")] + [_option(str(h), hour_label(h)) for h in range(24)]
+    chosen_hour = NO_DIGEST if current.digest_hour is None else str(current.digest_hour)
+    return [
+        header("Invoices that ask to be exported"),
+        _input(AUTO_REQUEST, "Ask for approval by itself", asked,
+               hint="The bot reads Forecast's invoices every few minutes and posts one approval request for those "
+                    "that became approved or sent and are not in Xero yet."),
+        _input(DIGEST_HOUR, "Daily digest of what still waits", _select(hours, chosen_hour, "Choose an hour"),
+               hint=f"In your time zone ({current.digest_tz if current.digest_hour is not None else 'from Slack'}); "
+                    "nothing is posted on a day when nothing waits."),
+        _input(DIGEST_CHANNEL, "Digest channel", _channel_select(current.digest_channel),
+               hint="Empty: the approval channel."),
+    ]
+
+
 def settings_modal(current, *, usergroups: list[tuple[str, str]] | None, channel_id: str | None,
                    organisations=None) -> dict:
     """`current`: WorkspaceSettings; `usergroups`: (id, name) pairs, or None when Slack would not list them;
@@ -159,6 +192,7 @@ def settings_modal(current, *, usergroups: list[tuple[str, str]] | None, channel
                optional=False),
     ]
     blocks += _forecast_key_blocks(current)
+    blocks += auto_request_blocks(current)
     blocks += organisation_blocks(current, organisations)
     return {
         "type": "modal",
@@ -185,6 +219,10 @@ def settings_saved(saved, *, key_changed: bool, organisations=()) -> dict:
         ("Approvers", ", ".join(approvers) or "workspace admins"),
         ("Export status", STATUS_SHORT.get(saved.export_status, saved.export_status)),
         ("Forecast API key", _key_state(saved, key_changed)),
+        ("Ask by itself", " and ".join(TRIGGER_LABELS[t] for t in saved.auto_request_on) or "no"),
+        ("Daily digest", "none" if saved.digest_hour is None else
+         f"{hour_label(saved.digest_hour)} ({escape(saved.digest_tz)}) in "
+         f"{channel(saved.digest_channel or saved.approval_channel)}"),
     ]
     blocks = [section(":gear: *Xero settings saved*"), fields_section(pairs)]
     lines = [_organisation_line(saved, choices) for choices in organisations]

@@ -19,11 +19,12 @@ from bot.blocks import batches as blocks
 from bot.blocks.exports import failure_words
 from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused
 from services.exports.batches import Batch, BatchExportService
-from services.exports.store import EXPORTED, FAILED, OPEN_STATES, PENDING, REJECTED, ExportRequest
+from services.exports.store import AUTO_REQUESTER, EXPORTED, FAILED, OPEN_STATES, PENDING, REJECTED, ExportRequest
 from services.platform.crash_points import crash_point
 from services.platform.jobs import Job
 
 FINISHED = (EXPORTED, FAILED, REJECTED)
+WITHDRAWN_IN_FORECAST = ("forecast_draft", "forecast_deleted")
 BATCH_APPROVAL_EVENT = "ledgerline_batch_approval"
 BATCH_DM_EVENT = "ledgerline_batch_requester_dm"
 
@@ -38,15 +39,20 @@ def batch_view(batch: Batch, jobs: list[ExportRequest], now: datetime) -> blocks
         state = "waiting" if batch.waiting_until and batch.waiting_until > now else "exporting"
     else:
         state = "done"
+    said = batch.origins
+    origins = tuple((job.reference, said[job.reference].get("status", ""), said[job.reference].get("by"))
+                    for job in jobs if job.reference in said)
     return blocks.BatchView(batch_id=batch.batch_id, requested_by=batch.requested_by, state=state,
                             export_status=batch.export_status, lines=lines, decided_by=batch.decided_by,
-                            reason=batch.reject_reason, resumes_at=batch.waiting_until)
+                            reason=batch.reject_reason, resumes_at=batch.waiting_until, origins=origins)
 
 
 def _line(batch: Batch, job: ExportRequest) -> blocks.BatchLine:
     line = batch.lines.get(job.job_id, {})
     outcome: str | None = None
-    if job.state == EXPORTED:
+    if job.state == REJECTED and job.withdrawn in WITHDRAWN_IN_FORECAST:
+        outcome = "withdrawn"
+    elif job.state == EXPORTED:
         outcome = job.outcome or "created"
     elif job.state == FAILED:
         outcome = "not_exportable" if job.outcome == "not_exportable" else "failed"
@@ -60,7 +66,8 @@ def _line(batch: Batch, job: ExportRequest) -> blocks.BatchLine:
         check=line.get("check") or "not_checked", check_data=dict(line.get("check_data") or {}), outcome=outcome,
         xero_number=job.xero_invoice_number, xero_status=job.xero_status,
         xero_total=Decimal(job.xero_total) if job.xero_total else None,
-        messages=tuple(job.error_details or ([failure_words(job)[0]] if job.error_code or job.error else [])),
+        messages=(job.withdrawn,) if outcome == "withdrawn" and job.withdrawn else
+        tuple(job.error_details or ([failure_words(job)[0]] if job.error_code or job.error else [])),
         url=job.xero_url, job_id=job.job_id, client_id=job.customer.id, tenant_id=job.tenant_id,
         choices=tuple((c.tenant_id, c.name) for c in job.tenant_choices) if job.state == PENDING else ())
 
@@ -109,6 +116,8 @@ class BatchOutbox:
             await self._tell_requester(batch, blocks.batch_requester_notice(view, link))
 
     async def _tell_requester(self, batch: Batch, payload: dict) -> None:
+        if batch.requested_by == AUTO_REQUESTER:
+            return  # asked for by the bot itself: nobody waits for a DM (the channel and the digest say it)
         if batch.requester_dm:
             try:
                 await self.gateway.update(batch.requester_dm["channel"], batch.requester_dm["ts"], payload)

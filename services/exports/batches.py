@@ -21,7 +21,7 @@ from services.exports.batch_writer import BatchExporter, BatchItem, BatchSetting
 from services.exports.refs import ExportRequestArgs
 from services.exports.selection import Refusal, Selected, Selection, select_references, select_unexported
 from services.exports.service import EXPORT_BATCH, MAX_REJECT_REASON, ExportRefused, ExportService, batch_run_key
-from services.exports.store import APPROVED, EXPORTING, PENDING, ExportRequest
+from services.exports.store import APPROVED, AUTO_REQUESTER, EXPORTING, PENDING, ExportRequest
 from services.forecast import ForecastError
 from services.platform.jobs import Job, RetryLater
 from services.platform.logfmt import fields
@@ -57,6 +57,7 @@ class Batch:
     requester_dm: dict[str, str] | None = None
     reject_reason: str | None = None
     posting: dict[str, datetime] = field(default_factory=dict)  # "approval" / "dm" -> its last post attempt
+    origins: dict[str, dict[str, str]] = field(default_factory=dict)  # asked by Forecast: reference -> status, by
 
     @classmethod
     def from_doc(cls, doc: dict) -> Batch:
@@ -66,7 +67,7 @@ class Batch:
                    approval_ts=doc.get("approval_ts"), decision=doc.get("decision") or "pending",
                    decided_by=doc.get("decided_by"), waiting_until=doc.get("waiting_until"),
                    requester_dm=doc.get("requester_dm"), reject_reason=doc.get("reject_reason"),
-                   posting=dict(doc.get("posting") or {}))
+                   posting=dict(doc.get("posting") or {}), origins=dict(doc.get("origins") or {}))
 
 
 class BatchStore:
@@ -79,7 +80,7 @@ class BatchStore:
         await self.batches.insert_one({
             "_id": batch.batch_id, "team_id": batch.team_id, "requested_by": batch.requested_by,
             "job_ids": batch.job_ids, "lines": batch.lines, "export_status": batch.export_status,
-            "approval_channel": batch.approval_channel, "decision": batch.decision})
+            "approval_channel": batch.approval_channel, "decision": batch.decision, "origins": batch.origins})
 
     async def get(self, team_id: str, batch_id: str) -> Batch | None:
         doc = await self.batches.find_one({"_id": batch_id, "team_id": team_id})
@@ -122,8 +123,9 @@ class BatchExportService:
 
     # Request -----------------------------------------------------------------------
     async def request(self, team_id: str, user_id: str, channel_id: str | None,
-                      asked: ExportRequestArgs) -> BatchRequested:
-        """Several references (or every unexported invoice) for approval as one batch. Raises ExportRefused."""
+                      asked: ExportRequestArgs, *, origins: dict[str, dict[str, str]] | None = None) -> BatchRequested:
+        """Several references (or every unexported invoice) for approval as one batch. Raises ExportRefused.
+        `origins`: why the bot asked by itself (services/exports/auto_requests.py), per reference."""
         exports = self.exports
         settings, api_key, tenants = await exports.ready_to_request(team_id)
         try:
@@ -132,7 +134,8 @@ class BatchExportService:
             raise ExportRefused("invoices_unreadable", error=exc) from None
         refused = list(selection.refused)
         batch = Batch(batch_id=uuid.uuid4().hex, team_id=team_id, requested_by=user_id, job_ids=[], lines={},
-                      export_status=settings.export_status, approval_channel=settings.approval_channel)
+                      export_status=settings.export_status, approval_channel=settings.approval_channel,
+                      origins=origins or {})
         if selection.selected:  # first, so a crash while its jobs are made leaves them findable (sweep)
             await self.store.create(batch)
         batch_id = batch.batch_id
@@ -324,6 +327,16 @@ class BatchExportService:
         log.info("export.batch_rejected", **fields(team=team_id, user=user_id, batch=batch_id))
         await self.redraw(batch)
         return None
+
+    async def after_withdrawal(self, team_id: str, batch_id: str) -> None:
+        """Some pending invoices were withdrawn (back in Draft, or deleted, in Forecast): when none is left to
+        decide, the batch is closed; its message is redrawn either way."""
+        batch = await self.store.get(team_id, batch_id)
+        if batch is None:
+            return
+        if batch.decision == "pending" and not any(job.state == PENDING for job in await self.jobs_of(batch)):
+            await self.store.decide(batch, "rejected", AUTO_REQUESTER, reject_reason="withdrawn in Forecast")
+        await self.redraw(batch)
 
     async def withdraw(self, batch: Batch, error: str) -> None:
         """The approval message cannot be posted: every invoice is withdrawn, to be asked for again later."""

@@ -162,9 +162,7 @@ class ExportStore:
         except DuplicateKeyError:
             return None
         await self._event(job, "transition", by=by, from_state=None, to_state=job.state, note="requested")
-        if by == AUTO_REQUESTER:
-            await self._audit(job, "auto_requested", None, {"batch": job.batch_id})
-        else:
+        if by != AUTO_REQUESTER:  # services/exports/auto_requests.py records why it asked, and who in Forecast
             await self._audit(job, "requested", by, {"batch": job.batch_id})
         return job
 

@@ -18,6 +18,7 @@ from services.forecast.models import (
     ForecastInvoiceEntry,
     ForecastInvoicePayment,
     ForecastModel,
+    ForecastPerson,
     ForecastProject,
     NewForecastCustomer,
     NewForecastExpenseItem,
@@ -27,7 +28,8 @@ from services.forecast.models import (
 __all__ = [
     "API_KEY_HEADER", "FORECAST_API_URL", "ForecastApi", "ForecastAuthError", "ForecastCompany",
     "ForecastCustomer", "ForecastError", "ForecastExpenseCategory", "ForecastExpenseItem", "ForecastInvoice",
-    "ForecastInvoiceEntry", "ForecastInvoicePayment", "ForecastModel", "ForecastNotFound", "ForecastProject",
+    "ForecastInvoiceEntry", "ForecastInvoicePayment", "ForecastModel", "ForecastNotFound", "ForecastPerson",
+    "ForecastProject",
     "ForecastUnavailable", "ForecastValidationError", "NewForecastCustomer", "NewForecastExpenseItem",
     "NewForecastInvoicePayment", "RETRYABLE_STATUSES",
 ]

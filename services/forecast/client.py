@@ -24,6 +24,7 @@ from services.forecast.models import (
     ForecastExpenseItem,
     ForecastInvoice,
     ForecastInvoicePayment,
+    ForecastPerson,
     ForecastProject,
     NewForecastCustomer,
     NewForecastExpenseItem,
@@ -95,6 +96,10 @@ class ForecastApi:
     async def list_invoices(self, api_key: str) -> list[ForecastInvoice]:
         rows = await self._get_all(api_key, "/invoices", what="invoices")
         return [ForecastInvoice.model_validate(row) for row in rows]
+
+    async def get_person(self, api_key: str, person_id: int) -> ForecastPerson:
+        data = await self._get(api_key, f"/persons/{int(person_id)}", what=f"person {person_id}")
+        return ForecastPerson.model_validate(data)
 
     # Clients ----------------------------------------------------------------------
     async def get_customer(self, api_key: str, client_id: int) -> ForecastCustomer:

@@ -93,6 +93,7 @@ class ForecastInvoice(ForecastModel):
     status: str | None = None
     payment_status: str | None = None
     entries: list[ForecastInvoiceEntry] = Field(default_factory=list)
+    updated_by: int | None = None  # the person who last changed it (who approved or sent it, when that was last)
 
     @field_validator("created_date", "due_date", mode="before")
     @classmethod
@@ -129,6 +130,18 @@ class ForecastInvoice(ForecastModel):
     @property
     def line_count(self) -> int:
         return len(self.entries)
+
+
+class ForecastPerson(ForecastModel):
+    """`GET /persons/{id}`: someone in the Forecast company."""
+
+    id: int
+    first_name: str | None = None
+    last_name: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(filter(None, [self.first_name, self.last_name])) or f"person {self.id}"
 
 
 class ForecastCompany(ForecastModel):

@@ -131,6 +131,10 @@ class Storage:
         return self._collection("home_viewers")
 
     @property
+    def forecast_watch(self) -> AsyncCollection:
+        return self._collection("forecast_watch")
+
+    @property
     def audit(self) -> AsyncCollection:
         """Append-only (services/shared/audit.py): never behind the codec, so its dates stay dates for the TTL."""
         return self._collection("audit")

@@ -31,6 +31,7 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "sync_notices": frozenset({"created_at", "finished_at", "posting_at"}),
     "export_batches": frozenset({"waiting_until", "posting"}),
     "home_viewers": frozenset({"opened_at"}),
+    "forecast_watch": frozenset({"checked_at", "digest_posting"}),
     "xero_reference": frozenset({"fetched_at"}),
     "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at"}),
 }

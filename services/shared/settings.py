@@ -13,6 +13,7 @@ from services.shared.audit import AuditTrail
 from services.xero.tokens import utcnow
 
 ExportStatus = Literal["DRAFT", "AUTHORISED"]
+ForecastTrigger = Literal["APPROVED", "SENT"]  # a Forecast invoice status that asks for its export by itself
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class WorkspaceSettings(BaseModel):
     has_forecast_key: bool = False
     has_stored_forecast_key: bool = False  # False: the server's default key (if any) is used
     has_default_forecast_key: bool = False
+    auto_request_on: list[ForecastTrigger] = []  # empty: invoices wait for someone's /xero export
+    digest_hour: int | None = None  # the daily "still waiting" digest, at this hour in `digest_tz`; None: none
+    digest_tz: str = "UTC"  # the time zone of the admin who chose the hour
+    digest_channel: str | None = None  # None: the approval channel
 
     def line_defaults(self, tenant_id: str) -> tuple[str | None, str | None]:
         """(account code, tax type) for this organisation's invoice lines; the workspace-wide values fill gaps."""
@@ -66,6 +71,10 @@ class SettingsChanges(BaseModel):
     organisation_defaults: dict[str, OrganisationDefaults] | None = None  # merged into what is stored
     forecast_api_key: str | None = None
     use_default_forecast_key: bool | None = None  # True: forget the stored key, use the server's
+    auto_request_on: list[ForecastTrigger] | None = None
+    digest_hour: int | None = None
+    digest_tz: str | None = None
+    digest_channel: str | None = None
 
 
 class WorkspaceSettingsService:
@@ -91,7 +100,21 @@ class WorkspaceSettingsService:
             has_forecast_key=bool(doc.get("forecast_api_key") or self.defaults.forecast_api_key),
             has_stored_forecast_key=bool(doc.get("forecast_api_key")),
             has_default_forecast_key=bool(self.defaults.forecast_api_key),
+            auto_request_on=doc.get("auto_request_on") or [],
+            digest_hour=doc.get("digest_hour"),
+            digest_tz=doc.get("digest_tz") or "UTC",
+            digest_channel=doc.get("digest_channel"),
         )
+
+    async def with_digest(self) -> list[str]:
+        """The workspaces that chose an hour for the daily digest of what still waits."""
+        found = self.storage.workspace_settings.find({"digest_hour": {"$type": "number"}}, {"_id": 1})
+        return [doc["_id"] async for doc in found]
+
+    async def watching_forecast(self) -> list[str]:
+        """The workspaces that ask for exports when Forecast approves or sends an invoice."""
+        found = self.storage.workspace_settings.find({"auto_request_on": {"$in": ["APPROVED", "SENT"]}}, {"_id": 1})
+        return [doc["_id"] async for doc in found]
 
     async def update(self, team_id: str, changes: SettingsChanges, *, updated_by: str) -> WorkspaceSettings:
         values = changes.model_dump(exclude_unset=True)
@@ -123,7 +146,8 @@ class WorkspaceSettingsService:
 
 
 _AUDITED_FIELDS = ("approval_channel", "notify_channel", "approver_users", "approver_usergroup", "export_status",
-                   "account_code", "tax_type", "organisation_defaults")
+                   "account_code", "tax_type", "organisation_defaults", "auto_request_on", "digest_hour",
+                   "digest_channel")
 
 
 def _changed_fields(before: WorkspaceSettings, after: WorkspaceSettings) -> list[str]:

@@ -172,3 +172,32 @@ async def test_in_memory_when_no_data_dir():
         assert "Ephemeral" not in {c.name for c in await api.list_customers(DEFAULT_API_KEY)}
     finally:
         await box.stop()
+
+
+async def test_an_invoice_can_be_approved_sent_put_back_to_draft_and_deleted_on_the_page_and_by_the_api(sandbox):
+    invoices = await sandbox.api.list_invoices(DEFAULT_API_KEY)
+    draft = next(i for i in invoices if i.status == "DRAFT")
+    async with sandbox.session.post(sandbox.url(f"/invoices/{draft.id}/page-action"),
+                                    data={"action": "approved", "person": "2"}, allow_redirects=False) as page:
+        assert page.status == 303 and page.headers["Location"].endswith(MOUNT + "/")
+    approved = await sandbox.api.get_invoice(DEFAULT_API_KEY, draft.id)
+    assert approved.status == "APPROVED" and approved.updated_by == 2
+    assert (await sandbox.api.get_person(DEFAULT_API_KEY, 2)).full_name == "Fiona Finance"
+
+    headers = {"X-FORECAST-API-KEY": DEFAULT_API_KEY}
+    async with sandbox.session.put(sandbox.url(f"/invoices/{draft.id}"), json={"status": "SENT"},
+                                   headers=headers) as sent:
+        assert sent.status == 200 and (await sent.json())["status"] == "SENT"
+    async with sandbox.session.put(sandbox.url(f"/invoices/{draft.id}"), json={"status": "PAID"},
+                                   headers=headers) as refused:
+        assert refused.status == 400 and "DRAFT, APPROVED or SENT" in (await refused.json())["message"]
+    async with sandbox.session.post(sandbox.url(f"/invoices/{draft.id}/page-action"), data={"action": "delete"},
+                                    allow_redirects=False) as deleted:
+        assert deleted.status == 303
+    with pytest.raises(ForecastNotFound):
+        await sandbox.api.get_invoice(DEFAULT_API_KEY, draft.id)
+    async with sandbox.session.get(sandbox.url("/")) as overview:
+        page = await overview.text()
+    assert "Back to draft" in page and "Fiona Finance" in page and 'value="delete"' in page
+    saved = json.loads((sandbox.data_dir / "forecast.json").read_text())
+    assert draft.id not in [i["id"] for i in saved["invoices"]]

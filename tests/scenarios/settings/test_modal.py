@@ -77,13 +77,13 @@ async def test_saving_stores_the_settings_encrypts_the_key_and_confirms(bot):
     view = await open_modal(bot)
     response = await bot.submit(view, values=form())
     assert response.status == 200 and "errors" not in await response.text()
+    confirmation = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0ADMIN")  # saved after ack
     saved = await bot.container.workspace_settings.get(TEAM_ID)
     assert (saved.approval_channel, saved.notify_channel) == ("C0APPROVALS", "C0ALERTS")
     assert saved.approver_users == ["U0APPROVER"] and saved.export_status == "AUTHORISED"
     assert await bot.container.workspace_settings.forecast_api_key(TEAM_ID) == "fc-new-key-456"
     stored = await bot.storage.workspace_settings.find_one({"_id": TEAM_ID})
     assert "fc-new-key-456" not in json.dumps(stored, default=str)
-    confirmation = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0ADMIN")
     assert "settings saved" in confirmation["text"] and "fc-new-key-456" not in json.dumps(confirmation.args)
 
 
@@ -145,3 +145,33 @@ async def test_a_submission_from_a_non_admin_is_not_saved(bot):
     refusal = await bot.slack.wait_for("chat.postEphemeral", lambda c: c["user"] == "U0MEMBER")
     assert "Only admins" in json.dumps(refusal.args)
     assert (await bot.container.workspace_settings.get(TEAM_ID)).approval_channel is None
+
+
+async def test_invoices_that_ask_to_be_exported_and_the_digest_are_chosen_in_the_form(bot):
+    bot.slack.users["U0ADMIN"] = {"id": "U0ADMIN", "name": "ada", "is_admin": True, "is_owner": True,
+                                  "tz": "Pacific/Auckland"}
+    view = await open_modal(bot)
+    assert [o["value"] for o in block(view, "auto_request_on")["element"]["options"]] == ["APPROVED", "SENT"]
+    assert block(view, "digest_hour")["element"]["initial_option"]["value"] == "off"
+
+    response = await bot.submit(view, values=form(
+        auto_request_on={"type": "checkboxes", "selected_options": [{"value": "APPROVED"}]},
+        digest_hour={"type": "static_select", "selected_option": {"value": "9"}},
+        digest_channel=channel("C0ALERTS")))
+    assert response.status == 200 and "errors" not in await response.text()
+
+    told = await bot.slack.wait_for("chat.postEphemeral", lambda c: "settings saved" in str(c.get("text")))
+    saved = await bot.container.workspace_settings.get(TEAM_ID)
+    assert saved.auto_request_on == ["APPROVED"] and saved.digest_hour == 9
+    assert saved.digest_tz == "Pacific/Auckland" and saved.digest_channel == "C0ALERTS"
+    assert "when an invoice is approved in Forecast" in json.dumps(told["blocks"])
+    assert "09:00 (Pacific/Auckland)" in json.dumps(told["blocks"])
+    changed = await bot.storage.audit.find_one({"action": "settings_changed"}, sort=[("at", -1)])
+    assert "auto_request_on" in changed["details"]["fields"] and "digest_hour" in changed["details"]["fields"]
+    assert NEW_KEY not in json.dumps(changed, default=str)
+
+    await bot.command("settings")
+    await bot.slack.wait_for("views.open", lambda c: len(bot.slack.called("views.open")) == 2)
+    again = bot.slack.called("views.open")[-1]["view"]
+    assert [o["value"] for o in block(again, "auto_request_on")["element"]["initial_options"]] == ["APPROVED"]
+    assert block(again, "digest_hour")["element"]["initial_option"]["value"] == "9"
