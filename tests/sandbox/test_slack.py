@@ -216,6 +216,22 @@ async def test_post_and_update_change_the_channel_messages(sandbox):
     assert sandbox.state.messages("C0ALERTS") == []
 
 
+async def test_files_upload_v2_puts_the_file_in_the_dm_and_the_page_offers_it(sandbox):
+    opened = await sandbox.bot.web.conversations_open(users="U0ADMIN")
+    uploaded = await sandbox.bot.web.files_upload_v2(channel=opened["channel"]["id"], filename="audit.csv",
+                                                     content=b"time,action\n2026-12-07,approved\n",
+                                                     title="Audit trail", initial_comment="Here it is")
+
+    assert uploaded["file"]["title"] == "Audit trail"
+    [message] = [m for m in (await sandbox.snapshot("U0ADMIN"))["messages"]["D0ADMIN"] if m.get("files")]
+    assert message["text"] == "Here it is" and message["files"][0]["name"] == "audit.csv"
+    download = await sandbox.client.get(message["files"][0]["url_private"].split(str(sandbox.client.port))[1])
+    assert download.status == 200 and "approved" in await download.text()
+    with pytest.raises(SlackApiError) as never_uploaded:
+        await sandbox.bot.web.files_completeUploadExternal(files=[{"id": "F404", "title": "x"}], channel_id="D0ADMIN")
+    assert never_uploaded.value.response["error"] == "file_not_found"
+
+
 async def test_web_api_errors_match_slack(sandbox):
     with pytest.raises(SlackApiError) as unknown_channel:
         await sandbox.bot.web.chat_postMessage(channel="C0NOPE", text="hi")
