@@ -98,7 +98,7 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
             unknown = " ".join(words) if words and words[0].lower() != "help" else None
             await respond(response_type="ephemeral", **router.help(unknown))
             return
-        if sub.help.admin_only and not await container.permissions.is_admin(command.user_id):
+        if sub.help.admin_only and not await container.permissions.is_admin(command.team_id, command.user_id):
             await respond(response_type="ephemeral", **not_admin(sub.help.usage))
             return
         ctx = CommandContext(
