@@ -27,6 +27,7 @@ from bot.slack_directory import SlackUserDirectory
 from bot.slack_gateway import SlackGateway, same_token_for_every_team
 from services.connections.ledger_choices import LedgerChoices
 from services.connections.service import ConnectionsService
+from services.connections.settings_checks import SettingsChecks
 from services.exports.batches import REDRAW_BATCH, BatchExportService
 from services.exports.service import EXPORT_BATCH, EXPORT_RUN, REDRAW_EXPORT, ExportService
 from services.forecast import ForecastApi
@@ -41,7 +42,6 @@ from services.shared.home_viewers import HomeViewerStore
 from services.shared.links import LinkStore
 from services.shared.permissions import Permissions
 from services.shared.settings import SettingsDefaults, WorkspaceSettingsService
-from services.shared.settings_checks import SettingsChecks
 from services.sync.engine import SYNC_JOB, SyncSettings, XeroSync
 from services.sync.notices import SYNC_NOTICE, SyncNoticeStore
 from services.xero.client import XeroClient

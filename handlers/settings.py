@@ -16,9 +16,9 @@ from bot.requests.reader import State, ViewSubmission
 from bot.slack_gateway import WorkspaceGateway
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
+from services.connections.settings_checks import LineChoice
 from services.platform.logfmt import fields
 from services.shared.settings import OrganisationDefaults, SettingsChanges
-from services.shared.settings_checks import LineChoice
 
 log = logging.getLogger(__name__)
 
