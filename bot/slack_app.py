@@ -29,21 +29,19 @@ from bot.acks import ACK_SENT
 from bot.blocks import requests as blocks
 from bot.container import Container
 from bot.logging_setup import quiet_malformed_http
-from bot.requests.reader import (
+from bot.requests import (
     CONTEXT_KEY,
     MAX_BODY_BYTES,
     BlockAction,
     BlockSuggestion,
     EventCallback,
-    Inbound,
     Rejected,
-    RequestReader,
     SlashCommand,
     UnreadablePayload,
     UrlVerification,
     ViewSubmission,
-    response_url_of,
 )
+from bot.requests.reader import Inbound, RequestReader, response_url_of
 from bot.slack_gateway import SlackCallFailed
 from bot.web import WebRoutes
 from handlers import register_all

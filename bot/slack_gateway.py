@@ -155,7 +155,12 @@ class WorkspaceGateway:
 
     async def _call(self, method: str, *, read: bool = False, **args) -> dict:
         """Write methods take a JSON body; read methods (Slack refuses JSON for them) take parameters."""
-        client = await self.slack.client_for(self.team_id, self.enterprise_id)
+        try:
+            client = await self.slack.client_for(self.team_id, self.enterprise_id)
+        except Exception as exc:  # e.g. the installation store unreachable: later may work
+            log.warning("slack.token_unavailable", **fields(method=method, team=self.team_id,
+                                                            error=type(exc).__name__))
+            raise SlackUnavailable(method, "token_unavailable") from None
         if client is None:  # not installed in this workspace (any more): nothing to try again
             log.warning("slack.no_token", **fields(method=method, team=self.team_id))
             raise SlackRefused(method, "not_authed")
@@ -166,12 +171,12 @@ class WorkspaceGateway:
                 response = await client.api_call(method, json=args)
         except SlackApiError as exc:
             code = error_code(exc)
-            log.warning("slack.call_failed", **fields(method=method, error=code))
+            log.warning("slack.call_failed", **fields(method=method, team=self.team_id, error=code))
             if code in PERMANENT_ERRORS or code.startswith("invalid_"):
                 raise SlackRefused(method, code) from None
             raise SlackUnavailable(method, code) from None
         except Exception as exc:  # connection errors the retry handlers could not mend
-            log.warning("slack.unreachable", **fields(method=method, error=type(exc).__name__))
+            log.warning("slack.unreachable", **fields(method=method, team=self.team_id, error=type(exc).__name__))
             raise SlackUnavailable(method, type(exc).__name__) from None
         data = response.data
         return data if isinstance(data, dict) else {}

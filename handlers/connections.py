@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks import connections as blocks
 from bot.blocks import requests as request_blocks
 from bot.container import Container
-from bot.requests.reader import BlockAction, UnreadablePayload, ViewSubmission
+from bot.requests import BlockAction, UnreadablePayload, ViewSubmission
 from handlers.router import CommandContext, CommandRouter
 from services.connections.service import TenantNotFound
 from services.xero.errors import XeroError

@@ -11,7 +11,7 @@ from bot.blocks import batches as batch_blocks
 from bot.blocks import exports as blocks
 from bot.container import Container
 from bot.outbox.batches import batch_view
-from bot.requests.reader import BlockAction, State, UnreadablePayload, ViewSubmission
+from bot.requests import BlockAction, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.exports.refs import MAX_BATCH, parse_export_args

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks import exports as export_blocks
 from bot.blocks import home as blocks
 from bot.container import Container
-from bot.requests.reader import BlockAction, EventCallback, View
+from bot.requests import BlockAction, EventCallback, View
 from handlers.router import CommandRouter
 from services.exports.service import Refused
 

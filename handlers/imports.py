@@ -13,7 +13,7 @@ from bot.blocks import requests as request_blocks
 from bot.blocks.connections import not_admin
 from bot.container import Container
 from bot.outbox.imports import IMPORT_CUSTOMERS, IMPORT_PURCHASE_ORDERS
-from bot.requests.reader import BlockAction, BlockSuggestion, State, UnreadablePayload, ViewSubmission
+from bot.requests import BlockAction, BlockSuggestion, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.imports.common import ImportProblem

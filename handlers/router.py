@@ -12,7 +12,7 @@ from bot.acks import SharedRespond, after_ack
 from bot.blocks.connections import not_admin
 from bot.blocks.help import HelpEntry, help_message
 from bot.container import Container
-from bot.requests.reader import SlashCommand
+from bot.requests import SlashCommand
 from services.platform.logfmt import fields
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from bot.blocks import settings as blocks
 from bot.blocks.connections import not_admin
 from bot.blocks.settings import FormProblem
 from bot.container import Container
-from bot.requests.reader import State, ViewSubmission
+from bot.requests import State, ViewSubmission
 from bot.slack_gateway import WorkspaceGateway
 from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
@@ -122,8 +122,8 @@ async def _organisation_problems(container: Container, team_id: str,
     errors: dict[str, FormProblem] = {}
     for tenant_id, kinds in (await container.settings_checks.not_offered(team_id, choices)).items():
         for kind in kinds:
-            code = "account_not_offered" if kind == "account_code" else "tax_rate_not_offered"
-            errors[blocks.organisation_block(kind, tenant_id)] = FormProblem(code)
+            errors[blocks.organisation_block(kind, tenant_id)] = FormProblem(
+                "account_not_offered" if kind == "account_code" else "tax_rate_not_offered")
     return errors
 
 

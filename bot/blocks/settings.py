@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from bot.blocks.common import (
     context,
@@ -220,16 +221,22 @@ def key_check_failed(error: ForecastError) -> str:
 
 # What is wrong with a submitted form, next to the field it concerns ------------------------------------
 
+FormProblemCode = Literal[
+    "no_approval_channel", "unknown_status", "channel_not_found", "channel_archived", "channel_not_joined",
+    "approver_is_bot", "approver_deactivated", "account_not_offered", "tax_rate_not_offered",
+    "key_and_default", "no_key_stored", "key_refused", "key_unchecked"]
+
+
 @dataclass(frozen=True)
 class FormProblem:
     """Why one field of the settings form cannot be saved: a code, and the person it names (approvers)."""
 
-    code: str
+    code: FormProblemCode
     user_id: str | None = None
     error: ForecastError | None = None  # key_unchecked: why Forecast could not be asked
 
 
-FORM_PROBLEMS = {
+FORM_PROBLEMS: dict[str, str] = {  # key_unchecked: key_check_failed
     "no_approval_channel": "Choose a channel: export requests wait for approval there.",
     "unknown_status": "Choose Draft or Approved.",
     "channel_not_found": "I can't find that channel. Pick another one, or invite me to it first.",

@@ -23,7 +23,6 @@ from services.exports.store import EXPORTED, FAILED, OPEN_STATES, PENDING, REJEC
 from services.platform.crash_points import crash_point
 from services.platform.jobs import Job
 
-FINISHED = (EXPORTED, FAILED, REJECTED)
 BATCH_APPROVAL_EVENT = "ledgerline_batch_approval"
 BATCH_DM_EVENT = "ledgerline_batch_requester_dm"
 
