@@ -125,7 +125,9 @@ class SlackStandIn:
         args = await read_api_args(request)
         token = bearer_token(request, args)
         if token not in self.tokens:
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+            refusal = {"ok": False, "error": "invalid_auth"}
+            await self._record(Call(method, args, refusal, token))
+            return web.json_response(refusal)
         args.pop("token", None)
         try:
             args = decode_json_strings(args)
