@@ -75,7 +75,7 @@ async def read_query(container: Container, trail: AuditTrail, team_id: str, args
         elif _USER_ID.fullmatch(word):
             by = word
         elif word.startswith("@") and len(word) > 1:
-            by = await container.gateway.find_user(word) or word
+            by = await container.gateway.for_team(team_id).find_user(word) or word
         else:
             rest.append(word)
     tenant_ids: tuple[str, ...] = ()
@@ -93,9 +93,9 @@ async def read_query(container: Container, trail: AuditTrail, team_id: str, args
     return AuditQuery(reference=reference, tenant_ids=tenant_ids, by=by, since=since), names
 
 
-async def asker_zone(container: Container, user_id: str) -> tuple[tzinfo, str]:
+async def asker_zone(container: Container, team_id: str, user_id: str) -> tuple[tzinfo, str]:
     """The asker's time zone from Slack (users.info `tz`), else UTC."""
-    name = await container.gateway.time_zone(user_id) or "UTC"
+    name = await container.gateway.for_team(team_id).time_zone(user_id) or "UTC"
     try:
         return ZoneInfo(name), name
     except (ZoneInfoNotFoundError, ValueError):
@@ -104,7 +104,7 @@ async def asker_zone(container: Container, user_id: str) -> tuple[tzinfo, str]:
 
 async def audit_answer(container: Container, team_id: str, user_id: str, args: list[str]) -> dict:
     trail = AuditTrail(container.storage)
-    zone, zone_name = await asker_zone(container, user_id)
+    zone, zone_name = await asker_zone(container, team_id, user_id)
     try:
         query, names = await read_query(container, trail, team_id, args, zone)
     except BadAuditInput as bad:
@@ -121,7 +121,7 @@ async def show_audit(ctx: CommandContext) -> None:
 async def export_audit(ctx: CommandContext) -> None:
     container = ctx.container
     trail = AuditTrail(container.storage)
-    zone, zone_name = await asker_zone(container, ctx.user_id)
+    zone, zone_name = await asker_zone(container, ctx.team_id, ctx.user_id)
     try:
         query, _ = await read_query(container, trail, ctx.team_id, ctx.args, zone)
     except BadAuditInput as bad:
@@ -130,7 +130,7 @@ async def export_audit(ctx: CommandContext) -> None:
     page = await trail.export(ctx.team_id, query)
     stamp = utcnow().astimezone(zone).strftime("%Y-%m-%d")
     try:
-        await container.gateway.upload_to_dm(
+        await container.gateway.for_team(ctx.team_id).upload_to_dm(
             ctx.user_id, filename=f"ledgerline-audit-{stamp}.csv", content=blocks.audit_csv(page, zone),
             title=f"Ledgerline audit trail {stamp}", comment=blocks.audit_file_comment(page, zone_name))
     except SlackCallFailed as failed:
@@ -151,11 +151,11 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     async def audit_from_home(ack, context):
         await ack()
         click = BlockAction.of(context)
-        if not await container.permissions.is_admin(click.user_id):
+        if not await container.permissions.is_admin(click.team_id, click.user_id):
             answer = not_admin("/xero audit")
         else:
             answer = await audit_answer(container, click.team_id, click.user_id, [])
         try:
-            await container.gateway.dm(click.user_id, answer)  # a Home tab has no response_url
+            await container.gateway.for_team(click.team_id).dm(click.user_id, answer)  # a Home tab has no response_url
         except SlackCallFailed:
             pass  # already logged by the gateway

@@ -33,14 +33,15 @@ class DigestOutbox:
         if not waiting or not channel:
             await watch.digest_done(team_id, day, None)
             return
+        slack = self.gateway.for_team(team_id)
         links = {}
         for job in waiting[:blocks.LISTED]:
             if job.approval_channel and job.approval_ts:
-                links[job.job_id] = await self.gateway.permalink(job.approval_channel, job.approval_ts)
+                links[job.job_id] = await slack.permalink(job.approval_channel, job.approval_ts)
         payload = blocks.waiting_digest(waiting, links, day)
         tried = (stored.get("digest_posting") or {}).get(day)
         try:
-            posted_in, ts = await self.gateway.post_once(
+            posted_in, ts = await slack.post_once(
                 channel, payload, MessageTag(DIGEST_EVENT, {"team_id": team_id, "day": day}), tried_since=tried,
                 before_post=lambda: watch.mark_digest_posting(team_id, day, self.auto.clock()))
         except SlackRefused:  # no such channel any more, or not a member: nothing more to do today
