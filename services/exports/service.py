@@ -23,18 +23,8 @@ from pydantic import BaseModel
 from services.connections.service import ConnectionsService, Tenant
 from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings
 from services.exports.preflight import EXPORTABLE
-from services.exports.store import (
-    APPROVED,
-    EXPORTED,
-    EXPORTING,
-    FAILED,
-    PENDING,
-    REJECTED,
-    ExportRequest,
-    ExportStore,
-    PostedMessage,
-    TenantChoice,
-)
+from services.exports.states import APPROVED, EXPORTED, EXPORTING, FAILED, PENDING, REJECTED
+from services.exports.store import ExportRequest, ExportStore, PostedMessage, TenantChoice
 from services.exports.writer import ExportFailure, XeroInvoiceExporter
 from services.forecast import (
     ForecastApi,
@@ -252,7 +242,10 @@ class ExportService:
 
     async def approval_channel_refused(self, job: ExportRequest, error: str) -> bool:
         """The approval message cannot be posted (no such channel, not a member): the request is withdrawn,
-        so the invoice can be asked for again once the channel is fixed. False when it moved on meanwhile."""
+        so the invoice can be asked for again once the channel is fixed. False when it moved on meanwhile
+        (an approver decided it on the App Home: only a pending request is withdrawn)."""
+        if job.state != PENDING:
+            return False
         return await self.requests.transition(job, REJECTED, by=None, note=f"approval channel unavailable: {error}",
                                           finished_at=self.clock(), withdrawn=error) is not None
 

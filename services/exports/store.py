@@ -1,9 +1,9 @@
-"""Export jobs in MongoDB: the state machine, its atomic transitions and the history of every step.
+"""Export requests in MongoDB: their atomic transitions and the history of every step.
 
-States: pending -> approved -> exporting -> exported | failed; pending -> rejected; failed -> approved
-(Retry). A transition is one `find_one_and_update` that names the state it expects and the job's
-`version`, and writes version + 1: of two approvers clicking together exactly one wins, the other reads
-who did. History goes to `job_events` (one document per transition or attempt), never into the job.
+The states and the moves allowed between them are in services/exports/states.py. A transition is one
+`find_one_and_update` that names the state it expects and the job's `version`, and writes version + 1: of two
+approvers clicking together exactly one wins, the other reads who did. History goes to `job_events` (one
+document per transition or attempt), never into the job.
 """
 
 from __future__ import annotations
@@ -17,20 +17,16 @@ from pydantic import BaseModel
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from services.exports.states import (
+    EXPORTED,
+    OPEN_STATES,
+    PENDING,
+    ExportState,
+    check_export_move,
+)
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.platform.storage import Storage
 from services.xero.tokens import utcnow
-
-JobState = Literal["pending", "approved", "exporting", "exported", "failed", "rejected"]
-PENDING: JobState = "pending"
-APPROVED: JobState = "approved"
-EXPORTING: JobState = "exporting"
-EXPORTED: JobState = "exported"
-FAILED: JobState = "failed"
-REJECTED: JobState = "rejected"
-OPEN_STATES = (PENDING, APPROVED, EXPORTING)
-# "approved" and "exporting" are true only while an `export.run` job (services/platform/jobs.py) is open for the
-# invoice: its lease, not a timestamp here, says whether someone is working on it.
 
 _TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "posting")
 
@@ -67,7 +63,7 @@ class TenantChoice(BaseModel):
 class ExportRequest(BaseModel):
     job_id: str
     team_id: str
-    state: JobState = PENDING
+    state: ExportState = PENDING
     version: int = 1
     reference: str
     forecast_invoice_id: int
@@ -254,14 +250,17 @@ class ExportStore:
         await self.requests.update_one({"_id": job.job_id}, {"$set": {"approval_channel": channel, "approval_ts": ts}})
         return job.model_copy(update={"approval_channel": channel, "approval_ts": ts})
 
-    async def transition(self, job: ExportRequest, to_state: JobState, *, by: str | None, note: str | None = None,
-                         extra_filter: dict | None = None, **values: Any) -> ExportRequest | None:
-        """Move `job` from the state and version we read to `to_state`; None if someone else moved it first."""
+    async def transition(self, job: ExportRequest, to_state: ExportState, *, by: str | None, note: str | None = None,
+                         **values: Any) -> ExportRequest | None:
+        """Move `job` from the state and version we read to `to_state`; None if someone else moved it first.
+        Raises ForbiddenMove (services/exports/states.py) for a move the state table does not allow."""
+        to_state = ExportState(to_state)
+        check_export_move(job.state, to_state)
         now = self.clock()
         changes = job.model_copy(update={**values, "state": to_state, "version": job.version + 1,
                                          "updated_at": now})
         dumped = changes.stored(include={*values, "state", "version", "updated_at"})
-        query = {"_id": job.job_id, "state": job.state, "version": job.version, **(extra_filter or {})}
+        query = {"_id": job.job_id, "state": job.state, "version": job.version}
         update: dict[str, Any] = {"$set": {**dumped, "needs_redraw": 1}}
         if to_state in OPEN_STATES:
             update["$set"]["open_key"] = open_key(job.team_id, job.forecast_invoice_id)
