@@ -193,29 +193,6 @@ class JobQueue:
         """Hands a job back untouched (the process is stopping): due now, the attempt not counted."""
         return await self.retry(job, job.last_error, 0.0, count_attempt=False)
 
-    async def requeue(self, job_id: str) -> Job | None:
-        """Retry now: a failed job, or a running one whose owner is gone, starts again with fresh attempts.
-        None when the job is neither, or another open job has its key meanwhile."""
-        now = self.now()
-        job = await self.get(job_id)
-        if job is None:
-            return None
-        restartable = {"$or": [{"state": FAILED}, {"state": RUNNING, "lease_until": {"$lt": now}}]}
-        changes: dict[str, Any] = {"state": QUEUED, "due_at": now, "attempts": 0, "lease_owner": None,
-                                   "lease_until": None, "finished_at": None}
-        if job.key is not None:
-            changes["open_key"] = job.key
-        try:
-            doc = await self.collection.find_one_and_update({"_id": job_id, **restartable}, {"$set": changes},
-                                                            return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            return None
-        if doc is None:
-            return None
-        for listener in self._listeners:
-            listener()
-        return Job.from_doc(doc)
-
     async def purge_done(self, older_than: float = DONE_KEPT_SECONDS) -> int:
         """Forgets jobs that finished well, a while ago (failed ones stay: they are what someone looks into)."""
         result = await self.collection.delete_many({"state": DONE, "finished_at": {"$lt": self.now(-older_than)}})

@@ -201,24 +201,6 @@ async def test_a_crash_loop_ends_as_failed_and_tells_someone(queue, clock):
     assert told and "abandoned" in told[0]
 
 
-async def test_retry_now_restarts_a_failed_job_unless_its_key_is_taken(queue):
-    runner = JobRunner(queue)
-
-    async def handle(job: Job) -> None:
-        raise GiveUp("nope")
-
-    runner.register("export", handle)
-    job, _ = await queue.enqueue("export", key="k1")
-    await runner.run_once()
-    restarted = await queue.requeue(job.id)
-    assert restarted.state == QUEUED and restarted.attempts == 0
-    await runner.run_once()
-    other, _ = await queue.enqueue("export", key="k1")
-    assert await queue.requeue(job.id) is None  # another open job holds the key now
-    assert (await queue.get(other.id)).state == QUEUED
-    assert await queue.requeue("no-such-job") is None
-
-
 async def test_workers_in_two_runners_run_each_job_exactly_once(storage):
     queue = JobQueue(storage.jobs)
     await queue.ensure_indexes()
