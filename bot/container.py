@@ -171,7 +171,8 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     import_services = (connections, workspace_settings, xero_cache, links, forecast)
     exports = ExportService(
         storage, forecast=forecast, xero=xero, connections=connections, links=links,
-        workspace_settings=workspace_settings, permissions=permissions, queue=jobs, reference=reference_store,
+        workspace_settings=workspace_settings, permissions=permissions, queue=jobs, runner=runner,
+        reference=reference_store,
     )
     gateway = SlackGateway(slack)
     home = HomeTab(slack, connections, tokens, exports, permissions, workspace_settings,

@@ -28,7 +28,7 @@ from bot.blocks.common import (
 )
 from services.exports.batch_view import BatchLine, BatchView
 from services.exports.refs import MAX_BATCH
-from services.exports.states import BatchProgress
+from services.exports.states import IN_XERO, BatchProgress, Outcome
 
 APPROVE_ALL_ACTION = "batch_approve_all"
 APPROVE_READY_ACTION = "batch_approve_ready"
@@ -120,18 +120,19 @@ def _outcome(line: BatchLine) -> str:
     status = STATUS_WORDS.get(line.xero_status or "", line.xero_status or "")
     number = escape(line.xero_number or line.reference)
     named = f"<{line.url}|{number}>" if line.url else number
-    if line.outcome in ("created", "linked_existing", "already_linked"):
-        verb = {"created": "created", "linked_existing": "linked (was in Xero)",
-                "already_linked": "already exported"}[line.outcome]
+    if line.outcome in IN_XERO:
+        verb = {Outcome.CREATED: "created", Outcome.FOUND_IN_XERO: "linked (was in Xero)",
+                Outcome.LINKED_EXISTING: "linked (was in Xero)",
+                Outcome.ALREADY_LINKED: "already exported"}[line.outcome]
         text = f":white_check_mark: {verb} as {named}" + (f" ({status})" if status else "")
         if line.xero_total is not None:
             text += f", Xero total {money(line.currency, line.xero_total)}"
         if line.total_differs:
             text += f" :warning: *differs from Forecast's {money(line.currency, line.total)}*"
         return text
-    if line.outcome == "waiting":
+    if line.outcome == Outcome.WAITING:
         return ":hourglass: waiting for Xero's daily limit"
-    if line.outcome == "not_exportable":
+    if line.outcome == Outcome.NOT_EXPORTABLE:
         return _check(line.check, line.check_data, line.currency) + " — not exported"
     said = "; ".join(escape(m) for m in _why_failed(line)) or "no reason given"
     return f":x: Xero refused it: {said}"
@@ -263,17 +264,17 @@ def _summary(view: BatchView) -> str:
         if counts["attention"]:
             parts.append(f"*{counts['attention']}* need attention first")
         return " · ".join(parts)
-    counts = Counter(line.outcome or "pending" for line in lines)
-    parts = [f"*{counts['created']}* created"]
-    linked = counts["linked_existing"] + counts["already_linked"]
+    done = Counter(line.outcome for line in lines)  # None: not exported yet
+    parts = [f"*{done[Outcome.CREATED]}* created"]
+    linked = done[Outcome.LINKED_EXISTING] + done[Outcome.FOUND_IN_XERO] + done[Outcome.ALREADY_LINKED]
     if linked:
         parts.append(f"*{linked}* linked")
-    if counts["failed"]:
-        parts.append(f"*{counts['failed']}* refused by Xero")
-    if counts["not_exportable"]:
-        parts.append(f"*{counts['not_exportable']}* not exportable")
-    if counts["waiting"] or counts["pending"]:
-        parts.append(f"*{counts['waiting'] + counts['pending']}* to go")
+    if done[Outcome.FAILED]:
+        parts.append(f"*{done[Outcome.FAILED]}* refused by Xero")
+    if done[Outcome.NOT_EXPORTABLE]:
+        parts.append(f"*{done[Outcome.NOT_EXPORTABLE]}* not exportable")
+    if done[Outcome.WAITING] or done[None]:
+        parts.append(f"*{done[Outcome.WAITING] + done[None]}* to go")
     differ = sum(line.total_differs for line in lines)
     if differ:
         parts.append(f":warning: *{differ}* with a Xero total that differs from Forecast's")

@@ -24,7 +24,7 @@ from bot.blocks.common import (
 from bot.blocks.errors import RECONNECT, forecast_words, xero_summary
 from services.exports.batch_view import NOT_CHECKED, BatchLine
 from services.exports.preflight import EXPORTABLE
-from services.exports.states import APPROVED, EXPORTED, EXPORTING, FAILED, PENDING, REJECTED
+from services.exports.states import APPROVED, EXPORTED, EXPORTING, FAILED, PENDING, REJECTED, Outcome
 
 APPROVE_ACTION = "export_approve"
 REJECT_ACTION = "export_reject"
@@ -269,9 +269,9 @@ def _exported_line(job) -> str:
     number = escape(job.xero_invoice_number or job.reference)
     status = f" ({job.xero_status})" if job.xero_status and job.in_xero is None else ""  # sync has newer news
     where = escape(job.tenant_name or "")
-    if job.outcome == "found_in_xero":
+    if job.outcome == Outcome.FOUND_IN_XERO:
         return f":link: {number} was already in *{where}*{status}; linked to it instead of creating another."
-    if job.outcome == "already_linked":
+    if job.outcome == Outcome.ALREADY_LINKED:
         return f":link: Already exported as {number}{status}; nothing new was created."
     return f":white_check_mark: Exported to *{where}* as {number}{status}."
 

@@ -20,6 +20,7 @@ from services.exports.states import (
     REJECTED,
     BatchDecision,
     BatchProgress,
+    Outcome,
 )
 from services.exports.store import ExportRequest
 
@@ -38,7 +39,7 @@ class BatchLine:
     organisation: str | None
     check: str  # services.exports.preflight code
     check_data: dict[str, Any] = field(default_factory=dict)
-    outcome: str | None = None  # services.exports.writer outcome once exported, or "waiting"
+    outcome: Outcome | None = None  # once approved: what became of it (or that it waits for Xero's day)
     xero_number: str | None = None
     xero_total: Decimal | None = None
     xero_status: str | None = None
@@ -56,7 +57,7 @@ class BatchLine:
 
     @property
     def needs_attention(self) -> bool:
-        return self.outcome in ("failed", "not_exportable") or (self.outcome is None and not self.ready) \
+        return self.outcome in (Outcome.FAILED, Outcome.NOT_EXPORTABLE) or (self.outcome is None and not self.ready) \
             or self.total_differs
 
     @property
@@ -95,15 +96,15 @@ def batch_view(batch: Batch, jobs: list[ExportRequest], now: datetime) -> BatchV
 def _line(batch: Batch, job: ExportRequest) -> BatchLine:
     line = batch.lines.get(job.job_id, {})
     approved = batch.decision == BatchDecision.APPROVED
-    outcome: str | None = None
+    outcome: Outcome | None = None
     if job.state == EXPORTED:
-        outcome = job.outcome or "created"
+        outcome = Outcome(job.outcome or Outcome.CREATED)
     elif job.state == FAILED:
-        outcome = "not_exportable" if job.outcome == "not_exportable" else "failed"
+        outcome = Outcome.NOT_EXPORTABLE if job.outcome == Outcome.NOT_EXPORTABLE else Outcome.FAILED
     elif job.state == REJECTED and approved:
-        outcome = "not_exportable"  # left out by "Approve ready only"
+        outcome = Outcome.NOT_EXPORTABLE  # left out by "Approve ready only"
     elif job.state in OPEN_STATES and approved and batch.waiting_until:
-        outcome = "waiting"
+        outcome = Outcome.WAITING
     return BatchLine(
         reference=job.reference, client=job.customer.name, currency=line.get("currency") or job.invoice.currency,
         total=Decimal(str(line.get("total") or job.invoice.total)), organisation=job.tenant_name,

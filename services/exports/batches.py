@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.exports.batch_view import BatchView, batch_view
-from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
 from services.exports.preflight import Preflight
 from services.exports.refs import ExportRequestArgs
 from services.exports.selection import Refusal, Selected, Selection, select_references, select_unexported
@@ -28,12 +27,15 @@ from services.exports.states import (
     EXPORTED,
     EXPORTING,
     FAILED,
+    IN_XERO,
     PENDING,
     REJECTED,
     BatchDecision,
+    Outcome,
     check_batch_move,
 )
 from services.exports.store import ExportRequest
+from services.exports.writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
 from services.forecast import ForecastError
 from services.platform.jobs import Job, RetryLater
 from services.platform.logfmt import fields
@@ -426,7 +428,7 @@ class BatchExportService:
 
     async def _record(self, job: ExportRequest, outcome: ItemOutcome | None, error_code: str | None = None) -> None:
         jobs, now = self.exports.requests, self.exports.clock()
-        if outcome is not None and outcome.outcome in ("created", "linked_existing", "already_linked"):
+        if outcome is not None and outcome.outcome in IN_XERO:
             url = self.exports.xero.invoice_url(outcome.xero_invoice_id) if outcome.xero_invoice_id else None
             await jobs.transition(job, EXPORTED, by=job.approved_by, note=outcome.outcome, generation=GENERATION,
                                   outcome=outcome.outcome, xero_invoice_id=outcome.xero_invoice_id,
@@ -435,7 +437,7 @@ class BatchExportService:
                                   xero_total=str(outcome.xero_total) if outcome.xero_total is not None else None,
                                   total_differs=outcome.total_differs)
             return
-        if outcome is not None and outcome.outcome == "not_exportable":
+        if outcome is not None and outcome.outcome == Outcome.NOT_EXPORTABLE:
             error_code = "preflight_failed"
             if outcome.preflight is not None:
                 await self._line_check(job, outcome)
@@ -443,7 +445,7 @@ class BatchExportService:
         error_code = error_code or "xero_refused"
         await jobs.transition(job, FAILED, by=job.approved_by, note=error_code,
                               error_code=error_code, error_data={}, error_details=details, finished_at=now,
-                              outcome=outcome.outcome if outcome is not None else "failed",
+                              outcome=outcome.outcome if outcome is not None else Outcome.FAILED,
                               failures=job.failures + 1)
 
     async def _line_check(self, job: ExportRequest, outcome: ItemOutcome) -> None:

@@ -70,6 +70,21 @@ class BatchProgress(StrEnum):
     REJECTED = "rejected"
 
 
+class Outcome(StrEnum):
+    """What became of one invoice's export (saved as the request's `outcome`; a batch's line shows it)."""
+
+    CREATED = "created"
+    FOUND_IN_XERO = "found_in_xero"  # a single export found the number in Xero and linked it
+    LINKED_EXISTING = "linked_existing"  # a batch did the same
+    ALREADY_LINKED = "already_linked"  # linked to Xero before: nothing sent
+    FAILED = "failed"
+    NOT_EXPORTABLE = "not_exportable"  # the pre-flight check stopped it (or "Approve ready only" left it out)
+    WAITING = "waiting"  # shown only: a batch's line waiting for Xero's day budget
+
+
+IN_XERO = (Outcome.CREATED, Outcome.FOUND_IN_XERO, Outcome.LINKED_EXISTING, Outcome.ALREADY_LINKED)
+
+
 class ForbiddenMove(RuntimeError):
     """A transition the state table does not allow: a bug in the caller."""
 

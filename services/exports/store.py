@@ -18,10 +18,13 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.exports.states import (
+    APPROVED,
     EXPORTED,
+    EXPORTING,
     OPEN_STATES,
     PENDING,
     ExportState,
+    Outcome,
     check_export_move,
 )
 from services.forecast import ForecastCustomer, ForecastInvoice
@@ -90,7 +93,7 @@ class ExportRequest(BaseModel):
     xero_invoice_number: str | None = None
     xero_status: str | None = None
     xero_url: str | None = None
-    outcome: str | None = None  # created | found_in_xero | already_linked
+    outcome: Outcome | None = None  # what became of it (services/exports/states.py)
     error_code: str | None = None  # why it failed: bot/blocks/exports.py words it with `error_data`
     error_data: dict[str, Any] = {}
     error_details: list[str] = []  # Xero's own messages
@@ -275,6 +278,29 @@ class ExportStore:
         moved = ExportRequest.from_doc(doc)
         await self._event(moved, "transition", by=by, from_state=job.state, to_state=to_state, note=note)
         return moved
+
+    # An attempt at Xero, from the export job: begin, then finish as exported or failed ----------------------
+    async def begin_attempt(self, job: ExportRequest) -> tuple[ExportRequest, int, bool]:
+        """approved -> exporting (one more attempt), else the request as it is. Returns the request as saved
+        and, when it is exporting, the attempt's generation and whether that generation is fresh."""
+        if job.state == APPROVED:
+            by = job.exporting_by or job.approved_by
+            moved = await self.transition(job, EXPORTING, by=by, attempts=job.attempts + 1, exporting_by=by)
+            job = moved or await self.current(job)
+        if job.state != EXPORTING:  # already finished (a crash after the state was saved)
+            return job, 0, False
+        generation, fresh = await self.start_attempt(job)
+        return job, generation, fresh
+
+    async def finish(self, job: ExportRequest, to_state: ExportState, *, generation: int,
+                     created_nothing: bool | None, note: str, by: str | None, **values: Any) -> ExportRequest:
+        """The attempt's end: recorded (unless `created_nothing` is None: none was made), and the request moved
+        to exported or failed. Returns the request as saved, whoever moved it last."""
+        if created_nothing is not None:
+            await self.finish_attempt(job, generation=generation, created_nothing=created_nothing, note=note)
+        moved = await self.transition(job, to_state, by=by, note=note, generation=generation or job.generation,
+                                      finished_at=self.clock(), **values)
+        return moved or await self.current(job)
 
     async def start_attempt(self, job: ExportRequest) -> tuple[int, bool]:
         """Record that an attempt begins; returns its generation and whether that generation is fresh."""

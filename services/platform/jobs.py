@@ -153,6 +153,16 @@ class JobQueue:
             sort=[("due_at", ASCENDING)], return_document=ReturnDocument.AFTER)
         return Job.from_doc(doc) if doc else None
 
+    async def claim_key(self, owner: str, key: str, kinds: list[str]) -> Job | None:
+        """Takes the queued job open under `key`, due or not (its caller runs it now); None when there is none
+        or someone runs it already."""
+        doc = await self.collection.find_one_and_update(
+            {"open_key": key, "state": QUEUED, "kind": {"$in": kinds}},
+            {"$set": {"state": RUNNING, "lease_owner": owner, "lease_until": self.now(self.lease_seconds)},
+             "$inc": {"attempts": 1}},
+            return_document=ReturnDocument.AFTER)
+        return Job.from_doc(doc) if doc else None
+
     async def heartbeat(self, job: Job) -> bool:
         """Extends the lease; False when the job is no longer ours (someone took it over)."""
         result = await self.collection.update_one(
@@ -315,6 +325,15 @@ class JobRunner:
     async def run_once(self) -> bool:
         """Claims and runs one due job; False when none was due (tests and `make bench` drive it directly)."""
         job = await self.queue.claim(self.owner, list(self.kinds))
+        if job is None:
+            return False
+        await self._run(job)
+        return True
+
+    async def run_now(self, key: str) -> bool:
+        """Runs the queued job open under `key` here and now, as a worker would (lease, heartbeat, retries);
+        False when there is none or another worker has it. Whoever waits for its effect need not poll."""
+        job = await self.queue.claim_key(self.owner, key, list(self.kinds))
         if job is None:
             return False
         await self._run(job)

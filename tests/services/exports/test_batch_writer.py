@@ -9,7 +9,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent
+from services.exports.writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.platform.jobs import RetryLater
 from services.shared.links import LinkStore

@@ -335,3 +335,30 @@ async def test_a_change_enqueued_while_its_job_closes_gets_a_run(storage, clock)
     await closing.complete(running)
     stored = await plain.get(running.id)
     assert stored.state == QUEUED  # due again at once, not closed
+
+
+async def test_a_keyed_job_not_due_yet_is_run_now_by_whoever_waits_for_it_and_only_once(queue):
+    seen = []
+    runner = JobRunner(queue)
+
+    async def handle(job: Job) -> None:
+        seen.append(job.key)
+
+    runner.register("post", handle)
+    job, _ = await queue.enqueue("post", key="redraw:j1", delay=5)
+    assert not await runner.run_once()  # not due: a worker leaves it
+    assert await runner.run_now("redraw:j1")
+    assert seen == ["redraw:j1"] and (await queue.get(job.id)).state == DONE
+    assert not await runner.run_now("redraw:j1")  # done: nothing left to run
+    assert not await runner.run_now("redraw:none")
+
+
+async def test_run_now_leaves_a_job_another_worker_is_running_and_kinds_it_does_not_run(queue):
+    runner = JobRunner(queue)
+    runner.register("post", lambda job: asyncio.sleep(0))
+    await queue.enqueue("post", key="redraw:j2")
+    assert await queue.claim("other-process", ["post"]) is not None
+    assert not await runner.run_now("redraw:j2")  # the other process has it
+    await queue.enqueue("import", key="import:1")
+    assert not await runner.run_now("import:1")  # not a kind this runner runs
+    assert (await queue.open_job("import:1")).state == QUEUED
