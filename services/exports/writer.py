@@ -213,12 +213,8 @@ class XeroInvoiceExporter:
         link = await self.links.get(job.team_id, "client", customer.id, tenant.tenant_id)
         if link and link.status == "linked" and link.xero_id:
             return link.xero_id
-        wanted = customer.name.strip().casefold()
-        matches = [c for c in await self.xero.find_contacts_by_name(auth, customer.name)
-                   if (c.name or "").strip().casefold() == wanted and c.contact_id]
-        if matches:
-            contact = next((c for c in matches if c.contact_status in (None, "ACTIVE")), matches[0])
-        else:
+        contact = same_name_contact(await self.xero.find_contacts_by_name(auth, customer.name), customer)
+        if contact is None:
             key = contact_idempotency_key(job.team_id, tenant.tenant_id, customer.id, generation)
             contact = await self.xero.create_contact(auth, new_contact(job.customer), idempotency_key=key)
         if not contact.contact_id:
@@ -467,13 +463,9 @@ class BatchExporter:
                 found[int(link.forecast_id)] = link.xero_id
         missing = [c for cid, c in customers.items() if cid not in found]
         if missing:
-            by_name: dict[str, XeroContact] = {}
-            for contact in await self.xero.find_contacts_by_names(tenant, [c.name for c in missing]):
-                name = (contact.name or "").strip().casefold()
-                if contact.contact_id and (name not in by_name or contact.contact_status in (None, "ACTIVE")):
-                    by_name[name] = contact
+            named = await self.xero.find_contacts_by_names(tenant, [c.name for c in missing])
             for customer in missing:
-                match = by_name.get(customer.name.strip().casefold())
+                match = same_name_contact(named, customer)
                 if match is not None:
                     found[customer.id] = await link_client(self.links, team_id, tenant.tenant_id, customer, match, by)
         errors: dict[int, tuple[str, ...]] = {}
@@ -522,6 +514,13 @@ async def link_client(links: LinkStore, team_id: str, tenant_id: str, customer: 
     await links.link(team_id, "client", customer.id, tenant_id, xero_id=contact_id, linked_by=by,
                      details={"name": customer.name})
     return contact_id
+
+
+def same_name_contact(contacts: list[XeroContact], customer: ForecastCustomer) -> XeroContact | None:
+    """The Xero contact that is this client by name (exact, any case), an active one first."""
+    wanted = customer.name.strip().casefold()
+    matches = [c for c in contacts if (c.name or "").strip().casefold() == wanted and c.contact_id]
+    return next((c for c in matches if c.contact_status in (None, "ACTIVE")), matches[0] if matches else None)
 
 
 def new_contact(customer: ForecastCustomer) -> XeroContact:
