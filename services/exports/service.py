@@ -129,6 +129,7 @@ EXPORT_RUN = "export.run"  # job kinds; the outbox kind is handled in bot/ (it r
 REDRAW_EXPORT = "slack.redraw_export"
 REDRAW_MAX_ATTEMPTS = 20  # Slack may be away for a while; the sweep starts a new one after that anyway
 FIRST_POST_GRACE_SECONDS = 5.0  # a new request's approval message is posted by its request, else by then
+ANSWER_WITHIN_SECONDS = 2.0  # the requester's answer waits no longer for Slack to take the approval message
 
 
 def redraw_key(job_id: str) -> str:
@@ -239,7 +240,7 @@ class ExportService:
         job is due only a little later: should this process die first, any process posts it then. If Slack
         is away, the answer goes out anyway; the outbox keeps trying and tells the requester."""
         await self.redraw(job, delay=FIRST_POST_GRACE_SECONDS)
-        if self.runner is None or not await self.runner.run_now(redraw_key(job.job_id)):
+        if self.runner is None or not await self.runner.run_now(redraw_key(job.job_id), within=ANSWER_WITHIN_SECONDS):
             return job
         return await self.requests.current(job)
 

@@ -301,6 +301,7 @@ class JobRunner:
         self.kinds: dict[str, JobKind] = {}
         self._wake = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
+        self._running_now: set[asyncio.Task[None]] = set()  # run_now's jobs that outlast their caller's wait
         self._stopping = False
         queue.on_enqueue(self._wake.set)
 
@@ -316,10 +317,11 @@ class JobRunner:
         """Running jobs are handed back (due at once) so the next process need not wait for the lease."""
         self._stopping = True
         self._wake.set()
-        for worker in self._workers:
-            worker.cancel()
-        if self._workers:
-            await asyncio.wait(self._workers, timeout=10)  # a worker that swallowed its cancel sees _stopping
+        tasks = [*self._workers, *self._running_now]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)  # a worker that swallowed its cancel sees _stopping
         self._workers = []
 
     async def run_once(self) -> bool:
@@ -330,14 +332,18 @@ class JobRunner:
         await self._run(job)
         return True
 
-    async def run_now(self, key: str) -> bool:
-        """Runs the queued job open under `key` here and now, as a worker would (lease, heartbeat, retries);
-        False when there is none or another worker has it. Whoever waits for its effect need not poll."""
+    async def run_now(self, key: str, *, within: float | None = None) -> bool:
+        """Runs the queued job open under `key` here and now, as a worker would (lease, heartbeat, retries).
+        True once it has run; False when there is none, another worker has it, or it takes longer than
+        `within` seconds (it then goes on in the background). Whoever waits for its effect need not poll."""
         job = await self.queue.claim_key(self.owner, key, list(self.kinds))
         if job is None:
             return False
-        await self._run(job)
-        return True
+        run = asyncio.create_task(self._run(job), name=f"jobs-now-{job.kind}")
+        self._running_now.add(run)
+        run.add_done_callback(self._running_now.discard)
+        done, _ = await asyncio.wait({run}, timeout=within)
+        return run in done
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Runs due jobs until none is left (tests)."""

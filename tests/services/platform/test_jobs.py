@@ -362,3 +362,22 @@ async def test_run_now_leaves_a_job_another_worker_is_running_and_kinds_it_does_
     await queue.enqueue("import", key="import:1")
     assert not await runner.run_now("import:1")  # not a kind this runner runs
     assert (await queue.open_job("import:1")).state == QUEUED
+
+
+async def test_a_job_run_now_that_outlasts_the_wait_goes_on_to_the_end(queue):
+    runner = JobRunner(queue)
+    release = asyncio.Event()
+
+    async def slow(job: Job) -> None:
+        await release.wait()
+
+    runner.register("post", slow)
+    job, _ = await queue.enqueue("post", key="redraw:j3", delay=5)
+    assert not await runner.run_now("redraw:j3", within=0)  # the caller answers without it
+    assert (await queue.get(job.id)).state == RUNNING
+    release.set()
+    for _ in range(500):  # it finishes in the background, on its own
+        if (await queue.get(job.id)).state == DONE:
+            break
+        await asyncio.sleep(0.01)
+    assert (await queue.get(job.id)).state == DONE
