@@ -13,7 +13,7 @@ first, so a run after a crash between Slack taking a post and the save of its ts
 from __future__ import annotations
 
 from bot.blocks import batches as blocks
-from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused
+from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused, WorkspaceGateway
 from services.exports.batches import Batch, BatchExportService
 from services.exports.states import BatchProgress
 from services.platform.crash_points import crash_point
@@ -28,6 +28,9 @@ class BatchOutbox:
         self.batches = batches
         self.gateway = gateway
 
+    def _slack(self, batch: Batch) -> WorkspaceGateway:
+        return self.gateway.for_team(batch.team_id)
+
     async def run(self, queued: Job) -> None:
         store = self.batches.store
         batch = await store.get(queued.payload["team_id"], queued.payload["batch_id"])
@@ -37,7 +40,7 @@ class BatchOutbox:
         payload = blocks.batch_approval_message(view)
         if batch.approval_ts and batch.approval_channel:
             try:
-                await self.gateway.update(batch.approval_channel, batch.approval_ts, payload)
+                await self._slack(batch).update(batch.approval_channel, batch.approval_ts, payload)
             except SlackRefused:
                 pass  # deleted by someone: nothing to redraw
         else:
@@ -53,15 +56,15 @@ class BatchOutbox:
             await store.set(batch, approval_channel=channel, approval_ts=ts)
             batch.approval_channel, batch.approval_ts = channel, ts
             if found_maybe:
-                await self.gateway.update(channel, ts, payload)
+                await self._slack(batch).update(channel, ts, payload)
         if view.state in (BatchProgress.DONE, BatchProgress.REJECTED):
-            link = await self.gateway.permalink(batch.approval_channel or "", batch.approval_ts or "")
+            link = await self._slack(batch).permalink(batch.approval_channel or "", batch.approval_ts or "")
             await self._tell_requester(batch, blocks.batch_requester_notice(view, link))
 
     async def _tell_requester(self, batch: Batch, payload: dict) -> None:
         if batch.requester_dm:
             try:
-                await self.gateway.update(batch.requester_dm["channel"], batch.requester_dm["ts"], payload)
+                await self._slack(batch).update(batch.requester_dm["channel"], batch.requester_dm["ts"], payload)
             except SlackRefused:
                 pass
             return
@@ -76,5 +79,5 @@ class BatchOutbox:
     async def _post_once(self, batch: Batch, key: str, channel: str, payload: dict,
                          tag: MessageTag) -> tuple[str, str]:
         """Posts, or finds the post an earlier run made before it died (each attempt is noted first)."""
-        return await self.gateway.post_once(channel, payload, tag, tried_since=batch.posting.get(key),
+        return await self._slack(batch).post_once(channel, payload, tag, tried_since=batch.posting.get(key),
                                             before_post=lambda: self.batches.store.mark_posting(batch, key))
