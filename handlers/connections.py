@@ -40,8 +40,9 @@ async def remove(ctx: CommandContext) -> None:
         await ctx.reply(blocks.remove_ambiguous(query, matches))
     else:
         preview = await service.preview_removal(ctx.team_id, matches[0].tenant_id)
+        waiting = await ctx.container.exports.waiting_in(ctx.team_id, matches[0].tenant_id)
         await ctx.container.slack.views_open(
-            trigger_id=ctx.trigger_id, view=blocks.remove_modal(preview, channel_id=ctx.channel_id)
+            trigger_id=ctx.trigger_id, view=blocks.remove_modal(preview, channel_id=ctx.channel_id, waiting=waiting)
         )
 
 
@@ -73,8 +74,9 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await answer_click(container, click, respond,
                                error_message("That organisation is no longer connected.", "Run `/xero list`."))
             return
+        waiting = await container.exports.waiting_in(click.team_id, click.record_id())
         await client.views_open(trigger_id=click.trigger(),
-                                view=blocks.remove_modal(preview, channel_id=click.channel_id))
+                                view=blocks.remove_modal(preview, channel_id=click.channel_id, waiting=waiting))
 
     @app.view(blocks.REMOVE_CALLBACK_ID)
     async def confirm_removal(ack, context):

@@ -107,14 +107,18 @@ def preflight(
     allow_duplicate: bool = False,
 ) -> Preflight:
     """`account_code`/`tax_type`: the workspace settings; `existing`: Xero's invoice with this number in the
-    organisation, if any; `links`: every invoice link of this Forecast invoice (LinkStore.history)."""
+    organisation, if any; `links`: every invoice link of this Forecast invoice (LinkStore.history).
+    `connected_tenant_ids` is kept for callers; an unlinked link elsewhere counts whether or not its
+    organisation is connected now."""
     problems: list[Problem] = []
     live = next((link for link in links if link.status == LINKED and link.xero_id), None)
     if live is not None:
         problems.append(Problem("already_exported", {"tenant_id": live.tenant_id, "xero_id": live.xero_id,
                                                      "xero_number": live.xero_number}))
+    # Known to be in another organisation, connected or not (a removed one, or one whose links were not
+    # brought back): never created here too without an admin's explicit choice.
     removed = sorted({link.tenant_id for link in links
-                      if link.status != LINKED and link.xero_id and link.tenant_id not in connected_tenant_ids})
+                      if link.status != LINKED and link.xero_id and link.tenant_id != tenant_id})
     if removed and existing is None and not allow_duplicate:
         problems.append(Problem("exported_to_removed_org", {"tenant_ids": removed}))
 

@@ -188,6 +188,11 @@ class ExportStore:
         cursor = self.requests.find(query).limit(limit)
         return [ExportRequest.from_doc(doc) async for doc in cursor]
 
+    async def count_waiting_in(self, team_id: str, tenant_id: str) -> int:
+        """Requests waiting for approval that would go to this organisation (routed or picked there)."""
+        return await self.requests.count_documents({"team_id": team_id, "state": PENDING, "$or": [
+            {"tenant_id": tenant_id}, {"tenant_id": None, "check_tenant_id": tenant_id}]})
+
     async def redrawn(self, job: ExportRequest) -> None:
         """Slack shows this version of the job (a later change leaves needs_redraw set)."""
         await self.requests.update_one({"_id": job.job_id, "version": job.version}, {"$set": {"needs_redraw": 0}})
