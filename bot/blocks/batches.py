@@ -127,6 +127,30 @@ def line_text(line: BatchLine) -> str:
     return f"{head} — {_result(line)}"
 
 
+def plan_words(plan: dict[str, Any], currency: str | None) -> str:
+    """" · account 200 Sales · tax No VAT (0%), chosen in settings": what the lines will carry in Xero."""
+    if not plan:
+        return ""
+    words = ""
+    if plan.get("account_code"):
+        name = f" {plan['account_name']}" if plan.get("account_name") else ""
+        words += f" · account {escape(plan['account_code'] + name)}"
+    taxes = [_tax_words(t) for t in plan.get("taxes") or []]
+    if taxes:
+        words += " · tax " + ", ".join(taxes) + (" (chosen in `/xero settings`)" if plan.get("tax_chosen") else "")
+    differs = plan.get("total_differs")
+    if differs:
+        words += (f" · :warning: with that tax Xero will total {money(currency, Decimal(differs['computed']))}, "
+                  f"Forecast says {money(currency, Decimal(differs['expected']))}")
+    return words
+
+
+def _tax_words(tax: dict[str, Any]) -> str:
+    name, percent = str(tax.get("name") or tax.get("tax_type") or ""), tax.get("percent")
+    shown = name if percent is None or f"{percent}%" in name else f"{name} ({percent}%)"
+    return escape(shown)
+
+
 def _result(line: BatchLine) -> str:
     if line.outcome is not None:
         return _outcome(line)
@@ -135,7 +159,7 @@ def _result(line: BatchLine) -> str:
 
 def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "ready":
-        return ":large_green_circle: ready"
+        return ":large_green_circle: ready" + plan_words(data.get("plan") or {}, currency)
     if code == "already_in_xero":
         return ":link: already in Xero with this number: it will be linked, not created"
     if code == "already_exported":
