@@ -85,7 +85,7 @@ class BatchLine:
 
     @property
     def needs_attention(self) -> bool:
-        return self.outcome in ("failed", "not_exportable") or (self.outcome is None and not self.ready) \
+        return self.outcome in ("failed", "not_exportable", "left_out") or (self.outcome is None and not self.ready) \
             or self.total_differs
 
     @property
@@ -205,6 +205,9 @@ def _outcome(line: BatchLine) -> str:
         return ":hourglass: waiting for Xero's daily limit"
     if line.outcome == "not_exportable":
         return _check(line.check, line.check_data, line.currency) + " — not exported"
+    if line.outcome == "left_out":
+        return (":heavy_minus_sign: left out (approved were only the ready ones): "
+                f"`/xero export {escape(line.reference)}` asks for it again")
     said = "; ".join(escape(m) for m in line.messages) or "no reason given"
     return f":x: Xero refused it: {said}"
 
@@ -310,9 +313,22 @@ def _title(view: BatchView) -> str:
         "pending": f"Export {what} to Xero?",
         "exporting": f"Exporting {what} to Xero…",
         "waiting": f"Exporting {what} to Xero: waiting for Xero's daily limit",
-        "done": f"Exported {what} to Xero",
+        "done": _done_title(view),
         "rejected": f"Export of {what} rejected",
     }[view.state]
+
+
+EXPORTED_OUTCOMES = ("created", "linked_existing", "already_linked")
+
+
+def _done_title(view: BatchView) -> str:
+    """Counts what happened: "Exported 2 of 5 invoices to Xero", never all five when three did not go."""
+    count, exported = len(view.lines), sum(line.outcome in EXPORTED_OUTCOMES for line in view.lines)
+    if exported == count:
+        return f"Exported {'1 invoice' if count == 1 else f'{count} invoices'} to Xero"
+    if exported == 0:
+        return f"None of {'the invoice' if count == 1 else f'the {count} invoices'} went to Xero"
+    return f"Exported {exported} of {count} invoices to Xero"
 
 
 def _summary(view: BatchView) -> str:
@@ -324,7 +340,8 @@ def _summary(view: BatchView) -> str:
         if counts["link"]:
             parts.append(f"*{counts['link']}* already in Xero (linked, not created)")
         if counts["attention"]:
-            parts.append(f"*{counts['attention']}* need attention first")
+            verb = "needs" if counts["attention"] == 1 else "need"
+            parts.append(f"*{counts['attention']}* {verb} attention first")
         return " · ".join(parts)
     counts = Counter(line.outcome or "pending" for line in lines)
     parts = [f"*{counts['created']}* created"]
@@ -335,6 +352,8 @@ def _summary(view: BatchView) -> str:
         parts.append(f"*{counts['failed']}* refused by Xero")
     if counts["not_exportable"]:
         parts.append(f"*{counts['not_exportable']}* not exportable")
+    if counts["left_out"]:
+        parts.append(f"*{counts['left_out']}* left out (to ask for again)")
     if counts["waiting"] or counts["pending"]:
         parts.append(f"*{counts['waiting'] + counts['pending']}* to go")
     differ = sum(line.total_differs for line in lines)

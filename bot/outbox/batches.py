@@ -51,7 +51,7 @@ def _line(batch: Batch, job: ExportRequest) -> blocks.BatchLine:
     elif job.state == FAILED:
         outcome = "not_exportable" if job.outcome == "not_exportable" else "failed"
     elif job.state == REJECTED and batch.decision == "approved":
-        outcome = "not_exportable"  # left out by "Approve ready only"
+        outcome = "left_out"  # by "Approve ready only": nobody rejected it, it can be asked for again
     elif job.state in OPEN_STATES and batch.decision == "approved" and batch.waiting_until:
         outcome = "waiting"
     return blocks.BatchLine(

@@ -289,7 +289,7 @@ class BatchExportService:
                     decided += 1
             else:
                 left = await self.exports.requests.transition(job, "rejected", by=user_id, note="left out of the batch",
-                                                          rejected_by=user_id, finished_at=self.exports.clock())
+                                                          left_out=True, finished_at=self.exports.clock())
                 decided += left is not None
         if not decided:  # another approver (or a reject) decided every invoice first
             return "already_handled"

@@ -112,6 +112,7 @@ class ExportRequest(BaseModel):
     in_xero: InXero | None = None  # set by sync; the approval message shows it instead of `xero_status`
     batch_id: str | None = None  # one of several invoices approved together (services/exports/batches.py)
     allow_duplicate: bool = False  # an admin chose to export it although a removed organisation has it
+    left_out: bool = False  # not approved with the rest of its batch ("Approve ready only"): nobody rejected it
     xero_total: str | None = None  # Xero's Total after a batch export
     total_differs: bool = False  # ... and it differs from Forecast's
     check: str | None = None  # the pre-flight result (a preflight code, or "not_checked"); None: unchecked
