@@ -46,6 +46,7 @@ from services.xero.client import MAX_INVOICES_PER_REQUEST, TenantAuth, XeroClien
 from services.xero.errors import XeroAuthError, XeroError, XeroRateLimited
 from services.xero.models import XeroContact
 from services.xero.sync_models import XeroInvoiceState
+from services.xero.tokens import TokenSetNotFound
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,18 @@ class XeroSync:
             summary = await self.sync_tenant(tenant, started)
         except XeroRateLimited as exc:
             raise RetryLater(exc.retry_after or 60.0, "Xero rate limit") from exc
+        except TokenSetNotFound as exc:
+            # Reconnected (or removed) while this ran: the connection it read with is gone. Not a failure: the
+            # next run reads with the organisation's new connection, or skips it when it was removed.
+            try:
+                now = await self.connections.get_tenant(team_id, tenant_id)
+            except TenantNotFound:
+                now = None
+            if now is not None and now.token_set_id != tenant.token_set_id:
+                log.info("sync.connection_replaced", **fields(team=team_id, tenant=tenant_id))
+                raise RetryLater(0.2, "the organisation's connection was replaced") from exc
+            log.warning("sync.connection_gone", **fields(team=team_id, tenant=tenant_id))
+            raise GiveUp("connection_gone") from exc
         except XeroError as exc:
             last_try = isinstance(exc, XeroAuthError) or job.attempts >= job.max_attempts
             if last_try:  # whoever asked with /xero sync hears why nothing came

@@ -70,11 +70,16 @@ class AccessTokenProvider(Protocol):
     async def access_token(self, token_set_id: str) -> str: ...
 
 
+class RenewableTokens(Protocol):
+    async def renew_refused(self, token_set_id: str, refused_token: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class _Answer:
     status: int
     headers: Any
     body: bytes
+    token: str = ""  # the access token the call carried
 
 
 class XeroClient:
@@ -128,6 +133,7 @@ class XeroClient:
         subject = _subject(path, json)
         query = _query_strings(params)
 
+        renewed = False  # a 401 on a token we believed fresh gets one refresh, then counts
         for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 answer = await self._attempt(tenant, method, path, query, body, idempotency_key, if_modified_since)
@@ -143,6 +149,11 @@ class XeroClient:
                     await self._report_success(tenant)
                     return _decode(answer.body)
                 failure = parse_xero_error(answer.status, answer.body, answer.headers, subject=subject)
+                renew = getattr(self._tokens, "renew_refused", None)
+                if answer.status == 401 and not renewed and renew is not None and attempt < self._retry.max_attempts:
+                    renewed = True
+                    await renew(tenant.token_set_id, answer.token)  # Xero refusing the refresh raises (and marks it)
+                    continue
                 if isinstance(failure, XeroAuthError) and self._on_refused:
                     await self._on_refused(tenant)
                 if not _retryable(failure):
@@ -183,7 +194,7 @@ class XeroClient:
                 timeout=self._timeout,
             ) as response:
                 self._observe(tenant.tenant_id, response.headers)
-                return _Answer(response.status, response.headers, await response.read())
+                return _Answer(response.status, response.headers, await response.read(), token)
 
     async def _report_success(self, tenant: TenantAuth) -> None:
         if self._on_success is None:
