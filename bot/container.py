@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.outbox.home import HomeTab
 from bot.outbox.sync_notices import SyncOutbox
+from bot.requests.journal import CommandJournal
 from bot.slack_directory import SlackUserDirectory
 from bot.slack_gateway import SlackGateway, build_client
 from services.connections.ledger_choices import LedgerChoices
@@ -26,6 +27,7 @@ from services.imports.purchase_orders import PurchaseOrderImportService
 from services.imports.xero_lists import XeroCache
 from services.platform.crypto import SecretBox
 from services.platform.jobs import Job, JobQueue, JobRunner, Periodic
+from services.platform.logfmt import fields
 from services.platform.storage import Storage
 from services.shared.home_viewers import HomeViewerStore
 from services.shared.links import LinkStore
@@ -68,6 +70,7 @@ class Container:
     jobs: JobQueue
     runner: JobRunner
     xero_sync: XeroSync
+    commands: CommandJournal
     sweeper: Periodic | None = None
 
     async def start(self) -> None:
@@ -80,9 +83,30 @@ class Container:
         self.sweeper.start()
 
     async def _sweep(self) -> None:
+        await self.tell_interrupted()
         await self.exports.sweep()
         await self.jobs.purge_done()
         await self.xero_sync.sweep()
+
+    async def tell_interrupted(self) -> None:
+        """Slash commands whose process died between the ack and the answer: the person hears so, once."""
+        from bot.acks import SharedRespond
+        from bot.blocks.requests import command_interrupted
+
+        async for command in self.commands.interrupted():
+            payload = command_interrupted(command["text"])
+            told = False
+            if command.get("response_url"):
+                try:
+                    await SharedRespond(command["response_url"], self.http)(
+                        response_type="ephemeral", replace_original=False, **payload)
+                    told = True
+                except Exception as exc:  # expired or unreachable: a DM instead
+                    log.info("command.interrupted_response_url_failed", **fields(error=type(exc).__name__))
+            if not told:
+                await self.gateway.notify_user(command["user_id"], command.get("channel_id"), payload)
+            log.warning("command.interrupted", **fields(team=command["team_id"], user=command["user_id"]))
+            await self.commands.forget(command["_id"])
 
     async def close(self) -> None:
         await self.xero_sync.stop()
@@ -210,6 +234,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         jobs=jobs,
         runner=runner,
         xero_sync=xero_sync,
+        commands=CommandJournal(storage, box, lease_seconds=lease),
     )
     register_jobs(container)
     return container

@@ -18,6 +18,7 @@ from typing import Any
 
 DATE_FIELDS: dict[str, frozenset[str]] = {
     "oauth_states": frozenset({"expires_at"}),  # not created_at: only inserted, a real date for the TTL index
+    "slash_commands": frozenset({"received_at", "lease_until"}),
     "token_sets": frozenset({"created_at", "updated_at", "expires_at", "lease_until"}),
     "tenants": frozenset({"connected_at", "removed_at", "last_success_at"}),
     "links": frozenset({"linked_at", "unlinked_at", "claim_until"}),
