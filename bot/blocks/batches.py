@@ -515,7 +515,8 @@ def batch_requested(requested: int, refused: list[RefusedReference], view: Batch
             listed.append(f"…and {len(refused) - 40} more")
         blocks.append(section(f"*Not sent ({len(refused)} of {max(requested, len(refused))}):*\n" + "\n".join(listed)))
         text += f"; {len(refused)} not sent"
-    blocks.append(context("You will hear back here or in a DM when they are approved or rejected."))
+    if view is not None:  # only when something went: nothing will be approved or rejected otherwise
+        blocks.append(context("You will hear back here or in a DM when they are approved or rejected."))
     return message(text, blocks)
 
 

@@ -100,8 +100,10 @@ def organisations_list(tenants) -> dict:
     blocks = [header(f"Connected Xero organisations ({len(tenants)})")]
     for tenant in tenants:
         blocks.append(section(f"*{escape(tenant.name)}*"))
+        kind = [] if tenant.tenant_type == "ORGANISATION" else [  # only the unusual kinds say what they are
+            ("Kind", TYPE_LABELS.get(tenant.tenant_type, tenant.tenant_type.title()))]
         blocks.append(fields_section([
-            ("Type", TYPE_LABELS.get(tenant.tenant_type, tenant.tenant_type.title())),
+            *kind,
             ("Status", STATUS_LABELS.get(tenant.status, tenant.status)),
             ("Connected by", user(tenant.connected_by)),
             ("Connected", slack_date(tenant.connected_at)),

@@ -315,7 +315,7 @@ def _pending_blocks(job) -> list[dict]:
     blocks = []
     if job.tenant_choices and not job.tenant_id:
         blocks.append(section("Which organisation should this invoice go to? "
-                              "This client has not been sent to one of them before. "
+                              "Its client is not linked to exactly one connected organisation. "
                               "It is checked there as soon as you pick one."))
         options = [{"text": plain(c.name[:75]), "value": c.tenant_id} for c in job.tenant_choices[:100]]
         picker = {
