@@ -349,7 +349,11 @@ async def test_an_export_whose_process_dies_in_every_attempt_ends_failed_with_re
     [notice] = failed["notices"]
     shown = stand_ins.slack.find_message(notice["channel"], notice["ts"])
     assert "export_retry" in action_ids(shown) and "on our side" in shown["text"]
-    assert await storage.jobs.count_documents(UNFINISHED_WORK) == 0
+
+    async def nothing_unfinished() -> bool:  # the redraw that saved the state marks its job done a moment later
+        return await storage.jobs.count_documents(UNFINISHED_WORK) == 0
+
+    assert await eventually(nothing_unfinished, timeout=10)
 
     bot.stop()
     await bot.start()
