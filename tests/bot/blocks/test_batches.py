@@ -166,7 +166,8 @@ def test_a_line_is_built_from_the_pre_flight_and_the_export_outcome():
 
     unmapped = preflight(forecast.model_copy(update={"entries": [forecast.entries[0].model_copy(update={"tax": 7})]}),
                          "T-US", reference)
-    assert line_of(unmapped).check_data == {"percents": ["7"]}
+    data = line_of(unmapped).check_data
+    assert data["percents"] == ["7"] and data["plan"]["account_code"] == "200"  # and what the lines would carry
 
 
 CHOICES = (("T-UK", "Demo Company (UK)"), ("T-US", "Demo Company (US)"))
