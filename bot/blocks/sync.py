@@ -53,15 +53,37 @@ def thread_replies(report) -> list[dict]:
     return replies
 
 
+CREDIT_NAMES = {"credit_note": "Credit note", "overpayment": "An overpayment", "prepayment": "A prepayment"}
+
+
+def credit_name(payment) -> str:
+    """*Credit note CN-0001*, *An overpayment*: which credit a Forecast payment stands for."""
+    if payment.kind == "credit_note":
+        return f"Credit note {payment.credit_number}" if payment.credit_number else "A credit note"
+    return CREDIT_NAMES.get(payment.kind, "A credit")
+
+
 def payment_recorded(report, payment) -> dict:
+    ref = escape(report.reference)
+    if payment.kind != "payment":
+        text = (f":heavy_plus_sign: {escape(credit_name(payment))} of {amount(report.currency, payment.amount)} was "
+                f"applied to {ref} in Xero on {day(payment.paid_on)}, so it was added to {ref} in Forecast as a "
+                f"payment.")
+        return message(text, [section(text)])
     text = (f":heavy_plus_sign: A payment of {amount(report.currency, payment.amount)} on {day(payment.paid_on)} "
-            f"was recorded in Xero and added to {escape(report.reference)} in Forecast.")
+            f"was recorded in Xero and added to {ref} in Forecast.")
     return message(text, [section(text)])
 
 
 def payment_removed(report, payment) -> dict:
+    ref = escape(report.reference)
+    if payment.kind != "payment":
+        text = (f":heavy_minus_sign: {escape(credit_name(payment))} of {amount(report.currency, payment.amount)} no "
+                f"longer applies to {ref} in Xero (its allocation was removed or it was voided), so its payment "
+                f"was deleted from {ref} in Forecast.")
+        return message(text, [section(text)])
     text = (f":heavy_minus_sign: A payment of {amount(report.currency, payment.amount)} was removed in Xero, so it "
-            f"was deleted from {escape(report.reference)} in Forecast.")
+            f"was deleted from {ref} in Forecast.")
     return message(text, [section(text)])
 
 
@@ -113,8 +135,10 @@ def lines_edited(report) -> dict:
 
 
 def paid_notice(report) -> dict:
-    text = f":tada: {report.reference} is paid: {status_line(report)}."
-    return message(text, [section(f":tada: *{escape(report.reference)}* is paid: {escape(status_line(report))}.")])
+    """The requester's DM once nothing is due: paid, credited, or both."""
+    word = "is settled" if report.status.amount_credited and not report.status.amount_paid else "is paid"
+    text = f":tada: {report.reference} {word}: {status_line(report)}."
+    return message(text, [section(f":tada: *{escape(report.reference)}* {word}: {escape(status_line(report))}.")])
 
 
 def unlinked_invoice_notice(report) -> dict:
@@ -189,9 +213,12 @@ def _client_summary(report) -> str:
 
 def _invoice_summary(report) -> str:
     parts = [status_line(report)]
-    if report.payments_recorded:
-        parts.append(f"{len(report.payments_recorded)} payment{'s' if len(report.payments_recorded) != 1 else ''} "
-                     f"added in Forecast")
+    payments = [p for p in report.payments_recorded if p.kind == "payment"]
+    credits = [p for p in report.payments_recorded if p.kind != "payment"]
+    if payments:
+        parts.append(f"{len(payments)} payment{'s' if len(payments) != 1 else ''} added in Forecast")
+    if credits:
+        parts.append(f"{len(credits)} credit{'s' if len(credits) != 1 else ''} added in Forecast as payments")
     if report.payments_removed:
         parts.append(f"{len(report.payments_removed)} removed in Forecast")
     if report.line_differences:
