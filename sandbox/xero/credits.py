@@ -85,6 +85,16 @@ def allocate(state: XeroState, tenant_id: str, kind: str, document_id: str, invo
     return _restated(state, tenant_id, kind, document, [invoice_id])
 
 
+def check_applicable(invoice: dict[str, Any], amount: str) -> None:
+    """Xero's rules for applying `amount` of credit to the invoice, without the credit."""
+    value = _amount(amount)
+    if invoice["Status"] != "AUTHORISED":
+        raise BookkeepingError("Credit can only be allocated to approved invoices (status AUTHORISED).")
+    due = Decimal(str(invoice.get("AmountDue", invoice["Total"])))
+    if value > due:
+        raise BookkeepingError(f"The amount must be at most the remaining credit and the amount due ({due}).")
+
+
 def remove_allocation(state: XeroState, tenant_id: str, kind: str, document_id: str,
                       allocation_id: str) -> list[dict[str, Any]]:
     org = state.org(tenant_id)
