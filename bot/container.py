@@ -31,6 +31,7 @@ from services.shared.home_viewers import HomeViewerStore
 from services.shared.links import LinkStore
 from services.shared.permissions import Permissions
 from services.shared.settings import SettingsDefaults, WorkspaceSettingsService
+from services.sync.drift import DRIFT_JOB
 from services.sync.engine import SYNC_JOB, SyncSettings, XeroSync
 from services.sync.notices import SYNC_NOTICE, SyncNoticeStore
 from services.xero.client import XeroClient
@@ -124,6 +125,7 @@ def register_jobs(container: Container) -> None:
     container.runner.register("slack.sync_batch", batch_outbox.run, retry_base=2.0)  # queued by versions before 0.2
     ImportJobs(container.customer_import, container.po_import, exports, container.gateway).register(container.runner)
     container.runner.register(SYNC_JOB, container.xero_sync.handle)
+    container.runner.register(DRIFT_JOB, container.xero_sync.drift.handle)
     sync_outbox = SyncOutbox(container.xero_sync.notices, container.gateway)
     container.runner.register(SYNC_NOTICE, sync_outbox.run, retry_base=2.0)
 

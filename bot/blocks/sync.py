@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from bot.blocks import exports as export_blocks
-from bot.blocks.common import context, escape, message, section
+from bot.blocks.common import actions, button, context, escape, message, section
 from bot.blocks.errors import problem_words
 from services.shared.problems import Problem
 
@@ -226,3 +226,67 @@ def _invoice_summary(report) -> str:
     if report.problems:
         parts.append("Forecast could not be updated")
     return " · ".join(parts)
+
+
+# ----------------------------------------------------------------- the drift report
+
+DRIFT_RESYNC_ACTION = "drift_resync"
+DRIFT_ITEMS_SHOWN = 12  # two blocks each, well inside Slack's 50
+DIFFERENCE_WORDS = {
+    "total": "Total: exported {currency} {expected}, Xero has {currency} {actual}",
+    "forecast_total": "Total in Forecast: exported {currency} {expected}, Forecast has {currency} {actual} now",
+    "status": "Status: Ledgerline last saw it {expected}, Xero says {actual} (a change that did not reach the bot)",
+    "amount_due": "Amount due: Ledgerline last saw {currency} {expected}, Xero says {currency} {actual}",
+    "payments": "Payments: Forecast holds {currency} {expected}, Xero has {currency} {actual} paid or credited",
+    "missing_in_xero": "Xero no longer returns this invoice",
+    "voided_in_xero": "Xero says {actual}; Forecast still has it as {expected}",
+    "forecast_status": "Forecast has it as a draft again; Xero says {actual}",
+    "forecast_missing": "It is gone from Forecast but still in Xero",
+    "export_failed": "Its export failed and was not retried: Forecast has it, Xero does not",
+}
+NOT_CHECKED_WORDS = {"budget": "today's Xero calls are kept for exports", "xero_error": "Xero could not be read"}
+
+
+def drift_report(report) -> dict:
+    """The invoices that disagree, each with what differs and a way to fix it (Retry, Re-sync, Open in Xero)."""
+    count = len(report.items)
+    noun = "invoice disagrees" if count == 1 else "invoices disagree"
+    when = "after `/xero sync`" if report.run.startswith("sync:") else "today's check"
+    text = f"Drift check: {count} {noun} between Ledgerline, Xero and Forecast."
+    blocks = [section(f":mag: *Drift check* ({when}): {count} {noun} between Ledgerline, Xero and Forecast.")]
+    for number, item in enumerate(report.items[:DRIFT_ITEMS_SHOWN]):
+        where = f" · {escape(item.tenant_name)}" if item.tenant_name else ""
+        lines = [f"• {escape(_difference_words(d, item.currency))}" for d in item.differences]
+        blocks.append(section(f"*{escape(item.reference)}*{where}\n" + "\n".join(lines)))
+        buttons = []
+        for fix in item.fixes:
+            if fix == "retry" and item.export_id:
+                buttons.append(button("Retry", export_blocks.RETRY_ACTION, item.export_id,
+                                                    style="primary"))
+            elif fix == "resync" and item.tenant_id:
+                buttons.append(button("Re-sync", DRIFT_RESYNC_ACTION, item.tenant_id))
+            elif fix == "open_in_xero" and item.xero_url:
+                buttons.append(button("Open in Xero", export_blocks.OPEN_XERO_ACTION,
+                                                    url=item.xero_url))
+        if buttons:
+            blocks.append(actions(*buttons, block_id=f"drift_fix_{number}"))
+    if count > DRIFT_ITEMS_SHOWN:
+        blocks.append(context(f"…and {count - DRIFT_ITEMS_SHOWN} more. `/xero sync` checks again."))
+    for skipped in report.not_checked:
+        blocks.append(context(f":hourglass: {escape(skipped.tenant_name)} was not checked: "
+                              f"{NOT_CHECKED_WORDS[skipped.reason]}."))
+    if report.forecast_unread:
+        blocks.append(context("Forecast was not compared: no Forecast API key is set, or Forecast could not be read."))
+    return message(text, blocks)
+
+
+def _difference_words(difference, currency: str | None) -> str:
+    words = {"draft": "a draft", "authorised": "awaiting payment", **STATUS_WORDS}
+    expected, actual = difference.expected or "", difference.actual or ""
+    if difference.what in ("status", "voided_in_xero", "forecast_status"):
+        expected, actual = words.get(expected, expected.lower()), words.get(actual, actual)
+    elif difference.what not in ("missing_in_xero", "forecast_missing", "export_failed"):
+        expected, actual = number(Decimal(expected or 0)), number(Decimal(actual or 0))
+    return DIFFERENCE_WORDS[difference.what].format(currency=currency or "", expected=expected,
+                                                    actual=actual).replace("  ", " ")
+

@@ -13,6 +13,8 @@
   state, and sent by the `slack.sync_notice` job; the status goes on the export job (`in_xero`), whose
   outbox redraws the approval message.
 - A periodic ticker in every process enqueues the scans that are due (the key makes that idempotent).
+- Once a day and after `/xero sync`, the drift check (services/sync/drift.py) compares the exported invoices
+  with Xero and Forecast and reports what disagrees.
 The job is idempotent: events are marked done only after they were handled.
 """
 
@@ -39,6 +41,7 @@ from services.shared.links import LinkKind, LinkStore
 from services.shared.problems import Problem
 from services.shared.settings import WorkspaceSettingsService
 from services.sync.contacts import ContactSync, ContactSynced
+from services.sync.drift import DriftCheck
 from services.sync.events import CATEGORIES, PendingEvents, XeroEvent, XeroEventStore
 from services.sync.invoices import WAITING_FOR_KEY, InvoiceSync, InvoiceSynced
 from services.sync.notices import SYNC_NOTICE, SyncNotice, SyncNoticeStore, digest, notice_key
@@ -121,6 +124,10 @@ class XeroSync:
         self.contacts = ContactSync(forecast, links)
         tick = min(MAX_TICK_SECONDS, self.settings.interval_seconds)
         self._ticker = Periodic("sync.tick", self.enqueue_due, tick, first_delay=tick)
+        self.drift = DriftCheck(storage=storage, xero=xero, forecast=forecast, connections=connections, links=links,
+                                workspace_settings=workspace_settings, queue=queue, state=self.state,
+                                notices=self.notices, may_read=self._may_read, deliver_notices=self.deliver_notices,
+                                sync_kind=SYNC_JOB, clock=clock)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc)
@@ -190,6 +197,8 @@ class XeroSync:
                 await self.state.request_scan(team_id, tenant.tenant_id, user_id=user_id, channel_id=channel_id)
                 await self.enqueue(team_id, tenant.tenant_id)
             requested.append(SyncRequested(tenant_name=tenant.name, postponed=postponed))
+        if any(not r.postponed for r in requested):
+            await self.drift.after_sync(team_id)  # once those syncs are done
         return requested
 
     async def enqueue_due(self) -> int:
@@ -208,9 +217,11 @@ class XeroSync:
 
     def start(self) -> None:
         self._ticker.start()
+        self.drift.start()
 
     async def stop(self) -> None:
         await self._ticker.stop()
+        await self.drift.stop()
 
     # ----------------------------------------------------------------- the job
 
