@@ -26,7 +26,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     async def resync(ack, context, respond):
         await ack()
         click = BlockAction.of(context)
-        if not await container.permissions.is_admin(click.user_id):
+        if not await container.permissions.is_admin(click.team_id, click.user_id):
             await answer_click(container, click, respond, not_admin("/xero sync"))
             return
         requested = await container.xero_sync.request_sync(click.team_id, click.user_id, click.channel_id)

@@ -99,12 +99,13 @@ class DriftReport(BaseModel):
 
 
 class DriftCheck:
-    def __init__(self, *, storage, xero: XeroClient, forecast: ForecastApi, connections: ConnectionsService,
-                 links: LinkStore, workspace_settings: WorkspaceSettingsService, queue: JobQueue,
+    def __init__(self, *, exports: ExportStore, xero: XeroClient, forecast: ForecastApi,
+                 connections: ConnectionsService, links: LinkStore, workspace_settings: WorkspaceSettingsService,
+                 queue: JobQueue,
                  state: SyncStateStore, notices: SyncNoticeStore, may_read: Callable[[str], Awaitable[bool]],
                  deliver_notices: Callable[[str], Awaitable[None]], sync_kind: str,
                  clock: Callable[[], float] = time.time):
-        self.exports = ExportStore(storage)
+        self.exports = exports
         self.xero = xero
         self.forecast = forecast
         self.connections = connections

@@ -102,14 +102,15 @@ class SyncSettings:
 class XeroSync:
     def __init__(self, storage: Storage, *, xero: XeroClient, forecast: ForecastApi,
                  connections: ConnectionsService, links: LinkStore, workspace_settings: WorkspaceSettingsService,
-                 queue: JobQueue, notifier: SyncNotifier, settings: SyncSettings = SyncSettings(),
+                 queue: JobQueue, notices: SyncNoticeStore, notifier: SyncNotifier, export_requests: ExportStore,
+                 settings: SyncSettings = SyncSettings(),
                  export_changed: Callable[[ExportRequest], Awaitable[None]] | None = None,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep):
         self.events = XeroEventStore(storage.xero_events, clock=clock)
         self.state = SyncStateStore(storage.xero_sync, clock=clock)
-        self.export_jobs = ExportStore(storage)
-        self.notices = SyncNoticeStore(storage.sync_notices, clock=clock)
+        self.export_jobs = export_requests
+        self.notices = notices
         self.export_changed = export_changed  # ExportService.redraw: the approval message is redrawn
         self.xero = xero
         self.connections = connections
@@ -124,8 +125,8 @@ class XeroSync:
         self.contacts = ContactSync(forecast, links)
         tick = min(MAX_TICK_SECONDS, self.settings.interval_seconds)
         self._ticker = Periodic("sync.tick", self.enqueue_due, tick, first_delay=tick)
-        self.drift = DriftCheck(storage=storage, xero=xero, forecast=forecast, connections=connections, links=links,
-                                workspace_settings=workspace_settings, queue=queue, state=self.state,
+        self.drift = DriftCheck(exports=export_requests, xero=xero, forecast=forecast, connections=connections,
+                                links=links, workspace_settings=workspace_settings, queue=queue, state=self.state,
                                 notices=self.notices, may_read=self._may_read, deliver_notices=self.deliver_notices,
                                 sync_kind=SYNC_JOB, clock=clock)
 
