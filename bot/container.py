@@ -209,7 +209,7 @@ def build_exports(core: Core, xero: Connections) -> Exports:
     routing_changed: Hook[[str, str, list[str]]] = Hook("routing_changed")  # a pending batch's invoices rerouted
     exports = ExportService(
         core.storage, forecast=core.forecast, xero=xero.xero, connections=xero.connections, links=core.links,
-        workspace_settings=core.workspace_settings, permissions=core.permissions, queue=core.jobs,
+        workspace_settings=core.workspace_settings, permissions=core.permissions, queue=core.jobs, runner=core.runner,
         reference=xero.reference, routing_changed=routing_changed,
     )
     batches = BatchExportService(core.storage, exports, xero.reference, routing_changed=routing_changed)
