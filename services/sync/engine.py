@@ -341,7 +341,7 @@ class XeroSync:
         auth = TenantAuth(tenant.tenant_id, tenant.token_set_id)
         wanted = list(dict.fromkeys(i.lower() for i in credit_note_ids))
         invoice_ids: list[str] = []
-        for batch in _chunks(wanted, CREDIT_NOTES_PER_LOOKUP):
+        for batch in chunks(wanted, CREDIT_NOTES_PER_LOOKUP):
             if not await self._may_read(tenant.tenant_id):
                 summary.postponed = True
                 return invoice_ids
