@@ -44,6 +44,7 @@ from services.shared.home_viewers import HomeViewerStore
 from services.shared.links import LinkStore
 from services.shared.permissions import Permissions
 from services.shared.settings import SettingsDefaults, WorkspaceSettingsService
+from services.sync.drift import DRIFT_JOB
 from services.sync.engine import SYNC_JOB, SyncSettings, XeroSync
 from services.sync.notices import SYNC_NOTICE, SyncNoticeStore
 from services.xero.client import XeroClient
@@ -281,6 +282,7 @@ def build_sync(core: Core, xero: Connections, exports: ExportService) -> XeroSyn
         export_changed=exports.redraw,
     )
     core.runner.register(SYNC_JOB, sync.handle)
+    core.runner.register(DRIFT_JOB, sync.drift.handle)
     core.runner.register(SYNC_NOTICE, outbox.run, retry_base=REDRAW_RETRY_BASE)
     return sync
 

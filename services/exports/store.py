@@ -56,6 +56,7 @@ class InXero(BaseModel):
     amount_paid: Decimal | None = None
     amount_due: Decimal | None = None
     paid_on: date | None = None
+    amount_credited: Decimal | None = None  # credit notes, overpayments, prepayments applied
 
 
 class TenantChoice(BaseModel):

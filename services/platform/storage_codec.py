@@ -33,7 +33,7 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "export_batches": frozenset({"waiting_until", "posting"}),
     "home_viewers": frozenset({"opened_at"}),
     "xero_reference": frozenset({"fetched_at"}),
-    "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at"}),
+    "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at", "checked_at"}),
 }
 BOOL_FIELDS: dict[str, frozenset[str]] = {}
 DATED_OPERATORS = frozenset({"$set", "$setOnInsert", "$min", "$max"})  # update operators whose values are dates

@@ -35,6 +35,7 @@ from services.xero.models import (
     XeroPurchaseOrder,
     XeroTaxRate,
 )
+from services.xero.sync_models import XeroCreditNote
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ ACCOUNTING_PATH = "/api.xro/2.0"
 PAGE_SIZE = 100
 NUMBERS_PER_LOOKUP = 50  # InvoiceNumbers= rides in the URL, which Xero caps
 NAMES_PER_LOOKUP = 20  # names OR-ed in one `where`, also in the URL
+CREDIT_NOTES_PER_LOOKUP = 20  # ids OR-ed in one `where` (about 60 characters each in the URL)
 MAX_INVOICES_PER_REQUEST = 50
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
 XERO_WEB_URL = "https://go.xero.com"
@@ -390,6 +392,18 @@ class XeroClient:
     async def list_sales_invoices_modified_since(self, tenant: TenantAuth, since: datetime) -> list[dict[str, Any]]:
         """Every sales invoice created or changed since `since`, page by page (lines and payments included)."""
         return await self._all_pages(tenant, "/Invoices", "Invoices", {"where": 'Type=="ACCREC"'}, since)
+
+    async def get_credit_notes_by_ids(self, tenant: TenantAuth, credit_note_ids: list[str]) -> list[XeroCreditNote]:
+        """Up to CREDIT_NOTES_PER_LOOKUP credit notes with their allocations in one call. The endpoint has no
+        `IDs=`, so the ids are OR-ed in a `where` (which rides in the URL, hence the smaller batch)."""
+        if len(credit_note_ids) > CREDIT_NOTES_PER_LOOKUP:
+            raise ValueError(f"at most {CREDIT_NOTES_PER_LOOKUP} credit note ids per request")
+        if not credit_note_ids:
+            return []
+        where = " OR ".join(f'CreditNoteID==Guid("{credit_id}")' for credit_id in credit_note_ids)
+        answer = await self.request(tenant, "GET", "/CreditNotes", params={"where": where, "page": 1,
+                                                                            "pageSize": PAGE_SIZE})
+        return _parse_list(XeroCreditNote, answer, "CreditNotes")
 
     async def get_contacts_by_ids(self, tenant: TenantAuth, contact_ids: list[str]) -> list[XeroContact]:
         if not contact_ids:
