@@ -148,6 +148,10 @@ class Storage:
         """Append-only (services/shared/audit.py): never behind the codec, so its dates stay dates for the TTL."""
         return self._collection("audit")
 
+    @property
+    def slash_commands(self) -> AsyncCollection:
+        return self._collection("slash_commands")
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:
