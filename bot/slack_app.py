@@ -128,6 +128,9 @@ class ErrorAnswers:
             if isinstance(request, BlockSuggestion):
                 await ack(options=[])
                 return
+            if isinstance(request, SlashCommand):  # the answer is ready: it goes in the ack
+                await ack({"response_type": "ephemeral", **message})
+                return
             await ack()
         await self.tell(request, respond, message)
 

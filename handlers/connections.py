@@ -40,6 +40,7 @@ async def remove(ctx: CommandContext) -> None:
         await ctx.reply(blocks.remove_ambiguous(query, matches))
     else:
         preview = await service.preview_removal(ctx.team_id, matches[0].tenant_id)
+        await ctx.later()
         await ctx.container.slack.views_open(
             trigger_id=ctx.trigger_id, view=blocks.remove_modal(preview, channel_id=ctx.channel_id)
         )

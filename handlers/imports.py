@@ -27,6 +27,7 @@ NO_PROJECT_PICKED = "Pick the Forecast project to import into."
 
 async def open_loading(ctx: CommandContext, view: dict) -> str:
     """Open the modal while the trigger is still valid (3 s); the data follow with views.update."""
+    await ctx.later()  # Slack's ack first: the modal and its lists come from Slack and Xero
     opened = await ctx.container.slack.views_open(trigger_id=ctx.trigger_id, view=view)
     return opened["view"]["id"]
 

@@ -27,6 +27,7 @@ CHECK_TIMEOUT = 2.0  # seconds for a check with Xero or Forecast while Slack wai
 async def open_settings(ctx: CommandContext) -> None:
     """Opens the form at once (the trigger expires in 3 s), then fills in each organisation's lists from Xero."""
     container = ctx.container
+    await ctx.later()  # everything below waits on Slack or Xero
     current = await container.workspace_settings.get(ctx.team_id)
     usergroups = await _usergroups(container)
     opened = await container.slack.views_open(

@@ -20,7 +20,14 @@ from typing import Any, Literal
 from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
 from services.exports.refs import ExportRequestArgs
 from services.exports.selection import Refusal, Selected, Selection, select_references, select_unexported
-from services.exports.service import EXPORT_BATCH, MAX_REJECT_REASON, ExportRefused, ExportService, batch_run_key
+from services.exports.service import (
+    EXPORT_BATCH,
+    MAX_REJECT_REASON,
+    ExportRefused,
+    ExportService,
+    Ready,
+    batch_run_key,
+)
 from services.exports.store import APPROVED, EXPORTING, PENDING, ExportRequest
 from services.forecast import ForecastError
 from services.platform.jobs import Job, RetryLater
@@ -122,10 +129,11 @@ class BatchExportService:
 
     # Request -----------------------------------------------------------------------
     async def request(self, team_id: str, user_id: str, channel_id: str | None,
-                      asked: ExportRequestArgs) -> BatchRequested:
-        """Several references (or every unexported invoice) for approval as one batch. Raises ExportRefused."""
+                      asked: ExportRequestArgs, *, ready: Ready | None = None) -> BatchRequested:
+        """Several references (or every unexported invoice) for approval as one batch. Raises ExportRefused.
+        `ready`: what ready_to_request returned, when the caller already asked."""
         exports = self.exports
-        settings, api_key, tenants = await exports.ready_to_request(team_id)
+        settings, api_key, tenants = ready or await exports.ready_to_request(team_id)
         try:
             selection = await self._select(api_key, team_id, asked)
         except ForecastError as exc:

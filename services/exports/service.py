@@ -62,6 +62,10 @@ MAX_REJECT_REASON = 500
 # ----------------------------------------------------------------------------- results
 
 
+# What every export request needs first: the settings, the Forecast key, the organisations.
+Ready = tuple[WorkspaceSettings, str, list[Tenant]]
+
+
 class ExportRefused(Exception):
     """The request cannot go ahead: `code` says why and `data` gives the particulars (bot/blocks/exports.py
     words them). A failure from Forecast comes as `data["error"]`."""
@@ -188,7 +192,7 @@ class ExportService:
         self.batch_rerouted: Callable[[str, str, list[str]], Awaitable[None]] | None = None
 
     # Request -----------------------------------------------------------------------
-    async def ready_to_request(self, team_id: str) -> tuple[WorkspaceSettings, str, list[Tenant]]:
+    async def ready_to_request(self, team_id: str) -> Ready:
         """What any export request needs first: a Forecast key, an organisation, an approval channel.
         Raises ExportRefused naming the first that is missing."""
         settings = await self.settings.get(team_id)
@@ -203,9 +207,10 @@ class ExportService:
         return settings, api_key, tenants
 
     async def request_export(self, team_id: str, user_id: str, channel_id: str | None,
-                             reference: str) -> RequestOutcome:
-        """Read the invoice, decide where it goes and ask for approval. Raises ExportRefused."""
-        settings, api_key, tenants = await self.ready_to_request(team_id)
+                             reference: str, *, ready: Ready | None = None) -> RequestOutcome:
+        """Read the invoice, decide where it goes and ask for approval. Raises ExportRefused.
+        `ready`: what ready_to_request returned, when the caller already asked."""
+        settings, api_key, tenants = ready or await self.ready_to_request(team_id)
         invoice, customer = await self._read_forecast(api_key, reference)
 
         existing = await self._live_invoice_link(team_id, invoice.id)
