@@ -5,6 +5,8 @@ The order matters and is the point of this module:
 2. only then is the body decoded and parsed, by us: slack-bolt's own parser treats any form that contains
    the text `payload` as an interaction (so `/xero help payload` was dropped);
 3. the result is validated into one of the models below, and handlers read only those models.
+Socket Mode envelopes (`read_envelope`) skip 1 and 2 (the socket is authenticated by the app token and
+slack_sdk parsed the JSON) and get the same validation.
 
 Ids are checked to be Slack-id-shaped strings, so a `{"$ne": ""}` can never reach a database query.
 """
@@ -307,7 +309,8 @@ class Inbound:
 
 class RequestReader:
     def __init__(self, signing_secret: str, *, clock=time.time):
-        self.verifier = SignatureVerifier(signing_secret)
+        # No secret (Socket Mode without SLACK_SIGNING_SECRET): nothing posted to us can be from Slack.
+        self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self.clock = clock
 
     def read(self, raw: bytes, headers: Mapping[str, str]) -> Inbound:
@@ -318,6 +321,8 @@ class RequestReader:
         """The body as text, once it is known to come from Slack; raises Rejected otherwise."""
         if len(raw) > MAX_BODY_BYTES:
             raise Rejected(413, "too_large")
+        if self.verifier is None:
+            raise Rejected(401, "unsigned")
         timestamp = headers.get("X-Slack-Request-Timestamp") or ""
         signature = headers.get("X-Slack-Signature") or ""
         # Shapes first: int() and hmac.compare_digest would raise on odd text (a 500, not a 401).
@@ -332,6 +337,20 @@ class RequestReader:
         if not self.verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
             raise Rejected(401, "bad_signature")
         return text
+
+    def read_envelope(self, envelope_type: str, payload: Any) -> Inbound:
+        """A Socket Mode envelope's payload (`slash_commands`, `interactive` or `events_api`)."""
+        if not isinstance(payload, dict):
+            raise Rejected(400, "payload_not_an_object")
+        if envelope_type == "slash_commands":
+            if not all(isinstance(v, str) for v in payload.values()):
+                return Inbound("command", None, payload)
+            return self._command(payload)
+        if envelope_type == "interactive":
+            return self._interaction_of(payload)
+        if envelope_type == "events_api":
+            return self._event_of(payload)
+        raise Rejected(400, "not_a_slack_request")
 
     def parse(self, text: str) -> Inbound:
         if text.lstrip().startswith("{"):
@@ -356,7 +375,9 @@ class RequestReader:
 
     def _event(self, text: str) -> Inbound:
         """The Events API posts JSON: an event, or the one-off URL check when events are switched on."""
-        data = load_json(text)
+        return self._event_of(load_json(text))
+
+    def _event_of(self, data: Any) -> Inbound:
         if not isinstance(data, dict) or data.get("type") not in ("event_callback", "url_verification"):
             raise Rejected(400, "not_a_slack_request")
         try:
@@ -365,7 +386,9 @@ class RequestReader:
             return Inbound("event", None, data)
 
     def _interaction(self, text: str) -> Inbound:
-        data = load_json(text)
+        return self._interaction_of(load_json(text))
+
+    def _interaction_of(self, data: Any) -> Inbound:
         if not isinstance(data, dict):
             raise Rejected(400, "payload_not_an_object")
         kind = str(data.get("type"))
