@@ -54,10 +54,12 @@ class SubCommand:
 class CommandRouter:
     def __init__(self) -> None:
         self.commands: list[SubCommand] = []
+        self._help: dict | None = None  # the plain help, built once: it is the most asked-for answer
 
     def add(self, name: str, run: Runner, *, usage: str, summary: str, example: str, admin_only: bool = False):
         entry = HelpEntry(usage=usage, summary=summary, example=example, admin_only=admin_only)
         self.commands.append(SubCommand(name, entry, run))
+        self._help = None
 
     def resolve(self, words: list[str]) -> tuple[SubCommand | None, list[str]]:
         lowered = [w.lower() for w in words]
@@ -73,7 +75,11 @@ class CommandRouter:
         return [c for c in self.commands if " " in c.name and c.name.split()[0] == first_word.lower()]
 
     def help(self, unknown: str | None = None) -> dict:
-        return help_message([c.help for c in self.commands], unknown=unknown)
+        if unknown:
+            return help_message([c.help for c in self.commands], unknown=unknown)
+        if self._help is None:
+            self._help = help_message([c.help for c in self.commands])
+        return self._help
 
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
@@ -94,9 +100,9 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
         answer = CommandAnswer(ack, SharedRespond(command.response_url, container.http), context)
         words = command.words
         sub, args = router.resolve(words)
-        if log.isEnabledFor(logging.INFO):
-            log.info("command", **fields(team=command.team_id, user=command.user_id,
-                                         subcommand=sub.name if sub else ("unknown" if words else "help")))
+        if log.isEnabledFor(logging.DEBUG):  # one line per command is for debugging, not for every INFO log
+            log.debug("command", **fields(team=command.team_id, user=command.user_id,
+                                          subcommand=sub.name if sub else ("unknown" if words else "help")))
         if sub is None:
             family = router.family(words[0]) if len(words) == 1 else []
             if family:  # `/xero import` alone: which import?
