@@ -195,11 +195,11 @@ class ExportService:
     async def ready_to_request(self, team_id: str) -> Ready:
         """What any export request needs first: a Forecast key, an organisation, an approval channel.
         Raises ExportRefused naming the first that is missing."""
-        settings = await self.settings.get(team_id)
-        api_key = await self.settings.forecast_api_key(team_id)
+        # Read at once, not one after the other: /xero export waits on these before Slack gets its ack.
+        settings, api_key, tenants = await asyncio.gather(
+            self.settings.get(team_id), self.settings.forecast_api_key(team_id), self.connections.list_tenants(team_id))
         if not api_key:
             raise ExportRefused("no_api_key")
-        tenants = await self.connections.list_tenants(team_id)
         if not tenants:
             raise ExportRefused("no_organisation")
         if not settings.approval_channel:
