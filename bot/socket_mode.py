@@ -120,4 +120,5 @@ def build_socket_mode(container: Any, dispatch: Any) -> SocketModeEntry:
     settings = container.settings
     assert settings.slack_app_token is not None
     return SocketModeEntry(dispatch, RequestReader(""), EnvelopeLog(container.storage),
-                           app_token=settings.slack_app_token.get_secret_value(), web_client=container.slack)
+                           app_token=settings.slack_app_token.get_secret_value(),
+                           web_client=container.gateway.bolt_client)

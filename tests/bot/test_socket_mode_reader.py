@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.requests.reader import BlockAction, Rejected, RequestReader, SlashCommand
+from bot.requests import BlockAction, SlashCommand
+from bot.requests.reader import Rejected, RequestReader
 
 reader = RequestReader("")  # Socket Mode without a signing secret
 
