@@ -24,6 +24,8 @@ from typing import Any
 import aiohttp
 from slack_sdk.webhook.async_client import AsyncWebhookClient, WebhookResponse
 
+from services.platform.crash_points import crash_point_soon
+
 ACK_SENT = "ack_sent"  # key in bolt's request context: an asyncio.Event set when the ack is on its way
 ACK_WAIT_LIMIT = 3.0  # Slack's own ack deadline: never hold work longer than that
 ANSWER_BUDGET = 2.0  # a command not answered by then is acked empty; its answer goes to the response_url
@@ -77,6 +79,7 @@ class CommandAnswer:
         if self._take_ack():
             await self._ack()
         await after_ack(self._context)
+        await crash_point_soon("after_command_ack")  # crash tests: killed between the ack and the answer
 
     async def finish(self) -> None:
         """The command is done: if it said nothing, Slack still gets its (empty) ack."""

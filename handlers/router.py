@@ -97,7 +97,13 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
     @app.command("/xero")
     async def xero_command(ack, context):
         command = SlashCommand.of(context)
+        record = await container.commands.received(command)  # before the ack: a death after it is not silent
         answer = CommandAnswer(ack, SharedRespond(command.response_url, container.http), context)
+        async with container.commands.handling(record):
+            await run_command(command, answer)
+        await answer.finish()
+
+    async def run_command(command: SlashCommand, answer: CommandAnswer) -> None:
         words = command.words
         sub, args = router.resolve(words)
         if log.isEnabledFor(logging.DEBUG):  # one line per command is for debugging, not for every INFO log

@@ -144,6 +144,10 @@ class Storage:
     def socket_envelopes(self) -> AsyncCollection:
         return self._collection("socket_envelopes")
 
+    @property
+    def slash_commands(self) -> AsyncCollection:
+        return self._collection("slash_commands")
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:
