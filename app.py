@@ -3,6 +3,9 @@
     python app.py             # production settings from the environment (or .env)
     python app.py --sandbox   # local stand-ins for Slack, Xero and Forecast (the default without Slack settings)
     python app.py --reset     # sandbox, starting afresh
+    python app.py --sandbox --socket-mode   # the sandbox's Slack talks to the bot over Socket Mode
+
+With SLACK_APP_TOKEN (xapp-…) set, Slack's requests come over Socket Mode instead of POST /slack/events.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from pydantic import ValidationError
 from bot.config import Settings
 from bot.container import build_container
 from bot.logging_setup import configure_logging
-from bot.slack_app import build_web_app
+from bot.slack_app import SlackDispatch, build_bolt_app, build_web_app
+from bot.socket_mode import build_socket_mode
 from services.platform.crypto import load_or_create_key
 from services.platform.storage import EmbeddedMongo, Storage, StorageUnavailable
 
@@ -63,12 +67,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run against local stand-ins of Slack, Xero and Forecast (default without Slack settings)")
     parser.add_argument("--reset", action="store_true", help="sandbox: delete its data and start afresh")
     parser.add_argument("--sandbox-port", type=int, default=3001, help="port of the sandbox stand-ins")
+    parser.add_argument("--socket-mode", action="store_true",
+                        help="sandbox: Slack's requests over Socket Mode (as with SLACK_APP_TOKEN in production)")
     return parser.parse_args(argv)
 
 
 def wants_sandbox(args: argparse.Namespace, settings: Settings) -> bool:
     no_slack = not (settings.slack_signing_secret or settings.slack_bot_token)
-    return args.sandbox or args.reset or no_slack
+    return args.sandbox or args.reset or args.socket_mode or no_slack
 
 
 def import_sandbox() -> type[SandboxPlan]:
@@ -129,22 +135,34 @@ async def serve(settings: Settings, sandbox: SandboxPlan | None = None) -> None:
     storage, embedded, key = await open_storage(settings)
     container = build_container(settings, storage, key)
     await container.start()
-    runners = [await start_site(build_web_app(container), settings.host, settings.port)]
+    dispatch = SlackDispatch(build_bolt_app(container)) if settings.socket_mode else None
+    runners = [await start_site(build_web_app(container, dispatch), settings.host, settings.port)]
     # Everything built so far lives as long as the process: keep it out of the garbage collector's full
     # passes, which otherwise walk it all and stall the event loop (the ack p99 under load).
     gc.collect()
     gc.freeze()
     log.info("server.started url=http://%s:%s", settings.host, settings.port)
+    socket = None
+    if dispatch is not None:  # after the web server: the sandbox's stand-ins may be served there
+        socket = build_socket_mode(container, dispatch)
     if sandbox:
         from sandbox.server import create_sandbox_app
 
         runners.append(await start_site(create_sandbox_app(sandbox), sandbox.host, sandbox.sandbox_port))
+    if socket is not None:
+        await socket.connect_async()
+        log.info("slack.socket_mode_connected")
+    if sandbox:
         print(SANDBOX_BANNER.format(url=sandbox.sandbox_url + "/", data=sandbox.data_dir), flush=True)
     else:
-        print(f"Ledgerline is listening on http://{settings.host}:{settings.port} (Ctrl+C to stop)", flush=True)
+        how = "Slack over Socket Mode" if socket is not None else "Slack at /slack/events"
+        print(f"Ledgerline is listening on http://{settings.host}:{settings.port}, {how} (Ctrl+C to stop)",
+              flush=True)
     try:
         await stop.wait()
     finally:
+        if socket is not None:
+            await socket.close_async()
         for runner in reversed(runners):
             await runner.cleanup()
         await container.close()
@@ -163,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     if wants_sandbox(args, settings):
         plan_type = import_sandbox()
         sandbox_data = Path(settings.data_dir) / "sandbox"
-        sandbox = plan_type(data_dir=sandbox_data, bot_port=settings.port, sandbox_port=args.sandbox_port)
+        sandbox = plan_type(data_dir=sandbox_data, bot_port=settings.port, sandbox_port=args.sandbox_port,
+                            socket_mode=args.socket_mode)
         if args.reset:
             shutil.rmtree(sandbox_data, ignore_errors=True)
         settings = Settings(_env_file=None, **{**settings.model_dump(), **sandbox.bot_settings(),

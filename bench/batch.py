@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import uuid
 from collections import Counter
@@ -121,7 +122,30 @@ async def pacing(xero: XeroClient, tenants: list[str]) -> tuple[float, int]:
     return min(shares), unhandled
 
 
+HOG = """
+import os
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {0})  # one core, the first
+while True:
+    pass
+"""
+
+
+async def cpu_hog() -> asyncio.subprocess.Process:
+    """A process that keeps one core busy, so the figures hold on a busy machine."""
+    return await asyncio.create_subprocess_exec(sys.executable, "-c", HOG)
+
+
 async def run(storage_uri: str) -> bool:
+    hog = await cpu_hog()
+    try:
+        return await _run(storage_uri)
+    finally:
+        hog.kill()
+        await hog.wait()
+
+
+async def _run(storage_uri: str) -> bool:
     port = free_port()
     server = await start_server("xero", TIME_SCALE, port=port)
     ready = json.loads(server.ready)
@@ -168,7 +192,8 @@ async def _measure(session: aiohttp.ClientSession, storage: Storage, server: Xer
     }
     minute = 60 / TIME_SCALE
     print(f"month-end batch: {invoices:,} invoices into {len(batches)} organisations "
-          f"(sandbox Xero, limits time-scaled x{TIME_SCALE:g}: a Xero minute lasts {minute:g} s)")
+          f"(sandbox Xero, limits time-scaled x{TIME_SCALE:g}: a Xero minute lasts {minute:g} s), "
+          f"with a CPU hog on one core")
     print(f"  outcomes                 {dict(outcomes)}   in {elapsed:.2f} s")
     print(f"  Xero calls per invoice   {per_invoice:6.3f}   ({calls} calls)        target <= 0.100  "
           f"{_ok(checks['calls'])}")
@@ -177,7 +202,7 @@ async def _measure(session: aiohttp.ClientSession, storage: Storage, server: Xer
     print(f"  resumed run              {resumed.get('created', 0):6d} created, {resume_calls} Xero calls"
           f"{'':5} target 0 created {_ok(checks['resume'])}")
     print(f"  pacing at the limit      {share:6.1%} of the ceiling (60 at once, then 60 a minute per "
-          f"organisation; {PACING_CALLS_PER_ORG} calls each)  target >= 90%  {_ok(checks['share'])}")
+          f"organisation; {PACING_CALLS_PER_ORG} calls each), with the hog  target >= 90%  {_ok(checks['share'])}")
     print(f"  429s answered by Xero    {answered_429:6d}   left unhandled {left_unhandled}"
           f"{'':14}target 0        {_ok(checks['429'])}")
     if final.get("spec_violations"):

@@ -1,6 +1,6 @@
 """The bench's servers, each in its own process so the load generator does not share their event loop.
 
-    python -m bench.servers sandbox PORT            Slack (auth.test, response_url), Xero and Forecast stand-ins
+    python -m bench.servers sandbox PORT BOT_PORT   Slack (auth.test, response_url), Xero and Forecast stand-ins
     python -m bench.servers xero PORT SCALE         the Xero stand-in with its limits time-scaled, 5 organisations
     python -m bench.servers bot PORT SANDBOX_PORT   the real bot, pointed at the sandbox
     python -m bench.servers bare PORT SANDBOX_PORT  a bare slack-bolt AsyncApp whose /xero only acks
@@ -45,10 +45,10 @@ async def serve(app: web.Application, port: int, ready: dict) -> None:
     await asyncio.Event().wait()
 
 
-async def sandbox(port: int) -> None:
+async def sandbox(port: int, bot_port: int) -> None:
     from sandbox.server import SandboxPlan, create_sandbox_app
 
-    plan = SandboxPlan(data_dir=None, bot_port=0, sandbox_port=port)
+    plan = SandboxPlan(data_dir=None, bot_port=bot_port, sandbox_port=port)  # Xero's consent returns to the bot
     root = create_sandbox_app(plan)
 
     async def response_url(_request: web.Request) -> web.Response:
@@ -149,7 +149,7 @@ def main(argv: list[str]) -> None:
         _profiled(lambda: asyncio.run(bot(int(rest[0]), int(rest[1]))), os.environ["BENCH_PROFILE"])
         return
     if kind == "sandbox":
-        asyncio.run(sandbox(int(rest[0])))
+        asyncio.run(sandbox(int(rest[0]), int(rest[1])))
     elif kind == "xero":
         asyncio.run(xero(int(rest[0]), float(rest[1])))
     elif kind == "bot":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SCOPES = (
@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     )
     slack_bot_token: SecretStr | None = Field(
         None, description="Slack app > OAuth & Permissions > Bot User OAuth Token (xoxb-...)"
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, description="Socket Mode only: Slack app > Basic Information > App-Level Token (xapp-..., "
+                          "scope connections:write); set, Slack's requests come over a socket, not POST /slack/events"
     )
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (trailing slash)")
 
@@ -86,6 +90,17 @@ class Settings(BaseSettings):
     def bot_admin_ids(self) -> set[str]:
         return {part for part in self.bot_admins.replace(",", " ").split() if part}
 
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("an app-level token starts with xapp- (Basic Information > App-Level Tokens)")
+        return value if value is not None and value.get_secret_value() else None
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
     @property
     def embedded_database(self) -> bool:
         return not self.mongodb_uri
@@ -97,6 +112,8 @@ class Settings(BaseSettings):
             "SLACK_BOT_TOKEN": self.slack_bot_token,
             "XERO_CLIENT_ID": self.xero_client_id,
         }
+        if self.socket_mode:  # nothing is signed: the socket is opened with the app-level token
+            del required["SLACK_SIGNING_SECRET"]
         if not self.embedded_database:
             required["TOKEN_ENCRYPTION_KEY"] = self.token_encryption_key
         fields = type(self).model_fields
@@ -108,6 +125,6 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
-        values = [self.slack_signing_secret, self.slack_bot_token, self.xero_client_secret,
+        values = [self.slack_signing_secret, self.slack_bot_token, self.slack_app_token, self.xero_client_secret,
                   self.token_encryption_key, self.forecast_api_key, self.xero_webhook_key]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

@@ -134,6 +134,9 @@ class ErrorAnswers:
             if isinstance(request, BlockSuggestion):
                 await ack(options=[])
                 return
+            if isinstance(request, SlashCommand):  # the answer is ready: it goes in the ack
+                await ack({"response_type": "ephemeral", **message})
+                return
             await ack()
         await self.tell(request, respond, message, quiet=undeliverable is not None)
 
@@ -193,13 +196,56 @@ def _json_answer(body: dict) -> BoltResponse:
     return BoltResponse(status=200, body=json.dumps(body), headers={"content-type": "application/json"})
 
 
+class SlackDispatch:
+    """A verified, typed request -> Slack's answer (the ack), whichever way it came: HTTP or Socket Mode."""
+
+    def __init__(self, bolt: AsyncApp):
+        self.bolt = bolt
+        self._background: set[asyncio.Task] = set()
+
+    async def answer(self, inbound: Inbound, ack_sent: asyncio.Event) -> BoltResponse:
+        """Set `ack_sent` once the answer is on its way: work held by bot.acks.after_ack goes on then."""
+        if inbound.payload is None:
+            return self.unreadable(inbound)
+        if isinstance(inbound.payload, UrlVerification):
+            return _json_answer({"challenge": inbound.payload.challenge})
+        # Bolt routes on the validated fields only, handed over as a dict: no second JSON round trip
+        # (bolt's "socket_mode" mode takes a parsed body; nothing else in bolt reads the mode once
+        # request verification, already done by RequestReader, is off).
+        bolt_request = AsyncBoltRequest(body=inbound.bolt_body(), mode="socket_mode",
+                                        context={CONTEXT_KEY: inbound.payload, ACK_SENT: ack_sent})
+        return await self.bolt.async_dispatch(bolt_request)
+
+    def unreadable(self, inbound: Inbound) -> BoltResponse:
+        """Signed, but not something the bot can read: a polite answer where Slack shows one."""
+        log.info("slack.payload_unreadable", **fields(kind=inbound.kind))
+        if inbound.kind == "command":
+            return _json_answer({"response_type": "ephemeral", **blocks.unreadable_request()})
+        if inbound.kind == "view_submission":
+            return _json_answer({"response_action": "update", "view": blocks.unreadable_view()})
+        if inbound.kind == "block_suggestion":
+            return _json_answer({"options": []})
+        if inbound.kind == "event":
+            return BoltResponse(status=200, body="")  # not 4xx: Slack would retry an event never readable
+        if inbound.kind == "block_actions":
+            response_url = response_url_of(inbound.raw)
+            if response_url is None:
+                return BoltResponse(status=400, body="")
+            self._in_background(_post_ephemeral(response_url, blocks.unreadable_request()))
+        return BoltResponse(status=200, body="")  # other interactions (shortcuts, closed views): nothing to do
+
+    def _in_background(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
 class SlackEndpoint:
     """POST /slack/events: verify, parse, validate, then let bolt route the typed payload."""
 
-    def __init__(self, bolt: AsyncApp, reader: RequestReader):
-        self.bolt = bolt
+    def __init__(self, dispatch: SlackDispatch, reader: RequestReader):
+        self.dispatch = dispatch
         self.reader = reader
-        self._background: set[asyncio.Task] = set()
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -207,41 +253,11 @@ class SlackEndpoint:
         except Rejected as rejected:
             log.warning("slack.request_rejected", **fields(reason=rejected.reason, status=rejected.status))
             return web.Response(status=rejected.status)
-        if inbound.payload is None:
-            return self.unreadable(inbound)
-        if isinstance(inbound.payload, UrlVerification):
-            return web.json_response({"challenge": inbound.payload.challenge})
         ack_sent = asyncio.Event()
-        bolt_request = AsyncBoltRequest(body=json.dumps(inbound.bolt_body()),
-                                        headers={"content-type": "application/json"},
-                                        context={CONTEXT_KEY: inbound.payload, ACK_SENT: ack_sent})
         try:
-            return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+            return await to_aiohttp_response(await self.dispatch.answer(inbound, ack_sent))
         finally:
             ack_sent.set()  # listeners waiting in bot.acks.after_ack go on
-
-    def unreadable(self, inbound: Inbound) -> web.Response:
-        """Signed, but not something the bot can read: a polite answer where Slack shows one."""
-        log.info("slack.payload_unreadable", **fields(kind=inbound.kind))
-        if inbound.kind == "command":
-            return web.json_response({"response_type": "ephemeral", **blocks.unreadable_request()})
-        if inbound.kind == "view_submission":
-            return web.json_response({"response_action": "update", "view": blocks.unreadable_view()})
-        if inbound.kind == "block_suggestion":
-            return web.json_response({"options": []})
-        if inbound.kind == "event":
-            return web.Response(status=200)  # not 4xx: Slack would retry an event that can never be read
-        if inbound.kind == "block_actions":
-            response_url = response_url_of(inbound.raw)
-            if response_url is None:
-                return web.Response(status=400)
-            self._in_background(_post_ephemeral(response_url, blocks.unreadable_request()))
-        return web.Response(status=200)  # other interactions (shortcuts, closed views): nothing to do
-
-    def _in_background(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
 
 async def read_capped(request: web.Request) -> bytes:
@@ -268,11 +284,14 @@ def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value else ""
 
 
-def build_web_app(container: Container) -> web.Application:
+def build_web_app(container: Container, dispatch: SlackDispatch | None = None) -> web.Application:
+    """The web server. With `dispatch` (Socket Mode: Slack's requests come over the socket, see
+    bot/socket_mode.py), it serves only the Xero callback, Xero webhooks and /healthz."""
     quiet_malformed_http()
-    endpoint = SlackEndpoint(build_bolt_app(container),
-                             RequestReader(_secret(container.settings.slack_signing_secret)))
     web_app = web.Application(client_max_size=MAX_BODY_BYTES + 1024)
-    web_app.router.add_post("/slack/events", endpoint.handle)
+    if dispatch is None:
+        endpoint = SlackEndpoint(SlackDispatch(build_bolt_app(container)),
+                                 RequestReader(_secret(container.settings.slack_signing_secret)))
+        web_app.router.add_post("/slack/events", endpoint.handle)
     WebRoutes(container).add_to(web_app)
     return web_app

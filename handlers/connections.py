@@ -41,6 +41,7 @@ async def remove(ctx: CommandContext) -> None:
     else:
         preview = await service.preview_removal(ctx.team_id, matches[0].tenant_id)
         waiting = await ctx.container.exports.waiting_in(ctx.team_id, matches[0].tenant_id)
+        await ctx.later()
         opened = await ctx.container.gateway.for_team(ctx.team_id).open_modal(
             ctx.trigger_id, blocks.remove_modal(preview, channel_id=ctx.channel_id, waiting=waiting))
         if opened is None:  # the gateway logged why

@@ -13,7 +13,7 @@ from bot.requests import BlockAction, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.exports.refs import MAX_BATCH, parse_export_args
-from services.exports.service import ExportRefused, Refused
+from services.exports.service import ExportRefused, Ready, Refused
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +27,23 @@ async def export(ctx: CommandContext) -> None:
     if too_many is not None:  # nothing is requested: the admin splits the list
         await ctx.reply(blocks.too_many_references(MAX_BATCH + too_many.count, MAX_BATCH))
         return
-    if len(asked.references) == 1 and not asked.problems:
-        await ctx.reply(await _request_one(ctx, asked.references[0]))
+    try:  # what is missing (a key, an organisation, a channel) is known without Forecast: said in the ack
+        ready = await ctx.container.exports.ready_to_request(ctx.team_id)
+    except ExportRefused as refusal:
+        await ctx.reply(blocks.refused(refusal.code, refusal.data))
         return
-    await ctx.reply(await _request_batch(ctx, asked))
+    await ctx.later()  # the invoices are read from Forecast, then checked in Xero
+    if len(asked.references) == 1 and not asked.problems:
+        await ctx.reply(await _request_one(ctx, asked.references[0], ready))
+        return
+    await ctx.reply(await _request_batch(ctx, asked, ready))
 
 
-async def _request_batch(ctx: CommandContext, asked) -> dict:
+async def _request_batch(ctx: CommandContext, asked, ready: Ready) -> dict:
     """Several references, a range or `unexported`: one batch, one approval message, one answer."""
     container = ctx.container
     try:
-        requested = await container.batches.request(ctx.team_id, ctx.user_id, ctx.channel_id, asked)
+        requested = await container.batches.request(ctx.team_id, ctx.user_id, ctx.channel_id, asked, ready=ready)
     except ExportRefused as refusal:
         return blocks.refused(refusal.code, refusal.data)
     refused = batch_blocks.problems_as_refusals(asked.problems) + [
@@ -46,9 +52,10 @@ async def _request_batch(ctx: CommandContext, asked) -> dict:
     return batch_blocks.batch_requested(requested.requested + len(asked.problems), refused, requested.view, channel)
 
 
-async def _request_one(ctx: CommandContext, reference: str) -> dict:
+async def _request_one(ctx: CommandContext, reference: str, ready: Ready) -> dict:
     try:
-        outcome = await ctx.container.exports.request_export(ctx.team_id, ctx.user_id, ctx.channel_id, reference)
+        outcome = await ctx.container.exports.request_export(ctx.team_id, ctx.user_id, ctx.channel_id, reference,
+                                                             ready=ready)
     except ExportRefused as refusal:
         return blocks.refused(refusal.code, refusal.data)
     if outcome.kind == "already_exported":

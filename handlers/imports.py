@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 async def open_loading(ctx: CommandContext, view: dict) -> str | None:
     """Open the modal while the trigger is still valid (3 s); the data follow with views.update."""
+    await ctx.later()  # Slack's ack first: the modal and its lists come from Slack and Xero
     opened = await ctx.container.gateway.for_team(ctx.team_id).open_modal(ctx.trigger_id, view)
     if opened is None:  # the gateway logged why
         await ctx.reply(request_blocks.unexpected_failure())

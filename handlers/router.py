@@ -1,4 +1,8 @@
-"""The /xero command: parse the text, ack at once, check who may run it, hand over to one sub-command."""
+"""The /xero command: parse the text, check who may run it, hand over to one sub-command.
+
+Answers that need nothing from outside (help, usage, refusals, what the database holds) go back in the ack
+itself; a sub-command that calls Xero, Forecast or Slack first calls `ctx.later()` (see bot/acks.py).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,11 @@ from typing import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.acks import SharedRespond, after_ack
+from bot.acks import CommandAnswer, SharedRespond
 from bot.blocks.connections import not_admin
 from bot.blocks.help import HelpEntry, help_message
 from bot.container import Container
 from bot.requests import SlashCommand
-from services.platform.crash_points import crash_point_soon
 from services.platform.logfmt import fields
 
 log = logging.getLogger(__name__)
@@ -26,12 +29,16 @@ class CommandContext:
     channel_id: str
     trigger_id: str
     args: list[str]
-    respond: Callable[..., Awaitable]
+    answer: CommandAnswer
     container: Container
 
     async def reply(self, payload: dict) -> None:
-        """An ephemeral answer to whoever typed the command."""
-        await self.respond(response_type="ephemeral", replace_original=False, **payload)
+        """An ephemeral answer to whoever typed the command: in the ack unless `later()` was called."""
+        await self.answer(payload)
+
+    async def later(self) -> None:
+        """Call before waiting on Xero, Forecast or Slack: Slack gets its ack now, the answer comes after."""
+        await self.answer.later()
 
 
 Runner = Callable[[CommandContext], Awaitable[None]]
@@ -47,10 +54,12 @@ class SubCommand:
 class CommandRouter:
     def __init__(self) -> None:
         self.commands: list[SubCommand] = []
+        self._help: dict | None = None  # the plain help, built once: it is the most asked-for answer
 
     def add(self, name: str, run: Runner, *, usage: str, summary: str, example: str, admin_only: bool = False):
         entry = HelpEntry(usage=usage, summary=summary, example=example, admin_only=admin_only)
         self.commands.append(SubCommand(name, entry, run))
+        self._help = None
 
     def resolve(self, words: list[str]) -> tuple[SubCommand | None, list[str]]:
         lowered = [w.lower() for w in words]
@@ -66,7 +75,11 @@ class CommandRouter:
         return [c for c in self.commands if " " in c.name and c.name.split()[0] == first_word.lower()]
 
     def help(self, unknown: str | None = None) -> dict:
-        return help_message([c.help for c in self.commands], unknown=unknown)
+        if unknown:
+            return help_message([c.help for c in self.commands], unknown=unknown)
+        if self._help is None:
+            self._help = help_message([c.help for c in self.commands])
+        return self._help
 
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
@@ -85,28 +98,27 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
     async def xero_command(ack, context):
         command = SlashCommand.of(context)
         record = await container.commands.received(command)  # before the ack: a death after it is not silent
-        await ack()
-        await after_ack(context)  # see bot/acks.py: the acks of other requests go first
-        await crash_point_soon("after_command_ack")
+        answer = CommandAnswer(ack, SharedRespond(command.response_url, container.http), context)
         async with container.commands.handling(record):
-            await run_command(command)
+            await run_command(command, answer)
+        await answer.finish()
 
-    async def run_command(command: SlashCommand) -> None:
-        respond = SharedRespond(command.response_url, container.http)
+    async def run_command(command: SlashCommand, answer: CommandAnswer) -> None:
         words = command.words
         sub, args = router.resolve(words)
-        log.info("command", **fields(team=command.team_id, user=command.user_id,
-                                     subcommand=sub.name if sub else ("unknown" if words else "help")))
+        if log.isEnabledFor(logging.DEBUG):  # one line per command is for debugging, not for every INFO log
+            log.debug("command", **fields(team=command.team_id, user=command.user_id,
+                                          subcommand=sub.name if sub else ("unknown" if words else "help")))
         if sub is None:
             family = router.family(words[0]) if len(words) == 1 else []
             if family:  # `/xero import` alone: which import?
-                await respond(response_type="ephemeral", **help_message([c.help for c in family], started=words[0]))
+                await answer(help_message([c.help for c in family], started=words[0]))
                 return
             unknown = " ".join(words) if words and words[0].lower() != "help" else None
-            await respond(response_type="ephemeral", **router.help(unknown))
+            await answer(router.help(unknown))
             return
         if sub.help.admin_only and not await container.permissions.is_admin(command.team_id, command.user_id):
-            await respond(response_type="ephemeral", **not_admin(sub.help.usage))
+            await answer(not_admin(sub.help.usage))
             return
         ctx = CommandContext(
             team_id=command.team_id,
@@ -114,7 +126,8 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
             channel_id=command.channel_id or "",
             trigger_id=command.trigger_id or "",
             args=args,
-            respond=respond,
+            answer=answer,
             container=container,
         )
         await sub.run(ctx)
+        await answer.finish()

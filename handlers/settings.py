@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 async def open_settings(ctx: CommandContext) -> None:
     """Opens the form at once (the trigger expires in 3 s), then fills in each organisation's lists from Xero."""
     container = ctx.container
+    await ctx.later()  # everything below waits on Slack or Xero
     slack = container.gateway.for_team(ctx.team_id)
     current = await container.workspace_settings.get(ctx.team_id)
     usergroups = await slack.usergroups()

@@ -18,6 +18,7 @@ from sandbox.xero import create_xero_app
 
 SIGNING_SECRET = "sandbox-signing-secret"
 BOT_TOKEN = "xoxb-sandbox-bot-token"
+APP_TOKEN = "xapp-1-sandbox-app-token"  # Socket Mode's app-level token
 XERO_CLIENT_ID = "sandbox-client"
 XERO_CLIENT_SECRET = "sandbox-secret"
 FORECAST_API_KEY = "sandbox-forecast-key"
@@ -32,6 +33,7 @@ class SandboxPlan:
     host: str = "127.0.0.1"
     bot_port: int = 3000
     sandbox_port: int = 3001
+    socket_mode: bool = False  # Slack's requests over the bot's socket, not POSTed to it
 
     @property
     def bot_url(self) -> str:
@@ -67,6 +69,7 @@ class SandboxPlan:
             "approval_channel": APPROVAL_CHANNEL,
             "notify_channel": NOTIFY_CHANNEL,
             "mongodb_uri": None,  # never the production database
+            "slack_app_token": APP_TOKEN if self.socket_mode else None,
         }
 
 
@@ -92,7 +95,8 @@ def create_sandbox_app(plan: SandboxPlan) -> web.Application:
     stand_ins = StandIns(
         slack=create_slack_app(
             _sub_dir(plan, "slack"), bot_events_url=f"{plan.bot_url}/slack/events", signing_secret=SIGNING_SECRET,
-            bot_token=BOT_TOKEN, public_base_url=f"{plan.sandbox_url}/slack"),
+            bot_token=BOT_TOKEN, public_base_url=f"{plan.sandbox_url}/slack",
+            app_token=APP_TOKEN if plan.socket_mode else None),
         xero=create_xero_app(
             _sub_dir(plan, "xero"), client_id=XERO_CLIENT_ID, client_secret=XERO_CLIENT_SECRET,
             public_base_url=f"{plan.sandbox_url}/xero", redirect_uris=[f"{plan.bot_url}/xero/callback"],

@@ -7,13 +7,15 @@ The order matters and is the point of this package:
    the text `payload` as an interaction (so `/xero help payload` was dropped);
 3. the result is validated into one of the typed payloads (one module per kind: commands, actions, views,
    options, events), and handlers read only those.
+Socket Mode envelopes (`read_envelope`) skip 1 and 2 (the socket is authenticated by the app token and
+slack_sdk parsed the JSON) and get the same validation.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Annotated, Mapping
+from typing import Annotated, Any, Mapping
 from urllib.parse import parse_qsl
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -53,6 +55,20 @@ class RequestReader:
     def read(self, raw: bytes, headers: Mapping[str, str]) -> Inbound:
         return self.parse(self.signed.verify(raw, headers))
 
+    def read_envelope(self, envelope_type: str, payload: Any) -> Inbound:
+        """A Socket Mode envelope's payload (`slash_commands`, `interactive` or `events_api`)."""
+        if not isinstance(payload, dict):
+            raise Rejected(400, "payload_not_an_object")
+        if envelope_type == "slash_commands":
+            if not all(isinstance(v, str) for v in payload.values()):
+                return Inbound("command", None, payload)
+            return self._command(payload)
+        if envelope_type == "interactive":
+            return self._interaction_of(payload)
+        if envelope_type == "events_api":
+            return self._event_of(payload)
+        raise Rejected(400, "not_a_slack_request")
+
     def parse(self, text: str) -> Inbound:
         if text.lstrip().startswith("{"):
             return self._event(text)
@@ -76,7 +92,9 @@ class RequestReader:
 
     def _event(self, text: str) -> Inbound:
         """The Events API posts JSON: an event, or the one-off URL check when events are switched on."""
-        data = load_json(text)
+        return self._event_of(load_json(text))
+
+    def _event_of(self, data: Any) -> Inbound:
         if not isinstance(data, dict) or data.get("type") not in ("event_callback", "url_verification"):
             raise Rejected(400, "not_a_slack_request")
         try:
@@ -85,7 +103,9 @@ class RequestReader:
             return Inbound("event", None, data)
 
     def _interaction(self, text: str) -> Inbound:
-        data = load_json(text)
+        return self._interaction_of(load_json(text))
+
+    def _interaction_of(self, data: Any) -> Inbound:
         if not isinstance(data, dict):
             raise Rejected(400, "payload_not_an_object")
         kind = str(data.get("type"))

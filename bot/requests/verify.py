@@ -27,13 +27,16 @@ class Rejected(Exception):
 
 class SignedRequests:
     def __init__(self, signing_secret: str, *, clock=time.time):
-        self.verifier = SignatureVerifier(signing_secret)
+        # No secret (Socket Mode without SLACK_SIGNING_SECRET): nothing posted to us can be from Slack.
+        self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self.clock = clock
 
     def verify(self, raw: bytes, headers: Mapping[str, str]) -> str:
         """The body as text, once it is known to come from Slack; raises Rejected otherwise."""
         if len(raw) > MAX_BODY_BYTES:
             raise Rejected(413, "too_large")
+        if self.verifier is None:
+            raise Rejected(401, "unsigned")
         timestamp = headers.get("X-Slack-Request-Timestamp") or ""
         signature = headers.get("X-Slack-Signature") or ""
         # Shapes first: int() and hmac.compare_digest would raise on odd text (a 500, not a 401).

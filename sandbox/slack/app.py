@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from sandbox.slack.dispatch import ACK_TIMEOUT_SECONDS, VERIFICATION_TOKEN, BotAnswer, BotDispatcher
+from sandbox.slack.socket_mode import SocketHub
 from sandbox.slack.state import (
     API_APP_ID,
     BOT_USER_ID,
@@ -457,13 +458,20 @@ def bearer_token(request: web.Request, args: dict[str, Any]) -> str | None:
     return str(token) if token else None
 
 
-def make_api_handler(state: SlackState, api: WebApi, bot_token: str) -> Callable:
+def make_api_handler(state: SlackState, api: WebApi, bot_token: str, hub: SocketHub | None = None) -> Callable:
     async def handle_api(request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await read_api_args(request)
         token = bearer_token(request, args)
         args.pop("token", None)  # never keep a token in the recorded calls
-        if token is None:
+        if method == "apps.connections.open":  # the one method that takes the app-level token
+            if hub is None:
+                result = {"ok": False, "error": "not_allowed_token_type"}  # the app is not in Socket Mode
+            elif token != hub.app_token:
+                result = {"ok": False, "error": "not_authed" if token is None else "invalid_auth"}
+            else:
+                result = hub.open_connection()
+        elif token is None:
             result = {"ok": False, "error": "not_authed"}
         elif token != bot_token:
             result = {"ok": False, "error": "invalid_auth"}
@@ -553,14 +561,19 @@ CLOSING: web.AppKey[asyncio.Event] = web.AppKey("slack_closing", asyncio.Event)
 
 def create_slack_app(data_dir: Path | None, *, bot_events_url: str, signing_secret: str, bot_token: str,
                      public_base_url: str, clock: Callable[[], float] | None = None,
-                     ack_timeout: float = ACK_TIMEOUT_SECONDS) -> web.Application:
+                     ack_timeout: float = ACK_TIMEOUT_SECONDS, app_token: str | None = None) -> web.Application:
     """The Slack stand-in as an aiohttp sub-app (mount it at `/slack`).
 
     `clock` (default time.time) drives trigger_id/response_url expiry and message ts; tests inject a fake one.
+    With `app_token` the app is in Socket Mode: requests go over the bot's socket (sandbox/slack/socket_mode.py).
     """
     state = SlackState(data_dir, **({"clock": clock} if clock else {}))
+    hub = None
+    if app_token:
+        ws_base = "ws" + public_base_url.removeprefix("http")  # http://… -> ws://…, https://… -> wss://…
+        hub = SocketHub(app_token, app_id=API_APP_ID, public_ws_base=ws_base)
     dispatcher = BotDispatcher(state, bot_events_url=bot_events_url, signing_secret=signing_secret,
-                               ack_timeout=ack_timeout)
+                               ack_timeout=ack_timeout, hub=hub)
     app = web.Application()
     app[SLACK_STATE] = state
     app[SLACK_DISPATCHER] = dispatcher
@@ -574,12 +587,16 @@ def create_slack_app(data_dir: Path | None, *, bot_events_url: str, signing_secr
 
     async def on_cleanup(_: web.Application) -> None:
         await dispatcher.close()
+        if hub is not None:
+            await hub.close()
 
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     app.router.add_get("/", handle_page)
     app.router.add_static("/static", STATIC_DIR)
-    app.router.add_route("*", "/api/{method}", make_api_handler(state, api, bot_token))
+    app.router.add_route("*", "/api/{method}", make_api_handler(state, api, bot_token, hub))
+    if hub is not None:
+        app.router.add_get("/socket", hub.handle_socket)
     app.router.add_post("/response/{token}", handle_response_url)
     receive_upload, download_file = upload_handlers(api)
     app.router.add_post("/upload/{file_id}", receive_upload)

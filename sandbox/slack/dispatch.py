@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from sandbox.slack.signing import signed_headers
+from sandbox.slack.socket_mode import SocketHub
 from sandbox.slack.state import SlackState
 
 ACK_TIMEOUT_SECONDS = 3.0
@@ -39,12 +40,15 @@ class BotAnswer:
 
 
 class BotDispatcher:
+    """Signed HTTP posts to the bot's request URL; with a SocketHub (Socket Mode), envelopes over its socket."""
+
     def __init__(self, state: SlackState, *, bot_events_url: str, signing_secret: str,
-                 ack_timeout: float = ACK_TIMEOUT_SECONDS) -> None:
+                 ack_timeout: float = ACK_TIMEOUT_SECONDS, hub: SocketHub | None = None) -> None:
         self.state = state
         self.bot_events_url = bot_events_url
         self._signing_secret = signing_secret
         self.ack_timeout = ack_timeout
+        self.hub = hub
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -58,9 +62,13 @@ class BotDispatcher:
         return self._session
 
     async def send_command(self, form: dict[str, str]) -> BotAnswer:
+        if self.hub is not None:
+            return await self._envelope("slash_command", "slash_commands", form)
         return await self._post("slash_command", form, urlencode(form).encode())
 
     async def send_payload(self, payload: dict[str, Any]) -> BotAnswer:
+        if self.hub is not None:
+            return await self._envelope(payload["type"], "interactive", payload)
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return await self._post(payload["type"], payload, body)
 
@@ -69,6 +77,8 @@ class BotDispatcher:
         envelope = {"token": VERIFICATION_TOKEN, "team_id": team_id, "api_app_id": api_app_id,
                     "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
                     "event_time": int(self.state.clock()), "event": event}
+        if self.hub is not None:
+            return await self._envelope(event["type"], "events_api", envelope)
         return await self._post(event["type"], envelope, json.dumps(envelope).encode(),
                                 content_type="application/json")
 
@@ -91,4 +101,17 @@ class BotDispatcher:
             answer.error = "dispatch_failed"
         self.state.record_bot_request({"kind": kind, "content": content, "status": answer.status,
                                        "body": answer.body, "error": answer.error})
+        return answer
+
+    async def _envelope(self, kind: str, envelope_type: str, content: dict[str, Any]) -> BotAnswer:
+        """Socket Mode: the ack's payload plays the HTTP answer's body."""
+        assert self.hub is not None
+        answer = BotAnswer()
+        try:
+            payload = await self.hub.deliver(envelope_type, content, self.ack_timeout)
+            answer.status, answer.body = 200, json.dumps(payload) if payload else ""
+        except TimeoutError:
+            answer.error = "operation_timeout"
+        self.state.record_bot_request({"kind": kind, "content": content, "status": answer.status,
+                                       "body": answer.body, "error": answer.error, "socket_mode": True})
         return answer

@@ -21,7 +21,14 @@ from services.exports.batch_view import BatchView, batch_view
 from services.exports.preflight import Preflight
 from services.exports.refs import ExportRequestArgs
 from services.exports.selection import Refusal, Selected, Selection, select_references, select_unexported
-from services.exports.service import EXPORT_BATCH, MAX_REJECT_REASON, ExportRefused, ExportService, batch_run_key
+from services.exports.service import (
+    EXPORT_BATCH,
+    MAX_REJECT_REASON,
+    ExportRefused,
+    ExportService,
+    Ready,
+    batch_run_key,
+)
 from services.exports.states import (
     APPROVED,
     EXPORTED,
@@ -141,11 +148,13 @@ class BatchExportService:
 
     # Request -----------------------------------------------------------------------
     async def request(self, team_id: str, user_id: str, channel_id: str | None,
-                      asked: ExportRequestArgs, *, origins: dict[str, dict[str, str]] | None = None) -> BatchRequested:
+                      asked: ExportRequestArgs, *, ready: Ready | None = None,
+                      origins: dict[str, dict[str, str]] | None = None) -> BatchRequested:
         """Several references (or every unexported invoice) for approval as one batch. Raises ExportRefused.
-        `origins`: why the bot asked by itself (services/exports/auto_requests.py), per reference."""
+        `ready`: what ready_to_request returned, when the caller already asked; `origins`: why the bot asked by
+        itself (services/exports/auto_requests.py), per reference."""
         exports = self.exports
-        settings, api_key, tenants = await exports.ready_to_request(team_id)
+        settings, api_key, tenants = ready or await exports.ready_to_request(team_id)
         try:
             selection = await self._select(api_key, team_id, asked)
         except ForecastError as exc:

@@ -11,6 +11,7 @@ before anyone approves, and Approve is refused while the check says it would not
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,10 @@ MAX_REJECT_REASON = 500
 
 
 # ----------------------------------------------------------------------------- results
+
+
+# What every export request needs first: the settings, the Forecast key, the organisations.
+Ready = tuple[WorkspaceSettings, str, list[Tenant]]
 
 
 class ExportRefused(Exception):
@@ -186,14 +191,14 @@ class ExportService:
         self.routing_changed = routing_changed
 
     # Request -----------------------------------------------------------------------
-    async def ready_to_request(self, team_id: str) -> tuple[WorkspaceSettings, str, list[Tenant]]:
+    async def ready_to_request(self, team_id: str) -> Ready:
         """What any export request needs first: a Forecast key, an organisation, an approval channel.
         Raises ExportRefused naming the first that is missing."""
-        settings = await self.settings.get(team_id)
-        api_key = await self.settings.forecast_api_key(team_id)
+        # Read at once, not one after the other: /xero export waits on these before Slack gets its ack.
+        settings, api_key, tenants = await asyncio.gather(
+            self.settings.get(team_id), self.settings.forecast_api_key(team_id), self.connections.list_tenants(team_id))
         if not api_key:
             raise ExportRefused("no_api_key")
-        tenants = await self.connections.list_tenants(team_id)
         if not tenants:
             raise ExportRefused("no_organisation")
         if not settings.approval_channel:
@@ -201,9 +206,10 @@ class ExportService:
         return settings, api_key, tenants
 
     async def request_export(self, team_id: str, user_id: str, channel_id: str | None,
-                             reference: str) -> RequestOutcome:
-        """Read the invoice, decide where it goes and ask for approval. Raises ExportRefused."""
-        settings, api_key, tenants = await self.ready_to_request(team_id)
+                             reference: str, *, ready: Ready | None = None) -> RequestOutcome:
+        """Read the invoice, decide where it goes and ask for approval. Raises ExportRefused.
+        `ready`: what ready_to_request returned, when the caller already asked."""
+        settings, api_key, tenants = ready or await self.ready_to_request(team_id)
         invoice, customer = await self._read_forecast(api_key, reference)
 
         existing = await self._live_invoice_link(team_id, invoice.id)

@@ -36,6 +36,7 @@ from services.platform.storage_codec import BOOL_FIELDS, DATE_FIELDS, Codec, Cod
 log = logging.getLogger(__name__)
 
 OAUTH_STATE_TTL_SECONDS = 600
+SOCKET_ENVELOPE_TTL_SECONDS = 3600  # Slack redelivers an unacknowledged envelope within minutes, not hours
 
 
 class StorageUnavailable(RuntimeError):
@@ -149,6 +150,10 @@ class Storage:
         return self._collection("audit")
 
     @property
+    def socket_envelopes(self) -> AsyncCollection:
+        return self._collection("socket_envelopes")
+
+    @property
     def slash_commands(self) -> AsyncCollection:
         return self._collection("slash_commands")
 
@@ -213,6 +218,7 @@ class Storage:
         await self.xero_sync.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("kind", ASCENDING)])
         await self.sync_notices.create_index([("team_id", ASCENDING), ("state", ASCENDING)])
         await self.home_viewers.create_index([("team_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
+        await self.socket_envelopes.create_index("received_at", expireAfterSeconds=SOCKET_ENVELOPE_TTL_SECONDS)
 
     async def close(self) -> None:
         await self.client.close()

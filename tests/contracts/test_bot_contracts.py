@@ -101,3 +101,23 @@ def test_manifest_grants_every_scope_the_bot_code_needs():
     if called & {"conversations_history", "conversations_replies"}:  # private channels and DMs are read too
         needed |= {"groups:history", "im:history"}
     assert needed <= set(manifest()["oauth_config"]["scopes"]["bot"])
+
+
+def socket_mode_manifest() -> dict:
+    return yaml.safe_load((ROOT / "manifest.socket-mode.yml").read_text())
+
+
+def test_the_socket_mode_manifest_is_valid_for_slacks_manifest_schema():
+    validate_slack_manifest(socket_mode_manifest())
+
+
+def test_the_socket_mode_manifest_is_the_http_one_without_request_urls():
+    http, socket = manifest(), socket_mode_manifest()
+    assert socket["settings"]["socket_mode_enabled"] is True and http["settings"]["socket_mode_enabled"] is False
+    assert "example.com" not in yaml.safe_dump(socket)  # nothing for Slack to post to
+    assert socket["oauth_config"] == http["oauth_config"]
+    assert socket["display_information"] == http["display_information"]
+    assert socket["settings"]["event_subscriptions"]["bot_events"] == http["settings"]["event_subscriptions"]["bot_events"]
+    assert [{k: v for k, v in c.items() if k != "url"} for c in http["features"]["slash_commands"]] == \
+        socket["features"]["slash_commands"]
+    assert socket["settings"]["interactivity"]["is_enabled"] is True

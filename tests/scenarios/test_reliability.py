@@ -84,7 +84,10 @@ async def send_command(bot, text: str, *, response_url: str, trigger_id: str):
     assert response.status == 200
 
 
-async def test_an_unreachable_response_url_is_one_warning_without_a_traceback(bot, caplog):
+async def test_an_unreachable_response_url_is_one_warning_without_a_traceback(bot, caplog, monkeypatch):
+    from bot import acks
+
+    monkeypatch.setattr(acks, "ANSWER_BUDGET", 0.0)  # /xero list's answer goes to the response_url, not the ack
     caplog.set_level(logging.INFO)
     await send_command(bot, "list", response_url="http://127.0.0.1:9/unreachable", trigger_id="t-unused")
     await bot.container.jobs.count()  # a round trip: the listener has run by the time the database answers

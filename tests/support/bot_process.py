@@ -132,6 +132,13 @@ class StandIns:
         return self.app[STAND_INS].slack[SLACK_STATE]
 
     @property
+    def socket_hub(self):
+        """Socket Mode's side of the Slack stand-in (stand-ins started with socket_mode=True)."""
+        from sandbox.slack import SLACK_DISPATCHER
+
+        return self.app[STAND_INS].slack[SLACK_DISPATCHER].hub
+
+    @property
     def xero(self):
         from sandbox.xero import XERO_STATE
 
@@ -153,8 +160,8 @@ class StandIns:
         await self.runner.cleanup()
 
 
-async def start_stand_ins() -> StandIns:
-    plan = SandboxPlan(data_dir=None, bot_port=free_port(), sandbox_port=free_port())
+async def start_stand_ins(*, socket_mode: bool = False) -> StandIns:
+    plan = SandboxPlan(data_dir=None, bot_port=free_port(), sandbox_port=free_port(), socket_mode=socket_mode)
     app = create_sandbox_app(plan)
     runner = await start_site(app, plan.host, plan.sandbox_port)
     return StandIns(plan, app, runner)

@@ -47,6 +47,7 @@ class BotHarness:
     container: Container
     storage: Storage
     xero_sleeps: list[float] = field(default_factory=list)  # what the Xero client waited, without waiting
+    acks: dict[str, dict] = field(default_factory=dict)  # command name -> the answer the bot put in its ack
     _ids = itertools.count(1)
 
     async def command(self, text: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL"):
@@ -57,9 +58,17 @@ class BotHarness:
                             trigger_id=self.slack.trigger(f"trigger-{name}", user))
         response = await self.client.post("/slack/events", data=body, headers=signed_headers(body))
         assert response.status == 200, await response.text()
+        if response.content_type == "application/json":
+            self.acks[name] = await response.json()
         return name
 
     async def reply_to(self, name: str, timeout: float = 10.0):
+        """The answer to a command, as Slack shows it: in the bot's ack, else what it sent to the response_url."""
+        if name in self.acks:
+            return self.acks[name]
+        return await self.later_reply_to(name, timeout)
+
+    async def later_reply_to(self, name: str, timeout: float = 10.0):
         """The answer the bot sent to a command's response_url."""
         return await self.slack.wait_for("response_url", lambda c: c["name"] == name, timeout)
 
