@@ -177,7 +177,7 @@ def new_bot(stand_ins: StandIns, mongo_uri: str, database: str, log_dir: Path, *
 # What a person does, and what the tests wait for -------------------------------------
 
 
-async def eventually(check, timeout: float = 20.0, every: float = 0.05):
+async def eventually(check, timeout: float = 40.0, every: float = 0.05):
     deadline = time.monotonic() + timeout
     while True:
         result = await check()
