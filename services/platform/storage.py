@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -36,6 +36,7 @@ from services.platform.storage_codec import BOOL_FIELDS, DATE_FIELDS, Codec, Cod
 log = logging.getLogger(__name__)
 
 OAUTH_STATE_TTL_SECONDS = 600
+SLACK_STATE_TTL_SECONDS = 600  # an "Add to Slack" click is good for 10 minutes
 
 
 class StorageUnavailable(RuntimeError):
@@ -130,6 +131,19 @@ class Storage:
     def home_viewers(self) -> AsyncCollection:
         return self._collection("home_viewers")
 
+    # Slack installations (owner: services/installations/store.py)
+    @property
+    def slack_installations(self) -> AsyncCollection:
+        return self._collection("slack_installations")
+
+    @property
+    def slack_bots(self) -> AsyncCollection:
+        return self._collection("slack_bots")
+
+    @property
+    def slack_oauth_states(self) -> AsyncCollection:
+        return self._collection("slack_oauth_states")
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:
@@ -183,6 +197,10 @@ class Storage:
         await self.xero_sync.create_index([("team_id", ASCENDING), ("tenant_id", ASCENDING), ("kind", ASCENDING)])
         await self.sync_notices.create_index([("team_id", ASCENDING), ("state", ASCENDING)])
         await self.home_viewers.create_index([("team_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
+        workspace = [("client_id", ASCENDING), ("enterprise_id", ASCENDING), ("team_id", ASCENDING)]
+        await self.slack_installations.create_index([*workspace, ("user_id", ASCENDING), ("installed_at", DESCENDING)])
+        await self.slack_bots.create_index([*workspace, ("installed_at", DESCENDING)])
+        await self.slack_oauth_states.create_index("created_at", expireAfterSeconds=SLACK_STATE_TTL_SECONDS)
 
     async def close(self) -> None:
         await self.client.close()
