@@ -11,7 +11,9 @@ from datetime import timedelta
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks import installations as install_blocks
 from bot.config import Settings
+from bot.installations import Installations, build_installations
 from bot.outbox.home import HomeTab
 from bot.outbox.sync_notices import SyncOutbox
 from bot.slack_directory import SlackUserDirectory
@@ -69,6 +71,7 @@ class Container:
     runner: JobRunner
     xero_sync: XeroSync
     sweeper: Periodic | None = None
+    installations: Installations | None = None  # distributed mode (Add to Slack) only
 
     async def start(self) -> None:
         """Starts this process's job workers, its sweep and the periodic Xero sync (every replica runs them)."""
@@ -210,6 +213,17 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         jobs=jobs,
         runner=runner,
         xero_sync=xero_sync,
+        installations=build_installations(settings, storage, box),
     )
     register_jobs(container)
+    if container.installations is not None:
+        container.installations.answers.on_installed.append(lambda installed: welcome(container, installed))
     return container
+
+
+async def welcome(container: Container, installation) -> None:
+    """A new install DMs the installer how to start."""
+    if not (installation.bot_token and installation.user_id):
+        return
+    gateway = SlackGateway(build_client(installation.bot_token, container.settings.slack_api_url))
+    await gateway.notify_user(installation.user_id, None, install_blocks.welcome())

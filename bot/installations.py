@@ -9,11 +9,20 @@ refreshed by one process, the others wait for it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.authorization.authorize_result import AuthorizeResult
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
@@ -21,6 +30,9 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks import pages
+from bot.config import Settings
+from bot.slack_gateway import build_client
 from services.installations.store import (
     InstallationRecords,
     InstallStates,
@@ -28,6 +40,9 @@ from services.installations.store import (
     RefreshRefused,
     Workspace,
 )
+from services.platform.crypto import SecretBox
+from services.platform.logfmt import fields
+from services.platform.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +158,98 @@ class SingleFlightAuthorize(AsyncAuthorize):
             log.info("slack.not_installed")
             return None
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+
+# The install itself ---------------------------------------------------------------------------------------
+
+Installed = Callable[[Installation], Awaitable[object]]  # told of each completed install (after it is saved)
+
+
+class LedgerlineOAuthFlow(AsyncOAuthFlow):
+    """bolt's OAuth v2 flow with Ledgerline's own "Add to Slack" page."""
+
+    async def build_install_page_html(self, url: str, request: AsyncBoltRequest) -> str:
+        return pages.add_to_slack_page(url)
+
+
+class InstallAnswers:
+    """What the browser sees when Slack sends the installer back, and the installer's welcome DM."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.on_installed: list[Installed] = []
+
+    async def succeeded(self, args: AsyncSuccessArgs) -> BoltResponse:
+        installation = args.installation
+        log.info("slack.installed", **fields(team=installation.team_id, enterprise=installation.enterprise_id,
+                                            org_wide=installation.is_enterprise_install))
+        for listener in self.on_installed:
+            try:
+                await listener(installation)
+            except Exception:  # the install is saved: the page must still say so
+                log.exception("slack.install_listener_failed")
+        name = installation.team_name or installation.enterprise_name or ""
+        return _html(pages.installed_page(name), 200)
+
+    async def failed(self, args: AsyncFailureArgs) -> BoltResponse:
+        log.info("slack.install_failed", **fields(reason=args.reason))
+        if args.reason == "access_denied":
+            return _html(pages.install_declined_page(), 200)
+        if args.reason in ("invalid_state", "invalid_browser", "missing_code"):
+            return _html(pages.install_link_expired_page(), 400)
+        return _html(pages.install_failed_page(), 502 if args.reason == "invalid_code" else 500)
+
+
+@dataclass
+class Installations:
+    """Distributed mode: the stores, the token resolver and bolt's OAuth flow, built once."""
+
+    records: InstallationRecords
+    store: MongoInstallationStore
+    tokens: WorkspaceTokens
+    answers: InstallAnswers
+    flow: LedgerlineOAuthFlow
+
+    def authorize(self) -> SingleFlightAuthorize:
+        return SingleFlightAuthorize(self.tokens)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get(self.flow.install_path, self.install)
+        app.router.add_get(self.flow.redirect_uri_path, self.redirect)
+
+    async def install(self, request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await self.flow.handle_installation(_bolt_request(request)))
+
+    async def redirect(self, request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await self.flow.handle_callback(_bolt_request(request)))
+
+
+def _bolt_request(request: web.Request) -> AsyncBoltRequest:
+    headers: dict[str, str | Sequence[str]] = {name.lower(): value for name, value in request.headers.items()}
+    return AsyncBoltRequest(body="", query=request.query_string, headers=headers)
+
+
+def _html(body: str, status: int) -> BoltResponse:
+    return BoltResponse(status=status, body=body, headers={"content-type": "text/html; charset=utf-8"})
+
+
+def build_installations(settings: Settings, storage: Storage, box: SecretBox) -> Installations | None:
+    """None in single-workspace mode (no SLACK_CLIENT_ID): SLACK_BOT_TOKEN serves the one workspace."""
+    if not settings.distributed:
+        return None
+    client_id = settings.slack_client_id or ""
+    client_secret = settings.slack_client_secret.get_secret_value() if settings.slack_client_secret else ""
+    client = build_client(None, settings.slack_api_url)
+    records = InstallationRecords(storage, box)
+    store = MongoInstallationStore(records, client_id)
+    tokens = WorkspaceTokens(records, client, client_id, client_secret)
+    answers = InstallAnswers(settings)
+    oauth_settings = AsyncOAuthSettings(
+        client_id=client_id, client_secret=client_secret, scopes=settings.slack_scopes,
+        redirect_uri=settings.slack_redirect_uri, authorization_url=settings.slack_authorize_url,
+        installation_store=store, installation_store_bot_only=True, state_store=MongoOAuthStateStore(
+            InstallStates(storage)),
+        callback_options=AsyncCallbackOptions(success=answers.succeeded, failure=answers.failed),
+    )
+    return Installations(records=records, store=store, tokens=tokens, answers=answers,
+                         flow=LedgerlineOAuthFlow(client=client, settings=oauth_settings))

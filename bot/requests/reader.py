@@ -148,10 +148,16 @@ class Interaction(Model):
     channel: Ref | None = None
     trigger_id: TriggerId | None = None
     response_url: Url | None = None
+    enterprise: Ref | None = None  # Enterprise Grid: the org (bolt authorizes with it)
+    is_enterprise_install: bool | None = None
 
     @property
     def team_id(self) -> str:
         return self.team.id
+
+    @property
+    def enterprise_id(self) -> str | None:
+        return self.enterprise.id if self.enterprise else None
 
     @property
     def user_id(self) -> str:
@@ -232,6 +238,8 @@ class SlashCommand(Model):
     text: Text = ""
     team_id: SlackId
     user_id: SlackId
+    enterprise_id: SlackId | None = None  # Enterprise Grid
+    is_enterprise_install: Name | None = None  # "true" or "false" (a form field)
     channel_id: SlackId | None = None
     trigger_id: TriggerId | None = None
     response_url: Url  # Slack sends one with every command; every answer goes there
@@ -248,6 +256,13 @@ class SlashCommand(Model):
         return request
 
 
+class RevokedTokens(Model):
+    """tokens_revoked: the user ids whose user tokens and the bot ids whose bot tokens Slack revoked."""
+
+    oauth: list[SlackId] = Field(default_factory=list, max_length=1000)
+    bot: list[SlackId] = Field(default_factory=list, max_length=1000)
+
+
 class Event(Model):
     type: Name
     user: SlackId | None = None
@@ -255,6 +270,15 @@ class Event(Model):
     tab: Name | None = None  # app_home_opened: "home" or "messages"
     view: View | None = None
     event_ts: Name | None = None
+    tokens: RevokedTokens | None = None  # tokens_revoked
+
+
+class Authorization(Model):
+    """Whose installation an event is delivered for (Enterprise Grid: the org's, is_enterprise_install)."""
+
+    enterprise_id: SlackId | None = None
+    team_id: SlackId | None = None
+    is_enterprise_install: bool = False
 
 
 class EventCallback(Model):
@@ -266,6 +290,9 @@ class EventCallback(Model):
     api_app_id: SlackId | None = None
     event_id: Name | None = None
     event: Event
+    enterprise_id: SlackId | None = None
+    is_enterprise_install: bool | None = None
+    authorizations: list[Authorization] = Field(default_factory=list, max_length=10)
 
     @property
     def user_id(self) -> str | None:

@@ -49,10 +49,11 @@ class BotHarness:
     xero_sleeps: list[float] = field(default_factory=list)  # what the Xero client waited, without waiting
     _ids = itertools.count(1)
 
-    async def command(self, text: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL"):
-        """Types `/xero <text>` in Slack; returns the HTTP response the bot gave Slack."""
+    async def command(self, text: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL", team: str = TEAM_ID,
+                      **extra: str):
+        """Types `/xero <text>` in Slack (in workspace `team`); returns the name of its response_url."""
         name = f"cmd{next(self._ids)}"
-        body = command_body(text, user_id=user, team_id=TEAM_ID, channel_id=channel,
+        body = command_body(text, user_id=user, team_id=team, channel_id=channel, **extra,
                             response_url=self.slack.response_url(name, channel=channel, user=user),
                             trigger_id=self.slack.trigger(f"trigger-{name}", user))
         response = await self.client.post("/slack/events", data=body, headers=signed_headers(body))
@@ -66,10 +67,10 @@ class BotHarness:
     async def ask(self, text: str, **kwargs):
         return await self.reply_to(await self.command(text, **kwargs))
 
-    async def event(self, event: dict):
+    async def event(self, event: dict, *, team: str = TEAM_ID, **extra):
         """An Events API delivery (event_callback), signed, as JSON: e.g. app_home_opened."""
-        body = json.dumps({"token": "legacy", "team_id": TEAM_ID, "api_app_id": "A0TEST", "type": "event_callback",
-                           "event_id": f"Ev{next(self._ids)}", "event_time": 1700000000, "event": event})
+        body = json.dumps({"token": "legacy", "team_id": team, "api_app_id": "A0TEST", "type": "event_callback",
+                           "event_id": f"Ev{next(self._ids)}", "event_time": 1700000000, "event": event, **extra})
         headers = {**signed_headers(body), "Content-Type": "application/json"}
         response = await self.client.post("/slack/events", data=body, headers=headers)
         assert response.status == 200, await response.text()
