@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     )
 
     mongodb_uri: str | None = Field(None, description="MongoDB or Atlas URI; unset starts the embedded server")
-    mongodb_db: str = "xero_slack_bot"
+    mongodb_db: str | None = Field(
+        None, description="database name; unset: ledgerline, or xero_slack_bot where only that one exists (before 0.2)"
+    )
     token_encryption_key: SecretStr | None = Field(
         None, description="Fernet key encrypting tokens at rest; generated into ./data in embedded mode"
     )

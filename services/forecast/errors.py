@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from services.platform.retry import parse_retry_after
+
+# Every code a ForecastError can carry; bot/blocks/errors.py has words for each ("failed": words in its message).
+ForecastCode = Literal[
+    "failed", "bad_key", "not_found", "busy", "trouble", "refused", "http_error", "timeout", "unreachable",
+    "unexpected_answer", "no_reference", "no_such_invoice",
+]
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +23,7 @@ RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
 class ForecastError(Exception):
     """Any failure from Forecast: `code` and `data` say what happened; `forecast_message` is Forecast's own text."""
 
-    def __init__(self, message: str = "", *, code: str = "failed", data: dict[str, Any] | None = None,
+    def __init__(self, message: str = "", *, code: ForecastCode = "failed", data: dict[str, Any] | None = None,
                  status: int | None = None, forecast_message: str | None = None):
         super().__init__(message or code)
         self.message = message  # words only where no code says what happened

@@ -18,10 +18,23 @@ from services.xero.errors import XeroError
 Result = Literal["created", "linked", "similar", "skipped", "failed"]
 
 
+# Why nothing can be imported (ImportProblem.code), and what happened to one item (Outcome.reason):
+# bot/blocks/imports.py has words for each ("similar_name" is shown as a choice, not a sentence).
+ProblemCode = Literal[
+    "no_organisations", "no_forecast_key", "projects_unreadable", "project_gone", "no_expense_category",
+    "currency_unreadable", "no_company_currency",
+]
+Reason = Literal[
+    "", "organisation_gone", "another_import_running", "forecast_refused", "client_gone", "contact_gone", "no_name",
+    "already_linked", "client_taken", "client", "similar_name", "order_gone", "no_total", "not_base_currency",
+    "no_rate", "already_imported", "project_gone", "expense_item",
+]
+
+
 class ImportProblem(Exception):
     """Nothing can be imported. `code` says why (bot/blocks/imports.py words it); `error` is the failure behind it."""
 
-    def __init__(self, code: str, error: Exception | None = None):
+    def __init__(self, code: ProblemCode, error: Exception | None = None):
         super().__init__(f"{code}: {error}" if error else code)
         self.code = code
         self.error = error
@@ -60,7 +73,7 @@ class Outcome:
     label: str  # the contact's name or the purchase order's number
     organisation: str
     result: Result
-    reason: str = ""
+    reason: Reason = ""
     data: Mapping[str, Any] = field(default_factory=dict)  # may hold `error`: the ForecastError behind a failure
     tenant_id: str | None = None  # for "similar": which contact, and the Forecast client it resembles
     record_id: str | None = None
@@ -73,7 +86,7 @@ class ImportSummary:
     outcomes: list[Outcome] = field(default_factory=list)
     destination: str | None = None  # e.g. the Forecast project the purchase orders went into
 
-    def add(self, label: str, organisation: str, result: Result, reason: str = "",
+    def add(self, label: str, organisation: str, result: Result, reason: Reason = "",
             data: Mapping[str, Any] | None = None, **details) -> None:
         self.outcomes.append(Outcome(label, organisation, result, reason, data or {}, **details))
 

@@ -23,7 +23,14 @@ from services.forecast import (
     ForecastProject,
     NewForecastExpenseItem,
 )
-from services.imports.common import ImportBase, ImportProblem, ImportSummary, OrganisationStatus, organisation_status
+from services.imports.common import (
+    ImportBase,
+    ImportProblem,
+    ImportSummary,
+    OrganisationStatus,
+    Reason,
+    organisation_status,
+)
 from services.imports.xero_lists import PURCHASE_ORDERS, TenantRefresh
 from services.platform.crash_points import crash_point
 from services.platform.logfmt import fields
@@ -70,7 +77,7 @@ class CurrencyRefused(Exception):
     """The order cannot be put in Forecast's currency with what Xero says: `reason` ("not_base_currency",
     "no_rate") and the currencies in `data`."""
 
-    def __init__(self, reason: str, **data: str | None):
+    def __init__(self, reason: Reason, **data: str | None):
         super().__init__(f"{reason}: {data}")
         self.reason = reason
         self.data = data
@@ -284,7 +291,7 @@ def expense_item(row: PurchaseOrderRow, category: ForecastExpenseCategory,
     )
 
 
-def already_imported(link: Link | None) -> tuple[str, dict]:
+def already_imported(link: Link | None) -> tuple[Reason, dict]:
     """Why an order is skipped: the reason code and its data."""
     if link is None or link.status == PENDING:
         return "another_import_running", {}

@@ -48,16 +48,25 @@ def mask_uri(uri: str) -> str:
     return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", uri)
 
 
-class Storage:
-    """Owns the client and names every collection the bot uses."""
+DEFAULT_DATABASE = "ledgerline"
+LEGACY_DATABASE = "xero_slack_bot"  # the default name before 0.2
 
-    def __init__(self, uri: str, database: str, *, timeout_ms: int = 5000, embedded: bool | None = None):
+
+class Storage:
+    """Owns the client and names every collection the bot uses.
+
+    With no database named, it is `ledgerline`, unless only the database of earlier versions (`xero_slack_bot`)
+    exists on the server: then that one is used, so an upgrade finds its data."""
+
+    def __init__(self, uri: str, database: str | None = None, *, timeout_ms: int = 5000,
+                 embedded: bool | None = None):
         self.uri = uri
         self.embedded = embedded  # None: asked of the server on connect()
         self.client: AsyncMongoClient = AsyncMongoClient(
             uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
         )
-        self.db: AsyncDatabase = self.client[database]
+        self.named = database is not None
+        self.db: AsyncDatabase = self.client[database or DEFAULT_DATABASE]
 
     # Collections -----------------------------------------------------------------
     def _collection(self, name: str) -> AsyncCollection:
@@ -159,6 +168,8 @@ class Storage:
             if self.embedded is None:
                 build: dict[str, Any] = await self.client.admin.command("buildInfo")
                 self.embedded = str(build.get("process", "")).startswith("nx_27017")
+            if not self.named:
+                await self._find_earlier_database()
         except PyMongoError as exc:
             raise StorageUnavailable(
                 f"MongoDB is unreachable at {mask_uri(self.uri)} ({type(exc).__name__})"
@@ -166,6 +177,12 @@ class Storage:
         await self.ensure_indexes()
         if not self.embedded:
             await self._dates_as_dates()
+
+    async def _find_earlier_database(self) -> None:
+        names = await self.client.list_database_names()
+        if DEFAULT_DATABASE not in names and LEGACY_DATABASE in names:
+            self.db = self.client[LEGACY_DATABASE]
+            log.info("storage.earlier_database name=%s (set MONGODB_DB to choose another)", LEGACY_DATABASE)
 
     async def _dates_as_dates(self) -> None:
         """Earlier versions stored every date as epoch seconds: turn those of the declared fields into dates."""

@@ -6,15 +6,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from services.platform.retry import parse_retry_after
+
+# Every code a XeroError can carry; bot/blocks/errors.py has words for each ("failed": a failure stored as text,
+# whose words are its message).
+XeroCode = Literal[
+    "failed", "unauthorised", "forbidden", "invalid_grant", "expired", "connection_gone", "not_found",
+    "rate_limited", "day_used_up", "unavailable", "timeout", "unreachable", "rejected", "http_error",
+    "no_organisation", "no_created_contact", "no_created_invoice", "not_json", "identity_silent", "sign_in_failed",
+    "sign_in_silent", "sign_in_refused", "unexpected_body",
+]
 
 
 class XeroError(Exception):
     """Any failure from Xero: `code` and `data` say what happened; `details` are Xero's own validation messages."""
 
-    def __init__(self, message: str = "", *, code: str = "failed", data: dict[str, Any] | None = None,
+    def __init__(self, message: str = "", *, code: XeroCode = "failed", data: dict[str, Any] | None = None,
                  status: int | None = None, details: list[str] | None = None):
         super().__init__(message or code)
         self.message = message  # words only where no code says what happened (a failure stored as text)

@@ -557,7 +557,7 @@ async def test_the_approval_message_keeps_the_xero_status_across_an_outbox_redra
     job_doc = await bot.storage.export_jobs.find_one({"approval_ts": approval["ts"]})
     assert job_doc["in_xero"]["label"] == "part_paid" and float(job_doc["in_xero"]["amount_paid"]) == 500
     job = await bot.container.exports.get_job(TEAM_ID, job_doc["_id"])
-    await bot.container.exports.sync(job)  # any later redraw of the export's messages
+    await bot.container.exports.redraw(job)  # any later redraw of the export's messages
     await settle(bot)
 
     updates = [text_of(c) for c in bot.slack.called("chat.update") if c["ts"] == approval["ts"]]

@@ -43,7 +43,7 @@ async def test_embedded_server_keeps_data_across_a_restart(tmp_path):
     for attempt in range(2):
         server = EmbeddedMongo(path)
         await server.start()
-        store = Storage(server.uri, "xero_slack_bot")
+        store = Storage(server.uri)
         await store.connect()
         try:
             if attempt == 0:
@@ -54,6 +54,46 @@ async def test_embedded_server_keeps_data_across_a_restart(tmp_path):
             await store.close()
             server.stop()
     assert server.process is None  # stopped, not left running
+
+
+async def test_an_upgrade_finds_the_data_of_the_earlier_default_database():
+    """Versions before 0.2 named the database xero_slack_bot; with MONGODB_DB unset the bot still finds its data.
+    (A server of its own: the embedded server in memory keeps databases apart, as MongoDB does.)"""
+    from services.platform.storage import EmbeddedMongo
+
+    server = EmbeddedMongo("memory")
+    await server.start()
+    try:
+        earlier = Storage(server.uri, "xero_slack_bot")
+        await earlier.connect()
+        await earlier.tenants.insert_one({"team_id": "T", "tenant_id": "t1", "name": "From 0.1"})
+        await earlier.close()
+        upgraded = Storage(server.uri)
+        await upgraded.connect()
+        assert upgraded.db.name == "xero_slack_bot"
+        assert (await upgraded.tenants.find_one({"tenant_id": "t1"}))["name"] == "From 0.1"
+        await upgraded.close()
+        named = Storage(server.uri, "books")  # MONGODB_DB wins
+        await named.connect()
+        assert named.db.name == "books" and await named.tenants.find_one({}) is None
+        await named.close()
+    finally:
+        server.stop()
+
+
+async def test_a_new_installation_uses_the_ledgerline_database():
+    from services.platform.storage import EmbeddedMongo
+
+    server = EmbeddedMongo("memory")
+    await server.start()
+    try:
+        store = Storage(server.uri)
+        await store.connect()
+        await store.tenants.insert_one({"team_id": "T", "tenant_id": "t1"})
+        assert store.db.name == "ledgerline"
+        await store.close()
+    finally:
+        server.stop()
 
 
 # Dates: real dates in MongoDB, epoch seconds on the embedded server, real dates to the code either way ------------
