@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import installations as install_blocks
 from bot.config import Settings
-from bot.installations import Installations, build_installations
+from bot.installations import Installations, Offboarding, build_installations
 from bot.outbox.home import HomeTab
 from bot.outbox.sync_notices import SyncOutbox
 from bot.slack_directory import SlackUserDirectory
@@ -72,6 +72,7 @@ class Container:
     xero_sync: XeroSync
     sweeper: Periodic | None = None
     installations: Installations | None = None  # distributed mode (Add to Slack) only
+    offboarding: Offboarding | None = None  # distributed mode: what an uninstall does
 
     async def start(self) -> None:
         """Starts this process's job workers, its sweep and the periodic Xero sync (every replica runs them)."""
@@ -86,6 +87,8 @@ class Container:
         await self.exports.sweep()
         await self.jobs.purge_done()
         await self.xero_sync.sweep()
+        if self.offboarding is not None:
+            await self.offboarding.sweep()
 
     async def close(self) -> None:
         await self.xero_sync.stop()
@@ -217,7 +220,11 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     )
     register_jobs(container)
     if container.installations is not None:
-        container.installations.answers.on_installed.append(lambda installed: welcome(container, installed))
+        container.offboarding = Offboarding(container.installations, connections, jobs, storage,
+                                            retention_days=settings.data_retention_days,
+                                            client_id=settings.slack_client_id or "")
+        container.installations.answers.on_installed += [container.offboarding.reinstalled,
+                                                         lambda installed: welcome(container, installed)]
     return container
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -33,14 +34,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import pages
 from bot.config import Settings
 from bot.slack_gateway import build_client
+from services.connections.service import ConnectionsService
 from services.installations.store import (
     InstallationRecords,
     InstallStates,
     RefreshedToken,
     RefreshRefused,
+    Uninstalls,
     Workspace,
 )
 from services.platform.crypto import SecretBox
+from services.platform.jobs import JobQueue
 from services.platform.logfmt import fields
 from services.platform.storage import Storage
 
@@ -253,3 +257,59 @@ def build_installations(settings: Settings, storage: Storage, box: SecretBox) ->
     )
     return Installations(records=records, store=store, tokens=tokens, answers=answers,
                          flow=LedgerlineOAuthFlow(client=client, settings=oauth_settings))
+
+
+
+# Uninstall ------------------------------------------------------------------------------------------------
+class Offboarding:
+    """What an uninstall does: app_uninstalled and tokens_revoked (in either order, each maybe twice) delete
+    the workspace's Slack tokens at once, revoke and delete its Xero token sets, and cancel its queued jobs
+    (its organisations are no longer connected, so periodic sync leaves them alone). Its organisations, links
+    and history stay DATA_RETENTION_DAYS for a reinstall, then `sweep` deletes them."""
+
+    def __init__(self, installations: Installations, connections: ConnectionsService, jobs: JobQueue,
+                 storage: Storage, *, retention_days: int, client_id: str):
+        self.installations = installations
+        self.connections = connections
+        self.jobs = jobs
+        self.storage = storage
+        self.uninstalls = Uninstalls(storage)
+        self.retention = timedelta(days=retention_days)
+        self.client_id = client_id
+
+    async def uninstalled(self, team_id: str | None, enterprise_id: str | None, org_wide: bool) -> None:
+        where = Workspace.of(enterprise_id, team_id, org_wide)
+        records = self.installations.records
+        bots = await records.delete_bot(self.client_id, where)
+        users = await records.delete_installation(self.client_id, where)
+        token_sets = cancelled = 0
+        if where.team_id:
+            token_sets = await self.connections.forget_xero_tokens(where.team_id)
+            cancelled = await self.jobs.cancel_team(where.team_id)
+        await self.uninstalls.uninstalled(where)
+        log.info("slack.uninstalled", **fields(team=where.team_id or None, enterprise=where.enterprise_id or None,
+                                              slack_rows=bots + users, xero_token_sets=token_sets, jobs=cancelled))
+
+    async def tokens_revoked(self, team_id: str | None, enterprise_id: str | None, org_wide: bool, *,
+                             bots: list[str], users: list[str]) -> None:
+        if bots:  # the bot can no longer act here: as good as uninstalled (app_uninstalled may follow, or not)
+            await self.uninstalled(team_id, enterprise_id, org_wide)
+            return
+        where = Workspace.of(enterprise_id, team_id, org_wide)
+        for user_id in users:
+            await self.installations.records.delete_installation(self.client_id, where, user_id)
+
+    async def reinstalled(self, installation: Installation) -> None:
+        where = Workspace.of(installation.enterprise_id, installation.team_id, installation.is_enterprise_install)
+        if await self.uninstalls.reinstalled(where):
+            log.info("slack.reinstalled", **fields(team=where.team_id or None, enterprise=where.enterprise_id or None))
+
+    async def sweep(self) -> int:
+        """Deletes the data of workspaces uninstalled longer ago than the retention period."""
+        due = await self.uninstalls.due(self.retention)
+        for where in due:
+            deleted = await self.storage.delete_workspace(where.team_id) if where.team_id else {}
+            await self.uninstalls.forgotten(where)
+            log.info("slack.workspace_data_deleted", **fields(team=where.team_id or None,
+                                                              documents=sum(deleted.values())))
+        return len(due)

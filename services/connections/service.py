@@ -213,6 +213,19 @@ class ConnectionsService:
         await self.storage.tenants.update_many({"tenant_id": tenant.tenant_id, "token_set_id": tenant.token_set_id},
                                                {"$set": {"last_success_at": utcnow()}})
 
+    async def forget_xero_tokens(self, team_id: str) -> int:
+        """The workspace uninstalled the app: revoke and delete its Xero token sets now. Its organisations and
+        links stay (needing a reconnect) for a reinstall; another workspace's connection to the same
+        organisation has its own token set and is untouched. How many token sets were retired."""
+        cursor = self.storage.tenants.find({"team_id": team_id, "status": {"$ne": REMOVED}})
+        token_sets = {doc["token_set_id"] async for doc in cursor if doc.get("token_set_id")}
+        await self.storage.tenants.update_many({"team_id": team_id, "status": CONNECTED},
+                                               {"$set": {"status": NEEDS_RECONNECT}})
+        token_sets |= set(await self.tokens.of_team(team_id))
+        for token_set_id in token_sets:
+            await self.tokens.retire(token_set_id)
+        return len(token_sets)
+
     # List ---------------------------------------------------------------------------
     async def list_tenants(self, team_id: str) -> list[Tenant]:
         cursor = self.storage.tenants.find({"team_id": team_id, "status": {"$ne": REMOVED}}).sort("name", 1)

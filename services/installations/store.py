@@ -249,3 +249,36 @@ class InstallStates:
         found = await self.storage.slack_oauth_states.find_one_and_delete(
             {"_id": state, "expires_at": {"$gt": self.clock()}})
         return found is not None
+
+
+class Uninstalls:
+    """Owns `slack_uninstalls`: workspaces that uninstalled the app, and since when (their data is kept for a
+    reinstall until the retention period ends, then deleted)."""
+
+    def __init__(self, storage: Storage, *, clock: Callable[[], datetime] = utcnow):
+        self.storage = storage
+        self.clock = clock
+
+    async def uninstalled(self, where: Workspace) -> None:
+        """Marks the workspace uninstalled; a second event (app_uninstalled after tokens_revoked) keeps the date."""
+        await self.storage.slack_uninstalls.update_one(
+            {"_id": _key(where)}, {"$setOnInsert": {**where.filter(), "uninstalled_at": self.clock()}}, upsert=True)
+
+    async def reinstalled(self, where: Workspace) -> bool:
+        return bool((await self.storage.slack_uninstalls.delete_one({"_id": _key(where)})).deleted_count)
+
+    async def since(self, where: Workspace) -> datetime | None:
+        doc = await self.storage.slack_uninstalls.find_one({"_id": _key(where)})
+        return None if doc is None else doc["uninstalled_at"]
+
+    async def due(self, retention: timedelta) -> list[Workspace]:
+        """Workspaces uninstalled longer ago than `retention`."""
+        cursor = self.storage.slack_uninstalls.find({"uninstalled_at": {"$lte": self.clock() - retention}})
+        return [Workspace(doc["enterprise_id"], doc["team_id"]) async for doc in cursor]
+
+    async def forgotten(self, where: Workspace) -> None:
+        await self.storage.slack_uninstalls.delete_one({"_id": _key(where)})
+
+
+def _key(where: Workspace) -> str:
+    return f"{where.enterprise_id}:{where.team_id}"

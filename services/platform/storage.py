@@ -39,6 +39,12 @@ OAUTH_STATE_TTL_SECONDS = 600
 SLACK_STATE_TTL_SECONDS = 600  # an "Add to Slack" click is good for 10 minutes
 
 
+# The collections of one workspace's data, keyed by `team_id` (jobs carry it in their payload).
+WORKSPACE_COLLECTIONS = ("oauth_states", "token_sets", "tenants", "links", "workspace_settings", "export_jobs",
+                         "job_events", "xero_cache", "xero_events", "xero_sync", "sync_notices", "xero_reference",
+                         "export_batches", "home_viewers")
+
+
 class StorageUnavailable(RuntimeError):
     """The database could not be reached; the message names the URI with credentials masked."""
 
@@ -152,6 +158,23 @@ class Storage:
     @property
     def slack_oauth_states(self) -> AsyncCollection:
         return self._collection("slack_oauth_states")
+
+    @property
+    def slack_uninstalls(self) -> AsyncCollection:
+        return self._collection("slack_uninstalls")
+
+    async def delete_workspace(self, team_id: str) -> dict[str, int]:
+        """Erases everything kept for one Slack workspace (its retention period after an uninstall ended).
+
+        Every collection of workspace data carries `team_id`; this is the one place that erases across them,
+        so a new collection of workspace data is added to WORKSPACE_COLLECTIONS, not forgotten."""
+        deleted = {}
+        for name in WORKSPACE_COLLECTIONS:
+            result = await self._collection(name).delete_many({"team_id": team_id})
+            deleted[name] = int(result.deleted_count)
+        jobs = await self.jobs.delete_many({"payload.team_id": team_id})
+        deleted["jobs"] = int(jobs.deleted_count)
+        return deleted
 
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:

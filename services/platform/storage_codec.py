@@ -35,7 +35,8 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at"}),
     "slack_installations": frozenset({"installed_at", "bot_token_expires_at", "user_token_expires_at", "stored_at"}),
     "slack_bots": frozenset({"installed_at", "bot_token_expires_at", "lease_until", "stored_at"}),
-    "slack_oauth_states": frozenset({"expires_at"}),  # not created_at: only inserted, a real date for the TTL index
+    "slack_oauth_states": frozenset({"expires_at"}),
+    "slack_uninstalls": frozenset({"uninstalled_at"}),  # not created_at: only inserted, a real date for the TTL index
 }
 BOOL_FIELDS: dict[str, frozenset[str]] = {
     "slack_installations": frozenset({"is_enterprise_install"}),
