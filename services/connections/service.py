@@ -239,10 +239,11 @@ class ConnectionsService:
             raise TenantNotFound(tenant_id)
         return Tenant.from_doc(doc)
 
-    async def connected_anywhere(self, tenant_id: str) -> Tenant | None:
-        """The workspace a Xero organisation is connected in (Xero webhooks name only the organisation)."""
-        doc = await self.storage.tenants.find_one({"tenant_id": tenant_id, "status": CONNECTED})
-        return Tenant.from_doc(doc) if doc else None
+    async def connected_everywhere(self, tenant_id: str) -> list[Tenant]:
+        """Every workspace's connection to a Xero organisation (Xero webhooks name only the organisation; the
+        same organisation connected from two workspaces is two connections)."""
+        cursor = self.storage.tenants.find({"tenant_id": tenant_id, "status": CONNECTED})
+        return [Tenant.from_doc(doc) async for doc in cursor]
 
     async def all_connected(self) -> list[Tenant]:
         return [Tenant.from_doc(doc) async for doc in self.storage.tenants.find({"status": CONNECTED})]
