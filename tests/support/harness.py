@@ -94,18 +94,19 @@ class BotHarness:
     def homes_published(self, user: str) -> int:
         return len([c for c in self.slack.called("views.publish") if c["user_id"] == user])
 
-    async def send_payload(self, payload: dict):
-        body = payload_body({"team": {"id": TEAM_ID}, "api_app_id": "A0TEST", "token": "legacy", **payload})
+    async def send_payload(self, payload: dict, *, team: str = TEAM_ID):
+        body = payload_body({"team": {"id": team}, "api_app_id": "A0TEST", "token": "legacy", **payload})
         return await self.client.post("/slack/events", data=body, headers=signed_headers(body))
 
     async def click(self, action_id: str, value: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL",
-                    message: dict | None = None, extra_action: dict | None = None, state: dict | None = None):
+                    message: dict | None = None, extra_action: dict | None = None, state: dict | None = None,
+                    team: str = TEAM_ID):
         name = f"act{next(self._ids)}"
         action = {"type": "button", "action_id": action_id, "block_id": "b", "value": value,
                   "action_ts": "1700000000.1", **(extra_action or {})}
         payload = {
             "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "user": {"id": user, "username": user.lower(), "team_id": team},
             "channel": {"id": channel, "name": "general"},
             "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.0")},
             "message": message or {"ts": "1.0", "text": "", "blocks": []},
@@ -116,17 +117,17 @@ class BotHarness:
         }
         if state is not None:
             payload["state"] = {"values": state}
-        response = await self.send_payload(payload)
+        response = await self.send_payload(payload, team=team)
         assert response.status == 200, await response.text()
         return name
 
     async def suggest(self, action_id: str, value: str = "", *, user: str = "U0ADMIN",
-                      view: dict | None = None) -> dict:
+                      view: dict | None = None, team: str = TEAM_ID) -> dict:
         """Types into an external select: returns the options the bot answered with."""
         payload = {"type": "block_suggestion", "action_id": action_id, "block_id": "b", "value": value,
-                   "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+                   "user": {"id": user, "username": user.lower(), "team_id": team},
                    "container": {"type": "view", "view_id": (view or {}).get("id", "V0")}, "view": view or {}}
-        response = await self.send_payload(payload)
+        response = await self.send_payload(payload, team=team)
         assert response.status == 200, await response.text()
         return await response.json()
 
@@ -146,14 +147,14 @@ class BotHarness:
         await self.view_action({"id": "VHOME", "type": "home"},
                                {"type": "button", "action_id": action_id, "value": value}, user=user)
 
-    async def submit(self, view: dict, *, user: str = "U0ADMIN", values: dict | None = None):
+    async def submit(self, view: dict, *, user: str = "U0ADMIN", values: dict | None = None, team: str = TEAM_ID):
         payload = {
             "type": "view_submission",
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "user": {"id": user, "username": user.lower(), "team_id": team},
             "trigger_id": self.slack.trigger("trigger-view", user),
             "view": {**view, "id": "V0SUBMIT", "state": {"values": values or {}}},
         }
-        return await self.send_payload(payload)
+        return await self.send_payload(payload, team=team)
 
 
 async def start_harness(mongo_storage: Storage, **setting_overrides):
