@@ -10,8 +10,8 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks import batches as batch_blocks
 from bot.blocks import exports as blocks
 from bot.container import Container
-from bot.outbox.batches import BatchOutbox, batch_view
-from bot.requests.reader import BlockAction, State, UnreadablePayload, ViewSubmission
+from bot.outbox.batches import batch_view
+from bot.requests import BlockAction, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.exports.refs import MAX_BATCH, parse_export_args
@@ -132,7 +132,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await answer(click, respond, outcome)
             return
         modal = blocks.reject_modal(outcome.job, channel_id=click.channel_id)
-        await container.gateway.open_modal(click.trigger(), modal)
+        await container.gateway.for_team(click.team_id).open_modal(click.trigger(), modal)
         await note_message(click)  # after the modal: its trigger lasts 3 s
 
     @app.view(blocks.REJECT_CALLBACK_ID)
@@ -146,7 +146,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         user_id = submission.user_id
         outcome = await service.reject(submission.team_id, meta.job_id, user_id, reason)
         if isinstance(outcome, Refused):
-            await notify_user(container, user_id, meta.channel_id, blocks.click_refused(outcome))
+            await notify_user(container, submission.team_id, user_id, meta.channel_id, blocks.click_refused(outcome))
 
     register_batch_actions(app, container)
 
@@ -162,7 +162,7 @@ def chosen_duplicates(state: State | None) -> list[str]:
 
 def register_batch_actions(app: AsyncApp, container: Container) -> None:
     batches = container.batches
-    outbox = BatchOutbox(batches, container.gateway)
+    outbox = container.batch_outbox
 
     async def approve_batch(context, respond, *, only_ready: bool) -> None:
         click = BlockAction.of(context)
@@ -191,8 +191,8 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         if view is None:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused(refusal or "not_found"))
             return
-        await container.gateway.open_modal(click.trigger(),
-                                           batch_blocks.batch_reject_modal(view, channel_id=click.channel_id))
+        await container.gateway.for_team(click.team_id).open_modal(
+            click.trigger(), batch_blocks.batch_reject_modal(view, channel_id=click.channel_id))
 
     @app.view(batch_blocks.REJECT_CALLBACK_ID)
     async def reject_batch(ack, context):
@@ -205,7 +205,7 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
                                                batch_blocks.REJECT_REASON_ACTION).value
         refusal = await batches.reject(submission.team_id, meta.batch_id, submission.user_id, reason)
         if refusal:
-            await notify_user(container, submission.user_id, meta.channel_id,
+            await notify_user(container, submission.team_id, submission.user_id, meta.channel_id,
                               batch_blocks.batch_click_refused(refusal))
 
     @app.action(batch_blocks.CHOOSE_ORGANISATION_ACTION)
@@ -223,7 +223,8 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
             view = await outbox.view(click.team_id, choice.batch_id)
             if view is not None:
                 page = click.view.metadata.page or 0
-                await container.gateway.update_modal(click.view.id, batch_blocks.batch_lines_modal(view, page))
+                await container.gateway.for_team(click.team_id).update_modal(
+                    click.view.id, batch_blocks.batch_lines_modal(view, page))
 
     @app.action(batch_blocks.DUPLICATE_ACTION)
     async def duplicates_picked(ack):
@@ -237,7 +238,8 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         if view is None:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused("not_found"))
             return
-        await container.gateway.open_modal(click.trigger(), batch_blocks.batch_lines_modal(view))
+        await container.gateway.for_team(click.team_id).open_modal(
+            click.trigger(), batch_blocks.batch_lines_modal(view))
 
     @app.action(batch_blocks.LINES_PAGE_ACTION)
     async def see_page(ack, context):
@@ -249,4 +251,5 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
             raise UnreadablePayload("the page button names no batch or page")
         view = await outbox.view(click.team_id, opened.metadata.batch_id)
         if view is not None:
-            await container.gateway.update_modal(opened.id or "", batch_blocks.batch_lines_modal(view, page))
+            await container.gateway.for_team(click.team_id).update_modal(
+                opened.id or "", batch_blocks.batch_lines_modal(view, page))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.container import Container
-from bot.requests.reader import EventCallback
+from bot.requests import EventCallback
 from handlers.router import CommandRouter
 
 

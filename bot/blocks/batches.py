@@ -519,21 +519,6 @@ def problems_as_refusals(problems) -> list[RefusedReference]:
     return refused
 
 
-def line_from(check, client: str, organisation: str | None, outcome=None, url: str | None = None) -> BatchLine:
-    """A BatchLine from a pre-flight check (services.exports.preflight) and, once exported, its ItemOutcome."""
-    problem = next((p for p in check.problems if p.code == check.code), None)
-    return BatchLine(
-        reference=check.reference, client=client, currency=check.currency, total=check.expected_total,
-        organisation=organisation, check=check.code, check_data=dict(problem.data) if problem else {},
-        outcome=outcome.outcome if outcome else None,
-        xero_number=outcome.xero_number if outcome else None,
-        xero_total=outcome.xero_total if outcome else None,
-        xero_status=outcome.xero_status if outcome else None,
-        messages=tuple(outcome.messages) if outcome else (),
-        url=url,
-    )
-
-
 # ----------------------------------------------------------------------------- after the decision
 
 

@@ -17,13 +17,12 @@ from decimal import Decimal
 
 from bot.blocks import batches as blocks
 from bot.blocks.exports import failure_words
-from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused
+from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused, WorkspaceGateway
 from services.exports.batches import Batch, BatchExportService
 from services.exports.store import EXPORTED, FAILED, OPEN_STATES, PENDING, REJECTED, ExportRequest
 from services.platform.crash_points import crash_point
 from services.platform.jobs import Job
 
-FINISHED = (EXPORTED, FAILED, REJECTED)
 BATCH_APPROVAL_EVENT = "ledgerline_batch_approval"
 BATCH_DM_EVENT = "ledgerline_batch_requester_dm"
 
@@ -77,6 +76,9 @@ class BatchOutbox:
         jobs = await self.batches.jobs_of(batch)
         return batch_view(batch, jobs, datetime.now(UTC))
 
+    def _slack(self, batch: Batch) -> WorkspaceGateway:
+        return self.gateway.for_team(batch.team_id)
+
     async def run(self, queued: Job) -> None:
         store = self.batches.store
         batch = await store.get(queued.payload["team_id"], queued.payload["batch_id"])
@@ -87,7 +89,7 @@ class BatchOutbox:
         payload = blocks.batch_approval_message(view)
         if batch.approval_ts and batch.approval_channel:
             try:
-                await self.gateway.update(batch.approval_channel, batch.approval_ts, payload)
+                await self._slack(batch).update(batch.approval_channel, batch.approval_ts, payload)
             except SlackRefused:
                 pass  # deleted by someone: nothing to redraw
         else:
@@ -103,15 +105,15 @@ class BatchOutbox:
             await store.set(batch, approval_channel=channel, approval_ts=ts)
             batch.approval_channel, batch.approval_ts = channel, ts
             if found_maybe:
-                await self.gateway.update(channel, ts, payload)
+                await self._slack(batch).update(channel, ts, payload)
         if view.state in ("done", "rejected"):
-            link = await self.gateway.permalink(batch.approval_channel or "", batch.approval_ts or "")
+            link = await self._slack(batch).permalink(batch.approval_channel or "", batch.approval_ts or "")
             await self._tell_requester(batch, blocks.batch_requester_notice(view, link))
 
     async def _tell_requester(self, batch: Batch, payload: dict) -> None:
         if batch.requester_dm:
             try:
-                await self.gateway.update(batch.requester_dm["channel"], batch.requester_dm["ts"], payload)
+                await self._slack(batch).update(batch.requester_dm["channel"], batch.requester_dm["ts"], payload)
             except SlackRefused:
                 pass
             return
@@ -126,5 +128,5 @@ class BatchOutbox:
     async def _post_once(self, batch: Batch, key: str, channel: str, payload: dict,
                          tag: MessageTag) -> tuple[str, str]:
         """Posts, or finds the post an earlier run made before it died (each attempt is noted first)."""
-        return await self.gateway.post_once(channel, payload, tag, tried_since=batch.posting.get(key),
+        return await self._slack(batch).post_once(channel, payload, tag, tried_since=batch.posting.get(key),
                                             before_post=lambda: self.batches.store.mark_posting(batch, key))

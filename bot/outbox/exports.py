@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.blocks import exports as blocks
-from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused
+from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused, WorkspaceGateway
 from services.exports.service import ExportRequest, ExportService
 from services.exports.store import PostedMessage
 from services.platform.crash_points import crash_point
@@ -60,6 +60,9 @@ class ExportOutbox:
         self.after_sync = after_sync  # e.g. redraw the Home tabs of the workspace
         self.batch_sync = batch_sync  # a batch's invoice: its batch's one message (bot/outbox/batches.py)
 
+    def _slack(self, job: ExportRequest) -> WorkspaceGateway:
+        return self.gateway.for_team(job.team_id)
+
     async def run(self, queued: Job) -> None:
         job = await self.exports.get_job(queued.payload["team_id"], queued.payload["job_id"])
         if job is None:
@@ -91,7 +94,7 @@ class ExportOutbox:
             for message in [PostedMessage(channel=job.approval_channel, ts=job.approval_ts, about="approval"),
                             *job.approval_copies]:
                 try:
-                    await self.gateway.update(message.channel, message.ts, payload)
+                    await self._slack(job).update(message.channel, message.ts, payload)
                 except SlackRefused:
                     pass  # deleted by someone: nothing to redraw
             return True
@@ -109,7 +112,7 @@ class ExportOutbox:
         await self.exports.requests.set_message(job, channel, ts)
         job.approval_channel, job.approval_ts = channel, ts
         if found_maybe:
-            await self.gateway.update(channel, ts, payload)
+            await self._slack(job).update(channel, ts, payload)
         return True
 
     async def _failure_notices(self, job: ExportRequest) -> None:
@@ -118,7 +121,7 @@ class ExportOutbox:
             if not notice.channel:
                 continue
             try:
-                await self.gateway.update(notice.channel, notice.ts, blocks.failure_notice_now(job))
+                await self._slack(job).update(notice.channel, notice.ts, blocks.failure_notice_now(job))
             except SlackRefused:
                 pass
         about = f"failed:{job.failures}"
@@ -144,12 +147,12 @@ class ExportOutbox:
         new = about is not None and not any(dm.about == about for dm in dms)
         if not dms and not new:
             return
-        link = (await self.gateway.permalink(job.approval_channel, job.approval_ts)
+        link = (await self._slack(job).permalink(job.approval_channel, job.approval_ts)
                 if job.approval_channel and job.approval_ts else None)
         payload = blocks.requester_notice(job, link)
         for dm in dms:
             try:
-                await self.gateway.update(dm.channel, dm.ts, payload)
+                await self._slack(job).update(dm.channel, dm.ts, payload)
             except SlackRefused:
                 pass
         if not new:
@@ -166,5 +169,5 @@ class ExportOutbox:
     async def _post_once(self, job: ExportRequest, key: str, channel: str, payload: dict,
                          tag: MessageTag) -> tuple[str, str]:
         """Posts, or finds the post an earlier run made before it died (the job notes each attempt first)."""
-        return await self.gateway.post_once(channel, payload, tag, tried_since=job.posting.get(key),
+        return await self._slack(job).post_once(channel, payload, tag, tried_since=job.posting.get(key),
                                             before_post=lambda: self.exports.requests.mark_posting(job, key))

@@ -23,6 +23,7 @@ from services.exports.selection import Refusal, Selected, Selection, select_refe
 from services.exports.service import EXPORT_BATCH, MAX_REJECT_REASON, ExportRefused, ExportService, batch_run_key
 from services.exports.store import APPROVED, EXPORTING, PENDING, ExportRequest
 from services.forecast import ForecastError
+from services.platform.hooks import Hook
 from services.platform.jobs import Job, RetryLater
 from services.platform.logfmt import fields
 from services.platform.storage import Storage
@@ -115,10 +116,13 @@ class BatchRequested:
 
 
 class BatchExportService:
-    def __init__(self, storage: Storage, exports: ExportService, reference: OrgReferenceStore):
+    def __init__(self, storage: Storage, exports: ExportService, reference: OrgReferenceStore, *,
+                 routing_changed: Hook[[str, str, list[str]]] | None = None):
         self.store = BatchStore(storage)
         self.exports = exports
         self.exporter = BatchExporter(exports.xero, exports.links, reference)
+        if routing_changed is not None:  # ExportService announces it
+            routing_changed.listen(self.recheck_routed)
 
     # Request -----------------------------------------------------------------------
     async def request(self, team_id: str, user_id: str, channel_id: str | None,
@@ -245,8 +249,9 @@ class BatchExportService:
         return None
 
     async def recheck_routed(self, team_id: str, batch_id: str, job_ids: list[str]) -> None:
-        """The `ExportService.redraw_pending` hook: these invoices of a pending batch were routed again (a
-        client linked, an organisation removed or connected), so their lines are checked again and redrawn."""
+        """The `routing_changed` hook (ExportService.redraw_pending): these invoices of a pending batch were
+        routed again (a client linked, an organisation removed or connected), so their lines are checked again
+        and redrawn."""
         batch = await self.store.get(team_id, batch_id)
         if batch is None or batch.decision != "pending":
             return
@@ -266,7 +271,7 @@ class BatchExportService:
         batch = await self._pending_for(team_id, batch_id, user_id)
         if isinstance(batch, str):
             return batch
-        if duplicates and not await self.exports.permissions.is_admin(user_id):
+        if duplicates and not await self.exports.permissions.is_admin(team_id, user_id):
             return "not_admin"
         # Each invoice is decided by its own atomic transition, the batch afterwards: a crash in between
         # leaves the rest pending and the buttons on the message; the approved ones are exported (sweep).

@@ -169,6 +169,7 @@ class ExportService:
         permissions: Permissions,
         queue: JobQueue,
         reference: OrgReferenceStore | None = None,
+        routing_changed: Callable[[str, str, list[str]], Awaitable[object]] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.requests = ExportStore(storage, clock=clock)
@@ -183,9 +184,9 @@ class ExportService:
         self.reference = reference or OrgReferenceStore(storage, xero)
         self.checker = BatchExporter(xero, links, self.reference)  # a single invoice is checked as a batch of one
         self.exporter = XeroInvoiceExporter(xero, connections, links, self.reference)
-        # Set by bot/container.py to BatchExportService.recheck_routed (services/exports/batches.py imports this
-        # module): a pending batch whose invoices redraw_pending routed again checks those lines again.
-        self.batch_rerouted: Callable[[str, str, list[str]], Awaitable[None]] | None = None
+        # (team, batch, exports): redraw_pending routed a pending batch's invoices again. BatchExportService
+        # listens (services/exports/batches.py imports this module, so this one only announces).
+        self.routing_changed = routing_changed
 
     # Request -----------------------------------------------------------------------
     async def ready_to_request(self, team_id: str) -> tuple[WorkspaceSettings, str, list[Tenant]]:
@@ -300,11 +301,11 @@ class ExportService:
     async def is_approver(self, team_id: str, user_id: str) -> bool:
         policy = await self.approver_policy(team_id)
         if policy.admins_only:
-            return await self.permissions.is_admin(user_id)
+            return await self.permissions.is_admin(team_id, user_id)
         if user_id in policy.users:
             return True
         if policy.usergroup:
-            return user_id in await self.permissions.directory.usergroup_members(policy.usergroup)
+            return user_id in await self.permissions.directory.usergroup_members(team_id, policy.usergroup)
         return False
 
     async def _check_clicker(self, team_id: str, job_id: str, user_id: str) -> ExportRequest | Refused:
@@ -448,7 +449,7 @@ class ExportService:
         job = await self.requests.get(team_id, job_id)
         if job is None:
             return Refused(reason="not_found")
-        if not await self.permissions.is_admin(user_id):
+        if not await self.permissions.is_admin(team_id, user_id):
             return Refused(reason="not_admin", job=job)
         if job.state != PENDING:
             return Refused(reason="already_handled", job=job)
@@ -615,10 +616,10 @@ class ExportService:
                 if moved is not None and job.batch_id:
                     rerouted.setdefault(job.batch_id, []).append(job.job_id)
         for batch_id, job_ids in rerouted.items():
-            if self.batch_rerouted is None:
+            if self.routing_changed is None:
                 continue
             try:
-                await self.batch_rerouted(team_id, batch_id, job_ids)
+                await self.routing_changed(team_id, batch_id, job_ids)
             except Exception:  # the routes are saved; the lines keep their last check until Approve all
                 log.exception("export.batch_recheck_failed", **fields(team=team_id, batch=batch_id))
 

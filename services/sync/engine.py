@@ -98,14 +98,15 @@ class SyncSettings:
 class XeroSync:
     def __init__(self, storage: Storage, *, xero: XeroClient, forecast: ForecastApi,
                  connections: ConnectionsService, links: LinkStore, workspace_settings: WorkspaceSettingsService,
-                 queue: JobQueue, notifier: SyncNotifier, settings: SyncSettings = SyncSettings(),
+                 queue: JobQueue, notices: SyncNoticeStore, notifier: SyncNotifier, export_requests: ExportStore,
+                 settings: SyncSettings = SyncSettings(),
                  export_changed: Callable[[ExportRequest], Awaitable[None]] | None = None,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep):
         self.events = XeroEventStore(storage.xero_events, clock=clock)
         self.state = SyncStateStore(storage.xero_sync, clock=clock)
-        self.export_jobs = ExportStore(storage)
-        self.notices = SyncNoticeStore(storage.sync_notices, clock=clock)
+        self.export_jobs = export_requests
+        self.notices = notices
         self.export_changed = export_changed  # ExportService.sync: the approval message is redrawn
         self.xero = xero
         self.connections = connections

@@ -49,7 +49,8 @@ class Call:
     method: str
     args: dict
     response: dict = field(default_factory=dict)  # what the stand-in answered
-    team: str | None = None  # the workspace whose token the call carried
+    token: str | None = None  # the bot token it was called with
+    team: str | None = None  # the workspace whose token that is
 
     def __getitem__(self, key):
         return self.args[key]
@@ -192,7 +193,8 @@ class SlackStandIn:
             answer = self._oauth_v2_access({**args, **basic_auth(request)})
             await self._record(Call(method, {k: v for k, v in args.items() if k != "client_secret"}, answer))
             return web.json_response(answer)
-        team = self.tokens.get(bearer_token(request, args) or "")
+        token = bearer_token(request, args)
+        team = self.tokens.get(token or "")
         if team is None:
             self.refused.append(method)
             return web.json_response({"ok": False, "error": "invalid_auth"})
@@ -203,10 +205,10 @@ class SlackStandIn:
             pass  # the stand-in answers invalid_arguments below; the call is recorded as sent
         if self.failures.get(method):
             status, body = self.failures[method].pop(0)
-            await self._record(Call(method, args, body, team))
+            await self._record(Call(method, args, body, token, team))
             return web.json_response(body, status=status, headers={"Retry-After": "0"} if status == 429 else None)
         answer = self._added(method, args) or self.api.call(method, args)
-        await self._record(Call(method, args, answer, team))
+        await self._record(Call(method, args, answer, token, team))
         return web.json_response(answer)
 
     def _added(self, method: str, args: dict[str, Any]) -> dict | None:

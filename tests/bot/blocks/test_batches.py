@@ -130,33 +130,6 @@ def test_nothing_sent_is_said_plainly():
     assert answer["text"] == "Nothing went for approval; 1 not sent"
 
 
-def test_a_line_is_built_from_the_pre_flight_and_the_export_outcome():
-    from services.exports.batch_writer import ItemOutcome
-    from services.exports.preflight import preflight
-    from services.forecast import ForecastInvoice
-    from services.xero.models import XeroAccount, XeroTaxRate
-    from services.xero.reference import OrgReference
-
-    reference = OrgReference("T-US", ("USD",), (XeroAccount(code="200", type="REVENUE", status="ACTIVE"),),
-                             (XeroTaxRate(tax_type="NONE", effective_rate=Decimal(0), status="ACTIVE",
-                                          can_apply_to_revenue=True),), 0)
-    forecast = ForecastInvoice.model_validate({"id": 103, "invoice_reference": "INV-103", "currency": "USD",
-                                               "entries": [{"name": "Forecast work", "quantity": 1,
-                                                            "unit_price": 13852.5, "tax": 0}]})
-    check = preflight(forecast, "T-US", reference)
-    before = batches.line_from(check, "Acme", "Demo Company (US)")
-    assert (before.check, before.total, before.outcome) == ("ready", Decimal("13852.50"), None)
-
-    done = batches.line_from(check, "Acme", "Demo Company (US)", ItemOutcome(
-        103, "INV-103", "T-US", "created", expected_total=Decimal("13852.50"), xero_total=Decimal("13852.50"),
-        xero_number="INV-103", xero_status="AUTHORISED"))
-    assert "created as INV-103 (Approved), Xero total USD 13,852.50" in batches.line_text(done)
-
-    unmapped = preflight(forecast.model_copy(update={"entries": [forecast.entries[0].model_copy(update={"tax": 7})]}),
-                         "T-US", reference)
-    assert batches.line_from(unmapped, "Acme", "Demo Company (US)").check_data == {"percents": ["7"]}
-
-
 CHOICES = (("T-UK", "Demo Company (UK)"), ("T-US", "Demo Company (US)"))
 
 
