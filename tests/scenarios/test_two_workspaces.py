@@ -83,3 +83,38 @@ async def test_a_webhook_for_one_workspaces_link_does_not_reach_the_other(app, s
     await post_webhook(app, delivery([event(contact, UK_TENANT, category="CONTACT")]))
 
     assert {doc["team_id"] async for doc in storage.xero_events.find({})} == {ACME}
+
+
+async def test_two_workspaces_each_export_to_their_own_organisation_with_their_own_token(app, storage, xero):
+    from services.shared.settings import SettingsChanges
+    from tests.support.export_flow import FORECAST_KEY, US_TAX, final_update, forecast_holding, invoice, job_id_of
+    from tests.support.xero_identity import TENANTS, US_TENANT
+    from tests.support.xero_standin import connected_books
+
+    for team, organisation in ((ACME, UK), (GLOBEX, US)):
+        await connect_organisations(app, xero, tenants=(organisation,), team=team)  # U0ADMIN, asked of Slack
+        await app.container.workspace_settings.update(team, SettingsChanges(
+            forecast_api_key=FORECAST_KEY, approval_channel="C0APPROVALS", notify_channel="C0ALERTS"),
+            updated_by="U0ADMIN")
+    # One Forecast company here (one key); each workspace exports its own invoice (US: in dollars).
+    forecast_holding(xero, invoices=[invoice(), invoice(id=102, company_invoice_id=102, invoice_reference="INV-102",
+                                                        currency="USD", entries=US_TAX)])
+    connected_books(xero, TENANTS)
+
+    exported = {}
+    for team, reference in ((ACME, "INV-101"), (GLOBEX, "INV-102")):
+        await app.ask(f"export {reference}", user="U0MEMBER", team=team)
+        approval = await app.slack.wait_for("chat.postMessage", lambda c, team=team: c["channel"] == "C0APPROVALS"
+                                            and c.team == team)
+        job_id = job_id_of(approval)
+        await app.click("export_approve", job_id, user="U0APPROVER", channel="C0APPROVALS", team=team,
+                        message=approval.response["message"])
+        await final_update(app, job_id, "exported")
+        exported[team] = await storage.export_jobs.find_one({"_id": job_id})
+
+    assert exported[ACME]["team_id"] == ACME and exported[ACME]["tenant_id"] == UK_TENANT
+    assert exported[GLOBEX]["team_id"] == GLOBEX and exported[GLOBEX]["tenant_id"] == US_TENANT
+    for team, job in exported.items():
+        updates = [c for c in app.slack.called("chat.update") if c.get("ts") == job["approval_ts"]]
+        assert updates and {c.team for c in updates} == {team}  # its messages, with its own token
+    assert app.slack.refused == []  # no call went out without a valid token
