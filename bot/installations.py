@@ -131,8 +131,12 @@ class WorkspaceTokens:
         token = None
         if team_id:
             token = await self.records.bot_token(self.client_id, Workspace.of(enterprise_id, team_id), self.refresh)
+        if token is None and team_id and not enterprise_id:  # work naming only a workspace of a Grid org
+            enterprise_id = await self.records.org_of(self.client_id, team_id)
         if token is None and enterprise_id:
             token = await self.records.bot_token(self.client_id, Workspace.of(enterprise_id, None, True), self.refresh)
+            if token is not None and team_id:
+                await self.records.remember_team(self.client_id, enterprise_id, team_id)
         return token
 
     async def refresh(self, refresh_token: str) -> RefreshedToken:

@@ -67,7 +67,7 @@ Refresher = Callable[[str], Awaitable[RefreshedToken]]
 
 
 class InstallationRecords:
-    """Owns `slack_installations` and `slack_bots`."""
+    """Owns `slack_installations`, `slack_bots` and `slack_grid_teams` (the Grid org serving each workspace)."""
 
     def __init__(self, storage: Storage, box: SecretBox, *, clock: Callable[[], datetime] = utcnow,
                  refresh_margin: timedelta = timedelta(hours=2), lease: timedelta = timedelta(seconds=30),
@@ -119,12 +119,25 @@ class InstallationRecords:
                     "bot_token", "bot_id", "bot_user_id", "bot_scopes", "bot_refresh_token", "bot_token_expires_at")})
         return installation
 
+    async def remember_team(self, client_id: str, enterprise_id: str, team_id: str) -> None:
+        """A workspace of an Enterprise Grid org sent a request: its org's org-wide install serves it, also for
+        work that later names only the workspace (jobs, outboxes)."""
+        await self.storage.slack_grid_teams.update_one(
+            {"_id": f"{client_id}:{team_id}"}, {"$set": {"enterprise_id": enterprise_id}}, upsert=True)
+
+    async def org_of(self, client_id: str, team_id: str) -> str | None:
+        """The enterprise whose org-wide install serves this workspace, if one does."""
+        doc = await self.storage.slack_grid_teams.find_one({"_id": f"{client_id}:{team_id}"})
+        return None if doc is None else str(doc["enterprise_id"])
+
     async def installed(self, client_id: str, where: Workspace) -> bool:
         return await self.storage.slack_bots.count_documents({"client_id": client_id, **where.filter()}) > 0
 
     # Delete ----------------------------------------------------------------------------
     async def delete_bot(self, client_id: str, where: Workspace) -> int:
         result = await self.storage.slack_bots.delete_many({"client_id": client_id, **where.filter()})
+        if not where.team_id:  # an org-wide install: its workspaces are no longer served by it
+            await self.storage.slack_grid_teams.delete_many({"enterprise_id": where.enterprise_id})
         self._locks.pop(where, None)
         return int(result.deleted_count)
 

@@ -160,6 +160,10 @@ class Storage:
         return self._collection("slack_oauth_states")
 
     @property
+    def slack_grid_teams(self) -> AsyncCollection:
+        return self._collection("slack_grid_teams")
+
+    @property
     def slack_uninstalls(self) -> AsyncCollection:
         return self._collection("slack_uninstalls")
 

@@ -167,7 +167,8 @@ async def test_the_resolver_falls_back_to_the_org_wide_install(storage, box):
     tokens = WorkspaceTokens(records, client=None, client_id=CLIENT_ID, client_secret="s")  # type: ignore[arg-type]
 
     assert await tokens.token_for("T0INGRID", "E0GRID") == "xoxb-grid"
-    assert await tokens.token_for("T0INGRID", None) is None
+    assert await tokens.token_for("T0INGRID", None) == "xoxb-grid"  # remembered: work naming only the workspace
+    assert await tokens.token_for("T0ELSEWHERE", None) is None
 
 
 def _acme():

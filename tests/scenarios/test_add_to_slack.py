@@ -153,3 +153,20 @@ async def test_a_rotating_token_is_refreshed_once_when_requests_arrive_together(
     assert all("/xero connect" in str(answer.args) for answer in answers)
     bot = await app.container.installations.store.async_find_bot(enterprise_id=None, team_id="T0ACME")
     assert bot.bot_token == refreshes[0].response["access_token"]
+
+
+async def test_work_for_a_grid_workspace_uses_the_org_wide_token_and_names_the_workspace(app):
+    """Jobs and outboxes name only the workspace; the org-wide install still serves it, and methods that
+    need to know which workspace (usergroups.list) are told."""
+    token = await install(app, "T0UNUSED", enterprise_id="E0GRID", org_wide=True, user="U0ORGADMIN")
+    await app.ask("help", team="T0INGRID", enterprise_id="E0GRID", is_enterprise_install="true")
+
+    gateway = app.container.gateway.for_team("T0INGRID")
+    await gateway.post("C0GENERAL", {"text": "from a job"})
+    await gateway.usergroups()
+
+    posted = await app.slack.wait_for("chat.postMessage", lambda c: c.get("text") == "from a job")
+    groups = await app.slack.wait_for("usergroups.list")
+    assert posted.token == token and groups.token == token
+    assert groups["team_id"] == "T0INGRID"
+    assert await app.container.installations.tokens.token_for("T0NOTINGRID", None) is None
