@@ -170,6 +170,11 @@ class SingleFlightAuthorize(AsyncAuthorize):
 
 # The install itself ---------------------------------------------------------------------------------------
 
+# bolt's OAuth flow logs a refused code in full ("Failed to fetch oauth.v2.access result with code: ..."): a
+# credential, if a short-lived one. Its outcomes are logged by InstallAnswers (the reason, never the code).
+QUIET_BOLT = logging.getLogger("bot.installations.bolt_oauth")
+QUIET_BOLT.disabled = True
+
 Installed = Callable[[Installation], Awaitable[object]]  # told of each completed install (after it is saved)
 
 
@@ -260,7 +265,7 @@ def build_installations(settings: Settings, storage: Storage, box: SecretBox) ->
         callback_options=AsyncCallbackOptions(success=answers.succeeded, failure=answers.failed),
     )
     return Installations(records=records, store=store, tokens=tokens, answers=answers,
-                         flow=LedgerlineOAuthFlow(client=client, settings=oauth_settings))
+                         flow=LedgerlineOAuthFlow(client=client, settings=oauth_settings, logger=QUIET_BOLT))
 
 
 

@@ -170,3 +170,24 @@ async def test_work_for_a_grid_workspace_uses_the_org_wide_token_and_names_the_w
     assert posted.token == token and groups.token == token
     assert groups["team_id"] == "T0INGRID"
     assert await app.container.installations.tokens.token_for("T0NOTINGRID", None) is None
+
+
+async def test_a_refused_code_is_not_logged(app, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)  # what production logs (LOG_LEVEL=INFO)
+    page = await open_install_page(app)
+
+    await come_back(app, {"code": "code-that-slack-refuses", "state": page.state}, cookie=page.cookie)
+
+    logged = [(r.name, r.getMessage()) for r in caplog.records if r.name != "aiohttp.access"]  # off in app.py
+    assert not [line for line in logged if "code-that-slack-refuses" in line[1]], logged
+    assert ("bot.installations", "slack.install_failed") in logged
+
+
+def test_distributed_mode_needs_the_client_secret_not_a_bot_token():
+    from bot.config import Settings
+
+    missing = Settings(_env_file=None, slack_signing_secret="s", slack_client_id="1.2", xero_client_id="x").missing()
+
+    assert "SLACK_CLIENT_SECRET" in missing and "SLACK_BOT_TOKEN" not in missing
