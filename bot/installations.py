@@ -8,6 +8,7 @@ refreshed by one process, the others wait for it).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -55,9 +56,12 @@ BOT_FIELDS = ("app_id", "enterprise_id", "enterprise_name", "team_id", "team_nam
               "installed_at", "custom_values")
 
 
+INSTALLATION_FIELDS = tuple(name for name in inspect.signature(Installation).parameters
+                            if not name.endswith("_expires_in"))  # a stored row has the expiry dates instead
+
+
 def _installation_fields(row: dict[str, Any]) -> dict[str, Any]:
-    names = Installation.__init__.__code__.co_varnames[1:Installation.__init__.__code__.co_kwonlyargcount + 1]
-    return {name: row[name] for name in names if name in row and not name.endswith("_expires_in")}
+    return {name: row[name] for name in INSTALLATION_FIELDS if name in row}
 
 
 class MongoInstallationStore(AsyncInstallationStore):
