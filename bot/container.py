@@ -26,7 +26,7 @@ from bot.outbox.home import HomeTab
 from bot.outbox.imports import ImportJobs
 from bot.outbox.sync_notices import SyncOutbox
 from bot.slack_directory import SlackUserDirectory
-from bot.slack_gateway import SlackGateway, same_token_for_every_team
+from bot.slack_gateway import SlackGateway, TokenLookup, same_token_for_every_team
 from services.connections.ledger_choices import LedgerChoices
 from services.connections.service import ConnectionsService
 from services.connections.settings_checks import SettingsChecks
@@ -139,20 +139,21 @@ class Core:
     installations: Installations | None
 
 
-def build_slack(settings: Settings, installations: Installations | None) -> SlackGateway:
-    """Distributed mode: each workspace's token from its installation. Otherwise one workspace's app:
-    SLACK_BOT_TOKEN for every team."""
-    if installations is not None:
+def build_slack(settings: Settings, token_for: TokenLookup | None = None,
+                installations: Installations | None = None) -> SlackGateway:
+    """Each workspace's bot token through `token_for`; unset, from its installation (distributed mode), else
+    SLACK_BOT_TOKEN for every team (one workspace's app)."""
+    if token_for is None and installations is not None:
         return SlackGateway(settings.slack_api_url, installations.tokens.token_for)
     token = _secret(settings.slack_bot_token)
-    return SlackGateway(settings.slack_api_url, same_token_for_every_team(token), bolt_token=token)
+    return SlackGateway(settings.slack_api_url, token_for or same_token_for_every_team(token), bolt_token=token)
 
 
-def build_core(settings: Settings, storage: Storage, encryption_key: str) -> Core:
+def build_core(settings: Settings, storage: Storage, encryption_key: str, token_for: TokenLookup | None) -> Core:
     http = aiohttp.ClientSession()
     box = SecretBox(encryption_key)
     installations = build_installations(settings, storage, box)
-    gateway = build_slack(settings, installations)
+    gateway = build_slack(settings, token_for, installations)
     lease = settings.job_lease_seconds
     jobs = JobQueue(storage.jobs, lease_seconds=lease)
     return Core(
@@ -287,9 +288,11 @@ def build_imports(core: Core, xero: Connections, exports: ExportService) -> Impo
 
 
 def build_container(settings: Settings, storage: Storage, encryption_key: str, *,
-                    xero_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> Container:
-    """`xero_sleep` is how the Xero client waits between retries (tests pass one that does not wait)."""
-    core = build_core(settings, storage, encryption_key)
+                    xero_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                    token_for: TokenLookup | None = None) -> Container:
+    """`xero_sleep` is how the Xero client waits between retries (tests pass one that does not wait);
+    `token_for` finds each workspace's bot token (unset: SLACK_BOT_TOKEN for every team)."""
+    core = build_core(settings, storage, encryption_key, token_for)
     xero = build_connections(core, xero_sleep)
     exports = build_exports(core, xero)
     home = build_home(core, xero, exports.exports)

@@ -197,7 +197,9 @@ class SlackStandIn:
         team = self.tokens.get(token or "")
         if team is None:
             self.refused.append(method)
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+            refusal = {"ok": False, "error": "invalid_auth"}
+            await self._record(Call(method, args, refusal, token))
+            return web.json_response(refusal)
         args.pop("token", None)
         try:
             args = decode_json_strings(args)
