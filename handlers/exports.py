@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.blocks import batches as batch_blocks
 from bot.blocks import exports as blocks
 from bot.container import Container
-from bot.outbox.batches import batch_view
 from bot.requests import BlockAction, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
@@ -44,11 +42,8 @@ async def _request_batch(ctx: CommandContext, asked) -> dict:
         return blocks.refused(refusal.code, refusal.data)
     refused = batch_blocks.problems_as_refusals(asked.problems) + [
         batch_blocks.RefusedReference(r.reference, r.reason, dict(r.data)) for r in requested.refused]
-    view = None
-    if requested.batch is not None:
-        view = batch_view(requested.batch, requested.jobs, datetime.now(UTC))
     channel = requested.batch.approval_channel if requested.batch else None
-    return batch_blocks.batch_requested(requested.requested + len(asked.problems), refused, view, channel)
+    return batch_blocks.batch_requested(requested.requested + len(asked.problems), refused, requested.view, channel)
 
 
 async def _request_one(ctx: CommandContext, reference: str) -> dict:
@@ -74,7 +69,10 @@ def chosen_tenant(state: State | None) -> str | None:
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
     router.add("export", export, usage=blocks.USAGE, example="/xero export INV-123",
-               summary="Send Forecast invoices to Xero. An approver approves each one in the approval channel.")
+               summary="Send Forecast invoices to Xero; an approver approves them in the approval channel. "
+                       "Several references, ranges (`INV-101..INV-130`, up to 500) and "
+                       "`/xero export unexported [client]` (every approved or sent invoice not yet in Xero) "
+                       "make one batch with one approval message.")
     service = container.exports
 
     async def note_message(click: BlockAction) -> None:
@@ -162,7 +160,6 @@ def chosen_duplicates(state: State | None) -> list[str]:
 
 def register_batch_actions(app: AsyncApp, container: Container) -> None:
     batches = container.batches
-    outbox = container.batch_outbox
 
     async def approve_batch(context, respond, *, only_ready: bool) -> None:
         click = BlockAction.of(context)
@@ -187,7 +184,7 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         click = BlockAction.of(context)
         batch_id = click.record_id()
         refusal = await batches.can_reject(click.team_id, batch_id, click.user_id)
-        view = None if refusal else await outbox.view(click.team_id, batch_id)
+        view = None if refusal else await batches.view(click.team_id, batch_id)
         if view is None:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused(refusal or "not_found"))
             return
@@ -220,7 +217,7 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         if refusal:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused(refusal))
         if click.view is not None and click.view.id:  # chosen in "See all": the modal shows it too
-            view = await outbox.view(click.team_id, choice.batch_id)
+            view = await batches.view(click.team_id, choice.batch_id)
             if view is not None:
                 page = click.view.metadata.page or 0
                 await container.gateway.for_team(click.team_id).update_modal(
@@ -234,7 +231,7 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
     async def see_all(ack, context, respond):
         await ack()
         click = BlockAction.of(context)
-        view = await outbox.view(click.team_id, click.record_id())
+        view = await batches.view(click.team_id, click.record_id())
         if view is None:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused("not_found"))
             return
@@ -249,7 +246,7 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         page = batch_blocks.read_page(click.action.value)
         if opened.metadata.batch_id is None or page is None:
             raise UnreadablePayload("the page button names no batch or page")
-        view = await outbox.view(click.team_id, opened.metadata.batch_id)
+        view = await batches.view(click.team_id, opened.metadata.batch_id)
         if view is not None:
             await container.gateway.for_team(click.team_id).update_modal(
                 opened.id or "", batch_blocks.batch_lines_modal(view, page))

@@ -143,8 +143,8 @@ async def _channel_problem(slack: WorkspaceGateway, channel_id: str) -> FormProb
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
     router.add("settings", open_settings, usage="/xero settings", admin_only=True, example="/xero settings",
-               summary="Choose the approval and notification channels, approvers, invoice status, default "
-                       "account and tax type, and the Forecast API key.")
+               summary="Choose the approval and notification channels, approvers, invoice status, the Forecast "
+                       "API key, and per organisation the revenue account and tax rate of exported lines.")
 
     @app.view(blocks.SETTINGS_CALLBACK_ID)
     async def save_settings(ack, context):
@@ -166,7 +166,9 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         if not values["forecast_api_key"]:
             values.pop("forecast_api_key")  # empty keeps the stored key
         if form["organisations"]:
-            values.update(await _organisation_changes(container, team_id, form["organisations"]))
+            current = await container.workspace_settings.get(team_id)
+            tenant_ids = [t.tenant_id for t in await container.connections.list_tenants(team_id)]
+            values.update(current.organisation_changes(_picked_defaults(form["organisations"]), tenant_ids))
         saved = await container.workspace_settings.update(team_id, SettingsChanges(**values), updated_by=user_id)
         log.info("settings.saved", **fields(team=team_id, user=user_id))
         tenants = await container.connections.list_tenants(team_id)
@@ -177,21 +179,11 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await container.home.refresh(team_id)
 
 
-async def _organisation_changes(container: Container, team_id: str, picked: dict[str, dict]) -> dict:
-    """Each organisation's own choice replaces the old workspace-wide account and tax type, which are
-    copied first to organisations the form could not show (Xero unreadable), so they keep what applied."""
-    current = await container.workspace_settings.get(team_id)
-    chosen: dict[str, OrganisationDefaults] = {}
-    for tenant in await container.connections.list_tenants(team_id):
-        if tenant.tenant_id in picked:
-            kinds = picked[tenant.tenant_id]
-            chosen[tenant.tenant_id] = OrganisationDefaults(
-                account_code=_unless_default(kinds.get(blocks.ACCOUNT_CODE)),
-                tax_type=_unless_default(kinds.get(blocks.TAX_TYPE)))
-        else:
-            account_code, tax_type = current.line_defaults(tenant.tenant_id)
-            chosen[tenant.tenant_id] = OrganisationDefaults(account_code=account_code, tax_type=tax_type)
-    return {"organisation_defaults": chosen, "account_code": None, "tax_type": None}
+def _picked_defaults(picked: dict[str, dict]) -> dict[str, OrganisationDefaults]:
+    """The form's account and tax type per organisation ("use the default" is no choice)."""
+    return {tenant_id: OrganisationDefaults(account_code=_unless_default(kinds.get(blocks.ACCOUNT_CODE)),
+                                            tax_type=_unless_default(kinds.get(blocks.TAX_TYPE)))
+            for tenant_id, kinds in picked.items()}
 
 
 def _unless_default(value: str | None) -> str | None:

@@ -17,6 +17,7 @@ from bot.blocks.common import (
 from bot.blocks.connections import STATUS_LABELS
 from bot.blocks.exports import failure_words, money
 from bot.blocks.settings import STATUS_SHORT
+from services.exports.states import APPROVED, EXPORTED, EXPORTING, FAILED, PENDING, REJECTED
 
 HOME_APPROVE_ACTION = "home_approve"
 HOME_RETRY_ACTION = "home_retry"
@@ -24,13 +25,14 @@ HOME_PICK_TENANT_ACTION = "home_pick_tenant"
 MAX_LISTED = 8
 
 STATE_LABELS = {
-    "pending": ":hourglass_flowing_sand: waiting for approval",
-    "approved": ":arrows_counterclockwise: approved, exporting",
-    "exporting": ":arrows_counterclockwise: exporting",
-    "exported": ":white_check_mark: in Xero",
-    "failed": ":x: failed",
-    "rejected": ":no_entry_sign: rejected",
+    PENDING: ":hourglass_flowing_sand: waiting for approval",
+    APPROVED: ":arrows_counterclockwise: approved, exporting",
+    EXPORTING: ":arrows_counterclockwise: exporting",
+    EXPORTED: ":white_check_mark: in Xero",
+    FAILED: ":x: failed",
+    REJECTED: ":no_entry_sign: rejected",
 }
+LEFT_OUT_LABEL = ":heavy_minus_sign: left out of its batch (it can be asked for again)"
 
 
 def home_view(data) -> dict:
@@ -97,11 +99,13 @@ def _recent(data) -> list[dict]:
         return blocks + [context("None yet. Try `/xero export INV-123`.")]
     for job in data.recent[:MAX_LISTED]:
         where = f" to {escape(job.tenant_name)}" if job.tenant_name else ""
-        line = (f"*{escape(job.reference)}*{where} · {STATE_LABELS.get(job.state, escape(job.state))} · "
+        label = LEFT_OUT_LABEL if job.state == "rejected" and job.left_out else STATE_LABELS.get(job.state,
+                                                                                                  escape(job.state))
+        line = (f"*{escape(job.reference)}*{where} · {label} · "
                 f"asked by {user(job.requested_by)} {slack_date(job.requested_at)}")
-        if job.state == "exported" and job.xero_invoice_number:
+        if job.state == EXPORTED and job.xero_invoice_number:
             line += f" · Xero number {escape(job.xero_invoice_number)}"
-        if job.state == "failed":
+        if job.state == FAILED:
             line += f"\n{escape(failure_words(job)[0])}"
             if job.error_details:
                 line += f": {escape('; '.join(job.error_details[:3]))}"

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from bot.blocks import exports as blocks
 from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused, WorkspaceGateway
 from services.exports.service import ExportRequest, ExportService
+from services.exports.states import EXPORTED, FAILED, PENDING, REJECTED
 from services.exports.store import PostedMessage
 from services.platform.crash_points import crash_point
 from services.platform.jobs import Job
@@ -83,7 +84,7 @@ class ExportOutbox:
 
     async def _connected_choices_only(self, job: ExportRequest) -> ExportRequest:
         """The picker offers only organisations still connected (one removed since is not a choice)."""
-        if not job.tenant_choices or job.state != "pending":
+        if not job.tenant_choices or job.state != PENDING:
             return job
         connected = {t.tenant_id for t in await self.exports.connections.list_tenants(job.team_id)}
         return job.model_copy(update={"tenant_choices": [c for c in job.tenant_choices if c.tenant_id in connected]})
@@ -98,7 +99,7 @@ class ExportOutbox:
                 except SlackRefused:
                     pass  # deleted by someone: nothing to redraw
             return True
-        if job.state != "pending" and job.withdrawn:
+        if job.state != PENDING and job.withdrawn:
             return True
         found_maybe = "approval" in job.posting  # an earlier run's post, as it was then: redrawn below
         try:
@@ -124,8 +125,8 @@ class ExportOutbox:
                 await self._slack(job).update(notice.channel, notice.ts, blocks.failure_notice_now(job))
             except SlackRefused:
                 pass
-        about = f"failed:{job.failures}"
-        if job.state != "failed" or any(n.about == about for n in notices):
+        about = f"{FAILED}:{job.failures}"
+        if job.state != FAILED or any(n.about == about for n in notices):
             return
         payload = blocks.failure_notice(job)
         channel, ts = "", ""  # nowhere to post it (logged by the gateway); the requester's DM still says it
@@ -143,7 +144,7 @@ class ExportOutbox:
 
     async def _requester(self, job: ExportRequest) -> None:
         dms = list(job.requester_dms)
-        about = {"failed": f"failed:{job.failures}", "exported": "exported", "rejected": "rejected"}.get(job.state)
+        about = {FAILED: f"{FAILED}:{job.failures}", EXPORTED: EXPORTED.value, REJECTED: REJECTED.value}.get(job.state)
         new = about is not None and not any(dm.about == about for dm in dms)
         if not dms and not new:
             return

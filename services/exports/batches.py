@@ -15,13 +15,27 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
+from services.exports.batch_view import BatchView, batch_view
+from services.exports.preflight import Preflight
 from services.exports.refs import ExportRequestArgs
 from services.exports.selection import Refusal, Selected, Selection, select_references, select_unexported
 from services.exports.service import EXPORT_BATCH, MAX_REJECT_REASON, ExportRefused, ExportService, batch_run_key
-from services.exports.store import APPROVED, EXPORTING, PENDING, ExportRequest
+from services.exports.states import (
+    APPROVED,
+    EXPORTED,
+    EXPORTING,
+    FAILED,
+    IN_XERO,
+    PENDING,
+    REJECTED,
+    BatchDecision,
+    Outcome,
+    check_batch_move,
+)
+from services.exports.store import ExportRequest
+from services.exports.writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
 from services.forecast import ForecastError
 from services.platform.hooks import Hook
 from services.platform.jobs import Job, RetryLater
@@ -39,9 +53,6 @@ NO_ORGANISATION = "choose_organisation"  # the line's check when the client's or
 NOT_CHECKED = "not_checked"  # Xero could not be asked when the batch was requested
 GENERATION = 1  # one generation per batch: a rerun of the same chunk replays Xero's answer
 
-BatchDecision = Literal["pending", "approved", "rejected"]
-
-
 @dataclass
 class Batch:
     batch_id: str
@@ -52,7 +63,7 @@ class Batch:
     export_status: str = "DRAFT"
     approval_channel: str | None = None
     approval_ts: str | None = None
-    decision: BatchDecision = "pending"
+    decision: BatchDecision = BatchDecision.PENDING
     decided_by: str | None = None
     waiting_until: datetime | None = None  # when Xero's day budget comes back
     requester_dm: dict[str, str] | None = None
@@ -64,7 +75,8 @@ class Batch:
         return cls(batch_id=doc["_id"], team_id=doc["team_id"], requested_by=doc["requested_by"],
                    job_ids=list(doc.get("job_ids") or []), lines=dict(doc.get("lines") or {}),
                    export_status=doc.get("export_status") or "DRAFT", approval_channel=doc.get("approval_channel"),
-                   approval_ts=doc.get("approval_ts"), decision=doc.get("decision") or "pending",
+                   approval_ts=doc.get("approval_ts"),
+                   decision=BatchDecision(doc.get("decision") or BatchDecision.PENDING),
                    decided_by=doc.get("decided_by"), waiting_until=doc.get("waiting_until"),
                    requester_dm=doc.get("requester_dm"), reject_reason=doc.get("reject_reason"),
                    posting=dict(doc.get("posting") or {}))
@@ -88,7 +100,8 @@ class BatchStore:
 
     async def decide(self, batch: Batch, decision: BatchDecision, by: str, **values: Any) -> bool:
         """pending -> approved | rejected, once (of two clicks together one wins)."""
-        won = await self.batches.find_one_and_update({"_id": batch.batch_id, "decision": "pending"},
+        check_batch_move(BatchDecision.PENDING, decision)
+        won = await self.batches.find_one_and_update({"_id": batch.batch_id, "decision": BatchDecision.PENDING},
                                                      {"$set": {"decision": decision, "decided_by": by, **values}})
         return won is not None
 
@@ -113,6 +126,7 @@ class BatchRequested:
     jobs: list[ExportRequest]
     refused: list[Refusal] = field(default_factory=list)
     requested: int = 0
+    view: BatchView | None = None  # the batch as its approval message shows it
 
 
 class BatchExportService:
@@ -134,7 +148,8 @@ class BatchExportService:
             selection = await self._select(api_key, team_id, asked)
         except ForecastError as exc:
             raise ExportRefused("invoices_unreadable", error=exc) from None
-        refused = list(selection.refused)
+        names = {t.tenant_id: t.name for t in tenants}
+        refused = [_named(r, names) for r in selection.refused]
         batch = Batch(batch_id=uuid.uuid4().hex, team_id=team_id, requested_by=user_id, job_ids=[], lines={},
                       export_status=settings.export_status, approval_channel=settings.approval_channel)
         if selection.selected:  # first, so a crash while its jobs are made leaves them findable (sweep)
@@ -162,7 +177,7 @@ class BatchExportService:
         await self.store.set(batch, lines=batch.lines)
         await self.redraw(batch)
         log.info("export.batch_requested", **fields(team=team_id, user=user_id, batch=batch_id, invoices=len(jobs)))
-        return BatchRequested(batch, jobs, refused, requested)
+        return BatchRequested(batch, jobs, refused, requested, batch_view(batch, jobs, datetime.now(UTC)))
 
     async def _select(self, api_key: str, team_id: str, asked: ExportRequestArgs) -> Selection:
         forecast, links = self.exports.forecast, self.exports.links
@@ -202,8 +217,7 @@ class BatchExportService:
                 lines.update({job.job_id: _unchecked(job) for job in mine})
                 continue
             for job, check in zip(mine, checks, strict=True):
-                lines[job.job_id] = {"check": check.code, "currency": check.currency,
-                                     "total": str(check.expected_total), "check_data": check.stored_data()}
+                lines[job.job_id] = checked_line(check)
         for job in jobs:
             lines.setdefault(job.job_id, {"check": NO_ORGANISATION, "currency": job.invoice.currency,
                                           "total": str(job.invoice.total), "check_data": {}})
@@ -253,7 +267,7 @@ class BatchExportService:
         routed again (a client linked, an organisation removed or connected), so their lines are checked again
         and redrawn."""
         batch = await self.store.get(team_id, batch_id)
-        if batch is None or batch.decision != "pending":
+        if batch is None or batch.decision != BatchDecision.PENDING:
             return
         pending = [job for job in await self.jobs_of(batch) if job.state == PENDING and job.job_id in job_ids]
         await self.recheck(batch, pending, await self.exports.connections.list_tenants(team_id))
@@ -286,18 +300,18 @@ class BatchExportService:
             goes = job.tenant_id is not None and (not only_ready or line.get("check") in READY_CODES or chosen)
             if goes:
                 moved = await self.exports.requests.transition(
-                    job, "approved", by=user_id, approved_by=user_id, approved_at=self.exports.clock(),
+                    job, APPROVED, by=user_id, approved_by=user_id, approved_at=self.exports.clock(),
                     exporting_by=user_id, allow_duplicate=chosen)
                 if moved is not None and job.tenant_id:
                     tenants.add(job.tenant_id)
                     decided += 1
             else:
-                left = await self.exports.requests.transition(job, "rejected", by=user_id, note="left out of the batch",
-                                                          rejected_by=user_id, finished_at=self.exports.clock())
+                left = await self.exports.requests.transition(job, REJECTED, by=user_id, note="left out of the batch",
+                                                          left_out=True, finished_at=self.exports.clock())
                 decided += left is not None
         if not decided:  # another approver (or a reject) decided every invoice first
             return "already_handled"
-        await self.store.decide(batch, "approved", user_id)
+        await self.store.decide(batch, BatchDecision.APPROVED, user_id)
         for tenant_id in sorted(tenants):
             await self._start(batch, tenant_id)
         log.info("export.batch_approved", **fields(team=team_id, user=user_id, batch=batch_id,
@@ -320,22 +334,22 @@ class BatchExportService:
         for job in await self.jobs_of(batch):
             if job.state == PENDING:
                 rejected = await self.exports.requests.transition(
-                    job, "rejected", by=user_id, note=reason, rejected_by=user_id, rejected_at=self.exports.clock(),
+                    job, REJECTED, by=user_id, note=reason, rejected_by=user_id, rejected_at=self.exports.clock(),
                     reject_reason=reason, finished_at=self.exports.clock())
                 decided += rejected is not None
         if not decided:
             return "already_handled"
-        await self.store.decide(batch, "rejected", user_id, reject_reason=reason)
+        await self.store.decide(batch, BatchDecision.REJECTED, user_id, reject_reason=reason)
         log.info("export.batch_rejected", **fields(team=team_id, user=user_id, batch=batch_id))
         await self.redraw(batch)
         return None
 
     async def withdraw(self, batch: Batch, error: str) -> None:
         """The approval message cannot be posted: every invoice is withdrawn, to be asked for again later."""
-        await self.store.decide(batch, "rejected", "")
+        await self.store.decide(batch, BatchDecision.REJECTED, "")
         for job in await self.jobs_of(batch):
             if job.state == PENDING:
-                await self.exports.requests.transition(job, "rejected", by=None, withdrawn=error,
+                await self.exports.requests.transition(job, REJECTED, by=None, withdrawn=error,
                                                    note=f"approval channel unavailable: {error}",
                                                    finished_at=self.exports.clock())
 
@@ -348,7 +362,7 @@ class BatchExportService:
             return "not_approver"
         if user_id == batch.requested_by:
             return "own_request"
-        return "already_handled" if batch.decision != "pending" else batch
+        return "already_handled" if batch.decision != BatchDecision.PENDING else batch
 
     async def _start(self, batch: Batch, tenant_id: str) -> None:
         await self.exports.queue.enqueue(EXPORT_BATCH, {"team_id": batch.team_id, "batch_id": batch.batch_id,
@@ -373,9 +387,11 @@ class BatchExportService:
         running: list[ExportRequest] = []
         for job in jobs:
             if job.state == APPROVED:
-                job = await self.exports.requests.transition(job, "exporting", by=job.approved_by,
-                                                         attempts=job.attempts + 1) or job
-            running.append(job)
+                moved = await self.exports.requests.transition(job, EXPORTING, by=job.approved_by,
+                                                               attempts=job.attempts + 1)
+                job = moved or await self.exports.requests.current(job)
+            if job.state == EXPORTING:  # else moved on meanwhile: not this run's to export
+                running.append(job)
         if tenant is None:
             for job in running:
                 await self._record(job, None, "organisation_removed")
@@ -418,24 +434,24 @@ class BatchExportService:
 
     async def _record(self, job: ExportRequest, outcome: ItemOutcome | None, error_code: str | None = None) -> None:
         jobs, now = self.exports.requests, self.exports.clock()
-        if outcome is not None and outcome.outcome in ("created", "linked_existing", "already_linked"):
+        if outcome is not None and outcome.outcome in IN_XERO:
             url = self.exports.xero.invoice_url(outcome.xero_invoice_id) if outcome.xero_invoice_id else None
-            await jobs.transition(job, "exported", by=job.approved_by, note=outcome.outcome, generation=GENERATION,
+            await jobs.transition(job, EXPORTED, by=job.approved_by, note=outcome.outcome, generation=GENERATION,
                                   outcome=outcome.outcome, xero_invoice_id=outcome.xero_invoice_id,
                                   xero_invoice_number=outcome.xero_number, xero_status=outcome.xero_status,
                                   xero_url=url, finished_at=now,
                                   xero_total=str(outcome.xero_total) if outcome.xero_total is not None else None,
                                   total_differs=outcome.total_differs)
             return
-        if outcome is not None and outcome.outcome == "not_exportable":
+        if outcome is not None and outcome.outcome == Outcome.NOT_EXPORTABLE:
             error_code = "preflight_failed"
             if outcome.preflight is not None:
                 await self._line_check(job, outcome)
         details = list(outcome.messages) if outcome is not None else []
         error_code = error_code or "xero_refused"
-        await jobs.transition(job, "failed", by=job.approved_by, note=error_code,
+        await jobs.transition(job, FAILED, by=job.approved_by, note=error_code,
                               error_code=error_code, error_data={}, error_details=details, finished_at=now,
-                              outcome=outcome.outcome if outcome is not None else "failed",
+                              outcome=outcome.outcome if outcome is not None else Outcome.FAILED,
                               failures=job.failures + 1)
 
     async def _line_check(self, job: ExportRequest, outcome: ItemOutcome) -> None:
@@ -452,6 +468,14 @@ class BatchExportService:
         order = {job_id: n for n, job_id in enumerate(batch.job_ids)}
         return sorted(found, key=lambda job: order.get(job.job_id, len(order)))
 
+    async def view(self, team_id: str, batch_id: str) -> BatchView | None:
+        """The batch as its messages show it now; None when there is no such batch."""
+        batch = await self.store.get(team_id, batch_id)
+        return await self.view_of(batch) if batch is not None else None
+
+    async def view_of(self, batch: Batch) -> BatchView:
+        return batch_view(batch, await self.jobs_of(batch), datetime.now(UTC))
+
     async def sync_of(self, job: ExportRequest) -> None:
         """A batch's invoice needs Slack to catch up (the sweep found it): its batch's message is redrawn."""
         batch = await self.store.get(job.team_id, job.batch_id or "")
@@ -467,8 +491,22 @@ class BatchExportService:
             log.exception("export.batch_sync_enqueue_failed", **fields(team=batch.team_id, batch=batch.batch_id))
 
 
+def checked_line(check: Preflight) -> dict[str, Any]:
+    """A line of the batch as saved: its pre-flight result in the organisation it goes to."""
+    return {"check": check.code, "currency": check.currency, "total": str(check.expected_total),
+            "check_data": check.stored_data()}
+
+
 def _unchecked(job: ExportRequest) -> dict[str, Any]:
     return {"check": NOT_CHECKED, "currency": job.invoice.currency, "total": str(job.invoice.total), "check_data": {}}
+
+
+def _named(refusal: Refusal, names: dict[str, str]) -> Refusal:
+    """An invoice already in Xero says in which organisation (its name, as it was last connected)."""
+    tenant_id = refusal.data.get("tenant_id")
+    if refusal.reason != "already_exported" or not tenant_id:
+        return refusal
+    return Refusal(refusal.reference, refusal.reason, {**refusal.data, "organisation": names.get(tenant_id, tenant_id)})
 
 
 def _item(job: ExportRequest) -> BatchItem:

@@ -180,6 +180,10 @@ class Storage:
         deleted["jobs"] = int(jobs.deleted_count)
         return deleted
 
+    @property
+    def slash_commands(self) -> AsyncCollection:
+        return self._collection("slash_commands")
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:

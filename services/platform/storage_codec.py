@@ -18,6 +18,7 @@ from typing import Any
 
 DATE_FIELDS: dict[str, frozenset[str]] = {
     "oauth_states": frozenset({"expires_at"}),  # not created_at: only inserted, a real date for the TTL index
+    "slash_commands": frozenset({"received_at", "lease_until"}),
     "token_sets": frozenset({"created_at", "updated_at", "expires_at", "lease_until"}),
     "tenants": frozenset({"connected_at", "removed_at", "last_success_at"}),
     "links": frozenset({"linked_at", "unlinked_at", "claim_until"}),
@@ -32,11 +33,11 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "export_batches": frozenset({"waiting_until", "posting"}),
     "home_viewers": frozenset({"opened_at"}),
     "xero_reference": frozenset({"fetched_at"}),
-    "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at"}),
+    "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at", "checked_at"}),
     "slack_installations": frozenset({"installed_at", "bot_token_expires_at", "user_token_expires_at", "stored_at"}),
     "slack_bots": frozenset({"installed_at", "bot_token_expires_at", "lease_until", "stored_at"}),
-    "slack_oauth_states": frozenset({"expires_at"}),
-    "slack_uninstalls": frozenset({"uninstalled_at"}),  # not created_at: only inserted, a real date for the TTL index
+    "slack_oauth_states": frozenset({"expires_at"}),  # not created_at: only inserted, a real date for the TTL index
+    "slack_uninstalls": frozenset({"uninstalled_at"}),
 }
 BOOL_FIELDS: dict[str, frozenset[str]] = {
     "slack_installations": frozenset({"is_enterprise_install"}),

@@ -15,11 +15,11 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
+from services.platform.chunks import chunks
 from services.platform.retry import RetryPolicy
 from services.xero.errors import (
     XeroAuthError,
     XeroError,
-    XeroNotFound,
     XeroRateLimited,
     XeroUnavailable,
     XeroValidationError,
@@ -35,6 +35,7 @@ from services.xero.models import (
     XeroPurchaseOrder,
     XeroTaxRate,
 )
+from services.xero.sync_models import XeroCreditNote
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ ACCOUNTING_PATH = "/api.xro/2.0"
 PAGE_SIZE = 100
 NUMBERS_PER_LOOKUP = 50  # InvoiceNumbers= rides in the URL, which Xero caps
 NAMES_PER_LOOKUP = 20  # names OR-ed in one `where`, also in the URL
+CREDIT_NOTES_PER_LOOKUP = 20  # ids OR-ed in one `where` (about 60 characters each in the URL)
 MAX_INVOICES_PER_REQUEST = 50
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
 XERO_WEB_URL = "https://go.xero.com"
@@ -70,11 +72,16 @@ class AccessTokenProvider(Protocol):
     async def access_token(self, token_set_id: str) -> str: ...
 
 
+class RenewableTokens(Protocol):
+    async def renew_refused(self, token_set_id: str, refused_token: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class _Answer:
     status: int
     headers: Any
     body: bytes
+    token: str = ""  # the access token the call carried
 
 
 class XeroClient:
@@ -128,6 +135,7 @@ class XeroClient:
         subject = _subject(path, json)
         query = _query_strings(params)
 
+        renewed = False  # a 401 on a token we believed fresh gets one refresh, then counts
         for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 answer = await self._attempt(tenant, method, path, query, body, idempotency_key, if_modified_since)
@@ -143,6 +151,11 @@ class XeroClient:
                     await self._report_success(tenant)
                     return _decode(answer.body)
                 failure = parse_xero_error(answer.status, answer.body, answer.headers, subject=subject)
+                renew = getattr(self._tokens, "renew_refused", None)
+                if answer.status == 401 and not renewed and renew is not None and attempt < self._retry.max_attempts:
+                    renewed = True
+                    await renew(tenant.token_set_id, answer.token)  # Xero refusing the refresh raises (and marks it)
+                    continue
                 if isinstance(failure, XeroAuthError) and self._on_refused:
                     await self._on_refused(tenant)
                 if not _retryable(failure):
@@ -183,7 +196,7 @@ class XeroClient:
                 timeout=self._timeout,
             ) as response:
                 self._observe(tenant.tenant_id, response.headers)
-                return _Answer(response.status, response.headers, await response.read())
+                return _Answer(response.status, response.headers, await response.read(), token)
 
     async def _report_success(self, tenant: TenantAuth) -> None:
         if self._on_success is None:
@@ -242,10 +255,6 @@ class XeroClient:
     def calls_left_this_minute(self, tenant_id: str) -> int:
         return self._limiter.calls_left_this_minute(tenant_id)
 
-    def observe_limits(self, tenant_id: str, headers: Any) -> None:
-        """What Xero says is left (its headers), as read from every answer."""
-        self._observe(tenant_id, headers)
-
     def day_resets_in(self, tenant_id: str) -> float:
         """Seconds until the day budget grows again."""
         return self._limiter.day_resets_in(tenant_id)
@@ -258,14 +267,6 @@ class XeroClient:
         params = {"where": f"Name=={where_string(name)}", "includeArchived": include_archived or None}
         answer = await self.request(tenant, "GET", "/Contacts", params=params)
         return _parse_list(XeroContact, answer, "Contacts")
-
-    async def get_contact(self, tenant: TenantAuth, contact_id: str) -> XeroContact | None:
-        try:
-            answer = await self.request(tenant, "GET", f"/Contacts/{contact_id}")
-        except XeroNotFound:
-            return None
-        contacts = _parse_list(XeroContact, answer, "Contacts")
-        return contacts[0] if contacts else None
 
     async def create_contact(
         self, tenant: TenantAuth, contact: XeroContact, *, idempotency_key: str
@@ -283,7 +284,7 @@ class XeroClient:
         """Contacts whose name is exactly one of `names`: one call per 20 names (`Name=="a" OR Name=="b"`)."""
         found: list[XeroContact] = []
         unique = list(dict.fromkeys(n.strip() for n in names if n.strip()))
-        for chunk in _chunks(unique, NAMES_PER_LOOKUP):
+        for chunk in chunks(unique, NAMES_PER_LOOKUP):
             where = " OR ".join(f"Name=={where_string(name)}" for name in chunk)
             answer = await self.request(tenant, "GET", "/Contacts", params={"where": where, "summaryOnly": True})
             found.extend(_parse_list(XeroContact, answer, "Contacts"))
@@ -325,7 +326,7 @@ class XeroClient:
         wanted = list(dict.fromkeys(n for n in numbers if n))
         plain = [n for n in wanted if "," not in n]
         found: dict[str, XeroInvoice] = {}
-        for chunk in _chunks(plain, NUMBERS_PER_LOOKUP):
+        for chunk in chunks(plain, NUMBERS_PER_LOOKUP):
             answer = await self.request(tenant, "GET", "/Invoices", params={
                 "InvoiceNumbers": ",".join(chunk), "summaryOnly": True, "pageSize": 1000})
             for invoice in _parse_list(XeroInvoice, answer, "Invoices"):
@@ -392,6 +393,18 @@ class XeroClient:
         """Every sales invoice created or changed since `since`, page by page (lines and payments included)."""
         return await self._all_pages(tenant, "/Invoices", "Invoices", {"where": 'Type=="ACCREC"'}, since)
 
+    async def get_credit_notes_by_ids(self, tenant: TenantAuth, credit_note_ids: list[str]) -> list[XeroCreditNote]:
+        """Up to CREDIT_NOTES_PER_LOOKUP credit notes with their allocations in one call. The endpoint has no
+        `IDs=`, so the ids are OR-ed in a `where` (which rides in the URL, hence the smaller batch)."""
+        if len(credit_note_ids) > CREDIT_NOTES_PER_LOOKUP:
+            raise ValueError(f"at most {CREDIT_NOTES_PER_LOOKUP} credit note ids per request")
+        if not credit_note_ids:
+            return []
+        where = " OR ".join(f'CreditNoteID==Guid("{credit_id}")' for credit_id in credit_note_ids)
+        answer = await self.request(tenant, "GET", "/CreditNotes", params={"where": where, "page": 1,
+                                                                            "pageSize": PAGE_SIZE})
+        return _parse_list(XeroCreditNote, answer, "CreditNotes")
+
     async def get_contacts_by_ids(self, tenant: TenantAuth, contact_ids: list[str]) -> list[XeroContact]:
         if not contact_ids:
             return []
@@ -431,9 +444,6 @@ class XeroClient:
                 return rows
             page += 1
 
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def where_string(value: str) -> str:

@@ -9,8 +9,9 @@ from decimal import Decimal
 from slack_sdk.models.blocks import Block
 
 from bot.blocks import batches
-from bot.blocks.batches import BatchLine, BatchView, RefusedReference
+from bot.blocks.batches import RefusedReference
 from sandbox.slack.webapi import validate_view
+from services.exports.batch_view import BatchLine, BatchView
 
 
 def line(n: int, check: str = "ready", **changes) -> BatchLine:
@@ -93,7 +94,7 @@ def test_after_export_each_line_shows_xeros_number_status_and_total_and_flags_a_
     payload = batches.batch_approval_message(done)
     shown = text_of(payload)
 
-    assert payload["text"] == "Exported 4 invoices to Xero"
+    assert payload["text"] == "Exported 3 of 4 invoices to Xero"  # one refused by Xero
     assert "created as <https://go.xero.com/x|INV-1> (Approved), Xero total USD 13,852.50" in shown
     assert "Xero total USD 15,029.96 :warning: *differs from Forecast's USD 13,852.50*" in shown
     assert "Xero refused it: Organisation is not subscribed to currency EUR" in shown
@@ -118,7 +119,7 @@ def test_the_requester_hears_once_what_went_and_what_was_refused_and_why():
     ], view([line(1), line(2, "tax_unmapped", check_data={"percents": ["7"]})]), "C0APPROVALS")
     shown = text_of(answer)
     assert answer["text"] == "2 invoices went for approval; 3 not sent"
-    assert "<#C0APPROVALS>" in shown and "*1* ready" in shown and "*1* need attention first" in shown
+    assert "<#C0APPROVALS>" in shown and "*1* ready" in shown and "*1* needs attention first" in shown
     assert "`INV-999` — no Forecast invoice has this reference" in shown
     assert "already in Xero (Demo Company (UK))" in shown
     assert "the range has 600 invoices; at most 500" in shown
@@ -128,6 +129,45 @@ def test_the_requester_hears_once_what_went_and_what_was_refused_and_why():
 def test_nothing_sent_is_said_plainly():
     answer = batches.batch_requested(1, [RefusedReference("INV-9", "not_found")], None, None)
     assert answer["text"] == "Nothing went for approval; 1 not sent"
+
+
+def test_a_line_is_built_from_the_pre_flight_and_the_export_outcome():
+    from services.exports.batch_view import batch_view
+    from services.exports.batches import Batch, checked_line
+    from services.exports.preflight import preflight
+    from services.exports.store import ExportRequest
+    from services.forecast import ForecastCustomer, ForecastInvoice
+    from services.xero.models import XeroAccount, XeroTaxRate
+    from services.xero.reference import OrgReference
+
+    reference = OrgReference("T-US", ("USD",), (XeroAccount(code="200", type="REVENUE", status="ACTIVE"),),
+                             (XeroTaxRate(tax_type="NONE", effective_rate=Decimal(0), status="ACTIVE",
+                                          can_apply_to_revenue=True),), 0)
+    forecast = ForecastInvoice.model_validate({"id": 103, "invoice_reference": "INV-103", "currency": "USD",
+                                               "entries": [{"name": "Forecast work", "quantity": 1,
+                                                            "unit_price": 13852.5, "tax": 0}]})
+    now = datetime(2026, 1, 30, tzinfo=UTC)
+    job = ExportRequest(job_id="j-103", team_id="T1", reference="INV-103", forecast_invoice_id=103, invoice=forecast,
+                        customer=ForecastCustomer(id=7, name="Acme"), requested_by="U0MAX", requested_at=now,
+                        tenant_id="T-US", tenant_name="Demo Company (US)", batch_id="b-1")
+
+    def line_of(check, job=job, decision="pending") -> BatchLine:
+        batch = Batch("b-1", "T1", "U0MAX", [job.job_id], {job.job_id: checked_line(check)}, decision=decision)
+        return batch_view(batch, [job], now).lines[0]
+
+    check = preflight(forecast, "T-US", reference)
+    before = line_of(check)
+    assert (before.check, before.total, before.outcome) == ("ready", Decimal("13852.50"), None)
+
+    exported = job.model_copy(update={"state": "exported", "outcome": "created", "xero_total": "13852.50",
+                                      "xero_invoice_number": "INV-103", "xero_status": "AUTHORISED"})
+    done = line_of(check, exported, "approved")
+    assert "created as INV-103 (Approved), Xero total USD 13,852.50" in batches.line_text(done)
+
+    unmapped = preflight(forecast.model_copy(update={"entries": [forecast.entries[0].model_copy(update={"tax": 7})]}),
+                         "T-US", reference)
+    data = line_of(unmapped).check_data
+    assert data["percents"] == ["7"] and data["plan"]["account_code"] == "200"  # and what the lines would carry
 
 
 CHOICES = (("T-UK", "Demo Company (UK)"), ("T-US", "Demo Company (US)"))
