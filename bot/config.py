@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SCOPES = (
     "openid profile email offline_access accounting.invoices accounting.contacts accounting.settings.read"
 )
+# The manifest's bot scopes (manifest.yml), asked for by "Add to Slack" unless SLACK_SCOPES says otherwise.
+DEFAULT_SLACK_SCOPES = ("commands,chat:write,users:read,usergroups:read,channels:read,groups:read,"
+                        "channels:history,groups:history,im:history,im:write")
 
 
 class Settings(BaseSettings):
@@ -30,6 +33,19 @@ class Settings(BaseSettings):
                           "scope connections:write); set, Slack's requests come over a socket, not POST /slack/events"
     )
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (trailing slash)")
+    slack_client_id: str | None = Field(
+        None, description="Slack app > Basic Information > Client ID: set, the bot is installed with Add to Slack "
+                          "(any number of workspaces) instead of using SLACK_BOT_TOKEN")
+    slack_client_secret: SecretStr | None = Field(
+        None, description="Slack app > Basic Information > Client Secret (exchanges an install's code for tokens)")
+    slack_scopes: str = Field(DEFAULT_SLACK_SCOPES, description="bot scopes Add to Slack asks for, comma separated")
+    slack_redirect_uri: str | None = Field(
+        None, description="<your public URL>/slack/oauth_redirect, as registered under OAuth & Permissions")
+    slack_authorize_url: str = Field("https://slack.com/oauth/v2/authorize",
+                                     description="Slack's consent page (the sandbox points it at its own)")
+    data_retention_days: int = Field(
+        365, gt=0, description="how long data is kept: an audit trail entry after it is written; a workspace's "
+                               "organisations, links and history after it uninstalls (a reinstall finds them)")
 
     xero_client_id: str | None = Field(None, description="Xero developer portal > your app > Client id")
     xero_client_secret: SecretStr | None = Field(
@@ -80,8 +96,6 @@ class Settings(BaseSettings):
 
     forecast_watch_minutes: float = Field(
         5, gt=0, description="how often Forecast's invoices are read for workspaces that ask by themselves")
-    data_retention_days: int = Field(
-        400, gt=0, description="how long the audit trail keeps an entry (a TTL index in MongoDB)")
 
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
@@ -102,6 +116,11 @@ class Settings(BaseSettings):
         return self.slack_app_token is not None
 
     @property
+    def distributed(self) -> bool:
+        """Installed with Add to Slack into any number of workspaces (else one workspace, SLACK_BOT_TOKEN)."""
+        return bool(self.slack_client_id)
+
+    @property
     def embedded_database(self) -> bool:
         return not self.mongodb_uri
 
@@ -109,7 +128,8 @@ class Settings(BaseSettings):
         """Required variables that are unset, each with what it is for."""
         required = {
             "SLACK_SIGNING_SECRET": self.slack_signing_secret,
-            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            **({"SLACK_CLIENT_SECRET": self.slack_client_secret} if self.distributed
+               else {"SLACK_BOT_TOKEN": self.slack_bot_token}),
             "XERO_CLIENT_ID": self.xero_client_id,
         }
         if self.socket_mode:  # nothing is signed: the socket is opened with the app-level token
@@ -125,6 +145,7 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
-        values = [self.slack_signing_secret, self.slack_bot_token, self.slack_app_token, self.xero_client_secret,
+        values = [self.slack_signing_secret, self.slack_bot_token, self.slack_app_token, self.slack_client_secret,
+                  self.xero_client_secret,
                   self.token_encryption_key, self.forecast_api_key, self.xero_webhook_key]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

@@ -17,7 +17,9 @@ from datetime import timedelta
 
 import aiohttp
 
+from bot.blocks import installations as install_blocks
 from bot.config import Settings
+from bot.installations import Installations, Offboarding, build_installations
 from bot.outbox.batches import BatchOutbox
 from bot.outbox.digest import DigestOutbox
 from bot.outbox.exports import ExportOutbox
@@ -90,6 +92,8 @@ class Container:
     commands: CommandJournal
     sweeper: Periodic | None = None
     forecast_ticker: Periodic | None = None
+    installations: Installations | None = None  # distributed mode (Add to Slack) only
+    offboarding: Offboarding | None = None  # distributed mode: what an uninstall does
 
     async def start(self) -> None:
         """Starts this process's job workers, its sweep, the periodic Xero sync and the read of Forecast's
@@ -110,6 +114,8 @@ class Container:
         await self.exports.sweep()
         await self.jobs.purge_done()
         await self.xero_sync.sweep()
+        if self.offboarding is not None:
+            await self.offboarding.sweep()
 
     async def tell_interrupted(self) -> None:
         """Slash commands whose process died between the ack and the answer: the person hears so, once."""
@@ -168,10 +174,15 @@ class Core:
     workspace_settings: WorkspaceSettingsService
     links: LinkStore
     forecast: ForecastApi
+    installations: Installations | None
 
 
-def build_slack(settings: Settings, token_for: TokenLookup | None = None) -> SlackGateway:
-    """Each workspace's bot token through `token_for`; unset, SLACK_BOT_TOKEN for every team (one workspace's app)."""
+def build_slack(settings: Settings, token_for: TokenLookup | None = None,
+                installations: Installations | None = None) -> SlackGateway:
+    """Each workspace's bot token through `token_for`; unset, from its installation (distributed mode), else
+    SLACK_BOT_TOKEN for every team (one workspace's app)."""
+    if token_for is None and installations is not None:
+        return SlackGateway(settings.slack_api_url, installations.tokens.token_for)
     token = _secret(settings.slack_bot_token)
     return SlackGateway(settings.slack_api_url, token_for or same_token_for_every_team(token), bolt_token=token)
 
@@ -179,7 +190,8 @@ def build_slack(settings: Settings, token_for: TokenLookup | None = None) -> Sla
 def build_core(settings: Settings, storage: Storage, encryption_key: str, token_for: TokenLookup | None) -> Core:
     http = aiohttp.ClientSession()
     box = SecretBox(encryption_key)
-    gateway = build_slack(settings, token_for)
+    installations = build_installations(settings, storage, box)
+    gateway = build_slack(settings, token_for, installations)
     lease = settings.job_lease_seconds
     jobs = JobQueue(storage.jobs, lease_seconds=lease)
     return Core(
@@ -193,6 +205,7 @@ def build_core(settings: Settings, storage: Storage, encryption_key: str, token_
         )),
         links=LinkStore(storage, claim_seconds=settings.import_claim_seconds),
         forecast=ForecastApi(http, settings.forecast_api_url),
+        installations=installations,
     )
 
 
@@ -334,7 +347,7 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
     sync = build_sync(core, xero, exports.exports)
     imports = build_imports(core, xero, exports.exports)
     auto_requests = build_auto_requests(core, exports)
-    return Container(
+    container = Container(
         settings=settings,
         storage=storage,
         http=core.http,
@@ -360,5 +373,25 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         runner=core.runner,
         xero_sync=sync,
         auto_requests=auto_requests,
+        installations=core.installations,
         commands=CommandJournal(storage, core.box, lease_seconds=settings.job_lease_seconds),
     )
+    if core.installations is not None:
+        build_offboarding(container, core.installations)
+    return container
+
+
+def build_offboarding(container: Container, installations: Installations) -> None:
+    """Distributed mode: what an uninstall does, and what a new install (or a reinstall) does."""
+    settings = container.settings
+    container.offboarding = Offboarding(installations, container.connections, container.jobs, container.storage,
+                                        retention_days=settings.data_retention_days,
+                                        client_id=settings.slack_client_id or "")
+
+    async def welcome(installation) -> None:
+        """A new install DMs the installer how to start."""
+        if installation.user_id:
+            gateway = container.gateway.for_team(installation.team_id, installation.enterprise_id)
+            await gateway.notify_user(installation.user_id, None, install_blocks.welcome())
+
+    installations.answers.on_installed += [container.offboarding.reinstalled, welcome]

@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.acks import ACK_SENT
+from bot.blocks import installations as install_blocks
 from bot.blocks import requests as blocks
 from bot.container import Container
 from bot.logging_setup import quiet_malformed_http
@@ -58,11 +59,22 @@ def build_bolt_app(container: Container) -> AsyncApp:
         client=container.gateway.bolt_client,  # bolt's own; every call of ours goes through the gateway
         request_verification_enabled=False,  # SlackEndpoint verified the request before bolt sees it
         raise_error_for_unhandled_request=True,  # answered by on_error, not by bolt's warning (it logs bodies)
+        **distributed_options(container),
     )
     answers = ErrorAnswers(container)
     register_all(cast(AsyncApp, GuardedApp(app, answers)), container, CommandRouter())  # duck-typed: same decorators
     app.error(answers.on_error)
     return app
+
+
+def distributed_options(container: Container) -> dict:
+    """Add to Slack: bolt authorizes each request with its workspace's installation (none: SLACK_BOT_TOKEN)."""
+    installations = container.installations
+    if installations is None:
+        return {}
+    return {"oauth_flow": installations.flow, "installation_store": installations.store,
+            "authorize": installations.authorize(),
+            "user_facing_authorize_error_message": install_blocks.not_installed()}
 
 
 class GuardedApp:
@@ -294,4 +306,6 @@ def build_web_app(container: Container, dispatch: SlackDispatch | None = None) -
                                  RequestReader(_secret(container.settings.slack_signing_secret)))
         web_app.router.add_post("/slack/events", endpoint.handle)
     WebRoutes(container).add_to(web_app)
+    if container.installations is not None:
+        container.installations.add_routes(web_app)  # GET /slack/install and /slack/oauth_redirect
     return web_app

@@ -338,7 +338,8 @@ class WorkspaceGateway:
         """The workspace's user groups (deleted ones left out); None when Slack offers none (missing scope, a
         free workspace)."""
         try:
-            groups = (await self._call("usergroups.list", read=True)).get("usergroups") or []
+            # team_id: an Enterprise Grid org-wide token must be told which workspace's groups
+            groups = (await self._call("usergroups.list", read=True, team_id=self.team_id)).get("usergroups") or []
         except SlackCallFailed:
             return None
         return [UserGroup(g["id"], g.get("name") or g.get("handle") or g["id"])

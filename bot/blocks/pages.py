@@ -52,3 +52,41 @@ def front_page() -> str:
                  "Xero returns from its sign-in page to <code>/xero/callback</code>.</p>"
                  "<p class='hint'>Use the bot in Slack: type <code>/xero help</code>. In the sandbox, open the "
                  "workspace page that <code>make run</code> printed after “Open”.</p>")
+
+
+# Add to Slack --------------------------------------------------------------------------------------------
+def add_to_slack_page(authorize_url: str) -> str:
+    return _page("add-to-slack", "Add Ledgerline to Slack",
+                 "<p>Ledgerline brings your Xero organisations and Forecast into Slack: invoice exports with "
+                 "approvals, customer and purchase order imports, and payments flowing back.</p>"
+                 f"<p><a id='add-to-slack' href='{escape(authorize_url, quote=True)}'>"
+                 "<img alt='Add to Slack' height='40' width='139' "
+                 "src='https://platform.slack-edge.com/img/add_to_slack.png'></a></p>"
+                 "<p class='hint'>Slack asks you to allow what the bot needs; nothing is stored until you do.</p>")
+
+
+def installed_page(workspace: str) -> str:
+    where = f" in {escape(workspace)}" if workspace else ""
+    return _page("installed", "Ledgerline is installed",
+                 f"<p>Ledgerline is installed{where}. The bot sent you a DM with how to start: "
+                 "<code>/xero connect</code>, then <code>/xero settings</code>.</p>"
+                 "<p class='hint'>You can close this tab and go back to Slack.</p>")
+
+
+def install_declined_page() -> str:
+    return _page("install-declined", "Ledgerline was not installed",
+                 "<p>You did not allow the installation, so nothing was installed or stored.</p>"
+                 "<p class='hint'>To try again, open the Add to Slack page again.</p>")
+
+
+def install_link_expired_page() -> str:
+    return _page("install-expired", "This install link has expired",
+                 "<p>The link was already used, has expired (links last 10 minutes) or was opened in another "
+                 "browser.</p><p class='hint'>Open the Add to Slack page again to start afresh.</p>")
+
+
+def install_failed_page() -> str:
+    return _page("install-failed", "Installing Ledgerline did not work",
+                 "<p>Slack did not confirm the installation, so nothing was stored.</p>"
+                 "<p class='hint'>Open the Add to Slack page again; if it keeps failing, tell whoever runs "
+                 "this Ledgerline.</p>")

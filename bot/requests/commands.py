@@ -13,6 +13,8 @@ class SlashCommand(Model):
     text: Text = ""
     team_id: SlackId
     user_id: SlackId
+    enterprise_id: SlackId | None = None  # Enterprise Grid
+    is_enterprise_install: Name | None = None  # "true" or "false" (a form field)
     channel_id: SlackId | None = None
     trigger_id: TriggerId | None = None
     response_url: Url  # Slack sends one with every command; every answer goes there

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Mapping, Self
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from bot.requests.shapes import Model, Name, SlackId, View, of_kind
+
+
+class RevokedTokens(Model):
+    """tokens_revoked: the user ids whose user tokens and the bot ids whose bot tokens Slack revoked."""
+
+    oauth: list[SlackId] = Field(default_factory=list, max_length=1000)
+    bot: list[SlackId] = Field(default_factory=list, max_length=1000)
 
 
 class Event(Model):
@@ -16,6 +23,15 @@ class Event(Model):
     tab: Name | None = None  # app_home_opened: "home" or "messages"
     view: View | None = None
     event_ts: Name | None = None
+    tokens: RevokedTokens | None = None  # tokens_revoked
+
+
+class Authorization(Model):
+    """Whose installation an event is delivered for (Enterprise Grid: the org's, is_enterprise_install)."""
+
+    enterprise_id: SlackId | None = None
+    team_id: SlackId | None = None
+    is_enterprise_install: bool = False
 
 
 class EventCallback(Model):
@@ -27,6 +43,9 @@ class EventCallback(Model):
     api_app_id: SlackId | None = None
     event_id: Name | None = None
     event: Event
+    enterprise_id: SlackId | None = None
+    is_enterprise_install: bool | None = None
+    authorizations: list[Authorization] = Field(default_factory=list, max_length=10)
 
     @property
     def user_id(self) -> str | None:

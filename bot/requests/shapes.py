@@ -112,10 +112,16 @@ class Interaction(Model):
     channel: Ref | None = None
     trigger_id: TriggerId | None = None
     response_url: Url | None = None
+    enterprise: Ref | None = None  # Enterprise Grid: the org (bolt authorizes with it)
+    is_enterprise_install: bool | None = None
 
     @property
     def team_id(self) -> str:
         return self.team.id
+
+    @property
+    def enterprise_id(self) -> str | None:
+        return self.enterprise.id if self.enterprise else None
 
     @property
     def user_id(self) -> str:

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from sandbox.slack.dispatch import ACK_TIMEOUT_SECONDS, VERIFICATION_TOKEN, BotAnswer, BotDispatcher
+from sandbox.slack.installs import Installs, consent_routes
 from sandbox.slack.socket_mode import SocketHub
 from sandbox.slack.state import (
     API_APP_ID,
@@ -38,6 +39,7 @@ from sandbox.slack.state import (
 from sandbox.slack.webapi import WebApi, public_message
 
 SLACK_STATE: web.AppKey[SlackState] = web.AppKey("slack_state", SlackState)
+SLACK_INSTALLS: web.AppKey[Installs] = web.AppKey("slack_installs", Installs)
 SLACK_DISPATCHER: web.AppKey[BotDispatcher] = web.AppKey("slack_dispatcher", BotDispatcher)
 STATIC_DIR = Path(__file__).parent / "static"
 SLASH_COMMANDS = ("/xero",)
@@ -458,7 +460,7 @@ def bearer_token(request: web.Request, args: dict[str, Any]) -> str | None:
     return str(token) if token else None
 
 
-def make_api_handler(state: SlackState, api: WebApi, bot_token: str, hub: SocketHub | None = None) -> Callable:
+def make_api_handler(state: SlackState, api: WebApi, installs: Installs, hub: SocketHub | None = None) -> Callable:
     async def handle_api(request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await read_api_args(request)
@@ -471,9 +473,12 @@ def make_api_handler(state: SlackState, api: WebApi, bot_token: str, hub: Socket
                 result = {"ok": False, "error": "not_authed" if token is None else "invalid_auth"}
             else:
                 result = hub.open_connection()
+        elif method == "oauth.v2.access":  # the app's client id and secret, not a token
+            result = installs.oauth_v2_access(args, request)
+            args = {k: v for k, v in args.items() if k not in ("client_secret", "code", "refresh_token")}
         elif token is None:
             result = {"ok": False, "error": "not_authed"}
-        elif token != bot_token:
+        elif installs.team_of(token) is None:
             result = {"ok": False, "error": "invalid_auth"}
         else:
             result = api.call(method, args)
@@ -580,6 +585,7 @@ def create_slack_app(data_dir: Path | None, *, bot_events_url: str, signing_secr
     app[WORKSPACE] = Workspace(state, dispatcher, public_base_url=public_base_url)
     app[CLOSING] = asyncio.Event()
     api = WebApi(state, base_url=public_base_url.rstrip("/"))
+    installs = app[SLACK_INSTALLS] = Installs(bot_token)
 
     async def on_shutdown(_: web.Application) -> None:
         app[CLOSING].set()
@@ -594,7 +600,8 @@ def create_slack_app(data_dir: Path | None, *, bot_events_url: str, signing_secr
     app.on_cleanup.append(on_cleanup)
     app.router.add_get("/", handle_page)
     app.router.add_static("/static", STATIC_DIR)
-    app.router.add_route("*", "/api/{method}", make_api_handler(state, api, bot_token, hub))
+    app.router.add_route("*", "/api/{method}", make_api_handler(state, api, installs, hub))
+    app.router.add_routes(consent_routes(installs))
     if hub is not None:
         app.router.add_get("/socket", hub.handle_socket)
     app.router.add_post("/response/{token}", handle_response_url)

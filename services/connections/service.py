@@ -229,6 +229,19 @@ class ConnectionsService:
         await self.storage.tenants.update_many({"tenant_id": tenant.tenant_id, "token_set_id": tenant.token_set_id},
                                                {"$set": {"last_success_at": utcnow()}})
 
+    async def forget_xero_tokens(self, team_id: str) -> int:
+        """The workspace uninstalled the app: revoke and delete its Xero token sets now. Its organisations and
+        links stay (needing a reconnect) for a reinstall; another workspace's connection to the same
+        organisation has its own token set and is untouched. How many token sets were retired."""
+        cursor = self.storage.tenants.find({"team_id": team_id, "status": {"$ne": REMOVED}})
+        token_sets = {doc["token_set_id"] async for doc in cursor if doc.get("token_set_id")}
+        await self.storage.tenants.update_many({"team_id": team_id, "status": CONNECTED},
+                                               {"$set": {"status": NEEDS_RECONNECT}})
+        token_sets |= set(await self.tokens.of_team(team_id))
+        for token_set_id in token_sets:
+            await self.tokens.retire(token_set_id)
+        return len(token_sets)
+
     # List ---------------------------------------------------------------------------
     async def list_tenants(self, team_id: str) -> list[Tenant]:
         cursor = self.storage.tenants.find({"team_id": team_id, "status": {"$ne": REMOVED}}).sort("name", 1)
@@ -242,10 +255,11 @@ class ConnectionsService:
             raise TenantNotFound(tenant_id)
         return Tenant.from_doc(doc)
 
-    async def connected_anywhere(self, tenant_id: str) -> Tenant | None:
-        """The workspace a Xero organisation is connected in (Xero webhooks name only the organisation)."""
-        doc = await self.storage.tenants.find_one({"tenant_id": tenant_id, "status": CONNECTED})
-        return Tenant.from_doc(doc) if doc else None
+    async def connected_everywhere(self, tenant_id: str) -> list[Tenant]:
+        """Every workspace's connection to a Xero organisation (Xero webhooks name only the organisation; the
+        same organisation connected from two workspaces is two connections)."""
+        cursor = self.storage.tenants.find({"tenant_id": tenant_id, "status": CONNECTED})
+        return [Tenant.from_doc(doc) async for doc in cursor]
 
     async def all_connected(self) -> list[Tenant]:
         return [Tenant.from_doc(doc) async for doc in self.storage.tenants.find({"status": CONNECTED})]

@@ -203,6 +203,15 @@ class JobQueue:
         """Hands a job back untouched (the process is stopping): due now, the attempt not counted."""
         return await self.retry(job, job.last_error, 0.0, count_attempt=False)
 
+    async def cancel_team(self, team_id: str) -> int:
+        """A workspace uninstalled the app: its queued jobs will not run (a running one finishes, and finds
+        its tokens gone)."""
+        result = await self.collection.update_many(
+            {"payload.team_id": team_id, "state": QUEUED},
+            {"$set": {"state": FAILED, "last_error": "uninstalled", "finished_at": self.now()},
+             "$unset": {"open_key": ""}})
+        return int(result.modified_count)
+
     async def purge_done(self, older_than: float = DONE_KEPT_SECONDS) -> int:
         """Forgets jobs that finished well, a while ago (failed ones stay: they are what someone looks into)."""
         result = await self.collection.delete_many({"state": DONE, "finished_at": {"$lt": self.now(-older_than)}})

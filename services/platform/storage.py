@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -37,6 +37,13 @@ log = logging.getLogger(__name__)
 
 OAUTH_STATE_TTL_SECONDS = 600
 SOCKET_ENVELOPE_TTL_SECONDS = 3600  # Slack redelivers an unacknowledged envelope within minutes, not hours
+SLACK_STATE_TTL_SECONDS = 600  # an "Add to Slack" click is good for 10 minutes
+
+
+# The collections of one workspace's data, keyed by `team_id` (jobs carry it in their payload).
+WORKSPACE_COLLECTIONS = ("oauth_states", "token_sets", "tenants", "links", "workspace_settings", "export_jobs",
+                         "job_events", "xero_cache", "xero_events", "xero_sync", "sync_notices", "xero_reference",
+                         "export_batches", "home_viewers", "audit", "slash_commands", "forecast_watch")
 
 
 class StorageUnavailable(RuntimeError):
@@ -140,6 +147,41 @@ class Storage:
     def home_viewers(self) -> AsyncCollection:
         return self._collection("home_viewers")
 
+    # Slack installations (owner: services/installations/store.py)
+    @property
+    def slack_installations(self) -> AsyncCollection:
+        return self._collection("slack_installations")
+
+    @property
+    def slack_bots(self) -> AsyncCollection:
+        return self._collection("slack_bots")
+
+    @property
+    def slack_oauth_states(self) -> AsyncCollection:
+        return self._collection("slack_oauth_states")
+
+    @property
+    def slack_grid_teams(self) -> AsyncCollection:
+        return self._collection("slack_grid_teams")
+
+    @property
+    def slack_uninstalls(self) -> AsyncCollection:
+        return self._collection("slack_uninstalls")
+
+    async def delete_workspace(self, team_id: str) -> dict[str, int]:
+        """Erases everything kept for one Slack workspace (its retention period after an uninstall ended).
+
+        Every collection of workspace data carries `team_id`; this is the one place that erases across them,
+        so a new collection of workspace data is added to WORKSPACE_COLLECTIONS, not forgotten."""
+        deleted = {}
+        for name in WORKSPACE_COLLECTIONS:
+            # A few collections key their one document per workspace by `_id` (workspace_settings, forecast_watch).
+            result = await self._collection(name).delete_many({"$or": [{"team_id": team_id}, {"_id": team_id}]})
+            deleted[name] = int(result.deleted_count)
+        jobs = await self.jobs.delete_many({"payload.team_id": team_id})
+        deleted["jobs"] = int(jobs.deleted_count)
+        return deleted
+
     @property
     def forecast_watch(self) -> AsyncCollection:
         return self._collection("forecast_watch")
@@ -219,6 +261,10 @@ class Storage:
         await self.sync_notices.create_index([("team_id", ASCENDING), ("state", ASCENDING)])
         await self.home_viewers.create_index([("team_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
         await self.socket_envelopes.create_index("received_at", expireAfterSeconds=SOCKET_ENVELOPE_TTL_SECONDS)
+        workspace = [("client_id", ASCENDING), ("enterprise_id", ASCENDING), ("team_id", ASCENDING)]
+        await self.slack_installations.create_index([*workspace, ("user_id", ASCENDING), ("installed_at", DESCENDING)])
+        await self.slack_bots.create_index([*workspace, ("installed_at", DESCENDING)])
+        await self.slack_oauth_states.create_index("created_at", expireAfterSeconds=SLACK_STATE_TTL_SECONDS)
 
     async def close(self) -> None:
         await self.client.close()

@@ -35,8 +35,15 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "forecast_watch": frozenset({"checked_at", "digest_posting"}),
     "xero_reference": frozenset({"fetched_at"}),
     "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at", "checked_at"}),
+    "slack_installations": frozenset({"installed_at", "bot_token_expires_at", "user_token_expires_at", "stored_at"}),
+    "slack_bots": frozenset({"installed_at", "bot_token_expires_at", "lease_until", "stored_at"}),
+    "slack_oauth_states": frozenset({"expires_at"}),  # not created_at: only inserted, a real date for the TTL index
+    "slack_uninstalls": frozenset({"uninstalled_at"}),
 }
-BOOL_FIELDS: dict[str, frozenset[str]] = {}
+BOOL_FIELDS: dict[str, frozenset[str]] = {
+    "slack_installations": frozenset({"is_enterprise_install"}),
+    "slack_bots": frozenset({"is_enterprise_install"}),
+}
 DATED_OPERATORS = frozenset({"$set", "$setOnInsert", "$min", "$max"})  # update operators whose values are dates
 PASSED_THROUGH = frozenset({"name", "full_name", "database", "create_index", "create_indexes", "list_indexes",
                             "index_information", "drop", "drop_index", "bulk_write", "aggregate"})

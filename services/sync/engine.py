@@ -155,21 +155,29 @@ class XeroSync:
                 result.ignored += 1
                 continue
             by_target.setdefault((event.tenant_id, event.event_category), []).append(event)
-        tenants: dict[str, Tenant | None] = {}
+        tenants: dict[str, list[Tenant]] = {}
         to_sync: set[tuple[str, str]] = set()
         for (tenant_id, category), events in by_target.items():
             if tenant_id not in tenants:
-                tenants[tenant_id] = await self.connections.connected_anywhere(tenant_id)
-            tenant = tenants[tenant_id]
-            wanted = set() if tenant is None else await self._wanted(tenant, category, events)
-            for event in events:
-                if tenant is None or event.resource_id.lower() not in wanted:
-                    result.ignored += 1
-                elif await self.events.add(tenant.team_id, event):
+                tenants[tenant_id] = await self.connections.connected_everywhere(tenant_id)
+            outcomes: dict[str, set[str]] = {event.event_id: set() for event in events}
+            for tenant in tenants[tenant_id]:  # each workspace connected to the organisation, on its own
+                wanted = await self._wanted(tenant, category, events)
+                for event in events:
+                    if event.resource_id.lower() not in wanted:
+                        continue
+                    if await self.events.add(tenant.team_id, event):
+                        outcomes[event.event_id].add("stored")
+                        to_sync.add((tenant.team_id, tenant_id))
+                    else:
+                        outcomes[event.event_id].add("duplicate")
+            for said in outcomes.values():
+                if "stored" in said:
                     result.stored += 1
-                    to_sync.add((tenant.team_id, tenant_id))
-                else:
+                elif said:
                     result.duplicates += 1
+                else:
+                    result.ignored += 1
         for team_id, tenant_id in to_sync:
             await self.enqueue(team_id, tenant_id)
         return result

@@ -54,10 +54,12 @@ class XeroEventStore:
         return datetime.fromtimestamp(self.clock(), UTC) + timedelta(seconds=later_by)
 
     async def add(self, team_id: str, event: XeroEvent) -> bool:
-        """False when this event was stored before (a retry or a duplicate)."""
+        """False when this event was stored before for this workspace (a retry or a duplicate). The same
+        organisation connected from two workspaces stores the event once for each."""
         try:
             await self.collection.insert_one({
-                "_id": event.event_id, "team_id": team_id, "tenant_id": event.tenant_id,
+                "_id": f"{team_id}:{event.event_id}", "event_id": event.event_id, "team_id": team_id,
+                "tenant_id": event.tenant_id,
                 "resource_id": event.resource_id, "category": event.event_category, "type": event.event_type,
                 "event_date": event.event_date_utc, "state": NEW, "received_at": self.now(),
             })

@@ -109,6 +109,10 @@ class TokenService:
         doc = await self.storage.token_sets.find_one({"_id": token_set_id}, {"updated_at": 1}) or {}
         when: datetime | None = doc.get("updated_at")
         return when
+    async def of_team(self, team_id: str) -> list[str]:
+        """The ids of the token sets a Slack workspace's admins granted."""
+        return [str(doc["_id"]) async for doc in self.storage.token_sets.find({"team_id": team_id}, {"_id": 1})]
+
     async def retire(self, token_set_id: str) -> bool:
         """A token set nothing uses any more: revoke its grant at Xero, then delete it.
 

@@ -25,7 +25,7 @@ def gateway(slack):
 
 async def test_each_workspace_is_called_with_its_own_bot_token(slack):
     tokens = {"T0ONE": "xoxb-one", "T0TWO": "xoxb-two"}
-    slack.tokens |= set(tokens.values())
+    slack.tokens.update({token: team for team, token in tokens.items()})
     asked: list[tuple[str, str | None]] = []
 
     async def token_for(team_id: str, enterprise_id: str | None) -> str | None:

@@ -17,7 +17,7 @@ async def two_workspaces(storage):
         return TOKENS.get(team_id)
 
     harness = await start_harness(storage, token_for=token_for)
-    harness.slack.tokens.add(TOKENS["T0OTHER"])
+    harness.slack.tokens[TOKENS["T0OTHER"]] = "T0OTHER"
     yield harness
     await stop_harness(harness)
 

@@ -50,10 +50,11 @@ class BotHarness:
     acks: dict[str, dict] = field(default_factory=dict)  # command name -> the answer the bot put in its ack
     _ids = itertools.count(1)
 
-    async def command(self, text: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL"):
-        """Types `/xero <text>` in Slack; returns the HTTP response the bot gave Slack."""
+    async def command(self, text: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL", team: str = TEAM_ID,
+                      **extra: str):
+        """Types `/xero <text>` in Slack (in workspace `team`); returns the name of its response_url."""
         name = f"cmd{next(self._ids)}"
-        body = command_body(text, user_id=user, team_id=TEAM_ID, channel_id=channel,
+        body = command_body(text, user_id=user, team_id=team, channel_id=channel, **extra,
                             response_url=self.slack.response_url(name, channel=channel, user=user),
                             trigger_id=self.slack.trigger(f"trigger-{name}", user))
         response = await self.client.post("/slack/events", data=body, headers=signed_headers(body))
@@ -75,10 +76,10 @@ class BotHarness:
     async def ask(self, text: str, **kwargs):
         return await self.reply_to(await self.command(text, **kwargs))
 
-    async def event(self, event: dict):
+    async def event(self, event: dict, *, team: str = TEAM_ID, **extra):
         """An Events API delivery (event_callback), signed, as JSON: e.g. app_home_opened."""
-        body = json.dumps({"token": "legacy", "team_id": TEAM_ID, "api_app_id": "A0TEST", "type": "event_callback",
-                           "event_id": f"Ev{next(self._ids)}", "event_time": 1700000000, "event": event})
+        body = json.dumps({"token": "legacy", "team_id": team, "api_app_id": "A0TEST", "type": "event_callback",
+                           "event_id": f"Ev{next(self._ids)}", "event_time": 1700000000, "event": event, **extra})
         headers = {**signed_headers(body), "Content-Type": "application/json"}
         response = await self.client.post("/slack/events", data=body, headers=headers)
         assert response.status == 200, await response.text()
@@ -102,18 +103,19 @@ class BotHarness:
     def homes_published(self, user: str) -> int:
         return len([c for c in self.slack.called("views.publish") if c["user_id"] == user])
 
-    async def send_payload(self, payload: dict):
-        body = payload_body({"team": {"id": TEAM_ID}, "api_app_id": "A0TEST", "token": "legacy", **payload})
+    async def send_payload(self, payload: dict, *, team: str = TEAM_ID):
+        body = payload_body({"team": {"id": team}, "api_app_id": "A0TEST", "token": "legacy", **payload})
         return await self.client.post("/slack/events", data=body, headers=signed_headers(body))
 
     async def click(self, action_id: str, value: str, *, user: str = "U0ADMIN", channel: str = "C0GENERAL",
-                    message: dict | None = None, extra_action: dict | None = None, state: dict | None = None):
+                    message: dict | None = None, extra_action: dict | None = None, state: dict | None = None,
+                    team: str = TEAM_ID):
         name = f"act{next(self._ids)}"
         action = {"type": "button", "action_id": action_id, "block_id": "b", "value": value,
                   "action_ts": "1700000000.1", **(extra_action or {})}
         payload = {
             "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "user": {"id": user, "username": user.lower(), "team_id": team},
             "channel": {"id": channel, "name": "general"},
             "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.0")},
             "message": message or {"ts": "1.0", "text": "", "blocks": []},
@@ -124,17 +126,17 @@ class BotHarness:
         }
         if state is not None:
             payload["state"] = {"values": state}
-        response = await self.send_payload(payload)
+        response = await self.send_payload(payload, team=team)
         assert response.status == 200, await response.text()
         return name
 
     async def suggest(self, action_id: str, value: str = "", *, user: str = "U0ADMIN",
-                      view: dict | None = None) -> dict:
+                      view: dict | None = None, team: str = TEAM_ID) -> dict:
         """Types into an external select: returns the options the bot answered with."""
         payload = {"type": "block_suggestion", "action_id": action_id, "block_id": "b", "value": value,
-                   "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+                   "user": {"id": user, "username": user.lower(), "team_id": team},
                    "container": {"type": "view", "view_id": (view or {}).get("id", "V0")}, "view": view or {}}
-        response = await self.send_payload(payload)
+        response = await self.send_payload(payload, team=team)
         assert response.status == 200, await response.text()
         return await response.json()
 
@@ -154,14 +156,14 @@ class BotHarness:
         await self.view_action({"id": "VHOME", "type": "home"},
                                {"type": "button", "action_id": action_id, "value": value}, user=user)
 
-    async def submit(self, view: dict, *, user: str = "U0ADMIN", values: dict | None = None):
+    async def submit(self, view: dict, *, user: str = "U0ADMIN", values: dict | None = None, team: str = TEAM_ID):
         payload = {
             "type": "view_submission",
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "user": {"id": user, "username": user.lower(), "team_id": team},
             "trigger_id": self.slack.trigger("trigger-view", user),
             "view": {**view, "id": "V0SUBMIT", "state": {"values": values or {}}},
         }
-        return await self.send_payload(payload)
+        return await self.send_payload(payload, team=team)
 
 
 async def start_harness(mongo_storage: Storage, *, token_for=None, **setting_overrides):

@@ -22,8 +22,8 @@ def signed_headers(body: str | bytes, *, secret: str = SIGNING_SECRET, timestamp
 
 
 def command_body(text: str, *, user_id: str, team_id: str, channel_id: str, response_url: str,
-                 trigger_id: str = "trigger-1") -> str:
-    return urlencode({
+                 trigger_id: str = "trigger-1", **extra: str) -> str:
+    return urlencode({**extra,
         "token": "legacy", "team_id": team_id, "team_domain": "test", "channel_id": channel_id,
         "channel_name": "general", "user_id": user_id, "user_name": user_id.lower(), "command": "/xero",
         "text": text, "api_app_id": "A0TEST", "response_url": response_url, "trigger_id": trigger_id,

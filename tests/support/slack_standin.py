@@ -6,11 +6,16 @@ keeps what it answered in each recorded `Call`. Tests wait on `wait_for(...)`, w
 
 What a test may add to the sandbox's fixed workspace: `users`, `usergroups`, `channels` (and `not_joined`), and
 `fail_next` for one failing answer.
+
+More workspaces ("Add to Slack"): `grant(code, ...)` makes a code that oauth.v2.access exchanges for a bot token
+of that workspace; every call records the workspace whose token it carried (`Call.team`), and `uninstall(team)`
+makes that workspace's tokens invalid.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +31,26 @@ TEAM_ID = "T0TEST"
 BOT_TOKEN = "xoxb-test-bot-token-0000"
 
 
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "test-slack-client-secret"
+
+
+def basic_auth(request: web.Request) -> dict[str, str]:
+    """slack_sdk sends the client id and secret of oauth.v2.access as HTTP Basic credentials."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return {}
+    client_id, _, secret = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+    return {"client_id": client_id, "client_secret": secret}
+
+
 @dataclass
 class Call:
     method: str
     args: dict
     response: dict = field(default_factory=dict)  # what the stand-in answered
     token: str | None = None  # the bot token it was called with
+    team: str | None = None  # the workspace whose token that is
 
     def __getitem__(self, key):
         return self.args[key]
@@ -46,10 +65,13 @@ class SlackStandIn:
     usergroups: dict[str, list[str]] = field(default_factory=dict)  # more user groups: id -> member ids
     channels: set[str] = field(default_factory=set)  # more channels
     not_joined: set[str] = field(default_factory=set)  # channels that exist but the bot is not in
-    tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN})  # bot tokens it accepts (one per workspace)
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)  # method -> next answers
     state: SlackState = field(default_factory=lambda: SlackState(None))
+    tokens: dict[str, str] = field(default_factory=lambda: {BOT_TOKEN: TEAM_ID})  # valid bot token -> its team
+    codes: dict[str, dict] = field(default_factory=dict)  # install code -> oauth.v2.access answer
+    refresh_tokens: dict[str, str] = field(default_factory=dict)  # valid refresh token -> its team
+    refused: list[str] = field(default_factory=list)  # methods called with a token that is not (any more) valid
     server: TestServer | None = None
     _changed: asyncio.Condition | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -129,11 +151,61 @@ class SlackStandIn:
                                 {"status": status}))
         return web.Response(status=status, text=text)
 
+    # More workspaces -------------------------------------------------------------
+    def grant(self, code: str, team_id: str, *, team_name: str = "", user: str = "U0ADMIN",
+              enterprise_id: str | None = None, org_wide: bool = False, rotating: bool = False) -> str:
+        """An install code Slack would send back to the redirect URL; returns the bot token it gives."""
+        key = enterprise_id if org_wide else team_id
+        token = f"{'xoxe.' if rotating else ''}xoxb-{key}-{len(self.codes) + 1}"
+        answer: dict[str, Any] = {
+            "ok": True, "access_token": token, "token_type": "bot", "scope": "commands,chat:write",
+            "bot_user_id": "U0BOT", "app_id": "A0TEST",
+            "team": None if org_wide else {"id": team_id, "name": team_name or team_id},
+            "enterprise": {"id": enterprise_id, "name": f"{enterprise_id} Grid"} if enterprise_id else None,
+            "authed_user": {"id": user}, "is_enterprise_install": org_wide}
+        if rotating:
+            refresh = f"xoxe-1-{key}-refresh-{len(self.codes) + 1}"
+            answer.update(refresh_token=refresh, expires_in=43200)
+            self.refresh_tokens[refresh] = key
+        self.codes[code] = answer
+        return token
+
+    def uninstall(self, team_or_enterprise: str) -> None:
+        for token, team in list(self.tokens.items()):
+            if team == team_or_enterprise:
+                del self.tokens[token]
+
+    def _oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        if (args.get("client_id"), args.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+            return {"ok": False, "error": "invalid_client_id"}
+        if args.get("grant_type") == "refresh_token":
+            team = self.refresh_tokens.pop(str(args.get("refresh_token")), None)
+            if team is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            n = len(self.calls)
+            token, refresh = f"xoxe.xoxb-{team}-r{n}", f"xoxe-1-{team}-refresh-r{n}"
+            self.tokens[token] = team
+            self.refresh_tokens[refresh] = team
+            return {"ok": True, "access_token": token, "refresh_token": refresh, "expires_in": 43200,
+                    "token_type": "bot", "team": {"id": team}}
+        answer = self.codes.pop(str(args.get("code")), None)
+        if answer is None:
+            return {"ok": False, "error": "invalid_code"}
+        self.tokens[answer["access_token"]] = (answer["enterprise"]["id"] if answer["is_enterprise_install"]
+                                               else answer["team"]["id"])
+        return answer
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await read_api_args(request)
+        if method == "oauth.v2.access":  # authenticated by the app's client id and secret, not a token
+            answer = self._oauth_v2_access({**args, **basic_auth(request)})
+            await self._record(Call(method, {k: v for k, v in args.items() if k != "client_secret"}, answer))
+            return web.json_response(answer)
         token = bearer_token(request, args)
-        if token not in self.tokens:
+        team = self.tokens.get(token or "")
+        if team is None:
+            self.refused.append(method)
             refusal = {"ok": False, "error": "invalid_auth"}
             await self._record(Call(method, args, refusal, token))
             return web.json_response(refusal)
@@ -144,10 +216,10 @@ class SlackStandIn:
             pass  # the stand-in answers invalid_arguments below; the call is recorded as sent
         if self.failures.get(method):
             status, body = self.failures[method].pop(0)
-            await self._record(Call(method, args, body, token))
+            await self._record(Call(method, args, body, token, team))
             return web.json_response(body, status=status, headers={"Retry-After": "0"} if status == 429 else None)
         answer = self._added(method, args) or self.api.call(method, args)
-        await self._record(Call(method, args, answer, token))
+        await self._record(Call(method, args, answer, token, team))
         return web.json_response(answer)
 
     def _added(self, method: str, args: dict[str, Any]) -> dict | None:

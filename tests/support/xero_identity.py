@@ -197,9 +197,10 @@ def authorize_params(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
 
 
-async def connect_organisations(bot, xero, tenants=(UK, US), user: str = "U0ADMIN") -> None:
-    """Runs the whole consent through Slack, Xero's consent page and the callback, as an admin would."""
-    reply = await bot.ask("connect", user=user)
+async def connect_organisations(bot, xero, tenants=(UK, US), user: str = "U0ADMIN", **team) -> None:
+    """Runs the whole consent through Slack, Xero's consent page and the callback, as an admin would
+    (`team="T0..."`: of that workspace)."""
+    reply = await bot.ask("connect", user=user, **team)
     params = authorize_params(reply["blocks"][0]["accessory"]["url"])
     code = identity_for(xero).consent(params, tenants)
     response = await bot.client.get("/xero/callback", params={"code": code, "state": params["state"]})
