@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SCOPES = (
-    "openid profile email offline_access accounting.invoices accounting.contacts accounting.settings.read"
+    "openid profile email offline_access accounting.invoices accounting.contacts accounting.settings"
 )
 
 

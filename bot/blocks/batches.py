@@ -135,9 +135,11 @@ def _result(line: BatchLine) -> str:
 
 def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "ready":
-        return ":large_green_circle: ready"
+        return ":large_green_circle: ready" + tracking_note(data.get("tracking"))
     if code == "already_in_xero":
         return ":link: already in Xero with this number: it will be linked, not created"
+    if code == "tracking_unusable":
+        return ":no_entry: " + tracking_problem(data.get("tracking") or {})
     if code == "already_exported":
         return ":white_check_mark: already exported" + (f" as {escape(data['xero_number'])}"
                                                          if data.get("xero_number") else "")
@@ -162,6 +164,35 @@ def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "choose_organisation":
         return ":no_entry: not ready: choose its organisation (the client is linked to no single one yet)"
     return f":question: {escape(code)}"
+
+
+def tracking_note(tracking: dict[str, Any] | None) -> str:
+    """What a ready line adds about its tracking option (nothing when the organisation tracks nothing)."""
+    if not tracking or not tracking.get("option"):
+        return ""
+    named = f"{escape(tracking.get('category') or '')}: {escape(tracking['option'])}"
+    if tracking.get("tracking") == "will_create":
+        return f" · tracked as {named} (a new option, created in Xero when exported)"
+    return f" · tracked as {named}"
+
+
+def tracking_problem(tracking: dict[str, Any]) -> str:
+    category = escape(tracking.get("category") or "the tracking category")
+    option = escape(tracking.get("option") or "")
+    status = tracking.get("tracking")
+    if status == "archived":
+        return (f"the tracking option {option} is archived in {category} in Xero: restore it there, "
+                "or change the tracking choice in `/xero settings`")
+    if status == "cannot_create":
+        return (f"{category} has no option {option}, and I can't create one: the connection lacks Xero's "
+                "accounting.settings permission. Add the option in Xero, or reconnect with `/xero connect`")
+    if status == "missing":
+        return f"{category} no longer has the option {option}: choose another in `/xero settings`"
+    if status == "category_gone":
+        return f"the tracking category {category} is gone or archived in Xero: choose another in `/xero settings`"
+    if status == "no_name":
+        return f"nothing to name its {category} option after (the invoice has no project in Forecast)"
+    return f"its {category} option cannot be used"
 
 
 def _outcome(line: BatchLine) -> str:

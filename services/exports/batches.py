@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from services.exports import tracking
 from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
 from services.exports.refs import ExportRequestArgs
 from services.exports.selection import Refusal, Selected, Selection, select_references, select_unexported
@@ -138,11 +139,14 @@ class BatchExportService:
         batch_id = batch.batch_id
         jobs: list[ExportRequest] = []
         routes: dict[int, dict] = {}  # client id -> where its invoices go: one look-up per client, not per invoice
+        projects: dict[int, str | None] = {}  # project id -> its name (for tracking), read once per project
         for chosen in selection.selected:
             client_id = chosen.customer.id
             if client_id not in routes:
                 routes[client_id] = await self.exports._route(team_id, client_id, tenants)
-            job = await self._create_job(team_id, user_id, channel_id, batch_id, chosen, settings, routes[client_id])
+            project = await tracking.project_name(self.exports.forecast, api_key, chosen.invoice, settings, projects)
+            job = await self._create_job(team_id, user_id, channel_id, batch_id, chosen, settings,
+                                         {**routes[client_id], "project_name": project})
             if job is None:
                 refused.append(Refusal(chosen.invoice.invoice_reference, "already_requested"))
             else:
@@ -467,5 +471,6 @@ def _unchecked(job: ExportRequest) -> dict[str, Any]:
 
 
 def _item(job: ExportRequest) -> BatchItem:
-    return BatchItem(job.invoice, job.customer, allow_duplicate=bool(job.allow_duplicate))
+    return BatchItem(job.invoice, job.customer, allow_duplicate=bool(job.allow_duplicate),
+                     project_name=job.project_name)
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from services.connections.service import ConnectionsService, Tenant
+from services.exports import tracking
 from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings
 from services.exports.preflight import EXPORTABLE
 from services.exports.store import (
@@ -222,6 +223,7 @@ class ExportService:
             forecast_invoice_id=invoice.id, invoice=invoice, customer=customer, requested_by=user_id,
             requested_in=channel_id, requested_at=self.clock(), updated_at=self.clock(),
             approval_channel=settings.approval_channel, notify_channel=settings.notify_channel,
+            project_name=await tracking.project_name(self.forecast, api_key, invoice, settings),
             **await self._route(team_id, customer.id, tenants),
         )
         if await self.requests.create(job, by=user_id) is None:  # another request (maybe another process) won
@@ -391,7 +393,8 @@ class ExportService:
                 await self.reference.forget(job.team_id, tenant_id)
             [check] = await self.checker.preflight(
                 job.team_id, TenantAuth(tenant_id, tenant.token_set_id),
-                [BatchItem(job.invoice, job.customer, allow_duplicate=job.allow_duplicate)],
+                [BatchItem(job.invoice, job.customer, allow_duplicate=job.allow_duplicate,
+                           project_name=job.project_name)],
                 BatchSettings.of(settings, tenant_id), set(connected))
         except XeroError as exc:  # the request stands; Approve checks again
             log.warning("export.preflight_failed", **fields(team=job.team_id, job=job.job_id, tenant=tenant_id,

@@ -73,6 +73,7 @@ class ExportRequest(BaseModel):
     forecast_invoice_id: int
     invoice: ForecastInvoice  # what the approver saw and approved is what gets exported
     customer: ForecastCustomer
+    project_name: str | None = None  # the invoice's Forecast project, read when a tracking option follows it
     requested_by: str
     requested_in: str | None = None
     requested_at: datetime

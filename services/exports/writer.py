@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.connections.service import ConnectionsService, Tenant, TenantNotFound
+from services.exports import tracking
 from services.exports.batch_writer import build_invoice
 from services.exports.preflight import Preflight, preflight
 from services.exports.store import ExportRequest
@@ -128,6 +129,9 @@ class XeroInvoiceExporter:
             if existing and existing.invoice_id:
                 return await self._link_invoice(job, tenant, existing.invoice_id, existing, by, outcome="found_in_xero")
             planned = await self._preflight(auth, job, tenant, settings)
+            if planned.tracking is not None and await tracking.create_missing(
+                    self.xero, job.team_id, auth, [planned.tracking]):
+                await self.reference.forget(job.team_id, tenant.tenant_id)
             contact_id = await self._contact(auth, job, tenant, generation, by)
             invoice = build_invoice(job.invoice, planned, contact_id, settings.export_status)
             key = idempotency_key(job.team_id, tenant.tenant_id, job.forecast_invoice_id, generation)
@@ -173,11 +177,17 @@ class XeroInvoiceExporter:
         account_code, tax_type = settings.line_defaults(tenant.tenant_id)
         connected = {t.tenant_id for t in await self.connections.list_tenants(job.team_id)}
         history = await self.links.history(job.team_id, "invoice", [job.forecast_invoice_id])
+        choice = settings.tracking_for(tenant.tenant_id)
+        may_create = choice is not None and await self.xero.may_change_settings(auth)
         for refresh in (False, True):
-            reference = await self.reference.get(job.team_id, auth, refresh=refresh)
+            reference = await self.reference.get(job.team_id, auth, refresh=refresh, tracking=choice is not None)
+            if choice is not None and not refresh:  # an option archived since the approval is known before sending
+                reference = await self.reference.refresh_tracking(job.team_id, auth, reference)
+            plan = tracking.plan(choice, reference, client_name=job.customer.name, project_name=job.project_name,
+                                 may_create=may_create)
             check = preflight(job.invoice, tenant.tenant_id, reference, account_code=account_code,
                               tax_type=tax_type, links=history, connected_tenant_ids=connected,
-                              allow_duplicate=job.allow_duplicate)
+                              allow_duplicate=job.allow_duplicate, tracking=plan)
             if check.exportable:
                 return check
             if check.code == "exported_to_removed_org":  # fresh reference data would not change that

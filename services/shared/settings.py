@@ -23,11 +23,27 @@ class SettingsDefaults:
     forecast_api_key: str | None = None
 
 
+TrackingBy = Literal["project", "client", "fixed"]
+
+
+class TrackingChoice(BaseModel):
+    """Per Xero organisation: the tracking category every exported line carries, and which of its options:
+    the Forecast project's name, the client's name (each created in Xero when missing, if allowed), or one
+    fixed option."""
+
+    category_id: str
+    category_name: str
+    by: TrackingBy
+    option_name: str | None = None  # `fixed`: the option
+
+
 class OrganisationDefaults(BaseModel):
-    """Per Xero organisation: the account and tax type of exported invoice lines (None: Xero's own default)."""
+    """Per Xero organisation: the account and tax type of exported invoice lines (None: Xero's own default),
+    and the tracking category they carry (None: none)."""
 
     account_code: str | None = None
     tax_type: str | None = None
+    tracking: TrackingChoice | None = None
 
 
 class WorkspaceSettings(BaseModel):
@@ -43,6 +59,10 @@ class WorkspaceSettings(BaseModel):
     has_forecast_key: bool = False
     has_stored_forecast_key: bool = False  # False: the server's default key (if any) is used
     has_default_forecast_key: bool = False
+
+    def tracking_for(self, tenant_id: str) -> TrackingChoice | None:
+        own = self.organisation_defaults.get(tenant_id)
+        return own.tracking if own else None
 
     def line_defaults(self, tenant_id: str) -> tuple[str | None, str | None]:
         """(account code, tax type) for this organisation's invoice lines; the workspace-wide values fill gaps."""

@@ -92,6 +92,11 @@ class TokenService:
         async with self._locks[token_set_id]:
             return await self._refresh_or_wait(token_set_id)
 
+    async def granted_scopes(self, token_set_id: str) -> set[str] | None:
+        """The scopes Xero granted this token set (None: Xero did not say)."""
+        doc = await self.storage.token_sets.find_one({"_id": token_set_id}, {"scope": 1}) or {}
+        return set(doc["scope"].split()) if doc.get("scope") else None
+
     async def renewed_at(self, token_set_id: str) -> datetime | None:
         """When Xero last gave this token set new tokens (at consent or at a refresh)."""
         doc = await self.storage.token_sets.find_one({"_id": token_set_id}, {"updated_at": 1}) or {}

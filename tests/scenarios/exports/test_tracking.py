@@ -1,0 +1,101 @@
+"""Tracking categories: each exported line carries the organisation's chosen category and option (by client,
+by project, or fixed); a missing option is created in Xero once, or the check says why it cannot be; an
+option archived between approval and export stops the export with Xero's state in words."""
+
+from __future__ import annotations
+
+import json
+
+from services.shared.settings import OrganisationDefaults, SettingsChanges, TrackingChoice
+from tests.support.export_flow import (
+    CLIENT,
+    click,
+    final_update,
+    forecast_holding,
+    invoice,
+    job,
+    job_id_of,
+    prepare,
+    request,
+    text_of,
+)
+from tests.support.slack_standin import TEAM_ID
+from tests.support.xero_identity import UK_TENANT
+
+
+async def track(bot, books, by: str, option: str | None = None, category: str = "Region") -> None:
+    found = books.tracking_category(UK_TENANT, category)
+    choice = TrackingChoice(category_id=found["TrackingCategoryID"], category_name=category, by=by,
+                            option_name=option)
+    await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(
+        organisation_defaults={UK_TENANT: OrganisationDefaults(tracking=choice)}), updated_by="U0ADMIN")
+
+
+def option_names(books, category: str = "Region") -> list[str]:
+    return [o["Name"] for o in books.tracking_category(UK_TENANT, category)["Options"]]
+
+
+def sent_tracking(books) -> list:
+    [sent] = books.bodies("PUT", "Invoices")
+    return [line.get("Tracking") for line in sent["Invoices"][0]["LineItems"]]
+
+
+async def test_lines_carry_the_clients_option_which_is_created_in_xero_once(bot, xero):
+    books = await prepare(bot, xero)
+    await track(bot, books, "client")
+    _, approval = await request(bot)
+    assert "tracked as Region: Acme Ltd (a new option, created in Xero when exported)" in text_of(approval)
+    assert books.sent("PUT", "TrackingCategories") == []  # nothing is created before anyone approves
+
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    assert option_names(books) == ["North", "South", "Acme Ltd"]
+    assert sent_tracking(books) == [[{"Name": "Region", "Option": "Acme Ltd"}]] * 2
+    stored = books.invoices(UK_TENANT)[-1]["LineItems"][0]["Tracking"]
+    assert [(t["Name"], t["Option"]) for t in stored] == [("Region", "Acme Ltd")]
+    assert len(books.sent("PUT", "TrackingCategories")) == 1
+
+
+async def test_an_option_archived_between_approval_and_export_stops_it_and_says_so(bot, xero):
+    books = await prepare(bot, xero)
+    await track(bot, books, "fixed", "North")
+    _, approval = await request(bot)
+    job_id = job_id_of(approval)
+    assert "tracked as Region: North" in text_of(approval) and "new option" not in text_of(approval)
+
+    books.archive_option(UK_TENANT, "Region", "North")  # in Xero, after the request was checked
+    await click(bot, "export_approve", job_id)
+    failed = await final_update(bot, job_id, "failed")
+    said = text_of(failed)
+    assert "the tracking option North is archived in Region in Xero" in said
+    assert books.sent("PUT", "Invoices") == []  # nothing was sent to Xero
+    assert (await job(bot, job_id))["error_data"]["check"] == "tracking_unusable"
+
+
+async def test_a_connection_without_the_settings_scope_cannot_create_an_option_and_the_check_says_so(bot, xero):
+    books = await prepare(bot, xero)
+    await bot.storage.token_sets.update_many({}, {"$set": {
+        "scope": "openid offline_access accounting.invoices accounting.contacts accounting.settings.read"}})
+    await track(bot, books, "client")
+    _, approval = await request(bot)
+    said = text_of(approval)
+    assert "Region has no option Acme Ltd, and I can't create one" in said and "accounting.settings" in said
+    assert (await job(bot, job_id_of(approval)))["check"] == "tracking_unusable"
+    assert books.sent("PUT", "TrackingCategories") == []
+
+
+async def test_by_project_the_option_is_the_forecast_projects_name_and_categories_are_read_once(bot, xero):
+    books = await prepare(bot, xero, forecast=False)
+    forecast = forecast_holding(xero, invoices=[invoice(project_id=12), invoice(id=102, invoice_reference="INV-102",
+                                                                               project_id=12)],
+                                clients=[CLIENT])
+    forecast.holding(projects=[{"id": 12, "name": "South", "client": 7}])
+    await track(bot, books, "project")
+    _, first = await request(bot)
+    assert "tracked as Region: South" in text_of(first)
+    await bot.ask("export INV-102")
+    await bot.slack.wait_for("chat.postMessage", lambda c: "INV-102" in json.dumps(c.get("blocks")))
+    assert len(books.sent("GET", "TrackingCategories")) == 1  # cached with accounts and tax rates
+    await click(bot, "export_approve", job_id_of(first))
+    await final_update(bot, job_id_of(first), "exported")
+    assert sent_tracking(books) == [[{"Name": "Region", "Option": "South"}]] * 2
