@@ -17,7 +17,7 @@ from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.forecast import ForecastAuthError, ForecastError
 from services.platform.logfmt import fields
-from services.shared.settings import OrganisationDefaults, SettingsChanges
+from services.shared.settings import OrganisationDefaults, SettingsChanges, TrackingChoice
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,11 @@ async def _organisation_problems(container: Container, team_id: str, picked: dic
         if tax and tax != blocks.USE_DEFAULT and (choices is None or choices.tax_rate(tax) is None):
             errors[blocks.organisation_block(blocks.TAX_TYPE, tenant_id)] = (
                 "That is not an active tax rate for sales in this organisation. Choose one from the list.")
+        try:
+            blocks.read_tracking(kinds.get(blocks.TRACKING), choices)
+        except ValueError:
+            errors[blocks.organisation_block(blocks.TRACKING, tenant_id)] = (
+                "That tracking category or option is no longer active in this organisation. Choose one from the list.")
     return errors
 
 
@@ -204,6 +209,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         if errors:
             await ack(response_action="errors", errors=errors)
             return
+        before = await container.workspace_settings.get(team_id)  # read before Slack is answered: saved right after
         await ack()
         values = {k: v for k, v in form.items() if k not in ("usergroup_shown", "organisations")}
         if not form["usergroup_shown"]:
@@ -214,6 +220,10 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             values.update(await _organisation_changes(container, team_id, form["organisations"]))
         saved = await container.workspace_settings.update(team_id, SettingsChanges(**values), updated_by=user_id)
         log.info("settings.saved", **fields(team=team_id, user=user_id))
+        changed = [t for t in set(before.organisation_defaults) | set(saved.organisation_defaults)
+                   if before.tracking_for(t) != saved.tracking_for(t)]
+        if changed:  # what waiting approvals say about tracking is redrawn from the new choice
+            await container.exports.recheck_pending(team_id, changed)
         tenants = await container.connections.list_tenants(team_id)
         shown = [c for c in [await container.ledger_choices.last_read(team_id, t.tenant_id) for t in tenants] if c]
         await notify_user(container, user_id, channel_id,
@@ -228,15 +238,29 @@ async def _organisation_changes(container: Container, team_id: str, picked: dict
     current = await container.workspace_settings.get(team_id)
     chosen: dict[str, OrganisationDefaults] = {}
     for tenant in await container.connections.list_tenants(team_id):
+        tracking = current.tracking_for(tenant.tenant_id)
         if tenant.tenant_id in picked:
             kinds = picked[tenant.tenant_id]
+            if blocks.TRACKING in kinds:  # offered (the organisation has tracking categories)
+                tracking = await _tracking_choice(container, team_id, tenant.tenant_id, kinds[blocks.TRACKING])
             chosen[tenant.tenant_id] = OrganisationDefaults(
                 account_code=_unless_default(kinds.get(blocks.ACCOUNT_CODE)),
-                tax_type=_unless_default(kinds.get(blocks.TAX_TYPE)))
+                tax_type=_unless_default(kinds.get(blocks.TAX_TYPE)), tracking=tracking)
         else:
             account_code, tax_type = current.line_defaults(tenant.tenant_id)
-            chosen[tenant.tenant_id] = OrganisationDefaults(account_code=account_code, tax_type=tax_type)
+            chosen[tenant.tenant_id] = OrganisationDefaults(account_code=account_code, tax_type=tax_type,
+                                                            tracking=tracking)
     return {"organisation_defaults": chosen, "account_code": None, "tax_type": None}
+
+
+async def _tracking_choice(container: Container, team_id: str, tenant_id: str,
+                           value: str | None) -> TrackingChoice | None:
+    choices = await container.ledger_choices.last_read(team_id, tenant_id)
+    picked = blocks.read_tracking(value, choices)  # checked by `validate`
+    category = choices.tracking_category(picked[0]) if picked and choices else None
+    if picked is None or category is None:
+        return None
+    return TrackingChoice(category_id=picked[0], category_name=category.name, by=picked[1], option_name=picked[2])
 
 
 def _unless_default(value: str | None) -> str | None:

@@ -27,6 +27,9 @@ APPROVER_USERGROUP = "approver_usergroup"
 EXPORT_STATUS = "export_status"
 ACCOUNT_CODE = "account_code"  # per organisation: "account_code|<tenant id>"
 TAX_TYPE = "tax_type"
+TRACKING = "tracking"  # per organisation too; values: NO_TRACKING, "<category id>|client", "<category id>|project",
+# "<category id>|fixed|<option id>"
+NO_TRACKING = "none"
 FORECAST_API_KEY = "forecast_api_key"
 FORECAST_KEY_DEFAULT = "forecast_key_default"
 USE_DEFAULT = "default"  # the option value meaning "no choice of ours: Xero's own default"
@@ -41,7 +44,36 @@ def organisation_block(kind: str, tenant_id: str) -> str:
 
 def split_organisation_block(block_id: str) -> tuple[str, str] | None:
     kind, _, tenant_id = block_id.partition("|")
-    return (kind, tenant_id) if tenant_id and kind in (ACCOUNT_CODE, TAX_TYPE) else None
+    return (kind, tenant_id) if tenant_id and kind in (ACCOUNT_CODE, TAX_TYPE, TRACKING) else None
+
+
+def tracking_value(choice, choices) -> str:
+    """The picker's value for a stored TrackingChoice (None: no tracking); a fixed option is stored by name."""
+    if choice is None:
+        return NO_TRACKING
+    if choice.by != "fixed":
+        return f"{choice.category_id}|{choice.by}"
+    category = choices.tracking_category(choice.category_id)
+    option_id = next((oid for oid, name in (category.options if category else []) if name == choice.option_name), "")
+    return f"{choice.category_id}|fixed|{option_id}"
+
+
+def read_tracking(value: str | None, choices) -> tuple[str, str, str | None] | None:
+    """(category id, by, fixed option's name) for a picked value the organisation offered; None: no tracking.
+    Raises ValueError for a value it did not offer."""
+    if value in (None, NO_TRACKING):
+        return None
+    category_id, _, rest = (value or "").partition("|")
+    by, _, option_id = rest.partition("|")
+    category = choices.tracking_category(category_id) if choices else None
+    if category is None or by not in ("client", "project", "fixed"):
+        raise ValueError(value)
+    if by != "fixed":
+        return category_id, by, None
+    name = next((n for oid, n in category.options if oid == option_id), None)
+    if name is None:
+        raise ValueError(value)
+    return category_id, by, name
 
 
 def _input(block_id: str, label: str, element: dict, *, hint: str | None = None, optional: bool = True) -> dict:
@@ -102,6 +134,7 @@ def organisation_blocks(current, organisations) -> list[dict]:
         accounts += [_option(a.code, f"{a.code} · {a.name}") for a in choices.accounts]
         taxes = [_option(USE_DEFAULT, "The account's own tax type")]
         taxes += [_option(t.tax_type, f"{t.name}{_rate(t.rate)}") for t in choices.tax_rates]
+        blocks += [*_tracking_input(current, choices)]
         blocks += [
             _input(organisation_block(ACCOUNT_CODE, tenant.tenant_id), f"{tenant.name}: revenue account",
                    _select(accounts, account_code or USE_DEFAULT, "Choose an account"), optional=False,
@@ -111,6 +144,25 @@ def organisation_blocks(current, organisations) -> list[dict]:
                    hint="Xero works out the tax with this rate; check it matches the tax % in Forecast."),
         ]
     return blocks
+
+
+def _tracking_input(current, choices) -> list[dict]:
+    """A picker of the organisation's tracking category and how its option is chosen (none when it has none)."""
+    if not choices.tracking:
+        return []
+    options = [_option(NO_TRACKING, "No tracking category")]
+    for category in choices.tracking:
+        name = category.name
+        options += [_option(f"{category.category_id}|project", f"{name}: the Forecast project's name"),
+                    _option(f"{category.category_id}|client", f"{name}: the client's name")]
+        options += [_option(f"{category.category_id}|fixed|{option_id}", f"{name}: always {option}")
+                    for option_id, option in category.options]
+    value = tracking_value(current.tracking_for(choices.tenant.tenant_id), choices)
+    return [_input(organisation_block(TRACKING, choices.tenant.tenant_id),
+                   f"{choices.tenant.name}: tracking category", _select(options, value, "Choose a tracking category"),
+                   optional=False,
+                   hint="Every exported line carries this option. A project or client without an option gets "
+                        "one created in Xero when the invoice is exported.")]
 
 
 def _forecast_key_blocks(current) -> list[dict]:
@@ -207,7 +259,13 @@ def _organisation_line(saved, choices) -> str:
     rate = choices.tax_rate(tax_type) if tax_type else None
     account_words = (f"{account.code} {account.name}" if account else account_code) or "first revenue account"
     tax_words = (f"{rate.name}{_rate(rate.rate)}" if rate else tax_type) or "the account's own tax rate"
-    return f"• *{escape(choices.tenant.name)}*: {escape(account_words)} · {escape(tax_words)}"
+    line = f"• *{escape(choices.tenant.name)}*: {escape(account_words)} · {escape(tax_words)}"
+    tracking = saved.tracking_for(choices.tenant.tenant_id)
+    if tracking is not None:
+        how = {"project": "the project's name", "client": "the client's name"}.get(
+            tracking.by, f"always {tracking.option_name}")
+        line += f" · tracking {escape(tracking.category_name)}: {escape(how)}"
+    return line
 
 
 def key_check_failed(error: ForecastError) -> str:

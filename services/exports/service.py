@@ -625,6 +625,25 @@ class ExportService:
             except Exception:  # the routes are saved; the lines keep their last check until Approve all
                 log.exception("export.batch_recheck_failed", **fields(team=team_id, batch=batch_id))
 
+    async def recheck_pending(self, team_id: str, tenant_ids: list[str]) -> None:
+        """A setting that shapes the lines changed for these organisations (their tracking choice): each
+        pending request going there is checked again and its approval message redrawn."""
+        tenants = await self.connections.list_tenants(team_id)
+        batches: dict[str, list[str]] = {}
+        for job in await self.requests.in_states((PENDING,), team_id=team_id):
+            tenant_id = job.tenant_id or job.check_tenant_id
+            if tenant_id not in tenant_ids:
+                continue
+            if job.batch_id:
+                batches.setdefault(job.batch_id, []).append(job.job_id)
+                continue
+            moved = await self.requests.transition(job, PENDING, by=None, note="settings changed",
+                                                   **await self._check(job, tenant_id, tenants))
+            await self.redraw(moved or job)
+        for batch_id, job_ids in batches.items():
+            if self.batch_rerouted is not None:
+                await self.batch_rerouted(team_id, batch_id, job_ids)
+
     async def sweep(self) -> None:
         """Heals what a crash between saving a state and enqueueing its job left behind (every process
         runs it every lease period): an approved or exporting job with nothing running it gets its

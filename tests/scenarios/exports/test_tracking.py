@@ -99,3 +99,46 @@ async def test_by_project_the_option_is_the_forecast_projects_name_and_categorie
     await click(bot, "export_approve", job_id_of(first))
     await final_update(bot, job_id_of(first), "exported")
     assert sent_tracking(books) == [[{"Name": "Region", "Option": "South"}]] * 2
+
+
+async def test_an_admin_picks_the_category_in_settings_and_waiting_approvals_are_redrawn_with_it(bot, xero):
+    from tests.scenarios.settings.test_per_org import ACCOUNT, TAX, filled_modal, form, picked, saved_confirmation
+
+    books = await prepare(bot, xero)
+    _, approval = await request(bot)
+    assert "tracked as" not in text_of(approval)
+    region = books.tracking_category(UK_TENANT, "Region")["TrackingCategoryID"]
+    view = await filled_modal(bot)
+    picker = f"tracking|{UK_TENANT}"
+    offered = next(b for b in view["blocks"] if b.get("block_id") == picker)["element"]["options"]
+    labels = [o["text"]["text"] for o in offered]
+    assert labels[:4] == ["No tracking category", "Region: the Forecast project's name", "Region: the client's name",
+                          "Region: always North"] and "Department: always Design" in labels
+
+    response = await bot.submit(view, values=form(**{ACCOUNT: picked("default"), TAX: picked("default"),
+                                                     picker: picked(f"{region}|client")}))
+    assert "errors" not in await response.text()
+    confirmation = await saved_confirmation(bot)
+    assert "tracking Region: the client's name" in json.dumps(confirmation["blocks"])
+    saved = (await bot.container.workspace_settings.get(TEAM_ID)).tracking_for(UK_TENANT)
+    assert (saved.category_name, saved.by) == ("Region", "client")
+    redrawn = await bot.slack.wait_for("chat.update", lambda c: c.get("ts") == approval_ts(approval)
+                                       and "tracked as Region: Acme Ltd" in text_of(c))
+    assert "created in Xero when exported" in text_of(redrawn)
+
+
+async def test_a_tracking_option_the_organisation_does_not_offer_is_refused_in_the_form(bot, xero):
+    from tests.scenarios.settings.test_per_org import ACCOUNT, TAX, filled_modal, form, picked
+
+    books = await prepare(bot, xero)
+    region = books.tracking_category(UK_TENANT, "Region")["TrackingCategoryID"]
+    view = await filled_modal(bot)
+    response = await bot.submit(view, values=form(**{ACCOUNT: picked("default"), TAX: picked("default"),
+                                                     f"tracking|{UK_TENANT}": picked(f"{region}|fixed|nope")}))
+    answer = await response.json()
+    assert "no longer active" in answer["errors"][f"tracking|{UK_TENANT}"]
+    assert (await bot.container.workspace_settings.get(TEAM_ID)).tracking_for(UK_TENANT) is None
+
+
+def approval_ts(approval) -> str:
+    return approval.response["ts"]
