@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from services.connections.service import ConnectionsService, Tenant
-from services.exports import tracking
+from services.exports import rules, tracking
 from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings
 from services.exports.preflight import EXPORTABLE
 from services.exports.store import (
@@ -31,6 +31,7 @@ from services.exports.store import (
     FAILED,
     PENDING,
     REJECTED,
+    Approval,
     ExportRequest,
     ExportStore,
     PostedMessage,
@@ -108,7 +109,7 @@ class ApproverPolicy(BaseModel):
 
 RefusalReason = Literal["not_found", "not_approver", "own_request", "choose_tenant", "unknown_tenant",
                         "tenant_removed", "already_handled", "not_retryable", "reopened_elsewhere",
-                        "not_exportable", "not_admin"]
+                        "not_exportable", "not_admin", "already_approved_by_you", "needs_named"]
 
 
 class Refused(BaseModel):
@@ -118,11 +119,13 @@ class Refused(BaseModel):
     reason: RefusalReason
     job: ExportRequest | None = None
     approvers: ApproverPolicy | None = None
+    needed: list[str] = []  # needs_named: the people a rule names, one of whom must approve
 
 
 class Accepted(BaseModel):
     kind: Literal["accepted"] = "accepted"
     job: ExportRequest
+    recorded: bool = False  # an approval was recorded; a rule asks for another before it is exported
 
 
 ClickOutcome = Refused | Accepted
@@ -226,6 +229,7 @@ class ExportService:
             project_name=await tracking.project_name(self.forecast, api_key, invoice, settings),
             **await self._route(team_id, customer.id, tenants),
         )
+        job.rules = list(rules.requirement(settings.approval_rules, job, job.tenant_id).rules)
         if await self.requests.create(job, by=user_id) is None:  # another request (maybe another process) won
             open_job = await self.requests.open_job_for(team_id, invoice.id)
             if open_job:
@@ -333,9 +337,15 @@ class ExportService:
     async def approve(self, team_id: str, job_id: str, user_id: str,
                       chosen_tenant_id: str | None = None) -> ClickOutcome:
         """pending -> approved, and the export job is enqueued (it runs approved -> exporting -> exported | failed)."""
-        job = await self._check_clicker(team_id, job_id, user_id)
-        if isinstance(job, Refused):
-            return job
+        found = await self.requests.get(team_id, job_id)
+        if found is None:
+            return Refused(reason="not_found")
+        job = found
+        settings = await self.settings.get(team_id)
+        approver = await self.is_approver(team_id, user_id)
+        named = rules.requirement(settings.approval_rules, job, job.tenant_id or chosen_tenant_id).named
+        if not approver and user_id not in named:
+            return Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
         if user_id == job.requested_by:
             return Refused(reason="own_request", job=job)
         if job.state != PENDING:
@@ -346,14 +356,40 @@ class ExportService:
         target, job = checked
         if blocks_export(job.check):
             return Refused(reason="not_exportable", job=job)
+        need = rules.requirement(settings.approval_rules, job, target.tenant_id)
+        if not approver and user_id not in need.named:
+            return Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
+        verdict = need.decide([a.user for a in job.approvals], user_id)
+        if verdict == "already_approved":
+            return Refused(reason="already_approved_by_you", job=job)
+        if verdict == "needs_named":
+            return Refused(reason="needs_named", job=job, needed=sorted({u for r in need.unmet(
+                [a.user for a in job.approvals]) for u in r.approvers}))
+        approvals = [*job.approvals, Approval(user=user_id, at=self.clock())]
+        if verdict == "record":
+            return await self._record_approval(job, user_id, approvals, need)
         approved = await self.requests.transition(job, APPROVED, by=user_id, approved_by=user_id,
                                               approved_at=self.clock(), tenant_id=target.tenant_id,
-                                              tenant_name=target.name)
+                                              tenant_name=target.name, approvals=approvals, rules=list(need.rules))
         if approved is None:  # someone else clicked first
             return Refused(reason="already_handled", job=await self.requests.get(team_id, job_id))
         log.info("export.approved", **fields(team=team_id, user=user_id, job=job_id, tenant=target.tenant_id))
         await self._start_export(approved)
         return Accepted(job=approved)
+
+    async def _record_approval(self, job: ExportRequest, user_id: str, approvals: list[Approval],
+                               need: rules.Requirement) -> ClickOutcome:
+        """A first approval where a rule asks for two: saved on the request (compare-and-swap on its version, so
+        of two clicks at once one records and the other reads it), which stays pending and is redrawn."""
+        moved = await self.requests.transition(job, PENDING, by=user_id, note="approval recorded",
+                                               approvals=approvals, rules=list(need.rules))
+        if moved is None:
+            latest = await self.requests.get(job.team_id, job.job_id)
+            return Refused(reason="already_handled", job=latest)
+        log.info("export.approval_recorded", **fields(team=job.team_id, user=user_id, job=job.job_id,
+                                                      approvals=len(approvals)))
+        await self.redraw(moved)
+        return Accepted(job=moved, recorded=True)
 
     async def _target(self, job: ExportRequest, chosen_tenant_id: str | None) -> TenantChoice | Refused:
         if not job.tenant_id and not chosen_tenant_id:  # picked on the message earlier (and checked then)

@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.platform.storage import Storage
+from services.shared.settings import ApprovalRule
 from services.xero.tokens import utcnow
 
 JobState = Literal["pending", "approved", "exporting", "exported", "failed", "rejected"]
@@ -59,6 +60,13 @@ class InXero(BaseModel):
     paid_on: date | None = None
 
 
+class Approval(BaseModel):
+    """One approver's Approve on a request that needs more than one (services/exports/rules.py)."""
+
+    user: str
+    at: datetime
+
+
 class TenantChoice(BaseModel):
     tenant_id: str
     name: str
@@ -85,6 +93,8 @@ class ExportRequest(BaseModel):
     notify_channel: str | None = None
     approved_by: str | None = None
     approved_at: datetime | None = None
+    approvals: list[Approval] = []  # who approved so far, when a rule asks for two (the last one is approved_by)
+    rules: list[ApprovalRule] = []  # the approval rules that apply, as last decided (shown on the message)
     rejected_by: str | None = None
     rejected_at: datetime | None = None
     reject_reason: str | None = None

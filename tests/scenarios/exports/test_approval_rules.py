@@ -1,0 +1,88 @@
+"""Approval rules through the real routes: two different approvers above an amount (the same person clicking
+twice is told so and nothing moves), a named approver per currency, and Approve all on a batch approving only
+what the clicker may approve."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from services.shared.settings import ApprovalRule, SettingsChanges
+from tests.support.export_flow import (
+    CLIENT,
+    click,
+    final_update,
+    forecast_holding,
+    invoice,
+    job,
+    job_id_of,
+    prepare,
+    request,
+    text_of,
+)
+from tests.support.slack_standin import TEAM_ID
+
+
+async def rules(bot, *given: ApprovalRule) -> None:
+    await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(approval_rules=list(given)),
+                                                  updated_by="U0ADMIN")
+
+
+async def answer_to(bot, name: str) -> str:
+    return text_of(await bot.reply_to(name))
+
+
+async def redrawn(bot, approval, words: str):
+    return await bot.slack.wait_for("chat.update", lambda c: c.get("ts") == approval.response["ts"]
+                                    and words in text_of(c))
+
+
+async def test_two_approvers_are_needed_above_the_amount_and_one_clicking_twice_moves_nothing(bot, xero):
+    books = await prepare(bot, xero)
+    await rules(bot, ApprovalRule(currency="GBP", above=Decimal("1000"), two_approvers=True))
+    _, approval = await request(bot)  # GBP 1,140.00
+    job_id = job_id_of(approval)
+    shown = text_of(approval)
+    assert "above GBP 1,000.00: two different approvers" in shown and "2 approvals needed" in shown
+
+    first = await click(bot, "export_approve", job_id, user="U0APPROVER")
+    assert "Your approval of INV-101 is recorded" in await answer_to(bot, first)
+    await redrawn(bot, approval, "Approved so far: <@U0APPROVER> (1 of 2 needed)")
+    stored = await job(bot, job_id)
+    assert stored["state"] == "pending" and [a["user"] for a in stored["approvals"]] == ["U0APPROVER"]
+
+    again = await click(bot, "export_approve", job_id, user="U0APPROVER")
+    assert "You already approved INV-101" in await answer_to(bot, again)
+    stored = await job(bot, job_id)
+    assert stored["state"] == "pending" and len(stored["approvals"]) == 1
+    assert books.sent("PUT", "Invoices") == []
+
+    await click(bot, "export_approve", job_id, user="U0ADMIN")
+    await final_update(bot, job_id, "exported")
+    stored = await job(bot, job_id)
+    assert [a["user"] for a in stored["approvals"]] == ["U0APPROVER", "U0ADMIN"]
+    assert stored["approved_by"] == "U0ADMIN" and len(books.sent("PUT", "Invoices")) == 1
+
+
+async def test_an_amount_rule_applies_in_its_own_currency_only(bot, xero):
+    books = await prepare(bot, xero, forecast=False)
+    forecast_holding(xero, invoices=[invoice(), invoice(id=102, invoice_reference="INV-102", currency="USD")],
+                     clients=[CLIENT])
+    await rules(bot, ApprovalRule(currency="USD", above=Decimal("1000"), approvers=["U0ADMIN"]),
+                ApprovalRule(currency="GBP", above=Decimal("5000"), approvers=["U0ADMIN"]))
+
+    _, pounds = await request(bot)  # GBP 1,140.00: under the GBP rule's amount, not a USD invoice
+    assert "Approval rule" not in text_of(pounds)
+    await click(bot, "export_approve", job_id_of(pounds), user="U0APPROVER")
+    await final_update(bot, job_id_of(pounds), "exported")
+
+    await bot.ask("export INV-102", user="U0MEMBER")
+    dollars = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "C0APPROVALS"
+                                       and "INV-102" in json.dumps(c.get("blocks")))
+    assert "above USD 1,000.00: one of <@U0ADMIN>" in text_of(dollars)
+    refused = await click(bot, "export_approve", job_id_of(dollars), user="U0APPROVER")
+    assert "must be approved by one of <@U0ADMIN>" in await answer_to(bot, refused)
+    assert (await job(bot, job_id_of(dollars)))["approvals"] == []
+    await click(bot, "export_approve", job_id_of(dollars), user="U0ADMIN")
+    await final_update(bot, job_id_of(dollars), "exported")
+    assert len(books.sent("PUT", "Invoices")) == 2
