@@ -78,6 +78,7 @@ class BatchLine:
     client_id: int | None = None
     tenant_id: str | None = None  # where it goes, when known
     choices: tuple[tuple[str, str], ...] = ()  # (tenant id, name): an approver picks one (pending lines only)
+    held: dict[str, Any] = field(default_factory=dict)  # why Approve all left it waiting (an approval rule)
 
     @property
     def ready(self) -> bool:
@@ -130,7 +131,21 @@ def line_text(line: BatchLine) -> str:
 def _result(line: BatchLine) -> str:
     if line.outcome is not None:
         return _outcome(line)
-    return _check(line.check, line.check_data, line.currency)
+    words = _check(line.check, line.check_data, line.currency)
+    return f"{words} · {held_words(line.held)}" if line.held else words
+
+
+def held_words(held: dict[str, Any]) -> str:
+    """Why an Approve all left this invoice waiting: its approval rule."""
+    approved_by = held.get("approved_by") or []
+    named = ", ".join(user(u) for u in held.get("named") or [])
+    if held.get("reason") in ("needs_named", "not_approver") and named:
+        return f":hourglass: waiting for {named} to approve (its approval rule)"
+    if approved_by:
+        so_far = ", ".join(user(u) for u in approved_by)
+        return (f":hourglass: approved by {so_far} ({len(approved_by)} of {held.get('needed', 2)}): "
+                f"waiting for a different approver{f', one of {named}' if named else ''}")
+    return ":hourglass: waiting: its approval rule needs another approver"
 
 
 def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
@@ -623,6 +638,8 @@ BATCH_REFUSALS = {
     "not_admin": "Only a workspace admin can choose to export an invoice again to a second organisation.",
     "unknown_tenant": "That organisation is not one of the choices for this invoice.",
     "tenant_removed": "That organisation is no longer connected, so nothing was changed. Choose another one.",
+    "held_by_rules": "Nothing was approved: each invoice left needs another approver under its approval rule "
+                     "(the lines say who).",
     "line_changed": "That invoice changed meanwhile (another approver, or its client was linked): "
                     "look at the message again.",
 }

@@ -4,6 +4,7 @@ what the clicker may approve."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from tests.support.export_flow import (
     text_of,
 )
 from tests.support.slack_standin import TEAM_ID
+from tests.support.xero_identity import UK_TENANT
 
 
 async def rules(bot, *given: ApprovalRule) -> None:
@@ -30,6 +32,17 @@ async def rules(bot, *given: ApprovalRule) -> None:
 
 async def answer_to(bot, name: str) -> str:
     return text_of(await bot.reply_to(name))
+
+
+async def exported(bot, reference: str, timeout: float = 15.0) -> None:
+    """Waits until the batch's invoice `reference` is exported."""
+    async def done() -> bool:
+        return bool(await bot.storage.export_jobs.find_one({"reference": reference, "state": "exported"}))
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await done():
+        assert asyncio.get_running_loop().time() < deadline, f"{reference} was not exported"
+        await asyncio.sleep(0.05)
 
 
 async def redrawn(bot, approval, words: str):
@@ -86,3 +99,29 @@ async def test_an_amount_rule_applies_in_its_own_currency_only(bot, xero):
     await click(bot, "export_approve", job_id_of(dollars), user="U0ADMIN")
     await final_update(bot, job_id_of(dollars), "exported")
     assert len(books.sent("PUT", "Invoices")) == 2
+
+
+async def test_approve_all_approves_what_the_clicker_may_and_leaves_the_rest_with_the_reason(bot, xero):
+    from tests.scenarios.exports.test_batch_flow import batch_id_of, batch_message, batch_shows
+
+    books = await prepare(bot, xero, forecast=False)
+    forecast_holding(xero, invoices=[invoice(), invoice(id=102, invoice_reference="INV-102", currency="USD")],
+                     clients=[CLIENT])
+    await rules(bot, ApprovalRule(currency="USD", above=Decimal("1000"), approvers=["U0ADMIN"]))
+    await bot.command("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    batch_id = batch_id_of(message)
+
+    await bot.click("batch_approve_all", batch_id, user="U0APPROVER", channel="C0APPROVALS")
+    shown = await batch_shows(bot, message, "waiting for <@U0ADMIN> to approve (its approval rule)")
+    assert "batch_approve_all" in json.dumps(shown["blocks"])  # still open for the approver who can
+    await exported(bot, "INV-101")
+    states = {doc["reference"]: doc["state"] async for doc in bot.storage.export_jobs.find({})}
+    assert states == {"INV-101": "exported", "INV-102": "pending"}
+    assert all(i["InvoiceNumber"] != "INV-102" for body in books.bodies("PUT", "Invoices") for i in body["Invoices"])
+
+    await bot.click("batch_approve_all", batch_id, user="U0ADMIN", channel="C0APPROVALS")
+    await exported(bot, "INV-102")
+    batch = await bot.storage.db["export_batches"].find_one({"_id": batch_id})
+    assert batch["decision"] == "approved" and batch["decided_by"] == "U0ADMIN"
+    assert sorted(i["InvoiceNumber"] for i in books.invoices(UK_TENANT)) == ["INV-101", "INV-102"]
