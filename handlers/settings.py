@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from decimal import Decimal
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -17,7 +19,7 @@ from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.forecast import ForecastAuthError, ForecastError
 from services.platform.logfmt import fields
-from services.shared.settings import OrganisationDefaults, SettingsChanges, TrackingChoice
+from services.shared.settings import ApprovalRule, OrganisationDefaults, SettingsChanges, TrackingChoice
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +65,26 @@ def read_form(state: State) -> dict:
         option = element(block_id).selected_option
         return option.value if option else None
 
+    def rule_value(kind: str, block_id: str):
+        if kind in (blocks.RULE_AMOUNT, blocks.RULE_CLIENT):
+            return text(block_id)
+        if kind == blocks.RULE_ORGANISATION:
+            return chosen(block_id)
+        if kind == blocks.RULE_APPROVERS:
+            return list(element(block_id).selected_users)
+        return bool(element(block_id).selected_options)
+
     per_organisation: dict[str, dict[str, str | None]] = {}
+    rule_slots: dict[int, dict] = {}
     for block_id in state.values:
         kind_and_tenant = blocks.split_organisation_block(block_id)
         if kind_and_tenant:
             kind, tenant_id = kind_and_tenant
             per_organisation.setdefault(tenant_id, {})[kind] = chosen(block_id)
+        kind_and_slot = blocks.split_rule_block(block_id)
+        if kind_and_slot:
+            kind, slot = kind_and_slot
+            rule_slots.setdefault(slot, {})[kind] = rule_value(kind, block_id)
 
     group = chosen(blocks.APPROVER_USERGROUP)
     return {
@@ -79,6 +95,7 @@ def read_form(state: State) -> dict:
         "usergroup_shown": blocks.APPROVER_USERGROUP in state.values,
         "export_status": chosen(blocks.EXPORT_STATUS) or "DRAFT",
         "organisations": per_organisation,
+        "rules": rule_slots if rule_slots else None,  # None: the form did not show them (keep what is stored)
         "forecast_api_key": text(blocks.FORECAST_API_KEY),
         "use_default_forecast_key": bool(element(blocks.FORECAST_KEY_DEFAULT).selected_options),
     }
@@ -99,6 +116,8 @@ async def validate(container: Container, team_id: str, form: dict) -> dict[str, 
         return {blocks.FORECAST_API_KEY: problem} if problem else {}
 
     errors: dict[str, str] = {}
+    if form["rules"] is not None:
+        errors.update(rules_from_form(form["rules"], {})[1])
     if not form["approval_channel"]:
         errors[blocks.APPROVAL_CHANNEL] = "Choose a channel: export requests wait for approval there."
     if form["export_status"] not in blocks.STATUS_LABELS:
@@ -107,6 +126,41 @@ async def validate(container: Container, team_id: str, form: dict) -> dict[str, 
                                       _organisation_problems(container, team_id, form["organisations"]), key()):
         errors.update(found)
     return errors
+
+
+AMOUNT = re.compile(r"^\s*([A-Za-z]{3})\s*([0-9][0-9,]*(?:\.[0-9]{1,2})?)\s*$|"
+                    r"^\s*([0-9][0-9,]*(?:\.[0-9]{1,2})?)\s*([A-Za-z]{3})\s*$")
+
+
+def rules_from_form(slots: dict[int, dict], tenant_names: dict[str, str]) -> tuple[list[ApprovalRule], dict[str, str]]:
+    """The rules the form's groups describe (an empty group is none), and what is wrong, per block id."""
+    found: list[ApprovalRule] = []
+    errors: dict[str, str] = {}
+    for slot in sorted(slots):
+        given = slots[slot]
+        amount, client = given.get(blocks.RULE_AMOUNT), given.get(blocks.RULE_CLIENT)
+        organisation = given.get(blocks.RULE_ORGANISATION)
+        organisation = None if organisation in (None, blocks.ANY_ORGANISATION) else organisation
+        approvers, two = given.get(blocks.RULE_APPROVERS) or [], bool(given.get(blocks.RULE_TWO))
+        if not any((amount, client, organisation, approvers, two)):
+            continue
+        currency = above = None
+        if amount:
+            match = AMOUNT.match(amount)
+            if match is None:
+                errors[blocks.rule_block(blocks.RULE_AMOUNT, slot)] = (
+                    "Write a currency and an amount, e.g. GBP 5000 (or leave it empty).")
+                continue
+            currency = (match.group(1) or match.group(4)).upper()
+            above = Decimal((match.group(2) or match.group(3)).replace(",", ""))
+        if not approvers and not two:
+            errors[blocks.rule_block(blocks.RULE_APPROVERS, slot)] = (
+                "Choose who must approve, or tick two approvers (or empty the whole rule to remove it).")
+            continue
+        found.append(ApprovalRule(currency=currency, above=above, client_name=client, tenant_id=organisation,
+                                  tenant_name=tenant_names.get(organisation or ""), approvers=approvers,
+                                  two_approvers=two))
+    return found, errors
 
 
 async def _approvers_problem(container: Container, user_ids: list[str]) -> str | None:
@@ -211,7 +265,10 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             return
         before = await container.workspace_settings.get(team_id)  # read before Slack is answered: saved right after
         await ack()
-        values = {k: v for k, v in form.items() if k not in ("usergroup_shown", "organisations")}
+        values = {k: v for k, v in form.items() if k not in ("usergroup_shown", "organisations", "rules")}
+        if form["rules"] is not None:
+            names = {t.tenant_id: t.name for t in await container.connections.list_tenants(team_id)}
+            values["approval_rules"] = rules_from_form(form["rules"], names)[0]
         if not form["usergroup_shown"]:
             values.pop("approver_usergroup")  # the field was not offered: keep what is stored
         if not values["forecast_api_key"]:

@@ -344,7 +344,7 @@ def rule_words(rule) -> str:
     when = []
     if rule.above is not None:
         when.append(f"above {money(rule.currency, float(rule.above))}")
-    if rule.client_id is not None:
+    if rule.client_id is not None or rule.client_name:
         when.append(f"client {escape(rule.client_name or str(rule.client_id))}")
     if rule.tenant_id is not None:
         when.append(f"going to {escape(rule.tenant_name or rule.tenant_id)}")

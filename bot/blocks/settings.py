@@ -15,6 +15,7 @@ from bot.blocks.common import (
     user,
 )
 from bot.blocks.errors import error_words, forecast_words
+from bot.blocks.exports import rule_words
 from services.forecast import ForecastError
 
 SETTINGS_CALLBACK_ID = "workspace_settings"
@@ -33,6 +34,11 @@ NO_TRACKING = "none"
 FORECAST_API_KEY = "forecast_api_key"
 FORECAST_KEY_DEFAULT = "forecast_key_default"
 USE_DEFAULT = "default"  # the option value meaning "no choice of ours: Xero's own default"
+RULE_AMOUNT, RULE_CLIENT, RULE_ORGANISATION, RULE_APPROVERS, RULE_TWO = (
+    "rule_amount", "rule_client", "rule_organisation", "rule_approvers", "rule_two")  # "<kind>|<slot>"
+RULE_KINDS = (RULE_AMOUNT, RULE_CLIENT, RULE_ORGANISATION, RULE_APPROVERS, RULE_TWO)
+MAX_RULES = 5
+ANY_ORGANISATION = "any"
 
 STATUS_LABELS = {"DRAFT": "Draft (someone approves it in Xero)", "AUTHORISED": "Approved (Authorised) at once"}
 STATUS_SHORT = {"DRAFT": "Draft", "AUTHORISED": "Approved (Authorised)"}
@@ -165,6 +171,56 @@ def _tracking_input(current, choices) -> list[dict]:
                         "one created in Xero when the invoice is exported.")]
 
 
+def rule_block(kind: str, slot: int) -> str:
+    return f"{kind}|{slot}"
+
+
+def split_rule_block(block_id: str) -> tuple[str, int] | None:
+    kind, _, slot = block_id.partition("|")
+    return (kind, int(slot)) if kind in RULE_KINDS and slot.isdigit() else None
+
+
+def rules_blocks(current, tenants) -> list[dict]:
+    """The workspace's approval rules, one group of inputs each, and one empty group to add a rule.
+
+    `tenants`: (tenant id, name) of the connected organisations (a rule may be for one of them)."""
+    rules = list(current.approval_rules)[:MAX_RULES]
+    blocks = [header("Approval rules"),
+              context("An export that matches a rule needs what it says before it goes to Xero. Leave a rule's "
+                      "fields empty to remove it.")]
+    for slot in range(min(len(rules) + 1, MAX_RULES)):
+        rule = rules[slot] if slot < len(rules) else None
+        blocks += _rule_inputs(slot, rule, tenants)
+    return blocks
+
+
+def _rule_inputs(slot: int, rule, tenants) -> list[dict]:
+    n = slot + 1
+    amount = {"type": "plain_text_input", "placeholder": plain("e.g. GBP 5000")}
+    if rule is not None and rule.above is not None:
+        amount["initial_value"] = f"{rule.currency} {rule.above.normalize():f}"
+    client = {"type": "plain_text_input", "placeholder": plain("The client's name in Forecast")}
+    if rule is not None and rule.client_name:
+        client["initial_value"] = rule.client_name
+    organisations = [_option(ANY_ORGANISATION, "Any organisation")] + [_option(tid, name) for tid, name in tenants]
+    users = {"type": "multi_users_select", "placeholder": plain("Choose people")}
+    if rule is not None and rule.approvers:
+        users["initial_users"] = list(rule.approvers)
+    two = {"type": "checkboxes", "options": [_option("yes", "Two different people must approve")]}
+    if rule is not None and rule.two_approvers:
+        two["initial_options"] = two["options"]
+    return [
+        _input(rule_block(RULE_AMOUNT, slot), f"Rule {n}: above this amount", amount,
+               hint="A currency and an amount: the rule is for that currency's invoices above it."),
+        _input(rule_block(RULE_CLIENT, slot), f"Rule {n}: for this client", client),
+        _input(rule_block(RULE_ORGANISATION, slot), f"Rule {n}: going to",
+               _select(organisations, rule.tenant_id if rule and rule.tenant_id else ANY_ORGANISATION,
+                       "Any organisation")),
+        _input(rule_block(RULE_APPROVERS, slot), f"Rule {n}: one of these must approve", users),
+        _input(rule_block(RULE_TWO, slot), f"Rule {n}: two approvers", two),
+    ]
+
+
 def _forecast_key_blocks(current) -> list[dict]:
     if current.has_stored_forecast_key:
         hint = "A key is stored; leave this empty to keep it."
@@ -212,6 +268,8 @@ def settings_modal(current, *, usergroups: list[tuple[str, str]] | None, channel
     ]
     blocks += _forecast_key_blocks(current)
     blocks += organisation_blocks(current, organisations)
+    if organisations is not None:
+        blocks += rules_blocks(current, [(c.tenant.tenant_id, c.tenant.name) for c in organisations])
     return {
         "type": "modal",
         "callback_id": SETTINGS_CALLBACK_ID,
@@ -242,6 +300,8 @@ def settings_saved(saved, *, key_changed: bool, organisations=()) -> dict:
     lines = [_organisation_line(saved, choices) for choices in organisations]
     if lines:
         blocks.append(section("*Invoice lines*\n" + "\n".join(lines)))
+    if saved.approval_rules:
+        blocks.append(section("*Approval rules*\n" + "\n".join(f"• {rule_words(r)}" for r in saved.approval_rules)))
     return message("Xero settings saved.", blocks)
 
 

@@ -60,6 +60,9 @@ def applies(rule: ApprovalRule, job: ExportRequest, tenant_id: str | None) -> bo
             return False
     if rule.client_id is not None and rule.client_id != job.customer.id:
         return False
+    if rule.client_id is None and rule.client_name and \
+            rule.client_name.strip().casefold() != job.customer.name.strip().casefold():
+        return False
     if rule.tenant_id is not None and rule.tenant_id != tenant_id:
         return False
     return True

@@ -125,3 +125,31 @@ async def test_approve_all_approves_what_the_clicker_may_and_leaves_the_rest_wit
     batch = await bot.storage.db["export_batches"].find_one({"_id": batch_id})
     assert batch["decision"] == "approved" and batch["decided_by"] == "U0ADMIN"
     assert sorted(i["InvoiceNumber"] for i in books.invoices(UK_TENANT)) == ["INV-101", "INV-102"]
+
+
+async def test_an_admin_writes_a_rule_in_settings_and_the_next_request_follows_it(bot, xero):
+    from tests.scenarios.settings.test_per_org import ACCOUNT, TAX, filled_modal, form, picked, saved_confirmation
+
+    await prepare(bot, xero)
+    view = await filled_modal(bot)
+    assert any(b.get("block_id") == "rule_amount|0" for b in view["blocks"])
+    two = {"type": "checkboxes", "selected_options": [{"value": "yes"}]}
+    bad = await bot.submit(view, values=form(**{ACCOUNT: picked("default"), TAX: picked("default"),
+                                                "rule_amount|0": {"type": "plain_text_input", "value": "lots"},
+                                                "rule_two|0": two}))
+    assert "Write a currency and an amount" in (await bad.json())["errors"]["rule_amount|0"]
+    assert (await bot.container.workspace_settings.get(TEAM_ID)).approval_rules == []
+
+    response = await bot.submit(view, values=form(**{
+        ACCOUNT: picked("default"), TAX: picked("default"),
+        "rule_amount|0": {"type": "plain_text_input", "value": "gbp 1,000"}, "rule_two|0": two}))
+    assert "errors" not in await response.text()
+    confirmation = await saved_confirmation(bot)
+    assert "above GBP 1,000.00: two different approvers" in json.dumps(confirmation["blocks"])
+    [rule] = (await bot.container.workspace_settings.get(TEAM_ID)).approval_rules
+    assert (rule.currency, rule.above, rule.two_approvers) == ("GBP", Decimal("1000"), True)
+
+    _, approval = await request(bot)
+    assert "above GBP 1,000.00: two different approvers" in text_of(approval)
+    first = await click(bot, "export_approve", job_id_of(approval), user="U0APPROVER")
+    assert "is recorded" in await answer_to(bot, first)
