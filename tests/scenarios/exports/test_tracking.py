@@ -142,3 +142,20 @@ async def test_a_tracking_option_the_organisation_does_not_offer_is_refused_in_t
 
 def approval_ts(approval) -> str:
     return approval.response["ts"]
+
+
+async def test_a_batch_creates_a_missing_option_once_and_every_invoice_carries_it(bot, xero):
+    from tests.scenarios.exports.test_batch_flow import batch_id_of, batch_message, batch_shows
+
+    books = await prepare(bot, xero, invoices=[invoice(), invoice(id=102, invoice_reference="INV-102")])
+    await track(bot, books, "client")
+    await bot.command("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    assert text_of(message).count("tracked as Region: Acme Ltd (a new option") == 2
+    await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
+    await batch_shows(bot, message, "INV-102")
+    await bot.slack.wait_for("chat.update", lambda c: len(books.invoices(UK_TENANT)) == 2, 15)
+    [sent] = books.bodies("PUT", "Invoices")
+    assert {json.dumps(line["Tracking"]) for i in sent["Invoices"] for line in i["LineItems"]} == {
+        json.dumps([{"Name": "Region", "Option": "Acme Ltd"}])}
+    assert len(books.sent("PUT", "TrackingCategories")) == 1 and option_names(books).count("Acme Ltd") == 1
