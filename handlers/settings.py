@@ -281,6 +281,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                    if before.tracking_for(t) != saved.tracking_for(t)]
         if changed:  # what waiting approvals say about tracking is redrawn from the new choice
             await container.exports.recheck_pending(team_id, changed)
+        if before.approval_rules != saved.approval_rules:
+            await container.exports.rules_changed(team_id)
         tenants = await container.connections.list_tenants(team_id)
         shown = [c for c in [await container.ledger_choices.last_read(team_id, t.tenant_id) for t in tenants] if c]
         await notify_user(container, user_id, channel_id,

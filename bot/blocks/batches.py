@@ -79,6 +79,8 @@ class BatchLine:
     tenant_id: str | None = None  # where it goes, when known
     choices: tuple[tuple[str, str], ...] = ()  # (tenant id, name): an approver picks one (pending lines only)
     held: dict[str, Any] = field(default_factory=dict)  # why Approve all left it waiting (an approval rule)
+    rules: tuple = ()  # the approval rules that apply (services.shared.settings.ApprovalRule), while pending
+    approved_by: tuple[str, ...] = ()  # who approved so far, when a rule needs more than one
 
     @property
     def ready(self) -> bool:
@@ -132,7 +134,23 @@ def _result(line: BatchLine) -> str:
     if line.outcome is not None:
         return _outcome(line)
     words = _check(line.check, line.check_data, line.currency)
-    return f"{words} · {held_words(line.held)}" if line.held else words
+    if line.held:
+        return f"{words} · {held_words(line.held)}"
+    if line.rules:
+        return f"{words} · {rules_words(line.rules, line.approved_by)}"
+    return words
+
+
+def rules_words(rules, approved_by) -> str:
+    """The approval rules a pending line is under, short: what they need and who approved so far."""
+    needs = []
+    if any(r.two_approvers for r in rules):
+        needs.append("two different approvers")
+    named = sorted({u for r in rules for u in r.approvers})
+    if named:
+        needs.append("one of " + ", ".join(user(u) for u in named))
+    so_far = f" (approved by {', '.join(user(u) for u in approved_by)})" if approved_by else ""
+    return f":scales: its approval rule needs {' including '.join(needs)}{so_far}"
 
 
 def held_words(held: dict[str, Any]) -> str:

@@ -63,7 +63,9 @@ def _line(batch: Batch, job: ExportRequest) -> blocks.BatchLine:
         messages=tuple(job.error_details or ([failure_words(job)[0]] if job.error_code or job.error else [])),
         url=job.xero_url, job_id=job.job_id, client_id=job.customer.id, tenant_id=job.tenant_id,
         choices=tuple((c.tenant_id, c.name) for c in job.tenant_choices) if job.state == PENDING else (),
-        held=dict(line.get("held") or {}) if job.state == PENDING else {})
+        held=dict(line.get("held") or {}) if job.state == PENDING else {},
+        rules=tuple(job.rules) if job.state == PENDING else (),
+        approved_by=tuple(a.user for a in job.approvals))
 
 
 class BatchOutbox:

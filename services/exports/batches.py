@@ -182,6 +182,7 @@ class BatchExportService:
             approval_channel=settings.approval_channel, notify_channel=settings.notify_channel, batch_id=batch_id,
             **route,
         )
+        job.rules = list(rules.requirement(settings.approval_rules, job, job.tenant_id).rules)
         return await exports.requests.create(job, by=user_id)
 
     async def _preflight(self, team_id: str, jobs: list[ExportRequest], settings, tenants) -> dict[str, dict]:

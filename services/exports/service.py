@@ -680,6 +680,25 @@ class ExportService:
             if self.batch_rerouted is not None:
                 await self.batch_rerouted(team_id, batch_id, job_ids)
 
+    async def rules_changed(self, team_id: str) -> None:
+        """The approval rules changed: each pending request's message shows the rules that now apply."""
+        settings = await self.settings.get(team_id)
+        batches: set[str] = set()
+        for job in await self.requests.in_states((PENDING,), team_id=team_id):
+            now = list(rules.requirement(settings.approval_rules, job, job.tenant_id or job.check_tenant_id).rules)
+            if now == job.rules:
+                continue
+            moved = await self.requests.transition(job, PENDING, by=None, note="approval rules changed", rules=now)
+            if moved is None:
+                continue
+            if job.batch_id:
+                batches.add(job.batch_id)
+            else:
+                await self.redraw(moved)
+        for batch_id in batches:
+            if self.batch_rerouted is not None:
+                await self.batch_rerouted(team_id, batch_id, [])
+
     async def sweep(self) -> None:
         """Heals what a crash between saving a state and enqueueing its job left behind (every process
         runs it every lease period): an approved or exporting job with nothing running it gets its

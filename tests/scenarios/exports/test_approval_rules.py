@@ -153,3 +153,27 @@ async def test_an_admin_writes_a_rule_in_settings_and_the_next_request_follows_i
     assert "above GBP 1,000.00: two different approvers" in text_of(approval)
     first = await click(bot, "export_approve", job_id_of(approval), user="U0APPROVER")
     assert "is recorded" in await answer_to(bot, first)
+
+
+async def test_a_batch_line_names_its_rule_before_anyone_clicks(bot, xero):
+    from tests.scenarios.exports.test_batch_flow import batch_message
+
+    await prepare(bot, xero, invoices=[invoice(), invoice(id=102, invoice_reference="INV-102", currency="USD")])
+    await rules(bot, ApprovalRule(currency="USD", above=Decimal("1000"), approvers=["U0ADMIN"], two_approvers=True))
+    await bot.command("export INV-101 INV-102", user="U0MEMBER")
+    lines = text_of(await batch_message(bot))
+    assert lines.count("its approval rule needs two different approvers including one of <@U0ADMIN>") == 1
+
+
+async def test_a_rule_saved_while_a_request_waits_is_shown_on_its_message(bot, xero):
+    from tests.scenarios.settings.test_per_org import ACCOUNT, TAX, filled_modal, form, picked, saved_confirmation
+
+    await prepare(bot, xero)
+    _, approval = await request(bot)
+    assert "Approval rule" not in text_of(approval)
+    view = await filled_modal(bot)
+    await bot.submit(view, values=form(**{ACCOUNT: picked("default"), TAX: picked("default"),
+                                          "rule_approvers|0": {"type": "multi_users_select",
+                                                               "selected_users": ["U0ADMIN"]}}))
+    await saved_confirmation(bot)
+    await redrawn(bot, approval, "every export: one of <@U0ADMIN>")
