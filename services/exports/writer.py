@@ -131,7 +131,7 @@ class XeroInvoiceExporter:
             planned = await self._preflight(auth, job, tenant, settings)
             if planned.tracking is not None and await tracking.create_missing(
                     self.xero, job.team_id, auth, [planned.tracking]):
-                await self.reference.forget(job.team_id, tenant.tenant_id)
+                await self.reference.refresh_tracking(job.team_id, auth, await self.reference.get(job.team_id, auth))
             contact_id = await self._contact(auth, job, tenant, generation, by)
             invoice = build_invoice(job.invoice, planned, contact_id, settings.export_status)
             key = idempotency_key(job.team_id, tenant.tenant_id, job.forecast_invoice_id, generation)
