@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bench.ack import HOST, free_port, start_server
-from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings
+from services.exports.writer import BatchExporter, BatchItem, BatchSettings
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.platform.storage import Storage
 from services.shared.links import LinkStore

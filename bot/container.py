@@ -1,4 +1,11 @@
-"""Everything the handlers and routes need, built once at start-up."""
+"""Everything the handlers and routes need, built once at start-up, one feature at a time.
+
+`build_container` reads top to bottom in the order things are built: what every feature shares (`Core`:
+storage, HTTP, the Slack gateway, the job queue and runner, settings, links, permissions), then Xero
+connections, exports, the Home tab, sync and imports. Each feature's builder makes its objects once and
+registers its own job kinds. The two events one service announces and another hears (`needs_reconnect`,
+`routing_changed`: services/platform/hooks.py) are built before either side, so nothing is patched later.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +16,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.outbox.batches import BatchOutbox
+from bot.outbox.exports import ExportOutbox
 from bot.outbox.home import HomeTab
+from bot.outbox.imports import ImportJobs
 from bot.outbox.sync_notices import SyncOutbox
 from bot.slack_directory import SlackUserDirectory
-from bot.slack_gateway import SlackGateway, build_client
+from bot.slack_gateway import SlackGateway, TokenLookup, same_token_for_every_team
 from services.connections.ledger_choices import LedgerChoices
 from services.connections.service import ConnectionsService
+from services.connections.settings_checks import SettingsChecks
 from services.exports.batches import REDRAW_BATCH, BatchExportService
 from services.exports.service import EXPORT_BATCH, EXPORT_RUN, REDRAW_EXPORT, ExportService
 from services.forecast import ForecastApi
@@ -25,6 +35,7 @@ from services.imports.customers import CustomerImportService
 from services.imports.purchase_orders import PurchaseOrderImportService
 from services.imports.xero_lists import XeroCache
 from services.platform.crypto import SecretBox
+from services.platform.hooks import Hook
 from services.platform.jobs import Job, JobQueue, JobRunner, Periodic
 from services.platform.storage import Storage
 from services.shared.home_viewers import HomeViewerStore
@@ -48,7 +59,6 @@ class Container:
     settings: Settings
     storage: Storage
     http: aiohttp.ClientSession
-    slack: AsyncWebClient
     gateway: SlackGateway
     box: SecretBox
     tokens: TokenService
@@ -61,9 +71,11 @@ class Container:
     xero_cache: XeroCache
     exports: ExportService
     batches: BatchExportService
+    batch_outbox: BatchOutbox
     customer_import: CustomerImportService
     po_import: PurchaseOrderImportService
     ledger_choices: LedgerChoices
+    settings_checks: SettingsChecks
     home: HomeTab
     jobs: JobQueue
     runner: JobRunner
@@ -93,53 +105,75 @@ class Container:
 
 
 REFRESH_HOME = "slack.refresh_home"
-
-
-def register_jobs(container: Container) -> None:
-    """Every job kind this process's workers run."""
-    from bot.outbox.batches import BatchOutbox
-    from bot.outbox.exports import ExportOutbox
-    from bot.outbox.imports import ImportJobs
-
-    exports = container.exports
-    container.runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
-
-    async def refresh_home(job: Job) -> None:
-        await container.home.refresh(job.payload["team_id"])
-
-    async def refresh_home_soon(team_id: str) -> None:
-        """One keyed job per workspace: a burst of export changes (a batch) redraws each Home tab once or twice,
-        not once per change."""
-        await container.jobs.enqueue(REFRESH_HOME, {"team_id": team_id}, key=f"home:{team_id}")
-
-    container.runner.register(REFRESH_HOME, refresh_home)
-    outbox = ExportOutbox(exports, container.gateway, after_sync=refresh_home_soon,
-                          batch_sync=container.batches.sync_of)
-    container.runner.register(REDRAW_EXPORT, outbox.run, retry_base=2.0)
-    container.runner.register("slack.sync_export", outbox.run, retry_base=2.0)  # queued by versions before 0.2
-    container.runner.register(EXPORT_BATCH, container.batches.run_batch_job,
-                              on_give_up=container.batches.on_batch_gave_up)
-    batch_outbox = BatchOutbox(container.batches, container.gateway)
-    container.runner.register(REDRAW_BATCH, batch_outbox.run, retry_base=2.0)
-    container.runner.register("slack.sync_batch", batch_outbox.run, retry_base=2.0)  # queued by versions before 0.2
-    ImportJobs(container.customer_import, container.po_import, exports, container.gateway).register(container.runner)
-    container.runner.register(SYNC_JOB, container.xero_sync.handle)
-    sync_outbox = SyncOutbox(container.xero_sync.notices, container.gateway)
-    container.runner.register(SYNC_NOTICE, sync_outbox.run, retry_base=2.0)
+# Queued by versions before 0.2 under their old names: still run.
+LEGACY_REDRAW_EXPORT = "slack.sync_export"
+LEGACY_REDRAW_BATCH = "slack.sync_batch"
+REDRAW_RETRY_BASE = 2.0  # seconds: Slack's blips are short
 
 
 def _secret(value) -> str | None:
     return value.get_secret_value() if value else None
 
 
-def build_container(settings: Settings, storage: Storage, encryption_key: str, *,
-                    xero_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> Container:
-    """`xero_sleep` is how the Xero client waits between retries (tests pass one that does not wait)."""
+@dataclass(frozen=True)
+class Core:
+    """What every feature shares."""
+
+    settings: Settings
+    storage: Storage
+    http: aiohttp.ClientSession
+    box: SecretBox
+    gateway: SlackGateway
+    jobs: JobQueue
+    runner: JobRunner
+    permissions: Permissions
+    workspace_settings: WorkspaceSettingsService
+    links: LinkStore
+    forecast: ForecastApi
+
+
+def build_slack(settings: Settings, token_for: TokenLookup | None = None) -> SlackGateway:
+    """Each workspace's bot token through `token_for`; unset, SLACK_BOT_TOKEN for every team (one workspace's app)."""
+    token = _secret(settings.slack_bot_token)
+    return SlackGateway(settings.slack_api_url, token_for or same_token_for_every_team(token), bolt_token=token)
+
+
+def build_core(settings: Settings, storage: Storage, encryption_key: str, token_for: TokenLookup | None) -> Core:
     http = aiohttp.ClientSession()
-    slack = build_client(_secret(settings.slack_bot_token), settings.slack_api_url)
     box = SecretBox(encryption_key)
+    gateway = build_slack(settings, token_for)
+    lease = settings.job_lease_seconds
+    jobs = JobQueue(storage.jobs, lease_seconds=lease)
+    return Core(
+        settings=settings, storage=storage, http=http, box=box, gateway=gateway, jobs=jobs,
+        runner=JobRunner(jobs, heartbeat_seconds=lease / 3),
+        permissions=Permissions(SlackUserDirectory(gateway), settings.bot_admin_ids),
+        workspace_settings=WorkspaceSettingsService(storage, box, SettingsDefaults(
+            approval_channel=settings.approval_channel,
+            notify_channel=settings.notify_channel,
+            forecast_api_key=_secret(settings.forecast_api_key),
+        )),
+        links=LinkStore(storage, claim_seconds=settings.import_claim_seconds),
+        forecast=ForecastApi(http, settings.forecast_api_url),
+    )
+
+
+@dataclass(frozen=True)
+class Connections:
+    """Xero: consent, tokens, the organisations connected, the API client and each organisation's lists."""
+
+    tokens: TokenService
+    connections: ConnectionsService
+    xero: XeroClient
+    reference: OrgReferenceStore
+    ledger_choices: LedgerChoices
+    xero_cache: XeroCache
+
+
+def build_connections(core: Core, xero_sleep: Callable[[float], Awaitable[object]]) -> Connections:
+    settings, storage = core.settings, core.storage
     oauth = XeroOAuth(
-        http,
+        core.http,
         client_id=settings.xero_client_id or "",
         client_secret=_secret(settings.xero_client_secret),
         redirect_uri=settings.xero_redirect_uri,
@@ -148,68 +182,132 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         revocation_url=settings.xero_revocation_url,  # unset: beside the token URL
         scopes=settings.xero_scopes,
     )
-    lease = settings.job_lease_seconds
-    tokens = TokenService(storage, box, oauth, lease=timedelta(seconds=2 * lease))
-    connections = ConnectionsService(storage, box, oauth, XeroIdentity(http, settings.xero_api_url), tokens)
-    tokens.on_needs_reconnect = connections.token_set_needs_reconnect  # connections owns `tenants`
-    permissions = Permissions(SlackUserDirectory(slack), settings.bot_admin_ids)
+    needs_reconnect: Hook[[str]] = Hook("needs_reconnect")  # Xero refused a token set's refresh token
+    tokens = TokenService(storage, core.box, oauth, lease=timedelta(seconds=2 * settings.job_lease_seconds),
+                          on_needs_reconnect=needs_reconnect)
+    connections = ConnectionsService(storage, core.box, oauth, XeroIdentity(core.http, settings.xero_api_url), tokens,
+                                     links=core.links, needs_reconnect=needs_reconnect)
     # One limiter per process: Xero's limits are per organisation, whoever calls.
-    xero = XeroClient(http, settings.xero_api_url, tokens, limiter=TenantLimiter(), sleep=xero_sleep,
+    xero = XeroClient(core.http, settings.xero_api_url, tokens, limiter=TenantLimiter(), sleep=xero_sleep,
                       web_url=settings.xero_web_url, on_refused=connections.mark_needs_reconnect,
                       on_success=connections.record_success)
-    forecast = ForecastApi(http, settings.forecast_api_url)
-    links = LinkStore(storage, claim_seconds=settings.import_claim_seconds)
-    workspace_settings = WorkspaceSettingsService(storage, box, SettingsDefaults(
-        approval_channel=settings.approval_channel,
-        notify_channel=settings.notify_channel,
-        forecast_api_key=_secret(settings.forecast_api_key),
-    ))
-    xero_cache = XeroCache(storage, xero)
-    reference_store = OrgReferenceStore(storage, xero)
-    jobs = JobQueue(storage.jobs, lease_seconds=lease)
-    runner = JobRunner(jobs, heartbeat_seconds=lease / 3)
-    import_services = (connections, workspace_settings, xero_cache, links, forecast)
+    reference = OrgReferenceStore(storage, xero)
+    return Connections(tokens=tokens, connections=connections, xero=xero, reference=reference,
+                       ledger_choices=LedgerChoices(connections, reference), xero_cache=XeroCache(storage, xero))
+
+
+@dataclass(frozen=True)
+class Exports:
+    exports: ExportService
+    batches: BatchExportService
+    batch_outbox: BatchOutbox
+
+
+def build_exports(core: Core, xero: Connections) -> Exports:
+    """Export requests, batches and the messages that show them; registers their job kinds."""
+    routing_changed: Hook[[str, str, list[str]]] = Hook("routing_changed")  # a pending batch's invoices rerouted
     exports = ExportService(
-        storage, forecast=forecast, xero=xero, connections=connections, links=links,
-        workspace_settings=workspace_settings, permissions=permissions, queue=jobs, reference=reference_store,
+        core.storage, forecast=core.forecast, xero=xero.xero, connections=xero.connections, links=core.links,
+        workspace_settings=core.workspace_settings, permissions=core.permissions, queue=core.jobs, runner=core.runner,
+        reference=xero.reference, routing_changed=routing_changed,
     )
-    gateway = SlackGateway(slack)
-    home = HomeTab(slack, connections, tokens, exports, permissions, workspace_settings,
-                   HomeViewerStore(storage.home_viewers))
-    xero_sync = XeroSync(
-        storage, xero=xero, forecast=forecast, connections=connections, links=links,
-        workspace_settings=workspace_settings, queue=jobs,
-        notifier=SyncOutbox(SyncNoticeStore(storage.sync_notices), gateway),
+    batches = BatchExportService(core.storage, exports, xero.reference, routing_changed=routing_changed)
+
+    async def refresh_home_soon(team_id: str) -> None:
+        """One keyed job per workspace: a burst of export changes (a batch) redraws each Home tab once or twice,
+        not once per change."""
+        await core.jobs.enqueue(REFRESH_HOME, {"team_id": team_id}, key=f"home:{team_id}")
+
+    outbox = ExportOutbox(exports, core.gateway, after_sync=refresh_home_soon, batch_sync=batches.sync_of)
+    batch_outbox = BatchOutbox(batches, core.gateway)
+    runner = core.runner
+    runner.register(EXPORT_RUN, exports.run_export_job, on_give_up=exports.on_export_gave_up)
+    runner.register(EXPORT_BATCH, batches.run_batch_job, on_give_up=batches.on_batch_gave_up)
+    for kind in (REDRAW_EXPORT, LEGACY_REDRAW_EXPORT):
+        runner.register(kind, outbox.run, retry_base=REDRAW_RETRY_BASE)
+    for kind in (REDRAW_BATCH, LEGACY_REDRAW_BATCH):
+        runner.register(kind, batch_outbox.run, retry_base=REDRAW_RETRY_BASE)
+    return Exports(exports=exports, batches=batches, batch_outbox=batch_outbox)
+
+
+def build_home(core: Core, xero: Connections, exports: ExportService) -> HomeTab:
+    """The App Home tab; registers the keyed job that redraws a workspace's tabs."""
+    home = HomeTab(core.gateway, xero.connections, xero.tokens, exports, core.permissions, core.workspace_settings,
+                   HomeViewerStore(core.storage.home_viewers))
+
+    async def refresh_home(job: Job) -> None:
+        await home.refresh(job.payload["team_id"])
+
+    core.runner.register(REFRESH_HOME, refresh_home)
+    return home
+
+
+def build_sync(core: Core, xero: Connections, exports: ExportService) -> XeroSync:
+    """Xero -> Forecast and the notices it leaves for Slack; registers their job kinds."""
+    settings = core.settings
+    notices = SyncNoticeStore(core.storage.sync_notices)
+    outbox = SyncOutbox(notices, core.gateway)
+    sync = XeroSync(
+        core.storage, xero=xero.xero, forecast=core.forecast, connections=xero.connections, links=core.links,
+        workspace_settings=core.workspace_settings, queue=core.jobs, notices=notices, notifier=outbox,
+        export_requests=exports.requests,
         settings=SyncSettings(interval_seconds=settings.sync_interval_minutes * 60,
                               day_reserve=settings.sync_day_reserve),
         export_changed=exports.redraw,
     )
-    batches = BatchExportService(storage, exports, reference_store)
-    exports.batch_rerouted = batches.recheck_routed  # a batch's lines are checked again when routing changes
-    container = Container(
+    core.runner.register(SYNC_JOB, sync.handle)
+    core.runner.register(SYNC_NOTICE, outbox.run, retry_base=REDRAW_RETRY_BASE)
+    return sync
+
+
+@dataclass(frozen=True)
+class Imports:
+    customers: CustomerImportService
+    purchase_orders: PurchaseOrderImportService
+
+
+def build_imports(core: Core, xero: Connections, exports: ExportService) -> Imports:
+    """Customers and purchase orders from Xero into Forecast; registers their job kinds."""
+    shared = (xero.connections, core.workspace_settings, xero.xero_cache, core.links, core.forecast)
+    imports = Imports(customers=CustomerImportService(*shared), purchase_orders=PurchaseOrderImportService(*shared))
+    ImportJobs(imports.customers, imports.purchase_orders, exports, core.gateway).register(core.runner)
+    return imports
+
+
+def build_container(settings: Settings, storage: Storage, encryption_key: str, *,
+                    xero_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                    token_for: TokenLookup | None = None) -> Container:
+    """`xero_sleep` is how the Xero client waits between retries (tests pass one that does not wait);
+    `token_for` finds each workspace's bot token (unset: SLACK_BOT_TOKEN for every team)."""
+    core = build_core(settings, storage, encryption_key, token_for)
+    xero = build_connections(core, xero_sleep)
+    exports = build_exports(core, xero)
+    home = build_home(core, xero, exports.exports)
+    sync = build_sync(core, xero, exports.exports)
+    imports = build_imports(core, xero, exports.exports)
+    return Container(
         settings=settings,
         storage=storage,
-        http=http,
-        slack=slack,
-        gateway=gateway,
-        box=box,
-        tokens=tokens,
-        connections=connections,
-        permissions=permissions,
-        xero=xero,
-        forecast=forecast,
-        workspace_settings=workspace_settings,
-        links=links,
-        xero_cache=xero_cache,
-        exports=exports,
-        batches=batches,
-        customer_import=CustomerImportService(*import_services),
-        po_import=PurchaseOrderImportService(*import_services),
-        ledger_choices=LedgerChoices(connections, reference_store),
+        http=core.http,
+        gateway=core.gateway,
+        box=core.box,
+        tokens=xero.tokens,
+        connections=xero.connections,
+        permissions=core.permissions,
+        xero=xero.xero,
+        forecast=core.forecast,
+        workspace_settings=core.workspace_settings,
+        links=core.links,
+        xero_cache=xero.xero_cache,
+        exports=exports.exports,
+        batches=exports.batches,
+        batch_outbox=exports.batch_outbox,
+        customer_import=imports.customers,
+        po_import=imports.purchase_orders,
+        ledger_choices=xero.ledger_choices,
+        settings_checks=SettingsChecks(core.workspace_settings, core.forecast, xero.ledger_choices),
         home=home,
-        jobs=jobs,
-        runner=runner,
-        xero_sync=xero_sync,
+        jobs=core.jobs,
+        runner=core.runner,
+        xero_sync=sync,
     )
-    register_jobs(container)
-    return container

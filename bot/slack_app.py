@@ -29,21 +29,20 @@ from bot.acks import ACK_SENT
 from bot.blocks import requests as blocks
 from bot.container import Container
 from bot.logging_setup import quiet_malformed_http
-from bot.requests.reader import (
+from bot.requests import (
     CONTEXT_KEY,
     MAX_BODY_BYTES,
     BlockAction,
     BlockSuggestion,
     EventCallback,
-    Inbound,
     Rejected,
-    RequestReader,
     SlashCommand,
     UnreadablePayload,
     UrlVerification,
     ViewSubmission,
-    response_url_of,
 )
+from bot.requests.reader import Inbound, RequestReader, response_url_of
+from bot.slack_gateway import SlackCallFailed
 from bot.web import WebRoutes
 from handlers import register_all
 from handlers.router import CommandRouter
@@ -56,7 +55,7 @@ def build_bolt_app(container: Container) -> AsyncApp:
     settings = container.settings
     app = AsyncApp(
         signing_secret=_secret(settings.slack_signing_secret),
-        client=container.slack,  # carries the bot token and SLACK_API_URL
+        client=container.gateway.bolt_client,  # bolt's own; every call of ours goes through the gateway
         request_verification_enabled=False,  # SlackEndpoint verified the request before bolt sees it
         raise_error_for_unhandled_request=True,  # answered by on_error, not by bolt's warning (it logs bodies)
     )
@@ -137,8 +136,8 @@ class ErrorAnswers:
             if getattr(request, "response_url", None):
                 await respond(response_type="ephemeral", replace_original=False, **message)
             elif isinstance(request, (BlockAction, ViewSubmission)):
-                await self.container.slack.chat_postMessage(channel=request.user_id, **message)
-        except (TimeoutError, SlackApiError, aiohttp.ClientError) as exc:
+                await self.container.gateway.for_team(request.team_id).dm(request.user_id, message)
+        except (TimeoutError, SlackApiError, SlackCallFailed, aiohttp.ClientError) as exc:
             log.warning("slack.error_answer_failed", **fields(error=type(exc).__name__))
         except Exception:
             log.exception("slack.error_answer_failed")

@@ -1,38 +1,17 @@
-"""The permission checks' view of Slack people, through the Web API."""
+"""The permission checks' view of Slack people, through the gateway (services know nothing of Slack)."""
 
 from __future__ import annotations
 
-import logging
-
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
-log = logging.getLogger(__name__)
+from bot.slack_gateway import SlackGateway
 
 
 class SlackUserDirectory:
-    def __init__(self, client: AsyncWebClient):
-        self.client = client
+    def __init__(self, gateway: SlackGateway):
+        self.gateway = gateway
 
-    async def is_workspace_admin(self, user_id: str) -> bool:
-        try:
-            response = await self.client.users_info(user=user_id)
-        except SlackApiError as exc:
-            log.warning("slack.users_info_failed error=%s", slack_error(exc))
-            return False
-        user = response.get("user") or {}
-        return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+    async def is_workspace_admin(self, team_id: str, user_id: str) -> bool:
+        person = await self.gateway.for_team(team_id).user(user_id)
+        return bool(person and person.is_admin)
 
-    async def usergroup_members(self, usergroup_id: str) -> set[str]:
-        try:
-            response = await self.client.usergroups_users_list(usergroup=usergroup_id)
-        except SlackApiError as exc:
-            log.warning("slack.usergroup_failed error=%s", slack_error(exc))
-            return set()
-        return set(response.get("users") or [])
-
-
-def slack_error(exc: SlackApiError) -> str:
-    """Slack's error code (`channel_not_found`, …), whatever shape the response had."""
-    data = getattr(exc.response, "data", None)
-    return str(data.get("error")) if isinstance(data, dict) else f"HTTP {getattr(exc.response, 'status_code', '?')}"
+    async def usergroup_members(self, team_id: str, usergroup_id: str) -> set[str]:
+        return await self.gateway.for_team(team_id).usergroup_members(usergroup_id)

@@ -1,4 +1,8 @@
-"""The one way out to Slack's Web API: posting, updating, DMs, notices to a person, modals.
+"""The one way out to Slack's Web API: posting, updating, DMs, notices to a person, modals, people and channels.
+
+Every call is made for one workspace: `SlackGateway.for_team(team_id)` gives that workspace's gateway, whose
+client carries the workspace's bot token (looked up through the injected `token_for`, one client kept per
+token). Bolt's own client (bolt calls auth.test with it) is built here too, and nothing else calls Slack.
 
 slack_sdk's AsyncWebClient with its async retry handlers (rate limited: waits Retry-After; server errors;
 connection errors), so a blip is retried inside one call. Every Slack error is logged here, once, with its
@@ -12,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -85,25 +89,94 @@ class MessageTag:
             str(said.get(key)) == value for key, value in self.payload.items())
 
 
+TokenLookup = Callable[[str, str | None], Awaitable[str | None]]
+"""(team_id, enterprise_id) -> that workspace's bot token, None when the app is not installed there."""
+
+
+def same_token_for_every_team(token: str | None) -> TokenLookup:
+    """One workspace's app (SLACK_BOT_TOKEN): the same token whichever team asks."""
+    async def token_for(team_id: str, enterprise_id: str | None) -> str | None:
+        return token
+
+    return token_for
+
+
 class SlackGateway:
-    def __init__(self, client: AsyncWebClient):
-        self.client = client
+    """Slack for the whole app: `for_team` gives the calls made for one workspace."""
+
+    def __init__(self, base_url: str, token_for: TokenLookup, *, bolt_token: str | None = None):
+        self.base_url = base_url
+        self.token_for = token_for
+        self._clients: dict[str, AsyncWebClient] = {}
+        # Bolt's own client: bolt checks its token with auth.test and hands listeners a copy, which they never use.
+        self.bolt_client = build_client(bolt_token, base_url)
+
+    def for_team(self, team_id: str, enterprise_id: str | None = None) -> WorkspaceGateway:
+        return WorkspaceGateway(self, team_id, enterprise_id)
+
+    async def client_for(self, team_id: str, enterprise_id: str | None) -> AsyncWebClient | None:
+        token = await self.token_for(team_id, enterprise_id)
+        if not token:
+            return None
+        client = self._clients.get(token)
+        if client is None:
+            client = self._clients[token] = build_client(token, self.base_url)
+        return client
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    """What users.info says about a person that the bot decides on."""
+
+    is_admin: bool
+    is_bot: bool
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    found: bool
+    is_archived: bool
+    is_member: bool | None  # None: Slack did not say
+
+
+class UserGroup(NamedTuple):
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class WorkspaceGateway:
+    """The gateway's calls for one workspace (`SlackGateway.for_team`)."""
+
+    slack: SlackGateway
+    team_id: str
+    enterprise_id: str | None = None
 
     async def _call(self, method: str, *, read: bool = False, **args) -> dict:
         """Write methods take a JSON body; read methods (Slack refuses JSON for them) take parameters."""
         try:
+            client = await self.slack.client_for(self.team_id, self.enterprise_id)
+        except Exception as exc:  # e.g. the installation store unreachable: later may work
+            log.warning("slack.token_unavailable", **fields(method=method, team=self.team_id,
+                                                            error=type(exc).__name__))
+            raise SlackUnavailable(method, "token_unavailable") from None
+        if client is None:  # not installed in this workspace (any more): nothing to try again
+            log.warning("slack.no_token", **fields(method=method, team=self.team_id))
+            raise SlackRefused(method, "not_authed")
+        try:
             if read:
-                response = await self.client.api_call(method, http_verb="GET", params=args)
+                response = await client.api_call(method, http_verb="GET", params=args)
             else:
-                response = await self.client.api_call(method, json=args)
+                response = await client.api_call(method, json=args)
         except SlackApiError as exc:
             code = error_code(exc)
-            log.warning("slack.call_failed", **fields(method=method, error=code))
+            log.warning("slack.call_failed", **fields(method=method, team=self.team_id, error=code))
             if code in PERMANENT_ERRORS or code.startswith("invalid_"):
                 raise SlackRefused(method, code) from None
             raise SlackUnavailable(method, code) from None
         except Exception as exc:  # connection errors the retry handlers could not mend
-            log.warning("slack.unreachable", **fields(method=method, error=type(exc).__name__))
+            log.warning("slack.unreachable", **fields(method=method, team=self.team_id, error=type(exc).__name__))
             raise SlackUnavailable(method, type(exc).__name__) from None
         data = response.data
         return data if isinstance(data, dict) else {}
@@ -194,3 +267,48 @@ class SlackGateway:
             if exc.error == "hash_conflict":
                 log.info("slack.modal_changed_meanwhile", **fields(view=view_id))
             return None
+
+    async def publish_home(self, user_id: str, view: dict) -> None:
+        """Draws this person's App Home tab. Raises SlackCallFailed (already logged)."""
+        await self._call("views.publish", user_id=user_id, view=view)
+
+    # People and channels ---------------------------------------------------------------
+    async def user(self, user_id: str) -> SlackUser | None:
+        """What Slack says about a person; None when it cannot tell (the reason was logged)."""
+        try:
+            person = (await self._call("users.info", read=True, user=user_id)).get("user") or {}
+        except SlackCallFailed:
+            return None
+        return SlackUser(is_admin=bool(person.get("is_admin") or person.get("is_owner")
+                                       or person.get("is_primary_owner")),
+                         is_bot=bool(person.get("is_bot")) or user_id == "USLACKBOT",
+                         deleted=bool(person.get("deleted")))
+
+    async def usergroups(self) -> list[UserGroup] | None:
+        """The workspace's user groups (deleted ones left out); None when Slack offers none (missing scope, a
+        free workspace)."""
+        try:
+            groups = (await self._call("usergroups.list", read=True)).get("usergroups") or []
+        except SlackCallFailed:
+            return None
+        return [UserGroup(g["id"], g.get("name") or g.get("handle") or g["id"])
+                for g in groups if not g.get("date_delete")]
+
+    async def usergroup_members(self, usergroup_id: str) -> set[str]:
+        """The members of a user group; none when Slack cannot tell (the reason was logged)."""
+        try:
+            answer = await self._call("usergroups.users.list", read=True, usergroup=usergroup_id)
+        except SlackCallFailed:
+            return set()
+        return set(answer.get("users") or [])
+
+    async def channel(self, channel_id: str) -> SlackChannel | None:
+        """What the bot may do in a channel; SlackChannel(found=False) when there is no such channel for it,
+        None when Slack cannot tell."""
+        try:
+            info = (await self._call("conversations.info", read=True, channel=channel_id)).get("channel") or {}
+        except SlackCallFailed as exc:
+            if exc.error in ("channel_not_found", "invalid_channel"):
+                return SlackChannel(found=False, is_archived=False, is_member=None)
+            return None
+        return SlackChannel(found=True, is_archived=bool(info.get("is_archived")), is_member=info.get("is_member"))

@@ -47,20 +47,20 @@ class WebRoutes:
             if "error" in query:
                 team_id, user_id = await connections.decline_consent(state)
                 log.info("consent.declined", **fields(team=team_id, user=user_id, error=query.get("error")))
-                await self.tell(user_id, blocks.consent_declined())
+                await self.tell(team_id, user_id, blocks.consent_declined())
                 return html(pages.declined_page(), status=200)
             result = await connections.complete_consent(state, query.get("code", ""))
         except ConsentStateInvalid:
             log.info("consent.invalid_state")
             return html(pages.invalid_state_page(), status=400)
         except ConsentFailed as failure:
-            await self.tell(failure.user_id, blocks.consent_failed(failure))
+            await self.tell(failure.team_id, failure.user_id, blocks.consent_failed(failure))
             return html(pages.failed_page(blocks.consent_failure_words(failure)), status=502)
-        await self.tell(result.user_id, blocks.consent_succeeded(result.tenants))
+        await self.tell(result.team_id, result.user_id, blocks.consent_succeeded(result.tenants))
         await self.container.exports.redraw_pending(result.team_id)  # a reconnected organisation is offered again
         await self.container.home.refresh(result.team_id)
         return html(pages.connected_page([t.name for t in result.tenants]))
 
-    async def tell(self, user_id: str, payload: dict) -> None:
+    async def tell(self, team_id: str, user_id: str, payload: dict) -> None:
         """A DM from the bot; a Slack hiccup must not spoil the browser page (the gateway logs it)."""
-        await self.container.gateway.notify_user(user_id, None, payload)
+        await self.container.gateway.for_team(team_id).notify_user(user_id, None, payload)

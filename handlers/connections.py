@@ -7,9 +7,9 @@ import logging
 from slack_bolt.async_app import AsyncApp
 
 from bot.blocks import connections as blocks
-from bot.blocks.common import error_message
+from bot.blocks import requests as request_blocks
 from bot.container import Container
-from bot.requests.reader import BlockAction, UnreadablePayload, ViewSubmission
+from bot.requests import BlockAction, UnreadablePayload, ViewSubmission
 from handlers.router import CommandContext, CommandRouter
 from services.connections.service import TenantNotFound
 from services.xero.errors import XeroError
@@ -40,9 +40,10 @@ async def remove(ctx: CommandContext) -> None:
         await ctx.reply(blocks.remove_ambiguous(query, matches))
     else:
         preview = await service.preview_removal(ctx.team_id, matches[0].tenant_id)
-        await ctx.container.slack.views_open(
-            trigger_id=ctx.trigger_id, view=blocks.remove_modal(preview, channel_id=ctx.channel_id)
-        )
+        opened = await ctx.container.gateway.for_team(ctx.team_id).open_modal(
+            ctx.trigger_id, blocks.remove_modal(preview, channel_id=ctx.channel_id))
+        if opened is None:  # the gateway logged why
+            await ctx.reply(request_blocks.unexpected_failure())
 
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
@@ -61,20 +62,21 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await respond(replace_original=True, **blocks.connect_link_used())  # the link works once
 
     @app.action(blocks.REMOVE_OPEN_ACTION)
-    async def open_remove_modal(ack, context, client, respond):
+    async def open_remove_modal(ack, context, respond):
         await ack()
         click = BlockAction.of(context)
-        if not await container.permissions.is_admin(click.user_id):
+        if not await container.permissions.is_admin(click.team_id, click.user_id):
             await answer_click(container, click, respond, blocks.not_admin("/xero remove"))
             return
         try:
             preview = await container.connections.preview_removal(click.team_id, click.record_id())
         except TenantNotFound:
-            await answer_click(container, click, respond,
-                               error_message("That organisation is no longer connected.", "Run `/xero list`."))
+            await answer_click(container, click, respond, blocks.no_longer_connected())
             return
-        await client.views_open(trigger_id=click.trigger(),
-                                view=blocks.remove_modal(preview, channel_id=click.channel_id))
+        opened = await container.gateway.for_team(click.team_id).open_modal(
+            click.trigger(), blocks.remove_modal(preview, channel_id=click.channel_id))
+        if opened is None:  # the gateway logged why
+            await answer_click(container, click, respond, request_blocks.unexpected_failure())
 
     @app.view(blocks.REMOVE_CALLBACK_ID)
     async def confirm_removal(ack, context):
@@ -83,18 +85,18 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         if meta.tenant_id is None:
             raise UnreadablePayload("the removal form names no organisation")
         await ack()
-        if not await container.permissions.is_admin(user_id):
-            await notify_user(container, user_id, meta.channel_id, blocks.not_admin("/xero remove"))
+        if not await container.permissions.is_admin(submission.team_id, user_id):
+            await notify_user(container, submission.team_id, user_id, meta.channel_id, blocks.not_admin("/xero remove"))
             return
         try:
             result = await container.connections.remove(submission.team_id, meta.tenant_id, removed_by=user_id)
             payload = blocks.removal_done(result, user_id)
             await container.home.refresh(submission.team_id)
         except TenantNotFound:
-            payload = error_message("That organisation was already removed.", "Run `/xero list` to check.")
+            payload = blocks.already_removed()
         except XeroError as exc:
             payload = blocks.disconnect_failed(exc)
-        await notify_user(container, user_id, meta.channel_id, payload)
+        await notify_user(container, submission.team_id, user_id, meta.channel_id, payload)
         await container.exports.redraw_pending(submission.team_id)  # pending requests are routed without it
 
 
@@ -103,9 +105,10 @@ async def answer_click(container: Container, click: BlockAction, respond, payloa
     if click.response_url:
         await respond(response_type="ephemeral", replace_original=False, **payload)
     else:
-        await notify_user(container, click.user_id, click.channel_id, payload)
+        await notify_user(container, click.team_id, click.user_id, click.channel_id, payload)
 
 
-async def notify_user(container: Container, user_id: str, channel_id: str | None, payload: dict) -> None:
+async def notify_user(container: Container, team_id: str, user_id: str, channel_id: str | None,
+                      payload: dict) -> None:
     """Ephemeral in the channel the person started from; their DM with the bot if that is not possible."""
-    await container.gateway.notify_user(user_id, channel_id, payload)
+    await container.gateway.for_team(team_id).notify_user(user_id, channel_id, payload)

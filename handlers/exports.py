@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.blocks import batches as batch_blocks
 from bot.blocks import exports as blocks
 from bot.container import Container
-from bot.outbox.batches import BatchOutbox, batch_view
-from bot.requests.reader import BlockAction, State, UnreadablePayload, ViewSubmission
+from bot.requests import BlockAction, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.exports.refs import MAX_BATCH, parse_export_args
@@ -44,11 +42,8 @@ async def _request_batch(ctx: CommandContext, asked) -> dict:
         return blocks.refused(refusal.code, refusal.data)
     refused = batch_blocks.problems_as_refusals(asked.problems) + [
         batch_blocks.RefusedReference(r.reference, r.reason, dict(r.data)) for r in requested.refused]
-    view = None
-    if requested.batch is not None:
-        view = batch_view(requested.batch, requested.jobs, datetime.now(UTC))
     channel = requested.batch.approval_channel if requested.batch else None
-    return batch_blocks.batch_requested(requested.requested + len(asked.problems), refused, view, channel)
+    return batch_blocks.batch_requested(requested.requested + len(asked.problems), refused, requested.view, channel)
 
 
 async def _request_one(ctx: CommandContext, reference: str) -> dict:
@@ -134,7 +129,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             await answer(click, respond, outcome)
             return
         modal = blocks.reject_modal(outcome.job, channel_id=click.channel_id)
-        await container.gateway.open_modal(click.trigger(), modal)
+        await container.gateway.for_team(click.team_id).open_modal(click.trigger(), modal)
         await note_message(click)  # after the modal: its trigger lasts 3 s
 
     @app.view(blocks.REJECT_CALLBACK_ID)
@@ -148,7 +143,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         user_id = submission.user_id
         outcome = await service.reject(submission.team_id, meta.job_id, user_id, reason)
         if isinstance(outcome, Refused):
-            await notify_user(container, user_id, meta.channel_id, blocks.click_refused(outcome))
+            await notify_user(container, submission.team_id, user_id, meta.channel_id, blocks.click_refused(outcome))
 
     register_batch_actions(app, container)
 
@@ -164,7 +159,6 @@ def chosen_duplicates(state: State | None) -> list[str]:
 
 def register_batch_actions(app: AsyncApp, container: Container) -> None:
     batches = container.batches
-    outbox = BatchOutbox(batches, container.gateway)
 
     async def approve_batch(context, respond, *, only_ready: bool) -> None:
         click = BlockAction.of(context)
@@ -189,12 +183,12 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         click = BlockAction.of(context)
         batch_id = click.record_id()
         refusal = await batches.can_reject(click.team_id, batch_id, click.user_id)
-        view = None if refusal else await outbox.view(click.team_id, batch_id)
+        view = None if refusal else await batches.view(click.team_id, batch_id)
         if view is None:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused(refusal or "not_found"))
             return
-        await container.gateway.open_modal(click.trigger(),
-                                           batch_blocks.batch_reject_modal(view, channel_id=click.channel_id))
+        await container.gateway.for_team(click.team_id).open_modal(
+            click.trigger(), batch_blocks.batch_reject_modal(view, channel_id=click.channel_id))
 
     @app.view(batch_blocks.REJECT_CALLBACK_ID)
     async def reject_batch(ack, context):
@@ -207,7 +201,7 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
                                                batch_blocks.REJECT_REASON_ACTION).value
         refusal = await batches.reject(submission.team_id, meta.batch_id, submission.user_id, reason)
         if refusal:
-            await notify_user(container, submission.user_id, meta.channel_id,
+            await notify_user(container, submission.team_id, submission.user_id, meta.channel_id,
                               batch_blocks.batch_click_refused(refusal))
 
     @app.action(batch_blocks.CHOOSE_ORGANISATION_ACTION)
@@ -222,10 +216,11 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         if refusal:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused(refusal))
         if click.view is not None and click.view.id:  # chosen in "See all": the modal shows it too
-            view = await outbox.view(click.team_id, choice.batch_id)
+            view = await batches.view(click.team_id, choice.batch_id)
             if view is not None:
                 page = click.view.metadata.page or 0
-                await container.gateway.update_modal(click.view.id, batch_blocks.batch_lines_modal(view, page))
+                await container.gateway.for_team(click.team_id).update_modal(
+                    click.view.id, batch_blocks.batch_lines_modal(view, page))
 
     @app.action(batch_blocks.DUPLICATE_ACTION)
     async def duplicates_picked(ack):
@@ -235,11 +230,12 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
     async def see_all(ack, context, respond):
         await ack()
         click = BlockAction.of(context)
-        view = await outbox.view(click.team_id, click.record_id())
+        view = await batches.view(click.team_id, click.record_id())
         if view is None:
             await answer_click(container, click, respond, batch_blocks.batch_click_refused("not_found"))
             return
-        await container.gateway.open_modal(click.trigger(), batch_blocks.batch_lines_modal(view))
+        await container.gateway.for_team(click.team_id).open_modal(
+            click.trigger(), batch_blocks.batch_lines_modal(view))
 
     @app.action(batch_blocks.LINES_PAGE_ACTION)
     async def see_page(ack, context):
@@ -249,6 +245,7 @@ def register_batch_actions(app: AsyncApp, container: Container) -> None:
         page = batch_blocks.read_page(click.action.value)
         if opened.metadata.batch_id is None or page is None:
             raise UnreadablePayload("the page button names no batch or page")
-        view = await outbox.view(click.team_id, opened.metadata.batch_id)
+        view = await batches.view(click.team_id, opened.metadata.batch_id)
         if view is not None:
-            await container.gateway.update_modal(opened.id or "", batch_blocks.batch_lines_modal(view, page))
+            await container.gateway.for_team(click.team_id).update_modal(
+                opened.id or "", batch_blocks.batch_lines_modal(view, page))

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks import exports as export_blocks
 from bot.blocks import home as blocks
 from bot.container import Container
-from bot.requests.reader import BlockAction, EventCallback, View
+from bot.requests import BlockAction, EventCallback, View
 from handlers.router import CommandRouter
 from services.exports.service import Refused
 
@@ -37,7 +37,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
 
     async def after_click(team_id: str, user_id: str, outcome) -> None:
         if isinstance(outcome, Refused):  # a Home tab has no response_url: say it in the DM with the bot
-            await container.slack.chat_postMessage(channel=user_id, **export_blocks.click_refused(outcome))
+            await container.gateway.for_team(team_id).notify_user(user_id, None, export_blocks.click_refused(outcome))
         await home.refresh(team_id)
 
     @app.action(blocks.HOME_APPROVE_ACTION)

@@ -9,10 +9,11 @@ import re
 from slack_bolt.async_app import AsyncApp
 
 from bot.blocks import imports as blocks
+from bot.blocks import requests as request_blocks
 from bot.blocks.connections import not_admin
 from bot.container import Container
 from bot.outbox.imports import IMPORT_CUSTOMERS, IMPORT_PURCHASE_ORDERS
-from bot.requests.reader import BlockAction, BlockSuggestion, State, UnreadablePayload, ViewSubmission
+from bot.requests import BlockAction, BlockSuggestion, State, UnreadablePayload, ViewSubmission
 from handlers.connections import answer_click, notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.imports.common import ImportProblem
@@ -20,20 +21,20 @@ from services.imports.customers import Decision
 
 log = logging.getLogger(__name__)
 
-NO_CUSTOMERS_PICKED = "Pick at least one customer to import."
-NO_ORDERS_PICKED = "Pick at least one purchase order to import."
-NO_PROJECT_PICKED = "Pick the Forecast project to import into."
 
-
-async def open_loading(ctx: CommandContext, view: dict) -> str:
+async def open_loading(ctx: CommandContext, view: dict) -> str | None:
     """Open the modal while the trigger is still valid (3 s); the data follow with views.update."""
-    opened = await ctx.container.slack.views_open(trigger_id=ctx.trigger_id, view=view)
-    return opened["view"]["id"]
+    opened = await ctx.container.gateway.for_team(ctx.team_id).open_modal(ctx.trigger_id, view)
+    if opened is None:  # the gateway logged why
+        await ctx.reply(request_blocks.unexpected_failure())
+        return None
+    return opened["id"]
 
 
-async def update_view(container: Container, view_id: str, view: dict, view_hash: str | None = None) -> None:
+async def update_view(container: Container, team_id: str, view_id: str, view: dict,
+                      view_hash: str | None = None) -> None:
     """Closed by the user meanwhile, or changed since (hash_conflict): the gateway logs it and goes on."""
-    await container.gateway.update_modal(view_id, view, hash=view_hash)
+    await container.gateway.for_team(team_id).update_modal(view_id, view, hash=view_hash)
 
 
 def _metadata(ctx: CommandContext) -> str:
@@ -49,11 +50,13 @@ async def import_customers(ctx: CommandContext) -> None:
         return
     view_id = await open_loading(ctx, blocks.loading_view(blocks.CUSTOMERS_TITLE, blocks.CUSTOMERS_CALLBACK,
                                                           "customers"))
+    if view_id is None:
+        return
     try:
         view = blocks.customers_modal(await service.prepare(ctx.team_id), metadata=_metadata(ctx))
     except ImportProblem as problem:
         view = blocks.problem_view(blocks.CUSTOMERS_TITLE, blocks.CUSTOMERS_CALLBACK, problem)
-    await update_view(ctx.container, view_id, view)
+    await update_view(ctx.container, ctx.team_id, view_id, view)
 
 
 async def import_purchase_orders(ctx: CommandContext) -> None:
@@ -64,12 +67,14 @@ async def import_purchase_orders(ctx: CommandContext) -> None:
         await ctx.reply(blocks.problem_message(problem))
         return
     view_id = await open_loading(ctx, blocks.loading_view(blocks.PO_TITLE, blocks.PO_CALLBACK, "purchase orders"))
+    if view_id is None:
+        return
     try:
         listing, projects = await service.prepare(ctx.team_id)
         view = blocks.po_modal(listing, projects, metadata=_metadata(ctx))
     except ImportProblem as problem:
         view = blocks.problem_view(blocks.PO_TITLE, blocks.PO_CALLBACK, problem)
-    await update_view(ctx.container, view_id, view)
+    await update_view(ctx.container, ctx.team_id, view_id, view)
 
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
@@ -83,7 +88,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     @app.options(blocks.CUSTOMERS_ACTION)
     async def search_customers(ack, context):
         suggestion = BlockSuggestion.of(context)
-        if not await container.permissions.is_admin(suggestion.user_id):
+        if not await container.permissions.is_admin(suggestion.team_id, suggestion.user_id):
             await ack(options=[])  # the import itself is for admins: so is what it offers
             return
         choices = await container.customer_import.search(suggestion.team_id, suggestion.value)
@@ -94,7 +99,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         submission = ViewSubmission.of(context)
         chosen = picked(submission.view.state, blocks.CUSTOMERS_BLOCK, blocks.CUSTOMERS_ACTION)
         if not chosen:
-            await ack(response_action="errors", errors={blocks.CUSTOMERS_BLOCK: NO_CUSTOMERS_PICKED})
+            await ack(response_action="errors", errors={blocks.CUSTOMERS_BLOCK: blocks.NO_CUSTOMERS_PICKED})
             return
         await ack()
         await import_and_report(container, submission, "/xero import customers", IMPORT_CUSTOMERS,
@@ -103,7 +108,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     async def similar_decision(ack, context, respond, decision: Decision) -> None:
         await ack()
         click = BlockAction.of(context)
-        if not await container.permissions.is_admin(click.user_id):
+        if not await container.permissions.is_admin(click.team_id, click.user_id):
             await answer_click(container, click, respond, not_admin("/xero import customers"))
             return
         choice = blocks.similar_choice_value(click.action.value or "")
@@ -127,8 +132,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()
         click = BlockAction.of(context)
         view = click.open_view()
-        if not await container.permissions.is_admin(click.user_id):
-            await notify_user(container, click.user_id, view.metadata.channel_id,
+        if not await container.permissions.is_admin(click.team_id, click.user_id):
+            await notify_user(container, click.team_id, click.user_id, view.metadata.channel_id,
                               not_admin("/xero import purchase-orders"))
             return
         statuses = [o.value for o in click.action.selected_options]
@@ -139,7 +144,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                                        selected_project=picked_project(view.state))
         except ImportProblem as problem:
             new_view = blocks.problem_view(blocks.PO_TITLE, blocks.PO_CALLBACK, problem)
-        await update_view(container, view.id or "", new_view, view.hash)
+        await update_view(container, click.team_id, view.id or "", new_view, view.hash)
 
     @app.view(blocks.PO_CALLBACK)
     async def submit_purchase_orders(ack, context):
@@ -150,11 +155,11 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         errors = {}
         if not chosen:
             where = blocks.PO_PICK_BLOCK if view.has_block(blocks.PO_PICK_BLOCK) else blocks.PO_STATUS_BLOCK
-            errors[where] = NO_ORDERS_PICKED
+            errors[where] = blocks.NO_ORDERS_PICKED
         if project_id is None and view.has_block(blocks.PO_PROJECT_BLOCK):
-            errors[blocks.PO_PROJECT_BLOCK] = NO_PROJECT_PICKED
+            errors[blocks.PO_PROJECT_BLOCK] = blocks.NO_PROJECT_PICKED
         if errors or project_id is None:
-            await ack(response_action="errors", errors=errors or {blocks.PO_STATUS_BLOCK: NO_PROJECT_PICKED})
+            await ack(response_action="errors", errors=errors or {blocks.PO_STATUS_BLOCK: blocks.NO_PROJECT_PICKED})
             return
         await ack()
         await import_and_report(container, submission, "/xero import purchase-orders", IMPORT_PURCHASE_ORDERS,
@@ -166,8 +171,8 @@ async def import_and_report(container: Container, submission: ViewSubmission, us
     """After a submitted import modal: admins only; the import runs as a job (bot/outbox/imports.py), which
     tells the admin how it went, even if this process dies on the way."""
     user_id, channel_id = submission.user_id, submission.metadata.channel_id
-    if not await container.permissions.is_admin(user_id):
-        await notify_user(container, user_id, channel_id, not_admin(usage))
+    if not await container.permissions.is_admin(submission.team_id, user_id):
+        await notify_user(container, submission.team_id, user_id, channel_id, not_admin(usage))
         return
     await container.jobs.enqueue(kind, {"team_id": submission.team_id, "user_id": user_id,
                                         "channel_id": channel_id, **payload})

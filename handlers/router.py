@@ -12,7 +12,7 @@ from bot.acks import SharedRespond, after_ack
 from bot.blocks.connections import not_admin
 from bot.blocks.help import HelpEntry, help_message
 from bot.container import Container
-from bot.requests.reader import SlashCommand
+from bot.requests import SlashCommand
 from services.platform.logfmt import fields
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
             unknown = " ".join(words) if words and words[0].lower() != "help" else None
             await respond(response_type="ephemeral", **router.help(unknown))
             return
-        if sub.help.admin_only and not await container.permissions.is_admin(command.user_id):
+        if sub.help.admin_only and not await container.permissions.is_admin(command.team_id, command.user_id):
             await respond(response_type="ephemeral", **not_admin(sub.help.usage))
             return
         ctx = CommandContext(

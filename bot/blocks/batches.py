@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from bot.blocks.common import (
     actions,
@@ -27,7 +26,9 @@ from bot.blocks.common import (
     slack_date,
     user,
 )
+from services.exports.batch_view import BatchLine, BatchView
 from services.exports.refs import MAX_BATCH
+from services.exports.states import IN_XERO, BatchProgress, Outcome
 
 APPROVE_ALL_ACTION = "batch_approve_all"
 APPROVE_READY_ACTION = "batch_approve_ready"
@@ -54,59 +55,7 @@ MODAL_PAGE_LINES = 100  # "See all" of a longer batch pages, Next / Previous
 MODAL_SECTION_LINES = 25  # a modal packs up to 25 lines a section…
 MAX_SECTION_TEXT = 3000  # …within a section's 3,000 characters
 
-BatchState = Literal["pending", "exporting", "waiting", "done", "rejected"]
-READY_CODES = {"ready", "already_in_xero"}
 STATUS_WORDS = {"DRAFT": "Draft", "AUTHORISED": "Approved", "SUBMITTED": "Awaiting approval"}
-
-
-@dataclass(frozen=True)
-class BatchLine:
-    reference: str
-    client: str
-    currency: str | None
-    total: Decimal
-    organisation: str | None
-    check: str  # services.exports.preflight code
-    check_data: dict[str, Any] = field(default_factory=dict)
-    outcome: str | None = None  # services.exports.batch_writer outcome, once exported
-    xero_number: str | None = None
-    xero_total: Decimal | None = None
-    xero_status: str | None = None
-    messages: tuple[str, ...] = ()  # Xero's own words
-    url: str | None = None
-    job_id: str | None = None
-    client_id: int | None = None
-    tenant_id: str | None = None  # where it goes, when known
-    choices: tuple[tuple[str, str], ...] = ()  # (tenant id, name): an approver picks one (pending lines only)
-    held: dict[str, Any] = field(default_factory=dict)  # why Approve all left it waiting (an approval rule)
-    rules: tuple = ()  # the approval rules that apply (services.shared.settings.ApprovalRule), while pending
-    approved_by: tuple[str, ...] = ()  # who approved so far, when a rule needs more than one
-
-    @property
-    def ready(self) -> bool:
-        return self.check in READY_CODES
-
-    @property
-    def needs_attention(self) -> bool:
-        return self.outcome in ("failed", "not_exportable") or (self.outcome is None and not self.ready) \
-            or self.total_differs
-
-    @property
-    def total_differs(self) -> bool:
-        return self.xero_total is not None and self.xero_total.quantize(Decimal("0.01")) != \
-            self.total.quantize(Decimal("0.01"))
-
-
-@dataclass(frozen=True)
-class BatchView:
-    batch_id: str
-    requested_by: str
-    state: BatchState
-    export_status: str  # the workspace's export status setting: DRAFT or AUTHORISED
-    lines: tuple[BatchLine, ...]
-    decided_by: str | None = None
-    reason: str | None = None  # a rejection's reason
-    resumes_at: datetime | None = None  # waiting: when Xero's day budget comes back
 
 
 @dataclass(frozen=True)
@@ -232,21 +181,31 @@ def _outcome(line: BatchLine) -> str:
     status = STATUS_WORDS.get(line.xero_status or "", line.xero_status or "")
     number = escape(line.xero_number or line.reference)
     named = f"<{line.url}|{number}>" if line.url else number
-    if line.outcome in ("created", "linked_existing", "already_linked"):
-        verb = {"created": "created", "linked_existing": "linked (was in Xero)",
-                "already_linked": "already exported"}[line.outcome]
+    if line.outcome in IN_XERO:
+        verb = {Outcome.CREATED: "created", Outcome.FOUND_IN_XERO: "linked (was in Xero)",
+                Outcome.LINKED_EXISTING: "linked (was in Xero)",
+                Outcome.ALREADY_LINKED: "already exported"}[line.outcome]
         text = f":white_check_mark: {verb} as {named}" + (f" ({status})" if status else "")
         if line.xero_total is not None:
             text += f", Xero total {money(line.currency, line.xero_total)}"
         if line.total_differs:
             text += f" :warning: *differs from Forecast's {money(line.currency, line.total)}*"
         return text
-    if line.outcome == "waiting":
+    if line.outcome == Outcome.WAITING:
         return ":hourglass: waiting for Xero's daily limit"
-    if line.outcome == "not_exportable":
+    if line.outcome == Outcome.NOT_EXPORTABLE:
         return _check(line.check, line.check_data, line.currency) + " — not exported"
-    said = "; ".join(escape(m) for m in line.messages) or "no reason given"
+    said = "; ".join(escape(m) for m in _why_failed(line)) or "no reason given"
     return f":x: Xero refused it: {said}"
+
+
+def _why_failed(line: BatchLine) -> tuple[str, ...]:
+    """Xero's own words; else why the request failed, as a single export words it."""
+    if line.messages or line.failed is None:
+        return line.messages
+    from bot.blocks.exports import failure_words  # that module builds on this one's line words
+
+    return (failure_words(line.failed)[0],)
 
 
 # ----------------------------------------------------------------------------- the approval message
@@ -347,17 +306,17 @@ def _title(view: BatchView) -> str:
     count = len(view.lines)
     what = "1 invoice" if count == 1 else f"{count} invoices"
     return {
-        "pending": f"Export {what} to Xero?",
-        "exporting": f"Exporting {what} to Xero…",
-        "waiting": f"Exporting {what} to Xero: waiting for Xero's daily limit",
-        "done": f"Exported {what} to Xero",
-        "rejected": f"Export of {what} rejected",
+        BatchProgress.PENDING: f"Export {what} to Xero?",
+        BatchProgress.EXPORTING: f"Exporting {what} to Xero…",
+        BatchProgress.WAITING: f"Exporting {what} to Xero: waiting for Xero's daily limit",
+        BatchProgress.DONE: f"Exported {what} to Xero",
+        BatchProgress.REJECTED: f"Export of {what} rejected",
     }[view.state]
 
 
 def _summary(view: BatchView) -> str:
     lines = view.lines
-    if view.state == "pending" or all(line.outcome is None for line in lines):
+    if view.state == BatchProgress.PENDING or all(line.outcome is None for line in lines):
         counts = Counter("ready" if line.check == "ready" else "link" if line.check == "already_in_xero"
                          else "attention" for line in lines)
         parts = [f"*{counts['ready']}* ready"]
@@ -366,17 +325,17 @@ def _summary(view: BatchView) -> str:
         if counts["attention"]:
             parts.append(f"*{counts['attention']}* need attention first")
         return " · ".join(parts)
-    counts = Counter(line.outcome or "pending" for line in lines)
-    parts = [f"*{counts['created']}* created"]
-    linked = counts["linked_existing"] + counts["already_linked"]
+    done = Counter(line.outcome for line in lines)  # None: not exported yet
+    parts = [f"*{done[Outcome.CREATED]}* created"]
+    linked = done[Outcome.LINKED_EXISTING] + done[Outcome.FOUND_IN_XERO] + done[Outcome.ALREADY_LINKED]
     if linked:
         parts.append(f"*{linked}* linked")
-    if counts["failed"]:
-        parts.append(f"*{counts['failed']}* refused by Xero")
-    if counts["not_exportable"]:
-        parts.append(f"*{counts['not_exportable']}* not exportable")
-    if counts["waiting"] or counts["pending"]:
-        parts.append(f"*{counts['waiting'] + counts['pending']}* to go")
+    if done[Outcome.FAILED]:
+        parts.append(f"*{done[Outcome.FAILED]}* refused by Xero")
+    if done[Outcome.NOT_EXPORTABLE]:
+        parts.append(f"*{done[Outcome.NOT_EXPORTABLE]}* not exportable")
+    if done[Outcome.WAITING] or done[None]:
+        parts.append(f"*{done[Outcome.WAITING] + done[None]}* to go")
     differ = sum(line.total_differs for line in lines)
     if differ:
         parts.append(f":warning: *{differ}* with a Xero total that differs from Forecast's")
@@ -414,7 +373,7 @@ def _grouped(lines: list[BatchLine]) -> list[dict]:
 
 def _choosing(view: BatchView) -> str | None:
     """The batch id the pickers carry, while an approver can still choose."""
-    return view.batch_id if view.state == "pending" else None
+    return view.batch_id if view.state == BatchProgress.PENDING else None
 
 
 def _picker(target: str, choices: tuple[tuple[str, str], ...], chosen: str | None, placeholder: str) -> dict:
@@ -470,13 +429,13 @@ def read_organisation_choice(value: str) -> OrganisationChoice | None:
 
 
 def _state_blocks(view: BatchView) -> list[dict]:
-    if view.state == "pending":
+    if view.state == BatchProgress.PENDING:
         return _pending_controls(view)
-    if view.state == "waiting":
+    if view.state == BatchProgress.WAITING:
         when = slack_date(view.resumes_at) if view.resumes_at else "tomorrow"
         return [context(f":hourglass: Xero's daily call limit for an organisation is nearly used up: the rest "
                         f"goes on by itself {when}. Approved by {user(view.decided_by or view.requested_by)}.")]
-    if view.state == "rejected":
+    if view.state == BatchProgress.REJECTED:
         reason = f": {escape(view.reason)}" if view.reason else " (no reason given)" if view.decided_by else ""
         return [context(f":no_entry_sign: Rejected by {user(view.decided_by or '')}{reason}")]
     controls = [context(f"Approved by {user(view.decided_by)}")] if view.decided_by else []
@@ -583,21 +542,6 @@ def problems_as_refusals(problems) -> list[RefusedReference]:
     return refused
 
 
-def line_from(check, client: str, organisation: str | None, outcome=None, url: str | None = None) -> BatchLine:
-    """A BatchLine from a pre-flight check (services.exports.preflight) and, once exported, its ItemOutcome."""
-    problem = next((p for p in check.problems if p.code == check.code), None)
-    return BatchLine(
-        reference=check.reference, client=client, currency=check.currency, total=check.expected_total,
-        organisation=organisation, check=check.code, check_data=dict(problem.data) if problem else {},
-        outcome=outcome.outcome if outcome else None,
-        xero_number=outcome.xero_number if outcome else None,
-        xero_total=outcome.xero_total if outcome else None,
-        xero_status=outcome.xero_status if outcome else None,
-        messages=tuple(outcome.messages) if outcome else (),
-        url=url,
-    )
-
-
 # ----------------------------------------------------------------------------- after the decision
 
 
@@ -608,7 +552,7 @@ def batch_requester_notice(view: BatchView, link: str | None) -> dict:
     blocks = [section(f"*{escape(title)}* — {_summary(view)}.{where}")]
     attention = [line for line in view.lines if line.needs_attention][:SHOWN_LINES]
     blocks += _line_sections(attention)
-    if view.state == "rejected":
+    if view.state == BatchProgress.REJECTED:
         blocks += _state_blocks(view)
         blocks.append(context("Each invoice can be asked for again with `/xero export` once what was wrong is fixed"
                               + (f", or ask {user(view.decided_by)} about it." if view.decided_by else ".")))

@@ -178,3 +178,11 @@ def not_admin(usage: str) -> dict:
         "Ask one of them to run it for you.",
     )
 
+
+def no_longer_connected() -> dict:
+    """A Remove button of an organisation someone removed meanwhile."""
+    return error_message("That organisation is no longer connected.", "Run `/xero list`.")
+
+
+def already_removed() -> dict:
+    return error_message("That organisation was already removed.", "Run `/xero list` to check.")

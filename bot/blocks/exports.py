@@ -7,7 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from bot.blocks.batches import READY_CODES, BatchLine, _check, line_text
+from bot.blocks.batches import _check, line_text
 from bot.blocks.common import (
     actions,
     button,
@@ -22,6 +22,9 @@ from bot.blocks.common import (
     user,
 )
 from bot.blocks.errors import RECONNECT, forecast_words, xero_summary
+from services.exports.batch_view import NOT_CHECKED, BatchLine
+from services.exports.preflight import EXPORTABLE
+from services.exports.states import APPROVED, EXPORTED, EXPORTING, FAILED, PENDING, REJECTED, Outcome
 
 APPROVE_ACTION = "export_approve"
 REJECT_ACTION = "export_reject"
@@ -137,7 +140,7 @@ def refused(code: str, data: dict[str, Any]) -> dict:
 def _organisation(job) -> str:
     if job.tenant_name:
         return escape(job.tenant_name)
-    if job.state != "pending":
+    if job.state != PENDING:
         return "none chosen"
     names = " or ".join(f"*{escape(c.name)}*" for c in job.tenant_choices)
     return f"an approver picks {names}"
@@ -174,7 +177,7 @@ def check_words(code: str, data: dict[str, Any], currency: str | None) -> str:
 
 
 def not_exportable(job) -> bool:
-    return job.check is not None and job.check != "not_checked" and job.check not in READY_CODES
+    return job.check is not None and job.check != NOT_CHECKED and job.check not in EXPORTABLE
 
 
 def _preflight_blocks(job) -> list[dict]:
@@ -209,8 +212,8 @@ def already_exported(outcome) -> dict:
 
 def already_requested(job) -> dict:
     where = f"<#{job.approval_channel}>" if job.approval_channel else "the approval channel"
-    state = {"pending": "is waiting for approval", "approved": "was just approved",
-             "exporting": "is being exported right now"}.get(job.state, f"is {job.state}")
+    state = {PENDING: "is waiting for approval", APPROVED: "was just approved",
+             EXPORTING: "is being exported right now"}.get(job.state, f"is {job.state}")
     text = f"{job.reference} {state} (asked by {user(job.requested_by)} in {where}). Nothing new was requested."
     return message(text, [section(f":hourglass: {text}")])
 
@@ -221,7 +224,7 @@ def already_requested(job) -> dict:
 def approval_message(job) -> dict:
     """The message in the approval channel, for whatever state the job is in."""
     blocks = [
-        header(f"Export {job.reference} to Xero?" if job.state == "pending" else f"Export {job.reference}"),
+        header(f"Export {job.reference} to Xero?" if job.state == PENDING else f"Export {job.reference}"),
         _summary_fields(job),
         context(f"Requested by {user(job.requested_by)}"),
     ]
@@ -231,30 +234,30 @@ def approval_message(job) -> dict:
 
 def _state_text(job) -> str:
     ref = job.reference
-    if job.state == "pending":
+    if job.state == PENDING:
         return f"Approval needed: export {ref} for {job.customer.name} to Xero"
-    if job.state in ("approved", "exporting"):
+    if job.state in (APPROVED, EXPORTING):
         return f"Exporting {ref} to Xero…"
-    if job.state == "exported":
+    if job.state == EXPORTED:
         return f"{ref} exported to Xero ({job.tenant_name})"
-    if job.state == "failed":
+    if job.state == FAILED:
         return f"Export of {ref} to Xero failed: {failure_words(job)[0]}"
     return f"Export of {ref} was rejected"
 
 
 def _state_blocks(job) -> list[dict]:
-    if job.state == "pending":
+    if job.state == PENDING:
         return _pending_blocks(job)
-    if job.state in ("approved", "exporting"):
+    if job.state in (APPROVED, EXPORTING):
         return [section(f":hourglass_flowing_sand: Exporting to *{escape(job.tenant_name or '')}*… "
                         f"approved by {user(job.approved_by)}")]
-    if job.state == "exported":
+    if job.state == EXPORTED:
         blocks = [section(_exported_line(job), accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url)),
                   context(f"Approved by {user(job.approved_by)}")]
         if job.in_xero is not None:
             blocks.append(context(f":receipt: *In Xero:* {escape(in_xero_line(job.in_xero))}"))
         return blocks
-    if job.state == "failed":
+    if job.state == FAILED:
         return _failed_blocks(job)
     if job.withdrawn:
         return [section(f":no_entry_sign: Withdrawn: I could not post this request ({escape(job.withdrawn)}).")]
@@ -266,9 +269,9 @@ def _exported_line(job) -> str:
     number = escape(job.xero_invoice_number or job.reference)
     status = f" ({job.xero_status})" if job.xero_status and job.in_xero is None else ""  # sync has newer news
     where = escape(job.tenant_name or "")
-    if job.outcome == "found_in_xero":
+    if job.outcome == Outcome.FOUND_IN_XERO:
         return f":link: {number} was already in *{where}*{status}; linked to it instead of creating another."
-    if job.outcome == "already_linked":
+    if job.outcome == Outcome.ALREADY_LINKED:
         return f":link: Already exported as {number}{status}; nothing new was created."
     return f":white_check_mark: Exported to *{where}* as {number}{status}."
 
@@ -418,9 +421,9 @@ def failure_notice(job) -> dict:
 def failure_notice_now(job) -> dict:
     """A failure notice as it must read now: the failure with Retry while the job is failed, else what
     happened since, without the Retry button that no longer applies."""
-    if job.state == "failed":
+    if job.state == FAILED:
         return failure_notice(job)
-    if job.state == "exported":
+    if job.state == EXPORTED:
         line = f":white_check_mark: Export of *{escape(job.reference)}* failed earlier; since retried: " \
                f"{_exported_line(job).split(' ', 1)[1]}"
         blocks = [section(line, accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
@@ -435,26 +438,26 @@ def requester_notice(job, approval_link: str | None) -> dict:
     """The requester's DM about their export, for its current state, with a link to the approval message."""
     where = f" (<{approval_link}|approval message>)" if approval_link else ""
     blocks: list[dict]
-    if job.state == "exported":
+    if job.state == EXPORTED:
         number = job.xero_invoice_number or job.reference
         text = f"Your export of {job.reference} is in Xero ({job.tenant_name})" + (
             f" as {number}." if number != job.reference else ".")
         blocks = [section(f":white_check_mark: {escape(text)}{where}",
                           accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
-    elif job.state == "failed":
+    elif job.state == FAILED:
         why, hint = failure_words(job)
         text = f"Your export of {job.reference} to {job.tenant_name or 'Xero'} failed: {why}"
         blocks = [section(f":x: {escape(text)}{where}")]
         if hint:
             blocks.append(context("An approver can click Retry on the approval message. " + escape(hint)))
-    elif job.state == "rejected" and job.withdrawn:
+    elif job.state == REJECTED and job.withdrawn:
         text = f"Your export of {job.reference} could not be sent for approval ({job.withdrawn})."
         blocks = [section(f":warning: {escape(text)}"),
                   context(f"I cannot post in <#{job.approval_channel}>: invite me there (`/invite @Ledgerline`), "
                           f"or an admin "
                           f"can choose another approval channel with `/xero settings`; then ask again with "
                           f"`/xero export {job.reference}`.")]
-    elif job.state == "rejected":
+    elif job.state == REJECTED:
         return rejected_notice(job)
     else:
         text = f"Your export of {job.reference}: {_state_text(job)}"
@@ -520,14 +523,14 @@ def click_refused(refusal) -> dict:
 
 
 def _state_phrase(job) -> str:
-    if job.state in ("approved", "exporting"):
+    if job.state in (APPROVED, EXPORTING):
         return f"was already approved by {user(job.approved_by)}" if job.approved_by else "is being exported"
-    if job.state == "exported":
+    if job.state == EXPORTED:
         who = f" (approved by {user(job.approved_by)})" if job.approved_by else ""
         return f"was already exported{who}"
-    if job.state == "rejected":
+    if job.state == REJECTED:
         return f"was already rejected by {user(job.rejected_by)}"
-    if job.state == "failed":
+    if job.state == FAILED:
         return "already failed; use its Retry button"
     return "is still waiting for approval"
 

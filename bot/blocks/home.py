@@ -17,6 +17,7 @@ from bot.blocks.common import (
 from bot.blocks.connections import STATUS_LABELS
 from bot.blocks.exports import failure_words, money
 from bot.blocks.settings import STATUS_SHORT
+from services.exports.states import APPROVED, EXPORTED, EXPORTING, FAILED, PENDING, REJECTED
 
 HOME_APPROVE_ACTION = "home_approve"
 HOME_RETRY_ACTION = "home_retry"
@@ -24,12 +25,12 @@ HOME_PICK_TENANT_ACTION = "home_pick_tenant"
 MAX_LISTED = 8
 
 STATE_LABELS = {
-    "pending": ":hourglass_flowing_sand: waiting for approval",
-    "approved": ":arrows_counterclockwise: approved, exporting",
-    "exporting": ":arrows_counterclockwise: exporting",
-    "exported": ":white_check_mark: in Xero",
-    "failed": ":x: failed",
-    "rejected": ":no_entry_sign: rejected",
+    PENDING: ":hourglass_flowing_sand: waiting for approval",
+    APPROVED: ":arrows_counterclockwise: approved, exporting",
+    EXPORTING: ":arrows_counterclockwise: exporting",
+    EXPORTED: ":white_check_mark: in Xero",
+    FAILED: ":x: failed",
+    REJECTED: ":no_entry_sign: rejected",
 }
 
 
@@ -99,9 +100,9 @@ def _recent(data) -> list[dict]:
         where = f" to {escape(job.tenant_name)}" if job.tenant_name else ""
         line = (f"*{escape(job.reference)}*{where} · {STATE_LABELS.get(job.state, escape(job.state))} · "
                 f"asked by {user(job.requested_by)} {slack_date(job.requested_at)}")
-        if job.state == "exported" and job.xero_invoice_number:
+        if job.state == EXPORTED and job.xero_invoice_number:
             line += f" · Xero number {escape(job.xero_invoice_number)}"
-        if job.state == "failed":
+        if job.state == FAILED:
             line += f"\n{escape(failure_words(job)[0])}"
             if job.error_details:
                 line += f": {escape('; '.join(job.error_details[:3]))}"

@@ -48,6 +48,9 @@ PO_PICK_ACTION = "import_po_pick"
 
 CUSTOMERS_TITLE = "Import customers"
 PO_TITLE = "Import purchase orders"
+NO_CUSTOMERS_PICKED = "Pick at least one customer to import."
+NO_ORDERS_PICKED = "Pick at least one purchase order to import."
+NO_PROJECT_PICKED = "Pick the Forecast project to import into."
 STATUS_LABELS = {"DRAFT": "Draft", "SUBMITTED": "Awaiting approval", "AUTHORISED": "Approved",
                  "BILLED": "Billed", "DELETED": "Deleted"}
 RESULT_LABELS = {"created": "Created", "linked": "Linked to an existing Forecast client",

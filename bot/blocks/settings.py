@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from bot.blocks.common import (
     context,
@@ -236,7 +239,7 @@ def _forecast_key_blocks(current) -> list[dict]:
     return blocks
 
 
-def settings_modal(current, *, usergroups: list[tuple[str, str]] | None, channel_id: str | None,
+def settings_modal(current, *, usergroups: Sequence[tuple[str, str]] | None, channel_id: str | None,
                    organisations=None) -> dict:
     """`current`: WorkspaceSettings; `usergroups`: (id, name) pairs, or None when Slack would not list them;
     `organisations`: each organisation's OrganisationChoices, or None while they are being read."""
@@ -332,3 +335,52 @@ def key_check_failed(error: ForecastError) -> str:
     """The settings form's answer when Forecast could not be asked about a new key (not a refusal)."""
     return (f"I could not check this key with Forecast ({forecast_words(error, quote=False)}). "
             "Try again in a minute; nothing was saved.")
+
+
+# What is wrong with a submitted form, next to the field it concerns ------------------------------------
+
+FormProblemCode = Literal[
+    "no_approval_channel", "unknown_status", "channel_not_found", "channel_archived", "channel_not_joined",
+    "approver_is_bot", "approver_deactivated", "account_not_offered", "tax_rate_not_offered",
+    "key_and_default", "no_key_stored", "key_refused", "key_unchecked", "tracking_not_offered",
+    "rule_amount_unreadable", "rule_needs_approvers"]
+
+
+@dataclass(frozen=True)
+class FormProblem:
+    """Why one field of the settings form cannot be saved: a code, and the person it names (approvers)."""
+
+    code: FormProblemCode
+    user_id: str | None = None
+    error: ForecastError | None = None  # key_unchecked: why Forecast could not be asked
+
+
+FORM_PROBLEMS: dict[str, str] = {  # key_unchecked: key_check_failed
+    "no_approval_channel": "Choose a channel: export requests wait for approval there.",
+    "unknown_status": "Choose Draft or Approved.",
+    "channel_not_found": "I can't find that channel. Pick another one, or invite me to it first.",
+    "channel_archived": "That channel is archived. Pick another one.",
+    "channel_not_joined": "I'm not in that channel yet. Type `/invite @Ledgerline` in it, then save again.",
+    "approver_is_bot": "<@{user}> is a bot and cannot approve exports. Choose people.",
+    "approver_deactivated": "<@{user}> is deactivated. Choose people who can approve.",
+    "account_not_offered": "That is not an active revenue account of this organisation. Choose one from the list.",
+    "tax_rate_not_offered": "That is not an active tax rate for sales in this organisation. Choose one from the list.",
+    "key_and_default": "Paste a new key or use the default key, not both.",
+    "no_key_stored": "Paste a Forecast API key (Forecast > Admin > API keys): none is stored yet.",
+    "key_refused": "Forecast refused this key. Copy it again from Forecast > Admin > API keys; nothing was saved.",
+    "tracking_not_offered": "That tracking category or option is no longer active in this organisation. "
+                            "Choose one from the list.",
+    "rule_amount_unreadable": "Write a currency and an amount, e.g. GBP 5000 (or leave it empty).",
+    "rule_needs_approvers": "Choose who must approve, or tick two approvers (or empty the whole rule to remove it).",
+}
+
+
+def form_problem(problem: FormProblem) -> str:
+    if problem.code == "key_unchecked" and problem.error is not None:
+        return key_check_failed(problem.error)
+    return FORM_PROBLEMS[problem.code].format(user=problem.user_id)
+
+
+def form_errors(problems: dict[str, FormProblem]) -> dict[str, str]:
+    """Slack's `response_action: errors`: block id -> what is wrong, in words."""
+    return {block_id: form_problem(problem) for block_id, problem in problems.items()}

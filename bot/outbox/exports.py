@@ -24,8 +24,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.blocks import exports as blocks
-from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused
+from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused, WorkspaceGateway
 from services.exports.service import ExportRequest, ExportService
+from services.exports.states import EXPORTED, FAILED, PENDING, REJECTED
 from services.exports.store import PostedMessage
 from services.platform.crash_points import crash_point
 from services.platform.jobs import Job
@@ -60,6 +61,9 @@ class ExportOutbox:
         self.after_sync = after_sync  # e.g. redraw the Home tabs of the workspace
         self.batch_sync = batch_sync  # a batch's invoice: its batch's one message (bot/outbox/batches.py)
 
+    def _slack(self, job: ExportRequest) -> WorkspaceGateway:
+        return self.gateway.for_team(job.team_id)
+
     async def run(self, queued: Job) -> None:
         job = await self.exports.get_job(queued.payload["team_id"], queued.payload["job_id"])
         if job is None:
@@ -80,7 +84,7 @@ class ExportOutbox:
 
     async def _connected_choices_only(self, job: ExportRequest) -> ExportRequest:
         """The picker offers only organisations still connected (one removed since is not a choice)."""
-        if not job.tenant_choices or job.state != "pending":
+        if not job.tenant_choices or job.state != PENDING:
             return job
         connected = {t.tenant_id for t in await self.exports.connections.list_tenants(job.team_id)}
         return job.model_copy(update={"tenant_choices": [c for c in job.tenant_choices if c.tenant_id in connected]})
@@ -91,11 +95,11 @@ class ExportOutbox:
             for message in [PostedMessage(channel=job.approval_channel, ts=job.approval_ts, about="approval"),
                             *job.approval_copies]:
                 try:
-                    await self.gateway.update(message.channel, message.ts, payload)
+                    await self._slack(job).update(message.channel, message.ts, payload)
                 except SlackRefused:
                     pass  # deleted by someone: nothing to redraw
             return True
-        if job.state != "pending" and job.withdrawn:
+        if job.state != PENDING and job.withdrawn:
             return True
         found_maybe = "approval" in job.posting  # an earlier run's post, as it was then: redrawn below
         try:
@@ -109,7 +113,7 @@ class ExportOutbox:
         await self.exports.requests.set_message(job, channel, ts)
         job.approval_channel, job.approval_ts = channel, ts
         if found_maybe:
-            await self.gateway.update(channel, ts, payload)
+            await self._slack(job).update(channel, ts, payload)
         return True
 
     async def _failure_notices(self, job: ExportRequest) -> None:
@@ -118,11 +122,11 @@ class ExportOutbox:
             if not notice.channel:
                 continue
             try:
-                await self.gateway.update(notice.channel, notice.ts, blocks.failure_notice_now(job))
+                await self._slack(job).update(notice.channel, notice.ts, blocks.failure_notice_now(job))
             except SlackRefused:
                 pass
-        about = f"failed:{job.failures}"
-        if job.state != "failed" or any(n.about == about for n in notices):
+        about = f"{FAILED}:{job.failures}"
+        if job.state != FAILED or any(n.about == about for n in notices):
             return
         payload = blocks.failure_notice(job)
         channel, ts = "", ""  # nowhere to post it (logged by the gateway); the requester's DM still says it
@@ -140,16 +144,16 @@ class ExportOutbox:
 
     async def _requester(self, job: ExportRequest) -> None:
         dms = list(job.requester_dms)
-        about = {"failed": f"failed:{job.failures}", "exported": "exported", "rejected": "rejected"}.get(job.state)
+        about = {FAILED: f"{FAILED}:{job.failures}", EXPORTED: EXPORTED.value, REJECTED: REJECTED.value}.get(job.state)
         new = about is not None and not any(dm.about == about for dm in dms)
         if not dms and not new:
             return
-        link = (await self.gateway.permalink(job.approval_channel, job.approval_ts)
+        link = (await self._slack(job).permalink(job.approval_channel, job.approval_ts)
                 if job.approval_channel and job.approval_ts else None)
         payload = blocks.requester_notice(job, link)
         for dm in dms:
             try:
-                await self.gateway.update(dm.channel, dm.ts, payload)
+                await self._slack(job).update(dm.channel, dm.ts, payload)
             except SlackRefused:
                 pass
         if not new:
@@ -166,5 +170,5 @@ class ExportOutbox:
     async def _post_once(self, job: ExportRequest, key: str, channel: str, payload: dict,
                          tag: MessageTag) -> tuple[str, str]:
         """Posts, or finds the post an earlier run made before it died (the job notes each attempt first)."""
-        return await self.gateway.post_once(channel, payload, tag, tried_since=job.posting.get(key),
+        return await self._slack(job).post_once(channel, payload, tag, tried_since=job.posting.get(key),
                                             before_post=lambda: self.exports.requests.mark_posting(job, key))

@@ -12,11 +12,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.blocks.home import home_view
-from bot.slack_directory import slack_error
+from bot.slack_gateway import SlackCallFailed, SlackGateway
 from services.connections.service import ConnectionsService, Tenant
 from services.exports.service import ExportService
 from services.exports.store import PENDING, ExportRequest
@@ -47,10 +44,10 @@ class HomeData:
 
 
 class HomeTab:
-    def __init__(self, slack: AsyncWebClient, connections: ConnectionsService, tokens: TokenService,
+    def __init__(self, gateway: SlackGateway, connections: ConnectionsService, tokens: TokenService,
                  exports: ExportService, permissions: Permissions, workspace_settings: WorkspaceSettingsService,
                  viewers: HomeViewerStore):
-        self.slack = slack
+        self.gateway = gateway
         self.connections = connections
         self.tokens = tokens
         self.exports = exports
@@ -77,14 +74,14 @@ class HomeTab:
     async def publish(self, team_id: str, user_id: str) -> None:
         try:
             view = home_view(await self.gather(team_id, user_id))
-            await self.slack.views_publish(user_id=user_id, view=view)
-        except SlackApiError as exc:
-            log.warning("home.publish_failed", **fields(team=team_id, user=user_id, error=slack_error(exc)))
+            await self.gateway.for_team(team_id).publish_home(user_id, view)
+        except SlackCallFailed as exc:
+            log.warning("home.publish_failed", **fields(team=team_id, user=user_id, error=exc.error))
         except Exception:
             log.exception("home.publish_failed", **fields(team=team_id, user=user_id))
 
     async def gather(self, team_id: str, user_id: str) -> HomeData:
-        is_admin = await self.permissions.is_admin(user_id)
+        is_admin = await self.permissions.is_admin(team_id, user_id)
         is_approver = await self.exports.is_approver(team_id, user_id)
         tenants = await self.connections.list_tenants(team_id)
         renewed = await asyncio.gather(*(self.tokens.renewed_at(t.token_set_id) for t in tenants))

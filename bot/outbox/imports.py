@@ -69,7 +69,11 @@ class ImportJobs:
             payload = blocks.problem_message(problem)
         except ForecastError as exc:
             payload = blocks.forecast_unreadable(exc)
-        await self.gateway.notify_user(job.payload["user_id"], job.payload.get("channel_id"), payload)
+        await self._tell(job, payload)
 
     async def gave_up(self, job: Job, error: str) -> None:
-        await self.gateway.notify_user(job.payload["user_id"], job.payload.get("channel_id"), blocks.import_gave_up())
+        await self._tell(job, blocks.import_gave_up())
+
+    async def _tell(self, job: Job, payload: dict) -> None:
+        slack = self.gateway.for_team(job.payload["team_id"])
+        await slack.notify_user(job.payload["user_id"], job.payload.get("channel_id"), payload)

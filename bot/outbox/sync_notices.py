@@ -34,12 +34,14 @@ class SyncOutbox:
         self.gateway = gateway
 
     async def run(self, queued: Job) -> None:
-        for notice in await self.notices.unsent(queued.payload["team_id"]):
+        team_id = queued.payload["team_id"]
+        slack = self.gateway.for_team(team_id)
+        for notice in await self.notices.unsent(team_id):
             payload = render(notice)
             if notice.thread_ts:
                 payload = {**payload, "thread_ts": notice.thread_ts}
             try:
-                _, ts = await self.gateway.post_once(
+                _, ts = await slack.post_once(
                     notice.channel, payload, MessageTag(SYNC_NOTICE_EVENT, {"notice_id": notice.id}),
                     tried_since=notice.posting_at, before_post=partial(self.notices.mark_posting, notice))
             except SlackRefused as refused:
@@ -49,7 +51,8 @@ class SyncOutbox:
             await self.notices.mark(notice, SENT, ts=ts)
 
     async def sync_answered(self, request: SyncRequest, summary: SyncSummary) -> None:
-        await self.gateway.notify_user(request.user_id, request.channel_id, blocks.sync_answer(summary))
+        slack = self.gateway.for_team(request.team_id)
+        await slack.notify_user(request.user_id, request.channel_id, blocks.sync_answer(summary))
 
 
 def render(notice: SyncNotice) -> dict:

@@ -1,289 +1,30 @@
 """One reader for every request Slack sends: raw bytes in, a verified, typed payload out.
 
-The order matters and is the point of this module:
-1. the size is capped and the signature checked (slack_sdk's SignatureVerifier) on the raw bytes;
+The order matters and is the point of this package:
+1. the size is capped and the signature checked (bot/requests/verify.py, slack_sdk's SignatureVerifier) on
+   the raw bytes;
 2. only then is the body decoded and parsed, by us: slack-bolt's own parser treats any form that contains
    the text `payload` as an interaction (so `/xero help payload` was dropped);
-3. the result is validated into one of the models below, and handlers read only those models.
-
-Ids are checked to be Slack-id-shaped strings, so a `{"$ne": ""}` can never reach a database query.
+3. the result is validated into one of the typed payloads (one module per kind: commands, actions, views,
+   options, events), and handlers read only those.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, Mapping, Self
+from typing import Annotated, Mapping
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
-from slack_sdk.signature import SignatureVerifier
-
-MAX_BODY_BYTES = 1_000_000
-MAX_JSON_DEPTH = 64  # Slack's deepest payloads (view state inside a view) nest about 10 levels
-MAX_FORM_FIELDS = 100
-MAX_REQUEST_AGE_SECONDS = 5 * 60
-CONTEXT_KEY = "slack_request"
-
-SlackId = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,39}$")]
-RecordId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-TriggerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")]
-Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,2000}$")]
-Name = Annotated[str, StringConstraints(max_length=255)]
-Value = Annotated[str, StringConstraints(max_length=4000)]
-Text = Annotated[str, StringConstraints(max_length=12000)]
-
-
-class UnreadablePayload(Exception):
-    """A request passed the signature check but lacks something a handler needs; answered politely."""
-
-
-class Rejected(Exception):
-    """The request is refused before any handler runs. `reason` is logged; the body never is."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-
-
-class Ref(Model):
-    id: SlackId
-
-
-class Option(Model):
-    value: Value
-
-
-class Element(Model):
-    """What one input of a view (or of a message) holds."""
-
-    type: Name | None = None
-    value: Value | None = None
-    selected_option: Option | None = None
-    selected_options: list[Option] = Field(default_factory=list, max_length=1000)
-    selected_conversation: SlackId | None = None
-    selected_channel: SlackId | None = None
-    selected_users: list[SlackId] = Field(default_factory=list, max_length=1000)
-
-
-class State(Model):
-    values: dict[Name, dict[Name, Element]] = Field(default_factory=dict)
-
-    def element(self, block_id: str, action_id: str) -> Element:
-        return (self.values.get(block_id) or {}).get(action_id) or Element()
-
-
-class Block(Model):
-    block_id: Name | None = None
-
-
-class ViewMetadata(Model):
-    """What the bot put into `private_metadata` when it opened a view."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
-    channel_id: SlackId | None = None
-    tenant_id: RecordId | None = None
-    job_id: RecordId | None = None
-    batch_id: RecordId | None = None
-    page: int | None = Field(default=None, ge=0, le=10_000)  # the page of "See all" a batch's modal shows
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_is_none(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: (None if v == "" else v) for k, v in data.items()}
-        return data
-
-
-class View(Model):
-    type: Literal["modal", "home"] = "modal"
-    id: SlackId | None = None
-    callback_id: Name = ""
-    hash: Name | None = None
-    private_metadata: Value = ""
-    metadata: ViewMetadata = Field(default_factory=ViewMetadata, exclude=True)
-    state: State = Field(default_factory=State)
-    blocks: list[Block] = Field(default_factory=list, max_length=200)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_metadata(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("private_metadata"), str) and data["private_metadata"]:
-            try:
-                data = {**data, "metadata": json.loads(data["private_metadata"])}
-            except ValueError:
-                raise ValueError("private_metadata is not JSON") from None
-        return data
-
-    def has_block(self, block_id: str) -> bool:
-        return any(block.block_id == block_id for block in self.blocks)
-
-
-class Action(Model):
-    action_id: Name
-    block_id: Name | None = None
-    type: Name | None = None
-    value: Value | None = None
-    selected_option: Option | None = None
-    selected_options: list[Option] = Field(default_factory=list, max_length=1000)
-
-
-class Message(Model):
-    ts: Name | None = None
-
-
-class Interaction(Model):
-    """What every interaction carries: who, where, and how to answer."""
-
-    kind: ClassVar[str]
-    team: Ref
-    user: Ref
-    channel: Ref | None = None
-    trigger_id: TriggerId | None = None
-    response_url: Url | None = None
-
-    @property
-    def team_id(self) -> str:
-        return self.team.id
-
-    @property
-    def user_id(self) -> str:
-        return self.user.id
-
-    @property
-    def channel_id(self) -> str | None:
-        return self.channel.id if self.channel else None
-
-    def trigger(self) -> str:
-        """The trigger for views.open; Slack sends one with every click and submission."""
-        if not self.trigger_id:
-            raise UnreadablePayload("no trigger_id to open a view with")
-        return self.trigger_id
-
-    @classmethod
-    def of(cls, context: Mapping) -> Self:
-        """The payload of the request being handled (read by SlackEndpoint before bolt dispatched it)."""
-        request = context.get(CONTEXT_KEY)
-        if not isinstance(request, cls):
-            raise UnreadablePayload(f"expected a {cls.__name__}")
-        return request
-
-
-class BlockAction(Interaction):
-    kind: ClassVar[str] = "block_actions"
-    type: Literal["block_actions"]
-    actions: list[Action] = Field(min_length=1, max_length=25)
-    view: View | None = None
-    message: Message | None = None
-    state: State | None = None  # the inputs of the message that holds the button
-
-    @property
-    def action(self) -> Action:
-        return self.actions[0]
-
-    def record_id(self) -> str:
-        """The clicked button's value, when it names a record (a job, an organisation)."""
-        try:
-            return TypeAdapter(RecordId).validate_python(self.action.value, strict=True)
-        except ValidationError:
-            raise UnreadablePayload("the button carries no record id") from None
-
-    def selected_value(self) -> str:
-        """The option picked in a select menu."""
-        if self.action.selected_option is None:
-            raise UnreadablePayload("the action carries no selected option")
-        return self.action.selected_option.value
-
-    def open_view(self) -> View:
-        if self.view is None or self.view.id is None:
-            raise UnreadablePayload("the action did not come from a view")
-        return self.view
-
-
-class ViewSubmission(Interaction):
-    kind: ClassVar[str] = "view_submission"
-    type: Literal["view_submission"]
-    view: View
-
-    @property
-    def metadata(self) -> ViewMetadata:
-        return self.view.metadata
-
-
-class BlockSuggestion(Interaction):
-    kind: ClassVar[str] = "block_suggestion"
-    type: Literal["block_suggestion"]
-    action_id: Name
-    block_id: Name | None = None
-    value: Value = ""
-    view: View | None = None
-
-
-class SlashCommand(Model):
-    kind: ClassVar[str] = "command"
-    command: Name
-    text: Text = ""
-    team_id: SlackId
-    user_id: SlackId
-    channel_id: SlackId | None = None
-    trigger_id: TriggerId | None = None
-    response_url: Url  # Slack sends one with every command; every answer goes there
-
-    @property
-    def words(self) -> list[str]:
-        return self.text.split()
-
-    @classmethod
-    def of(cls, context: Mapping) -> Self:
-        request = context.get(CONTEXT_KEY)
-        if not isinstance(request, cls):
-            raise UnreadablePayload("expected a slash command")
-        return request
-
-
-class Event(Model):
-    type: Name
-    user: SlackId | None = None
-    channel: SlackId | None = None
-    tab: Name | None = None  # app_home_opened: "home" or "messages"
-    view: View | None = None
-    event_ts: Name | None = None
-
-
-class EventCallback(Model):
-    """Events API (JSON body): only read if the app subscribes to events, e.g. app_home_opened."""
-
-    kind: ClassVar[str] = "event_callback"
-    type: Literal["event_callback"]
-    team_id: SlackId
-    api_app_id: SlackId | None = None
-    event_id: Name | None = None
-    event: Event
-
-    @property
-    def user_id(self) -> str | None:
-        return self.event.user
-
-    @classmethod
-    def of(cls, context: Mapping) -> Self:
-        request = context.get(CONTEXT_KEY)
-        if not isinstance(request, cls):
-            raise UnreadablePayload("expected an event")
-        return request
-
-
-class UrlVerification(Model):
-    kind: ClassVar[str] = "url_verification"
-    type: Literal["url_verification"]
-    challenge: Annotated[str, StringConstraints(max_length=200)]
-
+from pydantic import Field, TypeAdapter, ValidationError
+
+from bot.requests.actions import BlockAction
+from bot.requests.commands import SlashCommand
+from bot.requests.events import EventCallback, UrlVerification
+from bot.requests.options import BlockSuggestion
+from bot.requests.shapes import Model, Url
+from bot.requests.verify import MAX_FORM_FIELDS, Rejected, SignedRequests, load_json
+from bot.requests.views import ViewSubmission
 
 SlackRequest = SlashCommand | BlockAction | ViewSubmission | BlockSuggestion | EventCallback | UrlVerification
 _interaction = TypeAdapter(Annotated[BlockAction | ViewSubmission | BlockSuggestion, Field(discriminator="type")])
@@ -307,31 +48,10 @@ class Inbound:
 
 class RequestReader:
     def __init__(self, signing_secret: str, *, clock=time.time):
-        self.verifier = SignatureVerifier(signing_secret)
-        self.clock = clock
+        self.signed = SignedRequests(signing_secret, clock=clock)
 
     def read(self, raw: bytes, headers: Mapping[str, str]) -> Inbound:
-        text = self.verify(raw, headers)
-        return self.parse(text)
-
-    def verify(self, raw: bytes, headers: Mapping[str, str]) -> str:
-        """The body as text, once it is known to come from Slack; raises Rejected otherwise."""
-        if len(raw) > MAX_BODY_BYTES:
-            raise Rejected(413, "too_large")
-        timestamp = headers.get("X-Slack-Request-Timestamp") or ""
-        signature = headers.get("X-Slack-Signature") or ""
-        # Shapes first: int() and hmac.compare_digest would raise on odd text (a 500, not a 401).
-        if not re.fullmatch(r"[0-9]{1,12}", timestamp) or not re.fullmatch(r"v0=[0-9a-f]{64}", signature):
-            raise Rejected(401, "unsigned")
-        if abs(self.clock() - int(timestamp)) > MAX_REQUEST_AGE_SECONDS:
-            raise Rejected(401, "stale")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise Rejected(401, "not_utf8") from None  # Slack signs UTF-8 text: this cannot be from Slack
-        if not self.verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
-            raise Rejected(401, "bad_signature")
-        return text
+        return self.parse(self.signed.verify(raw, headers))
 
     def parse(self, text: str) -> Inbound:
         if text.lstrip().startswith("{"):
@@ -375,39 +95,6 @@ class RequestReader:
             return Inbound(kind, _interaction.validate_python(data), data)
         except ValidationError:
             return Inbound(kind, None, data)
-
-
-def load_json(text: str) -> Any:
-    if json_depth(text) > MAX_JSON_DEPTH:
-        raise Rejected(400, "payload_too_deep")
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        raise Rejected(400, "payload_not_json") from None
-
-
-def json_depth(text: str) -> int:
-    """How deep brackets nest, strings skipped; cheap enough to run before json.loads."""
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-        return 0  # cannot nest deeper than it has brackets
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def response_url_of(raw: dict) -> str | None:

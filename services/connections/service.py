@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pymongo import ReturnDocument
 
 from services.platform.crypto import SecretBox
+from services.platform.hooks import Hook
 from services.platform.logfmt import fields
 from services.platform.storage import OAUTH_STATE_TTL_SECONDS, Storage
 from services.shared.links import LinkKind, LinkStore
@@ -97,6 +98,8 @@ class ConnectionsService:
         identity: XeroIdentity,
         tokens: TokenService,
         *,
+        links: LinkStore,
+        needs_reconnect: Hook[[str]] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.storage = storage
@@ -104,8 +107,10 @@ class ConnectionsService:
         self.oauth = oauth
         self.identity = identity
         self.tokens = tokens
-        self.links = LinkStore(storage)  # the owner of `links`
+        self.links = links
         self.clock = clock
+        if needs_reconnect is not None:  # TokenService announces it: Xero refused a refresh token
+            needs_reconnect.listen(self.token_set_needs_reconnect)
 
     # Connect ------------------------------------------------------------------------
     async def start_consent(self, team_id: str, user_id: str, *, channel_id: str | None = None) -> ConsentStarted:

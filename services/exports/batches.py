@@ -16,15 +16,30 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from services.exports import rules, tracking
-from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
+from services.exports.batch_view import BatchView, batch_view
+from services.exports.preflight import Preflight
 from services.exports.refs import ExportRequestArgs
 from services.exports.selection import Refusal, Selected, Selection, select_references, select_unexported
 from services.exports.service import EXPORT_BATCH, MAX_REJECT_REASON, ExportRefused, ExportService, batch_run_key
-from services.exports.store import APPROVED, EXPORTING, PENDING, Approval, ExportRequest
+from services.exports.states import (
+    APPROVED,
+    EXPORTED,
+    EXPORTING,
+    FAILED,
+    IN_XERO,
+    PENDING,
+    REJECTED,
+    BatchDecision,
+    Outcome,
+    check_batch_move,
+)
+from services.exports.store import Approval, ExportRequest
+from services.exports.writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
 from services.forecast import ForecastError
+from services.platform.hooks import Hook
 from services.platform.jobs import Job, RetryLater
 from services.platform.logfmt import fields
 from services.platform.storage import Storage
@@ -40,9 +55,6 @@ NO_ORGANISATION = "choose_organisation"  # the line's check when the client's or
 NOT_CHECKED = "not_checked"  # Xero could not be asked when the batch was requested
 GENERATION = 1  # one generation per batch: a rerun of the same chunk replays Xero's answer
 
-BatchDecision = Literal["pending", "approved", "rejected"]
-
-
 @dataclass
 class Batch:
     batch_id: str
@@ -53,7 +65,7 @@ class Batch:
     export_status: str = "DRAFT"
     approval_channel: str | None = None
     approval_ts: str | None = None
-    decision: BatchDecision = "pending"
+    decision: BatchDecision = BatchDecision.PENDING
     decided_by: str | None = None
     waiting_until: datetime | None = None  # when Xero's day budget comes back
     requester_dm: dict[str, str] | None = None
@@ -65,7 +77,8 @@ class Batch:
         return cls(batch_id=doc["_id"], team_id=doc["team_id"], requested_by=doc["requested_by"],
                    job_ids=list(doc.get("job_ids") or []), lines=dict(doc.get("lines") or {}),
                    export_status=doc.get("export_status") or "DRAFT", approval_channel=doc.get("approval_channel"),
-                   approval_ts=doc.get("approval_ts"), decision=doc.get("decision") or "pending",
+                   approval_ts=doc.get("approval_ts"),
+                   decision=BatchDecision(doc.get("decision") or BatchDecision.PENDING),
                    decided_by=doc.get("decided_by"), waiting_until=doc.get("waiting_until"),
                    requester_dm=doc.get("requester_dm"), reject_reason=doc.get("reject_reason"),
                    posting=dict(doc.get("posting") or {}))
@@ -89,7 +102,8 @@ class BatchStore:
 
     async def decide(self, batch: Batch, decision: BatchDecision, by: str, **values: Any) -> bool:
         """pending -> approved | rejected, once (of two clicks together one wins)."""
-        won = await self.batches.find_one_and_update({"_id": batch.batch_id, "decision": "pending"},
+        check_batch_move(BatchDecision.PENDING, decision)
+        won = await self.batches.find_one_and_update({"_id": batch.batch_id, "decision": BatchDecision.PENDING},
                                                      {"$set": {"decision": decision, "decided_by": by, **values}})
         return won is not None
 
@@ -114,13 +128,17 @@ class BatchRequested:
     jobs: list[ExportRequest]
     refused: list[Refusal] = field(default_factory=list)
     requested: int = 0
+    view: BatchView | None = None  # the batch as its approval message shows it
 
 
 class BatchExportService:
-    def __init__(self, storage: Storage, exports: ExportService, reference: OrgReferenceStore):
+    def __init__(self, storage: Storage, exports: ExportService, reference: OrgReferenceStore, *,
+                 routing_changed: Hook[[str, str, list[str]]] | None = None):
         self.store = BatchStore(storage)
         self.exports = exports
         self.exporter = BatchExporter(exports.xero, exports.links, reference)
+        if routing_changed is not None:  # ExportService announces it
+            routing_changed.listen(self.recheck_routed)
 
     # Request -----------------------------------------------------------------------
     async def request(self, team_id: str, user_id: str, channel_id: str | None,
@@ -163,7 +181,7 @@ class BatchExportService:
         await self.store.set(batch, lines=batch.lines)
         await self.redraw(batch)
         log.info("export.batch_requested", **fields(team=team_id, user=user_id, batch=batch_id, invoices=len(jobs)))
-        return BatchRequested(batch, jobs, refused, requested)
+        return BatchRequested(batch, jobs, refused, requested, batch_view(batch, jobs, datetime.now(UTC)))
 
     async def _select(self, api_key: str, team_id: str, asked: ExportRequestArgs) -> Selection:
         forecast, links = self.exports.forecast, self.exports.links
@@ -204,8 +222,7 @@ class BatchExportService:
                 lines.update({job.job_id: _unchecked(job) for job in mine})
                 continue
             for job, check in zip(mine, checks, strict=True):
-                lines[job.job_id] = {"check": check.code, "currency": check.currency,
-                                     "total": str(check.expected_total), "check_data": check.stored_data()}
+                lines[job.job_id] = checked_line(check)
         for job in jobs:
             lines.setdefault(job.job_id, {"check": NO_ORGANISATION, "currency": job.invoice.currency,
                                           "total": str(job.invoice.total), "check_data": {}})
@@ -251,10 +268,11 @@ class BatchExportService:
         return None
 
     async def recheck_routed(self, team_id: str, batch_id: str, job_ids: list[str]) -> None:
-        """The `ExportService.redraw_pending` hook: these invoices of a pending batch were routed again (a
-        client linked, an organisation removed or connected), so their lines are checked again and redrawn."""
+        """The `routing_changed` hook (ExportService.redraw_pending): these invoices of a pending batch were
+        routed again (a client linked, an organisation removed or connected), so their lines are checked again
+        and redrawn."""
         batch = await self.store.get(team_id, batch_id)
-        if batch is None or batch.decision != "pending":
+        if batch is None or batch.decision != BatchDecision.PENDING:
             return
         pending = [job for job in await self.jobs_of(batch) if job.state == PENDING and job.job_id in job_ids]
         await self.recheck(batch, pending, await self.exports.connections.list_tenants(team_id))
@@ -274,7 +292,7 @@ class BatchExportService:
             u for job in jobs for u in rules.requirement(settings.approval_rules, job, job.tenant_id).named})
         if isinstance(batch, str):
             return batch
-        if duplicates and not await self.exports.permissions.is_admin(user_id):
+        if duplicates and not await self.exports.permissions.is_admin(team_id, user_id):
             return "not_admin"
         approver = await self.exports.is_approver(team_id, user_id)
         # Each invoice is decided by its own atomic transition, the batch afterwards: a crash in between
@@ -304,13 +322,13 @@ class BatchExportService:
                     held[job.job_id] = {**line, "held": _hold(verdict, need, approvals if recorded else job.approvals)}
                     continue
                 moved = await self.exports.requests.transition(
-                    job, "approved", by=user_id, approved_by=user_id, approved_at=self.exports.clock(),
+                    job, APPROVED, by=user_id, approved_by=user_id, approved_at=self.exports.clock(),
                     exporting_by=user_id, allow_duplicate=chosen, approvals=approvals, rules=list(need.rules))
                 if moved is not None and job.tenant_id:
                     tenants.add(job.tenant_id)
                     decided += 1
             else:
-                left = await self.exports.requests.transition(job, "rejected", by=user_id, note="left out of the batch",
+                left = await self.exports.requests.transition(job, REJECTED, by=user_id, note="left out of the batch",
                                                           rejected_by=user_id, finished_at=self.exports.clock())
                 decided += left is not None
         await self.store.set_lines(batch.batch_id, held)
@@ -320,7 +338,7 @@ class BatchExportService:
                 return "held_by_rules"
             return "already_handled"
         if not held:
-            await self.store.decide(batch, "approved", user_id)
+            await self.store.decide(batch, BatchDecision.APPROVED, user_id)
         for tenant_id in sorted(tenants):
             await self._start(batch, tenant_id)
         log.info("export.batch_approved", **fields(team=team_id, user=user_id, batch=batch_id,
@@ -343,22 +361,22 @@ class BatchExportService:
         for job in await self.jobs_of(batch):
             if job.state == PENDING:
                 rejected = await self.exports.requests.transition(
-                    job, "rejected", by=user_id, note=reason, rejected_by=user_id, rejected_at=self.exports.clock(),
+                    job, REJECTED, by=user_id, note=reason, rejected_by=user_id, rejected_at=self.exports.clock(),
                     reject_reason=reason, finished_at=self.exports.clock())
                 decided += rejected is not None
         if not decided:
             return "already_handled"
-        await self.store.decide(batch, "rejected", user_id, reject_reason=reason)
+        await self.store.decide(batch, BatchDecision.REJECTED, user_id, reject_reason=reason)
         log.info("export.batch_rejected", **fields(team=team_id, user=user_id, batch=batch_id))
         await self.redraw(batch)
         return None
 
     async def withdraw(self, batch: Batch, error: str) -> None:
         """The approval message cannot be posted: every invoice is withdrawn, to be asked for again later."""
-        await self.store.decide(batch, "rejected", "")
+        await self.store.decide(batch, BatchDecision.REJECTED, "")
         for job in await self.jobs_of(batch):
             if job.state == PENDING:
-                await self.exports.requests.transition(job, "rejected", by=None, withdrawn=error,
+                await self.exports.requests.transition(job, REJECTED, by=None, withdrawn=error,
                                                    note=f"approval channel unavailable: {error}",
                                                    finished_at=self.exports.clock())
 
@@ -375,7 +393,7 @@ class BatchExportService:
             return "not_approver"
         if user_id == batch.requested_by:
             return "own_request"
-        return "already_handled" if batch.decision != "pending" else batch
+        return "already_handled" if batch.decision != BatchDecision.PENDING else batch
 
     async def _start(self, batch: Batch, tenant_id: str) -> None:
         await self.exports.queue.enqueue(EXPORT_BATCH, {"team_id": batch.team_id, "batch_id": batch.batch_id,
@@ -400,9 +418,11 @@ class BatchExportService:
         running: list[ExportRequest] = []
         for job in jobs:
             if job.state == APPROVED:
-                job = await self.exports.requests.transition(job, "exporting", by=job.approved_by,
-                                                         attempts=job.attempts + 1) or job
-            running.append(job)
+                moved = await self.exports.requests.transition(job, EXPORTING, by=job.approved_by,
+                                                               attempts=job.attempts + 1)
+                job = moved or await self.exports.requests.current(job)
+            if job.state == EXPORTING:  # else moved on meanwhile: not this run's to export
+                running.append(job)
         if tenant is None:
             for job in running:
                 await self._record(job, None, "organisation_removed")
@@ -445,24 +465,24 @@ class BatchExportService:
 
     async def _record(self, job: ExportRequest, outcome: ItemOutcome | None, error_code: str | None = None) -> None:
         jobs, now = self.exports.requests, self.exports.clock()
-        if outcome is not None and outcome.outcome in ("created", "linked_existing", "already_linked"):
+        if outcome is not None and outcome.outcome in IN_XERO:
             url = self.exports.xero.invoice_url(outcome.xero_invoice_id) if outcome.xero_invoice_id else None
-            await jobs.transition(job, "exported", by=job.approved_by, note=outcome.outcome, generation=GENERATION,
+            await jobs.transition(job, EXPORTED, by=job.approved_by, note=outcome.outcome, generation=GENERATION,
                                   outcome=outcome.outcome, xero_invoice_id=outcome.xero_invoice_id,
                                   xero_invoice_number=outcome.xero_number, xero_status=outcome.xero_status,
                                   xero_url=url, finished_at=now,
                                   xero_total=str(outcome.xero_total) if outcome.xero_total is not None else None,
                                   total_differs=outcome.total_differs)
             return
-        if outcome is not None and outcome.outcome == "not_exportable":
+        if outcome is not None and outcome.outcome == Outcome.NOT_EXPORTABLE:
             error_code = "preflight_failed"
             if outcome.preflight is not None:
                 await self._line_check(job, outcome)
         details = list(outcome.messages) if outcome is not None else []
         error_code = error_code or "xero_refused"
-        await jobs.transition(job, "failed", by=job.approved_by, note=error_code,
+        await jobs.transition(job, FAILED, by=job.approved_by, note=error_code,
                               error_code=error_code, error_data={}, error_details=details, finished_at=now,
-                              outcome=outcome.outcome if outcome is not None else "failed",
+                              outcome=outcome.outcome if outcome is not None else Outcome.FAILED,
                               failures=job.failures + 1)
 
     async def _line_check(self, job: ExportRequest, outcome: ItemOutcome) -> None:
@@ -478,6 +498,14 @@ class BatchExportService:
         found = await self.exports.requests.of_batch(batch.team_id, batch.batch_id)
         order = {job_id: n for n, job_id in enumerate(batch.job_ids)}
         return sorted(found, key=lambda job: order.get(job.job_id, len(order)))
+
+    async def view(self, team_id: str, batch_id: str) -> BatchView | None:
+        """The batch as its messages show it now; None when there is no such batch."""
+        batch = await self.store.get(team_id, batch_id)
+        return await self.view_of(batch) if batch is not None else None
+
+    async def view_of(self, batch: Batch) -> BatchView:
+        return batch_view(batch, await self.jobs_of(batch), datetime.now(UTC))
 
     async def sync_of(self, job: ExportRequest) -> None:
         """A batch's invoice needs Slack to catch up (the sweep found it): its batch's message is redrawn."""
@@ -499,6 +527,12 @@ def _hold(verdict: str, need: rules.Requirement, approvals: list[Approval]) -> d
     approved_by = [a.user for a in approvals]
     return {"reason": verdict, "approved_by": approved_by, "needed": need.approvals_needed,
             "named": sorted({u for rule in need.unmet(approved_by) for u in rule.approvers})}
+
+
+def checked_line(check: Preflight) -> dict[str, Any]:
+    """A line of the batch as saved: its pre-flight result in the organisation it goes to."""
+    return {"check": check.code, "currency": check.currency, "total": str(check.expected_total),
+            "check_data": check.stored_data()}
 
 
 def _unchecked(job: ExportRequest) -> dict[str, Any]:

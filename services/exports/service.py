@@ -11,7 +11,6 @@ before anyone approves, and Approve is refused while the check says it would not
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,22 +21,10 @@ from pydantic import BaseModel
 
 from services.connections.service import ConnectionsService, Tenant
 from services.exports import rules, tracking
-from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings
 from services.exports.preflight import EXPORTABLE
-from services.exports.store import (
-    APPROVED,
-    EXPORTED,
-    EXPORTING,
-    FAILED,
-    PENDING,
-    REJECTED,
-    Approval,
-    ExportRequest,
-    ExportStore,
-    PostedMessage,
-    TenantChoice,
-)
-from services.exports.writer import ExportFailure, XeroInvoiceExporter
+from services.exports.states import APPROVED, EXPORTED, EXPORTING, FAILED, PENDING, REJECTED
+from services.exports.store import Approval, ExportRequest, ExportStore, PostedMessage, TenantChoice
+from services.exports.writer import BatchExporter, BatchItem, BatchSettings, ExportFailure, XeroInvoiceExporter
 from services.forecast import (
     ForecastApi,
     ForecastAuthError,
@@ -45,7 +32,7 @@ from services.forecast import (
     ForecastNotFound,
 )
 from services.platform.crash_points import crash_point
-from services.platform.jobs import Job, JobQueue
+from services.platform.jobs import Job, JobQueue, JobRunner
 from services.platform.logfmt import fields
 from services.platform.storage import Storage
 from services.shared.links import Link, LinkStore
@@ -144,6 +131,13 @@ def blocks_export(check: str | None) -> bool:
 EXPORT_RUN = "export.run"  # job kinds; the outbox kind is handled in bot/ (it renders and posts)
 REDRAW_EXPORT = "slack.redraw_export"
 REDRAW_MAX_ATTEMPTS = 20  # Slack may be away for a while; the sweep starts a new one after that anyway
+FIRST_POST_GRACE_SECONDS = 5.0  # a new request's approval message is posted by its request, else by then
+ANSWER_WITHIN_SECONDS = 2.0  # the requester's answer waits no longer for Slack to take the approval message
+
+
+def redraw_key(job_id: str) -> str:
+    """One open outbox job per export request: changes made while it waits are drawn by the same run."""
+    return f"redraw:{job_id}"
 
 
 def export_run_key(team_id: str, forecast_invoice_id: int) -> str:
@@ -172,7 +166,9 @@ class ExportService:
         workspace_settings: WorkspaceSettingsService,
         permissions: Permissions,
         queue: JobQueue,
+        runner: JobRunner | None = None,
         reference: OrgReferenceStore | None = None,
+        routing_changed: Callable[[str, str, list[str]], Awaitable[object]] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.requests = ExportStore(storage, clock=clock)
@@ -183,13 +179,14 @@ class ExportService:
         self.settings = workspace_settings
         self.permissions = permissions
         self.queue = queue
+        self.runner = runner  # runs a new request's outbox job at once (`_post_approval_message`)
         self.clock = clock
         self.reference = reference or OrgReferenceStore(storage, xero)
         self.checker = BatchExporter(xero, links, self.reference)  # a single invoice is checked as a batch of one
         self.exporter = XeroInvoiceExporter(xero, connections, links, self.reference)
-        # Set by bot/container.py to BatchExportService.recheck_routed (services/exports/batches.py imports this
-        # module): a pending batch whose invoices redraw_pending routed again checks those lines again.
-        self.batch_rerouted: Callable[[str, str, list[str]], Awaitable[None]] | None = None
+        # (team, batch, exports): redraw_pending routed a pending batch's invoices again. BatchExportService
+        # listens (services/exports/batches.py imports this module, so this one only announces).
+        self.routing_changed = routing_changed
 
     # Request -----------------------------------------------------------------------
     async def ready_to_request(self, team_id: str) -> tuple[WorkspaceSettings, str, list[Tenant]]:
@@ -237,28 +234,28 @@ class ExportService:
             raise ExportRefused("handled_elsewhere", reference=invoice.invoice_reference)
         if job.tenant_id:  # checked by the request that won only; else once an organisation is picked
             job = await self.requests.save_check(job, await self._check(job, job.tenant_id, tenants))
-        await self.redraw(job)  # posts the approval message
         log.info("export.requested", **fields(team=team_id, user=user_id, job=job.job_id, invoice=invoice.id,
                                               tenant=job.tenant_id))
-        job = await self._wait_for_approval_message(job)
+        job = await self._post_approval_message(job)
         if job.withdrawn:
             raise ExportRefused("approval_channel_unavailable", error=job.withdrawn)
         return ExportRequested(job=job)
 
-    async def _wait_for_approval_message(self, job: ExportRequest, timeout: float = 2.0) -> ExportRequest:
-        """A moment for the outbox to post it, so a channel the bot cannot post in is answered right away.
-        If Slack is slow, the answer goes out anyway; the outbox keeps trying and tells the requester."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            latest = await self.requests.get(job.team_id, job.job_id)
-            if latest is None or latest.approval_ts or latest.withdrawn:
-                return latest or job
-            await asyncio.sleep(0.05)
-        return job
+    async def _post_approval_message(self, job: ExportRequest) -> ExportRequest:
+        """Its outbox job runs here and now, so a channel the bot cannot post in is answered right away. The
+        job is due only a little later: should this process die first, any process posts it then. If Slack
+        is away, the answer goes out anyway; the outbox keeps trying and tells the requester."""
+        await self.redraw(job, delay=FIRST_POST_GRACE_SECONDS)
+        if self.runner is None or not await self.runner.run_now(redraw_key(job.job_id), within=ANSWER_WITHIN_SECONDS):
+            return job
+        return await self.requests.current(job)
 
     async def approval_channel_refused(self, job: ExportRequest, error: str) -> bool:
         """The approval message cannot be posted (no such channel, not a member): the request is withdrawn,
-        so the invoice can be asked for again once the channel is fixed. False when it moved on meanwhile."""
+        so the invoice can be asked for again once the channel is fixed. False when it moved on meanwhile
+        (an approver decided it on the App Home: only a pending request is withdrawn)."""
+        if job.state != PENDING:
+            return False
         return await self.requests.transition(job, REJECTED, by=None, note=f"approval channel unavailable: {error}",
                                           finished_at=self.clock(), withdrawn=error) is not None
 
@@ -306,11 +303,11 @@ class ExportService:
     async def is_approver(self, team_id: str, user_id: str) -> bool:
         policy = await self.approver_policy(team_id)
         if policy.admins_only:
-            return await self.permissions.is_admin(user_id)
+            return await self.permissions.is_admin(team_id, user_id)
         if user_id in policy.users:
             return True
         if policy.usergroup:
-            return user_id in await self.permissions.directory.usergroup_members(policy.usergroup)
+            return user_id in await self.permissions.directory.usergroup_members(team_id, policy.usergroup)
         return False
 
     async def _check_clicker(self, team_id: str, job_id: str, user_id: str) -> ExportRequest | Refused:
@@ -487,7 +484,7 @@ class ExportService:
         job = await self.requests.get(team_id, job_id)
         if job is None:
             return Refused(reason="not_found")
-        if not await self.permissions.is_admin(user_id):
+        if not await self.permissions.is_admin(team_id, user_id):
             return Refused(reason="not_admin", job=job)
         if job.state != PENDING:
             return Refused(reason="already_handled", job=job)
@@ -565,16 +562,11 @@ class ExportService:
         job = await self.requests.get(queued.payload["team_id"], queued.payload["job_id"])
         if job is None:
             return
-        if job.state == APPROVED:
-            by = job.exporting_by or job.approved_by
-            moved = await self.requests.transition(job, EXPORTING, by=by, attempts=job.attempts + 1, exporting_by=by)
-            job = moved or await self.requests.current(job)
-        if job.state != EXPORTING:  # already finished (a crash after the state was saved): just tell people
-            await self.redraw(job)
-            return
+        job, generation, fresh = await self.requests.begin_attempt(job)
         await self.redraw(job)
+        if job.state != EXPORTING:  # already finished (a crash after the state was saved): just tell people
+            return
         by = job.exporting_by or job.approved_by
-        generation, fresh = await self.requests.start_attempt(job)
         settings = await self.settings.get(job.team_id)
         crash_point("export_attempt")
         try:
@@ -584,13 +576,10 @@ class ExportService:
             return
         # Anything else: the outcome at Xero is unknown; the job runner tries again (same generation and
         # key, so Xero answers with what it did) and, when attempts run out, on_export_gave_up says so.
-        await self.requests.finish_attempt(job, generation=generation, created_nothing=False, note=done.outcome)
-        exported = await self.requests.transition(
-            job, EXPORTED, by=by, note=done.outcome, generation=generation, outcome=done.outcome,
-            xero_invoice_id=done.invoice_id, xero_invoice_number=done.invoice_number, xero_status=done.status,
-            xero_url=done.url, finished_at=self.clock(),
-        )
-        exported = exported or await self.requests.current(job)
+        exported = await self.requests.finish(
+            job, EXPORTED, generation=generation, created_nothing=False, note=done.outcome, by=by,
+            outcome=done.outcome, xero_invoice_id=done.invoice_id, xero_invoice_number=done.invoice_number,
+            xero_status=done.status, xero_url=done.url)
         log.info("export.done", **fields(team=job.team_id, job=job.job_id, outcome=done.outcome))
         await self.redraw(exported)
         await self.redraw_pending(job.team_id)  # the client is linked now: its other pending requests go there
@@ -606,27 +595,23 @@ class ExportService:
 
     async def _failed(self, job: ExportRequest, generation: int, failure: ExportFailure, *,
                       created_nothing: bool, record_attempt: bool = True) -> ExportRequest:
-        if record_attempt:
-            await self.requests.finish_attempt(job, generation=generation, created_nothing=created_nothing,
-                                           note=str(failure))
-        failed = await self.requests.transition(
-            job, FAILED, by=job.exporting_by, note=str(failure), generation=generation or job.generation,
-            error_code=failure.code, error_data=failure.data, error_details=failure.xero_details,
-            failed_by=job.exporting_by, finished_at=self.clock(), failures=job.failures + 1,
-        )
-        failed = failed or await self.requests.current(job)
+        failed = await self.requests.finish(
+            job, FAILED, generation=generation, note=str(failure), by=job.exporting_by,
+            created_nothing=created_nothing if record_attempt else None, error_code=failure.code,
+            error_data=failure.data, error_details=failure.xero_details, failed_by=job.exporting_by,
+            failures=job.failures + 1)
         log.warning("export.failed", **fields(team=job.team_id, job=job.job_id, error=str(failure),
                                               created_nothing=created_nothing))
         await self.redraw(failed)
         return failed
 
     # Telling people: the outbox ---------------------------------------------------------
-    async def redraw(self, job: ExportRequest) -> None:
+    async def redraw(self, job: ExportRequest, *, delay: float = 0.0) -> None:
         """Slack will show the job's saved state: one outbox job per export job, so changes coalesce.
         Never raises: the state is saved, and the sweep enqueues it again if this enqueue is lost."""
         try:
             await self.queue.enqueue(REDRAW_EXPORT, {"team_id": job.team_id, "job_id": job.job_id},
-                                     key=f"redraw:{job.job_id}", max_attempts=REDRAW_MAX_ATTEMPTS)
+                                     key=redraw_key(job.job_id), delay=delay, max_attempts=REDRAW_MAX_ATTEMPTS)
         except Exception:
             log.exception("export.sync_enqueue_failed", **fields(team=job.team_id, job=job.job_id))
 
@@ -654,10 +639,10 @@ class ExportService:
                 if moved is not None and job.batch_id:
                     rerouted.setdefault(job.batch_id, []).append(job.job_id)
         for batch_id, job_ids in rerouted.items():
-            if self.batch_rerouted is None:
+            if self.routing_changed is None:
                 continue
             try:
-                await self.batch_rerouted(team_id, batch_id, job_ids)
+                await self.routing_changed(team_id, batch_id, job_ids)
             except Exception:  # the routes are saved; the lines keep their last check until Approve all
                 log.exception("export.batch_recheck_failed", **fields(team=team_id, batch=batch_id))
 
@@ -677,8 +662,8 @@ class ExportService:
                                                    **await self._check(job, tenant_id, tenants))
             await self.redraw(moved or job)
         for batch_id, job_ids in batches.items():
-            if self.batch_rerouted is not None:
-                await self.batch_rerouted(team_id, batch_id, job_ids)
+            if self.routing_changed is not None:
+                await self.routing_changed(team_id, batch_id, job_ids)
 
     async def rules_changed(self, team_id: str) -> None:
         """The approval rules changed: each pending request's message shows the rules that now apply."""
@@ -696,8 +681,8 @@ class ExportService:
             else:
                 await self.redraw(moved)
         for batch_id in batches:
-            if self.batch_rerouted is not None:
-                await self.batch_rerouted(team_id, batch_id, [])
+            if self.routing_changed is not None:
+                await self.routing_changed(team_id, batch_id, [])
 
     async def sweep(self) -> None:
         """Heals what a crash between saving a state and enqueueing its job left behind (every process
@@ -712,7 +697,7 @@ class ExportService:
             elif await self.queue.open_job(export_run_key(job.team_id, job.forecast_invoice_id)) is None:
                 await self._start_export(job)
         for job in await self.requests.needing_sync():
-            if await self.queue.open_job(f"sync:{job.job_id}") is None:
+            if await self.queue.open_job(redraw_key(job.job_id)) is None:
                 await self.redraw(job)
 
     # Reading -------------------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""Export jobs in MongoDB: the state machine, its atomic transitions and the history of every step.
+"""Export requests in MongoDB: their atomic transitions and the history of every step.
 
-States: pending -> approved -> exporting -> exported | failed; pending -> rejected; failed -> approved
-(Retry). A transition is one `find_one_and_update` that names the state it expects and the job's
-`version`, and writes version + 1: of two approvers clicking together exactly one wins, the other reads
-who did. History goes to `job_events` (one document per transition or attempt), never into the job.
+The states and the moves allowed between them are in services/exports/states.py. A transition is one
+`find_one_and_update` that names the state it expects and the job's `version`, and writes version + 1: of two
+approvers clicking together exactly one wins, the other reads who did. History goes to `job_events` (one
+document per transition or attempt), never into the job.
 """
 
 from __future__ import annotations
@@ -17,21 +17,20 @@ from pydantic import BaseModel
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from services.exports.states import (
+    APPROVED,
+    EXPORTED,
+    EXPORTING,
+    OPEN_STATES,
+    PENDING,
+    ExportState,
+    Outcome,
+    check_export_move,
+)
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.platform.storage import Storage
 from services.shared.settings import ApprovalRule
 from services.xero.tokens import utcnow
-
-JobState = Literal["pending", "approved", "exporting", "exported", "failed", "rejected"]
-PENDING: JobState = "pending"
-APPROVED: JobState = "approved"
-EXPORTING: JobState = "exporting"
-EXPORTED: JobState = "exported"
-FAILED: JobState = "failed"
-REJECTED: JobState = "rejected"
-OPEN_STATES = (PENDING, APPROVED, EXPORTING)
-# "approved" and "exporting" are true only while an `export.run` job (services/platform/jobs.py) is open for the
-# invoice: its lease, not a timestamp here, says whether someone is working on it.
 
 _TIMESTAMPS = ("requested_at", "approved_at", "rejected_at", "finished_at", "updated_at", "posting")
 
@@ -75,7 +74,7 @@ class TenantChoice(BaseModel):
 class ExportRequest(BaseModel):
     job_id: str
     team_id: str
-    state: JobState = PENDING
+    state: ExportState = PENDING
     version: int = 1
     reference: str
     forecast_invoice_id: int
@@ -105,7 +104,7 @@ class ExportRequest(BaseModel):
     xero_invoice_number: str | None = None
     xero_status: str | None = None
     xero_url: str | None = None
-    outcome: str | None = None  # created | found_in_xero | already_linked
+    outcome: Outcome | None = None  # what became of it (services/exports/states.py)
     error_code: str | None = None  # why it failed: bot/blocks/exports.py words it with `error_data`
     error_data: dict[str, Any] = {}
     error_details: list[str] = []  # Xero's own messages
@@ -265,14 +264,17 @@ class ExportStore:
         await self.requests.update_one({"_id": job.job_id}, {"$set": {"approval_channel": channel, "approval_ts": ts}})
         return job.model_copy(update={"approval_channel": channel, "approval_ts": ts})
 
-    async def transition(self, job: ExportRequest, to_state: JobState, *, by: str | None, note: str | None = None,
-                         extra_filter: dict | None = None, **values: Any) -> ExportRequest | None:
-        """Move `job` from the state and version we read to `to_state`; None if someone else moved it first."""
+    async def transition(self, job: ExportRequest, to_state: ExportState, *, by: str | None, note: str | None = None,
+                         **values: Any) -> ExportRequest | None:
+        """Move `job` from the state and version we read to `to_state`; None if someone else moved it first.
+        Raises ForbiddenMove (services/exports/states.py) for a move the state table does not allow."""
+        to_state = ExportState(to_state)
+        check_export_move(job.state, to_state)
         now = self.clock()
         changes = job.model_copy(update={**values, "state": to_state, "version": job.version + 1,
                                          "updated_at": now})
         dumped = changes.stored(include={*values, "state", "version", "updated_at"})
-        query = {"_id": job.job_id, "state": job.state, "version": job.version, **(extra_filter or {})}
+        query = {"_id": job.job_id, "state": job.state, "version": job.version}
         update: dict[str, Any] = {"$set": {**dumped, "needs_redraw": 1}}
         if to_state in OPEN_STATES:
             update["$set"]["open_key"] = open_key(job.team_id, job.forecast_invoice_id)
@@ -287,6 +289,29 @@ class ExportStore:
         moved = ExportRequest.from_doc(doc)
         await self._event(moved, "transition", by=by, from_state=job.state, to_state=to_state, note=note)
         return moved
+
+    # An attempt at Xero, from the export job: begin, then finish as exported or failed ----------------------
+    async def begin_attempt(self, job: ExportRequest) -> tuple[ExportRequest, int, bool]:
+        """approved -> exporting (one more attempt), else the request as it is. Returns the request as saved
+        and, when it is exporting, the attempt's generation and whether that generation is fresh."""
+        if job.state == APPROVED:
+            by = job.exporting_by or job.approved_by
+            moved = await self.transition(job, EXPORTING, by=by, attempts=job.attempts + 1, exporting_by=by)
+            job = moved or await self.current(job)
+        if job.state != EXPORTING:  # already finished (a crash after the state was saved)
+            return job, 0, False
+        generation, fresh = await self.start_attempt(job)
+        return job, generation, fresh
+
+    async def finish(self, job: ExportRequest, to_state: ExportState, *, generation: int,
+                     created_nothing: bool | None, note: str, by: str | None, **values: Any) -> ExportRequest:
+        """The attempt's end: recorded (unless `created_nothing` is None: none was made), and the request moved
+        to exported or failed. Returns the request as saved, whoever moved it last."""
+        if created_nothing is not None:
+            await self.finish_attempt(job, generation=generation, created_nothing=created_nothing, note=note)
+        moved = await self.transition(job, to_state, by=by, note=note, generation=generation or job.generation,
+                                      finished_at=self.clock(), **values)
+        return moved or await self.current(job)
 
     async def start_attempt(self, job: ExportRequest) -> tuple[int, bool]:
         """Record that an attempt begins; returns its generation and whether that generation is fresh."""

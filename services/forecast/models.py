@@ -64,11 +64,6 @@ class ForecastInvoiceEntry(ForecastModel):
         return gross * (1 - _dec(self.discount) / 100)
 
     @property
-    def net_amount(self) -> float:
-        """quantity × unit_price less the discount, before tax."""
-        return _money(self._net())
-
-    @property
     def tax_amount(self) -> float:
         return _money(self._net() * _dec(self.tax) / 100)
 

@@ -153,6 +153,16 @@ class JobQueue:
             sort=[("due_at", ASCENDING)], return_document=ReturnDocument.AFTER)
         return Job.from_doc(doc) if doc else None
 
+    async def claim_key(self, owner: str, key: str, kinds: list[str]) -> Job | None:
+        """Takes the queued job open under `key`, due or not (its caller runs it now); None when there is none
+        or someone runs it already."""
+        doc = await self.collection.find_one_and_update(
+            {"open_key": key, "state": QUEUED, "kind": {"$in": kinds}},
+            {"$set": {"state": RUNNING, "lease_owner": owner, "lease_until": self.now(self.lease_seconds)},
+             "$inc": {"attempts": 1}},
+            return_document=ReturnDocument.AFTER)
+        return Job.from_doc(doc) if doc else None
+
     async def heartbeat(self, job: Job) -> bool:
         """Extends the lease; False when the job is no longer ours (someone took it over)."""
         result = await self.collection.update_one(
@@ -192,29 +202,6 @@ class JobQueue:
     async def release(self, job: Job) -> bool:
         """Hands a job back untouched (the process is stopping): due now, the attempt not counted."""
         return await self.retry(job, job.last_error, 0.0, count_attempt=False)
-
-    async def requeue(self, job_id: str) -> Job | None:
-        """Retry now: a failed job, or a running one whose owner is gone, starts again with fresh attempts.
-        None when the job is neither, or another open job has its key meanwhile."""
-        now = self.now()
-        job = await self.get(job_id)
-        if job is None:
-            return None
-        restartable = {"$or": [{"state": FAILED}, {"state": RUNNING, "lease_until": {"$lt": now}}]}
-        changes: dict[str, Any] = {"state": QUEUED, "due_at": now, "attempts": 0, "lease_owner": None,
-                                   "lease_until": None, "finished_at": None}
-        if job.key is not None:
-            changes["open_key"] = job.key
-        try:
-            doc = await self.collection.find_one_and_update({"_id": job_id, **restartable}, {"$set": changes},
-                                                            return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            return None
-        if doc is None:
-            return None
-        for listener in self._listeners:
-            listener()
-        return Job.from_doc(doc)
 
     async def purge_done(self, older_than: float = DONE_KEPT_SECONDS) -> int:
         """Forgets jobs that finished well, a while ago (failed ones stay: they are what someone looks into)."""
@@ -314,6 +301,7 @@ class JobRunner:
         self.kinds: dict[str, JobKind] = {}
         self._wake = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
+        self._running_now: set[asyncio.Task[None]] = set()  # run_now's jobs that outlast their caller's wait
         self._stopping = False
         queue.on_enqueue(self._wake.set)
 
@@ -329,10 +317,11 @@ class JobRunner:
         """Running jobs are handed back (due at once) so the next process need not wait for the lease."""
         self._stopping = True
         self._wake.set()
-        for worker in self._workers:
-            worker.cancel()
-        if self._workers:
-            await asyncio.wait(self._workers, timeout=10)  # a worker that swallowed its cancel sees _stopping
+        tasks = [*self._workers, *self._running_now]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)  # a worker that swallowed its cancel sees _stopping
         self._workers = []
 
     async def run_once(self) -> bool:
@@ -342,6 +331,19 @@ class JobRunner:
             return False
         await self._run(job)
         return True
+
+    async def run_now(self, key: str, *, within: float | None = None) -> bool:
+        """Runs the queued job open under `key` here and now, as a worker would (lease, heartbeat, retries).
+        True once it has run; False when there is none, another worker has it, or it takes longer than
+        `within` seconds (it then goes on in the background). Whoever waits for its effect need not poll."""
+        job = await self.queue.claim_key(self.owner, key, list(self.kinds))
+        if job is None:
+            return False
+        run = asyncio.create_task(self._run(job), name=f"jobs-now-{job.kind}")
+        self._running_now.add(run)
+        run.add_done_callback(self._running_now.discard)
+        done, _ = await asyncio.wait({run}, timeout=within)
+        return run in done
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Runs due jobs until none is left (tests)."""

@@ -8,9 +8,9 @@ from typing import Protocol
 class UserDirectory(Protocol):
     """What the permission checks need to know about people; implemented on Slack's side."""
 
-    async def is_workspace_admin(self, user_id: str) -> bool: ...
+    async def is_workspace_admin(self, team_id: str, user_id: str) -> bool: ...
 
-    async def usergroup_members(self, usergroup_id: str) -> set[str]: ...
+    async def usergroup_members(self, team_id: str, usergroup_id: str) -> set[str]: ...
 
 
 class Permissions:
@@ -18,7 +18,8 @@ class Permissions:
         self.directory = directory
         self.bot_admins = set(bot_admins)
 
-    async def is_admin(self, user_id: str) -> bool:
+    async def is_admin(self, team_id: str, user_id: str) -> bool:
+        """An admin or owner of the workspace `team_id`, or one of BOT_ADMINS."""
         if user_id in self.bot_admins:
             return True
-        return await self.directory.is_workspace_admin(user_id)
+        return await self.directory.is_workspace_admin(team_id, user_id)

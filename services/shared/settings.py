@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, model_validator
 
@@ -95,6 +95,21 @@ class WorkspaceSettings(BaseModel):
         if own.account_code:
             return own.account_code, own.tax_type
         return self.account_code, own.tax_type or self.tax_type
+
+    def organisation_changes(self, picked: dict[str, OrganisationDefaults],
+                             tenant_ids: list[str]) -> dict[str, Any]:
+        """The changes that save each organisation's own choice (`picked`) in place of the old workspace-wide
+        account and tax type, which are copied first to organisations the form could not show (Xero
+        unreadable), so they keep what applied."""
+        chosen: dict[str, OrganisationDefaults] = {}
+        for tenant_id in tenant_ids:
+            if tenant_id in picked:
+                chosen[tenant_id] = picked[tenant_id]
+            else:
+                account_code, tax_type = self.line_defaults(tenant_id)
+                chosen[tenant_id] = OrganisationDefaults(account_code=account_code, tax_type=tax_type,
+                                                         tracking=self.tracking_for(tenant_id))
+        return {"organisation_defaults": chosen, "account_code": None, "tax_type": None}
 
 
 class SettingsChanges(BaseModel):

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from services.connections.service import CONNECTED, ConnectionsService, Tenant, TenantNotFound
 from services.exports.store import ExportRequest, ExportStore, InXero
 from services.forecast import ForecastApi
+from services.platform.chunks import chunks
 from services.platform.jobs import GiveUp, Job, JobQueue, Periodic, RetryLater
 from services.platform.logfmt import fields
 from services.platform.storage import Storage
@@ -98,14 +99,15 @@ class SyncSettings:
 class XeroSync:
     def __init__(self, storage: Storage, *, xero: XeroClient, forecast: ForecastApi,
                  connections: ConnectionsService, links: LinkStore, workspace_settings: WorkspaceSettingsService,
-                 queue: JobQueue, notifier: SyncNotifier, settings: SyncSettings = SyncSettings(),
+                 queue: JobQueue, notices: SyncNoticeStore, notifier: SyncNotifier, export_requests: ExportStore,
+                 settings: SyncSettings = SyncSettings(),
                  export_changed: Callable[[ExportRequest], Awaitable[None]] | None = None,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep):
         self.events = XeroEventStore(storage.xero_events, clock=clock)
         self.state = SyncStateStore(storage.xero_sync, clock=clock)
-        self.export_jobs = ExportStore(storage)
-        self.notices = SyncNoticeStore(storage.sync_notices, clock=clock)
+        self.export_jobs = export_requests
+        self.notices = notices
         self.export_changed = export_changed  # ExportService.sync: the approval message is redrawn
         self.xero = xero
         self.connections = connections
@@ -295,14 +297,14 @@ class XeroSync:
                            contacts: dict[str, XeroContact], summary: SyncSummary) -> None:
         """The objects the webhook events name (and the scan did not read already), 50 per call."""
         wanted = [i.lower() for i in pending.invoice_ids if i.lower() in linked_invoices and i.lower() not in invoices]
-        for batch in _chunks(wanted, MAX_INVOICES_PER_REQUEST):
+        for batch in chunks(wanted, MAX_INVOICES_PER_REQUEST):
             if not await self._may_read(auth.tenant_id):
                 summary.postponed = True
                 return
             for row in await self.xero.get_invoices_by_ids(auth, batch):
                 self._keep_invoice(row, linked_invoices, invoices)
         wanted = [i.lower() for i in pending.contact_ids if i.lower() in linked_contacts and i.lower() not in contacts]
-        for batch in _chunks(wanted, MAX_INVOICES_PER_REQUEST):
+        for batch in chunks(wanted, MAX_INVOICES_PER_REQUEST):
             if not await self._may_read(auth.tenant_id):
                 summary.postponed = True
                 return
@@ -413,9 +415,6 @@ class XeroSync:
         except Exception:
             log.exception("sync.notify_failed", **fields(what=what))
 
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def invoice_notices(report: InvoiceSynced, job: ExportRequest | None, notify_channel: str | None) -> list[SyncNotice]:

@@ -15,11 +15,11 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
+from services.platform.chunks import chunks
 from services.platform.retry import RetryPolicy
 from services.xero.errors import (
     XeroAuthError,
     XeroError,
-    XeroNotFound,
     XeroRateLimited,
     XeroUnavailable,
     XeroValidationError,
@@ -266,10 +266,6 @@ class XeroClient:
     def calls_left_this_minute(self, tenant_id: str) -> int:
         return self._limiter.calls_left_this_minute(tenant_id)
 
-    def observe_limits(self, tenant_id: str, headers: Any) -> None:
-        """What Xero says is left (its headers), as read from every answer."""
-        self._observe(tenant_id, headers)
-
     def day_resets_in(self, tenant_id: str) -> float:
         """Seconds until the day budget grows again."""
         return self._limiter.day_resets_in(tenant_id)
@@ -282,14 +278,6 @@ class XeroClient:
         params = {"where": f"Name=={where_string(name)}", "includeArchived": include_archived or None}
         answer = await self.request(tenant, "GET", "/Contacts", params=params)
         return _parse_list(XeroContact, answer, "Contacts")
-
-    async def get_contact(self, tenant: TenantAuth, contact_id: str) -> XeroContact | None:
-        try:
-            answer = await self.request(tenant, "GET", f"/Contacts/{contact_id}")
-        except XeroNotFound:
-            return None
-        contacts = _parse_list(XeroContact, answer, "Contacts")
-        return contacts[0] if contacts else None
 
     async def create_contact(
         self, tenant: TenantAuth, contact: XeroContact, *, idempotency_key: str
@@ -307,7 +295,7 @@ class XeroClient:
         """Contacts whose name is exactly one of `names`: one call per 20 names (`Name=="a" OR Name=="b"`)."""
         found: list[XeroContact] = []
         unique = list(dict.fromkeys(n.strip() for n in names if n.strip()))
-        for chunk in _chunks(unique, NAMES_PER_LOOKUP):
+        for chunk in chunks(unique, NAMES_PER_LOOKUP):
             where = " OR ".join(f"Name=={where_string(name)}" for name in chunk)
             answer = await self.request(tenant, "GET", "/Contacts", params={"where": where, "summaryOnly": True})
             found.extend(_parse_list(XeroContact, answer, "Contacts"))
@@ -349,7 +337,7 @@ class XeroClient:
         wanted = list(dict.fromkeys(n for n in numbers if n))
         plain = [n for n in wanted if "," not in n]
         found: dict[str, XeroInvoice] = {}
-        for chunk in _chunks(plain, NUMBERS_PER_LOOKUP):
+        for chunk in chunks(plain, NUMBERS_PER_LOOKUP):
             answer = await self.request(tenant, "GET", "/Invoices", params={
                 "InvoiceNumbers": ",".join(chunk), "summaryOnly": True, "pageSize": 1000})
             for invoice in _parse_list(XeroInvoice, answer, "Invoices"):
@@ -455,9 +443,6 @@ class XeroClient:
                 return rows
             page += 1
 
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def where_string(value: str) -> str:

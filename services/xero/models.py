@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
-from pydantic.alias_generators import to_camel, to_pascal
+from pydantic.alias_generators import to_pascal
 
 _MS_JSON_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 
@@ -193,16 +193,3 @@ class XeroTaxRate(XeroModel):
     can_apply_to_revenue: bool | None = None
     effective_rate: XeroAmount | None = None
     display_tax_rate: XeroAmount | None = None
-
-
-class XeroConnection(BaseModel):
-    """One organisation the token may reach (Identity API GET /connections; camelCase there)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    id: str
-    tenant_id: str
-    tenant_type: str | None = None
-    tenant_name: str | None = None
-    created_date_utc: XeroDateTime | None = None
-    updated_date_utc: XeroDateTime | None = None

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused, SlackUnavailable, build_client
-from tests.support.slack_standin import BOT_TOKEN, SlackStandIn
+from bot.slack_gateway import MessageTag, SlackGateway, SlackRefused, SlackUnavailable, same_token_for_every_team
+from tests.support.slack_standin import BOT_TOKEN, TEAM_ID, SlackStandIn
 
 
 @pytest.fixture
@@ -20,7 +20,30 @@ async def slack():
 
 @pytest.fixture
 def gateway(slack):
-    return SlackGateway(build_client(BOT_TOKEN, slack.api_url))
+    return SlackGateway(slack.api_url, same_token_for_every_team(BOT_TOKEN)).for_team(TEAM_ID)
+
+
+async def test_each_workspace_is_called_with_its_own_bot_token(slack):
+    tokens = {"T0ONE": "xoxb-one", "T0TWO": "xoxb-two"}
+    slack.tokens |= set(tokens.values())
+    asked: list[tuple[str, str | None]] = []
+
+    async def token_for(team_id: str, enterprise_id: str | None) -> str | None:
+        asked.append((team_id, enterprise_id))
+        return tokens.get(team_id)
+
+    gateway = SlackGateway(slack.api_url, token_for)
+    await gateway.for_team("T0ONE").post("C0GENERAL", {"text": "one"})
+    await gateway.for_team("T0TWO", "E0GRID").post("C0GENERAL", {"text": "two"})
+    await gateway.for_team("T0ONE").notify_user("U0MEMBER", "C0GENERAL", {"text": "one again"})
+    assert [(c.token, c["text"]) for c in slack.calls] == [
+        ("xoxb-one", "one"), ("xoxb-two", "two"), ("xoxb-one", "one again")]
+    assert asked == [("T0ONE", None), ("T0TWO", "E0GRID"), ("T0ONE", None)]
+    one, two = await gateway.client_for("T0ONE", None), await gateway.client_for("T0TWO", None)
+    assert one is await gateway.client_for("T0ONE", None) and one is not two  # one client per token, kept
+    with pytest.raises(SlackRefused) as refused:  # not installed there (any more): refused for good, unasked
+        await gateway.for_team("T0GONE").post("C0GENERAL", {"text": "lost"})
+    assert refused.value.error == "not_authed" and len(slack.calls) == 3
 
 
 async def test_rate_limits_and_server_errors_are_retried_inside_one_call(slack, gateway):

@@ -14,7 +14,7 @@ from bot.blocks import exports as export_blocks
 from bot.blocks import imports as import_blocks
 from bot.blocks import requests as request_blocks
 from bot.blocks.connections import REMOVE_CALLBACK_ID
-from bot.requests.reader import MAX_BODY_BYTES
+from bot.requests import MAX_BODY_BYTES
 from tests.support.signing import command_body, payload_body, signed_headers
 from tests.support.slack_standin import TEAM_ID
 

@@ -155,7 +155,7 @@ class BotHarness:
         return await self.send_payload(payload)
 
 
-async def start_harness(mongo_storage: Storage, **setting_overrides):
+async def start_harness(mongo_storage: Storage, *, token_for=None, **setting_overrides):
     slack = await SlackStandIn().start()
     settings = test_settings(slack.api_url, **setting_overrides)
     xero_sleeps: list[float] = []
@@ -163,7 +163,7 @@ async def start_harness(mongo_storage: Storage, **setting_overrides):
     async def no_wait(seconds: float) -> None:
         xero_sleeps.append(seconds)
 
-    container = build_container(settings, mongo_storage, generate_key(), xero_sleep=no_wait)
+    container = build_container(settings, mongo_storage, generate_key(), xero_sleep=no_wait, token_for=token_for)
     await container.start()
     server = TestServer(build_web_app(container), host="127.0.0.1")
     client = TestClient(server)

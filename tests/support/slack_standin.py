@@ -31,6 +31,7 @@ class Call:
     method: str
     args: dict
     response: dict = field(default_factory=dict)  # what the stand-in answered
+    token: str | None = None  # the bot token it was called with
 
     def __getitem__(self, key):
         return self.args[key]
@@ -45,6 +46,7 @@ class SlackStandIn:
     usergroups: dict[str, list[str]] = field(default_factory=dict)  # more user groups: id -> member ids
     channels: set[str] = field(default_factory=set)  # more channels
     not_joined: set[str] = field(default_factory=set)  # channels that exist but the bot is not in
+    tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN})  # bot tokens it accepts (one per workspace)
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)  # method -> next answers
     state: SlackState = field(default_factory=lambda: SlackState(None))
@@ -121,8 +123,11 @@ class SlackStandIn:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await read_api_args(request)
-        if bearer_token(request, args) != BOT_TOKEN:
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+        token = bearer_token(request, args)
+        if token not in self.tokens:
+            refusal = {"ok": False, "error": "invalid_auth"}
+            await self._record(Call(method, args, refusal, token))
+            return web.json_response(refusal)
         args.pop("token", None)
         try:
             args = decode_json_strings(args)
@@ -130,10 +135,10 @@ class SlackStandIn:
             pass  # the stand-in answers invalid_arguments below; the call is recorded as sent
         if self.failures.get(method):
             status, body = self.failures[method].pop(0)
-            await self._record(Call(method, args, body))
+            await self._record(Call(method, args, body, token))
             return web.json_response(body, status=status, headers={"Retry-After": "0"} if status == 429 else None)
         answer = self._added(method, args) or self.api.call(method, args)
-        await self._record(Call(method, args, answer))
+        await self._record(Call(method, args, answer, token))
         return web.json_response(answer)
 
     def _added(self, method: str, args: dict[str, Any]) -> dict | None:

@@ -9,8 +9,9 @@ from decimal import Decimal
 from slack_sdk.models.blocks import Block
 
 from bot.blocks import batches
-from bot.blocks.batches import BatchLine, BatchView, RefusedReference
+from bot.blocks.batches import RefusedReference
 from sandbox.slack.webapi import validate_view
+from services.exports.batch_view import BatchLine, BatchView
 
 
 def line(n: int, check: str = "ready", **changes) -> BatchLine:
@@ -131,9 +132,11 @@ def test_nothing_sent_is_said_plainly():
 
 
 def test_a_line_is_built_from_the_pre_flight_and_the_export_outcome():
-    from services.exports.batch_writer import ItemOutcome
+    from services.exports.batch_view import batch_view
+    from services.exports.batches import Batch, checked_line
     from services.exports.preflight import preflight
-    from services.forecast import ForecastInvoice
+    from services.exports.store import ExportRequest
+    from services.forecast import ForecastCustomer, ForecastInvoice
     from services.xero.models import XeroAccount, XeroTaxRate
     from services.xero.reference import OrgReference
 
@@ -143,18 +146,27 @@ def test_a_line_is_built_from_the_pre_flight_and_the_export_outcome():
     forecast = ForecastInvoice.model_validate({"id": 103, "invoice_reference": "INV-103", "currency": "USD",
                                                "entries": [{"name": "Forecast work", "quantity": 1,
                                                             "unit_price": 13852.5, "tax": 0}]})
+    now = datetime(2026, 1, 30, tzinfo=UTC)
+    job = ExportRequest(job_id="j-103", team_id="T1", reference="INV-103", forecast_invoice_id=103, invoice=forecast,
+                        customer=ForecastCustomer(id=7, name="Acme"), requested_by="U0MAX", requested_at=now,
+                        tenant_id="T-US", tenant_name="Demo Company (US)", batch_id="b-1")
+
+    def line_of(check, job=job, decision="pending") -> BatchLine:
+        batch = Batch("b-1", "T1", "U0MAX", [job.job_id], {job.job_id: checked_line(check)}, decision=decision)
+        return batch_view(batch, [job], now).lines[0]
+
     check = preflight(forecast, "T-US", reference)
-    before = batches.line_from(check, "Acme", "Demo Company (US)")
+    before = line_of(check)
     assert (before.check, before.total, before.outcome) == ("ready", Decimal("13852.50"), None)
 
-    done = batches.line_from(check, "Acme", "Demo Company (US)", ItemOutcome(
-        103, "INV-103", "T-US", "created", expected_total=Decimal("13852.50"), xero_total=Decimal("13852.50"),
-        xero_number="INV-103", xero_status="AUTHORISED"))
+    exported = job.model_copy(update={"state": "exported", "outcome": "created", "xero_total": "13852.50",
+                                      "xero_invoice_number": "INV-103", "xero_status": "AUTHORISED"})
+    done = line_of(check, exported, "approved")
     assert "created as INV-103 (Approved), Xero total USD 13,852.50" in batches.line_text(done)
 
     unmapped = preflight(forecast.model_copy(update={"entries": [forecast.entries[0].model_copy(update={"tax": 7})]}),
                          "T-US", reference)
-    assert batches.line_from(unmapped, "Acme", "Demo Company (US)").check_data == {"percents": ["7"]}
+    assert line_of(unmapped).check_data == {"percents": ["7"]}
 
 
 CHOICES = (("T-UK", "Demo Company (UK)"), ("T-US", "Demo Company (US)"))

@@ -192,3 +192,17 @@ def test_each_forecast_code_reads_as_words_not_as_the_code(code):
     words = forecast_words(ForecastError(code=code, data={"what": "the invoice", "status": 503, "seconds": 2.0,
                                                           "reference": "INV-1"}))
     assert words and words != code and "{" not in words
+
+
+def test_every_reason_a_settings_form_is_refused_has_words_next_to_its_field():
+    from bot.blocks import settings as settings_blocks
+    from services.forecast import ForecastUnavailable
+
+    codes = set(get_args(settings_blocks.FormProblemCode))
+    assert codes - {"key_unchecked"} == set(settings_blocks.FORM_PROBLEMS)
+    said = settings_blocks.form_errors({
+        "approver_users": settings_blocks.FormProblem("approver_is_bot", user_id="U0BOT"),
+        "forecast_api_key": settings_blocks.FormProblem("key_unchecked", error=ForecastUnavailable(code="unreachable")),
+    })
+    assert said["approver_users"] == "<@U0BOT> is a bot and cannot approve exports. Choose people."
+    assert said["forecast_api_key"].startswith("I could not check this key with Forecast")

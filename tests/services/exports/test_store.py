@@ -80,7 +80,7 @@ def test_idempotency_keys_stay_within_xeros_limit():
 
 async def test_a_failure_is_stored_as_its_code_and_data_and_read_back_in_words(storage):
     jobs = ExportStore(storage)
-    job = await jobs.create(new_job(), by="U1")
+    job = await jobs.create(new_job(state="exporting"), by="U1")  # only an export that ran can fail
     failed = await jobs.transition(job, "failed", by="U1", error_code="currency_missing",
                                    error_data={"tenant_name": "Acme NZ", "currency": "EUR", "currencies": ["NZD"]})
     loaded = await jobs.get("T1", job.job_id)
@@ -93,7 +93,7 @@ async def test_a_failure_is_stored_as_its_code_and_data_and_read_back_in_words(s
 
 async def test_a_job_failed_by_an_older_version_shows_its_stored_sentences_as_they_are(storage):
     jobs = ExportStore(storage)
-    job = await jobs.create(new_job(), by="U1")
+    job = await jobs.create(new_job(state="exporting"), by="U1")
     await jobs.transition(job, "failed", by="U1", error="Xero said no, in the old words",
                           error_hint="Do the old thing.")
     loaded = await jobs.get("T1", job.job_id)

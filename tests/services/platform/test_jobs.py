@@ -201,24 +201,6 @@ async def test_a_crash_loop_ends_as_failed_and_tells_someone(queue, clock):
     assert told and "abandoned" in told[0]
 
 
-async def test_retry_now_restarts_a_failed_job_unless_its_key_is_taken(queue):
-    runner = JobRunner(queue)
-
-    async def handle(job: Job) -> None:
-        raise GiveUp("nope")
-
-    runner.register("export", handle)
-    job, _ = await queue.enqueue("export", key="k1")
-    await runner.run_once()
-    restarted = await queue.requeue(job.id)
-    assert restarted.state == QUEUED and restarted.attempts == 0
-    await runner.run_once()
-    other, _ = await queue.enqueue("export", key="k1")
-    assert await queue.requeue(job.id) is None  # another open job holds the key now
-    assert (await queue.get(other.id)).state == QUEUED
-    assert await queue.requeue("no-such-job") is None
-
-
 async def test_workers_in_two_runners_run_each_job_exactly_once(storage):
     queue = JobQueue(storage.jobs)
     await queue.ensure_indexes()
@@ -353,3 +335,49 @@ async def test_a_change_enqueued_while_its_job_closes_gets_a_run(storage, clock)
     await closing.complete(running)
     stored = await plain.get(running.id)
     assert stored.state == QUEUED  # due again at once, not closed
+
+
+async def test_a_keyed_job_not_due_yet_is_run_now_by_whoever_waits_for_it_and_only_once(queue):
+    seen = []
+    runner = JobRunner(queue)
+
+    async def handle(job: Job) -> None:
+        seen.append(job.key)
+
+    runner.register("post", handle)
+    job, _ = await queue.enqueue("post", key="redraw:j1", delay=5)
+    assert not await runner.run_once()  # not due: a worker leaves it
+    assert await runner.run_now("redraw:j1")
+    assert seen == ["redraw:j1"] and (await queue.get(job.id)).state == DONE
+    assert not await runner.run_now("redraw:j1")  # done: nothing left to run
+    assert not await runner.run_now("redraw:none")
+
+
+async def test_run_now_leaves_a_job_another_worker_is_running_and_kinds_it_does_not_run(queue):
+    runner = JobRunner(queue)
+    runner.register("post", lambda job: asyncio.sleep(0))
+    await queue.enqueue("post", key="redraw:j2")
+    assert await queue.claim("other-process", ["post"]) is not None
+    assert not await runner.run_now("redraw:j2")  # the other process has it
+    await queue.enqueue("import", key="import:1")
+    assert not await runner.run_now("import:1")  # not a kind this runner runs
+    assert (await queue.open_job("import:1")).state == QUEUED
+
+
+async def test_a_job_run_now_that_outlasts_the_wait_goes_on_to_the_end(queue):
+    runner = JobRunner(queue)
+    release = asyncio.Event()
+
+    async def slow(job: Job) -> None:
+        await release.wait()
+
+    runner.register("post", slow)
+    job, _ = await queue.enqueue("post", key="redraw:j3", delay=5)
+    assert not await runner.run_now("redraw:j3", within=0)  # the caller answers without it
+    assert (await queue.get(job.id)).state == RUNNING
+    release.set()
+    for _ in range(500):  # it finishes in the background, on its own
+        if (await queue.get(job.id)).state == DONE:
+            break
+        await asyncio.sleep(0.01)
+    assert (await queue.get(job.id)).state == DONE

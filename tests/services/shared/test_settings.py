@@ -1,5 +1,11 @@
 from services.platform.crypto import SecretBox, generate_key
-from services.shared.settings import SettingsChanges, SettingsDefaults, WorkspaceSettingsService
+from services.shared.settings import (
+    OrganisationDefaults,
+    SettingsChanges,
+    SettingsDefaults,
+    WorkspaceSettings,
+    WorkspaceSettingsService,
+)
 
 
 def service(storage, **defaults):
@@ -29,3 +35,14 @@ async def test_settings_are_per_workspace(storage):
     settings = service(storage)
     await settings.update("T1", SettingsChanges(notify_channel="C1"), updated_by="U")
     assert (await settings.get("T2")).notify_channel is None
+
+
+def test_saving_per_organisation_choices_keeps_what_applied_to_an_organisation_the_form_could_not_show():
+    before = WorkspaceSettings(team_id="T1", account_code="200", tax_type="OUTPUT2",
+                               organisation_defaults={"T-NZ": OrganisationDefaults(tax_type="OUTPUT")})
+    changes = before.organisation_changes({"T-UK": OrganisationDefaults(account_code="260")},
+                                          ["T-UK", "T-NZ", "T-US"])
+    after = before.model_copy(update=changes)
+    assert after.line_defaults("T-UK") == ("260", None)  # its own choice, not the workspace-wide one
+    assert after.line_defaults("T-NZ") == before.line_defaults("T-NZ") == ("200", "OUTPUT")
+    assert after.line_defaults("T-US") == before.line_defaults("T-US") == ("200", "OUTPUT2")

@@ -458,12 +458,6 @@ async def test_contact_search_by_name_is_exact_and_escapes_quotes(client, xero):
     assert xero.requests[0].query["where"] == ['Name=="The \\"Best\\" Café"']
 
 
-async def test_missing_contact_is_none(client, xero):
-    xero.answer("GET", "/Contacts/c-404", status=404, body="The resource you're looking for cannot be found")
-
-    assert await client.get_contact(TENANT, "c-404") is None
-
-
 async def test_invoice_lookup_by_number(client, xero):
     xero.answer("GET", "/Invoices", payload={"Invoices": [created(draft_invoice("INV-7"))]})
     xero.answer("GET", "/Invoices", payload={"Invoices": []})

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from services.xero.models import (
     XeroAccount,
     XeroAddress,
-    XeroConnection,
     XeroContact,
     XeroCurrency,
     XeroInvoice,
@@ -136,19 +135,3 @@ def test_purchase_order_currency_and_account_read_from_xero():
     assert order.updated_date_utc == datetime(2018, 11, 2, 16, 31, 30, 160000, tzinfo=timezone.utc)
     assert currency.description == "United States Dollar"
     assert (account.code, account.type, account.tax_type) == ("200", "REVENUE", "OUTPUT2")
-
-
-def test_identity_connection_uses_camel_case():
-    connection = XeroConnection.model_validate({
-        "id": "e1eede29-f875-4a5d-8470-17f6a29a88b1",
-        "authEventId": "d99ecdfe-391d-43d2-b834-17636ba90e8d",
-        "tenantId": "70784a63-d24b-46a9-a4db-0e70a274b056",
-        "tenantType": "ORGANISATION",
-        "tenantName": "Maple Florists",
-        "createdDateUtc": "2019-07-09T23:40:30.1833130",
-        "updatedDateUtc": "2020-05-15T01:35:13.8491980",
-    })
-
-    assert connection.tenant_id == "70784a63-d24b-46a9-a4db-0e70a274b056"
-    assert connection.tenant_name == "Maple Florists"
-    assert connection.created_date_utc == datetime(2019, 7, 9, 23, 40, 30, 183313, tzinfo=timezone.utc)

@@ -23,12 +23,12 @@ async def http():
         yield session
 
 
-def token_service(storage, http) -> TokenService:
+def token_service(storage, http, **options) -> TokenService:
     """One per simulated bot process: its own in-process locks, the same database."""
     oauth = XeroOAuth(http, client_id="test-client-id", client_secret="test-client-secret-0000",
                       redirect_uri="http://l/cb", authorize_url="https://login.xero.test/a", token_url=XERO_TOKEN_URL,
                       scopes="openid")
-    return TokenService(storage, SecretBox(KEY), oauth, poll_interval=0.01)
+    return TokenService(storage, SecretBox(KEY), oauth, poll_interval=0.01, **options)
 
 
 async def saved_token_set(identity: XeroIdentity, service, expires_in: int) -> str:
@@ -81,13 +81,12 @@ async def test_two_processes_refreshing_together_make_one_refresh_call(storage, 
 
 
 async def test_invalid_grant_marks_the_connection_as_needing_reconnect(storage, http, xero):
-    service = token_service(storage, http)
     told: list[str] = []
 
     async def tell(token_set_id: str) -> None:
         told.append(token_set_id)
 
-    service.on_needs_reconnect = tell
+    service = token_service(storage, http, on_needs_reconnect=tell)
     token_set_id = await saved_token_set(identity_for(xero), service, expires_in=60)
     identity_for(xero).revoke_all()  # the user revoked the app at Xero: the refresh token is dead
     with pytest.raises(XeroAuthError):

@@ -1,4 +1,5 @@
-"""Batches into several organisations: few calls, per-invoice outcomes, nothing created twice."""
+"""The Xero writer: batches into several organisations in few calls, per-invoice outcomes, nothing created twice;
+the contact a client is, for a single export and a batch alike."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from services.exports.batch_writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent
+from services.exports.writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, same_name_contact
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.platform.jobs import RetryLater
 from services.shared.links import LinkStore
 from services.xero.client import TenantAuth, XeroClient
 from services.xero.errors import XeroUnavailable
 from services.xero.limiter import TenantLimiter
+from services.xero.models import XeroContact
 from services.xero.reference import OrgReferenceStore
 from tests.support.xero_standin import API_URL, Tokens, no_sleep
 
@@ -224,3 +226,13 @@ async def test_when_xero_says_the_day_is_used_up_mid_batch_the_rest_waits_for_xe
     outcomes = await exporter(session, storage).export(TEAM, "b6", auth(uk), batch, BatchSettings(), generation=1,
                                                        connected_tenant_ids={uk})
     assert Counter(o.outcome for o in outcomes) == {"already_linked": 50, "created": 20}
+
+
+def test_a_client_is_the_contact_of_its_exact_name_in_any_case_an_active_one_first():
+    client = ForecastCustomer(id=7, name=" Acme Ltd ")
+    archived = XeroContact(contact_id="c-old", name="ACME LTD", contact_status="ARCHIVED")
+    active = XeroContact(contact_id="c-new", name="acme ltd", contact_status="ACTIVE")
+    other = XeroContact(contact_id="c-x", name="Acme Ltd (US)", contact_status="ACTIVE")
+    assert same_name_contact([archived, other, active], client) is active
+    assert same_name_contact([archived, other], client) is archived  # linked rather than created twice
+    assert same_name_contact([other, XeroContact(name="Acme Ltd")], client) is None  # no id: not a contact yet
