@@ -23,6 +23,7 @@ from bot.outbox.exports import ExportOutbox
 from bot.outbox.home import HomeTab
 from bot.outbox.imports import ImportJobs
 from bot.outbox.sync_notices import SyncOutbox
+from bot.requests.journal import CommandJournal
 from bot.slack_directory import SlackUserDirectory
 from bot.slack_gateway import SlackGateway, TokenLookup, same_token_for_every_team
 from services.connections.ledger_choices import LedgerChoices
@@ -37,11 +38,13 @@ from services.imports.xero_lists import XeroCache
 from services.platform.crypto import SecretBox
 from services.platform.hooks import Hook
 from services.platform.jobs import Job, JobQueue, JobRunner, Periodic
+from services.platform.logfmt import fields
 from services.platform.storage import Storage
 from services.shared.home_viewers import HomeViewerStore
 from services.shared.links import LinkStore
 from services.shared.permissions import Permissions
 from services.shared.settings import SettingsDefaults, WorkspaceSettingsService
+from services.sync.drift import DRIFT_JOB
 from services.sync.engine import SYNC_JOB, SyncSettings, XeroSync
 from services.sync.notices import SYNC_NOTICE, SyncNoticeStore
 from services.xero.client import XeroClient
@@ -80,6 +83,7 @@ class Container:
     jobs: JobQueue
     runner: JobRunner
     xero_sync: XeroSync
+    commands: CommandJournal
     sweeper: Periodic | None = None
 
     async def start(self) -> None:
@@ -92,9 +96,31 @@ class Container:
         self.sweeper.start()
 
     async def _sweep(self) -> None:
+        await self.tell_interrupted()
         await self.exports.sweep()
         await self.jobs.purge_done()
         await self.xero_sync.sweep()
+
+    async def tell_interrupted(self) -> None:
+        """Slash commands whose process died between the ack and the answer: the person hears so, once."""
+        from bot.acks import SharedRespond
+        from bot.blocks.requests import command_interrupted
+
+        async for command in self.commands.interrupted():
+            payload = command_interrupted(command["text"])
+            told = False
+            if command.get("response_url"):
+                try:
+                    await SharedRespond(command["response_url"], self.http)(
+                        response_type="ephemeral", replace_original=False, **payload)
+                    told = True
+                except Exception as exc:  # expired or unreachable: a DM instead
+                    log.info("command.interrupted_response_url_failed", **fields(error=type(exc).__name__))
+            if not told:
+                gateway = self.gateway.for_team(command["team_id"])
+                await gateway.notify_user(command["user_id"], command.get("channel_id"), payload)
+            log.warning("command.interrupted", **fields(team=command["team_id"], user=command["user_id"]))
+            await self.commands.forget(command["_id"])
 
     async def close(self) -> None:
         await self.xero_sync.stop()
@@ -256,6 +282,7 @@ def build_sync(core: Core, xero: Connections, exports: ExportService) -> XeroSyn
         export_changed=exports.redraw,
     )
     core.runner.register(SYNC_JOB, sync.handle)
+    core.runner.register(DRIFT_JOB, sync.drift.handle)
     core.runner.register(SYNC_NOTICE, outbox.run, retry_base=REDRAW_RETRY_BASE)
     return sync
 
@@ -310,4 +337,5 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         jobs=core.jobs,
         runner=core.runner,
         xero_sync=sync,
+        commands=CommandJournal(storage, core.box, lease_seconds=settings.job_lease_seconds),
     )

@@ -113,9 +113,16 @@ class ErrorAnswers:
         return guarded
 
     async def answer(self, error: Exception, request, ack, respond) -> None:
+        undeliverable = _undeliverable(error)
         if isinstance(error, UnreadablePayload):
             log.info("slack.payload_unusable", **fields(kind=getattr(request, "kind", None), reason=str(error)))
             message, view = blocks.unreadable_request(), blocks.unreadable_view()
+        elif undeliverable is not None:
+            # Slack could not take the answer (a response_url that is unreachable or used up, a stale trigger):
+            # nothing is broken here and the person cannot be told, so one warning line, no traceback.
+            log.warning("slack.answer_undeliverable", **fields(kind=getattr(request, "kind", None),
+                                                               id=_listener_id(request), error=undeliverable))
+            message, view = blocks.unexpected_failure(), blocks.failed_view()
         else:
             log.error("listener_failed", exc_info=error, **fields(kind=getattr(request, "kind", None),
                                                                   id=_listener_id(request)))
@@ -128,9 +135,9 @@ class ErrorAnswers:
                 await ack(options=[])
                 return
             await ack()
-        await self.tell(request, respond, message)
+        await self.tell(request, respond, message, quiet=undeliverable is not None)
 
-    async def tell(self, request, respond, message: dict) -> None:
+    async def tell(self, request, respond, message: dict, *, quiet: bool = False) -> None:
         """Tells the person what happened; a failure to tell is logged and goes no further."""
         try:
             if getattr(request, "response_url", None):
@@ -138,7 +145,8 @@ class ErrorAnswers:
             elif isinstance(request, (BlockAction, ViewSubmission)):
                 await self.container.gateway.for_team(request.team_id).dm(request.user_id, message)
         except (TimeoutError, SlackApiError, SlackCallFailed, aiohttp.ClientError) as exc:
-            log.warning("slack.error_answer_failed", **fields(error=type(exc).__name__))
+            if not quiet:  # already said once, as the reason the listener failed
+                log.warning("slack.error_answer_failed", **fields(error=type(exc).__name__))
         except Exception:
             log.exception("slack.error_answer_failed")
 
@@ -151,6 +159,16 @@ class ErrorAnswers:
         else:
             log.error("slack.dispatch_failed", exc_info=error, **fields(kind=getattr(request, "kind", None)))
         return None if response is None else _quiet_answer(request)
+
+
+def _undeliverable(error: Exception) -> str | None:
+    """Why Slack could not take what a listener sent (its words, e.g. expired_trigger_id), or None."""
+    if isinstance(error, SlackApiError):
+        said = error.response.get("error") if error.response is not None else None
+        return str(said or "slack_api_error")
+    if isinstance(error, (TimeoutError, aiohttp.ClientError)):
+        return type(error).__name__
+    return None
 
 
 def _listener_id(request) -> str | None:

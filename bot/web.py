@@ -55,7 +55,9 @@ class WebRoutes:
             return html(pages.invalid_state_page(), status=400)
         except ConsentFailed as failure:
             await self.tell(failure.team_id, failure.user_id, blocks.consent_failed(failure))
-            return html(pages.failed_page(blocks.consent_failure_words(failure)), status=502)
+            # 4xx, not 502: the browser's request was answered fully (the page says what Xero did), and a refused
+            # code is the request's own problem; nothing here is a failure of this server.
+            return html(pages.failed_page(blocks.consent_failure_words(failure)), status=400)
         await self.tell(result.team_id, result.user_id, blocks.consent_succeeded(result.tenants))
         await self.container.exports.redraw_pending(result.team_id)  # a reconnected organisation is offered again
         await self.container.home.refresh(result.team_id)

@@ -51,11 +51,14 @@ class XeroWebhookRoute:
             return web.Response(status=401)
         try:
             payload = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             log.warning("xero_webhook.not_json")
-            return web.Response(status=200)
+            return web.Response(status=400)
         try:
             received = await asyncio.wait_for(self.sync.receive(payload), ANSWER_WITHIN_SECONDS)
+        except RecursionError:  # signed, but nested too deep to be one of Xero's deliveries
+            log.warning("xero_webhook.unreadable")
+            return web.Response(status=400)
         except Exception:  # the database is slow or down: the periodic sync catches up with what was missed
             log.exception("xero_webhook.store_failed")
             return web.Response(status=200)

@@ -40,8 +40,9 @@ async def remove(ctx: CommandContext) -> None:
         await ctx.reply(blocks.remove_ambiguous(query, matches))
     else:
         preview = await service.preview_removal(ctx.team_id, matches[0].tenant_id)
+        waiting = await ctx.container.exports.waiting_in(ctx.team_id, matches[0].tenant_id)
         opened = await ctx.container.gateway.for_team(ctx.team_id).open_modal(
-            ctx.trigger_id, blocks.remove_modal(preview, channel_id=ctx.channel_id))
+            ctx.trigger_id, blocks.remove_modal(preview, channel_id=ctx.channel_id, waiting=waiting))
         if opened is None:  # the gateway logged why
             await ctx.reply(request_blocks.unexpected_failure())
 
@@ -73,8 +74,9 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         except TenantNotFound:
             await answer_click(container, click, respond, blocks.no_longer_connected())
             return
+        waiting = await container.exports.waiting_in(click.team_id, click.record_id())
         opened = await container.gateway.for_team(click.team_id).open_modal(
-            click.trigger(), blocks.remove_modal(preview, channel_id=click.channel_id))
+            click.trigger(), blocks.remove_modal(preview, channel_id=click.channel_id, waiting=waiting))
         if opened is None:  # the gateway logged why
             await answer_click(container, click, respond, request_blocks.unexpected_failure())
 

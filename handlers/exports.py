@@ -69,7 +69,10 @@ def chosen_tenant(state: State | None) -> str | None:
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
     router.add("export", export, usage=blocks.USAGE, example="/xero export INV-123",
-               summary="Send Forecast invoices to Xero. An approver approves each one in the approval channel.")
+               summary="Send Forecast invoices to Xero; an approver approves them in the approval channel. "
+                       "Several references, ranges (`INV-101..INV-130`, up to 500) and "
+                       "`/xero export unexported [client]` (every approved or sent invoice not yet in Xero) "
+                       "make one batch with one approval message.")
     service = container.exports
 
     async def note_message(click: BlockAction) -> None:

@@ -13,6 +13,7 @@ from bot.blocks.connections import not_admin
 from bot.blocks.help import HelpEntry, help_message
 from bot.container import Container
 from bot.requests import SlashCommand
+from services.platform.crash_points import crash_point_soon
 from services.platform.logfmt import fields
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,15 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
 
     @app.command("/xero")
     async def xero_command(ack, context):
+        command = SlashCommand.of(context)
+        record = await container.commands.received(command)  # before the ack: a death after it is not silent
         await ack()
         await after_ack(context)  # see bot/acks.py: the acks of other requests go first
-        command = SlashCommand.of(context)
+        await crash_point_soon("after_command_ack")
+        async with container.commands.handling(record):
+            await run_command(command)
+
+    async def run_command(command: SlashCommand) -> None:
         respond = SharedRespond(command.response_url, container.http)
         words = command.words
         sub, args = router.resolve(words)

@@ -204,8 +204,8 @@ async def _channel_problem(slack: WorkspaceGateway, channel_id: str) -> FormProb
 
 def register(app: AsyncApp, container: Container, router: CommandRouter) -> None:
     router.add("settings", open_settings, usage="/xero settings", admin_only=True, example="/xero settings",
-               summary="Choose the approval and notification channels, approvers, invoice status, default "
-                       "account and tax type, and the Forecast API key.")
+               summary="Choose the approval and notification channels, approvers, invoice status, the Forecast "
+                       "API key, and per organisation the revenue account and tax rate of exported lines.")
 
     @app.view(blocks.SETTINGS_CALLBACK_ID)
     async def save_settings(ack, context):

@@ -79,6 +79,30 @@ def line_text(line: BatchLine) -> str:
     return f"{head} — {_result(line)}"
 
 
+def plan_words(plan: dict[str, Any], currency: str | None) -> str:
+    """" · account 200 Sales · tax No VAT (0%), chosen in settings": what the lines will carry in Xero."""
+    if not plan:
+        return ""
+    words = ""
+    if plan.get("account_code"):
+        name = f" {plan['account_name']}" if plan.get("account_name") else ""
+        words += f" · account {escape(plan['account_code'] + name)}"
+    taxes = [_tax_words(t) for t in plan.get("taxes") or []]
+    if taxes:
+        words += " · tax " + ", ".join(taxes) + (" (chosen in `/xero settings`)" if plan.get("tax_chosen") else "")
+    differs = plan.get("total_differs")
+    if differs:
+        words += (f" · :warning: with that tax Xero will total {money(currency, Decimal(differs['computed']))}, "
+                  f"Forecast says {money(currency, Decimal(differs['expected']))}")
+    return words
+
+
+def _tax_words(tax: dict[str, Any]) -> str:
+    name, percent = str(tax.get("name") or tax.get("tax_type") or ""), tax.get("percent")
+    shown = name if percent is None or f"{percent}%" in name else f"{name} ({percent}%)"
+    return escape(shown)
+
+
 def _result(line: BatchLine) -> str:
     if line.outcome is not None:
         return _outcome(line)
@@ -117,7 +141,8 @@ def held_words(held: dict[str, Any]) -> str:
 
 def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "ready":
-        return ":large_green_circle: ready" + tracking_note(data.get("tracking"))
+        return (":large_green_circle: ready" + plan_words(data.get("plan") or {}, currency)
+                + tracking_note(data.get("tracking")))
     if code == "already_in_xero":
         return ":link: already in Xero with this number: it will be linked, not created"
     if code == "tracking_unusable":
@@ -195,6 +220,9 @@ def _outcome(line: BatchLine) -> str:
         return ":hourglass: waiting for Xero's daily limit"
     if line.outcome == Outcome.NOT_EXPORTABLE:
         return _check(line.check, line.check_data, line.currency) + " — not exported"
+    if line.outcome == Outcome.LEFT_OUT:
+        return (":heavy_minus_sign: left out (approved were only the ready ones): "
+                f"`/xero export {escape(line.reference)}` asks for it again")
     said = "; ".join(escape(m) for m in _why_failed(line)) or "no reason given"
     return f":x: Xero refused it: {said}"
 
@@ -309,9 +337,22 @@ def _title(view: BatchView) -> str:
         BatchProgress.PENDING: f"Export {what} to Xero?",
         BatchProgress.EXPORTING: f"Exporting {what} to Xero…",
         BatchProgress.WAITING: f"Exporting {what} to Xero: waiting for Xero's daily limit",
-        BatchProgress.DONE: f"Exported {what} to Xero",
+        BatchProgress.DONE: _done_title(view),
         BatchProgress.REJECTED: f"Export of {what} rejected",
     }[view.state]
+
+
+EXPORTED_OUTCOMES = (Outcome.CREATED, Outcome.LINKED_EXISTING, Outcome.ALREADY_LINKED, Outcome.FOUND_IN_XERO)
+
+
+def _done_title(view: BatchView) -> str:
+    """Counts what happened: "Exported 2 of 5 invoices to Xero", never all five when three did not go."""
+    count, exported = len(view.lines), sum(line.outcome in EXPORTED_OUTCOMES for line in view.lines)
+    if exported == count:
+        return f"Exported {'1 invoice' if count == 1 else f'{count} invoices'} to Xero"
+    if exported == 0:
+        return f"None of {'the invoice' if count == 1 else f'the {count} invoices'} went to Xero"
+    return f"Exported {exported} of {count} invoices to Xero"
 
 
 def _summary(view: BatchView) -> str:
@@ -323,7 +364,8 @@ def _summary(view: BatchView) -> str:
         if counts["link"]:
             parts.append(f"*{counts['link']}* already in Xero (linked, not created)")
         if counts["attention"]:
-            parts.append(f"*{counts['attention']}* need attention first")
+            verb = "needs" if counts["attention"] == 1 else "need"
+            parts.append(f"*{counts['attention']}* {verb} attention first")
         return " · ".join(parts)
     done = Counter(line.outcome for line in lines)  # None: not exported yet
     parts = [f"*{done[Outcome.CREATED]}* created"]
@@ -334,6 +376,8 @@ def _summary(view: BatchView) -> str:
         parts.append(f"*{done[Outcome.FAILED]}* refused by Xero")
     if done[Outcome.NOT_EXPORTABLE]:
         parts.append(f"*{done[Outcome.NOT_EXPORTABLE]}* not exportable")
+    if done[Outcome.LEFT_OUT]:
+        parts.append(f"*{done[Outcome.LEFT_OUT]}* left out (to ask for again)")
     if done[Outcome.WAITING] or done[None]:
         parts.append(f"*{done[Outcome.WAITING] + done[None]}* to go")
     differ = sum(line.total_differs for line in lines)
@@ -495,7 +539,8 @@ def batch_requested(requested: int, refused: list[RefusedReference], view: Batch
             listed.append(f"…and {len(refused) - 40} more")
         blocks.append(section(f"*Not sent ({len(refused)} of {max(requested, len(refused))}):*\n" + "\n".join(listed)))
         text += f"; {len(refused)} not sent"
-    blocks.append(context("You will hear back here or in a DM when they are approved or rejected."))
+    if view is not None:  # only when something went: nothing will be approved or rejected otherwise
+        blocks.append(context("You will hear back here or in a DM when they are approved or rejected."))
     return message(text, blocks)
 
 

@@ -100,8 +100,10 @@ def organisations_list(tenants) -> dict:
     blocks = [header(f"Connected Xero organisations ({len(tenants)})")]
     for tenant in tenants:
         blocks.append(section(f"*{escape(tenant.name)}*"))
+        kind = [] if tenant.tenant_type == "ORGANISATION" else [  # only the unusual kinds say what they are
+            ("Kind", TYPE_LABELS.get(tenant.tenant_type, tenant.tenant_type.title()))]
         blocks.append(fields_section([
-            ("Type", TYPE_LABELS.get(tenant.tenant_type, tenant.tenant_type.title())),
+            *kind,
             ("Status", STATUS_LABELS.get(tenant.status, tenant.status)),
             ("Connected by", user(tenant.connected_by)),
             ("Connected", slack_date(tenant.connected_at)),
@@ -137,18 +139,29 @@ def remove_not_found(query: str) -> dict:
                          "Run `/xero list` to see the names, or `/xero remove` to pick one.")
 
 
-def remove_modal(preview, *, channel_id: str | None) -> dict:
+def _linked_words(linked: dict[str, int]) -> str:
+    return ", ".join(f"{count} {LINK_LABELS[kind][count != 1]}" for kind, count in linked.items())
+
+
+def remove_modal(preview, *, channel_id: str | None, waiting: int = 0) -> dict:
     tenant = preview.tenant
-    linked = ", ".join(f"{count} {LINK_LABELS[kind][count != 1]}" for kind, count in preview.linked.items())
+    waiting_line = (f"• {waiting} {'request' if waiting == 1 else 'requests'} waiting for approval "
+                    f"{'goes' if waiting == 1 else 'go'} to no organisation: the approver is asked to choose "
+                    "another one (nothing is moved by itself).\n") if waiting else ""
     blocks = [
         section(f"You are about to disconnect *{escape(tenant.name)}* from this Slack workspace."),
         section(
             "*What happens*\n"
-            f"• {linked} stop being linked to this organisation. The links are kept for the audit trail.\n"
+            f"• {_linked_words(preview.linked)} stop being linked to this organisation. "
+            "The links are kept for the audit trail.\n"
+            f"{waiting_line}"
             "• New exports will no longer go to this organisation.\n"
             "• The bot disconnects from it in Xero. Nothing is deleted in Xero or in Forecast."
         ),
-        context("Reconnecting later is safe: invoices already in Xero are found by number, never created twice."),
+        context("Reconnecting later is safe: connect the same organisation with `/xero connect` and its links come "
+                "back (invoices, clients, purchase orders, payments); what changed in Xero meanwhile is read at the "
+                "next sync, and an invoice already in one organisation is never created in another unless an admin "
+                "clicks *Export again anyway*."),
     ]
     return {
         "type": "modal",
@@ -162,8 +175,9 @@ def remove_modal(preview, *, channel_id: str | None) -> dict:
 
 
 def removal_done(result, removed_by: str) -> dict:
+    counted = _linked_words(result.linked) if result.linked else f"{result.unlinked} links"
     text = (f":wastebasket: {user(removed_by)} removed *{escape(result.tenant.name)}*. "
-            f"{result.unlinked} links were marked unlinked.")
+            f"{counted} were marked unlinked.")
     blocks = [section(text)]
     if result.xero_still_listed:
         blocks.append(context(":information_source: Xero no longer accepts this connection's credentials, so the "

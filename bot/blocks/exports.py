@@ -285,12 +285,18 @@ def in_xero_line(status, currency: str | None = None) -> str:
     """An invoice's status in Xero in one line, e.g. *Paid 1,200.00 of GBP 1,200.00 on 3 Dec*."""
     currency = currency or getattr(status, "currency", None)
     label = status.label if status.label in IN_XERO_WORDS else "unknown"
+    credited = getattr(status, "amount_credited", None) or 0
+    if label == "paid" and credited and not status.amount_paid:
+        return f"Settled by credit {_number(credited)} of {_amount(currency, status.total)} on {_day(status.paid_on)}"
     if label == "paid":
         return (f"Paid {_number(status.amount_paid)} of {_amount(currency, status.total)} "
-                f"on {_day(status.paid_on)}")
+                f"on {_day(status.paid_on)}" + (f" · {_number(credited)} credited" if credited else ""))
+    if label == "part_paid" and credited and not status.amount_paid:
+        return (f"Credited {_number(credited)} of {_amount(currency, status.total)} · "
+                f"{_number(status.amount_due)} due")
     if label == "part_paid":
         return (f"Part paid {_number(status.amount_paid)} of {_amount(currency, status.total)} · "
-                f"{_number(status.amount_due)} due")
+                + (f"{_number(credited)} credited · " if credited else "") + f"{_number(status.amount_due)} due")
     if label == "authorised":
         return f"Awaiting payment · {_amount(currency, status.amount_due)} due"
     if label in ("voided", "deleted"):
@@ -318,7 +324,7 @@ def _pending_blocks(job) -> list[dict]:
     blocks = []
     if job.tenant_choices and not job.tenant_id:
         blocks.append(section("Which organisation should this invoice go to? "
-                              "This client has not been sent to one of them before. "
+                              "Its client is not linked to exactly one connected organisation. "
                               "It is checked there as soon as you pick one."))
         options = [{"text": plain(c.name[:75]), "value": c.tenant_id} for c in job.tenant_choices[:100]]
         picker = {

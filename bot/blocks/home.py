@@ -32,6 +32,7 @@ STATE_LABELS = {
     FAILED: ":x: failed",
     REJECTED: ":no_entry_sign: rejected",
 }
+LEFT_OUT_LABEL = ":heavy_minus_sign: left out of its batch (it can be asked for again)"
 
 
 def home_view(data) -> dict:
@@ -98,7 +99,9 @@ def _recent(data) -> list[dict]:
         return blocks + [context("None yet. Try `/xero export INV-123`.")]
     for job in data.recent[:MAX_LISTED]:
         where = f" to {escape(job.tenant_name)}" if job.tenant_name else ""
-        line = (f"*{escape(job.reference)}*{where} · {STATE_LABELS.get(job.state, escape(job.state))} · "
+        label = LEFT_OUT_LABEL if job.state == "rejected" and job.left_out else STATE_LABELS.get(job.state,
+                                                                                                  escape(job.state))
+        line = (f"*{escape(job.reference)}*{where} · {label} · "
                 f"asked by {user(job.requested_by)} {slack_date(job.requested_at)}")
         if job.state == EXPORTED and job.xero_invoice_number:
             line += f" · Xero number {escape(job.xero_invoice_number)}"

@@ -18,6 +18,13 @@ def unexpected_failure() -> dict:
     return error_message(FAILED, FAILED_HINT)
 
 
+def command_interrupted(text: str) -> dict:
+    """After a restart: the command was received, but the bot stopped before answering it."""
+    return error_message(f"I stopped before answering `{text}` (the bot restarted), so you heard nothing back.",
+                         "Type it again: it is safe. Nothing it already did is done twice (an export already "
+                         "asked for is answered as such).")
+
+
 def notice_view(text: str, hint: str) -> dict:
     """Replaces a submitted modal when its submission could not be handled."""
     return {

@@ -113,8 +113,12 @@ def _select(options: list[dict], chosen: str | None, placeholder: str) -> dict:
     return element
 
 
-def _rate(rate) -> str:
-    return "" if rate is None else f" ({rate.normalize():f}%)"
+def _rate(rate, name: str | None = None) -> str:
+    """" (20%)" after a tax rate's name, unless the name says it already ("20% (VAT on Income)")."""
+    if rate is None:
+        return ""
+    percent = f"{rate.normalize():f}%"
+    return "" if name and percent in name else f" ({percent})"
 
 
 def organisation_blocks(current, organisations) -> list[dict]:
@@ -142,7 +146,7 @@ def organisation_blocks(current, organisations) -> list[dict]:
                             else "Xero's first revenue account")]
         accounts += [_option(a.code, f"{a.code} · {a.name}") for a in choices.accounts]
         taxes = [_option(USE_DEFAULT, "The account's own tax type")]
-        taxes += [_option(t.tax_type, f"{t.name}{_rate(t.rate)}") for t in choices.tax_rates]
+        taxes += [_option(t.tax_type, f"{t.name}{_rate(t.rate, t.name)}") for t in choices.tax_rates]
         blocks += [*_tracking_input(current, choices)]
         blocks += [
             _input(organisation_block(ACCOUNT_CODE, tenant.tenant_id), f"{tenant.name}: revenue account",
@@ -321,7 +325,7 @@ def _organisation_line(saved, choices) -> str:
     account = choices.account(account_code) if account_code else None
     rate = choices.tax_rate(tax_type) if tax_type else None
     account_words = (f"{account.code} {account.name}" if account else account_code) or "first revenue account"
-    tax_words = (f"{rate.name}{_rate(rate.rate)}" if rate else tax_type) or "the account's own tax rate"
+    tax_words = (f"{rate.name}{_rate(rate.rate, rate.name)}" if rate else tax_type) or "the account's own tax rate"
     line = f"• *{escape(choices.tenant.name)}*: {escape(account_words)} · {escape(tax_words)}"
     tracking = saved.tracking_for(choices.tenant.tenant_id)
     if tracking is not None:

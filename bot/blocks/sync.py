@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from bot.blocks import exports as export_blocks
-from bot.blocks.common import context, escape, message, section
+from bot.blocks.common import actions, button, context, escape, message, section
 from bot.blocks.errors import problem_words
 from services.shared.problems import Problem
 
@@ -53,15 +53,37 @@ def thread_replies(report) -> list[dict]:
     return replies
 
 
+CREDIT_NAMES = {"credit_note": "Credit note", "overpayment": "An overpayment", "prepayment": "A prepayment"}
+
+
+def credit_name(payment) -> str:
+    """*Credit note CN-0001*, *An overpayment*: which credit a Forecast payment stands for."""
+    if payment.kind == "credit_note":
+        return f"Credit note {payment.credit_number}" if payment.credit_number else "A credit note"
+    return CREDIT_NAMES.get(payment.kind, "A credit")
+
+
 def payment_recorded(report, payment) -> dict:
+    ref = escape(report.reference)
+    if payment.kind != "payment":
+        text = (f":heavy_plus_sign: {escape(credit_name(payment))} of {amount(report.currency, payment.amount)} was "
+                f"applied to {ref} in Xero on {day(payment.paid_on)}, so it was added to {ref} in Forecast as a "
+                f"payment.")
+        return message(text, [section(text)])
     text = (f":heavy_plus_sign: A payment of {amount(report.currency, payment.amount)} on {day(payment.paid_on)} "
-            f"was recorded in Xero and added to {escape(report.reference)} in Forecast.")
+            f"was recorded in Xero and added to {ref} in Forecast.")
     return message(text, [section(text)])
 
 
 def payment_removed(report, payment) -> dict:
+    ref = escape(report.reference)
+    if payment.kind != "payment":
+        text = (f":heavy_minus_sign: {escape(credit_name(payment))} of {amount(report.currency, payment.amount)} no "
+                f"longer applies to {ref} in Xero (its allocation was removed or it was voided), so its payment "
+                f"was deleted from {ref} in Forecast.")
+        return message(text, [section(text)])
     text = (f":heavy_minus_sign: A payment of {amount(report.currency, payment.amount)} was removed in Xero, so it "
-            f"was deleted from {escape(report.reference)} in Forecast.")
+            f"was deleted from {ref} in Forecast.")
     return message(text, [section(text)])
 
 
@@ -113,8 +135,10 @@ def lines_edited(report) -> dict:
 
 
 def paid_notice(report) -> dict:
-    text = f":tada: {report.reference} is paid: {status_line(report)}."
-    return message(text, [section(f":tada: *{escape(report.reference)}* is paid: {escape(status_line(report))}.")])
+    """The requester's DM once nothing is due: paid, credited, or both."""
+    word = "is settled" if report.status.amount_credited and not report.status.amount_paid else "is paid"
+    text = f":tada: {report.reference} {word}: {status_line(report)}."
+    return message(text, [section(f":tada: *{escape(report.reference)}* {word}: {escape(status_line(report))}.")])
 
 
 def unlinked_invoice_notice(report) -> dict:
@@ -189,9 +213,12 @@ def _client_summary(report) -> str:
 
 def _invoice_summary(report) -> str:
     parts = [status_line(report)]
-    if report.payments_recorded:
-        parts.append(f"{len(report.payments_recorded)} payment{'s' if len(report.payments_recorded) != 1 else ''} "
-                     f"added in Forecast")
+    payments = [p for p in report.payments_recorded if p.kind == "payment"]
+    credits = [p for p in report.payments_recorded if p.kind != "payment"]
+    if payments:
+        parts.append(f"{len(payments)} payment{'s' if len(payments) != 1 else ''} added in Forecast")
+    if credits:
+        parts.append(f"{len(credits)} credit{'s' if len(credits) != 1 else ''} added in Forecast as payments")
     if report.payments_removed:
         parts.append(f"{len(report.payments_removed)} removed in Forecast")
     if report.line_differences:
@@ -199,3 +226,67 @@ def _invoice_summary(report) -> str:
     if report.problems:
         parts.append("Forecast could not be updated")
     return " · ".join(parts)
+
+
+# ----------------------------------------------------------------- the drift report
+
+DRIFT_RESYNC_ACTION = "drift_resync"
+DRIFT_ITEMS_SHOWN = 12  # two blocks each, well inside Slack's 50
+DIFFERENCE_WORDS = {
+    "total": "Total: exported {currency} {expected}, Xero has {currency} {actual}",
+    "forecast_total": "Total in Forecast: exported {currency} {expected}, Forecast has {currency} {actual} now",
+    "status": "Status: Ledgerline last saw it {expected}, Xero says {actual} (a change that did not reach the bot)",
+    "amount_due": "Amount due: Ledgerline last saw {currency} {expected}, Xero says {currency} {actual}",
+    "payments": "Payments: Forecast holds {currency} {expected}, Xero has {currency} {actual} paid or credited",
+    "missing_in_xero": "Xero no longer returns this invoice",
+    "voided_in_xero": "Xero says {actual}; Forecast still has it as {expected}",
+    "forecast_status": "Forecast has it as a draft again; Xero says {actual}",
+    "forecast_missing": "It is gone from Forecast but still in Xero",
+    "export_failed": "Its export failed and was not retried: Forecast has it, Xero does not",
+}
+NOT_CHECKED_WORDS = {"budget": "today's Xero calls are kept for exports", "xero_error": "Xero could not be read"}
+
+
+def drift_report(report) -> dict:
+    """The invoices that disagree, each with what differs and a way to fix it (Retry, Re-sync, Open in Xero)."""
+    count = len(report.items)
+    noun = "invoice disagrees" if count == 1 else "invoices disagree"
+    when = "after `/xero sync`" if report.run.startswith("sync:") else "today's check"
+    text = f"Drift check: {count} {noun} between Ledgerline, Xero and Forecast."
+    blocks = [section(f":mag: *Drift check* ({when}): {count} {noun} between Ledgerline, Xero and Forecast.")]
+    for number, item in enumerate(report.items[:DRIFT_ITEMS_SHOWN]):
+        where = f" · {escape(item.tenant_name)}" if item.tenant_name else ""
+        lines = [f"• {escape(_difference_words(d, item.currency))}" for d in item.differences]
+        blocks.append(section(f"*{escape(item.reference)}*{where}\n" + "\n".join(lines)))
+        buttons = []
+        for fix in item.fixes:
+            if fix == "retry" and item.export_id:
+                buttons.append(button("Retry", export_blocks.RETRY_ACTION, item.export_id,
+                                                    style="primary"))
+            elif fix == "resync" and item.tenant_id:
+                buttons.append(button("Re-sync", DRIFT_RESYNC_ACTION, item.tenant_id))
+            elif fix == "open_in_xero" and item.xero_url:
+                buttons.append(button("Open in Xero", export_blocks.OPEN_XERO_ACTION,
+                                                    url=item.xero_url))
+        if buttons:
+            blocks.append(actions(*buttons, block_id=f"drift_fix_{number}"))
+    if count > DRIFT_ITEMS_SHOWN:
+        blocks.append(context(f"…and {count - DRIFT_ITEMS_SHOWN} more. `/xero sync` checks again."))
+    for skipped in report.not_checked:
+        blocks.append(context(f":hourglass: {escape(skipped.tenant_name)} was not checked: "
+                              f"{NOT_CHECKED_WORDS[skipped.reason]}."))
+    if report.forecast_unread:
+        blocks.append(context("Forecast was not compared: no Forecast API key is set, or Forecast could not be read."))
+    return message(text, blocks)
+
+
+def _difference_words(difference, currency: str | None) -> str:
+    words = {"draft": "a draft", "authorised": "awaiting payment", **STATUS_WORDS}
+    expected, actual = difference.expected or "", difference.actual or ""
+    if difference.what in ("status", "voided_in_xero", "forecast_status"):
+        expected, actual = words.get(expected, expected.lower()), words.get(actual, actual)
+    elif difference.what not in ("missing_in_xero", "forecast_missing", "export_failed"):
+        expected, actual = number(Decimal(expected or 0)), number(Decimal(actual or 0))
+    return DIFFERENCE_WORDS[difference.what].format(currency=currency or "", expected=expected,
+                                                    actual=actual).replace("  ", " ")
+

@@ -20,6 +20,7 @@ from services.platform.crash_points import crash_point
 from services.platform.jobs import Job
 from services.shared.problems import Problem
 from services.sync.contacts import ContactSynced
+from services.sync.drift import DriftReport
 from services.sync.engine import SyncSummary
 from services.sync.invoices import InvoiceSynced, PaymentRecorded, PaymentRemoved
 from services.sync.notices import REFUSED, SENT, SyncNotice, SyncNoticeStore
@@ -56,6 +57,8 @@ class SyncOutbox:
 
 
 def render(notice: SyncNotice) -> dict:
+    if notice.what == "drift_report":
+        return blocks.drift_report(DriftReport.model_validate(notice.report))
     if notice.what == "client_changed":
         return blocks.client_changed(ContactSynced.model_validate(notice.report), notice.tenant_name or "")
     report = InvoiceSynced.model_validate(notice.report)

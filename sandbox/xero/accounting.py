@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from multidict import MultiDictProxy
 
-from . import tracking
+from . import credits, tracking
 from .dates import ms_date, parse_if_modified_since
 from .query import QueryParseError, paginate, public, updated_at, where_filter
 from .validation import (
@@ -254,6 +254,22 @@ def get_purchase_orders(request: ApiRequest) -> Answer:
                     extra=lambda order: not status or order["Status"] == status)
 
 
+# Credit notes, overpayments, prepayments ------------------------------------------------------------
+def _credit_reader(kind: str) -> Callable[[ApiRequest], Answer]:
+    collection, id_field, _, _ = credits.KINDS[kind]
+
+    def read(request: ApiRequest) -> Answer:
+        stored = credits.documents(request.org, kind)
+        if request.key:
+            document = stored.get(request.key) or next(
+                (d for d in stored.values() if d.get("CreditNoteNumber") == request.key), None)
+            return (200, envelope(request.now, collection, [public(document, request.org)])) if document \
+                else not_found()
+        documents = sorted(stored.values(), key=lambda d: d.get("_created", 0))
+        return _listing(request, collection, documents, default_page_size=100)
+    return read
+
+
 # Batches ------------------------------------------------------------------------------------------
 def submitted_elements(resource: str, body: Any) -> list[Any] | None:
     """Xero takes `{"Invoices": [...]}` or a single bare object."""
@@ -309,6 +325,9 @@ READERS: dict[str, Callable[[ApiRequest], Answer]] = {
     "Invoices": get_invoices,
     "PurchaseOrders": get_purchase_orders,
     "TrackingCategories": get_tracking_categories,
+    "CreditNotes": _credit_reader("credit_note"),
+    "Overpayments": _credit_reader("overpayment"),
+    "Prepayments": _credit_reader("prepayment"),
 }
 WRITERS: dict[str, Callable[[ApiRequest], Answer]] = {
     "Contacts": save_contacts,
@@ -332,6 +351,11 @@ READ_SCOPES = {
                  "accounting.invoices.read"},
     "PurchaseOrders": {"accounting.transactions", "accounting.transactions.read", "accounting.invoices",
                        "accounting.invoices.read"},
+    "CreditNotes": {"accounting.transactions", "accounting.transactions.read", "accounting.invoices",
+                    "accounting.invoices.read"},
+    **dict.fromkeys(("Overpayments", "Prepayments"), {
+        "accounting.transactions", "accounting.transactions.read", "accounting.payments",
+        "accounting.payments.read"}),
 }
 WRITE_SCOPES = {
     "Contacts": {"accounting.contacts"},

@@ -24,15 +24,22 @@ def _invoice(state: XeroState, tenant_id: str, invoice_id: str) -> dict[str, Any
     return invoice
 
 
+CREDIT_ARRAYS = ("CreditNotes", "Overpayments", "Prepayments")  # what an invoice lists as applied to it
+
+
 def restate(invoice: dict[str, Any]) -> None:
-    """AmountPaid, AmountDue and the status after the payments changed."""
-    paid = sum((Decimal(str(p["Amount"])) for p in invoice.get("Payments", []) if p.get("Status") != "DELETED"),
-               Decimal(0))
-    due = Decimal(str(invoice["Total"])) - paid
+    """AmountPaid, AmountCredited, AmountDue and the status after the payments or credits changed."""
+    live = [p for p in invoice.get("Payments", []) if p.get("Status") != "DELETED"]
+    credits = [c for key in CREDIT_ARRAYS for c in invoice.get(key, [])]
+    paid = sum((Decimal(str(p["Amount"])) for p in live), Decimal(0))
+    credited = sum((Decimal(str(c["AppliedAmount"])) for c in credits), Decimal(0))
+    due = Decimal(str(invoice["Total"])) - paid - credited
     invoice["AmountPaid"], invoice["AmountDue"] = round2(paid), round2(due)
-    if due <= 0 and paid > 0:
+    invoice["AmountCredited"] = round2(credited)
+    if due <= 0 and paid + credited > 0:
         invoice["Status"] = "PAID"
-        invoice["FullyPaidOnDate"] = max(p["Date"] for p in invoice["Payments"] if p.get("Status") != "DELETED")
+        days = [p["Date"] for p in live] + [c["Date"] for c in credits]
+        invoice["FullyPaidOnDate"] = max(days)
     else:
         invoice["Status"] = "AUTHORISED"
         invoice.pop("FullyPaidOnDate", None)
@@ -77,8 +84,8 @@ def remove_payment(state: XeroState, tenant_id: str, invoice_id: str, payment_id
 
 def void(state: XeroState, tenant_id: str, invoice_id: str) -> dict[str, Any]:
     invoice = _invoice(state, tenant_id, invoice_id)
-    if invoice.get("Payments"):
-        raise BookkeepingError("This invoice has payments: remove them before voiding it.")
+    if invoice.get("Payments") or any(invoice.get(key) for key in CREDIT_ARRAYS):
+        raise BookkeepingError("This invoice has payments or credits: remove them before voiding it.")
     if invoice["Status"] not in ("AUTHORISED", "SUBMITTED", "DRAFT"):
         raise BookkeepingError(f"An invoice that is {invoice['Status']} cannot be voided.")
     invoice["Status"] = "VOIDED" if invoice["Status"] == "AUTHORISED" else "DELETED"
@@ -104,12 +111,15 @@ def edit_contact(state: XeroState, tenant_id: str, contact_id: str, *, name: str
     return _touched(state, tenant_id, contact, "CONTACT", contact_id)
 
 
+RESOURCES = {"INVOICE": "Invoices", "CONTACT": "Contacts", "CREDITNOTE": "CreditNotes"}
+
+
 def _touched(state: XeroState, tenant_id: str, document: dict[str, Any], category: str,
              resource_id: str) -> dict[str, Any]:
     now = state.clock()
     document["_updated"] = now
     state.save()
-    resource = "Invoices" if category == "INVOICE" else "Contacts"
+    resource = RESOURCES[category]
     return {"resourceUrl": f"https://api.xero.com/api.xro/2.0/{resource}/{resource_id}", "resourceId": resource_id,
             "tenantId": tenant_id, "tenantType": "ORGANISATION", "eventCategory": category, "eventType": "UPDATE",
             "eventDateUtc": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]}

@@ -150,10 +150,13 @@ def _fault_section(state: XeroState, base: str) -> str:
     kinds = _options([(k.value, label) for k, label in FAULT_LABELS.items()])
     resources = _options([("Invoices", "Invoices"), ("", "any call"), ("Contacts", "Contacts"),
                           ("PurchaseOrders", "Purchase orders"), ("Organisation", "Organisation")])
+    methods = _options([("CREATE", "creates (PUT/POST): the export itself"), ("", "any call (reads too)"),
+                        ("GET", "reads (GET)")])
     tenants = _options([("", "any organisation")] + [(o["TenantID"], o["Name"]) for o in state.organisations.values()])
     pending = "".join(
         f"<li data-fault-kind='{f.kind.value}'>{escape(FAULT_LABELS[f.kind])} × {f.remaining}"
         f" on {escape(f.resource or 'any call')}"
+        f"{' creates' if (f.method or '').upper() == 'CREATE' else ' reads' if f.method == 'GET' else ''}"
         f"{' for ' + escape(state.organisations[f.tenant_id]['Name']) if f.tenant_id in state.organisations else ''}"
         f"</li>"
         for f in state.faults
@@ -163,7 +166,7 @@ def _fault_section(state: XeroState, base: str) -> str:
   <h2>Make the next call fail</h2>
   <form method="post" action="{escape(base)}/faults" id="fault-form">
     <label>Fail the next <input type="number" name="count" value="1" min="1" max="100" style="width:4em">
-      call(s) to <select name="resource">{resources}</select>
+      <select name="method">{methods}</select> to <select name="resource">{resources}</select>
       of <select name="tenant_id">{tenants}</select></label>
     <label>with <select name="kind" id="fault-kind">{kinds}</select></label>
     <label>Validation message <input type="text" name="message" size="50"
@@ -189,6 +192,7 @@ async def fault_form(request: web.Request) -> web.StreamResponse:
         state.inject_fault(
             kind, count,
             resource=str(form.get("resource") or "") or None,
+            method=str(form.get("method") or "") or None,
             tenant_id=str(form.get("tenant_id") or "") or None,
             message=str(form.get("message") or "") or "Sandbox: this call was made to fail on purpose.",
         )

@@ -45,7 +45,7 @@ class Fault:
     kind: FaultKind
     remaining: int = 1
     resource: str | None = None  # "Invoices", "Contacts", ...; None matches every resource
-    method: str | None = None  # "PUT", "GET", ...; None matches every method
+    method: str | None = None  # "PUT", "GET", ... or "CREATE" (PUT or POST); None matches every method
     tenant_id: str | None = None
     retry_after: int = 60
     problem: str = "minute"
@@ -55,7 +55,8 @@ class Fault:
         return (
             self.remaining > 0
             and (self.resource is None or self.resource.lower() == resource.lower())
-            and (self.method is None or self.method.upper() == method.upper())
+            and (self.method is None or self.method.upper() == method.upper()
+                 or (self.method.upper() == "CREATE" and method.upper() in ("PUT", "POST")))
             and (self.tenant_id is None or self.tenant_id == tenant_id)
         )
 

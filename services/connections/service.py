@@ -65,7 +65,8 @@ class RemovalPreview(BaseModel):
 
 class RemovalResult(BaseModel):
     tenant: Tenant
-    unlinked: int
+    unlinked: int  # every link marked unlinked, payments included
+    linked: dict[str, int] = {}  # of those, per kind the confirmation modal counted (invoice, purchase_order, client)
     xero_still_listed: bool = False  # Xero could not be told: the app may still be under Connected apps there
 
 
@@ -172,6 +173,8 @@ class ConnectionsService:
 
     async def _upsert_tenant(self, team_id, user_id, token_set_id, connection) -> Tenant:
         now = self.clock()
+        before = await self.storage.tenants.find_one({"team_id": team_id, "tenant_id": connection.tenant_id},
+                                                     {"status": 1})
         tenant = Tenant(
             team_id=team_id,
             tenant_id=connection.tenant_id,
@@ -187,6 +190,9 @@ class ConnectionsService:
             {"$set": tenant.model_dump()},
             upsert=True,
         )
+        if before is not None and before.get("status") == REMOVED:
+            relinked = await self.links.relink_organisation(team_id, connection.tenant_id, at=now)
+            log.info("tenant.reconnected", **fields(team=team_id, tenant=connection.tenant_id, relinked=relinked))
         return tenant
 
     async def _token_sets_of(self, team_id: str, tenant_ids: list[str]) -> set[str]:
@@ -255,6 +261,7 @@ class ConnectionsService:
     async def remove(self, team_id: str, tenant_id: str, *, removed_by: str) -> RemovalResult:
         tenant = await self.get_tenant(team_id, tenant_id)
         xero_still_listed = not await self._disconnect_at_xero(tenant)
+        linked = {kind: await self.links.count_linked(team_id, tenant_id, kind) for kind in LINK_KINDS}
         now = self.clock()
         claimed = await self.storage.tenants.find_one_and_update(
             {"team_id": team_id, "tenant_id": tenant_id, "status": {"$ne": REMOVED}},
@@ -266,7 +273,7 @@ class ConnectionsService:
         unlinked = await self.links.unlink_organisation(team_id, tenant_id, by=removed_by, at=now)
         log.info("tenant.removed", **fields(team=team_id, user=removed_by, tenant=tenant_id, unlinked=unlinked))
         await self._retire_if_unused(tenant.token_set_id)
-        return RemovalResult(tenant=tenant, unlinked=unlinked, xero_still_listed=xero_still_listed)
+        return RemovalResult(tenant=tenant, unlinked=unlinked, linked=linked, xero_still_listed=xero_still_listed)
 
     async def _disconnect_at_xero(self, tenant: Tenant) -> bool:
         """False when Xero no longer accepts the connection's credentials, so it could not be told."""

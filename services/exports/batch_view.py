@@ -60,8 +60,8 @@ class BatchLine:
 
     @property
     def needs_attention(self) -> bool:
-        return self.outcome in (Outcome.FAILED, Outcome.NOT_EXPORTABLE) or (self.outcome is None and not self.ready) \
-            or self.total_differs
+        stopped = self.outcome in (Outcome.FAILED, Outcome.NOT_EXPORTABLE, Outcome.LEFT_OUT)
+        return stopped or (self.outcome is None and not self.ready) or self.total_differs
 
     @property
     def total_differs(self) -> bool:
@@ -105,7 +105,7 @@ def _line(batch: Batch, job: ExportRequest) -> BatchLine:
     elif job.state == FAILED:
         outcome = Outcome.NOT_EXPORTABLE if job.outcome == Outcome.NOT_EXPORTABLE else Outcome.FAILED
     elif job.state == REJECTED and approved:
-        outcome = Outcome.NOT_EXPORTABLE  # left out by "Approve ready only"
+        outcome = Outcome.LEFT_OUT  # by "Approve ready only": nobody rejected it, it can be asked for again
     elif job.state in OPEN_STATES and approved and batch.waiting_until:
         outcome = Outcome.WAITING
     return BatchLine(

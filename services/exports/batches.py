@@ -150,7 +150,8 @@ class BatchExportService:
             selection = await self._select(api_key, team_id, asked)
         except ForecastError as exc:
             raise ExportRefused("invoices_unreadable", error=exc) from None
-        refused = list(selection.refused)
+        names = {t.tenant_id: t.name for t in tenants}
+        refused = [_named(r, names) for r in selection.refused]
         batch = Batch(batch_id=uuid.uuid4().hex, team_id=team_id, requested_by=user_id, job_ids=[], lines={},
                       export_status=settings.export_status, approval_channel=settings.approval_channel)
         if selection.selected:  # first, so a crash while its jobs are made leaves them findable (sweep)
@@ -329,7 +330,7 @@ class BatchExportService:
                     decided += 1
             else:
                 left = await self.exports.requests.transition(job, REJECTED, by=user_id, note="left out of the batch",
-                                                          rejected_by=user_id, finished_at=self.exports.clock())
+                                                          left_out=True, finished_at=self.exports.clock())
                 decided += left is not None
         await self.store.set_lines(batch.batch_id, held)
         if not decided:  # another approver (or a reject) decided every invoice first, or rules held them all
@@ -537,6 +538,14 @@ def checked_line(check: Preflight) -> dict[str, Any]:
 
 def _unchecked(job: ExportRequest) -> dict[str, Any]:
     return {"check": NOT_CHECKED, "currency": job.invoice.currency, "total": str(job.invoice.total), "check_data": {}}
+
+
+def _named(refusal: Refusal, names: dict[str, str]) -> Refusal:
+    """An invoice already in Xero says in which organisation (its name, as it was last connected)."""
+    tenant_id = refusal.data.get("tenant_id")
+    if refusal.reason != "already_exported" or not tenant_id:
+        return refusal
+    return Refusal(refusal.reference, refusal.reason, {**refusal.data, "organisation": names.get(tenant_id, tenant_id)})
 
 
 def _item(job: ExportRequest) -> BatchItem:

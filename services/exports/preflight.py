@@ -30,7 +30,7 @@ from typing import Any, Literal
 from services.exports.tracking import TrackingPlan
 from services.forecast import ForecastInvoice, ForecastInvoiceEntry
 from services.shared.links import LINKED, Link
-from services.xero.models import XeroInvoice
+from services.xero.models import XeroInvoice, XeroTaxRate
 from services.xero.reference import OrgReference
 
 PreflightCode = Literal[
@@ -83,6 +83,7 @@ class Preflight:
     computed_total: Decimal  # what Xero will compute from the planned lines
     existing: XeroInvoice | None = None  # the invoice with this number already in the organisation
     duplicate_allowed: bool = False  # an admin chose to export again despite a removed organisation
+    plan: dict[str, Any] = field(default_factory=dict)  # the account and tax rates the lines will carry
     tracking: TrackingPlan | None = None  # the tracking option every line carries
 
     @property
@@ -95,7 +96,7 @@ class Preflight:
     def stored_data(self) -> dict[str, Any]:
         """The deciding problem's data as JSON values: how a check is saved (on an export or a batch line)."""
         problem = self.problem(self.code)
-        data = dict(problem.data) if problem else {}
+        data = {**(dict(problem.data) if problem else {}), "plan": self.plan}
         if self.tracking is not None:
             data.setdefault("tracking", self.tracking.data())
         return json.loads(json.dumps(data, default=str))
@@ -115,14 +116,18 @@ def preflight(
     tracking: TrackingPlan | None = None,
 ) -> Preflight:
     """`account_code`/`tax_type`: the workspace settings; `existing`: Xero's invoice with this number in the
-    organisation, if any; `links`: every invoice link of this Forecast invoice (LinkStore.history)."""
+    organisation, if any; `links`: every invoice link of this Forecast invoice (LinkStore.history).
+    `connected_tenant_ids` is kept for callers; an unlinked link elsewhere counts whether or not its
+    organisation is connected now."""
     problems: list[Problem] = []
     live = next((link for link in links if link.status == LINKED and link.xero_id), None)
     if live is not None:
         problems.append(Problem("already_exported", {"tenant_id": live.tenant_id, "xero_id": live.xero_id,
                                                      "xero_number": live.xero_number}))
+    # Known to be in another organisation, connected or not (a removed one, or one whose links were not
+    # brought back): never created here too without an admin's explicit choice.
     removed = sorted({link.tenant_id for link in links
-                      if link.status != LINKED and link.xero_id and link.tenant_id not in connected_tenant_ids})
+                      if link.status != LINKED and link.xero_id and link.tenant_id != tenant_id})
     if removed and existing is None and not allow_duplicate:
         problems.append(Problem("exported_to_removed_org", {"tenant_ids": removed}))
 
@@ -134,13 +139,17 @@ def preflight(
     if account is None:
         problems.append(Problem("account_invalid", {"account_code": account_code}))
     account_tax = account.tax_type if account else None
-    lines, unmapped = plan_lines(invoice.entries, reference, preferred=(tax_type, account_tax))
+    chosen = chosen_tax_rate(reference, tax_type)
+    lines, unmapped = plan_lines(invoice.entries, reference, preferred=(tax_type, account_tax), chosen=chosen)
     if unmapped:
         problems.append(Problem("tax_unmapped", {"percents": [_plain(p) for p in unmapped]}))
     expected = Decimal(str(invoice.total)).quantize(CENT)
     computed = xero_total(lines)
-    if not unmapped and existing is None and computed != expected:
+    differs = not unmapped and existing is None and computed != expected
+    if differs and chosen is None:
         problems.append(Problem("total_mismatch", {"expected": str(expected), "computed": str(computed)}))
+    plan = _plan(account, lines, reference, chosen is not None,
+                 {"expected": str(expected), "computed": str(computed)} if differs else None)
 
     if tracking is not None and tracking.blocks:
         problems.append(Problem("tracking_unusable", {"tracking": tracking.data()}))
@@ -149,18 +158,33 @@ def preflight(
         forecast_invoice_id=invoice.id, reference=invoice.invoice_reference, tenant_id=tenant_id, code=code,
         problems=tuple(problems), currency=currency, account_code=account.code if account else account_code,
         lines=tuple(lines), expected_total=expected, computed_total=computed, existing=existing,
-        duplicate_allowed=bool(removed) and allow_duplicate, tracking=tracking,
+        duplicate_allowed=bool(removed) and allow_duplicate, plan=plan, tracking=tracking,
     )
 
 
+def chosen_tax_rate(reference: OrgReference, tax_type: str | None) -> XeroTaxRate | None:
+    """The tax rate chosen for the organisation in /xero settings, while it is an active sales rate there.
+
+    The rule: a chosen tax rate wins over the Forecast line's tax % (every line carries it, and Xero's total
+    follows it: the line says so when that differs from Forecast's). With none chosen, each line's tax % is
+    mapped to a Xero rate of exactly that effective rate."""
+    if not tax_type:
+        return None
+    rate = next((r for r in reference.sales_tax_rates() if r.tax_type == tax_type), None)
+    return rate if rate is not None and rate.effective_rate is not None else None
+
+
 def plan_lines(entries: list[ForecastInvoiceEntry], reference: OrgReference,
-               preferred: tuple[str | None, ...] = ()) -> tuple[list[PlannedLine], list[Decimal]]:
+               preferred: tuple[str | None, ...] = (),
+               chosen: XeroTaxRate | None = None) -> tuple[list[PlannedLine], list[Decimal]]:
     """Each line with its Xero TaxType and amounts; and the tax percentages no Xero tax rate matches."""
     lines: list[PlannedLine] = []
     unmapped: list[Decimal] = []
     for entry in entries:
         percent = _decimal(entry.tax)
         tax_type = map_tax_rate(percent, reference, preferred)
+        if chosen is not None:
+            tax_type, percent = chosen.tax_type, Decimal(str(chosen.effective_rate))
         if tax_type is None and percent not in unmapped:
             unmapped.append(percent)
         quantity, unit = _decimal(entry.quantity), _decimal(entry.unit_price).quantize(UNIT_PLACES, ROUND_HALF_UP)
@@ -172,6 +196,19 @@ def plan_lines(entries: list[ForecastInvoiceEntry], reference: OrgReference,
             tax_amount=round_cents(line_amount * percent / 100),
         ))
     return lines, unmapped
+
+
+def _plan(account, lines: list[PlannedLine], reference: OrgReference, chosen: bool,
+          differs: dict[str, str] | None) -> dict[str, Any]:
+    """What the approval message shows: the account and each tax rate the lines will carry."""
+    taxes = []
+    for tax_type in dict.fromkeys(line.tax_type for line in lines if line.tax_type):
+        rate = reference.tax_rate(tax_type)
+        taxes.append({"tax_type": tax_type, "name": (rate.name if rate else None) or tax_type,
+                      "percent": _plain(Decimal(str(rate.effective_rate))) if rate and rate.effective_rate is not None
+                      else None})
+    return {"account_code": account.code if account else None, "account_name": account.name if account else None,
+            "taxes": taxes, "tax_chosen": chosen, "total_differs": differs}
 
 
 def map_tax_rate(percent: Decimal, reference: OrgReference, preferred: tuple[str | None, ...] = ()) -> str | None:

@@ -279,14 +279,15 @@ class ExportService:
             raise ExportRefused("client_unreadable", reference=ref, error=exc) from None
         return invoice, customer
 
-    async def _route(self, team_id: str, client_id: int, tenants: list[Tenant]) -> dict:
-        """The client's organisation; the only one; or a choice the approver must make."""
+    async def _route(self, team_id: str, client_id: int, tenants: list[Tenant], *, ask: bool = False) -> dict:
+        """The client's organisation; the only one (unless `ask`: the request's organisation went, so the
+        approver chooses even when one is left); or a choice the approver must make."""
         connected = {t.tenant_id: t for t in tenants}
         linked = [connected[link.tenant_id] for link in await self.links.linked(team_id, "client", client_id)
                   if link.tenant_id in connected]
         if len(linked) == 1:
             return {"tenant_id": linked[0].tenant_id, "tenant_name": linked[0].name}
-        if not linked and len(tenants) == 1:
+        if not linked and len(tenants) == 1 and not ask:
             return {"tenant_id": tenants[0].tenant_id, "tenant_name": tenants[0].name}
         candidates = linked or tenants
         return {"tenant_choices": [TenantChoice(tenant_id=t.tenant_id, name=t.name) for t in candidates]}
@@ -622,9 +623,14 @@ class ExportService:
         if not tenants:
             return  # nowhere to route to: an approval is refused with the reason
         rerouted: dict[str, list[str]] = {}  # batch id -> its invoices routed again
-        for job in await self.requests.in_states((PENDING,), team_id=team_id):
+        connected = {t.tenant_id for t in tenants}
+        for job in await self.requests.in_states((PENDING,), team_id=team_id, limit=10_000):
+            # Never moved silently to the one organisation left: a request whose organisation was removed, or
+            # one already waiting for a choice, keeps asking the approver.
+            ask = bool(job.tenant_id and job.tenant_id not in connected) or bool(job.tenant_choices
+                                                                               and not job.tenant_id)
             route = {"tenant_id": None, "tenant_name": None, "tenant_choices": [],
-                     **await self._route(team_id, job.customer.id, tenants)}
+                     **await self._route(team_id, job.customer.id, tenants, ask=ask)}
             chosen = job.tenant_id if job.tenant_choices else None  # an approver picked it (a batch's line)
             if route["tenant_id"] is None and any(c.tenant_id == chosen for c in route["tenant_choices"]):
                 route.update(tenant_id=job.tenant_id, tenant_name=job.tenant_name)  # the choice stands
@@ -701,6 +707,10 @@ class ExportService:
                 await self.redraw(job)
 
     # Reading -------------------------------------------------------------------------
+    async def waiting_in(self, team_id: str, tenant_id: str) -> int:
+        """How many requests wait for approval to go to this organisation (the remove confirmation counts them)."""
+        return await self.requests.count_waiting_in(team_id, tenant_id)
+
     async def get_job(self, team_id: str, job_id: str) -> ExportRequest | None:
         return await self.requests.get(team_id, job_id)
 

@@ -78,8 +78,9 @@ class Outcome(StrEnum):
     LINKED_EXISTING = "linked_existing"  # a batch did the same
     ALREADY_LINKED = "already_linked"  # linked to Xero before: nothing sent
     FAILED = "failed"
-    NOT_EXPORTABLE = "not_exportable"  # the pre-flight check stopped it (or "Approve ready only" left it out)
+    NOT_EXPORTABLE = "not_exportable"  # the pre-flight check stopped it
     WAITING = "waiting"  # shown only: a batch's line waiting for Xero's day budget
+    LEFT_OUT = "left_out"  # shown only: "Approve ready only" did not take it (nobody rejected it)
 
 
 IN_XERO = (Outcome.CREATED, Outcome.FOUND_IN_XERO, Outcome.LINKED_EXISTING, Outcome.ALREADY_LINKED)

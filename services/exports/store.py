@@ -57,6 +57,7 @@ class InXero(BaseModel):
     amount_paid: Decimal | None = None
     amount_due: Decimal | None = None
     paid_on: date | None = None
+    amount_credited: Decimal | None = None  # credit notes, overpayments, prepayments applied
 
 
 class Approval(BaseModel):
@@ -122,6 +123,7 @@ class ExportRequest(BaseModel):
     in_xero: InXero | None = None  # set by sync; the approval message shows it instead of `xero_status`
     batch_id: str | None = None  # one of several invoices approved together (services/exports/batches.py)
     allow_duplicate: bool = False  # an admin chose to export it although a removed organisation has it
+    left_out: bool = False  # not approved with the rest of its batch ("Approve ready only"): nobody rejected it
     xero_total: str | None = None  # Xero's Total after a batch export
     total_differs: bool = False  # ... and it differs from Forecast's
     check: str | None = None  # the pre-flight result (a preflight code, or "not_checked"); None: unchecked
@@ -197,6 +199,11 @@ class ExportStore:
             query["team_id"] = team_id
         cursor = self.requests.find(query).limit(limit)
         return [ExportRequest.from_doc(doc) async for doc in cursor]
+
+    async def count_waiting_in(self, team_id: str, tenant_id: str) -> int:
+        """Requests waiting for approval that would go to this organisation (routed or picked there)."""
+        return await self.requests.count_documents({"team_id": team_id, "state": PENDING, "$or": [
+            {"tenant_id": tenant_id}, {"tenant_id": None, "check_tenant_id": tenant_id}]})
 
     async def redrawn(self, job: ExportRequest) -> None:
         """Slack shows this version of the job (a later change leaves needs_redraw set)."""

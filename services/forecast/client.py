@@ -96,6 +96,14 @@ class ForecastApi:
         rows = await self._get_all(api_key, "/invoices", what="invoices")
         return [ForecastInvoice.model_validate(row) for row in rows]
 
+    async def list_invoices_with_payments(
+            self, api_key: str) -> list[tuple[ForecastInvoice, list[ForecastInvoicePayment]]]:
+        """Every invoice with the payments Forecast holds for it, in one paged read (the drift check)."""
+        rows = await self._get_all(api_key, "/invoices", what="invoices")
+        return [(ForecastInvoice.model_validate(row),
+                 [ForecastInvoicePayment.model_validate({"invoice_id": row.get("id"), **payment})
+                  for payment in row.get("payments") or []]) for row in rows]
+
     # Clients ----------------------------------------------------------------------
     async def get_customer(self, api_key: str, client_id: int) -> ForecastCustomer:
         data = await self._get(api_key, f"/clients/{int(client_id)}", what=f"client {client_id}")

@@ -6,6 +6,7 @@ Inert unless the BOT_CRASH_AT environment variable names the point when the proc
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
@@ -14,4 +15,11 @@ _ARMED = frozenset(filter(None, os.environ.get("BOT_CRASH_AT", "").split(",")))
 
 def crash_point(name: str) -> None:
     if name in _ARMED:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def crash_point_soon(name: str, delay: float = 0.3) -> None:
+    """As crash_point, a moment later: the answer already handed over (an ack) leaves the process first."""
+    if name in _ARMED:
+        await asyncio.sleep(delay)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -139,6 +139,10 @@ class Storage:
     def home_viewers(self) -> AsyncCollection:
         return self._collection("home_viewers")
 
+    @property
+    def slash_commands(self) -> AsyncCollection:
+        return self._collection("slash_commands")
+
     # Lifecycle -------------------------------------------------------------------
     async def ping(self) -> bool:
         try:

@@ -18,6 +18,7 @@ from typing import Any
 
 DATE_FIELDS: dict[str, frozenset[str]] = {
     "oauth_states": frozenset({"expires_at"}),  # not created_at: only inserted, a real date for the TTL index
+    "slash_commands": frozenset({"received_at", "lease_until"}),
     "token_sets": frozenset({"created_at", "updated_at", "expires_at", "lease_until"}),
     "tenants": frozenset({"connected_at", "removed_at", "last_success_at"}),
     "links": frozenset({"linked_at", "unlinked_at", "claim_until"}),
@@ -32,7 +33,7 @@ DATE_FIELDS: dict[str, frozenset[str]] = {
     "export_batches": frozenset({"waiting_until", "posting"}),
     "home_viewers": frozenset({"opened_at"}),
     "xero_reference": frozenset({"fetched_at"}),
-    "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at"}),
+    "xero_sync": frozenset({"last_scan_at", "scan_requested_at", "requested_at", "answered_at", "checked_at"}),
 }
 BOOL_FIELDS: dict[str, frozenset[str]] = {}
 DATED_OPERATORS = frozenset({"$set", "$setOnInsert", "$min", "$max"})  # update operators whose values are dates

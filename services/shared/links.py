@@ -146,6 +146,15 @@ class LinkStore:
                                               {"$set": {"status": UNLINKED, "unlinked_at": at, "unlinked_by": by}})
         return result.modified_count
 
+    async def relink_organisation(self, team_id: str, tenant_id: str, *, at: datetime) -> int:
+        """The same organisation is connected again: what its removal unlinked is linked again, so its invoices,
+        clients, purchase orders and payments are known (and followed) as before. Only removal sets
+        `unlinked_by`; a link unlinked for another reason stays so."""
+        result = await self.links.update_many(
+            {"team_id": team_id, "tenant_id": tenant_id, "status": UNLINKED, "unlinked_by": {"$exists": True}},
+            {"$set": {"status": LINKED, "relinked_at": at}, "$unset": {"unlinked_at": "", "unlinked_by": ""}})
+        return result.modified_count
+
     async def get(self, team_id: str, kind: LinkKind, forecast_id: str | int, tenant_id: str) -> Link | None:
         doc = await self.links.find_one({"team_id": team_id, "kind": kind, "forecast_id": str(forecast_id),
                                          "tenant_id": tenant_id})

@@ -1,7 +1,8 @@
 """Changes in Xero flow back: webhook events and a periodic scan feed one sync job per organisation.
 
 - `receive()` (the webhook route): stores events of connected organisations for invoices and contacts the
-  bot linked, and enqueues `xero.sync` with the key `sync:{team}:{tenant}`, so a burst becomes one job.
+  bot linked, and their credit notes (CREDITNOTE events: read to find which exported invoices they are
+  allocated to, or were), and enqueues `xero.sync` with the key `sync:{team}:{tenant}`, so a burst becomes one job.
 - The job reads what changed: the events' invoices by id (50 a call) and, when a scan is due (every
   SYNC_INTERVAL_MINUTES, or `/xero sync`), every sales invoice and contact changed since the last scan
   (`If-Modified-Since`). Each invoice and contact goes through the same code (services/sync/invoices.py,
@@ -12,6 +13,8 @@
   state, and sent by the `slack.sync_notice` job; the status goes on the export job (`in_xero`), whose
   outbox redraws the approval message.
 - A periodic ticker in every process enqueues the scans that are due (the key makes that idempotent).
+- Once a day and after `/xero sync`, the drift check (services/sync/drift.py) compares the exported invoices
+  with Xero and Forecast and reports what disagrees.
 The job is idempotent: events are marked done only after they were handled.
 """
 
@@ -39,14 +42,16 @@ from services.shared.links import LinkKind, LinkStore
 from services.shared.problems import Problem
 from services.shared.settings import WorkspaceSettingsService
 from services.sync.contacts import ContactSync, ContactSynced
+from services.sync.drift import DriftCheck
 from services.sync.events import CATEGORIES, PendingEvents, XeroEvent, XeroEventStore
 from services.sync.invoices import WAITING_FOR_KEY, InvoiceSync, InvoiceSynced
 from services.sync.notices import SYNC_NOTICE, SyncNotice, SyncNoticeStore, digest, notice_key
 from services.sync.state import SyncRequest, SyncStateStore
-from services.xero.client import MAX_INVOICES_PER_REQUEST, TenantAuth, XeroClient
+from services.xero.client import CREDIT_NOTES_PER_LOOKUP, MAX_INVOICES_PER_REQUEST, TenantAuth, XeroClient
 from services.xero.errors import XeroAuthError, XeroError, XeroRateLimited
 from services.xero.models import XeroContact
 from services.xero.sync_models import XeroInvoiceState
+from services.xero.tokens import TokenSetNotFound
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +113,7 @@ class XeroSync:
         self.state = SyncStateStore(storage.xero_sync, clock=clock)
         self.export_jobs = export_requests
         self.notices = notices
-        self.export_changed = export_changed  # ExportService.sync: the approval message is redrawn
+        self.export_changed = export_changed  # ExportService.redraw: the approval message is redrawn
         self.xero = xero
         self.connections = connections
         self.links = links
@@ -122,6 +127,10 @@ class XeroSync:
         self.contacts = ContactSync(forecast, links)
         tick = min(MAX_TICK_SECONDS, self.settings.interval_seconds)
         self._ticker = Periodic("sync.tick", self.enqueue_due, tick, first_delay=tick)
+        self.drift = DriftCheck(exports=export_requests, xero=xero, forecast=forecast, connections=connections,
+                                links=links, workspace_settings=workspace_settings, queue=queue, state=self.state,
+                                notices=self.notices, may_read=self._may_read, deliver_notices=self.deliver_notices,
+                                sync_kind=SYNC_JOB, clock=clock)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc)
@@ -133,7 +142,7 @@ class XeroSync:
         look-up per organisation for the tenant and one per kind for the links."""
         result = Received()
         rows = payload.get("events") if isinstance(payload, dict) else None
-        by_target: dict[tuple[str, LinkKind], list[XeroEvent]] = {}
+        by_target: dict[tuple[str, str], list[XeroEvent]] = {}
         for row in rows if isinstance(rows, list) else []:
             try:
                 event = XeroEvent.model_validate(row)
@@ -143,18 +152,16 @@ class XeroSync:
             if event.event_category not in CATEGORIES or not event.tenant_id or not event.resource_id:
                 result.ignored += 1
                 continue
-            kind: LinkKind = "invoice" if event.event_category == "INVOICE" else "client"
-            by_target.setdefault((event.tenant_id, kind), []).append(event)
+            by_target.setdefault((event.tenant_id, event.event_category), []).append(event)
         tenants: dict[str, Tenant | None] = {}
         to_sync: set[tuple[str, str]] = set()
-        for (tenant_id, kind), events in by_target.items():
+        for (tenant_id, category), events in by_target.items():
             if tenant_id not in tenants:
                 tenants[tenant_id] = await self.connections.connected_anywhere(tenant_id)
             tenant = tenants[tenant_id]
-            linked = {} if tenant is None else await self.links.by_xero_ids(
-                tenant.team_id, kind, tenant_id, [e.resource_id for e in events])
+            wanted = set() if tenant is None else await self._wanted(tenant, category, events)
             for event in events:
-                if tenant is None or event.resource_id.lower() not in linked:
+                if tenant is None or event.resource_id.lower() not in wanted:
                     result.ignored += 1
                 elif await self.events.add(tenant.team_id, event):
                     result.stored += 1
@@ -164,6 +171,16 @@ class XeroSync:
         for team_id, tenant_id in to_sync:
             await self.enqueue(team_id, tenant_id)
         return result
+
+    async def _wanted(self, tenant: Tenant, category: str, events: list[XeroEvent]) -> set[str]:
+        """The events' resources that concern us: invoices and contacts the bot linked; any credit note of an
+        organisation with an exported invoice (which invoice it is allocated to is known only once it is read)."""
+        ids = [e.resource_id for e in events]
+        if category == "CREDITNOTE":
+            exported = await self.links.count_linked(tenant.team_id, tenant.tenant_id, "invoice")
+            return {i.lower() for i in ids} if exported else set()
+        kind: LinkKind = "invoice" if category == "INVOICE" else "client"
+        return set(await self.links.by_xero_ids(tenant.team_id, kind, tenant.tenant_id, ids))
 
     async def enqueue(self, team_id: str, tenant_id: str) -> None:
         await self.queue.enqueue(SYNC_JOB, {"team_id": team_id, "tenant_id": tenant_id},
@@ -183,6 +200,8 @@ class XeroSync:
                 await self.state.request_scan(team_id, tenant.tenant_id, user_id=user_id, channel_id=channel_id)
                 await self.enqueue(team_id, tenant.tenant_id)
             requested.append(SyncRequested(tenant_name=tenant.name, postponed=postponed))
+        if any(not r.postponed for r in requested):
+            await self.drift.after_sync(team_id)  # once those syncs are done
         return requested
 
     async def enqueue_due(self) -> int:
@@ -201,9 +220,11 @@ class XeroSync:
 
     def start(self) -> None:
         self._ticker.start()
+        self.drift.start()
 
     async def stop(self) -> None:
         await self._ticker.stop()
+        await self.drift.stop()
 
     # ----------------------------------------------------------------- the job
 
@@ -223,6 +244,18 @@ class XeroSync:
             summary = await self.sync_tenant(tenant, started)
         except XeroRateLimited as exc:
             raise RetryLater(exc.retry_after or 60.0, "Xero rate limit") from exc
+        except TokenSetNotFound as exc:
+            # Reconnected (or removed) while this ran: the connection it read with is gone. Not a failure: the
+            # next run reads with the organisation's new connection, or skips it when it was removed.
+            try:
+                now = await self.connections.get_tenant(team_id, tenant_id)
+            except TenantNotFound:
+                now = None
+            if now is not None and now.token_set_id != tenant.token_set_id:
+                log.info("sync.connection_replaced", **fields(team=team_id, tenant=tenant_id))
+                raise RetryLater(0.2, "the organisation's connection was replaced") from exc
+            log.warning("sync.connection_gone", **fields(team=team_id, tenant=tenant_id))
+            raise GiveUp("connection_gone") from exc
         except XeroError as exc:
             last_try = isinstance(exc, XeroAuthError) or job.attempts >= job.max_attempts
             if last_try:  # whoever asked with /xero sync hears why nothing came
@@ -260,6 +293,9 @@ class XeroSync:
                                            invoices, contacts, summary)
             pending = pending.model_copy(update={"invoice_ids": [*pending.invoice_ids,
                                                                  *await self._waiting_for_key(tenant)]})
+        if not summary.postponed and pending.credit_note_ids:
+            credited = await self._credited_invoices(tenant, pending.credit_note_ids, linked_invoices, summary)
+            pending = pending.model_copy(update={"invoice_ids": [*pending.invoice_ids, *credited]})
         if not summary.postponed:
             await self._read_events(auth, pending, linked_invoices, linked_contacts, invoices, contacts, summary)
         await self._apply(tenant, invoices, contacts, summary)
@@ -311,6 +347,26 @@ class XeroSync:
             for contact in await self.xero.get_contacts_by_ids(auth, batch):
                 contacts[(contact.contact_id or "").lower()] = contact
 
+    async def _credited_invoices(self, tenant: Tenant, credit_note_ids: list[str], linked_invoices: set[str],
+                                 summary: SyncSummary) -> list[str]:
+        """The exported invoices the events' credit notes touch: those their allocations name now (read from
+        Xero, 20 a call), and those they were applied to before (a removed allocation, a voided credit note)."""
+        auth = TenantAuth(tenant.tenant_id, tenant.token_set_id)
+        wanted = list(dict.fromkeys(i.lower() for i in credit_note_ids))
+        invoice_ids: list[str] = []
+        for batch in chunks(wanted, CREDIT_NOTES_PER_LOOKUP):
+            if not await self._may_read(tenant.tenant_id):
+                summary.postponed = True
+                return invoice_ids
+            for credit_note in await self.xero.get_credit_notes_by_ids(auth, batch):
+                invoice_ids += [i for i in credit_note.invoice_ids if i in linked_invoices]
+        for credit_id in wanted:
+            for link in await self.links.with_detail(tenant.team_id, "payment", tenant.tenant_id, "credit_id",
+                                                     credit_id):
+                if (link.details or {}).get("xero_invoice_id"):
+                    invoice_ids.append(link.details["xero_invoice_id"])
+        return list(dict.fromkeys(invoice_ids))
+
     async def _apply(self, tenant: Tenant, invoices: dict[str, XeroInvoiceState], contacts: dict[str, XeroContact],
                      summary: SyncSummary) -> None:
         team_id = tenant.team_id
@@ -354,7 +410,8 @@ class XeroSync:
             return
         status = report.status
         in_xero = InXero(label=status.label, currency=report.currency, total=status.total,
-                         amount_paid=status.amount_paid, amount_due=status.amount_due, paid_on=status.paid_on)
+                         amount_paid=status.amount_paid, amount_due=status.amount_due, paid_on=status.paid_on,
+                         amount_credited=status.amount_credited or None)
         if job.in_xero != in_xero:
             job = await self.export_jobs.set_in_xero(job, in_xero)
             if self.export_changed is not None:

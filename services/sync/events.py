@@ -18,7 +18,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 NEW, DONE = "new", "done"
-CATEGORIES = ("INVOICE", "CONTACT")
+CATEGORIES = ("INVOICE", "CONTACT", "CREDITNOTE")
 
 
 class XeroEvent(BaseModel):
@@ -42,6 +42,7 @@ class PendingEvents(BaseModel):
     ids: list[str] = []
     invoice_ids: list[str] = []
     contact_ids: list[str] = []
+    credit_note_ids: list[str] = []
 
 
 class XeroEventStore:
@@ -69,7 +70,8 @@ class XeroEventStore:
         pending = PendingEvents()
         async for doc in cursor:
             pending.ids.append(doc["_id"])
-            target = pending.invoice_ids if doc.get("category") == "INVOICE" else pending.contact_ids
+            target = {"INVOICE": pending.invoice_ids, "CREDITNOTE": pending.credit_note_ids}.get(
+                doc.get("category") or "", pending.contact_ids)
             if doc.get("resource_id") and doc["resource_id"] not in target:
                 target.append(doc["resource_id"])
         return pending

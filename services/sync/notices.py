@@ -28,7 +28,7 @@ SYNC_NOTICE = "slack.sync_notice"
 SENT_KEPT_SECONDS = 7 * 86_400.0
 
 NoticeKind = Literal["payment_recorded", "inexact_payment", "payment_removed", "status", "lines_edited",
-                     "problem", "key_missing", "paid", "unlinked_invoice", "client_changed"]
+                     "problem", "key_missing", "paid", "unlinked_invoice", "client_changed", "drift_report"]
 UNSENT, SENT, REFUSED = "unsent", "sent", "refused"
 
 

@@ -2,7 +2,8 @@
 
 One `state` document per (workspace, organisation): `last_scan_at` (the next scan asks Xero
 for what changed since then) and `scan_requested_at` (set by `/xero sync`). One `request` document per
-`/xero sync`, answered by the job that runs the scan.
+`/xero sync`, answered by the job that runs the scan. One `drift` document per workspace and day once
+that day's drift check ran (services/sync/drift.py), so every replica's ticker starts it once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
 
-STATE, REQUEST = "state", "request"
+STATE, REQUEST, DRIFT = "state", "request", "drift"
 OPEN, ANSWERED = "open", "answered"
 
 
@@ -83,6 +84,18 @@ class SyncStateStore:
         result = await self.collection.update_one({"_id": request.id, "state": OPEN},
                                                   {"$set": {"state": ANSWERED, "answered_at": self.now()}})
         return result.modified_count == 1
+
+
+    async def drift_checked(self, team_id: str, day: str) -> bool:
+        return await self.collection.find_one({"_id": _drift_id(team_id, day)}) is not None
+
+    async def mark_drift_checked(self, team_id: str, day: str) -> None:
+        await self.collection.update_one({"_id": _drift_id(team_id, day)}, {"$set": {
+            "kind": DRIFT, "team_id": team_id, "day": day, "checked_at": self.now()}}, upsert=True)
+
+
+def _drift_id(team_id: str, day: str) -> str:
+    return f"drift:{team_id}:{day}"
 
 
 def _state_id(team_id: str, tenant_id: str) -> str:

@@ -37,6 +37,7 @@ from services.xero.models import (
     XeroTrackingCategory,
     XeroTrackingOption,
 )
+from services.xero.sync_models import XeroCreditNote
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ PAGE_SIZE = 100
 SETTINGS_SCOPE = "accounting.settings"  # write access to settings; accounting.settings.read only reads
 NUMBERS_PER_LOOKUP = 50  # InvoiceNumbers= rides in the URL, which Xero caps
 NAMES_PER_LOOKUP = 20  # names OR-ed in one `where`, also in the URL
+CREDIT_NOTES_PER_LOOKUP = 20  # ids OR-ed in one `where` (about 60 characters each in the URL)
 MAX_INVOICES_PER_REQUEST = 50
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
 XERO_WEB_URL = "https://go.xero.com"
@@ -73,11 +75,16 @@ class AccessTokenProvider(Protocol):
     async def access_token(self, token_set_id: str) -> str: ...
 
 
+class RenewableTokens(Protocol):
+    async def renew_refused(self, token_set_id: str, refused_token: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class _Answer:
     status: int
     headers: Any
     body: bytes
+    token: str = ""  # the access token the call carried
 
 
 class XeroClient:
@@ -131,6 +138,7 @@ class XeroClient:
         subject = _subject(path, json)
         query = _query_strings(params)
 
+        renewed = False  # a 401 on a token we believed fresh gets one refresh, then counts
         for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 answer = await self._attempt(tenant, method, path, query, body, idempotency_key, if_modified_since)
@@ -146,6 +154,11 @@ class XeroClient:
                     await self._report_success(tenant)
                     return _decode(answer.body)
                 failure = parse_xero_error(answer.status, answer.body, answer.headers, subject=subject)
+                renew = getattr(self._tokens, "renew_refused", None)
+                if answer.status == 401 and not renewed and renew is not None and attempt < self._retry.max_attempts:
+                    renewed = True
+                    await renew(tenant.token_set_id, answer.token)  # Xero refusing the refresh raises (and marks it)
+                    continue
                 if isinstance(failure, XeroAuthError) and self._on_refused:
                     await self._on_refused(tenant)
                 if not _retryable(failure):
@@ -186,7 +199,7 @@ class XeroClient:
                 timeout=self._timeout,
             ) as response:
                 self._observe(tenant.tenant_id, response.headers)
-                return _Answer(response.status, response.headers, await response.read())
+                return _Answer(response.status, response.headers, await response.read(), token)
 
     async def _report_success(self, tenant: TenantAuth) -> None:
         if self._on_success is None:
@@ -403,6 +416,18 @@ class XeroClient:
     async def list_sales_invoices_modified_since(self, tenant: TenantAuth, since: datetime) -> list[dict[str, Any]]:
         """Every sales invoice created or changed since `since`, page by page (lines and payments included)."""
         return await self._all_pages(tenant, "/Invoices", "Invoices", {"where": 'Type=="ACCREC"'}, since)
+
+    async def get_credit_notes_by_ids(self, tenant: TenantAuth, credit_note_ids: list[str]) -> list[XeroCreditNote]:
+        """Up to CREDIT_NOTES_PER_LOOKUP credit notes with their allocations in one call. The endpoint has no
+        `IDs=`, so the ids are OR-ed in a `where` (which rides in the URL, hence the smaller batch)."""
+        if len(credit_note_ids) > CREDIT_NOTES_PER_LOOKUP:
+            raise ValueError(f"at most {CREDIT_NOTES_PER_LOOKUP} credit note ids per request")
+        if not credit_note_ids:
+            return []
+        where = " OR ".join(f'CreditNoteID==Guid("{credit_id}")' for credit_id in credit_note_ids)
+        answer = await self.request(tenant, "GET", "/CreditNotes", params={"where": where, "page": 1,
+                                                                            "pageSize": PAGE_SIZE})
+        return _parse_list(XeroCreditNote, answer, "CreditNotes")
 
     async def get_contacts_by_ids(self, tenant: TenantAuth, contact_ids: list[str]) -> list[XeroContact]:
         if not contact_ids:

@@ -97,6 +97,18 @@ class TokenService:
         doc = await self.storage.token_sets.find_one({"_id": token_set_id}, {"scope": 1}) or {}
         return set(doc["scope"].split()) if doc.get("scope") else None
 
+    async def renew_refused(self, token_set_id: str, refused_token: str) -> str:
+        """Xero answered 401 to an access token we thought fresh (revoked early, clocks apart): refresh once.
+        If another call renewed it meanwhile, that token is used; Xero refusing the refresh raises
+        XeroAuthError and marks the token set (only then does the organisation need reconnecting)."""
+        async with self._locks[token_set_id]:
+            doc = await self._load(token_set_id)
+            if self.box.decrypt(doc["access_token"]) == refused_token:
+                log.info("xero.access_token_refused", **fields(token_set=token_set_id))
+                await self.storage.token_sets.update_one({"_id": token_set_id, "version": doc["version"]},
+                                                         {"$set": {"expires_at": self.clock()}})
+            return await self._refresh_or_wait(token_set_id)
+
     async def renewed_at(self, token_set_id: str) -> datetime | None:
         """When Xero last gave this token set new tokens (at consent or at a refresh)."""
         doc = await self.storage.token_sets.find_one({"_id": token_set_id}, {"updated_at": 1}) or {}

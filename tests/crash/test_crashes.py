@@ -509,3 +509,32 @@ async def test_a_kill_after_a_client_is_updated_in_forecast_still_tells_the_noti
     await eventually(told_once, timeout=40)
     await asyncio.sleep(1.0)  # nothing more arrives later
     assert len(told()) == 1
+
+
+async def test_a_kill_between_the_commands_ack_and_its_answer_is_told_to_the_person_after_the_restart(
+        stand_ins, storage, bot):
+    await connect_uk(stand_ins, storage)
+    [reference] = add_invoices(stand_ins, 1, first=9951)
+    bot.stop()
+    await bot.start(BOT_CRASH_AT="after_command_ack")
+    await type_export(stand_ins, reference)
+    assert await bot.wait_dead(15)
+    assert await storage.slash_commands.count_documents({}) == 1  # saved before the ack
+    assert await storage.export_jobs.count_documents({"reference": reference}) == 0  # the handler never ran
+    await bot.start()
+
+    async def told():
+        return [m for m in stand_ins.slack.all_messages() if m.get("ephemeral_to") == REQUESTER
+                and "I stopped before answering" in json.dumps(m)]
+
+    [notice] = await eventually(told)
+    assert f"/xero export {reference}" in json.dumps(notice)
+    assert await eventually(lambda: _none_left(storage))
+    await type_export(stand_ins, reference)  # typed again, as the notice says: it goes for approval
+    await eventually(lambda: storage.export_jobs.find_one({"reference": reference, "approval_ts": {"$ne": None}}))
+    await asyncio.sleep(0.5)
+    assert len(await told()) == 1  # told once
+
+
+async def _none_left(storage) -> bool:
+    return await storage.slash_commands.count_documents({}) == 0

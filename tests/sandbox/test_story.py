@@ -156,11 +156,10 @@ async def record_a_payment_in_xero(stack, browser, approver: Workspace) -> None:
 
 
 async def make_the_next_invoice_call_fail(browser, stack) -> None:
+    """The README's fault walk: the form's defaults (a 400 on the next invoice create), only the words typed."""
     xero_page = await browser.new_page()
     await xero_page.goto(f"{stack.plan.sandbox_url}/xero/")
     form = xero_page.locator("#fault-form")
-    await form.locator("select[name=kind]").select_option("validation")
-    await form.locator("select[name=resource]").select_option("Invoices")
     await form.locator("input[name=message]").fill("Account code '999' is not a valid code for this document.")
     await xero_page.locator("#inject-fault").click()
     await xero_page.locator("#pending-faults li[data-fault-kind=validation]").wait_for()
@@ -199,8 +198,8 @@ async def test_newcomer_walks_the_whole_story(stack, browser):
     await approve_first_export_choosing_the_organisation(stack, browser, approver)
     await record_a_payment_in_xero(stack, browser, approver)
 
-    await export_as_member(member, "INV-109")
-    await make_the_next_invoice_call_fail(browser, stack)  # after the request's pre-flight: the export meets it
+    await make_the_next_invoice_call_fail(browser, stack)  # as the README says: before the export is asked for
+    await export_as_member(member, "INV-109")  # its pre-flight reads go through; the create meets the fault
     await approver.open("U0APPROVER", "C0APPROVALS")
     request = approval_message(approver, "INV-109")
     await request.locator(".bk-button[data-action-id=export_approve]").click()
@@ -225,8 +224,40 @@ async def test_newcomer_walks_the_whole_story(stack, browser):
     listing = slack.last_message("Connected Xero organisations (1)")
     await listing.wait_for()
     assert "Demo Company (US)" not in await listing.inner_text()
+    await remove_and_reconnect_then_export_again(stack, browser, slack, member)
     await month_end_in_one_go(stack, member, approver)
     assert_bot_answered_everything(stack)
+
+
+async def remove_and_reconnect_then_export_again(stack, browser, slack: Workspace, member: Workspace) -> None:
+    """Ada removes Demo Company (UK), where INV-101 is, and connects it again; INV-101 is still known there."""
+    await slack.type("/xero remove Demo Company (UK)")
+    modal = slack.page.locator(".modal[data-callback-id=remove_tenant_confirm]")
+    await modal.wait_for()
+    assert "Reconnecting later is safe" in await modal.inner_text()
+    await modal.locator(".modal-submit").click()
+    await slack.last_message("removed Demo Company (UK)").wait_for()
+
+    await slack.type("/xero connect")
+    prompt = slack.last_message("Connect Xero")
+    async with browser.expect_page() as consent_tab:
+        await prompt.locator(".bk-button", has_text="Connect to Xero").click()
+    consent = await consent_tab.value
+    await consent.locator("#allow-access").wait_for()
+    await consent.locator("#tenant-UK").check()
+    await consent.locator("#allow-access").click()
+    await consent.locator("#connected").wait_for()
+    await consent.close()
+
+    await member.type("/xero export INV-101")
+    answer = member.page.locator(".message.ephemeral", has_text="INV-101").filter(has_text="already in")
+    await answer.last.wait_for()
+    assert "Demo Company (UK)" in await answer.last.inner_text()
+    await member.shot("05b-already-exported-after-reconnect")
+    uk = stack.xero_state.tenant_id("Demo Company (UK)")
+    us = stack.xero_state.tenant_id("Demo Company (US)")
+    assert [i["InvoiceNumber"] for i in stack.xero_state.invoices(uk)].count("INV-101") == 1
+    assert "INV-101" not in [i["InvoiceNumber"] for i in stack.xero_state.invoices(us)]
 
 
 async def month_end_in_one_go(stack, member: Workspace, approver: Workspace) -> None:

@@ -85,3 +85,55 @@ async def test_webhook_bodies_match_xeros_webhooks_spec():
     validate_xero_webhook_payload(json.loads(delivery([sent])))
     with pytest.raises(AssertionError):
         validate_xero_webhook_payload({"events": [{"resourceId": "x"}], "entropy": "E"})
+
+
+async def test_a_credit_applied_on_the_page_then_voided_reaches_the_bot_as_creditnote_and_invoice_webhooks(stack):
+    await intent_checked(stack)
+    state = stack.sandbox_app[STAND_INS].xero[XERO_STATE]
+    tenant, invoice = demo_invoice(state, "AUTHORISED")
+    status, _ = await post_form(stack, f"/invoices/{tenant}/{invoice['InvoiceID']}/credits",
+                                {"kind": "credit_note", "amount": "10.00", "date": "2026-12-04"})
+    assert status == 303
+    assert invoice["AmountCredited"] == 10.0 and invoice["CreditNotes"][0]["AppliedAmount"] == 10.0
+    [credit] = state.org(tenant)["CreditNotes"].values()
+    assert credit["RemainingCredit"] == 0.0 and credit["Allocations"][0]["Invoice"]["InvoiceID"] == invoice["InvoiceID"]
+    [delivered] = webhooks(stack).deliveries
+    assert (delivered.events, delivered.status) == (3, 200)  # the credit note made, allocated; the invoice
+
+    status, _ = await post_form(stack, f"/credits/{tenant}/credit_note/{credit['CreditNoteID']}/void")
+    assert status == 303
+    assert credit["Status"] == "VOIDED" and invoice["AmountCredited"] == 0.0 and "CreditNotes" not in invoice
+    assert len(webhooks(stack).deliveries) == 2
+    status, page = await post_form(stack, f"/credits/{tenant}/credit_note/{credit['CreditNoteID']}/void")
+    assert status == 400 and "cannot be voided" in page
+
+
+async def test_xero_rules_for_credits_are_kept(stack):
+    state = stack.sandbox_app[STAND_INS].xero[XERO_STATE]
+    tenant, draft = demo_invoice(state, "DRAFT")
+    status, page = await post_form(stack, f"/invoices/{tenant}/{draft['InvoiceID']}/credits", {"amount": "1"})
+    assert status == 400 and "approved invoices" in page
+    _, authorised = demo_invoice(state, "AUTHORISED")
+    status, page = await post_form(stack, f"/invoices/{tenant}/{authorised['InvoiceID']}/credits",
+                                   {"kind": "overpayment", "amount": "999999"})
+    assert status == 400 and "at most the remaining credit" in page
+    status, page = await post_form(stack, f"/invoices/{tenant}/{authorised['InvoiceID']}/credits",
+                                   {"amount": "lots"})
+    assert status == 400 and "must be a number" in page
+
+
+async def test_creditnote_webhook_bodies_match_xeros_webhooks_spec():
+    require_contracts()
+    sent = event("a3b4c5d6-0000-4000-8000-000000000001", UK_TENANT, category="CREDITNOTE")
+    validate_xero_webhook_payload(json.loads(payload([sent], 7)))
+
+
+async def test_the_browse_page_lists_credits_with_their_buttons(stack):
+    state = stack.sandbox_app[STAND_INS].xero[XERO_STATE]
+    tenant, invoice = demo_invoice(state, "AUTHORISED")
+    await post_form(stack, f"/invoices/{tenant}/{invoice['InvoiceID']}/credits", {"amount": "5.00"})
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{stack.plan.sandbox_url}/xero/") as response:
+            page = await response.text()
+    assert "bookkeeping-credits" in page and "CN-0001" in page
+    assert "Remove allocation" in page and "Void credit note" in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import socket
 import time
@@ -517,6 +518,19 @@ async def test_browse_page_form_makes_the_next_export_fail(connected):
     assert "data-invoice-number='FC-40'" in page and 'id="fault-form"' in page
     assert "<li class='muted'>none</li>" in page
     assert page.count("data-connection-id=") == 2
+
+
+async def test_the_fault_forms_defaults_fail_the_invoice_create_not_the_number_look_up_before_it(connected):
+    """The README's fault walk: inject with the defaults, then export; the pre-flight's reads get through."""
+    uk = connected.tenant()
+    page = await (await connected.client.get("/")).text()
+    defaults = {name: re.search(rf"<select name=\"{name}\"[^>]*>\s*<option value='([^']*)'", page).group(1)
+                for name in ("kind", "method", "resource")}
+    assert defaults == {"kind": "validation", "method": "CREATE", "resource": "Invoices"}
+    await connected.client.post("/faults", data={**defaults, "count": "1", "tenant_id": ""}, allow_redirects=False)
+    assert (await connected.get("/Invoices", uk)).status == 200  # the number look-up before the export
+    assert (await connected.put("/Invoices", {"Invoices": [invoice("FC-41")]}, uk)).status == 400
+    assert (await connected.put("/Invoices", {"Invoices": [invoice("FC-41")]}, uk)).status == 200
 
 
 # Spec check and persistence ---------------------------------------------------------------------------------------

@@ -53,3 +53,16 @@ async def test_the_bot_answers_its_own_front_page_instead_of_404(bot):
     assert response.status == 200
     assert "/slack/events" in await response.text()
 
+
+
+async def test_help_shows_every_way_to_export_sync_and_per_organisation_settings_without_stray_asterisks(bot):
+    said = text_of(await bot.ask("help", user="U0MEMBER"))
+    assert "*`" not in said and "`*" not in said  # the sandbox (and Slack's fallback text) showed them literally
+    assert "export unexported" in said and "INV-101..INV-130" in said and "/xero sync" in said
+    assert "per organisation" in said and "default account" not in said
+
+
+async def test_a_batch_where_nothing_went_does_not_promise_news(bot, xero):
+    await prepare(bot, xero, invoices=[invoice()])
+    said = text_of(await bot.ask("export INV-998 INV-999", user="U0MEMBER"))
+    assert "Nothing went for approval" in said and "You will hear back" not in said

@@ -13,7 +13,7 @@ WEBHOOK_KEY = "xero-webhook-key-for-tests-0000000000000000000000000000000000"
 
 def event(resource_id: str, tenant_id: str, *, category: str = "INVOICE", when: str = "2026-12-03T10:00:00.000",
           event_type: str = "UPDATE") -> dict:
-    resource = "Invoices" if category == "INVOICE" else "Contacts"
+    resource = {"INVOICE": "Invoices", "CREDITNOTE": "CreditNotes"}.get(category, "Contacts")
     return {"resourceUrl": f"https://api.xero.com/api.xro/2.0/{resource}/{resource_id}", "resourceId": resource_id,
             "tenantId": tenant_id, "tenantType": "ORGANISATION", "eventCategory": category, "eventType": event_type,
             "eventDateUtc": when}

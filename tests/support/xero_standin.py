@@ -9,7 +9,8 @@ against Xero's OpenAPI spec when the contracts are available.
   `holding` and `change` (which If-Modified-Since then finds) put in what a test needs; `tracking_category`
   and `archive_option` reach the tracking categories (Region: North, South; Department: Consulting, Design).
 - What a bookkeeper does: `approve`, `pay`, `remove_payment`, `void`, `edit_line`, `edit_contact`
-  (the sandbox's own bookkeeping, sandbox/xero/bookkeeping.py).
+  (the sandbox's own bookkeeping, sandbox/xero/bookkeeping.py); `credit_note`, `overpayment`, `allocate`,
+  `remove_allocation`, `void_credit_note` (sandbox/xero/credits.py).
 - Failures and timing: `fail_next` (the next matching call), `refuse` (any call, by a function),
   `refuse_invoice` (one invoice of a batch), `before` (holds a call, async), `after_commit` (may raise to cut
   the connection after Xero has done the work), `day_remaining` (X-DayLimit-Remaining).
@@ -30,7 +31,7 @@ from typing import Any
 from aioresponses import CallbackResult
 from multidict import MultiDict, MultiDictProxy
 
-from sandbox.xero import accounting, bookkeeping, tracking
+from sandbox.xero import accounting, bookkeeping, credits, tracking
 from sandbox.xero.demo_data import build_organisations
 from sandbox.xero.state import XeroState
 from tests.support import in_process
@@ -181,6 +182,33 @@ class XeroStandIn:
 
     def void(self, tenant_id: str, number: str = "INV-101") -> None:
         bookkeeping.void(self._books(), tenant_id, self.invoice(tenant_id, number)["InvoiceID"])
+
+    def credit_note(self, tenant_id: str, amount: str, *, number: str = "INV-101", on: str = "2026-12-04") -> str:
+        """A credit note for the invoice's customer (AUTHORISED, not allocated yet); returns its CreditNoteID."""
+        contact_id = self.invoice(tenant_id, number)["Contact"]["ContactID"]
+        credit_id, _ = credits.create(self._books(), tenant_id, "credit_note", contact_id, amount, on)
+        return credit_id
+
+    def overpayment(self, tenant_id: str, amount: str, *, kind: str = "overpayment", number: str = "INV-101",
+                    on: str = "2026-12-04") -> str:
+        """An overpayment (or `kind="prepayment"`) received from the invoice's customer; returns its id."""
+        contact_id = self.invoice(tenant_id, number)["Contact"]["ContactID"]
+        credit_id, _ = credits.create(self._books(), tenant_id, kind, contact_id, amount, on)
+        return credit_id
+
+    def allocate(self, tenant_id: str, credit_id: str, amount: str, *, kind: str = "credit_note",
+                 number: str = "INV-101", on: str = "2026-12-05") -> str:
+        """Part of a credit applied to the invoice; returns the AllocationID."""
+        invoice = self.invoice(tenant_id, number)
+        credits.allocate(self._books(), tenant_id, kind, credit_id, invoice["InvoiceID"], amount, on)
+        return credits.documents(self.organisations[tenant_id], kind)[credit_id]["Allocations"][-1]["AllocationID"]
+
+    def remove_allocation(self, tenant_id: str, credit_id: str, allocation_id: str, *,
+                          kind: str = "credit_note") -> None:
+        credits.remove_allocation(self._books(), tenant_id, kind, credit_id, allocation_id)
+
+    def void_credit_note(self, tenant_id: str, credit_id: str) -> None:
+        credits.void(self._books(), tenant_id, credit_id)
 
     def edit_line(self, tenant_id: str, line: int, number: str = "INV-101", **changes: Any) -> None:
         """A line changed in Xero's invoice editor: saved through the Accounting API's update, totals and all."""

@@ -94,7 +94,7 @@ def test_after_export_each_line_shows_xeros_number_status_and_total_and_flags_a_
     payload = batches.batch_approval_message(done)
     shown = text_of(payload)
 
-    assert payload["text"] == "Exported 4 invoices to Xero"
+    assert payload["text"] == "Exported 3 of 4 invoices to Xero"  # one refused by Xero
     assert "created as <https://go.xero.com/x|INV-1> (Approved), Xero total USD 13,852.50" in shown
     assert "Xero total USD 15,029.96 :warning: *differs from Forecast's USD 13,852.50*" in shown
     assert "Xero refused it: Organisation is not subscribed to currency EUR" in shown
@@ -119,7 +119,7 @@ def test_the_requester_hears_once_what_went_and_what_was_refused_and_why():
     ], view([line(1), line(2, "tax_unmapped", check_data={"percents": ["7"]})]), "C0APPROVALS")
     shown = text_of(answer)
     assert answer["text"] == "2 invoices went for approval; 3 not sent"
-    assert "<#C0APPROVALS>" in shown and "*1* ready" in shown and "*1* need attention first" in shown
+    assert "<#C0APPROVALS>" in shown and "*1* ready" in shown and "*1* needs attention first" in shown
     assert "`INV-999` — no Forecast invoice has this reference" in shown
     assert "already in Xero (Demo Company (UK))" in shown
     assert "the range has 600 invoices; at most 500" in shown
@@ -166,7 +166,8 @@ def test_a_line_is_built_from_the_pre_flight_and_the_export_outcome():
 
     unmapped = preflight(forecast.model_copy(update={"entries": [forecast.entries[0].model_copy(update={"tax": 7})]}),
                          "T-US", reference)
-    assert line_of(unmapped).check_data == {"percents": ["7"]}
+    data = line_of(unmapped).check_data
+    assert data["percents"] == ["7"] and data["plan"]["account_code"] == "200"  # and what the lines would carry
 
 
 CHOICES = (("T-UK", "Demo Company (UK)"), ("T-US", "Demo Company (US)"))

@@ -139,8 +139,8 @@ async def assert_nothing_stored_and_admin_told(bot):
 async def test_token_endpoint_refusing_the_code_stores_nothing(bot, xero):
     params = await connect_link(bot)
     identity_for(xero)  # Xero never issued this code: invalid_grant
-    status, _ = await callback(bot, code="a-code-xero-never-issued", state=params["state"])
-    assert 400 <= status < 600
+    status, page = await callback(bot, code="a-code-xero-never-issued", state=params["state"])
+    assert status == 400 and "<html" in page.lower()  # a page saying so, not a 502
     await assert_nothing_stored_and_admin_told(bot)
 
 
@@ -148,7 +148,8 @@ async def test_token_endpoint_failing_stores_nothing(bot, xero):
     params = await connect_link(bot)
     identity = identity_for(xero)
     identity.fail_next("POST", "/connect/token", 503)
-    await callback(bot, code=identity.consent(params, tenants=(UK,)), state=params["state"])
+    status, _ = await callback(bot, code=identity.consent(params, tenants=(UK,)), state=params["state"])
+    assert status == 400
     await assert_nothing_stored_and_admin_told(bot)
 
 

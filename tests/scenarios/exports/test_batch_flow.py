@@ -102,14 +102,39 @@ async def test_a_batch_across_two_organisations_reports_each_failure_on_its_line
     assert "JPY is not enabled there" in lines and "Approve ready only (3)" in lines
 
     await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
-    done = await batch_shows(bot, message, "Exported 4 invoices to Xero")
+    done = await batch_shows(bot, message, "Exported 2 of 4 invoices to Xero")  # counts what happened
     shown = text_of(done)
+    assert "Exported 4 invoices" not in shown
     assert "Xero refused it: Contact is archived" in shown and "not exported" in shown
     states = {j["reference"]: j["state"] async for j in bot.storage.export_jobs.find({})}
     assert states == {"INV-101": "failed", "INV-102": "failed", "INV-201": "exported", "INV-202": "exported"}
     assert "*2* created · *1* refused by Xero · *1* not exportable" in shown
     assert sorted(i["InvoiceNumber"] for i in books.invoices(US_TENANT)) == ["INV-201", "INV-202"]
     assert len(books.sent("PUT", "Invoices")) == 2  # one request per organisation
+
+
+async def test_approve_ready_only_leaves_the_others_out_not_rejected_in_the_header_the_dm_and_home(bot, xero):
+    books = await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(102, currency="JPY")])
+    await bot.ask("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    assert "Approve ready only (1)" in text_of(message)
+
+    await bot.click("batch_approve_ready", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
+    done = await batch_shows(bot, message, "Exported 1 of 2 invoices to Xero")
+    shown = text_of(done)
+    assert "*1* created · *1* left out (to ask for again)" in shown
+    assert "left out" in shown and "`/xero export INV-102` asks for it again" in shown
+    assert "not exportable" not in shown and "rejected" not in shown.lower()
+    dm = await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "U0MEMBER"
+                                  and "Exported 1 of 2" in text_of(c))
+    assert "left out" in text_of(dm)
+    home = json.dumps(await bot.open_home("U0MEMBER"))
+    assert "INV-102" in home and "left out of its batch" in home and ":no_entry_sign: rejected" not in home
+    left = await bot.storage.export_jobs.find_one({"reference": "INV-102"})
+    assert left["left_out"] and left["rejected_by"] is None
+    assert [i["InvoiceNumber"] for i in books.invoices(UK_TENANT)] == ["INV-101"]
+    again = text_of(await bot.ask("export INV-102", user="U0MEMBER"))  # asked for again, as the line says
+    assert "already" not in again.lower()
 
 
 async def test_only_approvers_other_than_the_requester_decide_and_reject_rejects_the_whole_batch(bot, xero):
@@ -185,7 +210,7 @@ async def test_without_the_admins_choice_an_invoice_of_a_removed_organisation_is
     await bot.ask("export INV-101 INV-102", user="U0MEMBER")
     message = await batch_message(bot)
     await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
-    done = await batch_shows(bot, message, "Exported 2 invoices")
+    done = await batch_shows(bot, message, "Exported 1 of 2 invoices")
     assert "since removed" in text_of(done) and "not exported" in text_of(done)
     assert [i["InvoiceNumber"] for i in books.invoices(UK_TENANT)] == ["INV-102"]
 
@@ -233,7 +258,7 @@ async def test_a_batch_job_that_keeps_failing_ends_with_its_invoices_failed_not_
     message = await batch_message(bot)
     await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
     assert "not checked yet" in text_of(message)  # Xero could not be asked for the pre-flight check
-    done = await batch_shows(bot, message, "Exported 2 invoices", timeout=30)
+    done = await batch_shows(bot, message, "None of the 2 invoices went to Xero", timeout=30)
     assert "several times" in text_of(done)
     assert {j["state"] async for j in bot.storage.export_jobs.find({})} == {"failed"}
     assert books.sent("PUT", "Invoices") == []

@@ -94,7 +94,7 @@ async def test_a_month_end_of_120_invoices_goes_as_one_batch_and_exports_the_rea
     assert seen == {f"INV-{n}" for n in [*ACME_INVOICES, *GLOBEX_INVOICES, *KIWI_INVOICES]}
 
     await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
-    done = text_of(await batch_shows(bot, message, "Exported 120 invoices to Xero", timeout=20))
+    done = text_of(await batch_shows(bot, message, "Exported 117 of 120 invoices to Xero", timeout=20))
     assert "*117* created · *1* refused by Xero · *2* not exportable" in done
     assert [len(books.invoices(t)) for t in (UK_TENANT, US_TENANT, NZ_TENANT)] == [58, 39, 20]
     numbers = [i["InvoiceNumber"] for tenant in (UK_TENANT, US_TENANT, NZ_TENANT) for i in books.invoices(tenant)]

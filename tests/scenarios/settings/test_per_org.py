@@ -75,7 +75,9 @@ async def test_each_organisation_gets_pickers_filled_from_its_own_accounts_and_t
     assert values_of(view, TAX) == ["default", "OUTPUT2", "NONE"]  # active rates that apply to sales
     assert values_of(view, f"account_code|{US_TENANT}") == ["default", "200", "260", "270"]
     labels = json.dumps(block(view, TAX))
-    assert "20% (VAT on Income) (20%)" in labels and "VAT on Expenses" not in labels
+    assert "20% (VAT on Income)" in labels and "VAT on Expenses" not in labels
+    assert "(20%) (20%)" not in labels and "20% (VAT on Income) (20%)" not in labels  # the name says it already
+    assert "No VAT (0%)" in labels
     assert block(view, ACCOUNT)["optional"] is False
 
 
@@ -98,6 +100,35 @@ async def test_choices_are_stored_per_organisation_and_used_by_the_export(bot, x
     await final_update(bot, job_id_of(approval), "exported")
     [sent] = books.bodies("PUT", "Invoices")
     assert {(li["AccountCode"], li["TaxType"]) for li in sent["Invoices"][0]["LineItems"]} == {("4000", "NONE")}
+
+
+async def test_the_chosen_tax_rate_wins_over_the_forecast_lines_rate_and_the_approval_message_says_so(bot, xero):
+    """INV-101's lines carry 20% in Forecast; the admin chose account 260 and No VAT (0%) for UK."""
+    books = await prepare(bot, xero, tenants=(UK,), settings={"export_status": "DRAFT"})
+    view = await filled_modal(bot)
+    await bot.submit(view, values=form(**{ACCOUNT: picked("260"), TAX: picked("NONE")}))
+    await saved_confirmation(bot)
+
+    answer, approval = await request(bot)
+    said = json.dumps(approval["blocks"], ensure_ascii=False)
+    assert "account 260" in said and "No VAT (0%)" in said and "chosen in `/xero settings`" in said
+    assert "Xero will total GBP 950.00" in said and "Forecast says GBP 1,140.00" in said
+    assert "account 260" in json.dumps(answer["blocks"])  # the requester's answer shows the same line
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    [sent] = books.bodies("PUT", "Invoices")
+    assert {(li["AccountCode"], li["TaxType"]) for li in sent["Invoices"][0]["LineItems"]} == {("260", "NONE")}
+
+
+async def test_without_a_chosen_tax_rate_each_line_keeps_its_forecast_rate_and_the_line_names_it(bot, xero):
+    books = await prepare(bot, xero, tenants=(UK,))
+    _, approval = await request(bot)
+    said = json.dumps(approval["blocks"], ensure_ascii=False)
+    assert "tax 20% (VAT on Income)" in said and "chosen in" not in said
+    await click(bot, "export_approve", job_id_of(approval))
+    await final_update(bot, job_id_of(approval), "exported")
+    [sent] = books.bodies("PUT", "Invoices")
+    assert {li["TaxType"] for li in sent["Invoices"][0]["LineItems"]} == {"OUTPUT2"}
 
 
 async def test_an_account_the_organisation_does_not_have_is_refused_in_the_form(bot, xero):

@@ -458,6 +458,7 @@ async def test_sync_reads_wait_while_this_minutes_calls_are_nearly_gone(bot, xer
 async def test_xero_sync_on_an_organisation_xero_refuses_says_why(bot, xero):
     books, forecast, _ = await export_invoice(bot, xero)
     books.fail_next("GET", "Invoices", 401)
+    books.fail_next("GET", "Invoices", 401)  # and again after the refresh: Xero refuses us this organisation
     await bot.ask("sync", user="U0ADMIN")
     answer = await bot.slack.wait_for("chat.postEphemeral", lambda c: "could not be read" in text_of(c))
     assert "Demo Company (UK)" in text_of(answer) and "reconnect" in text_of(answer)
