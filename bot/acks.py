@@ -19,6 +19,7 @@ response_url over the bot's one aiohttp session (kept-alive connections).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -59,8 +60,10 @@ class SharedRespond:
 class CommandAnswer:
     """A slash command's ephemeral answer: in the ack while it has not left, at the response_url after."""
 
-    def __init__(self, ack: Any, respond: SharedRespond, context: Any, *, budget: float | None = None):
+    def __init__(self, ack: Any, respond: SharedRespond, context: Any, *, budget: float | None = None,
+                 before_late_ack: Callable[[], Awaitable[None]] | None = None):
         self._ack = ack
+        self._before_late_ack = before_late_ack  # e.g. save the command: an answer that comes later must not be lost
         self.respond = respond
         self._context = context
         self.acked = False
@@ -77,7 +80,7 @@ class CommandAnswer:
     async def later(self) -> None:
         """Before anything that waits on Xero, Forecast or Slack: ack now; what follows goes to the response_url."""
         if self._take_ack():
-            await self._ack()
+            await self._late_ack_now()
         await after_ack(self._context)
         await crash_point_soon("after_command_ack")  # crash tests: killed between the ack and the answer
 
@@ -94,6 +97,11 @@ class CommandAnswer:
         self._timer.cancel()
         return True
 
+    async def _late_ack_now(self) -> None:
+        if self._before_late_ack is not None:
+            await self._before_late_ack()
+        await self._ack()
+
     def _out_of_time(self) -> None:
         if self._take_ack():
-            self._late_ack = asyncio.ensure_future(self._ack())
+            self._late_ack = asyncio.ensure_future(self._late_ack_now())

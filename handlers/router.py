@@ -97,10 +97,13 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
     @app.command("/xero")
     async def xero_command(ack, context):
         command = SlashCommand.of(context)
-        record = await container.commands.received(command)  # before the ack: a death after it is not silent
-        answer = CommandAnswer(ack, SharedRespond(command.response_url, container.http), context)
-        async with container.commands.handling(record):
+        journal = container.commands.entry(command)  # saved before an ack that leaves the answer for later
+        answer = CommandAnswer(ack, SharedRespond(command.response_url, container.http), context,
+                               before_late_ack=journal.save)
+        try:
             await run_command(command, answer)
+        finally:
+            await journal.close()
         await answer.finish()
 
     async def run_command(command: SlashCommand, answer: CommandAnswer) -> None:

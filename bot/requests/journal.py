@@ -1,5 +1,6 @@
-"""Slash commands are saved before they are acked, so a process that dies after the ack and before the
-answer leaves a trace: after a restart (or on any replica) the sweep tells the person their command was
+"""Slash commands that ack before their answer are saved before that ack, so a process that dies after the ack
+and before the answer leaves a trace (a command answered in the ack itself needs none: Slack shows the answer or
+its own error): after a restart (or on any replica) the sweep tells the person their command was
 interrupted and that typing it again is safe (every command is idempotent: an export already requested is
 answered as such). Owner of `slash_commands`.
 
@@ -39,6 +40,10 @@ class CommandJournal:
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
 
+    def entry(self, command: SlashCommand) -> JournalEntry:
+        """The command's place in the journal, written only if it acks before answering (`JournalEntry.save`)."""
+        return JournalEntry(self, command)
+
     async def received(self, command: SlashCommand) -> str | None:
         """Saved before the ack. None when the database cannot take it: the command still runs."""
         record_id = uuid.uuid4().hex
@@ -53,19 +58,6 @@ class CommandJournal:
             log.warning("command.journal_failed", **fields(error=type(exc).__name__))
             return None
         return record_id
-
-    @contextlib.asynccontextmanager
-    async def handling(self, record_id: str | None) -> AsyncIterator[None]:
-        """While the command runs its lease is extended; once it is answered (or failed loudly) it is forgotten."""
-        beat = asyncio.create_task(self._beat(record_id)) if record_id else None
-        try:
-            yield
-        finally:
-            if beat is not None:
-                beat.cancel()
-            if record_id:
-                with contextlib.suppress(Exception):
-                    await self.commands.delete_one({"_id": record_id})
 
     async def _beat(self, record_id: str) -> None:
         while True:
@@ -96,3 +88,30 @@ class CommandJournal:
 
     async def forget(self, record_id: str) -> None:
         await self.commands.delete_one({"_id": record_id})
+
+
+class JournalEntry:
+    """One command: saved (once) right before an ack that leaves its answer for later, its lease kept while it
+    runs, and forgotten when it is done."""
+
+    def __init__(self, journal: CommandJournal, command: SlashCommand):
+        self.journal = journal
+        self.command = command
+        self.record_id: str | None = None
+        self._saved = False
+        self._beat: asyncio.Task | None = None
+
+    async def save(self) -> None:
+        if self._saved:
+            return
+        self._saved = True
+        self.record_id = await self.journal.received(self.command)
+        if self.record_id:
+            self._beat = asyncio.create_task(self.journal._beat(self.record_id))
+
+    async def close(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+        if self.record_id:
+            with contextlib.suppress(Exception):
+                await self.journal.forget(self.record_id)
