@@ -118,7 +118,7 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
             await answer(router.help(unknown))
             return
         if sub.help.admin_only and not await container.permissions.is_admin(command.team_id, command.user_id):
-            await answer(not_admin(sub.help.usage))
+            await answer(not_admin(sub.help.usage, await container.permissions.admins(command.team_id)))
             return
         ctx = CommandContext(
             team_id=command.team_id,

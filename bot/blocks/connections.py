@@ -185,12 +185,19 @@ def removal_done(result, removed_by: str) -> dict:
     return message(f"Removed {result.tenant.name}", blocks)
 
 
-def not_admin(usage: str) -> dict:
+def not_admin(usage: str, admins: list[str] | None = None) -> dict:
+    """`admins`: whom to ask (Slack ids); the first few are named."""
+    shown = list(admins or [])[:5]
+    ask = (f"Ask {_or_list([user(a) for a in shown])} to run it for you." if shown
+           else "Ask one of them to run it for you.")
     return error_message(
         f"Only admins can run `{usage}`.",
-        "Admins are Slack workspace admins and owners, and the people the bot's operator named as admins. "
-        "Ask one of them to run it for you.",
+        "Admins are Slack workspace admins and owners, and the people the bot's operator named as admins. " + ask,
     )
+
+
+def _or_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def no_longer_connected() -> dict:
