@@ -334,3 +334,11 @@ async def test_home_says_why_a_batch_line_failed_its_pre_flight_check(bot, xero)
     home = json.dumps(await bot.open_home("U0MEMBER"), ensure_ascii=False)
     assert "INV-102" in home and "JPY is not enabled" in home  # the reason, as on the batch's line
     assert "The pre-flight check failed when it was exported" not in home
+
+
+async def test_a_draft_in_forecast_typed_by_reference_is_flagged_on_its_batch_line(bot, xero):
+    await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(103, status="DRAFT")])
+    await bot.ask("export INV-101 INV-103", user="U0MEMBER")
+    shown = text_of(await batch_message(bot))
+    lines = {ref: next(line for line in shown.split("\\n") if f"`{ref}`" in line) for ref in ("INV-101", "INV-103")}
+    assert "Draft in Forecast" in lines["INV-103"] and "Draft in Forecast" not in lines["INV-101"]
