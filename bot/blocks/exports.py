@@ -450,6 +450,15 @@ def requester_notice(job, approval_link: str | None) -> dict:
     return message(text, blocks)
 
 
+def earlier_requester_notice(job, approval_link: str | None) -> dict:
+    """A requester's DM about an earlier failure, once a newer DM says what happened since: told once, not twice."""
+    where = f" (<{approval_link}|approval message>)" if approval_link else ""
+    since = {EXPORTED: "it went through when retried", FAILED: "it failed again when retried",
+             REJECTED: "it was rejected since"}.get(job.state, "it is being retried")
+    text = f"Your export of {job.reference} failed earlier; {since} (see my newer message)."
+    return message(text, [section(f":leftwards_arrow_with_hook: {escape(text)}{where}")])
+
+
 def rejected_notice(job) -> dict:
     """To the requester: who rejected the export, why, and how to ask again."""
     reason = f": {escape(job.reject_reason)}" if job.reject_reason else " (no reason given)"
