@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 async def connect(ctx: CommandContext) -> None:
-    started = await ctx.container.connections.start_consent(ctx.team_id, ctx.user_id, channel_id=ctx.channel_id)
+    started = await ctx.container.connections.start_consent(ctx.team_id, ctx.user_id, channel_id=ctx.channel_id,
+                                                            answer_url=ctx.response_url or None)
     await ctx.reply(blocks.connect_prompt(started.authorize_url, started.expires_in_minutes))
 
 

@@ -31,6 +31,7 @@ class CommandContext:
     args: list[str]
     answer: CommandAnswer
     container: Container
+    response_url: str = ""  # the command's own, e.g. to redraw its answer once something finished elsewhere
 
     async def reply(self, payload: dict) -> None:
         """An ephemeral answer to whoever typed the command: in the ack unless `later()` was called."""
@@ -128,6 +129,7 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
             args=args,
             answer=answer,
             container=container,
+            response_url=str(command.response_url),
         )
         await sub.run(ctx)
         await answer.finish()

@@ -53,6 +53,12 @@ def connect_link_used() -> dict:
     return message("Xero's sign-in page is open in your browser.", [section(f":hourglass_flowing_sand: {text}")])
 
 
+def connect_answer_done(tenants) -> dict:
+    """The `/xero connect` answer once Xero's consent came back: which organisations are connected now."""
+    text = f":white_check_mark: Connected {organisations_line(tenants)}. Run `/xero list` to see every organisation."
+    return message(f"Connected {', '.join(t.name for t in tenants)}", [section(text)])
+
+
 def organisations_line(tenants) -> str:
     return ", ".join(f"*{escape(t.name)}*" for t in tenants)
 
