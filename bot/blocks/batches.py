@@ -76,7 +76,7 @@ def money(currency: str | None, amount: Decimal) -> str:
 def line_text(line: BatchLine) -> str:
     where = escape(line.organisation) if line.organisation else "no organisation"
     head = f"`{escape(line.reference)}` {escape(line.client)} · {money(line.currency, line.total)}"
-    head += (" · :pencil2: _Draft in Forecast_" if line.forecast_draft else "") + f" → {where}"
+    head += (" · :memo: _Draft in Forecast_" if line.forecast_draft else "") + f" → {where}"
     return f"{head} — {_result(line)}"
 
 
