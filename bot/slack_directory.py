@@ -15,3 +15,6 @@ class SlackUserDirectory:
 
     async def usergroup_members(self, team_id: str, usergroup_id: str) -> set[str]:
         return await self.gateway.for_team(team_id).usergroup_members(usergroup_id)
+
+    async def workspace_admins(self, team_id: str) -> list[str]:
+        return await self.gateway.for_team(team_id).admin_ids()

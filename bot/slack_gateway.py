@@ -280,6 +280,27 @@ class WorkspaceGateway:
                 return None
         return None
 
+    async def admin_ids(self) -> list[str]:
+        """The ids of the workspace's admins and owners (people, not bots or deactivated accounts); [] if Slack
+        cannot tell."""
+        found: list[str] = []
+        cursor = None
+        for _ in range(20):  # 20 pages of 200 people
+            args: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            try:
+                answer = await self._call("users.list", read=True, **args)
+            except SlackCallFailed:
+                return found
+            for person in answer.get("members") or []:
+                if person.get("deleted") or person.get("is_bot") or person.get("id") == "USLACKBOT":
+                    continue
+                if person.get("is_admin") or person.get("is_owner") or person.get("is_primary_owner"):
+                    found.append(str(person["id"]))
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return found
+
     async def upload_to_dm(self, user_id: str, *, filename: str, content: str, title: str, comment: str) -> None:
         """A file in the bot's DM with the person (files.uploadV2: getUploadURLExternal, the upload,
         completeUploadExternal). Raises SlackRefused / SlackUnavailable like every call here."""

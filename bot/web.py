@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from bot.acks import SharedRespond
 from bot.blocks import connections as blocks
 from bot.blocks import pages
 from bot.container import Container
@@ -59,9 +60,20 @@ class WebRoutes:
             # code is the request's own problem; nothing here is a failure of this server.
             return html(pages.failed_page(blocks.consent_failure_words(failure)), status=400)
         await self.tell(result.team_id, result.user_id, blocks.consent_succeeded(result.tenants))
+        await self.redraw_connect_answer(result)
         await self.container.exports.redraw_pending(result.team_id)  # a reconnected organisation is offered again
         await self.container.home.refresh(result.team_id)
         return html(pages.connected_page([t.name for t in result.tenants]))
+
+    async def redraw_connect_answer(self, result) -> None:
+        """The `/xero connect` answer ("sign in there…") now says what was connected (one of its 5 posts)."""
+        if not result.answer_url:
+            return
+        try:
+            await SharedRespond(result.answer_url, self.container.http)(
+                response_type="ephemeral", replace_original=True, **blocks.connect_answer_done(result.tenants))
+        except Exception as exc:  # expired (30 minutes) or unreachable: the DM says it anyway
+            log.warning("consent.answer_not_redrawn", **fields(team=result.team_id, error=type(exc).__name__))
 
     async def tell(self, team_id: str, user_id: str, payload: dict) -> None:
         """A DM from the bot; a Slack hiccup must not spoil the browser page (the gateway logs it)."""

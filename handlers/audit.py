@@ -152,7 +152,7 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()
         click = BlockAction.of(context)
         if not await container.permissions.is_admin(click.team_id, click.user_id):
-            answer = not_admin("/xero audit")
+            answer = not_admin("/xero audit", await container.permissions.admins(click.team_id))
         else:
             answer = await audit_answer(container, click.team_id, click.user_id, [])
         try:

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 async def connect(ctx: CommandContext) -> None:
-    started = await ctx.container.connections.start_consent(ctx.team_id, ctx.user_id, channel_id=ctx.channel_id)
+    started = await ctx.container.connections.start_consent(ctx.team_id, ctx.user_id, channel_id=ctx.channel_id,
+                                                            answer_url=ctx.response_url or None)
     await ctx.reply(blocks.connect_prompt(started.authorize_url, started.expires_in_minutes))
 
 
@@ -68,7 +69,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()
         click = BlockAction.of(context)
         if not await container.permissions.is_admin(click.team_id, click.user_id):
-            await answer_click(container, click, respond, blocks.not_admin("/xero remove"))
+            await answer_click(container, click, respond,
+                                blocks.not_admin("/xero remove", await container.permissions.admins(click.team_id)))
             return
         try:
             preview = await container.connections.preview_removal(click.team_id, click.record_id())
@@ -89,7 +91,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
             raise UnreadablePayload("the removal form names no organisation")
         await ack()
         if not await container.permissions.is_admin(submission.team_id, user_id):
-            await notify_user(container, submission.team_id, user_id, meta.channel_id, blocks.not_admin("/xero remove"))
+            await notify_user(container, submission.team_id, user_id, meta.channel_id,
+                              blocks.not_admin("/xero remove", await container.permissions.admins(submission.team_id)))
             return
         try:
             result = await container.connections.remove(submission.team_id, meta.tenant_id, removed_by=user_id)

@@ -110,7 +110,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()
         click = BlockAction.of(context)
         if not await container.permissions.is_admin(click.team_id, click.user_id):
-            await answer_click(container, click, respond, not_admin("/xero import customers"))
+            await answer_click(container, click, respond,
+                               not_admin("/xero import customers", await container.permissions.admins(click.team_id)))
             return
         choice = blocks.similar_choice_value(click.action.value or "")
         if choice is None:
@@ -135,7 +136,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         view = click.open_view()
         if not await container.permissions.is_admin(click.team_id, click.user_id):
             await notify_user(container, click.team_id, click.user_id, view.metadata.channel_id,
-                              not_admin("/xero import purchase-orders"))
+                              not_admin("/xero import purchase-orders",
+                                        await container.permissions.admins(click.team_id)))
             return
         statuses = [o.value for o in click.action.selected_options]
         try:
@@ -173,7 +175,8 @@ async def import_and_report(container: Container, submission: ViewSubmission, us
     tells the admin how it went, even if this process dies on the way."""
     user_id, channel_id = submission.user_id, submission.metadata.channel_id
     if not await container.permissions.is_admin(submission.team_id, user_id):
-        await notify_user(container, submission.team_id, user_id, channel_id, not_admin(usage))
+        await notify_user(container, submission.team_id, user_id, channel_id,
+                          not_admin(usage, await container.permissions.admins(submission.team_id)))
         return
     await container.jobs.enqueue(kind, {"team_id": submission.team_id, "user_id": user_id,
                                         "channel_id": channel_id, **payload})

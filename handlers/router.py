@@ -31,6 +31,7 @@ class CommandContext:
     args: list[str]
     answer: CommandAnswer
     container: Container
+    response_url: str = ""  # the command's own, e.g. to redraw its answer once something finished elsewhere
 
     async def reply(self, payload: dict) -> None:
         """An ephemeral answer to whoever typed the command: in the ack unless `later()` was called."""
@@ -121,7 +122,7 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
             await answer(router.help(unknown))
             return
         if sub.help.admin_only and not await container.permissions.is_admin(command.team_id, command.user_id):
-            await answer(not_admin(sub.help.usage))
+            await answer(not_admin(sub.help.usage, await container.permissions.admins(command.team_id)))
             return
         ctx = CommandContext(
             team_id=command.team_id,
@@ -131,6 +132,7 @@ def register_listener(app: AsyncApp, container: Container, router: CommandRouter
             args=args,
             answer=answer,
             container=container,
+            response_url=str(command.response_url),
         )
         await sub.run(ctx)
         await answer.finish()

@@ -224,7 +224,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         user_id, team_id, channel_id = submission.user_id, submission.team_id, submission.metadata.channel_id
         if not await container.permissions.is_admin(team_id, user_id):
             await ack()
-            await notify_user(container, team_id, user_id, channel_id, not_admin("/xero settings"))
+            await notify_user(container, team_id, user_id, channel_id,
+                              not_admin("/xero settings", await container.permissions.admins(team_id)))
             return
         form = read_form(submission.view.state)
         errors = await validate(container, team_id, form)

@@ -27,7 +27,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await ack()
         click = BlockAction.of(context)
         if not await container.permissions.is_admin(click.team_id, click.user_id):
-            await answer_click(container, click, respond, not_admin("/xero sync"))
+            await answer_click(container, click, respond,
+                               not_admin("/xero sync", await container.permissions.admins(click.team_id)))
             return
         requested = await container.xero_sync.request_sync(click.team_id, click.user_id, click.channel_id)
         await answer_click(container, click, respond, blocks.sync_started(requested))

@@ -75,7 +75,8 @@ def money(currency: str | None, amount: Decimal) -> str:
 
 def line_text(line: BatchLine) -> str:
     where = escape(line.organisation) if line.organisation else "no organisation"
-    head = f"`{escape(line.reference)}` {escape(line.client)} · {money(line.currency, line.total)} → {where}"
+    head = f"`{escape(line.reference)}` {escape(line.client)} · {money(line.currency, line.total)}"
+    head += (" · :memo: _Draft in Forecast_" if line.forecast_draft else "") + f" → {where}"
     return f"{head} — {_result(line)}"
 
 

@@ -53,6 +53,12 @@ def connect_link_used() -> dict:
     return message("Xero's sign-in page is open in your browser.", [section(f":hourglass_flowing_sand: {text}")])
 
 
+def connect_answer_done(tenants) -> dict:
+    """The `/xero connect` answer once Xero's consent came back: which organisations are connected now."""
+    text = f":white_check_mark: Connected {organisations_line(tenants)}. Run `/xero list` to see every organisation."
+    return message(f"Connected {', '.join(t.name for t in tenants)}", [section(text)])
+
+
 def organisations_line(tenants) -> str:
     return ", ".join(f"*{escape(t.name)}*" for t in tenants)
 
@@ -185,12 +191,19 @@ def removal_done(result, removed_by: str) -> dict:
     return message(f"Removed {result.tenant.name}", blocks)
 
 
-def not_admin(usage: str) -> dict:
+def not_admin(usage: str, admins: list[str] | None = None) -> dict:
+    """`admins`: whom to ask (Slack ids); the first few are named."""
+    shown = list(admins or [])[:5]
+    ask = (f"Ask {_or_list([user(a) for a in shown])} to run it for you." if shown
+           else "Ask one of them to run it for you.")
     return error_message(
         f"Only admins can run `{usage}`.",
-        "Admins are Slack workspace admins and owners, and the people the bot's operator named as admins. "
-        "Ask one of them to run it for you.",
+        "Admins are Slack workspace admins and owners, and the people the bot's operator named as admins. " + ask,
     )
+
+
+def _or_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def no_longer_connected() -> dict:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from bot.blocks.batches import _check, line_text
+from bot.blocks.batches import STATUS_WORDS, _check, line_text
 from bot.blocks.common import (
     actions,
     button,
@@ -280,9 +280,14 @@ def _state_blocks(job) -> list[dict]:
     return [section(f":no_entry_sign: Rejected by {user(job.rejected_by)}{reason}")]
 
 
+def status_word(xero_status: str | None) -> str:
+    """Xero's status as every message shows it: *Draft*, *Approved*, never *DRAFT*."""
+    return STATUS_WORDS.get(xero_status or "", (xero_status or "").capitalize())
+
+
 def _exported_line(job) -> str:
     number = escape(job.xero_invoice_number or job.reference)
-    status = f" ({job.xero_status})" if job.xero_status and job.in_xero is None else ""  # sync has newer news
+    status = f" ({status_word(job.xero_status)})" if job.xero_status and job.in_xero is None else ""  # sync: newer
     where = escape(job.tenant_name or "")
     if job.outcome == Outcome.FOUND_IN_XERO:
         return f":link: {number} was already in *{where}*{status}; linked to it instead of creating another."
@@ -294,6 +299,7 @@ def _exported_line(job) -> str:
 IN_XERO_WORDS = {"draft": "a draft", "submitted": "awaiting approval", "authorised": "awaiting payment",
                  "part_paid": "part paid", "paid": "paid", "voided": "voided", "deleted": "deleted",
                  "unknown": "in an unknown state"}
+IN_XERO_SHORT = {"draft": "Draft", "submitted": "Awaiting approval", "unknown": "Status unknown"}
 
 
 def in_xero_line(status, currency: str | None = None) -> str:
@@ -315,8 +321,8 @@ def in_xero_line(status, currency: str | None = None) -> str:
     if label == "authorised":
         return f"Awaiting payment · {_amount(currency, status.amount_due)} due"
     if label in ("voided", "deleted"):
-        return f"{label.capitalize()} in Xero · Forecast keeps the invoice"
-    return f"{IN_XERO_WORDS[label].capitalize()} in Xero"
+        return f"{label.capitalize()} · Forecast keeps the invoice"
+    return IN_XERO_SHORT[label]  # shown after "In Xero:" or "is now … in Xero:": no second "in Xero"
 
 
 def _number(value) -> str:
@@ -461,8 +467,9 @@ def requester_notice(job, approval_link: str | None) -> dict:
     blocks: list[dict]
     if job.state == EXPORTED:
         number = job.xero_invoice_number or job.reference
+        status = f" ({status_word(job.xero_status)})" if job.xero_status else ""
         text = f"Your export of {job.reference} is in Xero ({job.tenant_name})" + (
-            f" as {number}." if number != job.reference else ".")
+            f" as {number}" if number != job.reference else "") + f"{status}."
         blocks = [section(f":white_check_mark: {escape(text)}{where}",
                           accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url))]
     elif job.state == FAILED:
@@ -488,6 +495,15 @@ def requester_notice(job, approval_link: str | None) -> dict:
         text = f"Your export of {job.reference}: {_state_text(job)}"
         blocks = [section(f":hourglass_flowing_sand: {escape(text)}{where}")]
     return message(text, blocks)
+
+
+def earlier_requester_notice(job, approval_link: str | None) -> dict:
+    """A requester's DM about an earlier failure, once a newer DM says what happened since: told once, not twice."""
+    where = f" (<{approval_link}|approval message>)" if approval_link else ""
+    since = {EXPORTED: "it went through when retried", FAILED: "it failed again when retried",
+             REJECTED: "it was rejected since"}.get(job.state, "it is being retried")
+    text = f"Your export of {job.reference} failed earlier; {since} (see my newer message)."
+    return message(text, [section(f":leftwards_arrow_with_hook: {escape(text)}{where}")])
 
 
 def rejected_notice(job) -> dict:

@@ -104,7 +104,9 @@ def status_reply(report) -> dict:
         text = (f":no_entry: {ref} was {label} in Xero. Nothing was deleted in Forecast: "
                 f"remove or credit it there if it should go.")
     else:
-        text = f":arrows_counterclockwise: {ref} is now {STATUS_WORDS[label]} in Xero: {escape(status_line(report))}."
+        line = status_line(report)
+        detail = "" if line in export_blocks.IN_XERO_SHORT.values() else f": {escape(line)}"
+        text = f":arrows_counterclockwise: {ref} is now {STATUS_WORDS[label]} in Xero{detail}."
     return message(text, [section(text)])
 
 

@@ -151,9 +151,10 @@ class ExportOutbox:
         link = (await self._slack(job).permalink(job.approval_channel, job.approval_ts)
                 if job.approval_channel and job.approval_ts else None)
         payload = blocks.requester_notice(job, link)
+        earlier = blocks.earlier_requester_notice(job, link)
         for dm in dms:
-            try:
-                await self._slack(job).update(dm.channel, dm.ts, payload)
+            try:  # an older DM whose news a newer one gives points to it, not a copy of it
+                await self._slack(job).update(dm.channel, dm.ts, payload if about in (None, dm.about) else earlier)
             except SlackRefused:
                 pass
         if not new:

@@ -57,6 +57,7 @@ class ConsentCompleted(BaseModel):
     team_id: str
     user_id: str
     tenants: list[Tenant]
+    answer_url: str | None = None  # where the connect command is answered (opaque here), to redraw that answer
 
 
 class RemovalPreview(BaseModel):
@@ -116,7 +117,8 @@ class ConnectionsService:
             needs_reconnect.listen(self.token_set_needs_reconnect)
 
     # Connect ------------------------------------------------------------------------
-    async def start_consent(self, team_id: str, user_id: str, *, channel_id: str | None = None) -> ConsentStarted:
+    async def start_consent(self, team_id: str, user_id: str, *, channel_id: str | None = None,
+                            answer_url: str | None = None) -> ConsentStarted:
         state = secrets.token_urlsafe(32)
         pkce = PkcePair.new()
         now = self.clock()
@@ -127,6 +129,7 @@ class ConnectionsService:
                 "user_id": user_id,
                 "channel_id": channel_id,
                 "code_verifier": self.box.encrypt(pkce.verifier),
+                "answer_url": self.box.encrypt(answer_url) if answer_url else None,  # it lets anyone post as the bot
                 "created_at": now,  # a real date: the TTL index reads it
                 "expires_at": now + timedelta(seconds=OAUTH_STATE_TTL_SECONDS),
             }
@@ -158,7 +161,8 @@ class ConnectionsService:
                                     tenant_name=tenant.name)
         for old_token_set_id in replaced - {token_set_id}:
             await self._retire_if_unused(old_token_set_id)
-        return ConsentCompleted(team_id=team_id, user_id=user_id, tenants=tenants)
+        answer_url = self.box.decrypt(pending["answer_url"]) if pending.get("answer_url") else None
+        return ConsentCompleted(team_id=team_id, user_id=user_id, tenants=tenants, answer_url=answer_url)
 
     async def decline_consent(self, state: str) -> tuple[str, str]:
         """The admin clicked Cancel at Xero: forget the state, store nothing; who was it?"""

@@ -53,6 +53,7 @@ class BatchLine:
     held: dict[str, Any] = field(default_factory=dict)  # why Approve all left it waiting (an approval rule)
     rules: tuple = ()  # the approval rules that apply (services.shared.settings.ApprovalRule), while pending
     approved_by: tuple[str, ...] = ()  # who approved so far, when a rule needs more than one
+    forecast_draft: bool = False  # still a draft in Forecast (typed by reference; `unexported` leaves drafts out)
 
     @property
     def ready(self) -> bool:
@@ -129,4 +130,5 @@ def _line(batch: Batch, job: ExportRequest) -> BatchLine:
         choices=tuple((c.tenant_id, c.name) for c in job.tenant_choices) if job.state == PENDING else (),
         held=dict(line.get("held") or {}) if job.state == PENDING else {},
         rules=tuple(job.rules) if job.state == PENDING else (),
-        approved_by=tuple(a.user for a in job.approvals))
+        approved_by=tuple(a.user for a in job.approvals),
+        forecast_draft=(job.invoice.status or "").upper() == "DRAFT")

@@ -498,14 +498,18 @@ class BatchExportService:
                                   xero_total=str(outcome.xero_total) if outcome.xero_total is not None else None,
                                   total_differs=outcome.total_differs)
             return
+        error_data: dict = {}
         if outcome is not None and outcome.outcome == Outcome.NOT_EXPORTABLE:
             error_code = "preflight_failed"
             if outcome.preflight is not None:
                 await self._line_check(job, outcome)
+                check = outcome.preflight  # kept on the request too: Home and the DM say why, as the line does
+                error_data = {"tenant_name": job.tenant_name, "check": check.code,
+                              "check_data": check.stored_data(), "currency": check.currency}
         details = list(outcome.messages) if outcome is not None else []
         error_code = error_code or "xero_refused"
         await jobs.transition(job, FAILED, by=job.approved_by, note=error_code,
-                              error_code=error_code, error_data={}, error_details=details, finished_at=now,
+                              error_code=error_code, error_data=error_data, error_details=details, finished_at=now,
                               outcome=outcome.outcome if outcome is not None else Outcome.FAILED,
                               failures=job.failures + 1)
 

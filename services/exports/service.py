@@ -577,7 +577,7 @@ class ExportService:
         settings = await self.settings.get(job.team_id)
         crash_point("export_attempt")
         try:
-            done = await self.exporter.export(job, settings, generation=generation, by=by)
+            done = await self.exporter.export(job, settings, generation=generation, by=by, sent=self.requests)
         except ExportFailure as failure:
             await self._failed(job, generation, failure, created_nothing=failure.created_nothing(fresh))
             return

@@ -386,6 +386,16 @@ class ExportStore:
         started = await self.events.find_one({**key, "kind": "attempt_started", "generation": generation})
         return generation, started is None
 
+    async def create_sent(self, job: ExportRequest, generation: int) -> None:
+        """Recorded just before the create goes to Xero: an invoice found later under this generation is ours."""
+        await self._event(job, "create_sent", by=job.exporting_by, generation=generation)
+
+    async def sent_create(self, job: ExportRequest, generation: int) -> bool:
+        """Whether an attempt of this generation sent its create (its answer may have been lost)."""
+        return await self.events.find_one({
+            "team_id": job.team_id, "tenant_id": job.tenant_id, "forecast_invoice_id": job.forecast_invoice_id,
+            "kind": "create_sent", "generation": generation}) is not None
+
     async def history(self, job_id: str) -> list[JobEvent]:
         cursor = self.events.find({"job_id": job_id}).sort([("at", 1), ("seq", 1)])
         return [JobEvent.model_validate(doc) async for doc in cursor]

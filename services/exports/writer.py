@@ -36,7 +36,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from services.connections.service import ConnectionsService, Tenant, TenantNotFound
 from services.exports import tracking
@@ -120,6 +120,14 @@ def contact_idempotency_key(team_id: str, tenant_id: str, client_id: int, genera
     return _bounded_key("fc-contact", f"{team_id}:{tenant_id}:client{client_id}:g{generation}")
 
 
+class CreateLog(Protocol):
+    """Where an attempt notes that its create went to Xero (services.exports.store.ExportStore)."""
+
+    async def create_sent(self, job: ExportRequest, generation: int) -> None: ...
+
+    async def sent_create(self, job: ExportRequest, generation: int) -> bool: ...
+
+
 class XeroInvoiceExporter:
     def __init__(self, xero: XeroClient, connections: ConnectionsService, links: LinkStore,
                  reference: OrgReferenceStore):
@@ -129,17 +137,17 @@ class XeroInvoiceExporter:
         self.reference = reference
 
     async def export(self, job: ExportRequest, settings: WorkspaceSettings, *, generation: int,
-                     by: str | None) -> ExportDone:
+                     by: str | None, sent: CreateLog | None = None) -> ExportDone:
         """Raises ExportFailure; anything else escaping means the outcome is unknown.
 
         One export of a Forecast invoice runs at a time, whichever organisation it is for: the database
         allows one open request per invoice (export_jobs.open_key) and one open `export.run` job per
         invoice (jobs.open_key), so two organisations can never each get it.
         """
-        return await self._export(job, settings, generation=generation, by=by)
+        return await self._export(job, settings, generation=generation, by=by, sent=sent)
 
     async def _export(self, job: ExportRequest, settings: WorkspaceSettings, *, generation: int,
-                      by: str | None) -> ExportDone:
+                      by: str | None, sent: CreateLog | None) -> ExportDone:
         tenant = await self._tenant(job)
         done = await self._already_exported(job)
         if done:
@@ -149,8 +157,9 @@ class XeroInvoiceExporter:
         try:
             existing = await self.xero.find_invoice_by_number(auth, job.invoice.invoice_reference)
             if existing and existing.invoice_id:
+                ours = sent is not None and await sent.sent_create(job, generation)  # our create, answer lost
                 return await self._link_invoice(job, tenant, existing.invoice_id, existing, by,
-                                                outcome=Outcome.FOUND_IN_XERO)
+                                                outcome=Outcome.CREATED if ours else Outcome.FOUND_IN_XERO)
             planned = await self._preflight(auth, job, tenant, settings)
             if planned.tracking is not None and await tracking.create_missing(
                     self.xero, job.team_id, auth, [planned.tracking]):
@@ -159,6 +168,8 @@ class XeroInvoiceExporter:
             invoice = build_invoice(job.invoice, planned, contact_id, settings.export_status)
             key = idempotency_key(job.team_id, tenant.tenant_id, job.forecast_invoice_id, generation)
             create_sent = True
+            if sent is not None:
+                await sent.create_sent(job, generation)
             crash_point("before_xero_create")
             created = (await self.xero.create_invoices(auth, [invoice], idempotency_key=key))[0]
             crash_point("after_xero_create")

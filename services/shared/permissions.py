@@ -12,6 +12,8 @@ class UserDirectory(Protocol):
 
     async def usergroup_members(self, team_id: str, usergroup_id: str) -> set[str]: ...
 
+    async def workspace_admins(self, team_id: str) -> list[str]: ...
+
 
 class Permissions:
     def __init__(self, directory: UserDirectory, bot_admins: set[str]):
@@ -23,3 +25,8 @@ class Permissions:
         if user_id in self.bot_admins:
             return True
         return await self.directory.is_workspace_admin(team_id, user_id)
+
+    async def admins(self, team_id: str) -> list[str]:
+        """Who a person refused an admin's command can ask: BOT_ADMINS first, then the workspace's admins."""
+        named = sorted(self.bot_admins)
+        return named + [u for u in await self.directory.workspace_admins(team_id) if u not in self.bot_admins]

@@ -68,7 +68,7 @@ async def test_a_refusal_to_a_member_is_the_ack(bot):
     for text, usage in (("connect", "/xero connect"), ("sync", "/xero sync"), ("settings", "/xero settings"),
                         ("import customers", "/xero import customers"), ("remove Demo", "/xero remove [organisation]")):
         answer = await said_in_the_ack(bot, text, user="U0MEMBER")
-        same_words(answer, connection_blocks.not_admin(usage))
+        same_words(answer, connection_blocks.not_admin(usage, await bot.container.permissions.admins(TEAM_ID)))
     assert bot.slack.called("views.open") == []
 
 

@@ -66,3 +66,10 @@ async def test_a_batch_where_nothing_went_does_not_promise_news(bot, xero):
     await prepare(bot, xero, invoices=[invoice()])
     said = text_of(await bot.ask("export INV-998 INV-999", user="U0MEMBER"))
     assert "Nothing went for approval" in said and "You will hear back" not in said
+
+
+async def test_a_member_refused_settings_is_told_which_admins_to_ask(bot):
+    said = json.dumps((await bot.ask("settings", user="U0MEMBER"))["blocks"])
+    assert "Only admins" in said and "Ask one of them" not in said
+    assert "<@U0ADMIN>" in said and "<@U0APPROVER>" in said and "<@U0LISTED>" in said  # Slack's and the operator's
+    assert "<@U0MEMBER>" not in said

@@ -167,3 +167,17 @@ async def test_connections_endpoint_timing_out_stores_nothing(bot, xero):
     identity.fail_next("GET", "/connections", exception=TimeoutError())
     await callback(bot, code=identity.consent(params, tenants=(UK,)), state=params["state"])
     await assert_nothing_stored_and_admin_told(bot)
+
+
+async def test_the_connect_answer_is_redrawn_to_say_which_organisations_were_connected(bot, xero):
+    name = await bot.command("connect")
+    url = (await bot.reply_to(name))["blocks"][0]["accessory"]["url"]
+    params = {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
+    stored = await bot.storage.oauth_states.find_one({"_id": params["state"]})
+    assert "hooks" not in str(stored.get("answer_url")) and "/response/" not in str(stored)  # kept encrypted
+    status, _ = await callback(bot, code=identity_for(xero).consent(params, tenants=(UK, US)), state=params["state"])
+    assert status == 200
+    redrawn = await bot.later_reply_to(name)  # the command's own answer, not only the DM
+    assert redrawn["replace_original"] is True
+    shown = redrawn["text"] + str(redrawn["blocks"])
+    assert "Demo Company (UK)" in shown and "Demo Company (US)" in shown and "sign in there" not in shown

@@ -276,8 +276,22 @@ async def test_the_requester_hears_of_a_failure_in_a_dm_linking_to_the_approval_
     await requester_dm(bot, "U0MEMBER", "is in Xero")
     failure_dm = next(dm for dm in (await job(bot, job_id))["requester_dms"] if dm["about"] == "failed:1")
     redrawn = await bot.slack.wait_for("chat.update",
-                                       lambda c: c["ts"] == failure_dm["ts"] and "is in Xero" in text_of(c))
+                                       lambda c: c["ts"] == failure_dm["ts"] and "went through" in text_of(c))
     assert "export_retry" not in text_of(redrawn)  # the failure DM now says what happened since
+    assert "is in Xero" not in text_of(redrawn)  # the newer DM says it: the requester hears it once
+    posted = await requester_dm(bot, "U0MEMBER", "is in Xero")
+    for _ in range(200):  # the new DM is saved just after its post
+        dms = {dm["ts"] for dm in (await job(bot, job_id))["requester_dms"]}
+        if len(dms) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert posted.response["ts"] in dms
+    shown = {}  # each DM as it reads now: its post, then its updates
+    for c in bot.slack.called("chat.postMessage") + bot.slack.called("chat.update"):
+        ts = c.get("ts") or c.response.get("ts")
+        if ts in dms:
+            shown[ts] = text_of(c)
+    assert len(shown) == 2 and sum("is in Xero" in t for t in shown.values()) == 1
 
 
 async def test_a_client_linked_meanwhile_routes_its_pending_request_and_redraws_it(bot, xero):

@@ -323,3 +323,22 @@ async def test_a_crash_after_slack_took_a_batch_message_and_before_its_save_find
     assert {"approval_ts", "requester_dm"} <= set(died) and stored["approval_ts"] == posted and redrawn
     assert len([c for c in bot.slack.called("chat.postMessage") if c["channel"] == "C0APPROVALS"]) == 1
     assert len([c for c in bot.slack.called("chat.postMessage") if c["channel"] == "U0MEMBER"]) == 1
+
+
+async def test_home_says_why_a_batch_line_failed_its_pre_flight_check(bot, xero):
+    await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(102, currency="JPY")])
+    await bot.ask("export INV-101 INV-102", user="U0MEMBER")
+    message = await batch_message(bot)
+    await bot.click("batch_approve_all", batch_id_of(message), user="U0APPROVER", channel="C0APPROVALS")
+    await batch_shows(bot, message, "Exported 1 of 2 invoices to Xero")
+    home = json.dumps(await bot.open_home("U0MEMBER"), ensure_ascii=False)
+    assert "INV-102" in home and "JPY is not enabled" in home  # the reason, as on the batch's line
+    assert "The pre-flight check failed when it was exported" not in home
+
+
+async def test_a_draft_in_forecast_typed_by_reference_is_flagged_on_its_batch_line(bot, xero):
+    await prepare(bot, xero, invoices=[invoices_with(101), invoices_with(103, status="DRAFT")])
+    await bot.ask("export INV-101 INV-103", user="U0MEMBER")
+    shown = text_of(await batch_message(bot))
+    lines = {ref: next(line for line in shown.split("\\n") if f"`{ref}`" in line) for ref in ("INV-101", "INV-103")}
+    assert "Draft in Forecast" in lines["INV-103"] and "Draft in Forecast" not in lines["INV-101"]

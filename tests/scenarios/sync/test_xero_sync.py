@@ -30,7 +30,7 @@ async def bot(storage):
     await stop_harness(harness)
 
 
-async def export_invoice(bot, xero, *, integer_amounts: bool = False):
+async def export_invoice(bot, xero, *, integer_amounts: bool = False, approve: bool = True):
     """INV-101 exported to Demo Company (UK) and authorised there; the periodic scan just ran."""
     await connect_organisations(bot, xero, tenants=(UK,))
     await bot.container.workspace_settings.update(TEAM_ID, SettingsChanges(
@@ -42,7 +42,8 @@ async def export_invoice(bot, xero, *, integer_amounts: bool = False):
     job_id = job_id_of(approval)
     await click(bot, "export_approve", job_id)
     await final_update(bot, job_id, "exported")
-    books.approve(UK_TENANT)
+    if approve:
+        books.approve(UK_TENANT)
     await bot.container.xero_sync.state.scanned(TEAM_ID, UK_TENANT, in_seconds(0))
     books.calls.clear()
     stored = await bot.storage.export_jobs.find_one({"_id": job_id})
@@ -220,7 +221,7 @@ async def test_a_voided_invoice_is_reported_not_deleted_in_forecast(bot, xero):
     books.void(UK_TENANT)
     await deliver(bot, invoice_event(books))
 
-    assert "Voided in Xero" in status_updates(bot, approval)[-1]
+    assert "Voided · Forecast keeps the invoice" in status_updates(bot, approval)[-1]
     assert any("was voided in Xero" in t and "Nothing was deleted in Forecast" in t for t in thread(bot, approval))
     deletes = [key for key in xero.requests if key[0] == "DELETE" and "/invoices/" in str(key[1])]
     assert deletes == []
@@ -570,8 +571,9 @@ async def test_the_approval_message_keeps_the_xero_status_across_an_outbox_redra
     updates = [text_of(c) for c in bot.slack.called("chat.update") if c["ts"] == approval["ts"]]
     assert len(updates) >= 2
     assert "Part paid 500.00 of GBP 1,140.00" in updates[-1]
-    assert exported_status and any(f"({exported_status})" in u for u in updates)  # the export's wording
-    assert f"({exported_status})" not in updates[-1]  # Xero's newer status replaces it
+    shown = f"({exported_status.capitalize()})"  # DRAFT shows as (Draft) on every message
+    assert exported_status and any(shown in u for u in updates)  # the export's wording
+    assert shown not in updates[-1]  # Xero's newer status replaces it
 
 
 async def test_sync_backs_off_when_xeros_answers_say_the_days_calls_are_needed_for_exports(bot, xero):
@@ -626,3 +628,16 @@ async def test_payments_not_copied_for_want_of_a_forecast_key_are_copied_at_the_
     assert any("payment of GBP 500.00" in t and "added to INV-101" in t for t in thread(bot, approval))
     link = await bot.storage.links.find_one({"kind": "invoice"})
     assert "payments_wait_for_key" not in link["details"]
+
+
+async def test_a_draft_in_xero_reads_draft_once_the_same_way_on_every_message(bot, xero):
+    books, _, approval = await export_invoice(bot, xero, approve=False)
+    told = await bot.slack.wait_for("chat.postMessage", lambda c: "Your export of" in text_of(c))
+    assert "(Draft)" in text_of(told)  # the requester hears the status the approval message shows
+    assert any("(Draft)" in text_of(c) for c in bot.slack.called("chat.update") if c["ts"] == approval["ts"])
+    books.edit_line(UK_TENANT, 1, Description="Design work, revised")
+    books.invoice(UK_TENANT)["Status"] = "DRAFT"  # edited in Xero's editor, still a draft
+    await deliver(bot, invoice_event(books))
+    assert any("*In Xero:* Draft" in t for t in status_updates(bot, approval))
+    said = " ".join(text_of(c) for c in bot.slack.called("chat.update") + bot.slack.called("chat.postMessage"))
+    assert "(DRAFT)" not in said and "A draft in Xero" not in said
