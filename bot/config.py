@@ -13,7 +13,7 @@ DEFAULT_SCOPES = (
 )
 # The manifest's bot scopes (manifest.yml), asked for by "Add to Slack" unless SLACK_SCOPES says otherwise.
 DEFAULT_SLACK_SCOPES = ("commands,chat:write,users:read,usergroups:read,channels:read,groups:read,"
-                        "channels:history,groups:history,im:history,im:write")
+                        "channels:history,groups:history,im:history,im:write,files:write")
 
 
 class Settings(BaseSettings):
