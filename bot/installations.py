@@ -278,6 +278,7 @@ def build_installations(settings: Settings, storage: Storage, box: SecretBox,
 class Offboarding:
     """What an uninstall does: app_uninstalled and tokens_revoked (in either order, each maybe twice) delete
     the workspace's Slack tokens at once, revoke and delete its Xero token sets, and cancel its queued jobs
+    (an Enterprise Grid org-wide install: those of every workspace of the org it served)
     (its organisations are no longer connected, so periodic sync leaves them alone). Its organisations, links
     and history stay DATA_RETENTION_DAYS for a reinstall, then `sweep` deletes them."""
 
@@ -294,15 +295,28 @@ class Offboarding:
     async def uninstalled(self, team_id: str | None, enterprise_id: str | None, org_wide: bool) -> None:
         where = Workspace.of(enterprise_id, team_id, org_wide)
         records = self.installations.records
+        served = await self._served_by(where)  # before the delete: it forgets which workspaces an org served
         bots = await records.delete_bot(self.client_id, where)
         users = await records.delete_installation(self.client_id, where)
         token_sets = cancelled = 0
-        if where.team_id:
-            token_sets = await self.connections.forget_xero_tokens(where.team_id)
-            cancelled = await self.jobs.cancel_team(where.team_id)
+        for team_id in served:
+            token_sets += await self.connections.forget_xero_tokens(team_id)
+            cancelled += await self.jobs.cancel_team(team_id)
+            if team_id != where.team_id:
+                await self.uninstalls.uninstalled(Workspace(where.enterprise_id, team_id), via_org=True)
         await self.uninstalls.uninstalled(where)
         log.info("slack.uninstalled", **fields(team=where.team_id or None, enterprise=where.enterprise_id or None,
-                                              slack_rows=bots + users, xero_token_sets=token_sets, jobs=cancelled))
+                                              workspaces=len(served), slack_rows=bots + users,
+                                              xero_token_sets=token_sets, jobs=cancelled))
+
+    async def _served_by(self, where: Workspace) -> list[str]:
+        """The workspaces whose work this install did: itself, or for an org-wide install every workspace of the
+        org it served (not one with its own install, which stays)."""
+        if where.team_id:
+            return [where.team_id]
+        records = self.installations.records
+        return [team_id for team_id in await records.teams_of(self.client_id, where.enterprise_id)
+                if not await records.installed(self.client_id, Workspace(where.enterprise_id, team_id))]
 
     async def tokens_revoked(self, team_id: str | None, enterprise_id: str | None, org_wide: bool, *,
                              bots: list[str], users: list[str]) -> None:
