@@ -168,10 +168,33 @@ async def start_stand_ins(*, socket_mode: bool = False) -> StandIns:
 
 
 def new_bot(stand_ins: StandIns, mongo_uri: str, database: str, log_dir: Path, *, port: int | None = None,
-            name: str = "bot", key: str | None = None) -> BotProcess:
+            name: str = "bot", key: str | None = None, distributed: bool = False) -> BotProcess:
+    """`distributed`: Add to Slack (each workspace installs the app, no SLACK_BOT_TOKEN)."""
     port = port or stand_ins.plan.bot_port
     env = bot_env(stand_ins.plan, mongo_uri, database, key or generate_key(), port)
+    if distributed:
+        from sandbox.slack.installs import CLIENT_ID, CLIENT_SECRET
+
+        del env["SLACK_BOT_TOKEN"]
+        env.update(SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET=CLIENT_SECRET,
+                   SLACK_REDIRECT_URI=f"http://127.0.0.1:{port}/slack/oauth_redirect",
+                   SLACK_AUTHORIZE_URL=f"{stand_ins.plan.sandbox_url}/slack/oauth/v2/authorize")
     return BotProcess(env=env, port=port, log_path=log_dir / f"{name}.log")
+
+
+async def install_workspace(stand_ins: StandIns, bot: BotProcess, team_id: str) -> None:
+    """Add to Slack from the bot's install page, Allow on the sandbox's consent page for `team_id`, back."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as browser:
+        async with browser.get(f"{bot.url}/slack/install") as page:
+            html = await page.text()
+            cookie = page.cookies["slack-app-oauth-state"].value  # Secure: a browser on http sends it to localhost
+        url = html.split("id='add-to-slack' href='", 1)[1].split("'", 1)[0].replace("&amp;", "&")
+        form = dict(parse_qsl(urlsplit(url).query))
+        async with browser.post(f"{stand_ins.plan.sandbox_url}/slack/oauth/v2/authorize", allow_redirects=False,
+                                data={**form, "team": team_id, "decision": "allow"}) as consent:
+            back = consent.headers["Location"]
+        async with browser.get(back, headers={"Cookie": f"slack-app-oauth-state={cookie}"}) as answer:
+            assert answer.status == 200 and 'id="installed"' in await answer.text(), await answer.text()
 
 
 # What a person does, and what the tests wait for -------------------------------------
