@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SCOPES = (
-    "openid profile email offline_access accounting.invoices accounting.contacts accounting.settings.read"
+    "openid profile email offline_access accounting.invoices accounting.contacts accounting.settings"
 )
 # The manifest's bot scopes (manifest.yml), asked for by "Add to Slack" unless SLACK_SCOPES says otherwise.
 DEFAULT_SLACK_SCOPES = ("commands,chat:write,users:read,usergroups:read,channels:read,groups:read,"

@@ -90,6 +90,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
     async def answer(click: BlockAction, respond, outcome) -> None:
         if isinstance(outcome, Refused):
             await answer_click(container, click, respond, blocks.click_refused(outcome))
+        elif outcome.recorded:
+            await answer_click(container, click, respond, blocks.approval_recorded(outcome.job))
 
     @app.action(blocks.APPROVE_ACTION)
     async def approve(ack, context, respond):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from decimal import Decimal
 
 from slack_bolt.async_app import AsyncApp
 
@@ -18,7 +20,7 @@ from handlers.connections import notify_user
 from handlers.router import CommandContext, CommandRouter
 from services.connections.settings_checks import LineChoice
 from services.platform.logfmt import fields
-from services.shared.settings import OrganisationDefaults, SettingsChanges
+from services.shared.settings import ApprovalRule, OrganisationDefaults, SettingsChanges, TrackingChoice
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,26 @@ def read_form(state: State) -> dict:
         option = element(block_id).selected_option
         return option.value if option else None
 
+    def rule_value(kind: str, block_id: str):
+        if kind in (blocks.RULE_AMOUNT, blocks.RULE_CLIENT):
+            return text(block_id)
+        if kind == blocks.RULE_ORGANISATION:
+            return chosen(block_id)
+        if kind == blocks.RULE_APPROVERS:
+            return list(element(block_id).selected_users)
+        return bool(element(block_id).selected_options)
+
     per_organisation: dict[str, dict[str, str | None]] = {}
+    rule_slots: dict[int, dict] = {}
     for block_id in state.values:
         kind_and_tenant = blocks.split_organisation_block(block_id)
         if kind_and_tenant:
             kind, tenant_id = kind_and_tenant
             per_organisation.setdefault(tenant_id, {})[kind] = chosen(block_id)
+        kind_and_slot = blocks.split_rule_block(block_id)
+        if kind_and_slot:
+            kind, slot = kind_and_slot
+            rule_slots.setdefault(slot, {})[kind] = rule_value(kind, block_id)
 
     group = chosen(blocks.APPROVER_USERGROUP)
     return {
@@ -68,6 +84,7 @@ def read_form(state: State) -> dict:
         "usergroup_shown": blocks.APPROVER_USERGROUP in state.values,
         "export_status": chosen(blocks.EXPORT_STATUS) or "DRAFT",
         "organisations": per_organisation,
+        "rules": rule_slots if rule_slots else None,  # None: the form did not show them (keep what is stored)
         "forecast_api_key": text(blocks.FORECAST_API_KEY),
         "use_default_forecast_key": bool(element(blocks.FORECAST_KEY_DEFAULT).selected_options),
         "auto_request_on": [o.value for o in element(blocks.AUTO_REQUEST).selected_options
@@ -100,6 +117,8 @@ async def validate(container: Container, team_id: str, form: dict) -> dict[str, 
         return {blocks.FORECAST_API_KEY: FormProblem(found.code, error=found.error)} if found else {}
 
     errors: dict[str, FormProblem] = {}
+    if form["rules"] is not None:
+        errors.update(rules_from_form(form["rules"], {})[1])
     if not form["approval_channel"]:
         errors[blocks.APPROVAL_CHANNEL] = FormProblem("no_approval_channel")
     if form["export_status"] not in blocks.STATUS_LABELS:
@@ -109,6 +128,40 @@ async def validate(container: Container, team_id: str, form: dict) -> dict[str, 
                                       _organisation_problems(container, team_id, form["organisations"]), key()):
         errors.update(found)
     return errors
+
+
+AMOUNT = re.compile(r"^\s*([A-Za-z]{3})\s*([0-9][0-9,]*(?:\.[0-9]{1,2})?)\s*$|"
+                    r"^\s*([0-9][0-9,]*(?:\.[0-9]{1,2})?)\s*([A-Za-z]{3})\s*$")
+
+
+def rules_from_form(slots: dict[int, dict],
+                    tenant_names: dict[str, str]) -> tuple[list[ApprovalRule], dict[str, FormProblem]]:
+    """The rules the form's groups describe (an empty group is none), and what is wrong, per block id."""
+    found: list[ApprovalRule] = []
+    errors: dict[str, FormProblem] = {}
+    for slot in sorted(slots):
+        given = slots[slot]
+        amount, client = given.get(blocks.RULE_AMOUNT), given.get(blocks.RULE_CLIENT)
+        organisation = given.get(blocks.RULE_ORGANISATION)
+        organisation = None if organisation in (None, blocks.ANY_ORGANISATION) else organisation
+        approvers, two = given.get(blocks.RULE_APPROVERS) or [], bool(given.get(blocks.RULE_TWO))
+        if not any((amount, client, organisation, approvers, two)):
+            continue
+        currency = above = None
+        if amount:
+            match = AMOUNT.match(amount)
+            if match is None:
+                errors[blocks.rule_block(blocks.RULE_AMOUNT, slot)] = FormProblem("rule_amount_unreadable")
+                continue
+            currency = (match.group(1) or match.group(4)).upper()
+            above = Decimal((match.group(2) or match.group(3)).replace(",", ""))
+        if not approvers and not two:
+            errors[blocks.rule_block(blocks.RULE_APPROVERS, slot)] = FormProblem("rule_needs_approvers")
+            continue
+        found.append(ApprovalRule(currency=currency, above=above, client_name=client, tenant_id=organisation,
+                                  tenant_name=tenant_names.get(organisation or ""), approvers=approvers,
+                                  two_approvers=two))
+    return found, errors
 
 
 async def _approvers_problem(slack: WorkspaceGateway, user_ids: list[str]) -> FormProblem | None:
@@ -131,10 +184,18 @@ async def _organisation_problems(container: Container, team_id: str,
                                      tax_type=_unless_default(kinds.get(blocks.TAX_TYPE)))
                for tenant_id, kinds in picked.items()}
     errors: dict[str, FormProblem] = {}
-    for tenant_id, kinds in (await container.settings_checks.not_offered(team_id, choices)).items():
-        for kind in kinds:
+    for tenant_id, refused in (await container.settings_checks.not_offered(team_id, choices)).items():
+        for kind in refused:
             errors[blocks.organisation_block(kind, tenant_id)] = FormProblem(
                 "account_not_offered" if kind == "account_code" else "tax_rate_not_offered")
+    for tenant_id, picks in picked.items():
+        if picks.get(blocks.TRACKING) in (None, blocks.NO_TRACKING):
+            continue
+        try:
+            offered = await container.ledger_choices.last_read(team_id, tenant_id)
+            blocks.read_tracking(picks.get(blocks.TRACKING), offered)
+        except ValueError:
+            errors[blocks.organisation_block(blocks.TRACKING, tenant_id)] = FormProblem("tracking_not_offered")
     return errors
 
 
@@ -170,13 +231,18 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         if errors:
             await ack(response_action="errors", errors=blocks.form_errors(errors))
             return
+        before = await container.workspace_settings.get(team_id)  # read before Slack is answered: saved right after
         await ack()
-        values = {k: v for k, v in form.items() if k not in ("usergroup_shown", "organisations", "auto_shown")}
+        values = {k: v for k, v in form.items()
+                  if k not in ("usergroup_shown", "organisations", "auto_shown", "rules")}
         if not form["auto_shown"]:  # a form from before these fields: keep what is stored
             for name in ("auto_request_on", "digest_hour", "digest_channel"):
                 values.pop(name)
         elif form["digest_hour"] is not None:
             values["digest_tz"] = await container.gateway.for_team(team_id).time_zone(user_id) or "UTC"
+        if form["rules"] is not None:
+            names = {t.tenant_id: t.name for t in await container.connections.list_tenants(team_id)}
+            values["approval_rules"] = rules_from_form(form["rules"], names)[0]
         if not form["usergroup_shown"]:
             values.pop("approver_usergroup")  # the field was not offered: keep what is stored
         if not values["forecast_api_key"]:
@@ -184,9 +250,16 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         if form["organisations"]:
             current = await container.workspace_settings.get(team_id)
             tenant_ids = [t.tenant_id for t in await container.connections.list_tenants(team_id)]
-            values.update(current.organisation_changes(_picked_defaults(form["organisations"]), tenant_ids))
+            values.update(current.organisation_changes(
+                await _picked_defaults(container, team_id, form["organisations"]), tenant_ids))
         saved = await container.workspace_settings.update(team_id, SettingsChanges(**values), updated_by=user_id)
         log.info("settings.saved", **fields(team=team_id, user=user_id))
+        changed = [t for t in set(before.organisation_defaults) | set(saved.organisation_defaults)
+                   if before.tracking_for(t) != saved.tracking_for(t)]
+        if changed:  # what waiting approvals say about tracking is redrawn from the new choice
+            await container.exports.recheck_pending(team_id, changed)
+        if before.approval_rules != saved.approval_rules:
+            await container.exports.rules_changed(team_id)
         tenants = await container.connections.list_tenants(team_id)
         shown = [c for c in [await container.ledger_choices.last_read(team_id, t.tenant_id) for t in tenants] if c]
         await notify_user(container, team_id, user_id, channel_id,
@@ -195,11 +268,30 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
         await container.home.refresh(team_id)
 
 
-def _picked_defaults(picked: dict[str, dict]) -> dict[str, OrganisationDefaults]:
-    """The form's account and tax type per organisation ("use the default" is no choice)."""
-    return {tenant_id: OrganisationDefaults(account_code=_unless_default(kinds.get(blocks.ACCOUNT_CODE)),
-                                            tax_type=_unless_default(kinds.get(blocks.TAX_TYPE)))
-            for tenant_id, kinds in picked.items()}
+async def _picked_defaults(container: Container, team_id: str,
+                           picked: dict[str, dict]) -> dict[str, OrganisationDefaults]:
+    """The form's account, tax type and tracking per organisation ("use the default" is no choice; an
+    organisation whose form had no tracking picker keeps its tracking)."""
+    current = await container.workspace_settings.get(team_id)
+    chosen: dict[str, OrganisationDefaults] = {}
+    for tenant_id, kinds in picked.items():
+        tracking = current.tracking_for(tenant_id)
+        if blocks.TRACKING in kinds:  # offered (the organisation has tracking categories)
+            tracking = await _tracking_choice(container, team_id, tenant_id, kinds[blocks.TRACKING])
+        chosen[tenant_id] = OrganisationDefaults(account_code=_unless_default(kinds.get(blocks.ACCOUNT_CODE)),
+                                                 tax_type=_unless_default(kinds.get(blocks.TAX_TYPE)),
+                                                 tracking=tracking)
+    return chosen
+
+
+async def _tracking_choice(container: Container, team_id: str, tenant_id: str,
+                           value: str | None) -> TrackingChoice | None:
+    choices = await container.ledger_choices.last_read(team_id, tenant_id)
+    picked = blocks.read_tracking(value, choices)  # checked by `validate`
+    category = choices.tracking_category(picked[0]) if picked and choices else None
+    if picked is None or category is None:
+        return None
+    return TrackingChoice(category_id=picked[0], category_name=category.name, by=picked[1], option_name=picked[2])
 
 
 def _unless_default(value: str | None) -> str | None:

@@ -106,14 +106,47 @@ def _tax_words(tax: dict[str, Any]) -> str:
 def _result(line: BatchLine) -> str:
     if line.outcome is not None:
         return _outcome(line)
-    return _check(line.check, line.check_data, line.currency)
+    words = _check(line.check, line.check_data, line.currency)
+    if line.held:
+        return f"{words} · {held_words(line.held)}"
+    if line.rules:
+        return f"{words} · {rules_words(line.rules, line.approved_by)}"
+    return words
+
+
+def rules_words(rules, approved_by) -> str:
+    """The approval rules a pending line is under, short: what they need and who approved so far."""
+    needs = []
+    if any(r.two_approvers for r in rules):
+        needs.append("two different approvers")
+    named = sorted({u for r in rules for u in r.approvers})
+    if named:
+        needs.append("one of " + ", ".join(user(u) for u in named))
+    so_far = f" (approved by {', '.join(user(u) for u in approved_by)})" if approved_by else ""
+    return f":scales: its approval rule needs {' including '.join(needs)}{so_far}"
+
+
+def held_words(held: dict[str, Any]) -> str:
+    """Why an Approve all left this invoice waiting: its approval rule."""
+    approved_by = held.get("approved_by") or []
+    named = ", ".join(user(u) for u in held.get("named") or [])
+    if held.get("reason") in ("needs_named", "not_approver") and named:
+        return f":hourglass: waiting for {named} to approve (its approval rule)"
+    if approved_by:
+        so_far = ", ".join(user(u) for u in approved_by)
+        return (f":hourglass: approved by {so_far} ({len(approved_by)} of {held.get('needed', 2)}): "
+                f"waiting for a different approver{f', one of {named}' if named else ''}")
+    return ":hourglass: waiting: its approval rule needs another approver"
 
 
 def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "ready":
-        return ":large_green_circle: ready" + plan_words(data.get("plan") or {}, currency)
+        return (":large_green_circle: ready" + plan_words(data.get("plan") or {}, currency)
+                + tracking_note(data.get("tracking")))
     if code == "already_in_xero":
         return ":link: already in Xero with this number: it will be linked, not created"
+    if code == "tracking_unusable":
+        return ":no_entry: " + tracking_problem(data.get("tracking") or {})
     if code == "already_exported":
         return ":white_check_mark: already exported" + (f" as {escape(data['xero_number'])}"
                                                          if data.get("xero_number") else "")
@@ -138,6 +171,35 @@ def _check(code: str, data: dict[str, Any], currency: str | None) -> str:
     if code == "choose_organisation":
         return ":no_entry: not ready: choose its organisation (the client is linked to no single one yet)"
     return f":question: {escape(code)}"
+
+
+def tracking_note(tracking: dict[str, Any] | None) -> str:
+    """What a ready line adds about its tracking option (nothing when the organisation tracks nothing)."""
+    if not tracking or not tracking.get("option"):
+        return ""
+    named = f"{escape(tracking.get('category') or '')}: {escape(tracking['option'])}"
+    if tracking.get("tracking") == "will_create":
+        return f" · tracked as {named} (a new option, created in Xero when exported)"
+    return f" · tracked as {named}"
+
+
+def tracking_problem(tracking: dict[str, Any]) -> str:
+    category = escape(tracking.get("category") or "the tracking category")
+    option = escape(tracking.get("option") or "")
+    status = tracking.get("tracking")
+    if status == "archived":
+        return (f"the tracking option {option} is archived in {category} in Xero: restore it there, "
+                "or change the tracking choice in `/xero settings`")
+    if status == "cannot_create":
+        return (f"{category} has no option {option}, and I can't create one: the connection lacks Xero's "
+                "accounting.settings permission. Add the option in Xero, or reconnect with `/xero connect`")
+    if status == "missing":
+        return f"{category} no longer has the option {option}: choose another in `/xero settings`"
+    if status == "category_gone":
+        return f"the tracking category {category} is gone or archived in Xero: choose another in `/xero settings`"
+    if status == "no_name":
+        return f"nothing to name its {category} option after (the invoice has no project in Forecast)"
+    return f"its {category} option cannot be used"
 
 
 def _outcome(line: BatchLine) -> str:
@@ -601,6 +663,8 @@ BATCH_REFUSALS = {
     "not_admin": "Only a workspace admin can choose to export an invoice again to a second organisation.",
     "unknown_tenant": "That organisation is not one of the choices for this invoice.",
     "tenant_removed": "That organisation is no longer connected, so nothing was changed. Choose another one.",
+    "held_by_rules": "Nothing was approved: each invoice left needs another approver under its approval rule "
+                     "(the lines say who).",
     "line_changed": "That invoice changed meanwhile (another approver, or its client was linked): "
                     "look at the message again.",
 }

@@ -345,6 +345,7 @@ def _pending_blocks(job) -> list[dict]:
             picker["initial_option"] = picked
         blocks.append(actions(picker, block_id=f"{PICK_TENANT_BLOCK}_{job.job_id}"))
     blocks += _preflight_blocks(job)
+    blocks += rule_blocks(job.rules, [a.user for a in job.approvals])
     if job.check == "exported_to_removed_org":
         buttons.append(button("Export again anyway (admins)", ALLOW_DUPLICATE_ACTION, job.job_id))
     if not_exportable(job):
@@ -352,6 +353,44 @@ def _pending_blocks(job) -> list[dict]:
                               "`/xero settings`): clicking it checks again."))
     blocks.append(actions(*buttons, block_id=f"export_decide_{job.job_id}"))
     return blocks
+
+
+def rule_words(rule) -> str:
+    """One approval rule, as the approval message names it."""
+    when = []
+    if rule.above is not None:
+        when.append(f"above {money(rule.currency, float(rule.above))}")
+    if rule.client_id is not None or rule.client_name:
+        when.append(f"client {escape(rule.client_name or str(rule.client_id))}")
+    if rule.tenant_id is not None:
+        when.append(f"going to {escape(rule.tenant_name or rule.tenant_id)}")
+    needs = []
+    if rule.two_approvers:
+        needs.append("two different approvers")
+    if rule.approvers:
+        needs.append("one of " + ", ".join(user(u) for u in rule.approvers))
+    return f"{' and '.join(when) or 'every export'}: {' including '.join(needs) or 'one approver'}"
+
+
+def rule_blocks(rules, approved_by: list[str]) -> list[dict]:
+    """Which approval rules apply and who has approved so far (nothing when no rule applies)."""
+    if not rules:
+        return []
+    needed = 2 if any(r.two_approvers for r in rules) else 1
+    lines = [f":scales: *Approval rule* — {rule_words(rule)}" for rule in rules]
+    if approved_by:
+        lines.append(f"Approved so far: {', '.join(user(u) for u in approved_by)} "
+                     f"({len(approved_by)} of {needed} needed)")
+    else:
+        lines.append(f"Approved so far: nobody ({needed} {'approvals' if needed > 1 else 'approval'} needed)")
+    return [context("\n".join(lines))]
+
+
+def approval_recorded(job) -> dict:
+    """The clicker's answer when a rule asks for another approval after theirs."""
+    text = f"Your approval of {job.reference} is recorded. It is exported once the approval rule is met."
+    return message(text, [section(f":ballot_box_with_check: {escape(text)}"),
+                          *rule_blocks(job.rules, [a.user for a in job.approvals])])
 
 
 def picked_job_id(block_id: str | None) -> str | None:
@@ -467,6 +506,13 @@ def click_refused(refusal) -> dict:
     if reason == "own_request":
         return error_message("You asked for this export, so someone else must approve it.",
                              "Ask another approver to click Approve.")
+    if reason == "already_approved_by_you":
+        return error_message(f"You already approved {escape(job.reference)}; its approval rule needs "
+                             "a different person too.", "Nothing was changed: ask another approver to click Approve.")
+    if reason == "needs_named":
+        who = ", ".join(user(u) for u in refusal.needed) or "the approvers its rule names"
+        return error_message(f"{escape(job.reference)} must be approved by one of {who}, "
+                             "so your click cannot be the last approval.", "Nothing was changed.")
     if reason == "choose_tenant":
         return error_message("Choose the organisation first, then click Approve.",
                              "The client of this invoice is not linked to one organisation yet.")

@@ -18,6 +18,7 @@ from bot.blocks.common import (
     user,
 )
 from bot.blocks.errors import error_words, forecast_words
+from bot.blocks.exports import rule_words
 from services.forecast import ForecastError
 
 SETTINGS_CALLBACK_ID = "workspace_settings"
@@ -30,6 +31,9 @@ APPROVER_USERGROUP = "approver_usergroup"
 EXPORT_STATUS = "export_status"
 ACCOUNT_CODE = "account_code"  # per organisation: "account_code|<tenant id>"
 TAX_TYPE = "tax_type"
+TRACKING = "tracking"  # per organisation too; values: NO_TRACKING, "<category id>|client", "<category id>|project",
+# "<category id>|fixed|<option id>"
+NO_TRACKING = "none"
 FORECAST_API_KEY = "forecast_api_key"
 FORECAST_KEY_DEFAULT = "forecast_key_default"
 AUTO_REQUEST = "auto_request_on"
@@ -37,6 +41,11 @@ DIGEST_HOUR = "digest_hour"
 DIGEST_CHANNEL = "digest_channel"
 NO_DIGEST = "off"
 USE_DEFAULT = "default"  # the option value meaning "no choice of ours: Xero's own default"
+RULE_AMOUNT, RULE_CLIENT, RULE_ORGANISATION, RULE_APPROVERS, RULE_TWO = (
+    "rule_amount", "rule_client", "rule_organisation", "rule_approvers", "rule_two")  # "<kind>|<slot>"
+RULE_KINDS = (RULE_AMOUNT, RULE_CLIENT, RULE_ORGANISATION, RULE_APPROVERS, RULE_TWO)
+MAX_RULES = 5
+ANY_ORGANISATION = "any"
 
 STATUS_LABELS = {"DRAFT": "Draft (someone approves it in Xero)", "AUTHORISED": "Approved (Authorised) at once"}
 STATUS_SHORT = {"DRAFT": "Draft", "AUTHORISED": "Approved (Authorised)"}
@@ -48,7 +57,36 @@ def organisation_block(kind: str, tenant_id: str) -> str:
 
 def split_organisation_block(block_id: str) -> tuple[str, str] | None:
     kind, _, tenant_id = block_id.partition("|")
-    return (kind, tenant_id) if tenant_id and kind in (ACCOUNT_CODE, TAX_TYPE) else None
+    return (kind, tenant_id) if tenant_id and kind in (ACCOUNT_CODE, TAX_TYPE, TRACKING) else None
+
+
+def tracking_value(choice, choices) -> str:
+    """The picker's value for a stored TrackingChoice (None: no tracking); a fixed option is stored by name."""
+    if choice is None:
+        return NO_TRACKING
+    if choice.by != "fixed":
+        return f"{choice.category_id}|{choice.by}"
+    category = choices.tracking_category(choice.category_id)
+    option_id = next((oid for oid, name in (category.options if category else []) if name == choice.option_name), "")
+    return f"{choice.category_id}|fixed|{option_id}"
+
+
+def read_tracking(value: str | None, choices) -> tuple[str, str, str | None] | None:
+    """(category id, by, fixed option's name) for a picked value the organisation offered; None: no tracking.
+    Raises ValueError for a value it did not offer."""
+    if value in (None, NO_TRACKING):
+        return None
+    category_id, _, rest = (value or "").partition("|")
+    by, _, option_id = rest.partition("|")
+    category = choices.tracking_category(category_id) if choices else None
+    if category is None or by not in ("client", "project", "fixed"):
+        raise ValueError(value)
+    if by != "fixed":
+        return category_id, by, None
+    name = next((n for oid, n in category.options if oid == option_id), None)
+    if name is None:
+        raise ValueError(value)
+    return category_id, by, name
 
 
 def _input(block_id: str, label: str, element: dict, *, hint: str | None = None, optional: bool = True) -> dict:
@@ -113,6 +151,7 @@ def organisation_blocks(current, organisations) -> list[dict]:
         accounts += [_option(a.code, f"{a.code} · {a.name}") for a in choices.accounts]
         taxes = [_option(USE_DEFAULT, "The account's own tax type")]
         taxes += [_option(t.tax_type, f"{t.name}{_rate(t.rate, t.name)}") for t in choices.tax_rates]
+        blocks += [*_tracking_input(current, choices)]
         blocks += [
             _input(organisation_block(ACCOUNT_CODE, tenant.tenant_id), f"{tenant.name}: revenue account",
                    _select(accounts, account_code or USE_DEFAULT, "Choose an account"), optional=False,
@@ -122,6 +161,75 @@ def organisation_blocks(current, organisations) -> list[dict]:
                    hint="Xero works out the tax with this rate; check it matches the tax % in Forecast."),
         ]
     return blocks
+
+
+def _tracking_input(current, choices) -> list[dict]:
+    """A picker of the organisation's tracking category and how its option is chosen (none when it has none)."""
+    if not choices.tracking:
+        return []
+    options = [_option(NO_TRACKING, "No tracking category")]
+    for category in choices.tracking:
+        name = category.name
+        options += [_option(f"{category.category_id}|project", f"{name}: the Forecast project's name"),
+                    _option(f"{category.category_id}|client", f"{name}: the client's name")]
+        options += [_option(f"{category.category_id}|fixed|{option_id}", f"{name}: always {option}")
+                    for option_id, option in category.options]
+    value = tracking_value(current.tracking_for(choices.tenant.tenant_id), choices)
+    return [_input(organisation_block(TRACKING, choices.tenant.tenant_id),
+                   f"{choices.tenant.name}: tracking category", _select(options, value, "Choose a tracking category"),
+                   optional=False,
+                   hint="Every exported line carries this option. A project or client without an option gets "
+                        "one created in Xero when the invoice is exported.")]
+
+
+def rule_block(kind: str, slot: int) -> str:
+    return f"{kind}|{slot}"
+
+
+def split_rule_block(block_id: str) -> tuple[str, int] | None:
+    kind, _, slot = block_id.partition("|")
+    return (kind, int(slot)) if kind in RULE_KINDS and slot.isdigit() else None
+
+
+def rules_blocks(current, tenants) -> list[dict]:
+    """The workspace's approval rules, one group of inputs each, and one empty group to add a rule.
+
+    `tenants`: (tenant id, name) of the connected organisations (a rule may be for one of them)."""
+    rules = list(current.approval_rules)[:MAX_RULES]
+    blocks = [header("Approval rules"),
+              context("An export that matches a rule needs what it says before it goes to Xero. Leave a rule's "
+                      "fields empty to remove it.")]
+    for slot in range(min(len(rules) + 1, MAX_RULES)):
+        rule = rules[slot] if slot < len(rules) else None
+        blocks += _rule_inputs(slot, rule, tenants)
+    return blocks
+
+
+def _rule_inputs(slot: int, rule, tenants) -> list[dict]:
+    n = slot + 1
+    amount = {"type": "plain_text_input", "placeholder": plain("e.g. GBP 5000")}
+    if rule is not None and rule.above is not None:
+        amount["initial_value"] = f"{rule.currency} {rule.above.normalize():f}"
+    client = {"type": "plain_text_input", "placeholder": plain("The client's name in Forecast")}
+    if rule is not None and rule.client_name:
+        client["initial_value"] = rule.client_name
+    organisations = [_option(ANY_ORGANISATION, "Any organisation")] + [_option(tid, name) for tid, name in tenants]
+    users = {"type": "multi_users_select", "placeholder": plain("Choose people")}
+    if rule is not None and rule.approvers:
+        users["initial_users"] = list(rule.approvers)
+    two = {"type": "checkboxes", "options": [_option("yes", "Two different people must approve")]}
+    if rule is not None and rule.two_approvers:
+        two["initial_options"] = two["options"]
+    return [
+        _input(rule_block(RULE_AMOUNT, slot), f"Rule {n}: above this amount", amount,
+               hint="A currency and an amount: the rule is for that currency's invoices above it."),
+        _input(rule_block(RULE_CLIENT, slot), f"Rule {n}: for this client", client),
+        _input(rule_block(RULE_ORGANISATION, slot), f"Rule {n}: going to",
+               _select(organisations, rule.tenant_id if rule and rule.tenant_id else ANY_ORGANISATION,
+                       "Any organisation")),
+        _input(rule_block(RULE_APPROVERS, slot), f"Rule {n}: one of these must approve", users),
+        _input(rule_block(RULE_TWO, slot), f"Rule {n}: two approvers", two),
+    ]
 
 
 def _forecast_key_blocks(current) -> list[dict]:
@@ -201,6 +309,8 @@ def settings_modal(current, *, usergroups: Sequence[tuple[str, str]] | None, cha
     blocks += _forecast_key_blocks(current)
     blocks += auto_request_blocks(current)
     blocks += organisation_blocks(current, organisations)
+    if organisations is not None:
+        blocks += rules_blocks(current, [(c.tenant.tenant_id, c.tenant.name) for c in organisations])
     return {
         "type": "modal",
         "callback_id": SETTINGS_CALLBACK_ID,
@@ -235,6 +345,8 @@ def settings_saved(saved, *, key_changed: bool, organisations=()) -> dict:
     lines = [_organisation_line(saved, choices) for choices in organisations]
     if lines:
         blocks.append(section("*Invoice lines*\n" + "\n".join(lines)))
+    if saved.approval_rules:
+        blocks.append(section("*Approval rules*\n" + "\n".join(f"• {rule_words(r)}" for r in saved.approval_rules)))
     return message("Xero settings saved.", blocks)
 
 
@@ -252,7 +364,13 @@ def _organisation_line(saved, choices) -> str:
     rate = choices.tax_rate(tax_type) if tax_type else None
     account_words = (f"{account.code} {account.name}" if account else account_code) or "first revenue account"
     tax_words = (f"{rate.name}{_rate(rate.rate, rate.name)}" if rate else tax_type) or "the account's own tax rate"
-    return f"• *{escape(choices.tenant.name)}*: {escape(account_words)} · {escape(tax_words)}"
+    line = f"• *{escape(choices.tenant.name)}*: {escape(account_words)} · {escape(tax_words)}"
+    tracking = saved.tracking_for(choices.tenant.tenant_id)
+    if tracking is not None:
+        how = {"project": "the project's name", "client": "the client's name"}.get(
+            tracking.by, f"always {tracking.option_name}")
+        line += f" · tracking {escape(tracking.category_name)}: {escape(how)}"
+    return line
 
 
 def key_check_failed(error: ForecastError) -> str:
@@ -266,7 +384,8 @@ def key_check_failed(error: ForecastError) -> str:
 FormProblemCode = Literal[
     "no_approval_channel", "unknown_status", "channel_not_found", "channel_archived", "channel_not_joined",
     "approver_is_bot", "approver_deactivated", "account_not_offered", "tax_rate_not_offered",
-    "key_and_default", "no_key_stored", "key_refused", "key_unchecked"]
+    "key_and_default", "no_key_stored", "key_refused", "key_unchecked", "tracking_not_offered",
+    "rule_amount_unreadable", "rule_needs_approvers"]
 
 
 @dataclass(frozen=True)
@@ -291,6 +410,10 @@ FORM_PROBLEMS: dict[str, str] = {  # key_unchecked: key_check_failed
     "key_and_default": "Paste a new key or use the default key, not both.",
     "no_key_stored": "Paste a Forecast API key (Forecast > Admin > API keys): none is stored yet.",
     "key_refused": "Forecast refused this key. Copy it again from Forecast > Admin > API keys; nothing was saved.",
+    "tracking_not_offered": "That tracking category or option is no longer active in this organisation. "
+                            "Choose one from the list.",
+    "rule_amount_unreadable": "Write a currency and an amount, e.g. GBP 5000 (or leave it empty).",
+    "rule_needs_approvers": "Choose who must approve, or tick two approvers (or empty the whole rule to remove it).",
 }
 
 

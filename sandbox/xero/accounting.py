@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from multidict import MultiDictProxy
 
-from . import credits
+from . import credits, tracking
 from .dates import ms_date, parse_if_modified_since
 from .query import QueryParseError, paginate, public, updated_at, where_filter
 from .validation import (
@@ -158,6 +158,39 @@ def get_tax_rates(request: ApiRequest) -> Answer:
     return _listing(request, "TaxRates", request.org["TaxRates"], default_page_size=1000)
 
 
+def get_tracking_categories(request: ApiRequest) -> Answer:
+    include_archived = (request.query.get("includeArchived") or "").lower() == "true"
+    shown = tracking.listed(request.org, include_archived)
+    if request.key:
+        shown = [c for c in shown if c["TrackingCategoryID"] == request.key]
+        if not shown:
+            return not_found()
+    return 200, envelope(request.now, "TrackingCategories", shown)
+
+
+def save_tracking_option(request: ApiRequest) -> Answer:
+    """PUT /TrackingCategories/{id}/Options (a new option) or POST .../Options/{optionId} (rename or archive)."""
+    category_id, _, rest = (request.key or "").partition("/")
+    sub, _, option_id = rest.partition("/")
+    body = request.json_body if isinstance(request.json_body, dict) else {}
+    if sub != "Options" or tracking.category(request.org, category_id) is None:
+        return not_found()
+    if option_id:
+        if body.get("Status") not in (None, tracking.ACTIVE, tracking.ARCHIVED):
+            return 400, validation_exception([], "Status must be ACTIVE or ARCHIVED")
+        option = tracking.set_option_status(request.org, category_id, option_id, body.get("Status") or tracking.ACTIVE)
+        if option is None:
+            return not_found()
+        if body.get("Name"):
+            option["Name"] = str(body["Name"]).strip()[:tracking.MAX_NAME]
+        return 200, envelope(request.now, "Options", [option])
+    option, problems = tracking.add_option(request.org, category_id, body.get("Name"))
+    if option is None:
+        return 400, validation_exception([{**body, "ValidationErrors": [{"Message": m} for m in problems]}],
+                                         problems[0])
+    return 200, envelope(request.now, "Options", [option])
+
+
 # Contacts --------------------------------------------------------------------------------------
 def get_contacts(request: ApiRequest) -> Answer:
     org = request.org
@@ -291,6 +324,7 @@ READERS: dict[str, Callable[[ApiRequest], Answer]] = {
     "Contacts": get_contacts,
     "Invoices": get_invoices,
     "PurchaseOrders": get_purchase_orders,
+    "TrackingCategories": get_tracking_categories,
     "CreditNotes": _credit_reader("credit_note"),
     "Overpayments": _credit_reader("overpayment"),
     "Prepayments": _credit_reader("prepayment"),
@@ -299,7 +333,10 @@ WRITERS: dict[str, Callable[[ApiRequest], Answer]] = {
     "Contacts": save_contacts,
     "Invoices": save_invoices,
 }
-IDEMPOTENT_RESOURCES = ("Invoices", "Contacts", "PurchaseOrders")
+SUB_WRITERS: dict[str, Callable[[ApiRequest], Answer]] = {  # writes to a path below one object
+    "TrackingCategories": save_tracking_option,
+}
+IDEMPOTENT_RESOURCES = ("Invoices", "Contacts", "PurchaseOrders", "TrackingCategories")
 RESOURCE_NAMES = {name.lower(): name for name in READERS}
 
 # Scopes that reach each resource (broad scopes, and the granular ones newer apps get).
@@ -308,6 +345,7 @@ READ_SCOPES = {
     "Currencies": {"accounting.settings", "accounting.settings.read"},
     "Accounts": {"accounting.settings", "accounting.settings.read"},
     "TaxRates": {"accounting.settings", "accounting.settings.read"},
+    "TrackingCategories": {"accounting.settings", "accounting.settings.read"},
     "Contacts": {"accounting.contacts", "accounting.contacts.read"},
     "Invoices": {"accounting.transactions", "accounting.transactions.read", "accounting.invoices",
                  "accounting.invoices.read"},
@@ -322,4 +360,5 @@ READ_SCOPES = {
 WRITE_SCOPES = {
     "Contacts": {"accounting.contacts"},
     "Invoices": {"accounting.transactions", "accounting.invoices"},
+    "TrackingCategories": {"accounting.settings"},
 }

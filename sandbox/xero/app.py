@@ -75,7 +75,7 @@ def create_xero_app(
     app.router.add_get("/api/connections", list_connections)
     app.router.add_delete("/api/connections/{id}", delete_connection)
     app.router.add_route("*", ACCOUNTING_PREFIX + "/{resource}", accounting_endpoint)
-    app.router.add_route("*", ACCOUNTING_PREFIX + "/{resource}/{key}", accounting_endpoint)
+    app.router.add_route("*", ACCOUNTING_PREFIX + "/{resource}/{key:.+}", accounting_endpoint)
     return app
 
 
@@ -221,6 +221,8 @@ def _handler_for(method: str, resource: str, key: str | None):
         return accounting.READERS.get(resource)
     if method in ("PUT", "POST") and key is None:
         return accounting.WRITERS.get(resource)
+    if method in ("PUT", "POST") and key and "/" in key:
+        return accounting.SUB_WRITERS.get(resource)
     return None
 
 

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import tracking as tracking_categories
 from .dates import day_start, parse_xero_date
 from .demo_data import EXCHANGE_RATES
 from .money import line_totals, round2
@@ -246,6 +247,10 @@ def _line_item(org, submitted, line_amount_types, errors) -> dict[str, Any] | No
             errors.append(f"Account code '{account_code}' is not a valid code for this document.")
             return None
     tax_type = submitted.get("TaxType") or (account["TaxType"] if account else None)
+    tracking_problems = tracking_categories.line_problems(org, submitted.get("Tracking"))
+    if tracking_problems:
+        errors.extend(tracking_problems)
+        return None
     tax_rate = 0.0
     if tax_type:
         rate = _tax_rate(org, tax_type)
@@ -266,9 +271,10 @@ def _line_item(org, submitted, line_amount_types, errors) -> dict[str, Any] | No
     }
     if account_code:
         line["AccountCode"] = str(account_code)
-    for key in ("ItemCode", "Tracking"):
-        if key in submitted:
-            line[key] = submitted[key]
+    if "ItemCode" in submitted:
+        line["ItemCode"] = submitted["ItemCode"]
+    if submitted.get("Tracking"):
+        line["Tracking"] = tracking_categories.on_line(org, submitted["Tracking"])
     if discount:
         line["DiscountRate"] = discount
     return line

@@ -1,4 +1,5 @@
-"""What each connected organisation offers for invoice lines: its revenue accounts and its sales tax rates.
+"""What each connected organisation offers for invoice lines: its revenue accounts, its sales tax rates and its
+active tracking categories with their active options.
 
 Read through the organisation's reference data (services/xero/reference.py: kept in MongoDB for a few
 minutes, so every bot process sees the same copy), one organisation's failure leaving the others usable.
@@ -16,7 +17,7 @@ from services.connections.service import ConnectionsService, Tenant, TenantNotFo
 from services.platform.logfmt import fields
 from services.xero.client import TenantAuth
 from services.xero.errors import XeroError
-from services.xero.reference import OrgReference, OrgReferenceStore
+from services.xero.reference import ACTIVE, OrgReference, OrgReferenceStore
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,22 @@ class TaxChoice:
 
 
 @dataclass(frozen=True)
+class TrackingCategoryChoice:
+    category_id: str
+    name: str
+    options: list[tuple[str, str]]  # (option id, name) of its active options
+
+
+@dataclass(frozen=True)
 class OrganisationChoices:
     tenant: Tenant
     accounts: list[AccountChoice] = field(default_factory=list)
     tax_rates: list[TaxChoice] = field(default_factory=list)
     error: XeroError | None = None  # when Xero could not be read
+    tracking: list[TrackingCategoryChoice] = field(default_factory=list)
+
+    def tracking_category(self, category_id: str) -> TrackingCategoryChoice | None:
+        return next((c for c in self.tracking if c.category_id == category_id), None)
 
     def account(self, code: str) -> AccountChoice | None:
         return next((a for a in self.accounts if a.code == code), None)
@@ -70,7 +82,8 @@ class LedgerChoices:
 
     async def _for_tenant(self, team_id: str, tenant: Tenant) -> OrganisationChoices:
         try:
-            reference = await self.reference.get(team_id, TenantAuth(tenant.tenant_id, tenant.token_set_id))
+            reference = await self.reference.get(team_id, TenantAuth(tenant.tenant_id, tenant.token_set_id),
+                                                 tracking=True)
         except XeroError as exc:
             log.warning("ledger_choices.unavailable", **fields(team=team_id, tenant=tenant.tenant_id, error=str(exc)))
             return OrganisationChoices(tenant, error=exc)
@@ -84,4 +97,12 @@ def _choices(tenant: Tenant, reference: OrgReference) -> OrganisationChoices:
                   for a in reference.revenue_accounts()],
         tax_rates=[TaxChoice(t.tax_type or "", t.name or t.tax_type or "", t.effective_rate)
                    for t in reference.sales_tax_rates()],
+        tracking=_tracking(reference),
     )
+
+
+def _tracking(reference: OrgReference) -> list[TrackingCategoryChoice]:
+    return [TrackingCategoryChoice(c.tracking_category_id, c.name or "",
+                                   [(o.tracking_option_id, o.name or "") for o in c.options
+                                    if o.status in (None, ACTIVE) and o.tracking_option_id])
+            for c in reference.tracking_categories or () if c.status in (None, ACTIVE) and c.tracking_category_id]

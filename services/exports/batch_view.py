@@ -50,6 +50,9 @@ class BatchLine:
     tenant_id: str | None = None  # where it goes, when known
     choices: tuple[tuple[str, str], ...] = ()  # (tenant id, name): an approver picks one (pending lines only)
     failed: ExportRequest | None = None  # a failure without Xero's words: bot/blocks words the request's own
+    held: dict[str, Any] = field(default_factory=dict)  # why Approve all left it waiting (an approval rule)
+    rules: tuple = ()  # the approval rules that apply (services.shared.settings.ApprovalRule), while pending
+    approved_by: tuple[str, ...] = ()  # who approved so far, when a rule needs more than one
 
     @property
     def ready(self) -> bool:
@@ -123,4 +126,7 @@ def _line(batch: Batch, job: ExportRequest) -> BatchLine:
         messages=(job.withdrawn,) if outcome == Outcome.WITHDRAWN and job.withdrawn else tuple(job.error_details),
         failed=job if not job.error_details and (job.error_code or job.error) else None,
         url=job.xero_url, job_id=job.job_id, client_id=job.customer.id, tenant_id=job.tenant_id,
-        choices=tuple((c.tenant_id, c.name) for c in job.tenant_choices) if job.state == PENDING else ())
+        choices=tuple((c.tenant_id, c.name) for c in job.tenant_choices) if job.state == PENDING else (),
+        held=dict(line.get("held") or {}) if job.state == PENDING else {},
+        rules=tuple(job.rules) if job.state == PENDING else (),
+        approved_by=tuple(a.user for a in job.approvals))

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.exports import rules, tracking
 from services.exports.batch_view import BatchView, batch_view
 from services.exports.preflight import Preflight
 from services.exports.refs import ExportRequestArgs
@@ -41,7 +43,7 @@ from services.exports.states import (
     Outcome,
     check_batch_move,
 )
-from services.exports.store import AUTO_REQUESTER, ExportRequest
+from services.exports.store import AUTO_REQUESTER, Approval, ExportRequest
 from services.exports.writer import BatchExporter, BatchItem, BatchSettings, DayBudgetSpent, ItemOutcome
 from services.forecast import ForecastError
 from services.platform.hooks import Hook
@@ -169,11 +171,14 @@ class BatchExportService:
         batch_id = batch.batch_id
         jobs: list[ExportRequest] = []
         routes: dict[int, dict] = {}  # client id -> where its invoices go: one look-up per client, not per invoice
+        projects: dict[int, str | None] = {}  # project id -> its name (for tracking), read once per project
         for chosen in selection.selected:
             client_id = chosen.customer.id
             if client_id not in routes:
                 routes[client_id] = await self.exports._route(team_id, client_id, tenants)
-            job = await self._create_job(team_id, user_id, channel_id, batch_id, chosen, settings, routes[client_id])
+            project = await tracking.project_name(self.exports.forecast, api_key, chosen.invoice, settings, projects)
+            job = await self._create_job(team_id, user_id, channel_id, batch_id, chosen, settings,
+                                         {**routes[client_id], "project_name": project})
             if job is None:
                 refused.append(Refusal(chosen.invoice.invoice_reference, "already_requested"))
             else:
@@ -208,6 +213,7 @@ class BatchExportService:
             approval_channel=settings.approval_channel, notify_channel=settings.notify_channel, batch_id=batch_id,
             **route,
         )
+        job.rules = list(rules.requirement(settings.approval_rules, job, job.tenant_id).rules)
         return await exports.requests.create(job, by=user_id)
 
     async def _preflight(self, team_id: str, jobs: list[ExportRequest], settings, tenants) -> dict[str, dict]:
@@ -294,16 +300,22 @@ class BatchExportService:
                       duplicates: list[str]) -> str | None:
         """None when accepted, else a refusal code (not_found, not_approver, own_request, already_handled,
         not_admin)."""
-        batch = await self._pending_for(team_id, batch_id, user_id)
+        settings = await self.exports.settings.get(team_id)
+        batch = await self._pending_for(team_id, batch_id, user_id, rules_named=lambda jobs: {
+            u for job in jobs for u in rules.requirement(settings.approval_rules, job, job.tenant_id).named})
         if isinstance(batch, str):
             return batch
         if duplicates and not await self.exports.permissions.is_admin(team_id, user_id):
             return "not_admin"
+        approver = await self.exports.is_approver(team_id, user_id)
         # Each invoice is decided by its own atomic transition, the batch afterwards: a crash in between
         # leaves the rest pending and the buttons on the message; the approved ones are exported (sweep).
+        # An invoice whose approval rule this click does not meet stays pending, its line saying why, and the
+        # batch stays open for the approver who can.
         wanted = {ref.casefold() for ref in duplicates}
         tenants: set[str] = set()
         decided = 0
+        held: dict[str, dict[str, Any]] = {}
         for job in await self.jobs_of(batch):
             if job.state != PENDING:
                 continue
@@ -311,9 +323,20 @@ class BatchExportService:
             chosen = job.reference.casefold() in wanted
             goes = job.tenant_id is not None and (not only_ready or line.get("check") in READY_CODES or chosen)
             if goes:
+                need = rules.requirement(settings.approval_rules, job, job.tenant_id)
+                verdict = need.decide([a.user for a in job.approvals], user_id) if approver or user_id in need.named \
+                    else "not_approver"
+                approvals = [*job.approvals, Approval(user=user_id, at=self.exports.clock())]
+                if verdict != "approve":
+                    recorded = verdict == "record" and await self.exports.requests.transition(
+                        job, PENDING, by=user_id, note="approval recorded", approvals=approvals,
+                        rules=list(need.rules)) is not None
+                    decided += recorded
+                    held[job.job_id] = {**line, "held": _hold(verdict, need, approvals if recorded else job.approvals)}
+                    continue
                 moved = await self.exports.requests.transition(
                     job, APPROVED, by=user_id, approved_by=user_id, approved_at=self.exports.clock(),
-                    exporting_by=user_id, allow_duplicate=chosen)
+                    exporting_by=user_id, allow_duplicate=chosen, approvals=approvals, rules=list(need.rules))
                 if moved is not None and job.tenant_id:
                     tenants.add(job.tenant_id)
                     decided += 1
@@ -321,9 +344,14 @@ class BatchExportService:
                 left = await self.exports.requests.transition(job, REJECTED, by=user_id, note="left out of the batch",
                                                           left_out=True, finished_at=self.exports.clock())
                 decided += left is not None
-        if not decided:  # another approver (or a reject) decided every invoice first
+        await self.store.set_lines(batch.batch_id, held)
+        if not decided:  # another approver (or a reject) decided every invoice first, or rules held them all
+            if held:
+                await self.redraw(batch)
+                return "held_by_rules"
             return "already_handled"
-        await self.store.decide(batch, BatchDecision.APPROVED, user_id)
+        if not held:
+            await self.store.decide(batch, BatchDecision.APPROVED, user_id)
         for tenant_id in sorted(tenants):
             await self._start(batch, tenant_id)
         log.info("export.batch_approved", **fields(team=team_id, user=user_id, batch=batch_id,
@@ -376,12 +404,16 @@ class BatchExportService:
                                                    note=f"approval channel unavailable: {error}",
                                                    finished_at=self.exports.clock())
 
-    async def _pending_for(self, team_id: str, batch_id: str, user_id: str) -> Batch | str:
-        """The batch, still to be decided, if this person may decide it; else the refusal code."""
+    async def _pending_for(self, team_id: str, batch_id: str, user_id: str,
+                           rules_named: Callable[[list[ExportRequest]], set[str]] | None = None) -> Batch | str:
+        """The batch, still to be decided, if this person may decide it (an approver, or someone an approval
+        rule of its invoices names, when `rules_named` says who they are); else the refusal code."""
         batch = await self.store.get(team_id, batch_id)
         if batch is None:
             return "not_found"
-        if not await self.exports.is_approver(batch.team_id, user_id):
+        if not await self.exports.is_approver(batch.team_id, user_id) and (
+                rules_named is None or user_id not in rules_named(
+                    [j for j in await self.jobs_of(batch) if j.state == PENDING])):
             return "not_approver"
         if user_id == batch.requested_by:
             return "own_request"
@@ -514,6 +546,13 @@ class BatchExportService:
             log.exception("export.batch_sync_enqueue_failed", **fields(team=batch.team_id, batch=batch.batch_id))
 
 
+def _hold(verdict: str, need: rules.Requirement, approvals: list[Approval]) -> dict[str, Any]:
+    """Why an invoice of the batch still waits after an Approve all (bot/blocks/batches.py words it)."""
+    approved_by = [a.user for a in approvals]
+    return {"reason": verdict, "approved_by": approved_by, "needed": need.approvals_needed,
+            "named": sorted({u for rule in need.unmet(approved_by) for u in rule.approvers})}
+
+
 def checked_line(check: Preflight) -> dict[str, Any]:
     """A line of the batch as saved: its pre-flight result in the organisation it goes to."""
     return {"check": check.code, "currency": check.currency, "total": str(check.expected_total),
@@ -533,5 +572,6 @@ def _named(refusal: Refusal, names: dict[str, str]) -> Refusal:
 
 
 def _item(job: ExportRequest) -> BatchItem:
-    return BatchItem(job.invoice, job.customer, allow_duplicate=bool(job.allow_duplicate))
+    return BatchItem(job.invoice, job.customer, allow_duplicate=bool(job.allow_duplicate),
+                     project_name=job.project_name)
 

@@ -9,6 +9,7 @@ already holds:
   came out at 20%);
 - the total Xero will compute equals Forecast's to the cent;
 - the invoice number is already in the organisation (it will be linked, not created);
+- the tracking option its lines carry (services/exports/tracking.py) is active, or will be created;
 - it was exported before to an organisation that has since been removed (exported again only on an
   admin's explicit choice, knowing it will exist twice).
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
+from services.exports.tracking import TrackingPlan
 from services.forecast import ForecastInvoice, ForecastInvoiceEntry
 from services.shared.links import LINKED, Link
 from services.xero.models import XeroInvoice, XeroTaxRate
@@ -39,6 +41,7 @@ PreflightCode = Literal[
     "account_invalid",
     "tax_unmapped",
     "total_mismatch",
+    "tracking_unusable",  # the tracking option is archived or missing (and cannot be created)
     "exported_to_removed_org",  # needs an admin's explicit choice
 ]
 EXPORTABLE: frozenset[str] = frozenset({"ready", "already_in_xero"})
@@ -81,6 +84,7 @@ class Preflight:
     existing: XeroInvoice | None = None  # the invoice with this number already in the organisation
     duplicate_allowed: bool = False  # an admin chose to export again despite a removed organisation
     plan: dict[str, Any] = field(default_factory=dict)  # the account and tax rates the lines will carry
+    tracking: TrackingPlan | None = None  # the tracking option every line carries
 
     @property
     def exportable(self) -> bool:
@@ -93,6 +97,8 @@ class Preflight:
         """The deciding problem's data as JSON values: how a check is saved (on an export or a batch line)."""
         problem = self.problem(self.code)
         data = {**(dict(problem.data) if problem else {}), "plan": self.plan}
+        if self.tracking is not None:
+            data.setdefault("tracking", self.tracking.data())
         return json.loads(json.dumps(data, default=str))
 
 
@@ -107,6 +113,7 @@ def preflight(
     links: Sequence[Link] = (),
     connected_tenant_ids: set[str] | frozenset[str] = frozenset(),
     allow_duplicate: bool = False,
+    tracking: TrackingPlan | None = None,
 ) -> Preflight:
     """`account_code`/`tax_type`: the workspace settings; `existing`: Xero's invoice with this number in the
     organisation, if any; `links`: every invoice link of this Forecast invoice (LinkStore.history).
@@ -144,12 +151,14 @@ def preflight(
     plan = _plan(account, lines, reference, chosen is not None,
                  {"expected": str(expected), "computed": str(computed)} if differs else None)
 
+    if tracking is not None and tracking.blocks:
+        problems.append(Problem("tracking_unusable", {"tracking": tracking.data()}))
     code: PreflightCode = problems[0].code if problems else ("already_in_xero" if existing else "ready")
     return Preflight(
         forecast_invoice_id=invoice.id, reference=invoice.invoice_reference, tenant_id=tenant_id, code=code,
         problems=tuple(problems), currency=currency, account_code=account.code if account else account_code,
         lines=tuple(lines), expected_total=expected, computed_total=computed, existing=existing,
-        duplicate_allowed=bool(removed) and allow_duplicate, plan=plan,
+        duplicate_allowed=bool(removed) and allow_duplicate, plan=plan, tracking=tracking,
     )
 
 

@@ -21,9 +21,10 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from services.connections.service import ConnectionsService, Tenant
+from services.exports import rules, tracking
 from services.exports.preflight import EXPORTABLE
 from services.exports.states import APPROVED, EXPORTED, EXPORTING, FAILED, PENDING, REJECTED
-from services.exports.store import ExportRequest, ExportStore, PostedMessage, TenantChoice
+from services.exports.store import Approval, ExportRequest, ExportStore, PostedMessage, TenantChoice
 from services.exports.writer import BatchExporter, BatchItem, BatchSettings, ExportFailure, XeroInvoiceExporter
 from services.forecast import (
     ForecastApi,
@@ -100,7 +101,7 @@ class ApproverPolicy(BaseModel):
 
 RefusalReason = Literal["not_found", "not_approver", "own_request", "choose_tenant", "unknown_tenant",
                         "tenant_removed", "already_handled", "not_retryable", "reopened_elsewhere",
-                        "not_exportable", "not_admin"]
+                        "not_exportable", "not_admin", "already_approved_by_you", "needs_named"]
 
 
 class Refused(BaseModel):
@@ -110,11 +111,13 @@ class Refused(BaseModel):
     reason: RefusalReason
     job: ExportRequest | None = None
     approvers: ApproverPolicy | None = None
+    needed: list[str] = []  # needs_named: the people a rule names, one of whom must approve
 
 
 class Accepted(BaseModel):
     kind: Literal["accepted"] = "accepted"
     job: ExportRequest
+    recorded: bool = False  # an approval was recorded; a rule asks for another before it is exported
 
 
 ClickOutcome = Refused | Accepted
@@ -226,8 +229,10 @@ class ExportService:
             forecast_invoice_id=invoice.id, invoice=invoice, customer=customer, requested_by=user_id,
             requested_in=channel_id, requested_at=self.clock(), updated_at=self.clock(),
             approval_channel=settings.approval_channel, notify_channel=settings.notify_channel,
+            project_name=await tracking.project_name(self.forecast, api_key, invoice, settings),
             **await self._route(team_id, customer.id, tenants),
         )
+        job.rules = list(rules.requirement(settings.approval_rules, job, job.tenant_id).rules)
         if await self.requests.create(job, by=user_id) is None:  # another request (maybe another process) won
             open_job = await self.requests.open_job_for(team_id, invoice.id)
             if open_job:
@@ -336,9 +341,15 @@ class ExportService:
     async def approve(self, team_id: str, job_id: str, user_id: str,
                       chosen_tenant_id: str | None = None) -> ClickOutcome:
         """pending -> approved, and the export job is enqueued (it runs approved -> exporting -> exported | failed)."""
-        job = await self._check_clicker(team_id, job_id, user_id)
-        if isinstance(job, Refused):
-            return job
+        found = await self.requests.get(team_id, job_id)
+        if found is None:
+            return Refused(reason="not_found")
+        job = found
+        settings = await self.settings.get(team_id)
+        approver = await self.is_approver(team_id, user_id)
+        named = rules.requirement(settings.approval_rules, job, job.tenant_id or chosen_tenant_id).named
+        if not approver and user_id not in named:
+            return Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
         if user_id == job.requested_by:
             return Refused(reason="own_request", job=job)
         if job.state != PENDING:
@@ -349,14 +360,40 @@ class ExportService:
         target, job = checked
         if blocks_export(job.check):
             return Refused(reason="not_exportable", job=job)
+        need = rules.requirement(settings.approval_rules, job, target.tenant_id)
+        if not approver and user_id not in need.named:
+            return Refused(reason="not_approver", job=job, approvers=await self.approver_policy(team_id))
+        verdict = need.decide([a.user for a in job.approvals], user_id)
+        if verdict == "already_approved":
+            return Refused(reason="already_approved_by_you", job=job)
+        if verdict == "needs_named":
+            return Refused(reason="needs_named", job=job, needed=sorted({u for r in need.unmet(
+                [a.user for a in job.approvals]) for u in r.approvers}))
+        approvals = [*job.approvals, Approval(user=user_id, at=self.clock())]
+        if verdict == "record":
+            return await self._record_approval(job, user_id, approvals, need)
         approved = await self.requests.transition(job, APPROVED, by=user_id, approved_by=user_id,
                                               approved_at=self.clock(), tenant_id=target.tenant_id,
-                                              tenant_name=target.name)
+                                              tenant_name=target.name, approvals=approvals, rules=list(need.rules))
         if approved is None:  # someone else clicked first
             return Refused(reason="already_handled", job=await self.requests.get(team_id, job_id))
         log.info("export.approved", **fields(team=team_id, user=user_id, job=job_id, tenant=target.tenant_id))
         await self._start_export(approved)
         return Accepted(job=approved)
+
+    async def _record_approval(self, job: ExportRequest, user_id: str, approvals: list[Approval],
+                               need: rules.Requirement) -> ClickOutcome:
+        """A first approval where a rule asks for two: saved on the request (compare-and-swap on its version, so
+        of two clicks at once one records and the other reads it), which stays pending and is redrawn."""
+        moved = await self.requests.transition(job, PENDING, by=user_id, note="approval recorded",
+                                               approvals=approvals, rules=list(need.rules))
+        if moved is None:
+            latest = await self.requests.get(job.team_id, job.job_id)
+            return Refused(reason="already_handled", job=latest)
+        log.info("export.approval_recorded", **fields(team=job.team_id, user=user_id, job=job.job_id,
+                                                      approvals=len(approvals)))
+        await self.redraw(moved)
+        return Accepted(job=moved, recorded=True)
 
     async def _target(self, job: ExportRequest, chosen_tenant_id: str | None) -> TenantChoice | Refused:
         if not job.tenant_id and not chosen_tenant_id:  # picked on the message earlier (and checked then)
@@ -396,7 +433,8 @@ class ExportService:
                 await self.reference.forget(job.team_id, tenant_id)
             [check] = await self.checker.preflight(
                 job.team_id, TenantAuth(tenant_id, tenant.token_set_id),
-                [BatchItem(job.invoice, job.customer, allow_duplicate=job.allow_duplicate)],
+                [BatchItem(job.invoice, job.customer, allow_duplicate=job.allow_duplicate,
+                           project_name=job.project_name)],
                 BatchSettings.of(settings, tenant_id), set(connected))
         except XeroError as exc:  # the request stands; Approve checks again
             log.warning("export.preflight_failed", **fields(team=job.team_id, job=job.job_id, tenant=tenant_id,
@@ -619,6 +657,44 @@ class ExportService:
                 await self.routing_changed(team_id, batch_id, job_ids)
             except Exception:  # the routes are saved; the lines keep their last check until Approve all
                 log.exception("export.batch_recheck_failed", **fields(team=team_id, batch=batch_id))
+
+    async def recheck_pending(self, team_id: str, tenant_ids: list[str]) -> None:
+        """A setting that shapes the lines changed for these organisations (their tracking choice): each
+        pending request going there is checked again and its approval message redrawn."""
+        tenants = await self.connections.list_tenants(team_id)
+        batches: dict[str, list[str]] = {}
+        for job in await self.requests.in_states((PENDING,), team_id=team_id):
+            tenant_id = job.tenant_id or job.check_tenant_id
+            if tenant_id not in tenant_ids:
+                continue
+            if job.batch_id:
+                batches.setdefault(job.batch_id, []).append(job.job_id)
+                continue
+            moved = await self.requests.transition(job, PENDING, by=None, note="settings changed",
+                                                   **await self._check(job, tenant_id, tenants))
+            await self.redraw(moved or job)
+        for batch_id, job_ids in batches.items():
+            if self.routing_changed is not None:
+                await self.routing_changed(team_id, batch_id, job_ids)
+
+    async def rules_changed(self, team_id: str) -> None:
+        """The approval rules changed: each pending request's message shows the rules that now apply."""
+        settings = await self.settings.get(team_id)
+        batches: set[str] = set()
+        for job in await self.requests.in_states((PENDING,), team_id=team_id):
+            now = list(rules.requirement(settings.approval_rules, job, job.tenant_id or job.check_tenant_id).rules)
+            if now == job.rules:
+                continue
+            moved = await self.requests.transition(job, PENDING, by=None, note="approval rules changed", rules=now)
+            if moved is None:
+                continue
+            if job.batch_id:
+                batches.add(job.batch_id)
+            else:
+                await self.redraw(moved)
+        for batch_id in batches:
+            if self.routing_changed is not None:
+                await self.routing_changed(team_id, batch_id, [])
 
     async def sweep(self) -> None:
         """Heals what a crash between saving a state and enqueueing its job left behind (every process

@@ -32,6 +32,7 @@ from services.exports.states import (
 from services.forecast import ForecastCustomer, ForecastInvoice
 from services.platform.storage import Storage
 from services.shared.audit import AuditAction, AuditTrail
+from services.shared.settings import ApprovalRule
 from services.xero.tokens import utcnow
 
 AUTO_REQUESTER = "forecast"  # requested_by of a request the bot made when Forecast approved or sent the invoice
@@ -64,6 +65,13 @@ class InXero(BaseModel):
     amount_credited: Decimal | None = None  # credit notes, overpayments, prepayments applied
 
 
+class Approval(BaseModel):
+    """One approver's Approve on a request that needs more than one (services/exports/rules.py)."""
+
+    user: str
+    at: datetime
+
+
 class TenantChoice(BaseModel):
     tenant_id: str
     name: str
@@ -78,6 +86,7 @@ class ExportRequest(BaseModel):
     forecast_invoice_id: int
     invoice: ForecastInvoice  # what the approver saw and approved is what gets exported
     customer: ForecastCustomer
+    project_name: str | None = None  # the invoice's Forecast project, read when a tracking option follows it
     requested_by: str
     requested_in: str | None = None
     requested_at: datetime
@@ -89,6 +98,8 @@ class ExportRequest(BaseModel):
     notify_channel: str | None = None
     approved_by: str | None = None
     approved_at: datetime | None = None
+    approvals: list[Approval] = []  # who approved so far, when a rule asks for two (the last one is approved_by)
+    rules: list[ApprovalRule] = []  # the approval rules that apply, as last decided (shown on the message)
     rejected_by: str | None = None
     rejected_at: datetime | None = None
     reject_reason: str | None = None

@@ -34,11 +34,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 from services.connections.service import ConnectionsService, Tenant, TenantNotFound
+from services.exports import tracking
 from services.exports.preflight import CENT, Preflight, preflight
 from services.exports.states import Outcome
 from services.exports.store import ExportRequest
@@ -47,7 +48,7 @@ from services.platform.crash_points import crash_point
 from services.platform.jobs import RetryLater
 from services.platform.logfmt import fields
 from services.shared.links import LINKED, Link, LinkStore
-from services.shared.settings import WorkspaceSettings
+from services.shared.settings import TrackingChoice, WorkspaceSettings
 from services.xero.client import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_INVOICES_PER_REQUEST, TenantAuth, XeroClient
 from services.xero.errors import (
     XeroAuthError,
@@ -151,6 +152,9 @@ class XeroInvoiceExporter:
                 return await self._link_invoice(job, tenant, existing.invoice_id, existing, by,
                                                 outcome=Outcome.FOUND_IN_XERO)
             planned = await self._preflight(auth, job, tenant, settings)
+            if planned.tracking is not None and await tracking.create_missing(
+                    self.xero, job.team_id, auth, [planned.tracking]):
+                await self.reference.refresh_tracking(job.team_id, auth, await self.reference.get(job.team_id, auth))
             contact_id = await self._contact(auth, job, tenant, generation, by)
             invoice = build_invoice(job.invoice, planned, contact_id, settings.export_status)
             key = idempotency_key(job.team_id, tenant.tenant_id, job.forecast_invoice_id, generation)
@@ -196,11 +200,17 @@ class XeroInvoiceExporter:
         account_code, tax_type = settings.line_defaults(tenant.tenant_id)
         connected = {t.tenant_id for t in await self.connections.list_tenants(job.team_id)}
         history = await self.links.history(job.team_id, "invoice", [job.forecast_invoice_id])
+        choice = settings.tracking_for(tenant.tenant_id)
+        may_create = choice is not None and await self.xero.may_change_settings(auth)
         for refresh in (False, True):
-            reference = await self.reference.get(job.team_id, auth, refresh=refresh)
+            reference = await self.reference.get(job.team_id, auth, refresh=refresh, tracking=choice is not None)
+            if choice is not None and not refresh:  # an option archived since the approval is known before sending
+                reference = await self.reference.refresh_tracking(job.team_id, auth, reference)
+            plan = tracking.plan(choice, reference, client_name=job.customer.name, project_name=job.project_name,
+                                 may_create=may_create)
             check = preflight(job.invoice, tenant.tenant_id, reference, account_code=account_code,
                               tax_type=tax_type, links=history, connected_tenant_ids=connected,
-                              allow_duplicate=job.allow_duplicate)
+                              allow_duplicate=job.allow_duplicate, tracking=plan)
             if check.exportable:
                 return check
             if check.code == "exported_to_removed_org":  # fresh reference data would not change that
@@ -264,6 +274,7 @@ class BatchItem:
     invoice: ForecastInvoice
     customer: ForecastCustomer
     allow_duplicate: bool = False  # an admin chose to export it although a removed organisation has it
+    project_name: str | None = None  # for a tracking option named after the project
 
 
 @dataclass(frozen=True)
@@ -271,12 +282,15 @@ class BatchSettings:
     account_code: str | None = None
     tax_type: str | None = None
     status: ExportStatus = "DRAFT"
+    tracking: TrackingChoice | None = None
+    may_create_options: bool = True  # the connection has accounting.settings (set by BatchExporter)
 
     @classmethod
     def of(cls, settings: WorkspaceSettings, tenant_id: str) -> BatchSettings:
-        """The workspace's export status and this organisation's account and tax defaults."""
+        """The workspace's export status and this organisation's account, tax and tracking choices."""
         account_code, tax_type = settings.line_defaults(tenant_id)
-        return cls(account_code=account_code, tax_type=tax_type, status=settings.export_status)
+        return cls(account_code=account_code, tax_type=tax_type, status=settings.export_status,
+                   tracking=settings.tracking_for(tenant_id))
 
 
 @dataclass(frozen=True)
@@ -335,7 +349,8 @@ class BatchExporter:
                         connected_tenant_ids: set[str]) -> list[Preflight]:
         """The pre-flight result of every item in this organisation: reference data (cached) and one lookup
         of existing numbers per 50 invoices."""
-        reference = await self.reference.get(team_id, tenant)
+        reference = await self.reference.get(team_id, tenant, tracking=settings.tracking is not None)
+        settings = await self._with_scope(tenant, settings)
         existing = await self.xero.find_invoices_by_numbers(tenant, [i.invoice.invoice_reference for i in items])
         history = await self._history(team_id, items)
         return [self._check(item, tenant.tenant_id, reference, settings, existing, history, connected_tenant_ids)
@@ -359,7 +374,10 @@ class BatchExporter:
                 pending.append(item)
         if not pending:
             return [outcomes[item.invoice.id] for item in items]
-        reference = await self.reference.get(team_id, tenant)
+        reference = await self.reference.get(team_id, tenant, tracking=settings.tracking is not None)
+        if settings.tracking is not None:  # read now: an option archived since the approval is known before sending
+            reference = await self.reference.refresh_tracking(team_id, tenant, reference)
+        settings = await self._with_scope(tenant, settings)
         chunks = [_Chunk(n, pending[i:i + CHUNK_SIZE]) for n, i in enumerate(range(0, len(pending), CHUNK_SIZE))]
         for chunk in chunks:
             self._check_budget(tenant.tenant_id, items, outcomes)
@@ -407,6 +425,9 @@ class BatchExporter:
                                             preflight=check))
         if not to_create:
             return outcomes
+        plans = [check.tracking for _, check in to_create if check.tracking is not None]
+        if await tracking.create_missing(self.xero, team_id, tenant, plans):
+            await self.reference.refresh_tracking(team_id, tenant, reference)
         contacts, contact_errors = await self._contacts(team_id, batch_id, tenant, [i for i, _ in to_create],
                                                         generation, by)
         ready: list[tuple[BatchItem, Preflight, XeroInvoice]] = []
@@ -441,10 +462,17 @@ class BatchExporter:
     # Steps -------------------------------------------------------------------------
     def _check(self, item: BatchItem, tenant_id: str, reference: OrgReference, settings: BatchSettings,
                existing: dict[str, XeroInvoice], history: dict[int, list[Link]], connected: set[str]) -> Preflight:
+        plan = tracking.plan(settings.tracking, reference, client_name=item.customer.name,
+                             project_name=item.project_name, may_create=settings.may_create_options)
         return preflight(item.invoice, tenant_id, reference, account_code=settings.account_code,
                          tax_type=settings.tax_type, existing=existing.get(item.invoice.invoice_reference),
                          links=history.get(item.invoice.id, []), connected_tenant_ids=connected,
-                         allow_duplicate=item.allow_duplicate)
+                         allow_duplicate=item.allow_duplicate, tracking=plan)
+
+    async def _with_scope(self, tenant: TenantAuth, settings: BatchSettings) -> BatchSettings:
+        if settings.tracking is None:
+            return settings
+        return replace(settings, may_create_options=await self.xero.may_change_settings(tenant))
 
     async def _history(self, team_id: str, items: list[BatchItem]) -> dict[int, list[Link]]:
         by_invoice: dict[int, list[Link]] = {}
@@ -496,8 +524,10 @@ class BatchExporter:
 
 def build_invoice(invoice: ForecastInvoice, check: Preflight, contact_id: str, status: ExportStatus) -> XeroInvoice:
     """The Xero invoice exactly as pre-flight planned it: every line with its TaxType and account."""
+    tracked = check.tracking.on_line() if check.tracking else None
     lines = [XeroLineItem(description=line.description, quantity=line.quantity, unit_amount=line.unit_amount,
-                          discount_rate=line.discount_rate, account_code=check.account_code, tax_type=line.tax_type)
+                          discount_rate=line.discount_rate, account_code=check.account_code, tax_type=line.tax_type,
+                          tracking=tracked)
              for line in check.lines]
     return XeroInvoice(
         type="ACCREC", contact=XeroContact(contact_id=contact_id), invoice_number=invoice.invoice_reference,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from services.platform.crypto import SecretBox
 from services.platform.storage import Storage
@@ -25,11 +26,50 @@ class SettingsDefaults:
     forecast_api_key: str | None = None
 
 
+TrackingBy = Literal["project", "client", "fixed"]
+
+
+class TrackingChoice(BaseModel):
+    """Per Xero organisation: the tracking category every exported line carries, and which of its options:
+    the Forecast project's name, the client's name (each created in Xero when missing, if allowed), or one
+    fixed option."""
+
+    category_id: str
+    category_name: str
+    by: TrackingBy
+    option_name: str | None = None  # `fixed`: the option
+
+
+class ApprovalRule(BaseModel):
+    """Who must approve an export that matches: above an amount in one currency, of one client, or going to
+    one organisation (the conditions given all apply). `approvers`: one of them must be among those who
+    approved (empty: any approver); `two_approvers`: two different people must approve."""
+
+    currency: str | None = None  # with `above`
+    above: Decimal | None = None  # the invoice's total, strictly above, in `currency`
+    client_id: int | None = None
+    client_name: str | None = None  # for people to read
+    tenant_id: str | None = None
+    tenant_name: str | None = None
+    approvers: list[str] = []
+    two_approvers: bool = False
+
+    @model_validator(mode="after")
+    def _amount_has_currency(self) -> ApprovalRule:
+        if self.above is not None and not self.currency:
+            raise ValueError("an amount rule names its currency")
+        if self.currency:
+            self.currency = self.currency.upper()
+        return self
+
+
 class OrganisationDefaults(BaseModel):
-    """Per Xero organisation: the account and tax type of exported invoice lines (None: Xero's own default)."""
+    """Per Xero organisation: the account and tax type of exported invoice lines (None: Xero's own default),
+    and the tracking category they carry (None: none)."""
 
     account_code: str | None = None
     tax_type: str | None = None
+    tracking: TrackingChoice | None = None
 
 
 class WorkspaceSettings(BaseModel):
@@ -42,6 +82,7 @@ class WorkspaceSettings(BaseModel):
     account_code: str | None = None  # workspace-wide, from before organisations had their own
     tax_type: str | None = None
     organisation_defaults: dict[str, OrganisationDefaults] = {}  # tenant id -> its own choices
+    approval_rules: list[ApprovalRule] = []  # services/exports/rules.py
     has_forecast_key: bool = False
     has_stored_forecast_key: bool = False  # False: the server's default key (if any) is used
     has_default_forecast_key: bool = False
@@ -49,6 +90,10 @@ class WorkspaceSettings(BaseModel):
     digest_hour: int | None = None  # the daily "still waiting" digest, at this hour in `digest_tz`; None: none
     digest_tz: str = "UTC"  # the time zone of the admin who chose the hour
     digest_channel: str | None = None  # None: the approval channel
+
+    def tracking_for(self, tenant_id: str) -> TrackingChoice | None:
+        own = self.organisation_defaults.get(tenant_id)
+        return own.tracking if own else None
 
     def line_defaults(self, tenant_id: str) -> tuple[str | None, str | None]:
         """(account code, tax type) for this organisation's invoice lines; the workspace-wide values fill gaps."""
@@ -68,7 +113,8 @@ class WorkspaceSettings(BaseModel):
                 chosen[tenant_id] = picked[tenant_id]
             else:
                 account_code, tax_type = self.line_defaults(tenant_id)
-                chosen[tenant_id] = OrganisationDefaults(account_code=account_code, tax_type=tax_type)
+                chosen[tenant_id] = OrganisationDefaults(account_code=account_code, tax_type=tax_type,
+                                                         tracking=self.tracking_for(tenant_id))
         return {"organisation_defaults": chosen, "account_code": None, "tax_type": None}
 
 
@@ -83,6 +129,7 @@ class SettingsChanges(BaseModel):
     account_code: str | None = None
     tax_type: str | None = None
     organisation_defaults: dict[str, OrganisationDefaults] | None = None  # merged into what is stored
+    approval_rules: list[ApprovalRule] | None = None  # replaces what is stored
     forecast_api_key: str | None = None
     use_default_forecast_key: bool | None = None  # True: forget the stored key, use the server's
     auto_request_on: list[ForecastTrigger] | None = None
@@ -111,6 +158,7 @@ class WorkspaceSettingsService:
             tax_type=doc.get("tax_type"),
             organisation_defaults={tenant_id: OrganisationDefaults(**values) for tenant_id, values
                                    in (doc.get("organisation_defaults") or {}).items()},
+            approval_rules=[ApprovalRule(**rule) for rule in doc.get("approval_rules") or []],
             has_forecast_key=bool(doc.get("forecast_api_key") or self.defaults.forecast_api_key),
             has_stored_forecast_key=bool(doc.get("forecast_api_key")),
             has_default_forecast_key=bool(self.defaults.forecast_api_key),
@@ -144,6 +192,8 @@ class WorkspaceSettingsService:
             stored = (await self.get(team_id)).organisation_defaults
             merged = {k: v.model_dump() for k, v in stored.items()} | values["organisation_defaults"]
             values["organisation_defaults"] = merged
+        if changes.approval_rules is not None:
+            values["approval_rules"] = [rule.model_dump(mode="json") for rule in changes.approval_rules]
         values.update(updated_by=updated_by, updated_at=utcnow())
         await self.storage.workspace_settings.update_one({"_id": team_id}, {"$set": values}, upsert=True)
         after = await self.get(team_id)

@@ -34,6 +34,8 @@ from services.xero.models import (
     XeroInvoice,
     XeroPurchaseOrder,
     XeroTaxRate,
+    XeroTrackingCategory,
+    XeroTrackingOption,
 )
 from services.xero.sync_models import XeroCreditNote
 
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ACCOUNTING_PATH = "/api.xro/2.0"
 PAGE_SIZE = 100
+SETTINGS_SCOPE = "accounting.settings"  # write access to settings; accounting.settings.read only reads
 NUMBERS_PER_LOOKUP = 50  # InvoiceNumbers= rides in the URL, which Xero caps
 NAMES_PER_LOOKUP = 20  # names OR-ed in one `where`, also in the URL
 CREDIT_NOTES_PER_LOOKUP = 20  # ids OR-ed in one `where` (about 60 characters each in the URL)
@@ -247,6 +250,27 @@ class XeroClient:
     async def get_tax_rates(self, tenant: TenantAuth) -> list[XeroTaxRate]:
         answer = await self.request(tenant, "GET", "/TaxRates")
         return _parse_list(XeroTaxRate, answer, "TaxRates")
+
+    async def may_change_settings(self, tenant: TenantAuth) -> bool:
+        """Whether the connection was granted accounting.settings (creating a tracking option needs it)."""
+        granted_scopes = getattr(self._tokens, "granted_scopes", None)
+        granted = await granted_scopes(tenant.token_set_id) if granted_scopes else None
+        return granted is None or SETTINGS_SCOPE in granted
+
+    async def get_tracking_categories(self, tenant: TenantAuth) -> list[XeroTrackingCategory]:
+        """Active and archived categories with all their options (an archived option is how a check says so)."""
+        answer = await self.request(tenant, "GET", "/TrackingCategories", params={"includeArchived": "true"})
+        return _parse_list(XeroTrackingCategory, answer, "TrackingCategories")
+
+    async def create_tracking_option(self, tenant: TenantAuth, category_id: str, name: str, *,
+                                     idempotency_key: str | None = None) -> XeroTrackingOption:
+        """Needs the accounting.settings scope (not .read)."""
+        answer = await self.request(tenant, "PUT", f"/TrackingCategories/{category_id}/Options",
+                                    json={"Name": name}, idempotency_key=idempotency_key)
+        options = _parse_list(XeroTrackingOption, answer, "Options")
+        if not options:
+            raise XeroError(code="unexpected_body")
+        return options[0]
 
     def calls_left_today(self, tenant_id: str) -> int:
         """The smaller of our own count and what Xero last said (X-DayLimit-Remaining)."""

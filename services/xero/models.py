@@ -103,6 +103,28 @@ class XeroContact(XeroModel):
     validation_errors: list[XeroValidationMessage] | None = None
 
 
+class XeroLineTracking(XeroModel):
+    """A line's tracking: the category and option by name (Xero also accepts and returns their ids)."""
+
+    tracking_category_id: str | None = Field(None, alias="TrackingCategoryID")
+    tracking_option_id: str | None = Field(None, alias="TrackingOptionID")
+    name: str | None = None
+    option: str | None = None
+
+
+class XeroTrackingOption(XeroModel):
+    tracking_option_id: str | None = Field(None, alias="TrackingOptionID")
+    name: str | None = None
+    status: str | None = None  # ACTIVE | ARCHIVED | DELETED
+
+
+class XeroTrackingCategory(XeroModel):
+    tracking_category_id: str | None = Field(None, alias="TrackingCategoryID")
+    name: str | None = None
+    status: str | None = None
+    options: list[XeroTrackingOption] = []
+
+
 class XeroLineItem(XeroModel):
     description: str | None = None
     quantity: XeroAmount | None = None
@@ -111,6 +133,7 @@ class XeroLineItem(XeroModel):
     account_code: str | None = None
     tax_type: str | None = None
     line_amount: XeroAmount | None = None
+    tracking: list[XeroLineTracking] | None = None
 
 
 class XeroInvoice(XeroModel):

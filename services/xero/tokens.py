@@ -92,6 +92,11 @@ class TokenService:
         async with self._locks[token_set_id]:
             return await self._refresh_or_wait(token_set_id)
 
+    async def granted_scopes(self, token_set_id: str) -> set[str] | None:
+        """The scopes Xero granted this token set (None: Xero did not say)."""
+        doc = await self.storage.token_sets.find_one({"_id": token_set_id}, {"scope": 1}) or {}
+        return set(doc["scope"].split()) if doc.get("scope") else None
+
     async def renew_refused(self, token_set_id: str, refused_token: str) -> str:
         """Xero answered 401 to an access token we thought fresh (revoked early, clocks apart): refresh once.
         If another call renewed it meanwhile, that token is used; Xero refusing the refresh raises

@@ -6,7 +6,8 @@ against Xero's OpenAPI spec when the contracts are available.
 
 - Setting up: `connected_books(xero, {"UK": UK_TENANT})` files demo organisations under the tenant ids the
   bot connected, empty; `add_contact`, `add_invoice`, `add_account`, `add_currency`/`remove_currency`,
-  `holding` and `change` (which If-Modified-Since then finds) put in what a test needs.
+  `holding` and `change` (which If-Modified-Since then finds) put in what a test needs; `tracking_category`
+  and `archive_option` reach the tracking categories (Region: North, South; Department: Consulting, Design).
 - What a bookkeeper does: `approve`, `pay`, `remove_payment`, `void`, `edit_line`, `edit_contact`
   (the sandbox's own bookkeeping, sandbox/xero/bookkeeping.py); `credit_note`, `overpayment`, `allocate`,
   `remove_allocation`, `void_credit_note` (sandbox/xero/credits.py).
@@ -30,7 +31,7 @@ from typing import Any
 from aioresponses import CallbackResult
 from multidict import MultiDict, MultiDictProxy
 
-from sandbox.xero import accounting, bookkeeping, credits
+from sandbox.xero import accounting, bookkeeping, credits, tracking
 from sandbox.xero.demo_data import build_organisations
 from sandbox.xero.state import XeroState
 from tests.support import in_process
@@ -114,6 +115,16 @@ class XeroStandIn:
         sales = next(a for a in accounts if a["Code"] == "200")
         accounts.append({**{k: v for k, v in sales.items() if k != "TaxType"}, "AccountID": str(uuid.uuid4()),
                          "Code": code, "Name": name, **fields})
+
+    def tracking_category(self, tenant_id: str, name: str) -> dict:
+        """The organisation's tracking category by name ("Region": North, South; "Department")."""
+        return next(c for c in tracking.categories(self.organisations[tenant_id]) if c["Name"] == name)
+
+    def archive_option(self, tenant_id: str, category: str, option: str) -> None:
+        """A bookkeeper archives a tracking option in Xero's settings."""
+        found = self.tracking_category(tenant_id, category)
+        option_id = next(o["TrackingOptionID"] for o in found["Options"] if o["Name"] == option)
+        tracking.set_option_status(self.organisations[tenant_id], found["TrackingCategoryID"], option_id, "ARCHIVED")
 
     def invoices(self, tenant_id: str) -> list[dict]:
         """The organisation's invoices as stored, oldest first."""
@@ -277,7 +288,10 @@ class XeroStandIn:
         replay_key = f"{call.headers['xero-tenant-id']}|{key}"
         if key and call.method != "GET" and replay_key in self.replays:
             return self.replays[replay_key]
-        handler = (accounting.READERS if call.method == "GET" else accounting.WRITERS)[resource]
+        if call.method == "GET":
+            handler = accounting.READERS[resource]
+        else:
+            handler = (accounting.SUB_WRITERS if "/" in (match.group("key") or "") else accounting.WRITERS)[resource]
         body = json.loads(call.body) if call.body else None
         refused = self._refused_in(call.method, resource, body)
         if refused:

@@ -9,7 +9,7 @@ const XERO_COMMANDS = [
   ["settings", "Settings"],
 ];
 const EMOJI = {
-  white_check_mark: "✅", heavy_check_mark: "✔️", x: "❌", warning: "⚠️", no_entry: "⛔", no_entry_sign: "🚫",
+  scales: "⚖️", ballot_box_with_check: "☑️", white_check_mark: "✅", heavy_check_mark: "✔️", x: "❌", warning: "⚠️", no_entry: "⛔", no_entry_sign: "🚫",
   hourglass: "⌛", hourglass_flowing_sand: "⏳", rocket: "🚀", tada: "🎉", moneybag: "💰", receipt: "🧾",
   link: "🔗", lock: "🔒", unlock: "🔓", page_facing_up: "📄", chart_with_upwards_trend: "📈", information_source: "ℹ️",
   red_circle: "🔴", large_green_circle: "🟢", large_yellow_circle: "🟡", large_blue_circle: "🔵",

@@ -31,7 +31,7 @@ async def test_connect_offers_xero_authorize_link_with_pkce_and_a_bound_single_u
     assert params["client_id"] == "test-client-id"
     assert params["redirect_uri"] == "http://localhost:3000/xero/callback"
     assert set(params["scope"].split()) >= {"offline_access", "accounting.invoices", "accounting.contacts",
-                                             "accounting.settings.read", "openid", "profile", "email"}
+                                             "accounting.settings", "openid", "profile", "email"}
     assert params["code_challenge_method"] == "S256"
     stored = await bot.storage.oauth_states.find_one({"_id": params["state"]})
     assert (stored["team_id"], stored["user_id"]) == ("T0TEST", "U0ADMIN")
