@@ -560,11 +560,13 @@ async def together(requests) -> list:
 async def two_workspace_bot(stand_ins, mongo_uri, storage, tmp_path):
     """One bot process serving two installed workspaces (Add to Slack): the sandbox's and Globex Finance."""
     process = new_bot(stand_ins, mongo_uri, storage.db.name, tmp_path, distributed=True)
-    await process.start()
-    await install_workspace(stand_ins, process, TEAM["id"])
-    await install_workspace(stand_ins, process, GLOBEX)
-    yield process
-    process.stop()
+    try:  # stopped even when the start or an install fails
+        await process.start()
+        await install_workspace(stand_ins, process, TEAM["id"])
+        await install_workspace(stand_ins, process, GLOBEX)
+        yield process
+    finally:
+        process.stop()
 
 
 async def test_two_workspaces_exporting_at_once_through_kills_duplicate_and_cross_nothing(

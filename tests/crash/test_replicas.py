@@ -34,12 +34,14 @@ async def two_bots(stand_ins, mongo_uri, storage, tmp_path):
     first = new_bot(stand_ins, mongo_uri, storage.db.name, tmp_path, name="first", key=key, distributed=True)
     second = new_bot(stand_ins, mongo_uri, storage.db.name, tmp_path, name="second", key=key, port=free_port(),
                      distributed=True)
-    await asyncio.gather(first.start(), second.start())
-    await install_workspace(stand_ins, first, TEAM["id"])
-    await install_workspace(stand_ins, second, GLOBEX)
-    yield first, second
-    first.stop()
-    second.stop()
+    try:  # stopped even when the start or an install fails
+        await asyncio.gather(first.start(), second.start())
+        await install_workspace(stand_ins, first, TEAM["id"])
+        await install_workspace(stand_ins, second, GLOBEX)
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
 
 
 async def test_fifty_concurrent_requests_across_two_processes_make_one_request_each(stand_ins, storage, two_bots):
