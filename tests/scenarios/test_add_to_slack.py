@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from bot.config import DEFAULT_SLACK_SCOPES
+from tests.support.export_flow import text_of
 from tests.support.harness import stop_harness
 from tests.support.installs import (
     REDIRECT_URI,
@@ -113,8 +114,8 @@ async def test_an_installed_workspace_is_answered_and_one_that_is_not_is_told_so
     answered = await app.ask("help", team="T0ACME")
     stranger = await app.ask("help", team="T0NEVER")
 
-    assert "/xero connect" in str(answered)
-    assert "not installed in this workspace" in str(stranger)
+    assert "/xero connect" in text_of(answered)
+    assert "not installed in this workspace" in text_of(stranger)
 
 
 async def test_an_enterprise_grid_org_wide_install_serves_its_workspaces(app, storage):
@@ -124,7 +125,7 @@ async def test_an_enterprise_grid_org_wide_install_serves_its_workspaces(app, st
     answered = await app.ask("help", team="T0INGRID", enterprise_id="E0GRID", is_enterprise_install="true")
 
     assert (row["enterprise_id"], row["team_id"], row["is_enterprise_install"]) == ("E0GRID", "", True)
-    assert "/xero connect" in str(answered)
+    assert "/xero connect" in text_of(answered)
 
 
 async def test_single_workspace_mode_has_no_install_page_and_uses_its_token(bot):
@@ -135,7 +136,7 @@ async def test_single_workspace_mode_has_no_install_page_and_uses_its_token(bot)
 
     assert response.status == 404
     assert bot.container.installations is None
-    assert "/xero connect" in str(answered)
+    assert "/xero connect" in text_of(answered)
 
 
 async def test_a_rotating_token_is_refreshed_once_when_requests_arrive_together(app, storage):
@@ -150,7 +151,7 @@ async def test_a_rotating_token_is_refreshed_once_when_requests_arrive_together(
 
     refreshes = [c for c in app.slack.called("oauth.v2.access") if c.get("grant_type") == "refresh_token"]
     assert len(refreshes) == 1
-    assert all("/xero connect" in str(answer) for answer in answers)
+    assert all("/xero connect" in text_of(answer) for answer in answers)
     bot = await app.container.installations.store.async_find_bot(enterprise_id=None, team_id="T0ACME")
     assert bot.bot_token == refreshes[0].response["access_token"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.sync.engine import SYNC_JOB
+from tests.support.export_flow import text_of
 from tests.support.harness import stop_harness
 from tests.support.installs import install, start_distributed
 from tests.support.sync_flow import WEBHOOK_KEY, delivery, event, post_webhook
@@ -27,8 +28,8 @@ async def test_each_workspace_lists_only_its_own_organisations(app, xero):
     await connect_organisations(app, xero, tenants=(UK,), team=ACME, user=ADMIN)
     await connect_organisations(app, xero, tenants=(US,), team=GLOBEX, user=ADMIN)
 
-    acme = str((await app.ask("list", team=ACME, user=ADMIN)).args)
-    globex = str((await app.ask("list", team=GLOBEX, user=ADMIN)).args)
+    acme = text_of(await app.ask("list", team=ACME, user=ADMIN))
+    globex = text_of(await app.ask("list", team=GLOBEX, user=ADMIN))
 
     assert "Demo Company (UK)" in acme and "Demo Company (US)" not in acme
     assert "Demo Company (US)" in globex and "Demo Company (UK)" not in globex
@@ -54,8 +55,8 @@ async def test_removing_an_organisation_in_one_workspace_leaves_the_other_connec
     globex = await storage.tenants.find_one({"team_id": GLOBEX, "tenant_id": UK_TENANT})
     assert globex["status"] == "connected"
     assert await storage.token_sets.count_documents({"team_id": GLOBEX}) == 1
-    assert "Demo Company (UK)" in str((await app.ask("list", team=GLOBEX, user=ADMIN)).args)
-    assert "Demo Company (UK)" not in str((await app.ask("list", team=ACME, user=ADMIN)).args)
+    assert "Demo Company (UK)" in text_of(await app.ask("list", team=GLOBEX, user=ADMIN))
+    assert "Demo Company (UK)" not in text_of(await app.ask("list", team=ACME, user=ADMIN))
 
 
 async def test_a_xero_webhook_reaches_every_workspace_connected_to_the_organisation(app, storage, xero):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.bot_process import eventually
+from tests.support.export_flow import text_of
 from tests.support.harness import stop_harness
 from tests.support.installs import install, start_distributed
 from tests.support.xero_identity import UK, UK_TENANT, connect_organisations, identity_for
@@ -96,7 +97,7 @@ async def test_a_reinstall_within_the_retention_period_finds_its_organisations(a
     await install(app, "T0ACME", team_name="Acme", user=ADMIN)
     listed = await app.ask("list", team="T0ACME", user=ADMIN)
 
-    assert "Demo Company (UK)" in str(listed)
+    assert "Demo Company (UK)" in text_of(listed)
     assert await storage.slack_uninstalls.count_documents({}) == 0
     await app.container.offboarding.sweep()
     assert await storage.tenants.count_documents({"team_id": "T0ACME"}) == 1
@@ -114,7 +115,7 @@ async def test_after_the_retention_period_the_workspaces_data_is_deleted(app, st
     assert await storage.jobs.count_documents({"payload.team_id": "T0ACME"}) == 0
     await install(app, "T0ACME", team_name="Acme", user=ADMIN)
     listed = await app.ask("list", team="T0ACME", user=ADMIN)
-    assert "Demo Company (UK)" not in str(listed)
+    assert "Demo Company (UK)" not in text_of(listed)
 
 
 async def test_an_uninstall_leaves_another_workspace_connected_to_the_same_organisation(app, storage, xero):
@@ -129,7 +130,7 @@ async def test_an_uninstall_leaves_another_workspace_connected_to_the_same_organ
     assert await storage.token_sets.count_documents({"team_id": "T0GLOBEX"}) == 1
     assert await storage.slack_bots.count_documents({"team_id": "T0GLOBEX"}) == 1
     listed = await app.ask("list", team="T0GLOBEX", user=ADMIN)
-    assert "Demo Company (UK)" in str(listed)
+    assert "Demo Company (UK)" in text_of(listed)
 
 
 GRID = {"enterprise_id": "E0GRID", "is_enterprise_install": "true"}
@@ -178,7 +179,7 @@ async def test_an_org_wide_reinstall_within_the_retention_period_finds_its_works
     await install(app, "T0UNUSED", enterprise_id="E0GRID", org_wide=True, user=ADMIN)
     listed = await app.ask("list", team="T0INGRID", user=ADMIN, **GRID)
 
-    assert "Demo Company (UK)" in str(listed)
+    assert "Demo Company (UK)" in text_of(listed)
     assert await storage.slack_uninstalls.count_documents({}) == 0
     await app.container.offboarding.sweep()
     assert await storage.tenants.count_documents({"team_id": "T0INGRID"}) == 1
