@@ -258,6 +258,8 @@ def register(app: AsyncApp, container: Container, router: CommandRouter) -> None
                    if before.tracking_for(t) != saved.tracking_for(t)]
         if changed:  # what waiting approvals say about tracking is redrawn from the new choice
             await container.exports.recheck_pending(team_id, changed)
+        if saved.auto_request_on and not before.auto_request_on:
+            await container.auto_requests.started(team_id)
         if before.approval_rules != saved.approval_rules:
             await container.exports.rules_changed(team_id)
         tenants = await container.connections.list_tenants(team_id)

@@ -68,6 +68,7 @@ class SandboxPlan:
             "forecast_api_key": FORECAST_API_KEY,
             "approval_channel": APPROVAL_CHANNEL,
             "notify_channel": NOTIFY_CHANNEL,
+            "forecast_watch_minutes": 0.1,  # Forecast read every 6 s: an approval there is asked for at once
             "mongodb_uri": None,  # never the production database
             "slack_app_token": APP_TOKEN if self.socket_mode else None,
         }

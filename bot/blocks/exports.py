@@ -249,15 +249,23 @@ def _state_text(job) -> str:
     return f"Export of {ref} was rejected"
 
 
+def approvers_words(job) -> str:
+    """Everyone whose Approve counted, in the order they clicked (a rule may have asked for two)."""
+    people = [a.user for a in job.approvals]
+    if job.approved_by and job.approved_by not in people:
+        people.append(job.approved_by)
+    return " and ".join(user(u) for u in people)
+
+
 def _state_blocks(job) -> list[dict]:
     if job.state == PENDING:
         return _pending_blocks(job)
     if job.state in (APPROVED, EXPORTING):
         return [section(f":hourglass_flowing_sand: Exporting to *{escape(job.tenant_name or '')}*… "
-                        f"approved by {user(job.approved_by)}")]
+                        f"approved by {approvers_words(job)}")]
     if job.state == EXPORTED:
         blocks = [section(_exported_line(job), accessory=button("Open in Xero", OPEN_XERO_ACTION, url=job.xero_url)),
-                  context(f"Approved by {user(job.approved_by)}")]
+                  context(f"Approved by {approvers_words(job)}")]
         if job.in_xero is not None:
             blocks.append(context(f":receipt: *In Xero:* {escape(in_xero_line(job.in_xero))}"))
         return blocks
@@ -422,7 +430,7 @@ def failure_notice(job) -> dict:
     blocks.append(fields_section([("Client", escape(job.customer.name)),
                                   ("Total", money(job.invoice.currency, job.invoice.total)),
                                   ("Requested by", user(job.requested_by)),
-                                  ("Approved by", user(job.approved_by) if job.approved_by else "—")]))
+                                  ("Approved by", approvers_words(job) if job.approved_by else "—")]))
     if hint:
         blocks.append(context(escape(hint)))
     blocks.append(actions(button("Retry", RETRY_ACTION, job.job_id, style="primary"),

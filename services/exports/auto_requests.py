@@ -72,6 +72,10 @@ class ForecastWatchStore:
         await self.docs.update_one({"_id": team_id}, {"$set": {"statuses": statuses, "digest": digest,
                                                               "checked_at": at}}, upsert=True)
 
+    async def forget_statuses(self, team_id: str) -> None:
+        """The next read is a first read again: what Forecast holds then is not asked for."""
+        await self.docs.update_one({"_id": team_id}, {"$unset": {"statuses": "", "digest": ""}})
+
     async def checked(self, team_id: str, at: datetime) -> None:
         await self.docs.update_one({"_id": team_id}, {"$set": {"checked_at": at}}, upsert=True)
 
@@ -119,6 +123,12 @@ class AutoRequests:
             day = await self.digest_due(team_id, now)
             if day is not None:
                 await self.queue.enqueue(DIGEST, {"team_id": team_id, "day": day}, key=f"digest:{team_id}:{day}")
+
+    async def started(self, team_id: str) -> None:
+        """Asking by itself was just turned on: Forecast is read at once, so what is approved from now on is asked
+        for (without it, an invoice approved before the first tick was taken as approved before)."""
+        await self.watch.forget_statuses(team_id)
+        await self.queue.enqueue(AUTO_REQUEST, {"team_id": team_id, "force": True}, key=f"auto_request:{team_id}")
 
     async def digest_due(self, team_id: str, now: datetime) -> str | None:
         """The local date of today's digest when its hour has come and it was not sent yet; else None."""

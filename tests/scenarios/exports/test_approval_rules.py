@@ -71,7 +71,8 @@ async def test_two_approvers_are_needed_above_the_amount_and_one_clicking_twice_
     assert books.sent("PUT", "Invoices") == []
 
     await click(bot, "export_approve", job_id, user="U0ADMIN")
-    await final_update(bot, job_id, "exported")
+    done = await final_update(bot, job_id, "exported")
+    assert "Approved by <@U0APPROVER> and <@U0ADMIN>" in text_of(done)  # both clicks counted: both are named
     stored = await job(bot, job_id)
     assert [a["user"] for a in stored["approvals"]] == ["U0APPROVER", "U0ADMIN"]
     assert stored["approved_by"] == "U0ADMIN" and len(books.sent("PUT", "Invoices")) == 1

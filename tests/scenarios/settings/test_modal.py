@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -175,3 +176,19 @@ async def test_invoices_that_ask_to_be_exported_and_the_digest_are_chosen_in_the
     again = bot.slack.called("views.open")[-1]["view"]
     assert [o["value"] for o in block(again, "auto_request_on")["element"]["initial_options"]] == ["APPROVED"]
     assert block(again, "digest_hour")["element"]["initial_option"]["value"] == "9"
+
+
+async def test_turning_on_asking_by_itself_reads_forecast_at_once_so_the_next_approval_is_asked_for(bot):
+    """Without the read at once, an invoice approved before the first periodic read was taken as approved before."""
+    view = await open_modal(bot)
+    await bot.submit(view, values=form(
+        auto_request_on={"type": "checkboxes", "selected_options": [{"value": "APPROVED"}]}))
+    await bot.slack.wait_for("chat.postEphemeral", lambda c: "settings saved" in str(c.get("text")))
+
+    for _ in range(200):  # the read is a job: it runs right after the save, not at the next minute's tick
+        watched = await bot.storage.forecast_watch.find_one({"_id": TEAM_ID})
+        if watched and "statuses" in watched:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("Forecast was not read when asking by itself was turned on")
