@@ -3,8 +3,9 @@
 `build_container` reads top to bottom in the order things are built: what every feature shares (`Core`:
 storage, HTTP, the Slack gateway, the job queue and runner, settings, links, permissions), then Xero
 connections, exports, the Home tab, sync and imports. Each feature's builder makes its objects once and
-registers its own job kinds. The two events one service announces and another hears (`needs_reconnect`,
-`routing_changed`: services/platform/hooks.py) are built before either side, so nothing is patched later.
+registers its own job kinds. The events one service announces and another hears (`needs_reconnect`,
+`routing_changed`, `installed`: services/platform/hooks.py) are built before either side, so nothing is
+patched later.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
+from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.blocks import installations as install_blocks
 from bot.config import Settings
@@ -187,10 +189,11 @@ def build_slack(settings: Settings, token_for: TokenLookup | None = None,
     return SlackGateway(settings.slack_api_url, token_for or same_token_for_every_team(token), bolt_token=token)
 
 
-def build_core(settings: Settings, storage: Storage, encryption_key: str, token_for: TokenLookup | None) -> Core:
+def build_core(settings: Settings, storage: Storage, encryption_key: str, token_for: TokenLookup | None,
+               installed: Hook[[Installation]]) -> Core:
     http = aiohttp.ClientSession()
     box = SecretBox(encryption_key)
-    installations = build_installations(settings, storage, box)
+    installations = build_installations(settings, storage, box, installed)
     gateway = build_slack(settings, token_for, installations)
     lease = settings.job_lease_seconds
     jobs = JobQueue(storage.jobs, lease_seconds=lease)
@@ -340,8 +343,10 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
                     token_for: TokenLookup | None = None) -> Container:
     """`xero_sleep` is how the Xero client waits between retries (tests pass one that does not wait);
     `token_for` finds each workspace's bot token (unset: SLACK_BOT_TOKEN for every team)."""
-    core = build_core(settings, storage, encryption_key, token_for)
+    installed: Hook[[Installation]] = Hook("installed")  # distributed mode: a workspace (or org) installed the app
+    core = build_core(settings, storage, encryption_key, token_for, installed)
     xero = build_connections(core, xero_sleep)
+    offboarding = build_offboarding(core, xero, installed)
     exports = build_exports(core, xero)
     home = build_home(core, xero, exports.exports)
     sync = build_sync(core, xero, exports.exports)
@@ -374,24 +379,26 @@ def build_container(settings: Settings, storage: Storage, encryption_key: str, *
         xero_sync=sync,
         auto_requests=auto_requests,
         installations=core.installations,
+        offboarding=offboarding,
         commands=CommandJournal(storage, core.box, lease_seconds=settings.job_lease_seconds),
     )
-    if core.installations is not None:
-        build_offboarding(container, core.installations)
     return container
 
 
-def build_offboarding(container: Container, installations: Installations) -> None:
+def build_offboarding(core: Core, xero: Connections, installed: Hook[[Installation]]) -> Offboarding | None:
     """Distributed mode: what an uninstall does, and what a new install (or a reinstall) does."""
-    settings = container.settings
-    container.offboarding = Offboarding(installations, container.connections, container.jobs, container.storage,
-                                        retention_days=settings.data_retention_days,
-                                        client_id=settings.slack_client_id or "")
+    if core.installations is None:
+        return None
+    settings = core.settings
+    offboarding = Offboarding(core.installations, xero.connections, core.jobs, core.storage,
+                              retention_days=settings.data_retention_days, client_id=settings.slack_client_id or "")
 
-    async def welcome(installation) -> None:
+    async def welcome(installation: Installation) -> None:
         """A new install DMs the installer how to start."""
         if installation.user_id:
-            gateway = container.gateway.for_team(installation.team_id, installation.enterprise_id)
+            gateway = core.gateway.for_team(installation.team_id or "", installation.enterprise_id)
             await gateway.notify_user(installation.user_id, None, install_blocks.welcome())
 
-    installations.answers.on_installed += [container.offboarding.reinstalled, welcome]
+    installed.listen(offboarding.reinstalled)
+    installed.listen(welcome)
+    return offboarding

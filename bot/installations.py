@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -45,6 +45,7 @@ from services.installations.store import (
     Workspace,
 )
 from services.platform.crypto import SecretBox
+from services.platform.hooks import Hook
 from services.platform.jobs import JobQueue
 from services.platform.logfmt import fields
 from services.platform.storage import Storage
@@ -179,7 +180,6 @@ class SingleFlightAuthorize(AsyncAuthorize):
 QUIET_BOLT = logging.getLogger("bot.installations.bolt_oauth")
 QUIET_BOLT.disabled = True
 
-Installed = Callable[[Installation], Awaitable[object]]  # told of each completed install (after it is saved)
 
 
 class LedgerlineOAuthFlow(AsyncOAuthFlow):
@@ -192,19 +192,18 @@ class LedgerlineOAuthFlow(AsyncOAuthFlow):
 class InstallAnswers:
     """What the browser sees when Slack sends the installer back, and the installer's welcome DM."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, installed: Hook[[Installation]]):
         self.settings = settings
-        self.on_installed: list[Installed] = []
+        self.installed = installed  # told of each completed install, after it is saved
 
     async def succeeded(self, args: AsyncSuccessArgs) -> BoltResponse:
         installation = args.installation
         log.info("slack.installed", **fields(team=installation.team_id, enterprise=installation.enterprise_id,
                                             org_wide=installation.is_enterprise_install))
-        for listener in self.on_installed:
-            try:
-                await listener(installation)
-            except Exception:  # the install is saved: the page must still say so
-                log.exception("slack.install_listener_failed")
+        try:
+            await self.installed(installation)
+        except Exception:  # the install is saved: the page must still say so
+            log.exception("slack.install_listener_failed")
         name = installation.team_name or installation.enterprise_name or ""
         return _html(pages.installed_page(name), 200)
 
@@ -250,8 +249,10 @@ def _html(body: str, status: int) -> BoltResponse:
     return BoltResponse(status=status, body=body, headers={"content-type": "text/html; charset=utf-8"})
 
 
-def build_installations(settings: Settings, storage: Storage, box: SecretBox) -> Installations | None:
-    """None in single-workspace mode (no SLACK_CLIENT_ID): SLACK_BOT_TOKEN serves the one workspace."""
+def build_installations(settings: Settings, storage: Storage, box: SecretBox,
+                        installed: Hook[[Installation]]) -> Installations | None:
+    """None in single-workspace mode (no SLACK_CLIENT_ID): SLACK_BOT_TOKEN serves the one workspace.
+    `installed` is announced after each completed install."""
     if not settings.distributed:
         return None
     client_id = settings.slack_client_id or ""
@@ -260,7 +261,7 @@ def build_installations(settings: Settings, storage: Storage, box: SecretBox) ->
     records = InstallationRecords(storage, box)
     store = MongoInstallationStore(records, client_id)
     tokens = WorkspaceTokens(records, client, client_id, client_secret)
-    answers = InstallAnswers(settings)
+    answers = InstallAnswers(settings, installed)
     oauth_settings = AsyncOAuthSettings(
         client_id=client_id, client_secret=client_secret, scopes=settings.slack_scopes,
         redirect_uri=settings.slack_redirect_uri, authorization_url=settings.slack_authorize_url,
@@ -277,6 +278,7 @@ def build_installations(settings: Settings, storage: Storage, box: SecretBox) ->
 class Offboarding:
     """What an uninstall does: app_uninstalled and tokens_revoked (in either order, each maybe twice) delete
     the workspace's Slack tokens at once, revoke and delete its Xero token sets, and cancel its queued jobs
+    (an Enterprise Grid org-wide install: those of every workspace of the org it served)
     (its organisations are no longer connected, so periodic sync leaves them alone). Its organisations, links
     and history stay DATA_RETENTION_DAYS for a reinstall, then `sweep` deletes them."""
 
@@ -293,15 +295,28 @@ class Offboarding:
     async def uninstalled(self, team_id: str | None, enterprise_id: str | None, org_wide: bool) -> None:
         where = Workspace.of(enterprise_id, team_id, org_wide)
         records = self.installations.records
+        served = await self._served_by(where)  # before the delete: it forgets which workspaces an org served
         bots = await records.delete_bot(self.client_id, where)
         users = await records.delete_installation(self.client_id, where)
         token_sets = cancelled = 0
-        if where.team_id:
-            token_sets = await self.connections.forget_xero_tokens(where.team_id)
-            cancelled = await self.jobs.cancel_team(where.team_id)
+        for team_id in served:
+            token_sets += await self.connections.forget_xero_tokens(team_id)
+            cancelled += await self.jobs.cancel_team(team_id)
+            if team_id != where.team_id:
+                await self.uninstalls.uninstalled(Workspace(where.enterprise_id, team_id), via_org=True)
         await self.uninstalls.uninstalled(where)
         log.info("slack.uninstalled", **fields(team=where.team_id or None, enterprise=where.enterprise_id or None,
-                                              slack_rows=bots + users, xero_token_sets=token_sets, jobs=cancelled))
+                                              workspaces=len(served), slack_rows=bots + users,
+                                              xero_token_sets=token_sets, jobs=cancelled))
+
+    async def _served_by(self, where: Workspace) -> list[str]:
+        """The workspaces whose work this install did: itself, or for an org-wide install every workspace of the
+        org it served (not one with its own install, which stays)."""
+        if where.team_id:
+            return [where.team_id]
+        records = self.installations.records
+        return [team_id for team_id in await records.teams_of(self.client_id, where.enterprise_id)
+                if not await records.installed(self.client_id, Workspace(where.enterprise_id, team_id))]
 
     async def tokens_revoked(self, team_id: str | None, enterprise_id: str | None, org_wide: bool, *,
                              bots: list[str], users: list[str]) -> None:

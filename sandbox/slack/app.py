@@ -482,7 +482,7 @@ def make_api_handler(state: SlackState, api: WebApi, installs: Installs, hub: So
             result = {"ok": False, "error": "invalid_auth"}
         else:
             result = api.call(method, args)
-        state.record_api_call(method, args, result)
+        state.record_api_call(method, args, result, team=installs.team_of(token))
         return web.json_response(result)
     return handle_api
 

@@ -406,8 +406,10 @@ class SlackState:
         self.changed()
 
     # ---- recording ---------------------------------------------------------------------------------
-    def record_api_call(self, method: str, args: dict[str, Any], response: dict[str, Any]) -> None:
-        self.api_calls.append({"method": method, "args": args, "response": response})
+    def record_api_call(self, method: str, args: dict[str, Any], response: dict[str, Any], *,
+                        team: str | None = None) -> None:
+        """`team`: the workspace whose bot token made the call."""
+        self.api_calls.append({"method": method, "args": args, "response": response, "team": team})
         self._notify()
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:

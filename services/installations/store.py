@@ -130,6 +130,13 @@ class InstallationRecords:
         doc = await self.storage.slack_grid_teams.find_one({"_id": f"{client_id}:{team_id}"})
         return None if doc is None else str(doc["enterprise_id"])
 
+    async def teams_of(self, client_id: str, enterprise_id: str) -> list[str]:
+        """The workspaces an org-wide install of `enterprise_id` has served."""
+        prefix = f"{client_id}:"
+        cursor = self.storage.slack_grid_teams.find({"enterprise_id": enterprise_id})
+        ids = [str(doc["_id"]) async for doc in cursor]
+        return sorted(found[len(prefix):] for found in ids if found.startswith(prefix))
+
     async def installed(self, client_id: str, where: Workspace) -> bool:
         return await self.storage.slack_bots.count_documents({"client_id": client_id, **where.filter()}) > 0
 
@@ -272,13 +279,21 @@ class Uninstalls:
         self.storage = storage
         self.clock = clock
 
-    async def uninstalled(self, where: Workspace) -> None:
-        """Marks the workspace uninstalled; a second event (app_uninstalled after tokens_revoked) keeps the date."""
+    async def uninstalled(self, where: Workspace, *, via_org: bool = False) -> None:
+        """Marks the workspace uninstalled; a second event (app_uninstalled after tokens_revoked) keeps the date.
+        `via_org`: a workspace served by its Enterprise Grid org's install, which was uninstalled."""
         await self.storage.slack_uninstalls.update_one(
-            {"_id": _key(where)}, {"$setOnInsert": {**where.filter(), "uninstalled_at": self.clock()}}, upsert=True)
+            {"_id": _key(where)},
+            {"$setOnInsert": {**where.filter(), "via_org": via_org, "uninstalled_at": self.clock()}}, upsert=True)
 
     async def reinstalled(self, where: Workspace) -> bool:
-        return bool((await self.storage.slack_uninstalls.delete_one({"_id": _key(where)})).deleted_count)
+        """Unmarks the workspace; an org-wide reinstall unmarks the org's workspaces its uninstall marked too."""
+        found = bool((await self.storage.slack_uninstalls.delete_one({"_id": _key(where)})).deleted_count)
+        if not where.team_id:
+            served = await self.storage.slack_uninstalls.delete_many(
+                {"enterprise_id": where.enterprise_id, "via_org": True})
+            found = found or bool(served.deleted_count)
+        return found
 
     async def since(self, where: Workspace) -> datetime | None:
         doc = await self.storage.slack_uninstalls.find_one({"_id": _key(where)})

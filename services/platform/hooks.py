@@ -3,7 +3,9 @@
 Built first (bot/container.py), handed to the announcer and to each listener in their constructors, so
 construction order explains itself and no attribute is patched afterwards:
 - `needs_reconnect` (token set id): TokenService announces, ConnectionsService (the owner of `tenants`) hears;
-- `routing_changed` (team id, batch id, export ids): ExportService announces, BatchExportService hears.
+- `routing_changed` (team id, batch id, export ids): ExportService announces, BatchExportService hears;
+- `installed` (slack_sdk Installation): bot/installations.py's OAuth answer announces, Offboarding (a reinstall
+  within the retention period) and the installer's welcome DM hear.
 """
 
 from __future__ import annotations

@@ -15,18 +15,26 @@ import json
 import os
 import random
 import time
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 
 from bot.blocks import imports as import_blocks
+from sandbox.slack.state import TEAM
 from services.imports.customers import similar_name_key
 from tests.support.bot_process import (
+    GLOBEX,
     BotProcess,
     StandIns,
     add_invoices,
+    approval_messages,
+    approve_click,
     connect_uk,
+    connect_uk_from,
     eventually,
+    export_command,
+    install_workspace,
     invoices_in_xero,
     new_bot,
     uk_tenant,
@@ -539,3 +547,70 @@ async def test_a_kill_between_the_commands_ack_and_its_answer_is_told_to_the_per
 
 async def _none_left(storage) -> bool:
     return await storage.slash_commands.count_documents({}) == 0
+
+
+# ----------------------------------------------------------------------------- two installed workspaces
+
+
+async def together(requests) -> list:
+    """Requests sent at the same moment; one the bot died under is an error, as Slack shows it."""
+    return await asyncio.gather(*requests, return_exceptions=True)
+
+
+@pytest.fixture
+async def two_workspace_bot(stand_ins, mongo_uri, storage, tmp_path):
+    """One bot process serving two installed workspaces (Add to Slack): the sandbox's and Globex Finance."""
+    process = new_bot(stand_ins, mongo_uri, storage.db.name, tmp_path, distributed=True)
+    try:  # stopped even when the start or an install fails
+        await process.start()
+        await install_workspace(stand_ins, process, TEAM["id"])
+        await install_workspace(stand_ins, process, GLOBEX)
+        yield process
+    finally:
+        process.stop()
+
+
+async def test_two_workspaces_exporting_at_once_through_kills_duplicate_and_cross_nothing(
+        stand_ins, storage, two_workspace_bot):
+    bot, rng = two_workspace_bot, random.Random(SEED)
+    await connect_uk(stand_ins, storage)
+    await connect_uk_from(stand_ins, bot, GLOBEX)  # the same Xero organisation: a connection of its own
+    ours, theirs = add_invoices(stand_ins, 3, first=6001), add_invoices(stand_ins, 3, first=6101)
+    owner = {**{reference: TEAM["id"] for reference in ours}, **{reference: GLOBEX for reference in theirs}}
+
+    # Both workspaces ask at the same moment; the bot dies under the requests.
+    asked = together(export_command(stand_ins, bot, reference, team) for reference, team in owner.items())
+    await while_killing(bot, asked, rng.uniform(0.0, 0.3))
+    await bot.start()
+    for reference, team in owner.items():  # a requester whose request was lost asks again
+        if await storage.export_jobs.find_one({"reference": reference}) is None:
+            assert await export_command(stand_ins, bot, reference, team) == 200
+
+    async def all_requested():
+        return await storage.export_jobs.count_documents({"approval_ts": {"$ne": None}}) == len(owner)
+
+    await eventually(all_requested)
+
+    # Both workspaces' approvers click at the same moment; the bot dies under the exports.
+    jobs = [j async for j in storage.export_jobs.find({})]
+    clicks = together(approve_click(stand_ins, bot, job, APPROVER) for job in jobs)
+    await while_killing(bot, clicks, rng.uniform(0.2, 1.0))
+    await bot.start()
+    await asyncio.sleep(0.3)
+    for job in jobs:
+        if (await storage.export_jobs.find_one({"_id": job["_id"]}))["state"] == "pending":
+            assert await approve_click(stand_ins, bot, job, APPROVER) == 200  # the click was lost with the process
+    await asyncio.sleep(rng.uniform(0.0, 1.0))
+    bot.kill()
+    await bot.start()
+
+    async def all_exported():
+        return await storage.export_jobs.count_documents({"state": "exported"}) == len(owner)
+
+    await eventually(all_exported, timeout=90)
+    await all_work_done(storage)
+    assert bot.kills >= 2
+    for reference, team in owner.items():
+        assert len(invoices_in_xero(stand_ins, reference)) == 1, reference
+        assert [j["team_id"] async for j in storage.export_jobs.find({"reference": reference})] == [team]
+    assert approval_messages(stand_ins) == Counter({(team, reference): 1 for reference, team in owner.items()})

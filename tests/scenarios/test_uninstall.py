@@ -131,3 +131,66 @@ async def test_an_uninstall_leaves_another_workspace_connected_to_the_same_organ
     assert await storage.slack_bots.count_documents({"team_id": "T0GLOBEX"}) == 1
     listed = await app.ask("list", team="T0GLOBEX", user=ADMIN)
     assert "Demo Company (UK)" in text_of(listed)
+
+
+GRID = {"enterprise_id": "E0GRID", "is_enterprise_install": "true"}
+
+
+async def grid_workspace_connected(app, xero, team: str = "T0INGRID"):
+    """An org-wide install of E0GRID; a workspace of the org connects Xero and has a sync queued."""
+    await install(app, "T0UNUSED", enterprise_id="E0GRID", org_wide=True, user=ADMIN)
+    await connect_organisations(app, xero, tenants=(UK,), team=team, user=ADMIN, **GRID)
+    await app.container.jobs.enqueue("xero.sync", {"team_id": team, "tenant_id": UK_TENANT}, delay=3600)
+
+
+async def org_uninstalled(app):
+    app.slack.uninstall("E0GRID")
+    await app.event({"type": "app_uninstalled"}, team="T0INGRID", enterprise_id="E0GRID", is_enterprise_install=True)
+
+    async def marked():
+        return await app.storage.slack_uninstalls.count_documents({"enterprise_id": "E0GRID", "team_id": ""}) == 1
+
+    await eventually(marked, timeout=10)
+
+
+async def test_an_org_wide_uninstall_revokes_xero_for_every_workspace_of_the_org(app, storage, xero):
+    await grid_workspace_connected(app, xero)
+    await install(app, "T0ACME", team_name="Acme", user=ADMIN)  # a workspace outside the org
+    await connect_organisations(app, xero, tenants=(UK,), team="T0ACME", user=ADMIN)
+
+    await org_uninstalled(app)
+
+    assert await storage.slack_bots.count_documents({"enterprise_id": "E0GRID"}) == 0
+    assert await storage.token_sets.count_documents({"team_id": "T0INGRID"}) == 0
+    assert len(identity_for(xero).revocations()) == 1  # the org's workspace's connection, not Acme's
+    tenant = await storage.tenants.find_one({"team_id": "T0INGRID", "tenant_id": UK_TENANT})
+    assert tenant["status"] == "needs_reconnect"
+    assert await storage.jobs.count_documents({"payload.team_id": "T0INGRID", "state": "queued"}) == 0
+    acme = await storage.tenants.find_one({"team_id": "T0ACME", "tenant_id": UK_TENANT})
+    assert acme["status"] == "connected"
+    assert await storage.token_sets.count_documents({"team_id": "T0ACME"}) == 1
+
+
+async def test_an_org_wide_reinstall_within_the_retention_period_finds_its_workspaces_organisations(
+        app, storage, xero):
+    await grid_workspace_connected(app, xero)
+    await org_uninstalled(app)
+
+    await install(app, "T0UNUSED", enterprise_id="E0GRID", org_wide=True, user=ADMIN)
+    listed = await app.ask("list", team="T0INGRID", user=ADMIN, **GRID)
+
+    assert "Demo Company (UK)" in text_of(listed)
+    assert await storage.slack_uninstalls.count_documents({}) == 0
+    await app.container.offboarding.sweep()
+    assert await storage.tenants.count_documents({"team_id": "T0INGRID"}) == 1
+
+
+async def test_after_the_retention_period_an_org_wide_uninstall_deletes_its_workspaces_data(app, storage, xero):
+    await grid_workspace_connected(app, xero)
+    await org_uninstalled(app)
+    long_ago = datetime.now(UTC) - timedelta(days=app.container.settings.data_retention_days + 1)
+    await storage.slack_uninstalls.update_many({}, {"$set": {"uninstalled_at": long_ago}})
+
+    await app.container.offboarding.sweep()
+
+    assert await storage.tenants.count_documents({"team_id": "T0INGRID"}) == 0

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -21,9 +23,11 @@ import aiohttp
 from aiohttp import web
 
 from app import start_site
-from sandbox.server import STAND_INS, SandboxPlan, create_sandbox_app
+from sandbox.server import SIGNING_SECRET, STAND_INS, SandboxPlan, create_sandbox_app
+from sandbox.slack.state import TEAM
 from services.platform.crypto import generate_key
 from services.platform.storage import free_port
+from tests.support.signing import command_body, payload_body, signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 1.5
@@ -168,10 +172,33 @@ async def start_stand_ins(*, socket_mode: bool = False) -> StandIns:
 
 
 def new_bot(stand_ins: StandIns, mongo_uri: str, database: str, log_dir: Path, *, port: int | None = None,
-            name: str = "bot", key: str | None = None) -> BotProcess:
+            name: str = "bot", key: str | None = None, distributed: bool = False) -> BotProcess:
+    """`distributed`: Add to Slack (each workspace installs the app, no SLACK_BOT_TOKEN)."""
     port = port or stand_ins.plan.bot_port
     env = bot_env(stand_ins.plan, mongo_uri, database, key or generate_key(), port)
+    if distributed:
+        from sandbox.slack.installs import CLIENT_ID, CLIENT_SECRET
+
+        del env["SLACK_BOT_TOKEN"]
+        env.update(SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET=CLIENT_SECRET,
+                   SLACK_REDIRECT_URI=f"http://127.0.0.1:{port}/slack/oauth_redirect",
+                   SLACK_AUTHORIZE_URL=f"{stand_ins.plan.sandbox_url}/slack/oauth/v2/authorize")
     return BotProcess(env=env, port=port, log_path=log_dir / f"{name}.log")
+
+
+async def install_workspace(stand_ins: StandIns, bot: BotProcess, team_id: str) -> None:
+    """Add to Slack from the bot's install page, Allow on the sandbox's consent page for `team_id`, back."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as browser:
+        async with browser.get(f"{bot.url}/slack/install") as page:
+            html = await page.text()
+            cookie = page.cookies["slack-app-oauth-state"].value  # Secure: a browser on http sends it to localhost
+        url = html.split("id='add-to-slack' href='", 1)[1].split("'", 1)[0].replace("&amp;", "&")
+        form = dict(parse_qsl(urlsplit(url).query))
+        async with browser.post(f"{stand_ins.plan.sandbox_url}/slack/oauth/v2/authorize", allow_redirects=False,
+                                data={**form, "team": team_id, "decision": "allow"}) as consent:
+            back = consent.headers["Location"]
+        async with browser.get(back, headers={"Cookie": f"slack-app-oauth-state={cookie}"}) as answer:
+            assert answer.status == 200 and 'id="installed"' in await answer.text(), await answer.text()
 
 
 # What a person does, and what the tests wait for -------------------------------------
@@ -224,3 +251,76 @@ def add_invoices(stand_ins: StandIns, count: int, first: int = 9001) -> list[str
 def invoices_in_xero(stand_ins: StandIns, reference: str) -> list[dict]:
     return [i for org in stand_ins.xero.organisations.values() for i in org["Invoices"].values()
             if i.get("InvoiceNumber") == reference]
+
+
+# A second installed workspace, driven by signed requests as Slack sends them -------------
+
+GLOBEX = "T0GLOBEX"  # "Globex Finance", beside the sandbox's own workspace
+
+
+async def send(stand_ins, bot: BotProcess, body: str) -> int:
+    async with stand_ins.http.post(f"{bot.url}/slack/events", data=body,
+                                   headers=signed_headers(body, secret=SIGNING_SECRET)) as answer:
+        return answer.status
+
+
+def response_url(stand_ins, user: str, channel: str, ts: str | None = None) -> str:
+    token = stand_ins.slack.new_response_url_token(channel_id=channel, user_id=user, message_ts=ts)
+    return f"{stand_ins.plan.sandbox_url}/slack/response/{token}"
+
+
+async def export_command(stand_ins, bot: BotProcess, reference: str, team: str = TEAM["id"]) -> int:
+    body = command_body(f"export {reference}", user_id="U0MEMBER", team_id=team, channel_id="C0GENERAL",
+                        response_url=response_url(stand_ins, "U0MEMBER", "C0GENERAL"))
+    return await send(stand_ins, bot, body)
+
+
+async def connect_uk_from(stand_ins, bot: BotProcess, team: str) -> None:
+    """/xero connect as Ada in `team`, then Allow access for the UK organisation on Xero's consent page."""
+    def prompts() -> list[dict]:
+        return [m for m in stand_ins.slack.messages("C0GENERAL", viewer="U0ADMIN") if "Connect" in m["text"]]
+
+    before = len(prompts())
+    body = command_body("connect", user_id="U0ADMIN", team_id=team, channel_id="C0GENERAL",
+                        response_url=response_url(stand_ins, "U0ADMIN", "C0GENERAL"))
+    async with stand_ins.http.post(f"{bot.url}/slack/events", data=body,
+                                   headers=signed_headers(body, secret=SIGNING_SECRET)) as answer:
+        assert answer.status == 200
+        acked = await answer.json(content_type=None) if answer.content_length else None
+
+    async def prompt_shown():
+        return acked if acked and acked.get("blocks") else (prompts()[before] if len(prompts()) > before else None)
+
+    prompt = await eventually(prompt_shown)
+    url = next(b["accessory"]["url"] for b in prompt["blocks"] if b.get("accessory", {}).get("url"))
+    form = dict(parse_qsl(urlsplit(url).query))
+    async with stand_ins.http.post(f"{stand_ins.plan.sandbox_url}/xero/identity/connect/authorize",
+                                   data={**form, "decision": "allow", "tenant": uk_tenant(stand_ins)}) as answer:
+        assert answer.status == 200, await answer.text()
+
+
+async def approve_click(stand_ins, bot: BotProcess, job: dict, user: str) -> int:
+    team = job["team_id"]
+    payload = {"type": "block_actions", "team": {"id": team}, "api_app_id": "A0SANDBOX", "token": "x",
+               "user": {"id": user, "team_id": team}, "trigger_id": f"t-{user}",
+               "channel": {"id": "C0APPROVALS"}, "container": {"type": "message", "channel_id": "C0APPROVALS",
+                                                              "message_ts": job["approval_ts"]},
+               "message": {"ts": job["approval_ts"], "text": "", "blocks": []},
+               "response_url": response_url(stand_ins, user, "C0APPROVALS", job["approval_ts"]),
+               "actions": [{"type": "button", "action_id": "export_approve", "block_id": "b",
+                            "value": job["_id"], "action_ts": "1.1"}]}
+    return await send(stand_ins, bot, payload_body(payload))
+
+
+def approval_messages(stand_ins) -> Counter:
+    """How many approval messages each invoice got, by the workspace whose token posted it."""
+    counts: Counter = Counter()
+    for call in stand_ins.slack.calls_to("chat.postMessage"):
+        if call["args"].get("channel") != "C0APPROVALS" or not call["response"].get("ok"):
+            continue
+        shown = json.dumps(call["args"].get("blocks"))
+        for word in shown.split('"'):
+            if word.startswith("Export INV-"):
+                counts[(call["team"], word.split()[1].rstrip("?"))] += 1
+                break
+    return counts
