@@ -132,6 +132,12 @@ async def test_a_payment_recorded_while_removed_reaches_forecast_and_the_thread_
                              and "1,140.00" in text_of(c))
     link = await bot.storage.links.find_one({"kind": "payment", "forecast_id": payment})
     assert link is not None and link["status"] == "linked"
+    # Paid in full: the requester hears it, and the approval message says Paid, not Part paid.
+    await bot.slack.wait_for("chat.postMessage", lambda c: c["channel"] == "U0MEMBER" and "INV-101" in text_of(c)
+                             and "is paid" in text_of(c))
+    updated = await bot.slack.wait_for("chat.update", lambda c: c["ts"] == stored["approval_ts"]
+                                       and "Paid 1,140.00 of GBP 1,140.00" in text_of(c))
+    assert "Part paid" not in text_of(updated)
     again = await bot.ask("export INV-101", user="U0MEMBER")
     assert "already" in text_of(again).lower() and "Choose the organisation" not in text_of(again)
 
