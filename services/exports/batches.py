@@ -390,7 +390,8 @@ class BatchExportService:
         batch = await self.store.get(team_id, batch_id)
         if batch is None:
             return
-        if batch.decision == "pending" and not any(job.state == PENDING for job in await self.jobs_of(batch)):
+        if batch.decision == BatchDecision.PENDING and not any(
+                job.state == PENDING for job in await self.jobs_of(batch)):
             await self.store.decide(batch, BatchDecision.REJECTED, AUTO_REQUESTER,
                                     reject_reason="withdrawn in Forecast")
         await self.redraw(batch)
