@@ -13,7 +13,7 @@ raises `SlackUnavailable`, which outbox jobs let through so the job runner tries
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -259,46 +259,41 @@ class WorkspaceGateway:
             return None
         return person.get("tz") or None
 
-    async def find_user(self, handle: str) -> str | None:
-        """The id of the person whose name, display name or real name is `handle` (without the @)."""
-        wanted = handle.lstrip("@").casefold()
+    async def _people(self) -> AsyncIterator[dict[str, Any]]:
+        """Everyone in the workspace, page by page (at most 20 pages of 200); stops quietly where Slack fails."""
         cursor = None
-        for _ in range(20):  # 20 pages of 200 people
+        for _ in range(20):
             args: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
             try:
                 answer = await self._call("users.list", read=True, **args)
             except SlackCallFailed:
-                return None
+                return
             for person in answer.get("members") or []:
-                profile = person.get("profile") or {}
-                names = {person.get("name"), profile.get("display_name"), profile.get("real_name"),
-                         person.get("real_name")}
-                if wanted in {(n or "").casefold() for n in names if n}:
-                    return str(person["id"])
+                yield person
             cursor = (answer.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
-                return None
+                return
+
+    async def find_user(self, handle: str) -> str | None:
+        """The id of the person whose name, display name or real name is `handle` (without the @)."""
+        wanted = handle.lstrip("@").casefold()
+        async for person in self._people():
+            profile = person.get("profile") or {}
+            names = {person.get("name"), profile.get("display_name"), profile.get("real_name"),
+                     person.get("real_name")}
+            if wanted in {(n or "").casefold() for n in names if n}:
+                return str(person["id"])
         return None
 
     async def admin_ids(self) -> list[str]:
         """The ids of the workspace's admins and owners (people, not bots or deactivated accounts); [] if Slack
         cannot tell."""
         found: list[str] = []
-        cursor = None
-        for _ in range(20):  # 20 pages of 200 people
-            args: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-            try:
-                answer = await self._call("users.list", read=True, **args)
-            except SlackCallFailed:
-                return found
-            for person in answer.get("members") or []:
-                if person.get("deleted") or person.get("is_bot") or person.get("id") == "USLACKBOT":
-                    continue
-                if person.get("is_admin") or person.get("is_owner") or person.get("is_primary_owner"):
-                    found.append(str(person["id"]))
-            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
+        async for person in self._people():
+            if person.get("deleted") or person.get("is_bot") or person.get("id") == "USLACKBOT":
+                continue
+            if person.get("is_admin") or person.get("is_owner") or person.get("is_primary_owner"):
+                found.append(str(person["id"]))
         return found
 
     async def upload_to_dm(self, user_id: str, *, filename: str, content: str, title: str, comment: str) -> None:
